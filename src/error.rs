@@ -1,0 +1,52 @@
+//! Library errors. Every error that comes from an input names the file and, where the
+//! input is JSON, the JSON path and the line and column.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}:{line}:{column}: {json_path}: {message}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        /// Where in the document, e.g. `[3].intermediate_steps[17].payload.event_type`
+        /// (`.` for the document itself).
+        json_path: String,
+        message: String,
+    },
+
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+
+    #[error("{path}: file is {size} bytes, over the limit of {limit} bytes (raise it with --max-file-size)")]
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
+
+    #[error("{context}: {message}")]
+    Convert { context: String, message: String },
+
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The file the error is about, when there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::Json { path, .. }
+            | Error::Format { path, .. }
+            | Error::TooLarge { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}

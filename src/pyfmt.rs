@@ -1,0 +1,395 @@
+//! Python's text conventions, reproduced exactly where NAT's output depends on them:
+//! `repr(float)`, `str(value)` of a JSON-decoded value, `datetime.fromtimestamp(t, UTC).isoformat()`
+//! and `datetime.fromisoformat(s).timestamp()`.
+
+use serde_json::Value;
+use unicode_general_category::{get_general_category, GeneralCategory};
+
+/// `repr(x)` of a Python float: shortest round-trip digits, exponent form when the
+/// decimal exponent is < -4 or >= 16 (`1e-05`, `1e+16`), always a `.0` otherwise.
+pub fn float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    // `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
+    let exp: i32 = exp.parse().expect("exponent is an integer");
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut out = String::with_capacity(24);
+    if neg {
+        out.push('-');
+    }
+    if !(-4..16).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exp.abs()));
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+/// Python 3's `str.isprintable()` for one character (Unicode database of this crate's
+/// version; Python 3.11 uses Unicode 14, so characters assigned later may differ).
+fn is_printable(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    !matches!(
+        get_general_category(c),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::Surrogate
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::SpaceSeparator
+    )
+}
+
+/// `repr(s)` of a Python `str`.
+pub fn str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            _ if c == quote || c == '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            _ if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            _ if (c as u32) < 0x7f => out.push(c),
+            _ if is_printable(c) => out.push(c),
+            _ if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
+            _ if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
+            _ => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// `repr(v)` of the Python object `json.loads` would have produced for `v`.
+pub fn repr(v: &Value) -> String {
+    let mut out = String::new();
+    write_repr(v, &mut out);
+    out
+}
+
+fn write_repr(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => out.push_str(&number_str(n)),
+        Value::String(s) => out.push_str(&str_repr(s)),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&str_repr(k));
+                out.push_str(": ");
+                write_repr(x, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn number_str(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        i.to_string()
+    } else if let Some(u) = n.as_u64() {
+        u.to_string()
+    } else {
+        float_repr(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+/// `str(v)` of the Python object `json.loads` would have produced: a string is itself,
+/// anything else its `repr`.
+pub fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => repr(other),
+    }
+}
+
+/// Python's `_PyTime_Round(x, ROUND_HALF_EVEN)`.
+fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - r).abs() == 0.5 {
+        2.0 * (x / 2.0).round()
+    } else {
+        r
+    }
+}
+
+/// Split an epoch float into whole seconds and microseconds exactly as CPython's
+/// `datetime.fromtimestamp` does (`_PyTime_ObjectToTimeval`, round half to even).
+pub fn epoch_to_sec_us(epoch: f64) -> Option<(i64, u32)> {
+    if !epoch.is_finite() {
+        return None;
+    }
+    let mut int_part = epoch.trunc();
+    let mut frac = round_half_even((epoch - int_part) * 1e6);
+    if frac >= 1e6 {
+        frac -= 1e6;
+        int_part += 1.0;
+    } else if frac < 0.0 {
+        frac += 1e6;
+        int_part -= 1.0;
+    }
+    if int_part.abs() > 1e15 {
+        return None;
+    }
+    Some((int_part as i64, frac as u32))
+}
+
+/// `datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).isoformat()`:
+/// `2026-11-23T08:24:00.072934+00:00`, no fraction when the microseconds are 0.
+/// `None` when the value is out of Python's datetime range (NAT raises there).
+pub fn epoch_to_iso(epoch: f64) -> Option<String> {
+    let (secs, us) = epoch_to_sec_us(epoch)?;
+    let dt = chrono::DateTime::from_timestamp(secs, us * 1000)?;
+    let year = chrono::Datelike::year(&dt);
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    let base = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+    Some(if us == 0 {
+        format!("{base}+00:00")
+    } else {
+        format!("{base}.{us:06}+00:00")
+    })
+}
+
+/// `datetime.fromisoformat(s).timestamp()` for the forms Python 3.11 accepts:
+/// `YYYY-MM-DD[Thh[:mm[:ss[.fff[fff]]]]][Z|±hh[:mm[:ss[.ffffff]]]]`, also the basic
+/// forms without separators and a space instead of `T`. A naive time is read as UTC
+/// (Python would use the machine's local zone; the tools here run with UTC).
+pub fn iso_to_epoch(s: &str) -> Option<f64> {
+    let micros = iso_to_epoch_micros(s)?;
+    // timedelta.total_seconds(): exact integer microseconds / 10**6, correctly rounded.
+    Some(micros as f64 / 1e6)
+}
+
+/// The instant in integer microseconds since the epoch (see [`iso_to_epoch`]).
+pub fn iso_to_epoch_micros(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let (date, rest) = parse_date(b)?;
+    let mut micros = date * 86_400_000_000;
+    if rest.is_empty() {
+        return Some(micros);
+    }
+    let sep = rest[0];
+    if sep != b'T' && sep != b't' && sep != b' ' && !(sep as char).is_ascii() {
+        return None;
+    }
+    if sep != b'T' && sep != b't' && sep != b' ' {
+        return None;
+    }
+    let rest = &rest[1..];
+    // Split time and offset.
+    let tz_pos = rest.iter().position(|c| matches!(c, b'+' | b'-' | b'Z' | b'z'));
+    let (time, tz) = match tz_pos {
+        Some(p) => (&rest[..p], Some(&rest[p..])),
+        None => (rest, None),
+    };
+    micros += parse_time(time)?;
+    if let Some(tz) = tz {
+        micros -= parse_offset(tz)?;
+    }
+    Some(micros)
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0i64, |a, d| a * 10 + i64::from(d - b'0')))
+}
+
+/// Days since 1970-01-01, and the remaining bytes.
+fn parse_date(b: &[u8]) -> Option<(i64, &[u8])> {
+    let (y, m, d, rest) = if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
+        (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?, &b[10..])
+    } else if b.len() >= 8 && b[..8].iter().all(u8::is_ascii_digit) {
+        (digits(&b[0..4])?, digits(&b[4..6])?, digits(&b[6..8])?, &b[8..])
+    } else {
+        return None;
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32)?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    Some(((date - epoch).num_days(), rest))
+}
+
+/// `hh[:mm[:ss[.f{1,6}]]]` (or without colons) → microseconds since midnight.
+fn parse_time(b: &[u8]) -> Option<i64> {
+    let (clock, frac) = match b.iter().position(|c| *c == b'.' || *c == b',') {
+        Some(p) => (&b[..p], Some(&b[p + 1..])),
+        None => (b, None),
+    };
+    let parts: Vec<&[u8]> = if clock.contains(&b':') {
+        clock.split(|c| *c == b':').collect()
+    } else {
+        clock.chunks(2).collect()
+    };
+    if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.len() != 2) {
+        return None;
+    }
+    let h = digits(parts[0])?;
+    let m = parts.get(1).map_or(Some(0), |p| digits(p))?;
+    let s = parts.get(2).map_or(Some(0), |p| digits(p))?;
+    if h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    let mut us = 0;
+    if let Some(f) = frac {
+        if parts.len() != 3 || f.is_empty() || f.len() > 9 {
+            return None;
+        }
+        // Python 3.11 reads up to 6 digits and truncates the rest.
+        let kept = &f[..f.len().min(6)];
+        us = digits(kept)? * 10i64.pow(6 - kept.len() as u32);
+        digits(f)?;
+    }
+    Some(((h * 60 + m) * 60 + s) * 1_000_000 + us)
+}
+
+/// `Z`, `±hh[:mm[:ss[.ffffff]]]` → offset in microseconds.
+fn parse_offset(b: &[u8]) -> Option<i64> {
+    match b[0] {
+        b'Z' | b'z' if b.len() == 1 => Some(0),
+        b'+' | b'-' => {
+            let sign = if b[0] == b'-' { -1 } else { 1 };
+            let v = parse_time(&b[1..])?;
+            if v >= 86_400_000_000 {
+                return None;
+            }
+            Some(sign * v)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn float_repr_matches_python() {
+        for (x, want) in [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123.456, "123.456"),
+            (-2.5e-7, "-2.5e-07"),
+            (1795422240.0729344, "1795422240.0729344"),
+            (7301.000118255615, "7301.000118255615"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (f64::INFINITY, "inf"),
+            (-0.0, "-0.0"),
+        ] {
+            assert_eq!(float_repr(x), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn repr_of_json_values_matches_python() {
+        let v = json!({"a": [1, 2.5, null, true], "b'": "it's", "c": "say \"x\"", "d": "tab\tnl\n\u{7f}é\u{a0}"});
+        assert_eq!(
+            repr(&v),
+            r#"{'a': [1, 2.5, None, True], "b'": "it's", 'c': 'say "x"', 'd': 'tab\tnl\n\x7fé\xa0'}"#
+        );
+        assert_eq!(py_str(&json!("plain")), "plain");
+        assert_eq!(str_repr("both ' and \""), r#"'both \' and "'"#);
+    }
+
+    #[test]
+    fn epoch_to_iso_rounds_half_even_like_cpython() {
+        assert_eq!(
+            epoch_to_iso(1795422240.0729344).unwrap(),
+            "2026-11-23T08:24:00.072934+00:00"
+        );
+        assert_eq!(epoch_to_iso(1767225600.0).unwrap(), "2026-01-01T00:00:00+00:00");
+        // 0.9999996 s rounds up into the next second.
+        assert_eq!(epoch_to_iso(1767225600.9999996).unwrap(), "2026-01-01T00:00:01+00:00");
+        assert_eq!(epoch_to_iso(f64::NAN), None);
+    }
+
+    #[test]
+    fn iso_parsing_follows_python_311() {
+        assert_eq!(iso_to_epoch("2026-01-01T00:00:00Z"), Some(1767225600.0));
+        assert_eq!(iso_to_epoch("2026-01-01T01:00:00+01:00"), Some(1767225600.0));
+        assert_eq!(
+            iso_to_epoch("2026-11-23T08:24:00.072934+00:00"),
+            Some(1795422240.072934)
+        );
+        assert_eq!(iso_to_epoch("2026-01-01"), Some(1767225600.0));
+        assert_eq!(iso_to_epoch("2026-01-01T00:00:00.5"), Some(1767225600.5));
+        assert_eq!(iso_to_epoch("not a date"), None);
+        assert_eq!(iso_to_epoch("2026-13-01T00:00:00Z"), None);
+        assert_eq!(iso_to_epoch("2026-01-01T25:00:00Z"), None);
+    }
+}

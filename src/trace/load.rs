@@ -1,0 +1,516 @@
+//! Loading a trace file: the format is detected from the content, never from the name.
+//!
+//! | content | kind |
+//! |---|---|
+//! | `[{"request_number", "intermediate_steps": [...]}, ...]` or `[[step, ...], ...]` | IST |
+//! | one trajectory object | ATIF (single) |
+//! | `[trajectory, ...]` | ATIF (list) |
+//! | `[{"item_id", "trajectory", ...}, ...]` (NAT eval `workflow_output_atif.json`) | ATIF (eval output) |
+//! | one trajectory per line | ATIF (JSONL) |
+//! | ATOF events (`atof_version`), as a JSON list or JSONL | ATOF |
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::atif::{AtifItem, AtifLayout, AtifTrace, Trajectory};
+use super::ist::{IntermediateStep, IstRequest, IstTrace};
+use crate::error::{Error, Result};
+
+/// Limits that keep a bad input from exhausting memory.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// Files larger than this fail with [`Error::TooLarge`].
+    pub max_file_size: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_file_size: 8 << 30,
+        }
+    }
+}
+
+/// The content of one trace file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trace {
+    Ist(IstTrace),
+    Atif(AtifTrace),
+    /// ATOF event stream (raw events, in file order).
+    Atof(Vec<Value>),
+}
+
+impl Trace {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trace::Ist(_) => "ist",
+            Trace::Atif(a) => match a.layout {
+                AtifLayout::Single => "atif",
+                AtifLayout::List => "atif-list",
+                AtifLayout::EvalOutput => "atif-eval-output",
+                AtifLayout::Jsonl => "atif-jsonl",
+            },
+            Trace::Atof(_) => "atof",
+        }
+    }
+}
+
+/// What the first look at a JSON document found.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// A list; the shape of its first element (None: empty list).
+    List(Option<Elem>),
+    /// An object with these keys.
+    Object(Vec<String>),
+    /// A string, number, boolean or null.
+    Scalar,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Elem {
+    Object(Vec<String>),
+    List,
+    Scalar,
+}
+
+struct ShapeVisitor;
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON document")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Shape, A::Error> {
+        let first: Option<ElemProbe> = seq.next_element()?;
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Shape::List(first.map(|p| p.0)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Shape, A::Error> {
+        Ok(Shape::Object(collect_keys(map)?))
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+}
+
+fn collect_keys<'de, A: MapAccess<'de>>(mut map: A) -> std::result::Result<Vec<String>, A::Error> {
+    let mut keys = Vec::new();
+    while let Some(k) = map.next_key::<String>()? {
+        map.next_value::<IgnoredAny>()?;
+        keys.push(k);
+    }
+    Ok(keys)
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ElemProbe(Elem);
+
+impl<'de> Deserialize<'de> for ElemProbe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ElemProbe;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list element")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<ElemProbe, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ElemProbe(Elem::List))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> std::result::Result<ElemProbe, A::Error> {
+                Ok(ElemProbe(Elem::Object(collect_keys(m)?)))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<ElemProbe, E> {
+                Ok(ElemProbe(Elem::Scalar))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<ElemProbe, E> {
+                Ok(ElemProbe(Elem::Scalar))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<ElemProbe, E> {
+                Ok(ElemProbe(Elem::Scalar))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<ElemProbe, E> {
+                Ok(ElemProbe(Elem::Scalar))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<ElemProbe, E> {
+                Ok(ElemProbe(Elem::Scalar))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<ElemProbe, E> {
+                Ok(ElemProbe(Elem::Scalar))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The kinds of document this tool reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    IstRequests,
+    IstBareLists,
+    IstEmpty,
+    AtifSingle,
+    AtifList,
+    AtifEval,
+    AtofList,
+}
+
+fn has(keys: &[String], k: &str) -> bool {
+    keys.iter().any(|x| x == k)
+}
+
+fn is_trajectory(keys: &[String]) -> bool {
+    has(keys, "schema_version") || (has(keys, "steps") && has(keys, "agent"))
+}
+
+fn is_atof_event(keys: &[String]) -> bool {
+    has(keys, "atof_version") || (has(keys, "kind") && has(keys, "scope_category"))
+}
+
+/// Why a JSON document is not a trace, or which kind it is.
+fn classify(shape: &Shape) -> std::result::Result<Kind, String> {
+    match shape {
+        Shape::List(None) => Ok(Kind::IstEmpty),
+        Shape::List(Some(Elem::List)) => Ok(Kind::IstBareLists),
+        Shape::List(Some(Elem::Object(k))) if has(k, "intermediate_steps") => Ok(Kind::IstRequests),
+        Shape::List(Some(Elem::Object(k))) if has(k, "trajectory") && !has(k, "steps") => {
+            Ok(Kind::AtifEval)
+        }
+        Shape::List(Some(Elem::Object(k))) if is_trajectory(k) => Ok(Kind::AtifList),
+        Shape::List(Some(Elem::Object(k))) if is_atof_event(k) => Ok(Kind::AtofList),
+        Shape::List(Some(Elem::Object(k))) => Err(format!(
+            "not a trace: a list of objects with keys {} (expected IST requests with \
+             `intermediate_steps`, ATIF trajectories, NAT eval `{{item_id, trajectory}}` items or ATOF events)",
+            key_list(k)
+        )),
+        Shape::List(Some(Elem::Scalar)) => {
+            Err("not a trace: a list of scalars".to_string())
+        }
+        Shape::Object(k) if is_trajectory(k) => Ok(Kind::AtifSingle),
+        Shape::Object(k) => Err(format!(
+            "not a trace: a JSON object with keys {} (expected an ATIF trajectory with `schema_version`, `agent` and `steps`)",
+            key_list(k)
+        )),
+        Shape::Scalar => Err("not a trace: a JSON scalar".to_string()),
+    }
+}
+
+fn key_list(keys: &[String]) -> String {
+    const MAX: usize = 6;
+    let mut s: Vec<String> = keys.iter().take(MAX).map(|k| format!("`{k}`")).collect();
+    if keys.len() > MAX {
+        s.push(format!("… ({} in all)", keys.len()));
+    }
+    if s.is_empty() {
+        "(none)".into()
+    } else {
+        s.join(", ")
+    }
+}
+
+/// Read a file with the size limit applied.
+pub fn read_bytes(path: &Path, opts: &LoadOptions) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > opts.max_file_size {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            limit: opts.max_file_size,
+        });
+    }
+    std::fs::read(path).map_err(io)
+}
+
+/// Load one trace file, detecting its format from the content.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Trace> {
+    let bytes = read_bytes(path, opts)?;
+    load_bytes(path, &bytes)
+}
+
+/// Load a trace from bytes; `path` is only used in messages.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Trace> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Format {
+            path: path.to_path_buf(),
+            message: "empty file".into(),
+        });
+    }
+    match serde_json::from_slice::<Shape>(bytes) {
+        Ok(shape) => {
+            let kind = classify(&shape).map_err(|message| Error::Format {
+                path: path.to_path_buf(),
+                message,
+            })?;
+            parse_kind(path, bytes, kind)
+        }
+        Err(e) if e.classify() == serde_json::error::Category::Syntax && looks_like_jsonl(bytes) => {
+            load_jsonl(path, bytes)
+        }
+        Err(e) => Err(json_error(path, bytes, e, None)),
+    }
+}
+
+/// JSONL: the first line is a complete JSON object and something follows it.
+fn looks_like_jsonl(bytes: &[u8]) -> bool {
+    let mut lines = bytes.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    match (lines.next(), lines.next()) {
+        (Some(first), Some(_)) => matches!(serde_json::from_slice::<Shape>(first), Ok(Shape::Object(_))),
+        _ => false,
+    }
+}
+
+fn load_jsonl(path: &Path, bytes: &[u8]) -> Result<Trace> {
+    let mut items = Vec::new();
+    let mut events = Vec::new();
+    let mut kind: Option<bool> = None; // Some(true) = trajectories, Some(false) = ATOF events
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line_no = i + 1;
+        let shape: Shape = serde_json::from_slice(line)
+            .map_err(|e| json_error(path, line, e, Some(line_no)))?;
+        let Shape::Object(keys) = &shape else {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: format!("line {line_no}: JSONL line is not a JSON object"),
+            });
+        };
+        let this = if is_trajectory(keys) {
+            true
+        } else if is_atof_event(keys) {
+            false
+        } else {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "line {line_no}: JSONL line is neither an ATIF trajectory nor an ATOF event (keys {})",
+                    key_list(keys)
+                ),
+            });
+        };
+        match kind {
+            None => kind = Some(this),
+            Some(k) if k != this => {
+                return Err(Error::Format {
+                    path: path.to_path_buf(),
+                    message: format!("line {line_no}: mixes ATIF trajectories and ATOF events in one file"),
+                })
+            }
+            _ => {}
+        }
+        if this {
+            let trajectory: Trajectory = typed(path, line, Some(line_no))?;
+            items.push(AtifItem {
+                item_id: None,
+                trajectory,
+            });
+        } else {
+            events.push(typed::<Value>(path, line, Some(line_no))?);
+        }
+    }
+    Ok(if kind == Some(false) {
+        Trace::Atof(events)
+    } else {
+        Trace::Atif(AtifTrace {
+            layout: AtifLayout::Jsonl,
+            items,
+        })
+    })
+}
+
+/// Deserialize `bytes` as `T`, reporting the JSON path, line and column of a failure.
+fn typed<T: de::DeserializeOwned>(path: &Path, bytes: &[u8], line_no: Option<usize>) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut track = serde_path_to_error::Track::new();
+    let pd = serde_path_to_error::Deserializer::new(&mut de, &mut track);
+    match T::deserialize(pd) {
+        Ok(v) => {
+            de.end().map_err(|e| json_error(path, bytes, e, line_no))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let json_path = track.path().to_string();
+            Err(json_error(path, bytes, e, line_no).with_json_path(json_path))
+        }
+    }
+}
+
+impl Error {
+    fn with_json_path(mut self, p: String) -> Self {
+        if let Error::Json { json_path, .. } = &mut self {
+            *json_path = p;
+        }
+        self
+    }
+}
+
+fn json_error(path: &Path, _bytes: &[u8], e: serde_json::Error, line_no: Option<usize>) -> Error {
+    let (line, column) = match line_no {
+        Some(l) => (l, e.column()),
+        None => (e.line(), e.column()),
+    };
+    // serde_json appends " at line L column C"; the location is in the prefix already.
+    let mut message = e.to_string();
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    Error::Json {
+        path: PathBuf::from(path),
+        line,
+        column,
+        json_path: ".".into(),
+        message,
+    }
+}
+
+fn parse_kind(path: &Path, bytes: &[u8], kind: Kind) -> Result<Trace> {
+    Ok(match kind {
+        Kind::IstEmpty => Trace::Ist(IstTrace::default()),
+        Kind::IstRequests => Trace::Ist(IstTrace {
+            requests: typed::<Vec<IstRequest>>(path, bytes, None)?,
+        }),
+        Kind::IstBareLists => {
+            let lists: Vec<Vec<IntermediateStep>> = typed(path, bytes, None)?;
+            Trace::Ist(IstTrace {
+                requests: lists
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, steps)| IstRequest {
+                        request_number: Some(Value::from(i)),
+                        intermediate_steps: steps,
+                        extra: Default::default(),
+                    })
+                    .collect(),
+            })
+        }
+        Kind::AtifSingle => Trace::Atif(AtifTrace {
+            layout: AtifLayout::Single,
+            items: vec![AtifItem {
+                item_id: None,
+                trajectory: typed(path, bytes, None)?,
+            }],
+        }),
+        Kind::AtifList => Trace::Atif(AtifTrace {
+            layout: AtifLayout::List,
+            items: typed::<Vec<Trajectory>>(path, bytes, None)?
+                .into_iter()
+                .map(|trajectory| AtifItem {
+                    item_id: None,
+                    trajectory,
+                })
+                .collect(),
+        }),
+        Kind::AtifEval => {
+            #[derive(serde::Deserialize)]
+            struct EvalItem {
+                #[serde(default)]
+                item_id: Option<Value>,
+                trajectory: Trajectory,
+            }
+            Trace::Atif(AtifTrace {
+                layout: AtifLayout::EvalOutput,
+                items: typed::<Vec<EvalItem>>(path, bytes, None)?
+                    .into_iter()
+                    .map(|e| AtifItem {
+                        item_id: e.item_id,
+                        trajectory: e.trajectory,
+                    })
+                    .collect(),
+            })
+        }
+        Kind::AtofList => Trace::Atof(typed(path, bytes, None)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(s: &str) -> Result<Trace> {
+        load_bytes(Path::new("t.json"), s.as_bytes())
+    }
+
+    const STEP: &str = r#"{"parent_id":"root","function_ancestry":{"function_id":"f","function_name":"w"},
+        "payload":{"event_type":"WORKFLOW_START","event_timestamp":1.0,"UUID":"u"}}"#;
+
+    #[test]
+    fn detects_every_layout() {
+        let ist = format!(r#"[{{"request_number":0,"intermediate_steps":[{STEP}]}}]"#);
+        assert_eq!(load(&ist).unwrap().kind(), "ist");
+        assert_eq!(load(&format!("[[{STEP}]]")).unwrap().kind(), "ist");
+        let t = r#"{"schema_version":"ATIF-v1.7","agent":{"name":"a","version":"1"},"steps":[]}"#;
+        assert_eq!(load(t).unwrap().kind(), "atif");
+        assert_eq!(load(&format!("[{t},{t}]")).unwrap().kind(), "atif-list");
+        assert_eq!(
+            load(&format!(r#"[{{"item_id":"x","trajectory":{t}}}]"#)).unwrap().kind(),
+            "atif-eval-output"
+        );
+        assert_eq!(load(&format!("{t}\n{t}\n")).unwrap().kind(), "atif-jsonl");
+        let ev = r#"{"atof_version":"0.1","kind":"scope","scope_category":"start"}"#;
+        assert_eq!(load(&format!("{ev}\n{ev}\n")).unwrap().kind(), "atof");
+        assert_eq!(load(&format!("[{ev}]")).unwrap().kind(), "atof");
+    }
+
+    #[test]
+    fn errors_name_path_line_and_column() {
+        let bad = "[{\"request_number\":0,\"intermediate_steps\":[\n{\"parent_id\":\"root\",\"function_ancestry\":{\"function_id\":\"f\",\"function_name\":\"w\"},\n\"payload\":{\"event_type\":\"NOPE\",\"event_timestamp\":1.0,\"UUID\":\"u\"}}]}]";
+        let e = load(bad).unwrap_err().to_string();
+        assert!(e.starts_with("t.json:3:"), "{e}");
+        assert!(e.contains("[0].intermediate_steps[0].payload.event_type"), "{e}");
+        assert!(e.contains("NOPE"), "{e}");
+    }
+
+    #[test]
+    fn malformed_inputs_fail_cleanly() {
+        for (input, want) in [
+            ("", "empty file"),
+            ("   \n", "empty file"),
+            ("[{\"a\":", "EOF"),
+            ("42", "not a trace"),
+            ("{\"x\": 1}", "not a trace"),
+            ("[1,2]", "not a trace"),
+            ("\u{0}\u{1}binary", "expected value"),
+        ] {
+            let e = load(input).unwrap_err().to_string();
+            assert!(e.contains(want), "{input:?}: {e}");
+        }
+        let deep = "[".repeat(10_000);
+        assert!(load(&deep).is_err());
+    }
+
+    #[test]
+    fn empty_list_is_an_ist_trace_with_zero_requests() {
+        match load("[]").unwrap() {
+            Trace::Ist(t) => assert!(t.requests.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! ATIF validation (see `validate` subcommand).
