@@ -1,1 +1,162 @@
-//! Corpus walking.
+//! Walking a corpus: every file is accounted for — loaded (with its kind and size),
+//! skipped (with the reason), or failed (with the error).
+//!
+//! A corpus *item* is a directory holding one IST trace (NAT's
+//! `all_requests_profiler_traces.json`, found by content) plus, optionally, its ATIF
+//! (`nat_atif.json`, `workflow_output_atif.json`), NAT's profiler outputs for it (the
+//! expected results) and `config.yml`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use walkdir::WalkDir;
+
+use crate::error::Error;
+use crate::trace::load::{load_file, LoadOptions, Trace};
+
+/// File names NAT's profilers write: in a corpus they are expected results, not inputs.
+pub const NAT_OUTPUT_FILES: &[&str] = &[
+    "standardized_data_all.csv",
+    "inference_optimization.json",
+    "workflow_profiling_report.txt",
+    "workflow_profiling_metrics.json",
+    "prediction_trie.json",
+    "gantt_chart.png",
+    "fitted_model.pkl",
+    "forecast_training_data.json",
+    "profiler_config.json",
+];
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum FileStatus {
+    Loaded {
+        kind: &'static str,
+        /// Requests (IST), trajectories (ATIF) or events (ATOF).
+        units: usize,
+        /// IST steps, ATIF steps or ATOF events.
+        steps: usize,
+    },
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    /// Path relative to the corpus root (the file itself when the root is a file).
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub status: FileStatus,
+}
+
+impl FileEntry {
+    pub fn is_failed(&self) -> bool {
+        matches!(self.status, FileStatus::Failed { .. })
+    }
+}
+
+/// Summarise a loaded trace as (kind, units, steps).
+pub fn describe(trace: &Trace) -> (&'static str, usize, usize) {
+    match trace {
+        Trace::Ist(t) => (trace.kind(), t.requests.len(), t.step_count()),
+        Trace::Atif(a) => (trace.kind(), a.items.len(), a.step_count()),
+        Trace::Atof(ev) => (trace.kind(), 1, ev.len()),
+    }
+}
+
+/// Look at one file and say what it is.
+pub fn inspect_file(path: &Path, opts: &LoadOptions) -> FileStatus {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let expected_output = NAT_OUTPUT_FILES.contains(&name);
+    let in_atif_native = path.components().any(|c| c.as_os_str() == "atif_native");
+    if !matches!(ext.as_str(), "json" | "jsonl") {
+        let reason = if expected_output {
+            "NAT profiler output (expected result)".to_string()
+        } else {
+            match ext.as_str() {
+                "yml" | "yaml" => "workflow configuration".to_string(),
+                "md" | "txt" => "documentation".to_string(),
+                "" => "no file extension: not JSON or JSONL".to_string(),
+                e => format!("not a trace file (.{e})"),
+            }
+        };
+        return FileStatus::Skipped { reason };
+    }
+    match load_file(path, opts) {
+        Ok(trace) => {
+            let (kind, units, steps) = describe(&trace);
+            FileStatus::Loaded { kind, units, steps }
+        }
+        Err(Error::Format { message, .. })
+            if expected_output || in_atif_native || message.starts_with("not a trace") =>
+        {
+            let reason = if expected_output {
+                "NAT profiler output (expected result)".to_string()
+            } else if in_atif_native {
+                "NAT ATIF-native profiler output (expected result)".to_string()
+            } else {
+                message
+            };
+            FileStatus::Skipped { reason }
+        }
+        Err(e) => FileStatus::Failed {
+            error: e.to_string(),
+        },
+    }
+}
+
+/// Every file under `root` (or `root` itself), sorted by path, each accounted for.
+pub fn walk(root: &Path, opts: &LoadOptions) -> Result<Vec<FileEntry>, Error> {
+    let mut out = Vec::new();
+    for entry in WalkDir::new(root).sort_by_file_name().follow_links(true) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.to_path_buf());
+                if path == root {
+                    return Err(Error::Io {
+                        path,
+                        source: e
+                            .into_io_error()
+                            .unwrap_or_else(|| std::io::Error::other("walk failed")),
+                    });
+                }
+                out.push(FileEntry {
+                    path: rel(root, &path),
+                    status: FileStatus::Failed {
+                        error: e.to_string(),
+                    },
+                });
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let status = inspect_file(entry.path(), opts);
+        out.push(FileEntry {
+            path: rel(root, entry.path()),
+            status,
+        });
+    }
+    Ok(out)
+}
+
+fn rel(root: &Path, p: &Path) -> PathBuf {
+    match p.strip_prefix(root) {
+        Ok(r) if !r.as_os_str().is_empty() => r.to_path_buf(),
+        _ => p.to_path_buf(),
+    }
+}

@@ -27,7 +27,11 @@ pub enum Error {
     Format { path: PathBuf, message: String },
 
     #[error("{path}: file is {size} bytes, over the limit of {limit} bytes (raise it with --max-file-size)")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
 
     #[error("{context}: {message}")]
     Convert { context: String, message: String },

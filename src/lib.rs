@@ -11,6 +11,7 @@ pub mod convert;
 pub mod corpus;
 pub mod error;
 pub mod pyfmt;
+pub mod report;
 pub mod trace;
 pub mod validate;
 

@@ -1,31 +1,101 @@
-use std::path::PathBuf;
+//! `atif-drift`: the command line. Parses arguments, calls the library, renders.
+//! Exit codes: 0 = success / no drift over threshold, 1 = drift over threshold or an
+//! invalid file, 2 = error (unreadable input, bad arguments).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use atif_drift::convert::{ist_to_atif, ConvertOptions};
 use atif_drift::trace::{load_file, LoadOptions, Trace};
-use clap::{Parser, Subcommand};
+use atif_drift::{corpus, report, validate};
+use clap::{Parser, Subcommand, ValueEnum};
 
+/// Does moving a NAT profiler from IntermediateStep traces to ATIF change what it says?
+///
+/// atif-drift reads NVIDIA NeMo Agent Toolkit (NAT) IntermediateStep traces
+/// (`all_requests_profiler_traces.json`) and ATIF trajectories (v1.0–v1.8), converts
+/// between them exactly as NAT 1.9.0 does, and validates ATIF.
+///
+/// Input formats are detected from the content: an IST request list, one ATIF
+/// trajectory, a list of trajectories, NAT eval's `workflow_output_atif.json`, JSONL of
+/// trajectories, ATOF event streams.
 #[derive(Parser)]
-#[command(name = "atif-drift", version, about)]
+#[command(name = "atif-drift", version, about, long_about, max_term_width = 100)]
 struct Cli {
+    /// Refuse input files larger than this many bytes.
+    #[arg(long, global = true, default_value_t = LoadOptions::default().max_file_size, value_name = "BYTES")]
+    max_file_size: u64,
+
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ToFormat {
+    /// ATIF v1.7, as NAT 1.9.0's IntermediateStepToATIFConverter writes it.
+    Atif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Convert a trace to another format.
+    ///
+    /// IST → ATIF follows NAT 1.9.0's converter rule for rule: one trajectory per request
+    /// (session id `request-<n>`), written as a JSON list like NAT's `convert_to_atif.py`.
+    ///
+    /// Example: atif-drift convert corpus/react_calculator/all_requests_profiler_traces.json --to atif -o atif.json
     Convert {
+        /// The input trace (IST).
         input: PathBuf,
-        #[arg(long, default_value = "atif")]
-        to: String,
-        #[arg(short, long)]
+        /// Output format.
+        #[arg(long, value_enum, default_value = "atif")]
+        to: ToFormat,
+        /// Where to write the result (`-` for standard output).
+        #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// Agent name to write (default: NAT's, `nat-agent` or the workflow function name).
+        #[arg(long)]
+        agent_name: Option<String>,
+    },
+    /// Validate ATIF files against the ATIF schema of their version and the export checklist.
+    ///
+    /// Exit 0: every file valid (warnings allowed); 1: some file invalid; 2: some file
+    /// unreadable. Every problem is printed with its JSON path.
+    ///
+    /// Example: atif-drift validate corpus/*/nat_atif.json
+    Validate {
+        /// ATIF files: one trajectory, a list, NAT eval output, or JSONL.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutFormat,
+    },
+    /// List every file of a corpus: what it is, how big, and whether it loads.
+    ///
+    /// Exit 2 when a file fails to load (the others are still listed).
+    Inventory {
+        /// Corpus directory (or a single file).
+        corpus: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutFormat,
     },
 }
 
 fn main() -> ExitCode {
-    match run() {
+    match run(Cli::parse()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -34,15 +104,90 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+fn write_output(path: &Path, text: &str) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        std::io::stdout().write_all(text.as_bytes())?;
+        return Ok(());
+    }
+    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let opts = LoadOptions {
+        max_file_size: cli.max_file_size,
+    };
     match cli.cmd {
-        Cmd::Convert { input, to: _, output } => {
-            let t = load_file(&input, &LoadOptions::default())?;
-            let Trace::Ist(ist) = t else { bail!("not IST") };
-            let trajs = ist_to_atif(&ist, &ConvertOptions::default()).map_err(|(n, e)| anyhow::anyhow!("request {n}: {e}"))?;
-            std::fs::write(&output, serde_json::to_string_pretty(&trajs)?).context("write")?;
+        Cmd::Convert {
+            input,
+            to: ToFormat::Atif,
+            output,
+            agent_name,
+        } => {
+            let trace = load_file(&input, &opts)?;
+            let Trace::Ist(ist) = trace else {
+                bail!(
+                    "{}: is {}, not an IST trace: only IST → ATIF is supported",
+                    input.display(),
+                    trace.kind()
+                );
+            };
+            let trajectories = ist_to_atif(&ist, &ConvertOptions { agent_name })
+                .map_err(|(n, e)| anyhow::anyhow!("{}: request {n}: {e}", input.display()))?;
+            let mut text = serde_json::to_string_pretty(&trajectories)?;
+            text.push('\n');
+            write_output(&output, &text)?;
+            eprintln!(
+                "wrote {} ATIF trajectories -> {}",
+                trajectories.len(),
+                output.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Validate {
+            files,
+            deny_warnings,
+            format,
+        } => {
+            let mut reports = Vec::new();
+            let mut unreadable = false;
+            for f in &files {
+                match validate::validate_file(f, &opts) {
+                    Ok(r) => reports.push(r),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        unreadable = true;
+                    }
+                }
+            }
+            match format {
+                OutFormat::Text => print!("{}", report::validation::text(&reports)),
+                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+            }
+            let invalid = reports
+                .iter()
+                .any(|r| !r.is_valid() || (deny_warnings && r.warnings() > 0));
+            Ok(if unreadable {
+                ExitCode::from(2)
+            } else if invalid {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Cmd::Inventory {
+            corpus: root,
+            format,
+        } => {
+            let entries = corpus::walk(&root, &opts)?;
+            match format {
+                OutFormat::Text => print!("{}", report::inventory::table(&entries, None)),
+                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+            }
+            Ok(if entries.iter().any(corpus::FileEntry::is_failed) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,11 @@ pub fn float_repr(x: f64) -> String {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if x.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
     let sci = format!("{x:e}");
@@ -247,7 +251,9 @@ pub fn iso_to_epoch_micros(s: &str) -> Option<i64> {
     }
     let rest = &rest[1..];
     // Split time and offset.
-    let tz_pos = rest.iter().position(|c| matches!(c, b'+' | b'-' | b'Z' | b'z'));
+    let tz_pos = rest
+        .iter()
+        .position(|c| matches!(c, b'+' | b'-' | b'Z' | b'z'));
     let (time, tz) = match tz_pos {
         Some(p) => (&rest[..p], Some(&rest[p..])),
         None => (rest, None),
@@ -269,9 +275,19 @@ fn digits(b: &[u8]) -> Option<i64> {
 /// Days since 1970-01-01, and the remaining bytes.
 fn parse_date(b: &[u8]) -> Option<(i64, &[u8])> {
     let (y, m, d, rest) = if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
-        (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?, &b[10..])
+        (
+            digits(&b[0..4])?,
+            digits(&b[5..7])?,
+            digits(&b[8..10])?,
+            &b[10..],
+        )
     } else if b.len() >= 8 && b[..8].iter().all(u8::is_ascii_digit) {
-        (digits(&b[0..4])?, digits(&b[4..6])?, digits(&b[6..8])?, &b[8..])
+        (
+            digits(&b[0..4])?,
+            digits(&b[4..6])?,
+            digits(&b[6..8])?,
+            &b[8..],
+        )
     } else {
         return None;
     };
@@ -372,16 +388,25 @@ mod tests {
             epoch_to_iso(1795422240.0729344).unwrap(),
             "2026-11-23T08:24:00.072934+00:00"
         );
-        assert_eq!(epoch_to_iso(1767225600.0).unwrap(), "2026-01-01T00:00:00+00:00");
+        assert_eq!(
+            epoch_to_iso(1767225600.0).unwrap(),
+            "2026-01-01T00:00:00+00:00"
+        );
         // 0.9999996 s rounds up into the next second.
-        assert_eq!(epoch_to_iso(1767225600.9999996).unwrap(), "2026-01-01T00:00:01+00:00");
+        assert_eq!(
+            epoch_to_iso(1767225600.9999996).unwrap(),
+            "2026-01-01T00:00:01+00:00"
+        );
         assert_eq!(epoch_to_iso(f64::NAN), None);
     }
 
     #[test]
     fn iso_parsing_follows_python_311() {
         assert_eq!(iso_to_epoch("2026-01-01T00:00:00Z"), Some(1767225600.0));
-        assert_eq!(iso_to_epoch("2026-01-01T01:00:00+01:00"), Some(1767225600.0));
+        assert_eq!(
+            iso_to_epoch("2026-01-01T01:00:00+01:00"),
+            Some(1767225600.0)
+        );
         assert_eq!(
             iso_to_epoch("2026-11-23T08:24:00.072934+00:00"),
             Some(1795422240.072934)

@@ -179,7 +179,10 @@ struct Observed {
 
 /// `_record_observed_invocation` (None for the suppressed `<workflow>` wrapper).
 fn observe(step: &IntermediateStep) -> Option<Observed> {
-    let name = step.name().filter(|n| !n.is_empty()).unwrap_or("unknown_tool");
+    let name = step
+        .name()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("unknown_tool");
     if name == "<workflow>" {
         return None;
     }
@@ -264,7 +267,10 @@ pub fn convert_request(
     opts: &ConvertOptions,
 ) -> Result<Trajectory, ConvertError> {
     let mut agent = Agent {
-        name: opts.agent_name.clone().unwrap_or_else(|| "nat-agent".into()),
+        name: opts
+            .agent_name
+            .clone()
+            .unwrap_or_else(|| "nat-agent".into()),
         version: "0.0.0".into(),
         model_name: None,
         tool_definitions: None,
@@ -288,7 +294,11 @@ pub fn convert_request(
         return Ok(traj);
     }
     let mut sorted: Vec<&IntermediateStep> = steps.iter().collect();
-    sorted.sort_by(|a, b| a.ts().partial_cmp(&b.ts()).unwrap_or(std::cmp::Ordering::Equal));
+    sorted.sort_by(|a, b| {
+        a.ts()
+            .partial_cmp(&b.ts())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
 
     let mut out: Vec<Step> = Vec::new();
     let mut pending: Option<Pending> = None;
@@ -298,9 +308,17 @@ pub fn convert_request(
         let Some(mut p) = pending.take() else {
             return Ok(());
         };
-        p.observed
-            .sort_by(|a, b| a.order_key.partial_cmp(&b.order_key).unwrap_or(std::cmp::Ordering::Equal));
-        let mut step = blank_step(out.len() as i64 + 1, "agent", p.message, iso(&p.uuid, p.timestamp)?);
+        p.observed.sort_by(|a, b| {
+            a.order_key
+                .partial_cmp(&b.order_key)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let mut step = blank_step(
+            out.len() as i64 + 1,
+            "agent",
+            p.message,
+            iso(&p.uuid, p.timestamp)?,
+        );
         step.model_name = p.model_name;
         step.metrics = p.metrics;
         let mut extra = Map::new();
@@ -340,7 +358,12 @@ pub fn convert_request(
                         agent.name = f.clone();
                     }
                 }
-                let mut step = blank_step(out.len() as i64 + 1, "user", user_input, iso(ist.uuid(), ist.ts())?);
+                let mut step = blank_step(
+                    out.len() as i64 + 1,
+                    "user",
+                    user_input,
+                    iso(ist.uuid(), ist.ts())?,
+                );
                 step.extra = Some(base_extra(ist));
                 out.push(step);
             }
@@ -358,8 +381,12 @@ pub fn convert_request(
                 let emit = !final_output.is_empty()
                     && (final_output != last_msg || last_ts.is_some_and(|t| ist.ts() > t));
                 if emit {
-                    let mut step =
-                        blank_step(out.len() as i64 + 1, "agent", final_output, iso(ist.uuid(), ist.ts())?);
+                    let mut step = blank_step(
+                        out.len() as i64 + 1,
+                        "agent",
+                        final_output,
+                        iso(ist.uuid(), ist.ts())?,
+                    );
                     step.extra = Some(base_extra(ist));
                     out.push(step);
                 }
@@ -397,9 +424,17 @@ pub fn convert_request(
                 if let Some(p) = pending.as_mut() {
                     p.observed.push(obs);
                 } else {
-                    let mut step = blank_step(out.len() as i64 + 1, "agent", String::new(), iso(ist.uuid(), ist.ts())?);
+                    let mut step = blank_step(
+                        out.len() as i64 + 1,
+                        "agent",
+                        String::new(),
+                        iso(ist.uuid(), ist.ts())?,
+                    );
                     let mut extra = base_extra(ist);
-                    extra.insert("tool_invocations".into(), Value::Array(vec![obs.invocation]));
+                    extra.insert(
+                        "tool_invocations".into(),
+                        Value::Array(vec![obs.invocation]),
+                    );
                     extra.insert("tool_ancestry".into(), Value::Array(vec![obs.ancestry]));
                     step.extra = Some(extra);
                     step.tool_calls = Some(vec![obs.call]);
@@ -439,13 +474,31 @@ mod tests {
     #[test]
     fn tool_arguments_follow_nat() {
         assert_eq!(parse_tool_arguments(None), json!({}));
-        assert_eq!(parse_tool_arguments(Some(&json!("{\"a\": 1}"))), json!({"a": 1}));
-        assert_eq!(parse_tool_arguments(Some(&json!("{'a': 12.0}"))), json!({"a": 12.0}));
-        assert_eq!(parse_tool_arguments(Some(&json!("Paris"))), json!({"input": "Paris"}));
+        assert_eq!(
+            parse_tool_arguments(Some(&json!("{\"a\": 1}"))),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            parse_tool_arguments(Some(&json!("{'a': 12.0}"))),
+            json!({"a": 12.0})
+        );
+        assert_eq!(
+            parse_tool_arguments(Some(&json!("Paris"))),
+            json!({"input": "Paris"})
+        );
         assert_eq!(parse_tool_arguments(Some(&json!(""))), json!({}));
-        assert_eq!(parse_tool_arguments(Some(&json!("[1, 2]"))), json!({"input": "[1, 2]"}));
-        assert_eq!(parse_tool_arguments(Some(&json!([1, "x"]))), json!({"input": "[1, 'x']"}));
-        assert_eq!(parse_tool_arguments(Some(&json!({"k": [1]}))), json!({"k": [1]}));
+        assert_eq!(
+            parse_tool_arguments(Some(&json!("[1, 2]"))),
+            json!({"input": "[1, 2]"})
+        );
+        assert_eq!(
+            parse_tool_arguments(Some(&json!([1, "x"]))),
+            json!({"input": "[1, 'x']"})
+        );
+        assert_eq!(
+            parse_tool_arguments(Some(&json!({"k": [1]}))),
+            json!({"k": [1]})
+        );
     }
 
     #[test]
@@ -453,10 +506,15 @@ mod tests {
         assert_eq!(extract_user_input(&json!("hi")), "hi");
         assert_eq!(extract_user_input(&json!({"input_message": "q"})), "q");
         assert_eq!(
-            extract_user_input(&json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]})),
+            extract_user_input(
+                &json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]})
+            ),
             "c"
         );
         assert_eq!(extract_user_input(&json!({"x": 1})), "{'x': 1}");
-        assert_eq!(extract_user_input(&json!({"input_message": ""})), "{'input_message': ''}");
+        assert_eq!(
+            extract_user_input(&json!({"input_message": ""})),
+            "{'input_message': ''}"
+        );
     }
 }

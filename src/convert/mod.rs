@@ -10,11 +10,17 @@ pub use ist_to_atif::{convert_request, ConvertError, ConvertOptions};
 
 /// Convert every request of an IST trace, request `n` becoming session `request-<n>` (the
 /// session ids NAT's `convert_to_atif.py` gives; NAT's converter alone would draw a uuid4).
-pub fn ist_to_atif(trace: &IstTrace, opts: &ConvertOptions) -> Result<Vec<Trajectory>, (usize, ConvertError)> {
+pub fn ist_to_atif(
+    trace: &IstTrace,
+    opts: &ConvertOptions,
+) -> Result<Vec<Trajectory>, (usize, ConvertError)> {
     trace
         .requests
         .iter()
         .enumerate()
-        .map(|(n, r)| convert_request(&r.intermediate_steps, &format!("request-{n}"), opts).map_err(|e| (n, e)))
+        .map(|(n, r)| {
+            convert_request(&r.intermediate_steps, &format!("request-{n}"), opts)
+                .map_err(|e| (n, e))
+        })
         .collect()
 }

@@ -214,7 +214,11 @@ impl Parser<'_> {
         }
         let clean: String = raw.chars().filter(|c| *c != '_').collect();
         let lower = clean.to_ascii_lowercase();
-        let radix = |p: &str, r| i64::from_str_radix(&lower[p.len()..], r).ok().map(Value::from);
+        let radix = |p: &str, r| {
+            i64::from_str_radix(&lower[p.len()..], r)
+                .ok()
+                .map(Value::from)
+        };
         if lower.starts_with("0x") {
             return radix("0x", 16);
         }
@@ -349,10 +353,7 @@ impl Parser<'_> {
 }
 
 fn is_string_prefix(p: &str) -> bool {
-    matches!(
-        p,
-        "" | "r" | "u" | "b" | "br" | "rb" | "f" | "fr" | "rf"
-    )
+    matches!(p, "" | "r" | "u" | "b" | "br" | "rb" | "f" | "fr" | "rf")
 }
 
 fn negate(n: &Number) -> Option<Value> {
@@ -360,7 +361,10 @@ fn negate(n: &Number) -> Option<Value> {
         return i.checked_neg().map(Value::from);
     }
     if let Some(u) = n.as_u64() {
-        return i64::try_from(u).ok().and_then(i64::checked_neg).map(Value::from);
+        return i64::try_from(u)
+            .ok()
+            .and_then(i64::checked_neg)
+            .map(Value::from);
     }
     Number::from_f64(-n.as_f64()?).map(Value::Number)
 }
@@ -388,14 +392,22 @@ mod tests {
             literal_eval(r#"{'q': "it's", 'n': None, 't': (1, 2), 'ok': True, 'neg': -3}"#),
             Some(json!({"q": "it's", "n": null, "t": [1, 2], "ok": true, "neg": -3}))
         );
-        assert_eq!(literal_eval("{'s': 'a\\nb' 'c'}"), Some(json!({"s": "a\nbc"})));
-        assert_eq!(literal_eval("{'x': 0x10, 'y': 1_000, 'z': 1e3,}"), Some(json!({"x": 16, "y": 1000, "z": 1000.0})));
+        assert_eq!(
+            literal_eval("{'s': 'a\\nb' 'c'}"),
+            Some(json!({"s": "a\nbc"}))
+        );
+        assert_eq!(
+            literal_eval("{'x': 0x10, 'y': 1_000, 'z': 1e3,}"),
+            Some(json!({"x": 16, "y": 1000, "z": 1000.0}))
+        );
         assert_eq!(literal_eval("[1, [2, {3}]]"), Some(json!([1, [2, [3]]])));
     }
 
     #[test]
     fn non_literals_are_rejected() {
-        for s in ["", "foo", "{'a': b}", "{'a': 1", "1j", "f'x'", "{1: 2}", "'a' +", "01", "[1,,2]"] {
+        for s in [
+            "", "foo", "{'a': b}", "{'a': 1", "1j", "f'x'", "{1: 2}", "'a' +", "01", "[1,,2]",
+        ] {
             assert_eq!(literal_eval(s), None, "{s:?}");
         }
         assert_eq!(literal_eval(&"[".repeat(500)), None);

@@ -235,7 +235,10 @@ pub struct IstTrace {
 
 impl IstTrace {
     pub fn step_count(&self) -> usize {
-        self.requests.iter().map(|r| r.intermediate_steps.len()).sum()
+        self.requests
+            .iter()
+            .map(|r| r.intermediate_steps.len())
+            .sum()
     }
 }
 
@@ -265,7 +268,13 @@ mod tests {
         let back = serde_json::to_value(&step).unwrap();
         assert_eq!(back["function_ancestry"]["depth"], 3);
         assert_eq!(back["payload"]["custom"], serde_json::json!([1, 2]));
-        assert_eq!(back["payload"]["usage_info"]["token_usage"]["audio_tokens"], 9);
-        assert_eq!(back["payload"]["usage_info"]["token_usage"]["prompt_tokens"], 3);
+        assert_eq!(
+            back["payload"]["usage_info"]["token_usage"]["audio_tokens"],
+            9
+        );
+        assert_eq!(
+            back["payload"]["usage_info"]["token_usage"]["prompt_tokens"],
+            3
+        );
     }
 }

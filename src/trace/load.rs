@@ -136,11 +136,17 @@ impl<'de> Deserialize<'de> for ElemProbe {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list element")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<ElemProbe, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> std::result::Result<ElemProbe, A::Error> {
                 while s.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(ElemProbe(Elem::List))
             }
-            fn visit_map<A: MapAccess<'de>>(self, m: A) -> std::result::Result<ElemProbe, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> std::result::Result<ElemProbe, A::Error> {
                 Ok(ElemProbe(Elem::Object(collect_keys(m)?)))
             }
             fn visit_bool<E>(self, _: bool) -> std::result::Result<ElemProbe, E> {
@@ -202,16 +208,13 @@ fn classify(shape: &Shape) -> std::result::Result<Kind, String> {
         Shape::List(Some(Elem::Object(k))) if is_trajectory(k) => Ok(Kind::AtifList),
         Shape::List(Some(Elem::Object(k))) if is_atof_event(k) => Ok(Kind::AtofList),
         Shape::List(Some(Elem::Object(k))) => Err(format!(
-            "not a trace: a list of objects with keys {} (expected IST requests with \
-             `intermediate_steps`, ATIF trajectories, NAT eval `{{item_id, trajectory}}` items or ATOF events)",
+            "not a trace: a list of objects with keys {}",
             key_list(k)
         )),
-        Shape::List(Some(Elem::Scalar)) => {
-            Err("not a trace: a list of scalars".to_string())
-        }
+        Shape::List(Some(Elem::Scalar)) => Err("not a trace: a list of scalars".to_string()),
         Shape::Object(k) if is_trajectory(k) => Ok(Kind::AtifSingle),
         Shape::Object(k) => Err(format!(
-            "not a trace: a JSON object with keys {} (expected an ATIF trajectory with `schema_version`, `agent` and `steps`)",
+            "not a trace: a JSON object with keys {}",
             key_list(k)
         )),
         Shape::Scalar => Err("not a trace: a JSON scalar".to_string()),
@@ -270,7 +273,9 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Trace> {
             })?;
             parse_kind(path, bytes, kind)
         }
-        Err(e) if e.classify() == serde_json::error::Category::Syntax && looks_like_jsonl(bytes) => {
+        Err(e)
+            if e.classify() == serde_json::error::Category::Syntax && looks_like_jsonl(bytes) =>
+        {
             load_jsonl(path, bytes)
         }
         Err(e) => Err(json_error(path, bytes, e, None)),
@@ -279,9 +284,13 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Trace> {
 
 /// JSONL: the first line is a complete JSON object and something follows it.
 fn looks_like_jsonl(bytes: &[u8]) -> bool {
-    let mut lines = bytes.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
     match (lines.next(), lines.next()) {
-        (Some(first), Some(_)) => matches!(serde_json::from_slice::<Shape>(first), Ok(Shape::Object(_))),
+        (Some(first), Some(_)) => {
+            matches!(serde_json::from_slice::<Shape>(first), Ok(Shape::Object(_)))
+        }
         _ => false,
     }
 }
@@ -295,8 +304,8 @@ fn load_jsonl(path: &Path, bytes: &[u8]) -> Result<Trace> {
             continue;
         }
         let line_no = i + 1;
-        let shape: Shape = serde_json::from_slice(line)
-            .map_err(|e| json_error(path, line, e, Some(line_no)))?;
+        let shape: Shape =
+            serde_json::from_slice(line).map_err(|e| json_error(path, line, e, Some(line_no)))?;
         let Shape::Object(keys) = &shape else {
             return Err(Error::Format {
                 path: path.to_path_buf(),
@@ -321,7 +330,9 @@ fn load_jsonl(path: &Path, bytes: &[u8]) -> Result<Trace> {
             Some(k) if k != this => {
                 return Err(Error::Format {
                     path: path.to_path_buf(),
-                    message: format!("line {line_no}: mixes ATIF trajectories and ATOF events in one file"),
+                    message: format!(
+                        "line {line_no}: mixes ATIF trajectories and ATOF events in one file"
+                    ),
                 })
             }
             _ => {}
@@ -394,9 +405,19 @@ fn json_error(path: &Path, _bytes: &[u8], e: serde_json::Error, line_no: Option<
 fn parse_kind(path: &Path, bytes: &[u8], kind: Kind) -> Result<Trace> {
     Ok(match kind {
         Kind::IstEmpty => Trace::Ist(IstTrace::default()),
-        Kind::IstRequests => Trace::Ist(IstTrace {
-            requests: typed::<Vec<IstRequest>>(path, bytes, None)?,
-        }),
+        Kind::IstRequests => match typed::<Vec<IstRequest>>(path, bytes, None) {
+            Ok(requests) => Trace::Ist(IstTrace { requests }),
+            Err(e) if is_flat_rows(bytes) => {
+                return Err(Error::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "not a trace: flat profiler rows as NAT's ATIF-native profiler writes them \
+                         (`dataframe_to_profiler_traces`), not IntermediateSteps ({e})"
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
+        },
         Kind::IstBareLists => {
             let lists: Vec<Vec<IntermediateStep>> = typed(path, bytes, None)?;
             Trace::Ist(IstTrace {
@@ -450,6 +471,23 @@ fn parse_kind(path: &Path, bytes: &[u8], kind: Kind) -> Result<Trace> {
     })
 }
 
+/// NAT's ATIF-native profiler writes `all_requests_profiler_traces.json` as
+/// `[{"request_number", "intermediate_steps": [{"event_type", "event_timestamp", "payload": {"UUID"}, …}]}]`:
+/// rows of its frame, `event_type` outside `payload`. Only called on the error path.
+fn is_flat_rows(bytes: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
+        return false;
+    };
+    v.as_array()
+        .and_then(|a| {
+            a.iter()
+                .find_map(|r| r.get("intermediate_steps")?.as_array()?.first())
+        })
+        .is_some_and(|s| {
+            s.get("event_type").is_some() && s.pointer("/payload/event_type").is_none()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,7 +508,9 @@ mod tests {
         assert_eq!(load(t).unwrap().kind(), "atif");
         assert_eq!(load(&format!("[{t},{t}]")).unwrap().kind(), "atif-list");
         assert_eq!(
-            load(&format!(r#"[{{"item_id":"x","trajectory":{t}}}]"#)).unwrap().kind(),
+            load(&format!(r#"[{{"item_id":"x","trajectory":{t}}}]"#))
+                .unwrap()
+                .kind(),
             "atif-eval-output"
         );
         assert_eq!(load(&format!("{t}\n{t}\n")).unwrap().kind(), "atif-jsonl");
@@ -484,7 +524,10 @@ mod tests {
         let bad = "[{\"request_number\":0,\"intermediate_steps\":[\n{\"parent_id\":\"root\",\"function_ancestry\":{\"function_id\":\"f\",\"function_name\":\"w\"},\n\"payload\":{\"event_type\":\"NOPE\",\"event_timestamp\":1.0,\"UUID\":\"u\"}}]}]";
         let e = load(bad).unwrap_err().to_string();
         assert!(e.starts_with("t.json:3:"), "{e}");
-        assert!(e.contains("[0].intermediate_steps[0].payload.event_type"), "{e}");
+        assert!(
+            e.contains("[0].intermediate_steps[0].payload.event_type"),
+            "{e}"
+        );
         assert!(e.contains("NOPE"), "{e}");
     }
 

@@ -1,1 +1,34 @@
-fn main() {}
+//! `cargo xtask …`: project tasks. Dispatch only; each task lives in its own module.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod drift;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "atif-drift project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the drift job over a corpus (today: load and account for every file).
+    Drift(drift::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Drift(a) => drift::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
