@@ -9,6 +9,7 @@
 
 pub mod convert;
 pub mod corpus;
+pub mod differences;
 pub mod error;
 pub mod pyfmt;
 pub mod report;

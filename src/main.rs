@@ -82,6 +82,12 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "text")]
         format: OutFormat,
     },
+    /// Print every deliberate difference from NAT, with its reason.
+    Differences {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutFormat,
+    },
     /// List every file of a corpus: what it is, how big, and whether it loads.
     ///
     /// Exit 2 when a file fails to load (the others are still listed).
@@ -173,6 +179,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Cmd::Differences { format } => {
+            match format {
+                OutFormat::Text => print!("{}", atif_drift::differences::markdown()),
+                OutFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(atif_drift::differences::DIFFERENCES)?
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Inventory {
             corpus: root,

@@ -444,6 +444,22 @@ fn idx(base: &str, field: &str, i: usize) -> String {
 
 /// Validate one trajectory value at `path`.
 pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut Vec<Problem>) {
+    if let Some(m) = v.as_object() {
+        if !["schema_version", "agent", "steps"]
+            .iter()
+            .any(|k| m.contains_key(*k))
+        {
+            let keys: Vec<&str> = m.keys().take(6).map(String::as_str).collect();
+            push(
+                problems,
+                Severity::Error,
+                path,
+                "",
+                format!("not an ATIF trajectory: an object with keys {keys:?} and none of schema_version, agent, steps"),
+            );
+            return;
+        }
+    }
     // Version first: it decides which fields exist.
     let version = v.get("schema_version");
     let minor = match version {
@@ -481,7 +497,7 @@ pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut
             ),
         );
     }
-    if let Some(agent) = obj.get("agent").filter(|a| !a.is_null()) {
+    if let Some(agent) = obj.get("agent").filter(|a| a.is_object()) {
         check_object(
             agent,
             &field_path(path, "agent"),
