@@ -39,3 +39,25 @@ fn every_corpus_file_is_accounted_for() {
     assert_eq!(loaded("nat_atif.json", "atif-list"), 5);
     assert_eq!(loaded("workflow_output_atif.json", "atif-eval-output"), 4);
 }
+
+/// Read → write keeps every field: the IST traces and NAT's converter ATIF of every item
+/// come back equal as JSON.
+#[test]
+fn models_round_trip_without_loss() {
+    use atif_drift::trace::{load_file, Trace};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut items: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    items.sort();
+    for item in items {
+        for name in ["all_requests_profiler_traces.json", "nat_atif.json"] {
+            let path = item.join(name);
+            let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let back = match load_file(&path, &LoadOptions::default()).unwrap() {
+                Trace::Ist(t) => serde_json::to_value(&t.requests).unwrap(),
+                Trace::Atif(a) => serde_json::to_value(a.trajectories().collect::<Vec<_>>()).unwrap(),
+                Trace::Atof(_) => unreachable!(),
+            };
+            assert!(back == original, "{}: round trip changed the data", path.display());
+        }
+    }
+}
