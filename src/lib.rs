@@ -4,13 +4,17 @@
 //! Data flows one way: **trace → frame → analyses → drift → report**.
 //! - [`trace`]: IST, ATIF and ATOF models, format detection, corpus walking.
 //! - [`convert`]: IST → ATIF with NAT 1.9.0's converter semantics.
+//! - [`frame`]: NAT's standardized frame (one typed struct), built from IST, and its CSV.
 //! - [`validate`]: the ATIF checklist and per-version schema rules.
 //! - [`corpus`]: walking a corpus directory, accounting for every file.
+//! - [`report`]: pure renderers of computed results.
+//! - [`differences`]: every deliberate difference from NAT, with its reason.
 
 pub mod convert;
 pub mod corpus;
 pub mod differences;
 pub mod error;
+pub mod frame;
 pub mod pyfmt;
 pub mod report;
 pub mod trace;

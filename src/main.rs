@@ -39,6 +39,12 @@ enum ToFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ProfilePath {
+    /// NAT 1.9.0's profiler on IntermediateSteps.
+    Ist,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum OutFormat {
     Text,
     Json,
@@ -81,6 +87,28 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: OutFormat,
+    },
+    /// Run the profiler on a trace and write NAT's output files to a directory.
+    ///
+    /// Today: `standardized_data_all.csv` of the IST path (NAT 1.9.0's frame with the
+    /// NOVA columns), byte-identical to NAT's. The analyses come next.
+    ///
+    /// Example: atif-drift profile corpus/sample/all_requests_profiler_traces.json --path ist -o out/
+    Profile {
+        /// The input trace (IST).
+        input: PathBuf,
+        /// Which path to run.
+        #[arg(long, value_enum, default_value = "ist")]
+        path: ProfilePath,
+        /// Output directory (created if missing).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// NAT's `csv_exclude_io_text`: leave the three text columns out of the CSV.
+        #[arg(long)]
+        csv_exclude_io_text: bool,
+        /// NAT's `compute_llm_metrics` off: no NOVA columns.
+        #[arg(long)]
+        no_llm_metrics: bool,
     },
     /// Print every deliberate difference from NAT, with its reason.
     Differences {
@@ -179,6 +207,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Cmd::Profile {
+            input,
+            path: ProfilePath::Ist,
+            output,
+            csv_exclude_io_text,
+            no_llm_metrics,
+        } => {
+            use atif_drift::frame::{csv, from_ist, nova};
+            let trace = load_file(&input, &opts)?;
+            let Trace::Ist(ist) = trace else {
+                bail!("{}: is {}, not an IST trace", input.display(), trace.kind());
+            };
+            let mut frame = from_ist::frame(&ist);
+            if !no_llm_metrics && !frame.is_empty() {
+                frame.nova = Some(nova::compute(&frame));
+            }
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("{}: cannot create", output.display()))?;
+            let text = csv::to_csv(
+                &frame,
+                csv::CsvOptions {
+                    exclude_io_text: csv_exclude_io_text,
+                },
+            );
+            write_output(&output.join("standardized_data_all.csv"), &text)?;
+            eprintln!(
+                "{} rows -> {}",
+                frame.rows.len(),
+                output.join("standardized_data_all.csv").display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Differences { format } => {
             match format {

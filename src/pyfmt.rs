@@ -21,8 +21,14 @@ pub fn float_repr(x: f64) -> String {
             "0.0".into()
         };
     }
-    // `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let sci = format!("{x:e}");
+    // `{:e}` gives the shortest round-trip digit count n. When two n-digit strings are
+    // equally close (an exact tie), Python picks the even one; `{:.*e}` rounds the exact
+    // binary value half-to-even, so re-format with n digits.
+    let shortest = format!("{x:e}");
+    let n = shortest
+        .split_once('e')
+        .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let sci = format!("{:.*e}", n.saturating_sub(1), x);
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
@@ -363,11 +369,25 @@ mod tests {
             (-2.5e-7, "-2.5e-07"),
             (1795422240.0729344, "1795422240.0729344"),
             (7301.000118255615, "7301.000118255615"),
+            // An exact tie at 17 digits: Python rounds half to even.
+            (f64::from_bits(0x402A_E7B2_0000_0000), "13.452529907226562"), // exactly 13.4525299072265625
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (f64::INFINITY, "inf"),
             (-0.0, "-0.0"),
         ] {
             assert_eq!(float_repr(x), want, "{x:e}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Python's repr is a round-trip representation: it parses back to the same float.
+        #[test]
+        fn float_repr_round_trips(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite());
+            let s = float_repr(x);
+            proptest::prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
+            proptest::prop_assert!(s.contains('.') || s.contains('e'), "{}", s);
         }
     }
 

@@ -46,18 +46,29 @@ fn every_corpus_file_is_accounted_for() {
 fn models_round_trip_without_loss() {
     use atif_drift::trace::{load_file, Trace};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut items: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut items: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     items.sort();
     for item in items {
         for name in ["all_requests_profiler_traces.json", "nat_atif.json"] {
             let path = item.join(name);
-            let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let original: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let back = match load_file(&path, &LoadOptions::default()).unwrap() {
                 Trace::Ist(t) => serde_json::to_value(&t.requests).unwrap(),
-                Trace::Atif(a) => serde_json::to_value(a.trajectories().collect::<Vec<_>>()).unwrap(),
+                Trace::Atif(a) => {
+                    serde_json::to_value(a.trajectories().collect::<Vec<_>>()).unwrap()
+                }
                 Trace::Atof(_) => unreachable!(),
             };
-            assert!(back == original, "{}: round trip changed the data", path.display());
+            assert!(
+                back == original,
+                "{}: round trip changed the data",
+                path.display()
+            );
         }
     }
 }

@@ -1,0 +1,97 @@
+//! IST → frame: NAT 1.9.0's `create_standardized_dataframe` with the
+//! `IntermediatePropertyAdaptor` properties (`plugins/profiler/intermediate_property_adapter.py`).
+
+use std::collections::HashMap;
+
+use super::{Frame, Layout, Row, Text};
+use crate::pyfmt::py_str;
+use crate::trace::ist::{EventType, IntermediateStep, IstTrace};
+use serde_json::Value;
+
+/// Interns repeated names so each distinct string is stored once.
+#[derive(Default)]
+pub struct Interner(HashMap<String, Text>);
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Text {
+        if let Some(t) = self.0.get(s) {
+            return t.clone();
+        }
+        let t: Text = s.into();
+        self.0.insert(s.to_string(), t.clone());
+        t
+    }
+}
+
+/// `DataFrameRow.cast_to_str`: `None` stays None, anything else `str(v)`.
+fn text_of(v: Option<&Value>) -> Option<String> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(py_str(v)),
+    }
+}
+
+/// The adapter's `llm_text_input` / `llm_text_output` / `llm_text_chunk`: the data field
+/// for its own event type, `""` for every other type or when `data` is absent.
+fn adapter_text(
+    step: &IntermediateStep,
+    want: EventType,
+    pick: fn(&crate::trace::ist::StreamEventData) -> Option<&Value>,
+) -> Option<String> {
+    if step.event_type() != want {
+        return Some(String::new());
+    }
+    match &step.payload.data {
+        None => Some(String::new()),
+        Some(d) => text_of(pick(d)),
+    }
+}
+
+/// One frame row from one step (`example_number` = request index).
+pub fn row(step: &IntermediateStep, example_number: usize, names: &mut Interner) -> Row {
+    let et = step.event_type();
+    let tu = step.payload.usage_info.as_ref().map(|u| &u.token_usage);
+    let name = step.name().filter(|n| !n.is_empty());
+    let llm_name = match et {
+        EventType::LLM_START | EventType::LLM_END => name.unwrap_or(""),
+        _ => "",
+    };
+    let tool_name = match et {
+        EventType::TOOL_START | EventType::TOOL_END => name.unwrap_or(""),
+        _ => "",
+    };
+    let a = &step.function_ancestry;
+    Row {
+        event_type: et,
+        event_timestamp: step.ts(),
+        span_event_timestamp: step.payload.span_event_timestamp,
+        example_number,
+        prompt_tokens: Some(tu.map_or(0, |t| t.prompt_tokens)),
+        completion_tokens: Some(tu.map_or(0, |t| t.completion_tokens)),
+        total_tokens: Some(tu.map_or(0, |t| t.total_tokens)),
+        llm_text_input: adapter_text(step, EventType::LLM_START, |d| d.input.as_ref()),
+        llm_text_output: adapter_text(step, EventType::LLM_END, |d| d.output.as_ref()),
+        llm_new_token: adapter_text(step, EventType::LLM_NEW_TOKEN, |d| d.chunk.as_ref()),
+        llm_name: Some(names.get(llm_name)),
+        tool_name: Some(names.get(tool_name)),
+        function_name: Some(names.get(&a.function_name)),
+        function_id: Some(names.get(&a.function_id)),
+        parent_function_name: a.parent_name.as_deref().map(|s| names.get(s)),
+        parent_function_id: a.parent_id.as_deref().map(|s| names.get(s)),
+        uuid: Some(names.get(step.uuid())),
+        framework: step.payload.framework.as_deref().map(|s| names.get(s)),
+    }
+}
+
+/// The frame of a whole trace: requests in file order, steps in file order (not sorted).
+pub fn frame(trace: &IstTrace) -> Frame {
+    let mut names = Interner::default();
+    let rows = trace
+        .requests
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.intermediate_steps.iter().map(move |s| (i, s)))
+        .map(|(i, s)| row(s, i, &mut names))
+        .collect();
+    Frame::new(Layout::Ist, rows)
+}

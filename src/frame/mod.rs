@@ -1,0 +1,97 @@
+//! The standardized frame: NAT's `create_standardized_dataframe` as one typed struct.
+//!
+//! One [`Row`] per event. The IST path fills it from IntermediateSteps
+//! ([`from_ist`]); the ATIF path from trajectories. Analyses see only the frame.
+
+pub mod csv;
+pub mod from_ist;
+pub mod nova;
+
+use std::sync::Arc;
+
+use crate::trace::ist::EventType;
+
+/// Shared, immutable text (names repeat on thousands of rows).
+pub type Text = Arc<str>;
+
+/// One row of NAT's frame (`DataFrameRow`), plus the ATIF-era `span_event_timestamp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub event_type: EventType,
+    pub event_timestamp: f64,
+    /// Only the ATIF-native frame has this column.
+    pub span_event_timestamp: Option<f64>,
+    /// Index of the request (IST) or trajectory (ATIF).
+    pub example_number: usize,
+    /// `None` is pandas' NaN (the ATIF-native frame leaves tokens empty on non-LLM rows).
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    /// `None` is Python `None` (an empty CSV cell, NaN for pandas), distinct from `""`.
+    pub llm_text_input: Option<String>,
+    pub llm_text_output: Option<String>,
+    pub llm_new_token: Option<String>,
+    pub llm_name: Option<Text>,
+    pub tool_name: Option<Text>,
+    pub function_name: Option<Text>,
+    pub function_id: Option<Text>,
+    pub parent_function_name: Option<Text>,
+    pub parent_function_id: Option<Text>,
+    pub uuid: Option<Text>,
+    pub framework: Option<Text>,
+}
+
+/// NAT's six `NOVA-*` columns (`LLMMetrics.compute_profiling_metrics`), one entry per row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Nova {
+    pub requests_remaining: Vec<f64>,
+    /// pandas keeps `NOVA-Requests-Remaining-In-Event` int64 only when no
+    /// (example, function) group has an LLM_START (quirk Q8).
+    pub requests_remaining_is_int: bool,
+    pub time_to_next: Vec<f64>,
+    pub time_to_event_end: Vec<f64>,
+    /// NaN where there is no value.
+    pub predicted_osl: Vec<f64>,
+    pub time_to_session_end: Vec<f64>,
+}
+
+/// Which columns a frame writes, in which order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// NAT 1.9.0's IST frame: 17 columns.
+    Ist,
+    /// NAT's ATIF-native frame (1.6.0rc1): `event_timestamp, example_number, event_type,
+    /// span_event_timestamp, …`.
+    AtifNative,
+}
+
+/// The frame: rows in NAT's order, plus the NOVA columns when computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub layout: Layout,
+    pub rows: Vec<Row>,
+    pub nova: Option<Nova>,
+}
+
+impl Frame {
+    pub fn new(layout: Layout, rows: Vec<Row>) -> Self {
+        Frame {
+            layout,
+            rows,
+            nova: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Number of examples (requests): one past the largest example number.
+    pub fn example_count(&self) -> usize {
+        self.rows
+            .iter()
+            .map(|r| r.example_number + 1)
+            .max()
+            .unwrap_or(0)
+    }
+}
