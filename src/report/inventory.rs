@@ -41,29 +41,33 @@ pub fn table(entries: &[FileEntry], width: Option<u16>) -> String {
     }
     for e in entries {
         let path = e.path.display().to_string();
-        let row = match &e.status {
-            FileStatus::Loaded { kind, units, steps } => vec![
-                Cell::new(path),
-                Cell::new(kind),
-                Cell::new(units),
-                Cell::new(steps),
-                Cell::new("loaded"),
-            ],
-            FileStatus::Skipped { reason } => vec![
-                Cell::new(path),
-                Cell::new("-"),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(format!("skipped: {reason}")),
-            ],
-            FileStatus::Failed { error } => vec![
-                Cell::new(path),
-                Cell::new("-"),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(format!("FAILED: {error}")),
-            ],
+        let (kind, units, steps, status) = match &e.status {
+            FileStatus::Loaded { kind, units, steps } => (
+                *kind,
+                units.to_string(),
+                steps.to_string(),
+                "loaded".to_string(),
+            ),
+            FileStatus::Skipped { reason } => (
+                "-",
+                String::new(),
+                String::new(),
+                format!("skipped: {reason}"),
+            ),
+            FileStatus::Failed { error } => (
+                "-",
+                String::new(),
+                String::new(),
+                format!("FAILED: {error}"),
+            ),
         };
+        let row = vec![
+            Cell::new(path),
+            Cell::new(kind),
+            Cell::new(units),
+            Cell::new(steps),
+            Cell::new(status),
+        ];
         t.add_row(row);
     }
     let s = totals(entries);
