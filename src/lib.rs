@@ -10,6 +10,7 @@
 //! - [`report`]: pure renderers of computed results.
 //! - [`differences`]: every deliberate difference from NAT, with its reason.
 
+pub mod config;
 pub mod convert;
 pub mod corpus;
 pub mod differences;

@@ -103,6 +103,10 @@ enum Cmd {
         /// Output directory (created if missing).
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
+        /// A NAT workflow YAML: its `eval.general.profiler` section is the configuration
+        /// (NAT defaults for missing keys). Default: every analysis on.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// NAT's `csv_exclude_io_text`: leave the three text columns out of the CSV.
         #[arg(long)]
         csv_exclude_io_text: bool,
@@ -212,16 +216,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             input,
             path: ProfilePath::Ist,
             output,
+            config,
             csv_exclude_io_text,
             no_llm_metrics,
         } => {
+            use atif_drift::config::ProfilerConfig;
             use atif_drift::frame::{csv, from_ist, nova};
+            let mut cfg = match &config {
+                Some(p) => ProfilerConfig::from_workflow_yaml(p)?,
+                None => ProfilerConfig::all_on(),
+            };
+            for key in cfg.unknown.keys() {
+                eprintln!("warning: eval.general.profiler.{key}: unknown to atif-drift, ignored");
+            }
+            cfg.csv_exclude_io_text |= csv_exclude_io_text;
+            cfg.compute_llm_metrics &= !no_llm_metrics;
             let trace = load_file(&input, &opts)?;
             let Trace::Ist(ist) = trace else {
                 bail!("{}: is {}, not an IST trace", input.display(), trace.kind());
             };
             let mut frame = from_ist::frame(&ist);
-            if !no_llm_metrics && !frame.is_empty() {
+            if cfg.compute_llm_metrics && !frame.is_empty() {
                 frame.nova = Some(nova::compute(&frame));
             }
             std::fs::create_dir_all(&output)

@@ -83,3 +83,35 @@ fn empty_trace_writes_a_single_newline_like_nat() {
     let frame = from_ist::frame(&Default::default());
     assert_eq!(to_csv(&frame, CsvOptions::default()), "\n");
 }
+
+/// The CLI with each real run's own config.yml reproduces NAT's CSV file.
+#[test]
+fn cli_profile_with_workflow_config_writes_nats_csv() {
+    for item in items()
+        .into_iter()
+        .filter(|p| p.join("config.yml").exists())
+    {
+        let out = std::env::temp_dir().join(format!(
+            "atif-drift-profile-{}-{}",
+            item.file_name().unwrap().to_string_lossy(),
+            std::process::id()
+        ));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_atif-drift"))
+            .arg("profile")
+            .arg(item.join("all_requests_profiler_traces.json"))
+            .args(["--path", "ist", "--config"])
+            .arg(item.join("config.yml"))
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let ours = std::fs::read(out.join("standardized_data_all.csv")).unwrap();
+        let nat = std::fs::read(item.join("standardized_data_all.csv")).unwrap();
+        assert!(ours == nat, "{}: CSV differs", item.display());
+    }
+}

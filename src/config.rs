@@ -1,0 +1,223 @@
+//! NAT's profiler configuration (`data_models/profiler.py:ProfilerConfig`), read from the
+//! `eval.general.profiler` section of a NAT workflow YAML, with NAT's defaults.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// A number NAT leaves as its unvalidated default (an int) unless the user sets it, in
+/// which case pydantic turns it into a float (quirk Q13: `min_support: 2` means 2·N).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DefaultOrFloat {
+    /// NAT's default, an `int`.
+    Default(i64),
+    /// A user-set value, validated to `float`.
+    User(f64),
+}
+
+impl<'de> Deserialize<'de> for DefaultOrFloat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(DefaultOrFloat::User(f64::deserialize(d)?))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PromptCaching {
+    pub enable: bool,
+    pub min_frequency: f64,
+}
+impl Default for PromptCaching {
+    fn default() -> Self {
+        PromptCaching {
+            enable: false,
+            min_frequency: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
+pub struct Bottleneck {
+    pub enable_simple_stack: bool,
+    pub enable_nested_stack: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ConcurrencySpikes {
+    pub enable: bool,
+    pub spike_threshold: i64,
+}
+impl Default for ConcurrencySpikes {
+    fn default() -> Self {
+        ConcurrencySpikes {
+            enable: false,
+            spike_threshold: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PrefixSpan {
+    pub enable: bool,
+    pub min_support: DefaultOrFloat,
+    pub min_coverage: DefaultOrFloat,
+    pub max_text_len: i64,
+    pub top_k: i64,
+    pub chain_with_common_prefixes: bool,
+}
+impl Default for PrefixSpan {
+    fn default() -> Self {
+        PrefixSpan {
+            enable: false,
+            min_support: DefaultOrFloat::Default(2),
+            min_coverage: DefaultOrFloat::Default(0),
+            max_text_len: 1000,
+            top_k: 10,
+            chain_with_common_prefixes: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PredictionTrie {
+    pub enable: bool,
+    pub output_filename: String,
+    pub auto_sensitivity: bool,
+    pub sensitivity_scale: i64,
+    pub w_critical: f64,
+    pub w_fanout: f64,
+    pub w_position: f64,
+    pub w_parallel: f64,
+}
+impl Default for PredictionTrie {
+    fn default() -> Self {
+        PredictionTrie {
+            enable: false,
+            output_filename: "prediction_trie.json".into(),
+            auto_sensitivity: true,
+            sensitivity_scale: 5,
+            w_critical: 0.5,
+            w_fanout: 0.3,
+            w_position: 0.2,
+            w_parallel: 0.0,
+        }
+    }
+}
+
+/// `eval.general.profiler`. Every key NAT knows, with NAT's default; `dynamo_metrics`
+/// (live Prometheus queries) is read but never run.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
+pub struct ProfilerConfig {
+    pub base_metrics: bool,
+    pub workflow_runtime_forecast: bool,
+    pub token_uniqueness_forecast: bool,
+    pub token_usage_forecast: bool,
+    pub compute_llm_metrics: bool,
+    pub csv_exclude_io_text: bool,
+    pub prompt_caching_prefixes: PromptCaching,
+    pub bottleneck_analysis: Bottleneck,
+    pub concurrency_spike_analysis: ConcurrencySpikes,
+    pub prefix_span_analysis: PrefixSpan,
+    pub prediction_trie: PredictionTrie,
+    pub dynamo_metrics: Option<Value>,
+    /// Keys this tool does not know (reported, never silently dropped).
+    #[serde(flatten)]
+    pub unknown: Map<String, Value>,
+}
+
+impl ProfilerConfig {
+    /// Every analysis on with NAT's defaults (the oracle's `ALL_ON`): the CLI default.
+    pub fn all_on() -> Self {
+        let mut c = ProfilerConfig {
+            base_metrics: true,
+            workflow_runtime_forecast: true,
+            token_uniqueness_forecast: true,
+            token_usage_forecast: true,
+            compute_llm_metrics: true,
+            ..Default::default()
+        };
+        c.prompt_caching_prefixes.enable = true;
+        c.bottleneck_analysis = Bottleneck {
+            enable_simple_stack: true,
+            enable_nested_stack: true,
+        };
+        c.concurrency_spike_analysis.enable = true;
+        c.prefix_span_analysis.enable = true;
+        c.prediction_trie.enable = true;
+        c
+    }
+
+    /// The `eval.general.profiler` section of a NAT workflow YAML (NAT defaults for missing keys).
+    pub fn from_workflow_yaml(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_workflow_yaml_str(&text).map_err(|message| Error::Format {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_workflow_yaml_str(text: &str) -> std::result::Result<Self, String> {
+        let doc: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+        let section = doc.pointer("/eval/general/profiler").ok_or(
+            "no `eval.general.profiler` section: not a NAT workflow config with the profiler on",
+        )?;
+        serde_path_to_error::deserialize(section.clone())
+            .map_err(|e| format!("eval.general.profiler.{}: {}", e.path(), e.inner()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_realrun_config_with_nat_defaults() {
+        let c = ProfilerConfig::from_workflow_yaml(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/react_calculator/config.yml"),
+        )
+        .unwrap();
+        assert!(c.compute_llm_metrics && c.base_metrics && !c.token_usage_forecast);
+        assert_eq!(c.prompt_caching_prefixes.min_frequency, 0.1);
+        assert!(
+            !c.bottleneck_analysis.enable_simple_stack && c.bottleneck_analysis.enable_nested_stack
+        );
+        assert_eq!(c.concurrency_spike_analysis.spike_threshold, 2);
+        assert_eq!(
+            c.prefix_span_analysis.min_support,
+            DefaultOrFloat::Default(2)
+        );
+        assert_eq!(c.prefix_span_analysis.top_k, 10);
+        assert!(c.unknown.is_empty());
+    }
+
+    #[test]
+    fn user_set_min_support_becomes_a_float_and_errors_name_the_key() {
+        let y = "eval:\n  general:\n    profiler:\n      prefix_span_analysis:\n        min_support: 2\n";
+        let c = ProfilerConfig::from_workflow_yaml_str(y).unwrap();
+        assert_eq!(
+            c.prefix_span_analysis.min_support,
+            DefaultOrFloat::User(2.0)
+        );
+        let bad = "eval:\n  general:\n    profiler:\n      concurrency_spike_analysis:\n        spike_threshold: many\n";
+        let e = ProfilerConfig::from_workflow_yaml_str(bad).unwrap_err();
+        assert!(
+            e.contains("concurrency_spike_analysis.spike_threshold"),
+            "{e}"
+        );
+        assert!(ProfilerConfig::from_workflow_yaml_str("a: 1")
+            .unwrap_err()
+            .contains("eval.general.profiler"));
+    }
+}
