@@ -60,6 +60,15 @@ pub const DIFFERENCES: &[Difference] = &[
         ours: "uses the Unicode database of the unicode-general-category crate",
         reason: "characters assigned after Unicode 14 may be escaped differently; none occur in NAT traces seen so far",
     },
+    Difference {
+        id: "profile.stable-sort-ties",
+        area: "profile",
+        nat: "pandas' single-column sort_values is an unstable quicksort (numpy's SIMD sort): rows with equal \
+              timestamps come out in a CPU-dependent order (SPEC quirk Q22); this changes token uniqueness when two \
+              LLM_STARTs of one model in one request share a timestamp",
+        ours: "stable sort: rows with equal timestamps keep their trace order",
+        reason: "NAT's order is not reproducible across machines; ties are rare in real traces (none in the corpus)",
+    },
 ];
 
 /// Apply the listed convert differences to a list of trajectories so they compare equal

@@ -4,7 +4,11 @@
 //! Data flows one way: **trace → frame → analyses → drift → report**.
 //! - [`trace`]: IST, ATIF and ATOF models, format detection, corpus walking.
 //! - [`convert`]: IST → ATIF with NAT 1.9.0's converter semantics.
+//! - [`config`]: NAT's profiler configuration (`eval.general.profiler`).
 //! - [`frame`]: NAT's standardized frame (one typed struct), built from IST, and its CSV.
+//! - [`profile`]: the analyses, one file each, on the frame only.
+//! - [`numeric`], [`pyfmt`], [`pyjson`]: Python's and numpy's numerics and text formats.
+//! - [`drift`]: comparing outputs.
 //! - [`validate`]: the ATIF checklist and per-version schema rules.
 //! - [`corpus`]: walking a corpus directory, accounting for every file.
 //! - [`report`]: pure renderers of computed results.
@@ -14,9 +18,13 @@ pub mod config;
 pub mod convert;
 pub mod corpus;
 pub mod differences;
+pub mod drift;
 pub mod error;
 pub mod frame;
+pub mod numeric;
+pub mod profile;
 pub mod pyfmt;
+pub mod pyjson;
 pub mod report;
 pub mod trace;
 pub mod validate;

@@ -235,23 +235,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Trace::Ist(ist) = trace else {
                 bail!("{}: is {}, not an IST trace", input.display(), trace.kind());
             };
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("{}: cannot create", output.display()))?;
+            write_output(
+                &output.join("all_requests_profiler_traces.json"),
+                &atif_drift::pyjson::dumps(&atif_drift::profile::traces_json(&ist)),
+            )?;
             let mut frame = from_ist::frame(&ist);
             if cfg.compute_llm_metrics && !frame.is_empty() {
                 frame.nova = Some(nova::compute(&frame));
             }
-            std::fs::create_dir_all(&output)
-                .with_context(|| format!("{}: cannot create", output.display()))?;
-            let text = csv::to_csv(
-                &frame,
-                csv::CsvOptions {
-                    exclude_io_text: csv_exclude_io_text,
-                },
-            );
-            write_output(&output.join("standardized_data_all.csv"), &text)?;
+            let options = csv::CsvOptions {
+                exclude_io_text: cfg.csv_exclude_io_text,
+            };
+            write_output(
+                &output.join("standardized_data_all.csv"),
+                &csv::to_csv(&frame, options),
+            )?;
+            if frame.is_empty() {
+                // NAT aborts here: its first frame-based analysis raises on a frame without columns.
+                eprintln!(
+                    "warning: no events: only standardized_data_all.csv is written (as NAT does)"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let io = atif_drift::profile::inference_optimization(&frame, &cfg);
+            write_output(
+                &output.join("inference_optimization.json"),
+                &atif_drift::pyjson::dumps(&io),
+            )?;
             eprintln!(
-                "{} rows -> {}",
+                "{} events, {} requests -> {}",
                 frame.rows.len(),
-                output.join("standardized_data_all.csv").display()
+                frame.examples,
+                output.display()
             );
             Ok(ExitCode::SUCCESS)
         }

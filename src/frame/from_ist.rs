@@ -93,5 +93,5 @@ pub fn frame(trace: &IstTrace) -> Frame {
         .flat_map(|(i, r)| r.intermediate_steps.iter().map(move |s| (i, s)))
         .map(|(i, s)| row(s, i, &mut names))
         .collect();
-    Frame::new(Layout::Ist, rows)
+    Frame::new(Layout::Ist, trace.requests.len(), rows)
 }

@@ -69,14 +69,17 @@ pub enum Layout {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     pub layout: Layout,
+    /// Number of requests (IST) or trajectories (ATIF), empty ones included.
+    pub examples: usize,
     pub rows: Vec<Row>,
     pub nova: Option<Nova>,
 }
 
 impl Frame {
-    pub fn new(layout: Layout, rows: Vec<Row>) -> Self {
+    pub fn new(layout: Layout, examples: usize, rows: Vec<Row>) -> Self {
         Frame {
             layout,
+            examples,
             rows,
             nova: None,
         }
@@ -86,12 +89,13 @@ impl Frame {
         self.rows.is_empty()
     }
 
-    /// Number of examples (requests): one past the largest example number.
-    pub fn example_count(&self) -> usize {
-        self.rows
-            .iter()
-            .map(|r| r.example_number + 1)
-            .max()
-            .unwrap_or(0)
+    /// Row indices per example, in example order, rows in frame order; examples without
+    /// rows are absent (pandas' groupby would not see them either).
+    pub fn rows_by_example(&self) -> Vec<(usize, Vec<usize>)> {
+        let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (i, r) in self.rows.iter().enumerate() {
+            by.entry(r.example_number).or_default().push(i);
+        }
+        by.into_iter().collect()
     }
 }

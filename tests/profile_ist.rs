@@ -1,9 +1,12 @@
-//! `standardized_data_all.csv` of the IST path against the file NAT 1.9.0 wrote, byte for
-//! byte, on every corpus item (all of them ran with `compute_llm_metrics: true` and
-//! `csv_exclude_io_text: false`; see each item's config.yml / oracle_extras/profiler_config.json).
+//! The IST path against the files NAT 1.9.0 wrote, on every corpus item, with the
+//! configuration NAT ran with (the item's config.yml; every analysis on for the sample):
+//! `standardized_data_all.csv` byte for byte; `inference_optimization.json` equal as JSON
+//! (integers and strings exact, floats within 1e-9 relative) — and today byte for byte too.
 
 use std::path::{Path, PathBuf};
 
+use atif_drift::config::ProfilerConfig;
+use atif_drift::drift::value_diff::{diff, Tolerance};
 use atif_drift::frame::{csv::to_csv, csv::CsvOptions, from_ist, nova};
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 
@@ -113,5 +116,67 @@ fn cli_profile_with_workflow_config_writes_nats_csv() {
         let ours = std::fs::read(out.join("standardized_data_all.csv")).unwrap();
         let nat = std::fs::read(item.join("standardized_data_all.csv")).unwrap();
         assert!(ours == nat, "{}: CSV differs", item.display());
+    }
+}
+
+fn config(item: &Path) -> ProfilerConfig {
+    let yml = item.join("config.yml");
+    if yml.exists() {
+        ProfilerConfig::from_workflow_yaml(&yml).unwrap()
+    } else {
+        ProfilerConfig::all_on()
+    }
+}
+
+#[test]
+fn inference_optimization_equals_nat() {
+    for item in items() {
+        let Trace::Ist(ist) = load_file(
+            &item.join("all_requests_profiler_traces.json"),
+            &LoadOptions::default(),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        let frame = from_ist::frame(&ist);
+        let ours = atif_drift::profile::inference_optimization(&frame, &config(&item));
+        let text = std::fs::read_to_string(item.join("inference_optimization.json")).unwrap();
+        let nat: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let d = diff(
+            &ours,
+            &nat,
+            Tolerance {
+                abs: 0.0,
+                rel: 1e-9,
+            },
+        );
+        assert!(
+            d.is_empty(),
+            "{}: {:#?}",
+            item.display(),
+            &d[..d.len().min(5)]
+        );
+        assert_eq!(
+            atif_drift::pyjson::dumps(&ours),
+            text,
+            "{}: bytes",
+            item.display()
+        );
+    }
+}
+
+#[test]
+fn traces_json_is_byte_identical_to_nat() {
+    for item in items() {
+        let path = item.join("all_requests_profiler_traces.json");
+        let Trace::Ist(ist) = load_file(&path, &LoadOptions::default()).unwrap() else {
+            panic!()
+        };
+        let ours = atif_drift::pyjson::dumps(&atif_drift::profile::traces_json(&ist));
+        assert!(
+            ours == std::fs::read_to_string(&path).unwrap(),
+            "{}",
+            item.display()
+        );
     }
 }

@@ -1,0 +1,171 @@
+//! Path-addressed differences between two JSON values (deepdiff-style): value changes
+//! (numbers within a tolerance), type changes, and keys or items on one side only.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Numeric tolerance: two numbers are equal when `|a-b| <= abs` or `|a-b| <= rel·max(|a|,|b|)`.
+/// Integers against integers are always compared exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tolerance {
+    pub abs: f64,
+    pub rel: f64,
+}
+
+impl Tolerance {
+    pub const EXACT: Tolerance = Tolerance { abs: 0.0, rel: 0.0 };
+
+    pub fn close(&self, a: f64, b: f64) -> bool {
+        if a == b || (a.is_nan() && b.is_nan()) {
+            return true;
+        }
+        let d = (a - b).abs();
+        d <= self.abs || d <= self.rel * a.abs().max(b.abs())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Same type, different value.
+    Value { left: Value, right: Value },
+    /// Different JSON types (an int `0` against a float `0.0` counts here).
+    Type { left: Value, right: Value },
+    /// Present only on the left.
+    OnlyLeft { value: Value },
+    /// Present only on the right.
+    OnlyRight { value: Value },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    /// e.g. `confidence_intervals.llm_latency_confidence_intervals.p95`, `steps[3].message`.
+    pub path: String,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn child(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Every difference between `left` and `right`, in document order.
+pub fn diff(left: &Value, right: &Value, tol: Tolerance) -> Vec<Difference> {
+    let mut out = Vec::new();
+    walk(left, right, String::new(), tol, &mut out);
+    out
+}
+
+fn walk(l: &Value, r: &Value, path: String, tol: Tolerance, out: &mut Vec<Difference>) {
+    match (l, r) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, x) in a {
+                match b.get(k) {
+                    Some(y) => walk(x, y, child(&path, k), tol, out),
+                    None => out.push(Difference {
+                        path: child(&path, k),
+                        change: Change::OnlyLeft { value: x.clone() },
+                    }),
+                }
+            }
+            for (k, y) in b {
+                if !a.contains_key(k) {
+                    out.push(Difference {
+                        path: child(&path, k),
+                        change: Change::OnlyRight { value: y.clone() },
+                    });
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                walk(x, y, format!("{path}[{i}]"), tol, out);
+            }
+            for (i, x) in a.iter().enumerate().skip(b.len()) {
+                out.push(Difference {
+                    path: format!("{path}[{i}]"),
+                    change: Change::OnlyLeft { value: x.clone() },
+                });
+            }
+            for (i, y) in b.iter().enumerate().skip(a.len()) {
+                out.push(Difference {
+                    path: format!("{path}[{i}]"),
+                    change: Change::OnlyRight { value: y.clone() },
+                });
+            }
+        }
+        _ if kind(l) != kind(r) => out.push(Difference {
+            path,
+            change: Change::Type {
+                left: l.clone(),
+                right: r.clone(),
+            },
+        }),
+        (Value::Number(a), Value::Number(b)) => {
+            let equal = match (a.as_i64(), b.as_i64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => tol.close(
+                    a.as_f64().unwrap_or(f64::NAN),
+                    b.as_f64().unwrap_or(f64::NAN),
+                ),
+            };
+            if !equal {
+                out.push(Difference {
+                    path,
+                    change: Change::Value {
+                        left: l.clone(),
+                        right: r.clone(),
+                    },
+                });
+            }
+        }
+        _ if l != r => out.push(Difference {
+            path,
+            change: Change::Value {
+                left: l.clone(),
+                right: r.clone(),
+            },
+        }),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_and_kinds() {
+        let a = json!({"x": {"p90": 1.0, "n": 3, "z": 0}, "l": [1, 2], "only": true});
+        let b = json!({"x": {"p90": 1.0 + 1e-12, "n": 4, "z": 0.0}, "l": [1], "new": null});
+        let d = diff(
+            &a,
+            &b,
+            Tolerance {
+                abs: 0.0,
+                rel: 1e-9,
+            },
+        );
+        let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["x.n", "x.z", "l[1]", "only", "new"]);
+        assert!(matches!(d[1].change, Change::Type { .. }));
+        assert!(diff(&a, &a, Tolerance::EXACT).is_empty());
+    }
+}

@@ -1,0 +1,118 @@
+//! JSON written the way Python's `json.dump(obj, f, indent=2)` writes it (NAT's profiler
+//! outputs): two-space indent, `", "`-free item separators at line ends, `": "`,
+//! `ensure_ascii` escapes (`\u00e9`, surrogate pairs), floats as `repr`, `[]`/`{}` for
+//! empty containers, no trailing newline.
+
+use serde_json::Value;
+
+use crate::pyfmt::float_repr;
+
+/// Serialize like `json.dumps(v, indent=2)`.
+pub fn dumps(v: &Value) -> String {
+    let mut out = String::new();
+    write(v, 0, &mut out);
+    out
+}
+
+fn indent(level: usize, out: &mut String) {
+    out.push('\n');
+    for _ in 0..level {
+        out.push_str("  ");
+    }
+}
+
+fn write(v: &Value, level: usize, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push_str(&i.to_string());
+            } else if let Some(u) = n.as_u64() {
+                out.push_str(&u.to_string());
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                out.push_str(&float_json(f));
+            }
+        }
+        Value::String(s) => write_str(s, out),
+        Value::Array(a) if a.is_empty() => out.push_str("[]"),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(level + 1, out);
+                write(x, level + 1, out);
+            }
+            indent(level, out);
+            out.push(']');
+        }
+        Value::Object(m) if m.is_empty() => out.push_str("{}"),
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(level + 1, out);
+                write_str(k, out);
+                out.push_str(": ");
+                write(x, level + 1, out);
+            }
+            indent(level, out);
+            out.push('}');
+        }
+    }
+}
+
+/// Python's JSON float: `repr`, with `NaN`/`Infinity`/`-Infinity` literals.
+pub fn float_json(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f == f64::INFINITY {
+        "Infinity".into()
+    } else if f == f64::NEG_INFINITY {
+        "-Infinity".into()
+    } else {
+        float_repr(f)
+    }
+}
+
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn matches_python_json_dump_indent_2() {
+        let v = json!({"a": [1, 2.5, {"b": []}], "é": "x\u{1F600}\u{7f}\"", "e": {}, "n": null, "t": true});
+        // json.dumps({"a": [1, 2.5, {"b": []}], "é": "x😀\x7f\"", "e": {}, "n": None, "t": True}, indent=2)
+        let want = "{\n  \"a\": [\n    1,\n    2.5,\n    {\n      \"b\": []\n    }\n  ],\n  \"\\u00e9\": \"x\\ud83d\\ude00\\u007f\\\"\",\n  \"e\": {},\n  \"n\": null,\n  \"t\": true\n}";
+        assert_eq!(dumps(&v), want);
+    }
+}
