@@ -264,6 +264,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &output.join("inference_optimization.json"),
                 &atif_drift::pyjson::dumps(&io),
             )?;
+            if let Some((report, metrics)) = atif_drift::profile::workflow_profiling(&frame, &cfg) {
+                write_output(&output.join("workflow_profiling_report.txt"), &report)?;
+                write_output(
+                    &output.join("workflow_profiling_metrics.json"),
+                    &atif_drift::pyjson::dumps(&metrics),
+                )?;
+            }
             eprintln!(
                 "{} events, {} requests -> {}",
                 frame.rows.len(),

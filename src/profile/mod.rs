@@ -1,8 +1,11 @@
 //! The analyses, one file each; every one takes only the [`Frame`].
 
 pub mod confidence;
+pub mod nested_stack;
 pub mod prefixes;
+pub mod pyfloat;
 pub mod runtimes;
+pub mod simple_stack;
 pub mod uniqueness;
 
 use serde_json::{json, Value};
@@ -44,4 +47,24 @@ pub fn inference_optimization(frame: &Frame, cfg: &ProfilerConfig) -> Value {
         "workflow_runtimes": runtimes,
         "dynamo_metrics": null,
     })
+}
+
+/// `workflow_profiling_report.txt` and `workflow_profiling_metrics.json`, or `None` when no
+/// section is enabled (NAT then writes neither file).
+pub fn workflow_profiling(frame: &Frame, cfg: &ProfilerConfig) -> Option<(String, Value)> {
+    let mut report = String::new();
+    let mut metrics = serde_json::Map::new();
+    if cfg.bottleneck_analysis.enable_simple_stack {
+        let s = simple_stack::simple_stack(frame, simple_stack::EndOnly::Skip);
+        report.push_str("\n\n\n");
+        report.push_str(&s.summary);
+        metrics.insert("simple_stack_analysis".into(), simple_stack::to_json(&s));
+    }
+    if cfg.bottleneck_analysis.enable_nested_stack {
+        let n = nested_stack::nested_stack(frame);
+        report.push_str("\n\n\n");
+        report.push_str(&n.report);
+        metrics.insert("nested_stack_analysis".into(), nested_stack::to_json(&n));
+    }
+    (!metrics.is_empty()).then(|| (report, Value::Object(metrics)))
 }

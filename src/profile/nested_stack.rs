@@ -1,0 +1,452 @@
+//! Nested-stack analysis (`bottleneck_analysis/nested_stack_analysis.py:multi_example_call_profiling`):
+//! per request, a stack-built call tree of LLM / TOOL / FUNCTION (and SPAN, as FUNCTION)
+//! calls, with NAT's non-LIFO quirk (Q3: an END pops only when its node is on top), the
+//! time-weighted concurrency distribution, self and subtree times (Q4) and the text report.
+//! The Gantt chart is not drawn (not a comparable artifact).
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::pyfloat::fixed;
+use crate::frame::Frame;
+
+/// A call tree: nodes in an arena, children by index.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallForest {
+    pub nodes: Vec<CallNode>,
+    /// Top-level calls in NAT's order.
+    pub roots: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallNode {
+    pub uuid: String,
+    pub op_type: &'static str,
+    pub name: String,
+    pub start: f64,
+    pub end: f64,
+    pub duration: f64,
+    pub children: Vec<usize>,
+    pub parent: Option<usize>,
+}
+
+/// Which event families make nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Families {
+    /// LLM, TOOL, FUNCTION and SPAN (the nested-stack analysis).
+    All,
+    /// LLM and TOOL only (the concurrency-spike analysis).
+    LlmAndTool,
+}
+
+fn op_type(et: &str, families: Families) -> Option<&'static str> {
+    if et.starts_with("LLM_") {
+        Some("LLM")
+    } else if et.starts_with("TOOL_") {
+        Some("TOOL")
+    } else if families == Families::All && (et.starts_with("FUNCTION_") || et.starts_with("SPAN_"))
+    {
+        Some("FUNCTION")
+    } else {
+        None
+    }
+}
+
+/// `build_call_tree_per_example`: rows sorted by (example, timestamp) — a stable sort —
+/// then one stack walk per example.
+pub fn build(frame: &Frame, families: Families) -> CallForest {
+    let mut order: Vec<usize> = (0..frame.rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&frame.rows[a], &frame.rows[b]);
+        x.example_number
+            .cmp(&y.example_number)
+            .then(x.event_timestamp.total_cmp(&y.event_timestamp))
+    });
+    let mut f = CallForest::default();
+    let mut i = 0;
+    while i < order.len() {
+        let ex = frame.rows[order[i]].example_number;
+        let mut j = i;
+        while j < order.len() && frame.rows[order[j]].example_number == ex {
+            j += 1;
+        }
+        build_example(frame, &order[i..j], families, &mut f);
+        i = j;
+    }
+    f
+}
+
+fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut CallForest) {
+    let mut stack: Vec<usize> = Vec::new();
+    // Python dict semantics: re-assigning a key keeps its first position.
+    let mut top_level: Vec<(String, usize)> = Vec::new();
+    let mut partial: HashMap<String, usize> = HashMap::new();
+    for &ri in rows {
+        let r = &frame.rows[ri];
+        let et = r.event_type.as_str();
+        let Some(op) = op_type(et, families) else {
+            continue;
+        };
+        let uuid = r.uuid.as_deref().unwrap_or("None").to_string();
+        let ts = r.event_timestamp;
+        if et.ends_with("_START") {
+            let name = match op {
+                "LLM" => r.llm_name.as_deref(),
+                "TOOL" => r.tool_name.as_deref(),
+                _ => r.function_name.as_deref(),
+            }
+            .filter(|n| !n.is_empty())
+            .unwrap_or(match op {
+                "LLM" => "unknown_llm",
+                "TOOL" => "unknown_tool",
+                _ => "unknown_function",
+            })
+            .to_string();
+            let n = f.nodes.len();
+            f.nodes.push(CallNode {
+                uuid: uuid.clone(),
+                op_type: op,
+                name,
+                start: ts,
+                end: ts,
+                duration: 0.0,
+                children: vec![],
+                parent: None,
+            });
+            if let Some(&parent) = stack.last() {
+                f.nodes[n].parent = Some(parent);
+                f.nodes[parent].children.push(n);
+            } else {
+                match top_level.iter_mut().find(|(u, _)| *u == uuid) {
+                    Some(slot) => slot.1 = n,
+                    None => top_level.push((uuid.clone(), n)),
+                }
+            }
+            stack.push(n);
+            partial.insert(uuid, n);
+        } else if et.ends_with("_END") {
+            let Some(n) = partial.remove(&uuid) else {
+                continue;
+            };
+            if stack.last().is_some_and(|&t| f.nodes[t].uuid == uuid) {
+                stack.pop();
+            }
+            let node = &mut f.nodes[n];
+            node.end = ts;
+            node.duration = (ts - node.start).max(0.0);
+        }
+    }
+    f.roots.extend(
+        top_level
+            .into_iter()
+            .map(|(_, n)| n)
+            .filter(|&n| f.nodes[n].parent.is_none()),
+    );
+}
+
+impl CallForest {
+    /// Depth-first pre-order over all roots (iterative: trees can be deep, Q3).
+    pub fn dfs(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut stack: Vec<usize> = self.roots.iter().rev().copied().collect();
+        while let Some(n) = stack.pop() {
+            out.push(n);
+            stack.extend(self.nodes[n].children.iter().rev());
+        }
+        out
+    }
+
+    /// `CallNode.compute_self_time`: duration minus the merged child intervals (clamped).
+    pub fn self_time(&self, n: usize) -> f64 {
+        let node = &self.nodes[n];
+        if node.children.is_empty() {
+            return node.duration;
+        }
+        let mut iv: Vec<(f64, f64)> = node
+            .children
+            .iter()
+            .map(|&c| (self.nodes[c].start, self.nodes[c].end))
+            .collect();
+        iv.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut merged = Vec::new();
+        let (mut cs, mut ce) = iv[0];
+        for &(s, e) in &iv[1..] {
+            if s <= ce {
+                ce = ce.max(e);
+            } else {
+                merged.push((cs, ce));
+                (cs, ce) = (s, e);
+            }
+        }
+        merged.push((cs, ce));
+        let mut covered = 0.0;
+        for (s, e) in merged {
+            let (s, e) = (s.max(node.start), e.min(node.end));
+            if e > s {
+                covered += e - s;
+            }
+        }
+        (node.duration - covered).max(0.0)
+    }
+
+    /// Self and subtree times of every node (`subtree = self + Σ child subtrees`, in child order).
+    pub fn times(&self) -> (Vec<f64>, Vec<f64>) {
+        let self_t: Vec<f64> = (0..self.nodes.len()).map(|n| self.self_time(n)).collect();
+        let mut sub = vec![0.0; self.nodes.len()];
+        for &n in self.dfs().iter().rev() {
+            let mut t = self_t[n];
+            for &c in &self.nodes[n].children {
+                t += sub[c];
+            }
+            sub[n] = t;
+        }
+        (self_t, sub)
+    }
+
+    /// NAT's `CallNode.__str__`.
+    pub fn render(&self, root: usize) -> String {
+        let mut lines = Vec::new();
+        let mut stack = vec![(root, 0usize)];
+        while let Some((n, level)) = stack.pop() {
+            let x = &self.nodes[n];
+            lines.push(format!(
+                "{}- {} '{}' (uuid={}, start={}, end={}, dur={})",
+                "  ".repeat(level),
+                x.op_type,
+                x.name,
+                x.uuid,
+                fixed(x.start, 2),
+                fixed(x.end, 2),
+                fixed(x.duration, 2)
+            ));
+            stack.extend(x.children.iter().rev().map(|&c| (c, level + 1)));
+        }
+        lines.join("\n")
+    }
+}
+
+/// Piecewise-constant concurrency over all nodes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Concurrency {
+    pub segments: Vec<(f64, f64, i64)>,
+    pub p: [f64; 4],
+}
+
+/// Sweep `(start,+1),(end,-1)` (stable by time) into `(prev, t, level)` segments.
+pub fn segments(forest: &CallForest, order: &[usize]) -> Vec<(f64, f64, i64)> {
+    let mut ev: Vec<(f64, i64)> = Vec::with_capacity(order.len() * 2);
+    for &n in order {
+        let x = &forest.nodes[n];
+        if x.start > x.end {
+            continue;
+        }
+        ev.push((x.start, 1));
+        ev.push((x.end, -1));
+    }
+    ev.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut segs = Vec::new();
+    let Some(&(mut prev, _)) = ev.first() else {
+        return segs;
+    };
+    let mut cur = 0;
+    for (t, d) in ev {
+        if t > prev {
+            segs.push((prev, t, cur));
+        }
+        cur += d;
+        prev = t;
+    }
+    segs
+}
+
+/// `compute_time_based_concurrency`.
+pub fn concurrency(forest: &CallForest, order: &[usize]) -> Concurrency {
+    let segs = segments(forest, order);
+    let mut total = 0.0;
+    let mut levels: std::collections::BTreeMap<i64, f64> = Default::default();
+    for &(s, e, c) in &segs {
+        let len = e - s;
+        if len <= 0.0 {
+            continue;
+        }
+        total += len;
+        *levels.entry(c).or_insert(0.0) += len;
+    }
+    if total <= 0.0 {
+        return Concurrency {
+            segments: segs,
+            p: [0.0; 4],
+        };
+    }
+    let at = |p: f64| {
+        let threshold = total * (p / 100.0);
+        let mut acc = 0.0;
+        let mut last = 0;
+        for (&c, &d) in &levels {
+            acc += d;
+            if acc >= threshold {
+                return c as f64;
+            }
+            last = c;
+        }
+        last as f64
+    };
+    Concurrency {
+        segments: segs,
+        p: [at(50.0), at(90.0), at(95.0), at(99.0)],
+    }
+}
+
+/// `find_midpoint_concurrency`: level of the segment holding the midpoint (the start for
+/// zero-length calls), by binary search; 0.0 when none does.
+pub fn midpoint_level(
+    segs: &[(f64, f64, i64)],
+    start: f64,
+    end: f64,
+    zero_len_at_start: bool,
+) -> f64 {
+    let mid = if start >= end {
+        if !zero_len_at_start {
+            return 0.0;
+        }
+        start
+    } else {
+        0.5 * (start + end)
+    };
+    let (mut lo, mut hi) = (0i64, segs.len() as i64 - 1);
+    while lo <= hi {
+        let m = (lo + hi) / 2;
+        let (s, e, c) = segs[m as usize];
+        if s <= mid && mid < e {
+            return c as f64;
+        }
+        if mid < s {
+            hi = m - 1;
+        } else {
+            lo = m + 1;
+        }
+    }
+    0.0
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeMetrics {
+    pub node: usize,
+    pub self_time: f64,
+    pub subtree_time: f64,
+    pub concurrency_midpoint: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nested {
+    pub forest: CallForest,
+    pub concurrency: Concurrency,
+    /// Keyed by UUID, first-seen position, last value (Python dict semantics).
+    pub node_metrics: Vec<(String, NodeMetrics)>,
+    pub top: Vec<NodeMetrics>,
+    pub report: String,
+}
+
+pub fn nested_stack(frame: &Frame) -> Nested {
+    let forest = build(frame, Families::All);
+    if forest.roots.is_empty() {
+        return Nested {
+            forest,
+            concurrency: Concurrency::default(),
+            node_metrics: vec![],
+            top: vec![],
+            report: "No calls found.".into(),
+        };
+    }
+    let order = forest.dfs();
+    let conc = concurrency(&forest, &order);
+    let (self_t, sub_t) = forest.times();
+    let mut metrics: Vec<(String, NodeMetrics)> = Vec::new();
+    let mut pos: HashMap<&str, usize> = HashMap::new();
+    for &n in &order {
+        let x = &forest.nodes[n];
+        let m = NodeMetrics {
+            node: n,
+            self_time: self_t[n],
+            subtree_time: sub_t[n],
+            concurrency_midpoint: midpoint_level(&conc.segments, x.start, x.end, true),
+        };
+        match pos.get(x.uuid.as_str()) {
+            Some(&i) => metrics[i].1 = m,
+            None => {
+                pos.insert(&x.uuid, metrics.len());
+                metrics.push((x.uuid.clone(), m));
+            }
+        }
+    }
+    let mut top: Vec<NodeMetrics> = metrics.iter().map(|(_, m)| m.clone()).collect();
+    top.sort_by(|a, b| b.subtree_time.total_cmp(&a.subtree_time));
+    top.truncate(5);
+    let mut lines = vec![
+        "=== Multi-Example Nested Call Profiling Report ===".to_string(),
+        format!("Total calls (across all examples): {}", order.len()),
+        "\n-- Concurrency Distribution (all examples) --".to_string(),
+        format!(
+            "p50={}, p90={}, p95={}, p99={}",
+            fixed(conc.p[0], 1),
+            fixed(conc.p[1], 1),
+            fixed(conc.p[2], 1),
+            fixed(conc.p[3], 1)
+        ),
+        "\n-- Top 5 Calls by Bottleneck Score (subtree_time) --".to_string(),
+    ];
+    for (i, m) in top.iter().enumerate() {
+        let x = &forest.nodes[m.node];
+        lines.push(format!(
+            "{}) UUID={}, {} '{}', dur={}, self_time={}, subtree_time={}, concurrency={}, score={}",
+            i + 1,
+            x.uuid,
+            x.op_type,
+            x.name,
+            fixed(x.duration, 2),
+            fixed(m.self_time, 2),
+            fixed(m.subtree_time, 2),
+            fixed(m.concurrency_midpoint, 1),
+            fixed(m.subtree_time, 2)
+        ));
+    }
+    lines.push("\n-- Full Tree(s) (All Examples) --".to_string());
+    for &r in &forest.roots {
+        lines.push(forest.render(r));
+    }
+    let report = lines.join("\n");
+    Nested {
+        forest,
+        concurrency: conc,
+        node_metrics: metrics,
+        top,
+        report,
+    }
+}
+
+fn metrics_json(f: &CallForest, m: &NodeMetrics) -> Value {
+    let x = &f.nodes[m.node];
+    json!({"uuid": x.uuid, "operation_type": x.op_type, "operation_name": x.name, "start_time": x.start,
+           "end_time": x.end, "duration": x.duration, "self_time": m.self_time, "subtree_time": m.subtree_time,
+           "concurrency_midpoint": m.concurrency_midpoint, "bottleneck_score": m.subtree_time})
+}
+
+pub fn to_json(n: &Nested) -> Value {
+    let segs: Vec<Value> = n
+        .concurrency
+        .segments
+        .iter()
+        .map(|&(s, e, c)| json!([s, e, c]))
+        .collect();
+    let mut nm = Map::new();
+    for (u, m) in &n.node_metrics {
+        nm.insert(u.clone(), metrics_json(&n.forest, m));
+    }
+    let p = n.concurrency.p;
+    json!({
+        "concurrency": {"timeline_segments": segs, "p50": p[0], "p90": p[1], "p95": p[2], "p99": p[3]},
+        "node_metrics": nm,
+        "top_bottlenecks": n.top.iter().map(|m| metrics_json(&n.forest, m)).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,263 @@
+//! Simple-stack bottleneck analysis (`bottleneck_analysis/simple_stack_analysis.py:profile_workflow_bottlenecks`).
+//!
+//! Rows grouped by UUID across all requests (Q16); a group whose earliest row is `LLM_*` /
+//! `TOOL_*` with at least one START and one END is one operation from the earliest START
+//! to the latest END. Max concurrency per operation *name* (LLMs and tools sharing a name
+//! share a count) with a time-only stable sort (Q9).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::pyfloat::fixed;
+use crate::frame::Frame;
+use crate::numeric::{np_mean, np_percentile};
+use crate::trace::ist::EventType;
+
+/// How END-only groups (an END without a START, e.g. NAT's ATIF-native TOOL_END rows) count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EndOnly {
+    /// NAT 1.9.0: skipped.
+    #[default]
+    Skip,
+    /// NAT 1.6.0rc1 (ATIF-native): single-row groups count too; without a START the
+    /// operation starts at the earliest END `span_event_timestamp`, else at the END itself.
+    FromSpanStart,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub op_type: &'static str,
+    pub name: String,
+    pub start: f64,
+    pub end: f64,
+    pub uuid: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpStats {
+    pub op_type: &'static str,
+    pub name: String,
+    pub usage_count: usize,
+    pub avg_duration: f64,
+    pub p95_duration: f64,
+    pub p99_duration: f64,
+    pub max_concurrency: i64,
+    pub bottleneck_score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimpleStack {
+    /// Keyed `"{type}:{name}"`, in groupby (sorted by type, then name) order.
+    pub stats: Vec<(String, OpStats)>,
+    pub summary: String,
+}
+
+fn op_of(et: EventType) -> Option<&'static str> {
+    let s = et.as_str();
+    if s.starts_with("LLM_") {
+        Some("LLM")
+    } else if s.starts_with("TOOL_") {
+        Some("TOOL")
+    } else {
+        None
+    }
+}
+
+/// The operations, in UUID order.
+pub fn operations(frame: &Frame, end_only: EndOnly) -> Vec<Operation> {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, r) in frame.rows.iter().enumerate() {
+        if let Some(u) = r.uuid.as_deref() {
+            groups.entry(u).or_default().push(i);
+        }
+    }
+    let mut ops = Vec::new();
+    for (uuid, mut idx) in groups {
+        if idx.len() < 2 && end_only == EndOnly::Skip {
+            continue;
+        }
+        idx.sort_by(|&a, &b| {
+            frame.rows[a]
+                .event_timestamp
+                .total_cmp(&frame.rows[b].event_timestamp)
+        });
+        let Some(op_type) = op_of(frame.rows[idx[0]].event_type) else {
+            continue;
+        };
+        let (start_t, end_t) = if op_type == "LLM" {
+            (EventType::LLM_START, EventType::LLM_END)
+        } else {
+            (EventType::TOOL_START, EventType::TOOL_END)
+        };
+        let ts = |t: EventType| {
+            idx.iter()
+                .filter(move |&&i| frame.rows[i].event_type == t)
+                .map(|&i| &frame.rows[i])
+        };
+        let end = ts(end_t)
+            .map(|r| r.event_timestamp)
+            .fold(f64::NAN, f64::max);
+        let start = ts(start_t)
+            .map(|r| r.event_timestamp)
+            .fold(f64::NAN, f64::min);
+        let start = match end_only {
+            // 1.6.0rc1: no START → earliest span_event_timestamp of the ENDs, else the END time.
+            EndOnly::FromSpanStart if start.is_nan() => {
+                let span = ts(end_t)
+                    .filter_map(|r| r.span_event_timestamp)
+                    .fold(f64::NAN, f64::min);
+                if span.is_nan() {
+                    end
+                } else {
+                    span
+                }
+            }
+            _ => start,
+        };
+        if start.is_nan() || end.is_nan() {
+            continue;
+        }
+        // First non-NaN name in time order ("" counts as a name: Q16).
+        let name = idx
+            .iter()
+            .find_map(|&i| {
+                let r = &frame.rows[i];
+                if op_type == "LLM" {
+                    r.llm_name.as_deref()
+                } else {
+                    r.tool_name.as_deref()
+                }
+            })
+            .map_or_else(
+                || {
+                    if op_type == "LLM" {
+                        "unknown_llm"
+                    } else {
+                        "unknown_tool"
+                    }
+                    .to_string()
+                },
+                str::to_string,
+            );
+        ops.push(Operation {
+            op_type,
+            name,
+            start,
+            end,
+            uuid: uuid.to_string(),
+        });
+    }
+    ops
+}
+
+/// Max running count of `(start,+1),(end,-1)` events sorted by time only (stable).
+fn max_concurrency<'a>(ops: impl Iterator<Item = &'a Operation>) -> i64 {
+    let mut ev: Vec<(f64, i64)> = ops.flat_map(|o| [(o.start, 1), (o.end, -1)]).collect();
+    ev.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut cur = 0;
+    let mut max = 0;
+    for (_, d) in ev {
+        cur += d;
+        max = max.max(cur);
+    }
+    max
+}
+
+pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
+    let ops = operations(frame, end_only);
+    if ops.is_empty() {
+        return SimpleStack {
+            stats: vec![],
+            summary: "No operations found to profile.".into(),
+        };
+    }
+    let overall = {
+        // NAT: max over the running trace (at least one value exists).
+        let mut ev: Vec<(f64, i64)> = ops
+            .iter()
+            .flat_map(|o| [(o.start, 1), (o.end, -1)])
+            .collect();
+        ev.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut cur = 0;
+        ev.iter()
+            .map(|(_, d)| {
+                cur += d;
+                cur
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let mut by_name: Vec<(&str, i64)> = Vec::new();
+    for o in &ops {
+        if !by_name.iter().any(|(n, _)| *n == o.name) {
+            by_name.push((
+                &o.name,
+                max_concurrency(ops.iter().filter(|x| x.name == o.name)),
+            ));
+        }
+    }
+    let mut groups: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for o in &ops {
+        groups
+            .entry((o.op_type, &o.name))
+            .or_default()
+            .push(o.end - o.start);
+    }
+    let stats: Vec<(String, OpStats)> = groups
+        .into_iter()
+        .map(|((t, n), d)| {
+            let avg = np_mean(&d);
+            let mc = by_name.iter().find(|(x, _)| *x == n).map_or(0, |x| x.1);
+            (
+                format!("{t}:{n}"),
+                OpStats {
+                    op_type: t,
+                    name: n.to_string(),
+                    usage_count: d.len(),
+                    avg_duration: avg,
+                    p95_duration: np_percentile(&d, 95.0),
+                    p99_duration: np_percentile(&d, 99.0),
+                    max_concurrency: mc,
+                    bottleneck_score: avg * mc as f64,
+                },
+            )
+        })
+        .collect();
+    let mut top: Vec<&OpStats> = stats.iter().map(|(_, s)| s).collect();
+    top.sort_by(|a, b| b.bottleneck_score.total_cmp(&a.bottleneck_score));
+    let mut lines = vec![
+        "---- BOTTLENECK REPORT ----".to_string(),
+        format!("Total distinct operations found: {}", stats.len()),
+        format!("Overall max concurrency (all ops): {overall}"),
+        "Top 3 Bottlenecks by bottleneck_score (avg_duration * max_concurrency):".to_string(),
+    ];
+    for (i, s) in top.iter().take(3).enumerate() {
+        lines.push(format!(
+            "{}) {} '{}': score={}, avg_dur={}, max_concurrency={}",
+            i + 1,
+            s.op_type,
+            s.name,
+            fixed(s.bottleneck_score, 2),
+            fixed(s.avg_duration, 2),
+            s.max_concurrency
+        ));
+    }
+    SimpleStack {
+        stats,
+        summary: lines.join("\n"),
+    }
+}
+
+pub fn to_json(s: &SimpleStack) -> Value {
+    let mut m = Map::new();
+    for (k, o) in &s.stats {
+        m.insert(
+            k.clone(),
+            json!({"operation_type": o.op_type, "operation_name": o.name, "usage_count": o.usage_count,
+                   "avg_duration": o.avg_duration, "p95_duration": o.p95_duration, "p99_duration": o.p99_duration,
+                   "max_concurrency": o.max_concurrency, "bottleneck_score": o.bottleneck_score}),
+        );
+    }
+    Value::Object(m)
+}
