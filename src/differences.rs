@@ -69,7 +69,29 @@ pub const DIFFERENCES: &[Difference] = &[
         ours: "stable sort: rows with equal timestamps keep their trace order",
         reason: "NAT's order is not reproducible across machines; ties are rare in real traces (none in the corpus)",
     },
+    Difference {
+        id: "profile.active-uuids-order",
+        area: "profile",
+        nat: "concurrency_spike_analysis.spike_intervals[*].active_uuids is list(set(...)): its order follows \
+              Python's string hashing, so it changes with PYTHONHASHSEED (random in every real `nat eval` run; SPEC Q10)",
+        ours: "the distinct UUIDs in the order their calls appear in the call trees (depth-first)",
+        reason: "NAT's order is random; the set, its size and everything derived from it are equal",
+    },
 ];
+
+/// Sort every `active_uuids` list of a `workflow_profiling_metrics.json` value, so it
+/// compares equal to NAT's apart from the listed `profile.active-uuids-order`.
+pub fn normalize_active_uuids(metrics: &mut Value) {
+    if let Some(Value::Array(spikes)) =
+        metrics.pointer_mut("/concurrency_spike_analysis/spike_intervals")
+    {
+        for s in spikes {
+            if let Some(Value::Array(u)) = s.get_mut("active_uuids") {
+                u.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+    }
+}
 
 /// Apply the listed convert differences to a list of trajectories so they compare equal
 /// to NAT's eval export: drop `session_id` (`convert.session-id`) and every `null`

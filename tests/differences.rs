@@ -19,6 +19,7 @@ const TESTED: &[&str] = &[
     "convert.python-literal-edge-cases",
     "pyfmt.unicode-version",
     "profile.stable-sort-ties",
+    "profile.active-uuids-order",
 ];
 
 #[test]
@@ -99,4 +100,21 @@ fn tied_timestamps_keep_trace_order() {
     // Trace order at the tie: b then c → counts [2 (gamma, delta), 0]; NAT may swap b and c.
     let u = token_uniqueness(&from_ist::frame(&t));
     assert_eq!(u, vec![("m".to_string(), [1.8, 1.9, 1.98])]);
+}
+
+/// `profile.active-uuids-order`: the UUIDs of a spike in call-tree order, deterministic.
+#[test]
+fn active_uuids_follow_call_tree_order() {
+    let steps = [
+        step("LLM_START", 1.0, "m", "zz", "\"a\""),
+        step("LLM_START", 1.5, "m", "aa", "\"b\""),
+        step("LLM_END", 3.0, "m", "zz", "null"),
+        step("LLM_END", 3.5, "m", "aa", "null"),
+    ]
+    .join(",");
+    let Trace::Ist(t) = ist(&steps) else { panic!() };
+    let a = atif_drift::profile::concurrency_spikes::concurrency_spikes(&from_ist::frame(&t), 2);
+    assert_eq!(a.spikes.len(), 1);
+    // "zz" started first, so it comes first although "aa" sorts first.
+    assert_eq!(a.spikes[0].active_uuids, ["zz", "aa"]);
 }

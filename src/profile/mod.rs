@@ -1,5 +1,6 @@
 //! The analyses, one file each; every one takes only the [`Frame`].
 
+pub mod concurrency_spikes;
 pub mod confidence;
 pub mod nested_stack;
 pub mod prefixes;
@@ -65,6 +66,18 @@ pub fn workflow_profiling(frame: &Frame, cfg: &ProfilerConfig) -> Option<(String
         report.push_str("\n\n\n");
         report.push_str(&n.report);
         metrics.insert("nested_stack_analysis".into(), nested_stack::to_json(&n));
+    }
+    if cfg.concurrency_spike_analysis.enable {
+        let c = concurrency_spikes::concurrency_spikes(
+            frame,
+            cfg.concurrency_spike_analysis.spike_threshold,
+        );
+        report.push_str("\n\n\n");
+        report.push_str(&c.report);
+        metrics.insert(
+            "concurrency_spike_analysis".into(),
+            concurrency_spikes::to_json(&c),
+        );
     }
     (!metrics.is_empty()).then(|| (report, Value::Object(metrics)))
 }

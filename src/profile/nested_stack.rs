@@ -29,6 +29,8 @@ pub struct CallNode {
     pub duration: f64,
     pub children: Vec<usize>,
     pub parent: Option<usize>,
+    /// Frame row of the END that closed the call (tokens for the spike analysis).
+    pub end_row: Option<usize>,
 }
 
 /// Which event families make nodes.
@@ -113,6 +115,7 @@ fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut Call
                 duration: 0.0,
                 children: vec![],
                 parent: None,
+                end_row: None,
             });
             if let Some(&parent) = stack.last() {
                 f.nodes[n].parent = Some(parent);
@@ -133,6 +136,7 @@ fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut Call
                 stack.pop();
             }
             let node = &mut f.nodes[n];
+            node.end_row = Some(ri);
             node.end = ts;
             node.duration = (ts - node.start).max(0.0);
         }

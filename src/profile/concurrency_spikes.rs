@@ -1,0 +1,257 @@
+//! Concurrency-spike analysis (`experimental/concurrency_spike_analysis.py:concurrency_spike_analysis`).
+//!
+//! Same per-request call trees as the nested-stack analysis but LLM and TOOL calls only;
+//! time spent at each concurrency level, percentiles, spike intervals (segments at or
+//! above the threshold) with the calls active in them, token averages over those calls,
+//! and mean latency by the concurrency at each call's midpoint.
+//!
+//! NAT rescans every call for every spike (O(spikes × calls), quirk Q11: 40 minutes at
+//! 10,000 requests). Here one sweep keeps the set of open calls: a segment lies between
+//! two consecutive event times, so the calls active in it are exactly the ones open
+//! during the sweep — O(events · log events + output).
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::nested_stack::{build, midpoint_level, segments, CallForest, Families};
+use super::pyfloat::fixed;
+use crate::frame::Frame;
+use crate::numeric::np_mean;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spike {
+    pub start: f64,
+    pub end: f64,
+    pub concurrency: i64,
+    /// Distinct UUIDs of the active calls. NAT lists a Python set (order depends on
+    /// PYTHONHASHSEED, Q10); here: order of first appearance in the call trees.
+    pub active_uuids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpikeAnalysis {
+    pub num_calls: usize,
+    /// Time per level, in order of first appearance.
+    pub distribution: Vec<(i64, f64)>,
+    pub total_time: f64,
+    pub p: [f64; 4],
+    pub threshold: i64,
+    pub spikes: Vec<Spike>,
+    pub avg_prompt_tokens: f64,
+    pub avg_total_tokens: f64,
+    /// Mean latency per midpoint level, in order of first appearance.
+    pub latency_by_level: Vec<(i64, f64)>,
+    pub report: String,
+}
+
+fn level_at(dist: &[(i64, f64)], total: f64, pct: f64) -> f64 {
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let mut levels = dist.to_vec();
+    levels.sort_by_key(|l| l.0);
+    let threshold = pct * 0.01 * total;
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (c, d) in levels {
+        acc += d;
+        if acc >= threshold {
+            return c as f64;
+        }
+        last = c;
+    }
+    last as f64
+}
+
+fn add_to<K: PartialEq + Copy, V>(
+    v: &mut Vec<(K, V)>,
+    k: K,
+    f: impl FnOnce(&mut V),
+    init: impl FnOnce() -> V,
+) {
+    match v.iter_mut().find(|(x, _)| *x == k) {
+        Some((_, val)) => f(val),
+        None => {
+            let mut val = init();
+            f(&mut val);
+            v.push((k, val));
+        }
+    }
+}
+
+pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
+    let forest: CallForest = build(frame, Families::LlmAndTool);
+    let order = forest.dfs();
+    let dfs_pos: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+
+    // Events of calls with start <= end, stable by time.
+    let mut ev: Vec<(f64, i64, usize)> = Vec::with_capacity(order.len() * 2);
+    for &n in &order {
+        let x = &forest.nodes[n];
+        if x.start <= x.end {
+            ev.push((x.start, 1, n));
+            ev.push((x.end, -1, n));
+        }
+    }
+    ev.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    let mut distribution: Vec<(i64, f64)> = Vec::new();
+    let mut spikes = Vec::new();
+    let (mut p_tokens, mut t_tokens) = (Vec::new(), Vec::new());
+    let mut open: Vec<bool> = vec![false; forest.nodes.len()];
+    let mut open_list: Vec<usize> = Vec::new();
+    if let Some(&(first, _, _)) = ev.first() {
+        let mut prev = first;
+        let mut cur = 0i64;
+        for &(t, d, n) in &ev {
+            if t > prev {
+                let len = t - prev;
+                add_to(&mut distribution, cur, |v| *v += len, || 0.0);
+                if cur >= threshold {
+                    open_list.retain(|&m| open[m]);
+                    let mut active = open_list.clone();
+                    active.sort_by_key(|m| dfs_pos[m]);
+                    let mut uuids: Vec<String> = Vec::new();
+                    for &m in &active {
+                        let x = &forest.nodes[m];
+                        if !uuids.contains(&x.uuid) {
+                            uuids.push(x.uuid.clone());
+                        }
+                        if let Some(r) = x.end_row.map(|r| &frame.rows[r]) {
+                            if let Some(p) = r.prompt_tokens.filter(|&p| p > 0) {
+                                p_tokens.push(p as f64);
+                            }
+                            if let Some(tt) = r.total_tokens.filter(|&tt| tt > 0) {
+                                t_tokens.push(tt as f64);
+                            }
+                        }
+                    }
+                    spikes.push(Spike {
+                        start: prev,
+                        end: t,
+                        concurrency: cur,
+                        active_uuids: uuids,
+                    });
+                }
+            }
+            cur += d;
+            if d > 0 {
+                open[n] = true;
+                open_list.push(n);
+            } else {
+                open[n] = false;
+            }
+            prev = t;
+        }
+    }
+    // Python's sum(dict.values()), left to right in insertion order.
+    let total_time = distribution.iter().fold(0.0, |a, (_, d)| a + d);
+    let p = [50.0, 90.0, 95.0, 99.0].map(|pct| level_at(&distribution, total_time, pct));
+
+    let segs = segments(&forest, &order);
+    let mut by_level: Vec<(i64, Vec<f64>)> = Vec::new();
+    for &n in &order {
+        let x = &forest.nodes[n];
+        let mc = midpoint_level(&segs, x.start, x.end, false);
+        add_to(&mut by_level, mc as i64, |v| v.push(x.duration), Vec::new);
+    }
+    let latency_by_level: Vec<(i64, f64)> = by_level
+        .into_iter()
+        .map(|(c, d)| (c, np_mean(&d)))
+        .collect();
+    let avg = |v: &[f64]| if v.is_empty() { 0.0 } else { np_mean(v) };
+    let mut a = SpikeAnalysis {
+        num_calls: order.len(),
+        distribution,
+        total_time,
+        p,
+        threshold,
+        spikes,
+        avg_prompt_tokens: avg(&p_tokens),
+        avg_total_tokens: avg(&t_tokens),
+        latency_by_level,
+        report: String::new(),
+    };
+    a.report = report(&a);
+    a
+}
+
+fn report(a: &SpikeAnalysis) -> String {
+    let mut lines = vec![
+        "=== Concurrency Spike Analysis ===".to_string(),
+        format!("Total calls in dataset: {}", a.num_calls),
+        format!(
+            "Total time observed: {} units (sum of concurrency timeline)",
+            fixed(a.total_time, 2)
+        ),
+        "\n-- Concurrency Distribution --".to_string(),
+    ];
+    let mut dist = a.distribution.clone();
+    dist.sort_by_key(|d| d.0);
+    for (c, d) in dist {
+        lines.push(format!("  concurrency={c}: {} time", fixed(d, 2)));
+    }
+    lines.push(format!(
+        "\nPercentiles => p50={}, p90={}, p95={}, p99={}",
+        fixed(a.p[0], 1),
+        fixed(a.p[1], 1),
+        fixed(a.p[2], 1),
+        fixed(a.p[3], 1)
+    ));
+    lines.push(format!("Spike threshold chosen: {}", a.threshold));
+    lines.push("\n-- Detected Spike Intervals --".to_string());
+    if a.spikes.is_empty() {
+        lines.push("No intervals exceed concurrency spike threshold.".to_string());
+    }
+    for (i, s) in a.spikes.iter().enumerate() {
+        lines.push(format!(
+            "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
+            i + 1,
+            fixed(s.start, 2),
+            fixed(s.end, 2),
+            s.concurrency,
+            fixed(s.end - s.start, 2),
+            s.active_uuids.len()
+        ));
+    }
+    lines.push("\n-- Correlation Stats for Spiked Calls --".to_string());
+    lines.push(format!(
+        "Avg prompt_tokens in spike calls: {}",
+        fixed(a.avg_prompt_tokens, 1)
+    ));
+    lines.push(format!(
+        "Avg total_tokens in spike calls : {}",
+        fixed(a.avg_total_tokens, 1)
+    ));
+    lines.push("\n-- Average Latency by Midpoint Concurrency --".to_string());
+    if a.latency_by_level.is_empty() {
+        lines.push("No calls or no concurrency data.".to_string());
+    }
+    let mut lat = a.latency_by_level.clone();
+    lat.sort_by_key(|l| l.0);
+    for (c, l) in lat {
+        lines.push(format!("  concurrency={c} => avg_latency={}", fixed(l, 2)));
+    }
+    lines.join("\n")
+}
+
+pub fn to_json(a: &SpikeAnalysis) -> Value {
+    let mut dist = Map::new();
+    for (c, d) in &a.distribution {
+        dist.insert(c.to_string(), json!(d));
+    }
+    let mut lat = Map::new();
+    for (c, l) in &a.latency_by_level {
+        lat.insert(c.to_string(), json!(l));
+    }
+    json!({
+        "concurrency_distribution": dist,
+        "p50_concurrency": a.p[0], "p90_concurrency": a.p[1], "p95_concurrency": a.p[2], "p99_concurrency": a.p[3],
+        "spike_threshold": a.threshold,
+        "spike_intervals": a.spikes.iter().map(|s| json!({"start_time": s.start, "end_time": s.end,
+            "concurrency": s.concurrency, "active_uuids": s.active_uuids})).collect::<Vec<_>>(),
+        "correlation_stats": {"avg_prompt_tokens": a.avg_prompt_tokens, "avg_total_tokens": a.avg_total_tokens},
+        "average_latency_by_concurrency": lat,
+    })
+}
