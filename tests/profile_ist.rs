@@ -180,3 +180,57 @@ fn traces_json_is_byte_identical_to_nat() {
         );
     }
 }
+
+/// `workflow_profiling_report.txt` byte for byte; `workflow_profiling_metrics.json` equal as
+/// JSON once `active_uuids` are sorted (listed difference `profile.active-uuids-order`).
+#[test]
+fn workflow_profiling_equals_nat() {
+    for item in items() {
+        let Trace::Ist(ist) = load_file(
+            &item.join("all_requests_profiler_traces.json"),
+            &LoadOptions::default(),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        let frame = from_ist::frame(&ist);
+        let (report, mut ours) =
+            atif_drift::profile::workflow_profiling(&frame, &config(&item)).expect("sections on");
+        let nat_report =
+            std::fs::read_to_string(item.join("workflow_profiling_report.txt")).unwrap();
+        if report != nat_report {
+            let i = report
+                .lines()
+                .zip(nat_report.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "{}: report line {}: {:?} vs {:?}",
+                item.display(),
+                i + 1,
+                report.lines().nth(i),
+                nat_report.lines().nth(i)
+            );
+        }
+        let mut nat: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(item.join("workflow_profiling_metrics.json")).unwrap(),
+        )
+        .unwrap();
+        atif_drift::differences::normalize_active_uuids(&mut ours);
+        atif_drift::differences::normalize_active_uuids(&mut nat);
+        let d = diff(
+            &ours,
+            &nat,
+            Tolerance {
+                abs: 0.0,
+                rel: 1e-9,
+            },
+        );
+        assert!(
+            d.is_empty(),
+            "{}: {:#?}",
+            item.display(),
+            &d[..d.len().min(5)]
+        );
+    }
+}

@@ -3,6 +3,7 @@
 pub mod concurrency_spikes;
 pub mod confidence;
 pub mod nested_stack;
+pub mod prefix_span;
 pub mod prefixes;
 pub mod pyfloat;
 pub mod runtimes;
@@ -78,6 +79,12 @@ pub fn workflow_profiling(frame: &Frame, cfg: &ProfilerConfig) -> Option<(String
             "concurrency_spike_analysis".into(),
             concurrency_spikes::to_json(&c),
         );
+    }
+    if cfg.prefix_span_analysis.enable {
+        let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
+        report.push_str("\n\n\n");
+        report.push_str(&p.report);
+        metrics.insert("prefix_span_analysis".into(), prefix_span::to_json(&p));
     }
     (!metrics.is_empty()).then(|| (report, Value::Object(metrics)))
 }

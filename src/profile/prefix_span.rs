@@ -1,0 +1,328 @@
+//! PrefixSpan sub-workflow mining (`experimental/prefix_span_analysis.py:prefixspan_subworkflow_with_text`)
+//! with the `prefixspan` 0.5.2 package's enumeration order.
+//!
+//! Per request, paired LLM/TOOL calls in start order become tokens (`LLM:<name>[|text]`,
+//! `TOOL:<name>`; the text is always empty because END rows overwrite it with `""`, Q6);
+//! frequent patterns (support = number of requests containing the pattern as a
+//! subsequence) are enumerated depth-first with candidates in first-occurrence order;
+//! each is scored by contiguous matches (coverage, average summed duration), filtered by
+//! `min_coverage`, sorted by (frequency, coverage, duration) and cut to `top_k`.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use super::pyfloat::fixed;
+use crate::config::{DefaultOrFloat, PrefixSpan as PrefixSpanConfig};
+use crate::frame::Frame;
+use crate::numeric::np_sum;
+use crate::pyfmt::float_repr;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Call {
+    token: String,
+    start: f64,
+    duration: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    pub pattern: Vec<String>,
+    pub frequency: usize,
+    pub coverage: f64,
+    pub average_duration: f64,
+    pub examples_containing: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefixSpanResult {
+    pub patterns: Vec<Pattern>,
+    pub report: String,
+}
+
+/// Python's `round(x)` (half to even) for the float `min_support` fraction.
+fn py_round(x: f64) -> i64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 {
+        (2.0 * (x / 2.0).round()) as i64
+    } else {
+        r as i64
+    }
+}
+
+fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
+    frame
+        .rows_by_example()
+        .into_iter()
+        .map(|(ex, mut idx)| {
+            idx.sort_by(|&a, &b| {
+                frame.rows[a]
+                    .event_timestamp
+                    .total_cmp(&frame.rows[b].event_timestamp)
+            });
+            struct Open {
+                op: &'static str,
+                name: String,
+                start: f64,
+                text: Option<String>,
+            }
+            let mut partial: HashMap<String, Open> = HashMap::new();
+            let mut calls = Vec::new();
+            for i in idx {
+                let r = &frame.rows[i];
+                let et = r.event_type.as_str();
+                let op = if et.starts_with("LLM_") {
+                    "LLM"
+                } else if et.starts_with("TOOL_") {
+                    "TOOL"
+                } else {
+                    continue;
+                };
+                let uuid = r.uuid.as_deref().unwrap_or("None").to_string();
+                if et.ends_with("_START") {
+                    let name = if op == "LLM" {
+                        r.llm_name.as_deref()
+                    } else {
+                        r.tool_name.as_deref()
+                    }
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(if op == "LLM" {
+                        "unknown_llm"
+                    } else {
+                        "unknown_tool"
+                    })
+                    .to_string();
+                    let text = if op == "LLM" {
+                        r.llm_text_input.clone()
+                    } else {
+                        None
+                    };
+                    partial.insert(
+                        uuid,
+                        Open {
+                            op,
+                            name,
+                            start: r.event_timestamp,
+                            text,
+                        },
+                    );
+                } else if et.ends_with("_END") {
+                    if let Some(mut o) = partial.remove(&uuid) {
+                        if op == "LLM" && r.llm_text_input.is_some() {
+                            o.text = r.llm_text_input.clone();
+                        }
+                        let token = match (o.op, o.text.as_deref().filter(|t| !t.is_empty())) {
+                            ("LLM", Some(t)) => {
+                                let cut: String = t.chars().take(max_text_len).collect();
+                                format!("LLM:{}|{}", o.name, cut.replace('\n', " "))
+                            }
+                            ("LLM", None) => format!("LLM:{}", o.name),
+                            _ => format!("TOOL:{}", o.name),
+                        };
+                        calls.push(Call {
+                            token,
+                            start: o.start,
+                            duration: (r.event_timestamp - o.start).max(0.0),
+                        });
+                    }
+                }
+            }
+            calls.sort_by(|a, b| a.start.total_cmp(&b.start));
+            (ex, calls)
+        })
+        .collect()
+}
+
+/// `PrefixSpan(db).frequent(minsup)`: (support, pattern) in the package's DFS order.
+fn frequent(db: &[Vec<usize>], minsup: usize) -> Vec<(usize, Vec<usize>)> {
+    fn rec(
+        db: &[Vec<usize>],
+        minsup: usize,
+        patt: &mut Vec<usize>,
+        matches: &[(usize, i64)],
+        out: &mut Vec<(usize, Vec<usize>)>,
+    ) {
+        if !patt.is_empty() {
+            if matches.len() >= minsup {
+                out.push((matches.len(), patt.clone()));
+            }
+            if patt.len() == 1000 {
+                return;
+            }
+        }
+        // extratools.dicttools.nextentries: first occurrence of each item in each suffix,
+        // items in first-seen order.
+        let mut order: Vec<usize> = Vec::new();
+        let mut index: HashMap<usize, Vec<(usize, i64)>> = HashMap::new();
+        for &(i, last) in matches {
+            for (p, &item) in db[i].iter().enumerate().skip((last + 1) as usize) {
+                let l = index.entry(item).or_insert_with(|| {
+                    order.push(item);
+                    Vec::new()
+                });
+                if l.last().is_some_and(|x| x.0 == i) {
+                    continue;
+                }
+                l.push((i, p as i64));
+            }
+        }
+        for item in order {
+            let next = &index[&item];
+            if next.len() < minsup {
+                continue;
+            }
+            patt.push(item);
+            rec(db, minsup, patt, next, out);
+            patt.pop();
+        }
+    }
+    let mut out = Vec::new();
+    let start: Vec<(usize, i64)> = (0..db.len()).map(|i| (i, -1)).collect();
+    rec(db, minsup, &mut Vec::new(), &start, &mut out);
+    out
+}
+
+fn contiguous_matches(pattern: &[String], seq: &[Call]) -> Vec<usize> {
+    if pattern.len() > seq.len() {
+        return vec![];
+    }
+    (0..=seq.len() - pattern.len())
+        .filter(|&s| {
+            seq[s..s + pattern.len()]
+                .iter()
+                .zip(pattern)
+                .all(|(c, p)| &c.token == p)
+        })
+        .collect()
+}
+
+fn py_num(v: DefaultOrFloat) -> String {
+    match v {
+        DefaultOrFloat::Default(i) => i.to_string(),
+        DefaultOrFloat::User(f) => float_repr(f),
+    }
+}
+
+pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
+    let max_text_len = cfg.max_text_len.max(0) as usize;
+    let seqs = sequences(frame, max_text_len);
+    let n = seqs.len();
+    // Tokens to ids, so the miner compares integers.
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let db: Vec<Vec<usize>> = seqs
+        .iter()
+        .map(|(_, calls)| {
+            calls
+                .iter()
+                .map(|c| {
+                    *ids.entry(c.token.clone()).or_insert_with(|| {
+                        names.push(c.token.clone());
+                        names.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let minsup = match cfg.min_support {
+        DefaultOrFloat::Default(i) => i.max(0) as usize,
+        DefaultOrFloat::User(f) => py_round(f * n as f64).max(1) as usize,
+    };
+    let found = frequent(&db, minsup);
+    if found.is_empty() {
+        return PrefixSpanResult {
+            patterns: vec![],
+            report: "No frequent patterns found by PrefixSpan with the given min_support.".into(),
+        };
+    }
+    let min_coverage = match cfg.min_coverage {
+        DefaultOrFloat::Default(i) => i as f64,
+        DefaultOrFloat::User(f) => f,
+    };
+    let mut patterns = Vec::new();
+    for (freq, pat) in found {
+        let pattern: Vec<String> = pat.iter().map(|&i| names[i].clone()).collect();
+        let (mut examples, mut occ, mut total) = (Vec::new(), 0usize, 0.0f64);
+        for (ex, calls) in &seqs {
+            let m = contiguous_matches(&pattern, calls);
+            if m.is_empty() {
+                continue;
+            }
+            examples.push(*ex);
+            for s in m {
+                let d: Vec<f64> = calls[s..s + pattern.len()]
+                    .iter()
+                    .map(|c| c.duration)
+                    .collect();
+                total += np_sum(&d);
+                occ += 1;
+            }
+        }
+        let coverage = if n > 0 {
+            examples.len() as f64 / n as f64
+        } else {
+            0.0
+        };
+        if coverage < min_coverage {
+            continue;
+        }
+        examples.sort_unstable();
+        patterns.push(Pattern {
+            pattern,
+            frequency: freq,
+            coverage,
+            average_duration: if occ > 0 { total / occ as f64 } else { 0.0 },
+            examples_containing: examples,
+        });
+    }
+    patterns.sort_by(|a, b| {
+        (b.frequency, b.coverage, b.average_duration)
+            .partial_cmp(&(a.frequency, a.coverage, a.average_duration))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    patterns.truncate(cfg.top_k.max(0) as usize);
+    if patterns.is_empty() {
+        return PrefixSpanResult {
+            patterns,
+            report: "No patterns passed coverage/duration thresholds.".into(),
+        };
+    }
+    let mut lines = vec![
+        "=== PrefixSpan Sub-Workflow Mining w/ LLM Text ===".to_string(),
+        format!("Total examples: {n}"),
+        format!(
+            "min_support={}, top_k={}, min_coverage={}, max_text_len={}",
+            py_num(cfg.min_support),
+            cfg.top_k,
+            py_num(cfg.min_coverage),
+            cfg.max_text_len
+        ),
+        format!("Patterns discovered: {}", patterns.len()),
+    ];
+    for (i, p) in patterns.iter().enumerate() {
+        let ex: Vec<String> = p.examples_containing.iter().map(usize::to_string).collect();
+        lines.push(format!("\n{}) Pattern: {}", i + 1, p.pattern.join(" -> ")));
+        lines.push(format!("   Frequency: {}", p.frequency));
+        lines.push(format!(
+            "   Coverage: {}  (appears in {} examples)",
+            fixed(p.coverage, 2),
+            p.examples_containing.len()
+        ));
+        lines.push(format!(
+            "   Avg Duration: {} seconds",
+            fixed(p.average_duration, 2)
+        ));
+        lines.push(format!("   Examples containing: [{}]", ex.join(", ")));
+    }
+    PrefixSpanResult {
+        patterns,
+        report: lines.join("\n"),
+    }
+}
+
+pub fn to_json(r: &PrefixSpanResult) -> Value {
+    json!({"patterns": r.patterns.iter().map(|p| json!({
+        "pattern": p.pattern, "frequency": p.frequency, "coverage": p.coverage,
+        "average_duration": p.average_duration, "examples_containing": p.examples_containing,
+    })).collect::<Vec<_>>()})
+}
