@@ -77,6 +77,13 @@ pub const DIFFERENCES: &[Difference] = &[
         ours: "the distinct UUIDs in the order their calls appear in the call trees (depth-first)",
         reason: "NAT's order is random; the set, its size and everything derived from it are equal",
     },
+    Difference {
+        id: "profile.trie-generated-at",
+        area: "profile",
+        nat: "prediction_trie.json `generated_at` is the wall clock when the file was written",
+        ours: "the time of the trace's last event (ISO 8601, UTC)",
+        reason: "same input, same bytes: a wall-clock value would make every run differ",
+    },
 ];
 
 /// Sort every `active_uuids` list of a `workflow_profiling_metrics.json` value, so it

@@ -271,6 +271,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &atif_drift::pyjson::dumps(&metrics),
                 )?;
             }
+            if cfg.prediction_trie.enable {
+                let trie = atif_drift::profile::trie::prediction_trie(
+                    &frame,
+                    &cfg.prediction_trie,
+                    &atif_drift::profile::trie::generated_at(&frame),
+                );
+                write_output(
+                    &output.join(&cfg.prediction_trie.output_filename),
+                    &atif_drift::pyjson::dumps(&trie),
+                )?;
+            }
             eprintln!(
                 "{} events, {} requests -> {}",
                 frame.rows.len(),

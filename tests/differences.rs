@@ -20,6 +20,7 @@ const TESTED: &[&str] = &[
     "pyfmt.unicode-version",
     "profile.stable-sort-ties",
     "profile.active-uuids-order",
+    "profile.trie-generated-at",
 ];
 
 #[test]
@@ -117,4 +118,20 @@ fn active_uuids_follow_call_tree_order() {
     assert_eq!(a.spikes.len(), 1);
     // "zz" started first, so it comes first although "aa" sorts first.
     assert_eq!(a.spikes[0].active_uuids, ["zz", "aa"]);
+}
+
+/// `profile.trie-generated-at`: the last event's time, not the wall clock.
+#[test]
+fn trie_generated_at_is_the_last_event_time() {
+    let Trace::Ist(t) = ist(&[
+        step("LLM_START", 1767225600.0, "m", "a", "\"x\""),
+        step("WORKFLOW_END", 1767225601.5, "w", "b", "null"),
+    ]
+    .join(",")) else {
+        panic!()
+    };
+    assert_eq!(
+        atif_drift::profile::trie::generated_at(&from_ist::frame(&t)),
+        "2026-01-01T00:00:01.500000+00:00"
+    );
 }

@@ -234,3 +234,54 @@ fn workflow_profiling_equals_nat() {
         );
     }
 }
+
+fn trie_without_time(mut v: serde_json::Value) -> serde_json::Value {
+    v.as_object_mut().unwrap().remove("generated_at");
+    v
+}
+
+/// `prediction_trie.json` equal to NAT's apart from `generated_at` (listed difference
+/// `profile.trie-generated-at`).
+#[test]
+fn prediction_trie_equals_nat() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cases: Vec<(PathBuf, ProfilerConfig, PathBuf)> = items()
+        .into_iter()
+        .map(|item| {
+            (
+                item.join("all_requests_profiler_traces.json"),
+                config(&item),
+                item.join("prediction_trie.json"),
+            )
+        })
+        .collect();
+    let wpar = root.join("tests/data/profile/sample_trie_w_parallel");
+    cases.push((
+        root.join("corpus/sample/all_requests_profiler_traces.json"),
+        ProfilerConfig::from_workflow_yaml(&wpar.join("config.yml")).unwrap(),
+        wpar.join("prediction_trie.json"),
+    ));
+    for (input, cfg, expected) in cases {
+        let Trace::Ist(ist) = load_file(&input, &LoadOptions::default()).unwrap() else {
+            panic!()
+        };
+        let frame = from_ist::frame(&ist);
+        let ours = atif_drift::profile::trie::prediction_trie(&frame, &cfg.prediction_trie, "t");
+        let nat: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
+        let d = diff(
+            &trie_without_time(ours),
+            &trie_without_time(nat),
+            Tolerance {
+                abs: 0.0,
+                rel: 1e-9,
+            },
+        );
+        assert!(
+            d.is_empty(),
+            "{}: {:#?}",
+            expected.display(),
+            &d[..d.len().min(5)]
+        );
+    }
+}

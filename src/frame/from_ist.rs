@@ -80,6 +80,7 @@ pub fn row(step: &IntermediateStep, example_number: usize, names: &mut Interner)
         parent_function_id: a.parent_id.as_deref().map(|s| names.get(s)),
         uuid: Some(names.get(step.uuid())),
         framework: step.payload.framework.as_deref().map(|s| names.get(s)),
+        parent_id: Some(names.get(&step.parent_id)),
     }
 }
 

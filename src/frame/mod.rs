@@ -39,6 +39,9 @@ pub struct Row {
     pub parent_function_id: Option<Text>,
     pub uuid: Option<Text>,
     pub framework: Option<Text>,
+    /// The IST step's `parent_id` (not a CSV column; the prediction trie's sibling map
+    /// uses it). `None` on frames built from ATIF.
+    pub parent_id: Option<Text>,
 }
 
 /// NAT's six `NOVA-*` columns (`LLMMetrics.compute_profiling_metrics`), one entry per row.

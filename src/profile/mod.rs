@@ -8,6 +8,7 @@ pub mod prefixes;
 pub mod pyfloat;
 pub mod runtimes;
 pub mod simple_stack;
+pub mod trie;
 pub mod uniqueness;
 
 use serde_json::{json, Value};
