@@ -271,6 +271,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &atif_drift::pyjson::dumps(&metrics),
                 )?;
             }
+            if cfg.token_usage_forecast {
+                let f = atif_drift::profile::forecast::forecast(&frame);
+                write_output(
+                    &output.join("forecast.json"),
+                    &atif_drift::pyjson::dumps(&f),
+                )?;
+            }
             if cfg.prediction_trie.enable {
                 let trie = atif_drift::profile::trie::prediction_trie(
                     &frame,

@@ -285,3 +285,74 @@ fn prediction_trie_equals_nat() {
         );
     }
 }
+
+/// The forecasting matrices NAT builds (`oracle_extras/forecast_training_data.json`, extracted
+/// with NAT's own `_prep_for_model_training`) equal ours exactly.
+#[test]
+fn forecast_matrices_equal_nat() {
+    for item in items() {
+        let Trace::Ist(ist) = load_file(
+            &item.join("all_requests_profiler_traces.json"),
+            &LoadOptions::default(),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        let ours = atif_drift::profile::forecast::forecast(&from_ist::frame(&ist));
+        let nat: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(item.join("oracle_extras/forecast_training_data.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        for key in ["matrix_length", "n_samples", "X", "Y", "error"] {
+            assert!(ours[key] == nat[key], "{}: {key} differs", item.display());
+        }
+        assert_eq!(
+            ours["forecasts"].as_array().unwrap().len(),
+            ist.requests.len()
+        );
+    }
+}
+
+/// NAT's fit fails (no model) when a request has no LLM_END (IndexError) or an LLM_END has
+/// no earlier LLM_START (KeyError); forecast.json says so instead of inventing matrices.
+#[test]
+fn forecast_reports_nats_failures() {
+    let step = |et: &str, uuid: &str| {
+        format!(
+            r#"{{"parent_id":"root","function_ancestry":{{"function_id":"f","function_name":"w"}},
+                "payload":{{"event_type":"{et}","event_timestamp":1.0,"UUID":"{uuid}"}}}}"#
+        )
+    };
+    let load = |reqs: &[Vec<String>]| {
+        let body: Vec<String> = reqs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    r#"{{"request_number":{i},"intermediate_steps":[{}]}}"#,
+                    s.join(",")
+                )
+            })
+            .collect();
+        let Trace::Ist(t) = atif_drift::trace::load::load_bytes(
+            Path::new("f.json"),
+            format!("[{}]", body.join(",")).as_bytes(),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        atif_drift::profile::forecast::forecast(&from_ist::frame(&t))
+    };
+    let ok = vec![step("LLM_START", "a"), step("LLM_END", "a")];
+    let no_llm = vec![step("WORKFLOW_START", "w"), step("WORKFLOW_END", "w")];
+    assert!(load(&[ok.clone()])["error"].is_null());
+    assert!(load(&[ok.clone(), no_llm])["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("IndexError"));
+    assert!(load(&[vec![step("LLM_END", "x")]])["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("KeyError"));
+}

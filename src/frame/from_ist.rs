@@ -81,6 +81,11 @@ pub fn row(step: &IntermediateStep, example_number: usize, names: &mut Interner)
         uuid: Some(names.get(step.uuid())),
         framework: step.payload.framework.as_deref().map(|s| names.get(s)),
         parent_id: Some(names.get(&step.parent_id)),
+        seconds_between_calls: step
+            .payload
+            .usage_info
+            .as_ref()
+            .map_or(0, |u| u.seconds_between_calls),
     }
 }
 

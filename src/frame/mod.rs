@@ -42,6 +42,9 @@ pub struct Row {
     /// The IST step's `parent_id` (not a CSV column; the prediction trie's sibling map
     /// uses it). `None` on frames built from ATIF.
     pub parent_id: Option<Text>,
+    /// `usage_info.seconds_between_calls` (0 without usage; not a CSV column; the
+    /// forecasting matrices use it). Lost in ATIF.
+    pub seconds_between_calls: i64,
 }
 
 /// NAT's six `NOVA-*` columns (`LLMMetrics.compute_profiling_metrics`), one entry per row.

@@ -2,6 +2,7 @@
 
 pub mod concurrency_spikes;
 pub mod confidence;
+pub mod forecast;
 pub mod nested_stack;
 pub mod prefix_span;
 pub mod prefixes;

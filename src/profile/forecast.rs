@@ -1,0 +1,257 @@
+//! Forecasting: NAT builds training matrices from the frame, fits a RandomForest
+//! (3 trees, depth 2, unseeded) and only pickles it (`forecasting/models/random_forest_regressor.py`).
+//! Neither the pickle nor its predictions are comparable, so `forecast.json` holds:
+//!
+//! - the matrices exactly as NAT builds them (`matrix_length`, `X`, `Y`; or NAT's failure),
+//!   comparable with the oracle's `oracle_extras/forecast_training_data.json`;
+//! - forecasts from a deterministic model of ours, so the two paths' forecasts can be diffed:
+//!   * **next call** of each request: ridge regression (λ = 1, closed form, no intercept
+//!     scaling tricks) from NAT's flattened window `X` to the first future row of `Y`
+//!     (`seconds_between_calls`, `prompt_tokens`, `completion_tokens`), applied to the
+//!     request's last window (NAT's `_prep_single`: last `matrix_length` calls, zero-padded,
+//!     current completion zeroed);
+//!   * **runtime** of each request: least-squares line of observed runtime (last − first
+//!     event) against the request's number of LLM calls, evaluated at its call count.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::frame::Frame;
+use crate::trace::ist::EventType;
+
+/// NAT's per-request `[seconds_between_calls, prompt_tokens, completion_tokens]` rows.
+pub type Rows = Vec<[i64; 3]>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrices {
+    pub matrix_length: usize,
+    pub x: Vec<Vec<i64>>,
+    pub y: Vec<Vec<i64>>,
+    /// Per request, its rows (for the forecasts).
+    pub runs: Vec<Rows>,
+}
+
+/// `_extract_token_usage_meta` + `_preprocess_for_forecasting` + `_flatten_features`.
+/// `Err` where NAT's fit fails (and writes no model): an LLM_END without an earlier
+/// LLM_START of its UUID (KeyError), or a request without LLM_END (IndexError) (Q15).
+pub fn matrices(frame: &Frame) -> Result<Matrices, String> {
+    let mut by_example: Vec<Vec<usize>> = vec![Vec::new(); frame.examples];
+    for (i, r) in frame.rows.iter().enumerate() {
+        if r.example_number < by_example.len() {
+            by_example[r.example_number].push(i);
+        }
+    }
+    if by_example.is_empty() {
+        return Err("ZeroDivisionError: division by zero (no requests)".into());
+    }
+    let mut sbc: HashMap<&str, i64> = HashMap::new();
+    let mut runs: Vec<Rows> = Vec::new();
+    for rows in &by_example {
+        let mut run = Vec::new();
+        for &i in rows {
+            let r = &frame.rows[i];
+            let uuid = r.uuid.as_deref().unwrap_or("None");
+            match r.event_type {
+                EventType::LLM_START => {
+                    sbc.insert(uuid, r.seconds_between_calls);
+                }
+                EventType::LLM_END => {
+                    let s = *sbc.get(uuid).ok_or_else(|| {
+                        format!("KeyError: '{uuid}' (LLM_END without an earlier LLM_START)")
+                    })?;
+                    run.push([
+                        s,
+                        r.prompt_tokens.unwrap_or(0),
+                        r.completion_tokens.unwrap_or(0),
+                    ]);
+                }
+                _ => {}
+            }
+        }
+        runs.push(run);
+    }
+    let total: usize = runs.iter().map(Vec::len).sum();
+    let n = total.div_ceil(runs.len());
+    if let Some(i) = runs.iter().position(Vec::is_empty) {
+        return Err(format!(
+            "IndexError: tuple index out of range (request {i} has no LLM_END)"
+        ));
+    }
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for run in &runs {
+        for i in 0..run.len() {
+            x.push(window(run, i, n).concat());
+            let mut yy = Vec::with_capacity(3 * n);
+            for j in 1..=n {
+                yy.extend(run.get(i + j).copied().unwrap_or([0; 3]));
+            }
+            y.push(yy);
+        }
+    }
+    Ok(Matrices {
+        matrix_length: n,
+        x,
+        y,
+        runs,
+    })
+}
+
+/// Rows `[i-n+1 ..= i]`, zero-padded at the top, current completion zeroed.
+fn window(run: &[[i64; 3]], i: usize, n: usize) -> Vec<[i64; 3]> {
+    let mut w: Vec<[i64; 3]> = (0..n)
+        .map(|k| {
+            let idx = i as i64 - (n - 1 - k) as i64;
+            if idx >= 0 {
+                run[idx as usize]
+            } else {
+                [0; 3]
+            }
+        })
+        .collect();
+    w[n - 1][2] = 0;
+    w
+}
+
+/// Solve `(AᵀA + λI) w = Aᵀb` for each target column (Gaussian elimination, partial pivoting).
+fn ridge(a: &[Vec<f64>], b: &[Vec<f64>], lambda: f64) -> Vec<Vec<f64>> {
+    let p = a.first().map_or(0, Vec::len);
+    let q = b.first().map_or(0, Vec::len);
+    let mut m = vec![vec![0.0; p + q]; p];
+    for (row, target) in a.iter().zip(b) {
+        for i in 0..p {
+            for j in 0..p {
+                m[i][j] += row[i] * row[j];
+            }
+            for t in 0..q {
+                m[i][p + t] += row[i] * target[t];
+            }
+        }
+    }
+    for (i, r) in m.iter_mut().enumerate() {
+        r[i] += lambda;
+    }
+    for col in 0..p {
+        let piv = (col..p)
+            .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
+            .unwrap_or(col);
+        m.swap(col, piv);
+        let d = m[col][col];
+        if d == 0.0 {
+            continue;
+        }
+        for r in 0..p {
+            if r != col {
+                let f = m[r][col] / d;
+                if f != 0.0 {
+                    for c in col..p + q {
+                        m[r][c] -= f * m[col][c];
+                    }
+                }
+            }
+        }
+    }
+    (0..p)
+        .map(|i| {
+            (0..q)
+                .map(|t| {
+                    if m[i][i] == 0.0 {
+                        0.0
+                    } else {
+                        m[i][p + t] / m[i][i]
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `forecast.json`.
+pub fn forecast(frame: &Frame) -> Value {
+    let mats = match matrices(frame) {
+        Ok(m) => m,
+        Err(e) => {
+            return json!({"matrix_length": null, "n_samples": 0, "X": null, "Y": null, "error": e,
+                          "model": model_doc(), "forecasts": []})
+        }
+    };
+    let n = mats.matrix_length;
+    let a: Vec<Vec<f64>> = mats
+        .x
+        .iter()
+        .map(|r| r.iter().map(|&v| v as f64).collect())
+        .collect();
+    let b: Vec<Vec<f64>> = mats
+        .y
+        .iter()
+        .map(|r| r[..3].iter().map(|&v| v as f64).collect())
+        .collect();
+    let w = ridge(&a, &b, 1.0);
+    // Runtime line: runtime = c0 + c1 · calls.
+    let runtimes = crate::profile::confidence::workflow_run_times(frame);
+    let calls: Vec<f64> = mats.runs.iter().map(|r| r.len() as f64).collect();
+    let (c0, c1) = line_fit(&calls, &runtimes);
+    let forecasts: Vec<Value> = mats
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let feat: Vec<f64> = window(run, run.len() - 1, n).concat().iter().map(|&v| v as f64).collect();
+            let pred: Vec<f64> = (0..3).map(|t| feat.iter().zip(&w).map(|(f, wr)| f * wr[t]).sum()).collect();
+            json!({"request": i, "llm_calls": run.len(),
+                   "next_call": {"seconds_between_calls": pred[0], "prompt_tokens": pred[1], "completion_tokens": pred[2]},
+                   "runtime_s": c0 + c1 * run.len() as f64})
+        })
+        .collect();
+    json!({"matrix_length": n, "n_samples": mats.x.len(), "X": mats.x, "Y": mats.y, "error": null,
+           "model": model_doc(), "forecasts": forecasts})
+}
+
+fn line_fit(x: &[f64], y: &[f64]) -> (f64, f64) {
+    let n = x.len().min(y.len()) as f64;
+    if n == 0.0 {
+        return (0.0, 0.0);
+    }
+    let mx = x.iter().sum::<f64>() / n;
+    let my = y.iter().take(x.len()).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+    }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (my - slope * mx, slope)
+}
+
+fn model_doc() -> Value {
+    json!({
+        "next_call": "ridge regression (lambda 1) from NAT's flattened window X to the first future row of Y, applied to each request's last window",
+        "runtime_s": "least-squares line of request runtime against its number of LLM calls",
+        "nat_model": "RandomForestRegressor(n_estimators=3, max_depth=2), unseeded and only pickled by NAT: not reproduced",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_pad_and_zero_the_current_completion() {
+        let run = vec![[1, 10, 5], [2, 20, 6], [3, 30, 7]];
+        assert_eq!(window(&run, 0, 2), vec![[0, 0, 0], [1, 10, 0]]);
+        assert_eq!(window(&run, 2, 2), vec![[2, 20, 6], [3, 30, 0]]);
+    }
+
+    #[test]
+    fn ridge_recovers_a_linear_map() {
+        let a: Vec<Vec<f64>> = (0..50)
+            .map(|i| vec![i as f64, (i * i % 7) as f64])
+            .collect();
+        let b: Vec<Vec<f64>> = a.iter().map(|r| vec![2.0 * r[0] - r[1]]).collect();
+        let w = ridge(&a, &b, 1e-9);
+        assert!(
+            (w[0][0] - 2.0).abs() < 1e-6 && (w[1][0] + 1.0).abs() < 1e-6,
+            "{w:?}"
+        );
+    }
+}
