@@ -140,13 +140,12 @@ fn ridge(a: &[Vec<f64>], b: &[Vec<f64>], lambda: f64) -> Vec<Vec<f64>> {
         if d == 0.0 {
             continue;
         }
-        for r in 0..p {
-            if r != col {
-                let f = m[r][col] / d;
-                if f != 0.0 {
-                    for c in col..p + q {
-                        m[r][c] -= f * m[col][c];
-                    }
+        let pivot = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
+            let f = row[col] / d;
+            if r != col && f != 0.0 {
+                for (x, pv) in row[col..].iter_mut().zip(&pivot[col..]) {
+                    *x -= f * pv;
                 }
             }
         }
