@@ -346,7 +346,7 @@ fn forecast_reports_nats_failures() {
     };
     let ok = vec![step("LLM_START", "a"), step("LLM_END", "a")];
     let no_llm = vec![step("WORKFLOW_START", "w"), step("WORKFLOW_END", "w")];
-    assert!(load(&[ok.clone()])["error"].is_null());
+    assert!(load(std::slice::from_ref(&ok))["error"].is_null());
     assert!(load(&[ok.clone(), no_llm])["error"]
         .as_str()
         .unwrap()
