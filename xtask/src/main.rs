@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod drift;
 
 #[derive(Parser)]
@@ -17,12 +18,15 @@ struct Cli {
 enum Cmd {
     /// Run the drift job over a corpus (today: load and account for every file).
     Drift(drift::Args),
+    /// Time every profiler stage on one input (release build recommended: `cargo xtask bench` builds it).
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Drift(a) => drift::run(a),
+        Cmd::Bench(a) => bench::run(a),
     };
     match result {
         Ok(code) => code,
