@@ -22,6 +22,7 @@ pub mod drift;
 pub mod error;
 pub mod frame;
 pub mod numeric;
+pub mod pipeline;
 pub mod profile;
 pub mod pyfmt;
 pub mod pyjson;

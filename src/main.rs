@@ -39,9 +39,25 @@ enum ToFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum ProfilePath {
+enum PathArg {
     /// NAT 1.9.0's profiler on IntermediateSteps.
     Ist,
+    /// The analyses on a frame built from ATIF (IST input is converted first).
+    Atif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BuilderArg {
+    /// NAT's own ATIF-native profiler (PR #1751, nvidia-nat-profiler 1.6.0rc1), its analyses included.
+    Pr1751,
+}
+
+impl From<BuilderArg> for atif_drift::frame::from_atif::Builder {
+    fn from(b: BuilderArg) -> Self {
+        match b {
+            BuilderArg::Pr1751 => atif_drift::frame::from_atif::Builder::Pr1751,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,11 +111,14 @@ enum Cmd {
     ///
     /// Example: atif-drift profile corpus/sample/all_requests_profiler_traces.json --path ist -o out/
     Profile {
-        /// The input trace (IST).
+        /// The input trace: IST, or ATIF in any layout (for --path atif).
         input: PathBuf,
         /// Which path to run.
         #[arg(long, value_enum, default_value = "ist")]
-        path: ProfilePath,
+        path: PathArg,
+        /// How the ATIF path builds its frame.
+        #[arg(long, value_enum, default_value = "pr1751")]
+        builder: BuilderArg,
         /// Output directory (created if missing).
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
@@ -214,14 +233,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Profile {
             input,
-            path: ProfilePath::Ist,
+            path,
+            builder,
             output,
             config,
             csv_exclude_io_text,
             no_llm_metrics,
         } => {
             use atif_drift::config::ProfilerConfig;
-            use atif_drift::frame::{csv, from_ist, nova};
+            use atif_drift::pipeline::{self, ProfilePath};
             let mut cfg = match &config {
                 Some(p) => ProfilerConfig::from_workflow_yaml(p)?,
                 None => ProfilerConfig::all_on(),
@@ -232,67 +252,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cfg.csv_exclude_io_text |= csv_exclude_io_text;
             cfg.compute_llm_metrics &= !no_llm_metrics;
             let trace = load_file(&input, &opts)?;
-            let Trace::Ist(ist) = trace else {
-                bail!("{}: is {}, not an IST trace", input.display(), trace.kind());
+            let path = match path {
+                PathArg::Ist => ProfilePath::Ist,
+                PathArg::Atif => ProfilePath::Atif(builder.into()),
             };
+            let outputs = pipeline::profile(&trace, path, &cfg)
+                .with_context(|| format!("{}", input.display()))?;
             std::fs::create_dir_all(&output)
                 .with_context(|| format!("{}: cannot create", output.display()))?;
-            write_output(
-                &output.join("all_requests_profiler_traces.json"),
-                &atif_drift::pyjson::dumps(&atif_drift::profile::traces_json(&ist)),
-            )?;
-            let mut frame = from_ist::frame(&ist);
-            if cfg.compute_llm_metrics && !frame.is_empty() {
-                frame.nova = Some(nova::compute(&frame));
+            for (name, content) in &outputs.files {
+                write_output(&output.join(name), content)?;
             }
-            let options = csv::CsvOptions {
-                exclude_io_text: cfg.csv_exclude_io_text,
-            };
-            write_output(
-                &output.join("standardized_data_all.csv"),
-                &csv::to_csv(&frame, options),
-            )?;
-            if frame.is_empty() {
-                // NAT aborts here: its first frame-based analysis raises on a frame without columns.
+            if outputs.get("inference_optimization.json").is_none() {
                 eprintln!(
-                    "warning: no events: only standardized_data_all.csv is written (as NAT does)"
+                    "warning: no events: only the trace dump and the CSV are written (as NAT does)"
                 );
-                return Ok(ExitCode::SUCCESS);
-            }
-            let io = atif_drift::profile::inference_optimization(&frame, &cfg);
-            write_output(
-                &output.join("inference_optimization.json"),
-                &atif_drift::pyjson::dumps(&io),
-            )?;
-            if let Some((report, metrics)) = atif_drift::profile::workflow_profiling(&frame, &cfg) {
-                write_output(&output.join("workflow_profiling_report.txt"), &report)?;
-                write_output(
-                    &output.join("workflow_profiling_metrics.json"),
-                    &atif_drift::pyjson::dumps(&metrics),
-                )?;
-            }
-            if cfg.token_usage_forecast {
-                let f = atif_drift::profile::forecast::forecast(&frame);
-                write_output(
-                    &output.join("forecast.json"),
-                    &atif_drift::pyjson::dumps(&f),
-                )?;
-            }
-            if cfg.prediction_trie.enable {
-                let trie = atif_drift::profile::trie::prediction_trie(
-                    &frame,
-                    &cfg.prediction_trie,
-                    &atif_drift::profile::trie::generated_at(&frame),
-                );
-                write_output(
-                    &output.join(&cfg.prediction_trie.output_filename),
-                    &atif_drift::pyjson::dumps(&trie),
-                )?;
             }
             eprintln!(
-                "{} events, {} requests -> {}",
-                frame.rows.len(),
-                frame.examples,
+                "wrote {} files -> {}",
+                outputs.files.len(),
                 output.display()
             );
             Ok(ExitCode::SUCCESS)

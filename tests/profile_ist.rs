@@ -139,7 +139,11 @@ fn inference_optimization_equals_nat() {
             panic!()
         };
         let frame = from_ist::frame(&ist);
-        let ours = atif_drift::profile::inference_optimization(&frame, &config(&item));
+        let ours = atif_drift::profile::inference_optimization(
+            &frame,
+            &config(&item),
+            atif_drift::profile::Flavor::Nat190,
+        );
         let text = std::fs::read_to_string(item.join("inference_optimization.json")).unwrap();
         let nat: serde_json::Value = serde_json::from_str(&text).unwrap();
         let d = diff(
@@ -194,8 +198,12 @@ fn workflow_profiling_equals_nat() {
             panic!()
         };
         let frame = from_ist::frame(&ist);
-        let (report, mut ours) =
-            atif_drift::profile::workflow_profiling(&frame, &config(&item)).expect("sections on");
+        let (report, mut ours) = atif_drift::profile::workflow_profiling(
+            &frame,
+            &config(&item),
+            atif_drift::profile::Flavor::Nat190,
+        )
+        .expect("sections on");
         let nat_report =
             std::fs::read_to_string(item.join("workflow_profiling_report.txt")).unwrap();
         if report != nat_report {
@@ -298,7 +306,10 @@ fn forecast_matrices_equal_nat() {
         .unwrap() else {
             panic!()
         };
-        let ours = atif_drift::profile::forecast::forecast(&from_ist::frame(&ist));
+        let ours = atif_drift::profile::forecast::forecast(
+            &from_ist::frame(&ist),
+            atif_drift::profile::Flavor::Nat190,
+        );
         let nat: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(item.join("oracle_extras/forecast_training_data.json"))
                 .unwrap(),
@@ -342,7 +353,10 @@ fn forecast_reports_nats_failures() {
         .unwrap() else {
             panic!()
         };
-        atif_drift::profile::forecast::forecast(&from_ist::frame(&t))
+        atif_drift::profile::forecast::forecast(
+            &from_ist::frame(&t),
+            atif_drift::profile::Flavor::Nat190,
+        )
     };
     let ok = vec![step("LLM_START", "a"), step("LLM_END", "a")];
     let no_llm = vec![step("WORKFLOW_START", "w"), step("WORKFLOW_END", "w")];

@@ -4,6 +4,7 @@
 //! ([`from_ist`]); the ATIF path from trajectories. Analyses see only the frame.
 
 pub mod csv;
+pub mod from_atif;
 pub mod from_ist;
 pub mod nova;
 

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use super::Flavor;
 use crate::frame::Frame;
 use crate::numeric::{nat_percentile, py_mean, py_pstdev};
 use crate::trace::ist::EventType;
@@ -123,15 +124,19 @@ pub fn llm_latencies(frame: &Frame) -> Vec<f64> {
     out
 }
 
-/// `_compute_throughput_estimates`: requests (empty ones included) per second of the
-/// whole time window; percentiles stay 0 (quirk Q23).
-pub fn throughput(frame: &Frame) -> Ci {
+/// `_compute_throughput_estimates`: requests per second of the whole time window;
+/// percentiles stay 0 (quirk Q23). NAT 1.9.0 counts every request (empty ones included);
+/// 1.6.0rc1 counts the examples that have rows.
+pub fn throughput(frame: &Frame, flavor: Flavor) -> Ci {
     if frame.rows.is_empty() {
         return Ci::Empty;
     }
     let ts = frame.rows.iter().map(|r| r.event_timestamp);
     let total = ts.clone().fold(f64::NEG_INFINITY, f64::max) - ts.fold(f64::INFINITY, f64::min);
-    let n = frame.examples;
+    let n = match flavor {
+        Flavor::Nat190 => frame.examples,
+        Flavor::Nat160rc1 => frame.rows_by_example().len(),
+    };
     if total <= 0.0 || n <= 1 {
         return Ci::Empty;
     }
@@ -147,10 +152,10 @@ pub fn throughput(frame: &Frame) -> Ci {
 }
 
 /// The `confidence_intervals` object.
-pub fn to_json(frame: &Frame) -> Value {
+pub fn to_json(frame: &Frame, flavor: Flavor) -> Value {
     json!({
         "workflow_run_time_confidence_intervals": confidence_intervals(&workflow_run_times(frame)).to_json(),
         "llm_latency_confidence_intervals": confidence_intervals(&llm_latencies(frame)).to_json(),
-        "throughput_estimate_confidence_interval": throughput(frame).to_json(),
+        "throughput_estimate_confidence_interval": throughput(frame, flavor).to_json(),
     })
 }

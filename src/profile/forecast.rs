@@ -20,22 +20,92 @@ use serde_json::{json, Value};
 use crate::frame::Frame;
 use crate::trace::ist::EventType;
 
+use super::Flavor;
+
 /// NAT's per-request `[seconds_between_calls, prompt_tokens, completion_tokens]` rows.
-pub type Rows = Vec<[i64; 3]>;
+pub type Rows = Vec<[f64; 3]>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrices {
     pub matrix_length: usize,
-    pub x: Vec<Vec<i64>>,
-    pub y: Vec<Vec<i64>>,
+    pub x: Vec<Vec<f64>>,
+    pub y: Vec<Vec<f64>>,
+    /// numpy's dtype: int64 on the IST path, float64 on the ATIF path.
+    pub integer: bool,
     /// Per request, its rows (for the forecasts).
     pub runs: Vec<Rows>,
+}
+
+/// The matrices as the flavor's NAT builds them.
+pub fn matrices(frame: &Frame, flavor: Flavor) -> Result<Matrices, String> {
+    match flavor {
+        Flavor::Nat190 => matrices_ist(frame),
+        Flavor::Nat160rc1 => matrices_from_frame(frame),
+    }
+}
+
+/// 1.6.0rc1 `_extract_from_dataframe`: per example (time order), each LLM_END gives
+/// `[seconds since the previous LLM_END (0.0 for the first), prompt, completion]`;
+/// examples without LLM_END are left out; none at all is an error.
+fn matrices_from_frame(frame: &Frame) -> Result<Matrices, String> {
+    let mut runs: Vec<Rows> = Vec::new();
+    for (_, mut idx) in frame.rows_by_example() {
+        idx.sort_by(|&a, &b| {
+            frame.rows[a]
+                .event_timestamp
+                .total_cmp(&frame.rows[b].event_timestamp)
+        });
+        let mut prev: Option<f64> = None;
+        let mut run = Vec::new();
+        for i in idx {
+            let r = &frame.rows[i];
+            if r.event_type == EventType::LLM_END {
+                let ts = r.event_timestamp;
+                run.push([
+                    prev.map_or(0.0, |p| ts - p),
+                    r.prompt_tokens.unwrap_or(0) as f64,
+                    r.completion_tokens.unwrap_or(0) as f64,
+                ]);
+                prev = Some(ts);
+            }
+        }
+        if !run.is_empty() {
+            runs.push(run);
+        }
+    }
+    if runs.is_empty() {
+        return Err("ValueError: DataFrame contains no forecastable LLM_END rows. Filter out tool-only or zero-token traces before training.".into());
+    }
+    Ok(assemble(runs, false))
+}
+
+fn assemble(runs: Vec<Rows>, integer: bool) -> Matrices {
+    let total: usize = runs.iter().map(Vec::len).sum();
+    let n = total.div_ceil(runs.len());
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for run in &runs {
+        for i in 0..run.len() {
+            x.push(window(run, i, n).concat());
+            let mut yy = Vec::with_capacity(3 * n);
+            for j in 1..=n {
+                yy.extend(run.get(i + j).copied().unwrap_or([0.0; 3]));
+            }
+            y.push(yy);
+        }
+    }
+    Matrices {
+        matrix_length: n,
+        x,
+        y,
+        integer,
+        runs,
+    }
 }
 
 /// `_extract_token_usage_meta` + `_preprocess_for_forecasting` + `_flatten_features`.
 /// `Err` where NAT's fit fails (and writes no model): an LLM_END without an earlier
 /// LLM_START of its UUID (KeyError), or a request without LLM_END (IndexError) (Q15).
-pub fn matrices(frame: &Frame) -> Result<Matrices, String> {
+fn matrices_ist(frame: &Frame) -> Result<Matrices, String> {
     let mut by_example: Vec<Vec<usize>> = vec![Vec::new(); frame.examples];
     for (i, r) in frame.rows.iter().enumerate() {
         if r.example_number < by_example.len() {
@@ -61,9 +131,9 @@ pub fn matrices(frame: &Frame) -> Result<Matrices, String> {
                         format!("KeyError: '{uuid}' (LLM_END without an earlier LLM_START)")
                     })?;
                     run.push([
-                        s,
-                        r.prompt_tokens.unwrap_or(0),
-                        r.completion_tokens.unwrap_or(0),
+                        s as f64,
+                        r.prompt_tokens.unwrap_or(0) as f64,
+                        r.completion_tokens.unwrap_or(0) as f64,
                     ]);
                 }
                 _ => {}
@@ -71,45 +141,27 @@ pub fn matrices(frame: &Frame) -> Result<Matrices, String> {
         }
         runs.push(run);
     }
-    let total: usize = runs.iter().map(Vec::len).sum();
-    let n = total.div_ceil(runs.len());
     if let Some(i) = runs.iter().position(Vec::is_empty) {
         return Err(format!(
             "IndexError: tuple index out of range (request {i} has no LLM_END)"
         ));
     }
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for run in &runs {
-        for i in 0..run.len() {
-            x.push(window(run, i, n).concat());
-            let mut yy = Vec::with_capacity(3 * n);
-            for j in 1..=n {
-                yy.extend(run.get(i + j).copied().unwrap_or([0; 3]));
-            }
-            y.push(yy);
-        }
-    }
-    Ok(Matrices {
-        matrix_length: n,
-        x,
-        y,
-        runs,
-    })
+    Ok(assemble(runs, true))
 }
 
 /// Rows `[i-n+1 ..= i]`, zero-padded at the top, current completion zeroed.
-fn window(run: &[[i64; 3]], i: usize, n: usize) -> Vec<[i64; 3]> {
-    let mut w: Vec<[i64; 3]> = (0..n)
+fn window(run: &[[f64; 3]], i: usize, n: usize) -> Vec<[f64; 3]> {
+    let mut w: Vec<[f64; 3]> = (0..n)
         .map(|k| {
             let idx = i as i64 - (n - 1 - k) as i64;
             if idx >= 0 {
                 run[idx as usize]
             } else {
-                [0; 3]
+                [0.0; 3]
             }
         })
         .collect();
-    w[n - 1][2] = 0;
+    w[n - 1][2] = 0.0;
     w
 }
 
@@ -166,8 +218,8 @@ fn ridge(a: &[Vec<f64>], b: &[Vec<f64>], lambda: f64) -> Vec<Vec<f64>> {
 }
 
 /// `forecast.json`.
-pub fn forecast(frame: &Frame) -> Value {
-    let mats = match matrices(frame) {
+pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
+    let mats = match matrices(frame, flavor) {
         Ok(m) => m,
         Err(e) => {
             return json!({"matrix_length": null, "n_samples": 0, "X": null, "Y": null, "error": e,
@@ -175,16 +227,8 @@ pub fn forecast(frame: &Frame) -> Value {
         }
     };
     let n = mats.matrix_length;
-    let a: Vec<Vec<f64>> = mats
-        .x
-        .iter()
-        .map(|r| r.iter().map(|&v| v as f64).collect())
-        .collect();
-    let b: Vec<Vec<f64>> = mats
-        .y
-        .iter()
-        .map(|r| r[..3].iter().map(|&v| v as f64).collect())
-        .collect();
+    let a: Vec<Vec<f64>> = mats.x.iter().map(|r| r.clone()).collect();
+    let b: Vec<Vec<f64>> = mats.y.iter().map(|r| r[..3].to_vec()).collect();
     let w = ridge(&a, &b, 1.0);
     // Runtime line: runtime = c0 + c1 · calls.
     let runtimes = crate::profile::confidence::workflow_run_times(frame);
@@ -195,14 +239,33 @@ pub fn forecast(frame: &Frame) -> Value {
         .iter()
         .enumerate()
         .map(|(i, run)| {
-            let feat: Vec<f64> = window(run, run.len() - 1, n).concat().iter().map(|&v| v as f64).collect();
+            let feat: Vec<f64> = window(run, run.len() - 1, n).concat();
             let pred: Vec<f64> = (0..3).map(|t| feat.iter().zip(&w).map(|(f, wr)| f * wr[t]).sum()).collect();
             json!({"request": i, "llm_calls": run.len(),
                    "next_call": {"seconds_between_calls": pred[0], "prompt_tokens": pred[1], "completion_tokens": pred[2]},
                    "runtime_s": c0 + c1 * run.len() as f64})
         })
         .collect();
-    json!({"matrix_length": n, "n_samples": mats.x.len(), "X": mats.x, "Y": mats.y, "error": null,
+    let cells = |m: &[Vec<f64>]| -> Value {
+        Value::Array(
+            m.iter()
+                .map(|r| {
+                    Value::Array(
+                        r.iter()
+                            .map(|&v| {
+                                if mats.integer {
+                                    json!(v as i64)
+                                } else {
+                                    json!(v)
+                                }
+                            })
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )
+    };
+    json!({"matrix_length": n, "n_samples": mats.x.len(), "X": cells(&mats.x), "Y": cells(&mats.y), "error": null,
            "model": model_doc(), "forecasts": forecasts})
 }
 
@@ -236,9 +299,9 @@ mod tests {
 
     #[test]
     fn windows_pad_and_zero_the_current_completion() {
-        let run = vec![[1, 10, 5], [2, 20, 6], [3, 30, 7]];
-        assert_eq!(window(&run, 0, 2), vec![[0, 0, 0], [1, 10, 0]]);
-        assert_eq!(window(&run, 2, 2), vec![[2, 20, 6], [3, 30, 0]]);
+        let run = vec![[1.0, 10.0, 5.0], [2.0, 20.0, 6.0], [3.0, 30.0, 7.0]];
+        assert_eq!(window(&run, 0, 2), vec![[0.0, 0.0, 0.0], [1.0, 10.0, 0.0]]);
+        assert_eq!(window(&run, 2, 2), vec![[2.0, 20.0, 6.0], [3.0, 30.0, 0.0]]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The analyses, one file each; every one takes only the [`Frame`].
+//! The analyses, one file each; every one takes only the [`Frame`]. [`run`] computes every
+//! output of one profiler run, as the files NAT writes.
 
 pub mod concurrency_spikes;
 pub mod confidence;
@@ -14,9 +15,130 @@ pub mod uniqueness;
 
 use serde_json::{json, Value};
 
+use serde::Serialize;
+
 use crate::config::ProfilerConfig;
-use crate::frame::Frame;
+use crate::frame::{csv, nova, Frame};
 use crate::trace::ist::IstTrace;
+
+/// Which NAT's analyses to reproduce where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavor {
+    /// NAT 1.9.0, the IST profiler.
+    Nat190,
+    /// nvidia-nat-profiler 1.6.0rc1, the ATIF-native profiler (PR #1751 line): throughput
+    /// counts examples with rows; END-only tool groups count in the simple stack; the
+    /// forecasting matrices come from the frame; the trace dump is the frame's flat rows.
+    Nat160rc1,
+}
+
+/// Every file of one profiler run, in NAT's write order: (file name, content).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    pub files: Vec<(String, String)>,
+}
+
+impl Outputs {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+}
+
+/// Run the profiler on a frame. `traces` is the `all_requests_profiler_traces.json` value
+/// (the IST dump, or the frame's flat rows on the ATIF path). The NOVA columns are added
+/// to `frame` when the configuration asks for them.
+pub fn run(frame: &mut Frame, traces: &Value, cfg: &ProfilerConfig, flavor: Flavor) -> Outputs {
+    use crate::pyjson::dumps;
+    let mut files = vec![(
+        "all_requests_profiler_traces.json".to_string(),
+        dumps(traces),
+    )];
+    if cfg.compute_llm_metrics && !frame.is_empty() {
+        frame.nova = Some(nova::compute(frame));
+    }
+    let csv_opts = csv::CsvOptions {
+        exclude_io_text: cfg.csv_exclude_io_text,
+    };
+    files.push((
+        "standardized_data_all.csv".into(),
+        csv::to_csv(frame, csv_opts),
+    ));
+    if frame.is_empty() {
+        // NAT aborts here: its first frame-based analysis raises on a frame without columns.
+        return Outputs { files };
+    }
+    files.push((
+        "inference_optimization.json".into(),
+        dumps(&inference_optimization(frame, cfg, flavor)),
+    ));
+    if let Some((report, metrics)) = workflow_profiling(frame, cfg, flavor) {
+        files.push(("workflow_profiling_report.txt".into(), report));
+        files.push(("workflow_profiling_metrics.json".into(), dumps(&metrics)));
+    }
+    if cfg.prediction_trie.enable {
+        let t = trie::prediction_trie(frame, &cfg.prediction_trie, &trie::generated_at(frame));
+        files.push((cfg.prediction_trie.output_filename.clone(), dumps(&t)));
+    }
+    if cfg.token_usage_forecast {
+        files.push((
+            "forecast.json".into(),
+            dumps(&forecast::forecast(frame, flavor)),
+        ));
+    }
+    Outputs { files }
+}
+
+/// `all_requests_profiler_traces.json` of NAT's ATIF-native profiler
+/// (`dataframe_to_profiler_traces`): per example with rows, each frame row as a flat dict.
+pub fn flat_traces_json(frame: &Frame) -> Value {
+    let t = |v: &Option<crate::frame::Text>, d: &str| v.as_deref().unwrap_or(d).to_string();
+    Value::Array(
+        frame
+            .rows_by_example()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, idx))| {
+                let steps: Vec<Value> = idx
+                    .iter()
+                    .map(|&k| {
+                        let r = &frame.rows[k];
+                        let tokens = json!({"prompt_tokens": r.prompt_tokens.unwrap_or(0),
+                                            "completion_tokens": r.completion_tokens.unwrap_or(0),
+                                            "total_tokens": r.total_tokens.unwrap_or(0)});
+                        let (fname, fid) = (t(&r.function_name, "root"), t(&r.function_id, "root"));
+                        let (pname, pid) =
+                            (t(&r.parent_function_name, ""), t(&r.parent_function_id, ""));
+                        json!({
+                            "event_timestamp": r.event_timestamp,
+                            "span_event_timestamp": r.span_event_timestamp,
+                            "event_type": r.event_type.as_str(),
+                            "framework": r.framework.as_deref(),
+                            "payload": {"UUID": t(&r.uuid, "")},
+                            "token_usage": tokens,
+                            "llm_text_input": r.llm_text_input.clone().unwrap_or_default(),
+                            "llm_text_output": r.llm_text_output.clone().unwrap_or_default(),
+                            "llm_text_chunk": r.llm_new_token.clone().unwrap_or_default(),
+                            "llm_name": t(&r.llm_name, ""),
+                            "tool_name": t(&r.tool_name, ""),
+                            "function_name": fname,
+                            "function_id": fid,
+                            "parent_function_name": pname,
+                            "parent_function_id": pid,
+                            "function_ancestry": {"function_name": fname, "function_id": fid,
+                                                  "parent_name": pname, "parent_id": pid},
+                            "usage_info": {"token_usage": tokens},
+                        })
+                    })
+                    .collect();
+                json!({"request_number": i, "intermediate_steps": steps})
+            })
+            .collect(),
+    )
+}
 
 /// `all_requests_profiler_traces.json`: every request re-numbered in file order, each step
 /// as `IntermediateStep.model_dump()` (all fields, `null` for None), as NAT's runner writes it.
@@ -32,7 +154,7 @@ pub fn traces_json(trace: &IstTrace) -> Value {
 }
 
 /// `inference_optimization.json` (`InferenceOptimizationHolder`), key order as NAT's.
-pub fn inference_optimization(frame: &Frame, cfg: &ProfilerConfig) -> Value {
+pub fn inference_optimization(frame: &Frame, cfg: &ProfilerConfig, flavor: Flavor) -> Value {
     let prefixes = cfg.prompt_caching_prefixes.enable.then(|| {
         prefixes::to_json(&prefixes::common_prefixes(
             frame,
@@ -45,7 +167,7 @@ pub fn inference_optimization(frame: &Frame, cfg: &ProfilerConfig) -> Value {
     let runtimes = (cfg.workflow_runtime_forecast || cfg.base_metrics)
         .then(|| runtimes::to_json(&runtimes::workflow_runtimes(frame)));
     json!({
-        "confidence_intervals": confidence::to_json(frame),
+        "confidence_intervals": confidence::to_json(frame, flavor),
         "common_prefixes": prefixes,
         "token_uniqueness": uniqueness,
         "workflow_runtimes": runtimes,
@@ -55,11 +177,21 @@ pub fn inference_optimization(frame: &Frame, cfg: &ProfilerConfig) -> Value {
 
 /// `workflow_profiling_report.txt` and `workflow_profiling_metrics.json`, or `None` when no
 /// section is enabled (NAT then writes neither file).
-pub fn workflow_profiling(frame: &Frame, cfg: &ProfilerConfig) -> Option<(String, Value)> {
+pub fn workflow_profiling(
+    frame: &Frame,
+    cfg: &ProfilerConfig,
+    flavor: Flavor,
+) -> Option<(String, Value)> {
     let mut report = String::new();
     let mut metrics = serde_json::Map::new();
     if cfg.bottleneck_analysis.enable_simple_stack {
-        let s = simple_stack::simple_stack(frame, simple_stack::EndOnly::Skip);
+        let s = simple_stack::simple_stack(
+            frame,
+            match flavor {
+                Flavor::Nat190 => simple_stack::EndOnly::Skip,
+                Flavor::Nat160rc1 => simple_stack::EndOnly::FromSpanStart,
+            },
+        );
         report.push_str("\n\n\n");
         report.push_str(&s.summary);
         metrics.insert("simple_stack_analysis".into(), simple_stack::to_json(&s));

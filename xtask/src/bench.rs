@@ -43,7 +43,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         drop(csv::to_csv(&frame, csv::CsvOptions::default()))
     });
     time("inference_optimization", &mut || {
-        drop(profile::inference_optimization(&frame, &cfg))
+        drop(profile::inference_optimization(
+            &frame,
+            &cfg,
+            profile::Flavor::Nat190,
+        ))
     });
     time("simple stack", &mut || {
         drop(profile::simple_stack::simple_stack(
@@ -71,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ))
     });
     time("forecast", &mut || {
-        drop(profile::forecast::forecast(&frame))
+        drop(profile::forecast::forecast(&frame, profile::Flavor::Nat190))
     });
     println!(
         "input: {} ({} requests, {} events)\n\n| stage | seconds |\n|---|---:|",

@@ -1,0 +1,220 @@
+//! NAT's ATIF-native frame builder (`nat/plugins/profiler/atif_dataframe.py:create_dataframe_from_atif`,
+//! nvidia-nat-profiler 1.6.0rc1 = NAT main at 7c46d711e).
+//!
+//! Per trajectory (`example_number` = its index):
+//! - user step → WORKFLOW_START (text = the message; remembered as the last user message);
+//! - agent step with `tool_calls` and an `observation` → one TOOL_END per tool call that has
+//!   an invocation start time, at the *step's* timestamp;
+//! - agent step with `metrics` → LLM_START (only with an invocation start time; its text is
+//!   the last user message) and LLM_END, sharing one UUID, `total_tokens = prompt +
+//!   completion + cached` (cached counted twice: NAT's formula, kept);
+//! - other agent steps with a message and neither tool calls nor observation → WORKFLOW_END.
+//!
+//! NAT draws a random uuid4 per row; ours are derived from (trajectory, step, call) and
+//! sort in creation order (listed difference `atif.row-uuids`). A step without
+//! `extra.ancestry` makes NAT's pydantic validation raise; here it maps to `root` (listed
+//! difference `atif.missing-ancestry`).
+
+use serde_json::{Map, Value};
+
+use crate::frame::from_ist::Interner;
+use crate::frame::{Frame, Layout, Row};
+use crate::pyfmt::iso_to_epoch;
+use crate::trace::atif::{AtifTrace, Message, Step};
+use crate::trace::ist::EventType;
+
+/// `_iso_to_epoch`: missing or unparsable → 0.0.
+fn ts(step: &Step) -> f64 {
+    step.timestamp
+        .as_deref()
+        .and_then(|t| iso_to_epoch(&t.replace('Z', "+00:00")))
+        .unwrap_or(0.0)
+}
+
+/// `_message_to_str` / `_observation_content_to_str`.
+fn text(m: Option<&Message>) -> String {
+    m.map_or_else(String::new, Message::text)
+}
+
+/// Flattened ancestry of a step or of its tool call `i` (`_ancestry_from_extra`).
+#[derive(Debug, Clone, Default)]
+pub struct Ancestry {
+    pub function_id: String,
+    pub function_name: String,
+    pub parent_id: String,
+    pub parent_name: String,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub framework: Option<String>,
+}
+
+fn str_of(m: &Map<String, Value>, k: &str) -> Option<String> {
+    m.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+fn flat(anc: Option<&Map<String, Value>>, inv: Option<&Map<String, Value>>) -> Ancestry {
+    let a = |k| anc.and_then(|m| str_of(m, k));
+    Ancestry {
+        function_id: a("function_id").unwrap_or_else(|| "root".into()),
+        function_name: a("function_name").unwrap_or_else(|| "root".into()),
+        parent_id: a("parent_id").unwrap_or_default(),
+        parent_name: a("parent_name").unwrap_or_default(),
+        start: inv
+            .and_then(|i| i.get("start_timestamp"))
+            .and_then(Value::as_f64),
+        end: inv
+            .and_then(|i| i.get("end_timestamp"))
+            .and_then(Value::as_f64),
+        framework: inv.and_then(|i| str_of(i, "framework")),
+    }
+}
+
+/// `_ancestry_from_extra(step, tool_index)`.
+pub fn ancestry(step: &Step, tool_index: Option<usize>) -> Ancestry {
+    fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
+        v.and_then(Value::as_object)
+    }
+    let extra = step.extra.as_ref();
+    if let Some(i) = tool_index {
+        let tool_anc = extra
+            .and_then(|e| e.get("tool_ancestry"))
+            .and_then(Value::as_array);
+        if let Some(ta) = tool_anc.and_then(|a| a.get(i)) {
+            let inv = extra
+                .and_then(|e| e.get("tool_invocations"))
+                .and_then(Value::as_array)
+                .and_then(|a| a.get(i));
+            return flat(obj(Some(ta)), obj(inv));
+        }
+    }
+    flat(
+        obj(extra.and_then(|e| e.get("ancestry"))),
+        obj(extra.and_then(|e| e.get("invocation"))),
+    )
+}
+
+/// Deterministic row UUID: trajectory, step and call index, uuid-shaped, sorting in creation order.
+pub fn row_uuid(example: usize, step: usize, call: usize) -> String {
+    format!(
+        "{example:08x}-{:04x}-4000-8000-{:012x}",
+        step.min(0xffff),
+        call
+    )
+}
+
+struct RowBuilder<'a> {
+    names: &'a mut Interner,
+    example: usize,
+}
+
+impl RowBuilder<'_> {
+    fn row(&mut self, event_type: EventType, event_timestamp: f64, anc: &Ancestry) -> Row {
+        let n = &mut *self.names;
+        Row {
+            event_type,
+            event_timestamp,
+            span_event_timestamp: anc.start,
+            example_number: self.example,
+            prompt_tokens: None,
+            completion_tokens: None,
+            total_tokens: None,
+            llm_text_input: Some(String::new()),
+            llm_text_output: Some(String::new()),
+            llm_new_token: Some(String::new()),
+            llm_name: Some(n.get("")),
+            tool_name: Some(n.get("")),
+            function_name: Some(n.get(&anc.function_name)),
+            function_id: Some(n.get(&anc.function_id)),
+            parent_function_name: Some(n.get(&anc.parent_name)),
+            parent_function_id: Some(n.get(&anc.parent_id)),
+            uuid: Some(n.get("")),
+            framework: anc.framework.as_deref().map(|f| n.get(f)),
+            parent_id: None,
+            seconds_between_calls: 0,
+        }
+    }
+}
+
+pub fn frame(trace: &AtifTrace) -> Frame {
+    let mut names = Interner::default();
+    let mut rows = Vec::new();
+    for (example, t) in trace.trajectories().enumerate() {
+        let mut b = RowBuilder {
+            names: &mut names,
+            example,
+        };
+        let mut last_user = String::new();
+        for (si, step) in t.steps.iter().enumerate() {
+            let ts = ts(step);
+            let msg = text(Some(&step.message));
+            match step.source.as_str() {
+                "user" => {
+                    last_user = msg.clone();
+                    let mut r = b.row(EventType::WORKFLOW_START, ts, &ancestry(step, None));
+                    r.llm_text_input = Some(msg);
+                    rows.push(r);
+                }
+                "agent" => {
+                    let step_anc = ancestry(step, None);
+                    if let (Some(calls), Some(obs)) = (&step.tool_calls, &step.observation) {
+                        if !calls.is_empty() {
+                            for (i, call) in calls.iter().enumerate() {
+                                let tool_anc = ancestry(step, Some(i));
+                                if tool_anc.start.is_none() {
+                                    continue;
+                                }
+                                // obs_by_id: the last result with this source_call_id wins.
+                                let content = obs
+                                    .results
+                                    .iter()
+                                    .rev()
+                                    .find(|r| {
+                                        r.source_call_id.as_deref()
+                                            == Some(call.tool_call_id.as_str())
+                                    })
+                                    .map(|r| text(r.content.as_ref()))
+                                    .unwrap_or_default();
+                                let mut r = b.row(EventType::TOOL_END, ts, &tool_anc);
+                                r.tool_name = Some(b.names.get(&call.function_name));
+                                r.llm_text_output = Some(content);
+                                r.uuid = Some(b.names.get(&row_uuid(example, si, i + 1)));
+                                rows.push(r);
+                            }
+                        }
+                    }
+                    let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+                    if let Some(m) = &step.metrics {
+                        let uuid = b.names.get(&row_uuid(example, si, 0));
+                        let (p, c, cached) = (
+                            m.prompt_tokens.unwrap_or(0),
+                            m.completion_tokens.unwrap_or(0),
+                            m.cached_tokens.unwrap_or(0),
+                        );
+                        let model = step.model_name.as_deref().unwrap_or("");
+                        if let Some(start) = step_anc.start {
+                            let mut r = b.row(EventType::LLM_START, start, &step_anc);
+                            r.llm_text_input = Some(last_user.clone());
+                            r.llm_name = Some(b.names.get(model));
+                            r.uuid = Some(uuid.clone());
+                            rows.push(r);
+                        }
+                        let mut r = b.row(EventType::LLM_END, ts, &step_anc);
+                        r.llm_text_output = Some(msg);
+                        r.llm_name = Some(b.names.get(model));
+                        r.prompt_tokens = Some(p);
+                        r.completion_tokens = Some(c);
+                        r.total_tokens = Some(p + c + cached);
+                        r.uuid = Some(uuid);
+                        rows.push(r);
+                    } else if !msg.is_empty() && !has_calls && step.observation.is_none() {
+                        let mut r = b.row(EventType::WORKFLOW_END, ts, &step_anc);
+                        r.llm_text_output = Some(msg);
+                        rows.push(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Frame::new(Layout::AtifNative, trace.items.len(), rows)
+}

@@ -1,0 +1,83 @@
+//! One profiler run from a loaded trace: choose the path, build the frame, run the analyses.
+
+use serde::Serialize;
+
+use crate::config::ProfilerConfig;
+use crate::convert::{ist_to_atif, ConvertOptions};
+use crate::error::Error;
+use crate::frame::from_atif::{self, Builder};
+use crate::frame::from_ist;
+use crate::profile::{self, Flavor, Outputs};
+use crate::trace::atif::{AtifItem, AtifLayout, AtifTrace};
+use crate::trace::load::Trace;
+
+/// Which profiler to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfilePath {
+    /// NAT 1.9.0 on IntermediateSteps.
+    Ist,
+    /// The frame built from ATIF by `Builder`.
+    Atif(Builder),
+}
+
+impl ProfilePath {
+    /// The analyses' behaviour: 1.6.0rc1's for `pr1751` (NAT's ATIF-native profiler),
+    /// 1.9.0's otherwise.
+    pub fn flavor(self) -> Flavor {
+        match self {
+            ProfilePath::Atif(Builder::Pr1751) => Flavor::Nat160rc1,
+            _ => Flavor::Nat190,
+        }
+    }
+}
+
+/// ATIF of a trace: as is, or IST converted with NAT 1.9.0's converter rules.
+pub fn as_atif(trace: &Trace) -> Result<AtifTrace, Error> {
+    match trace {
+        Trace::Atif(a) => Ok(a.clone()),
+        Trace::Ist(ist) => {
+            let trajectories =
+                ist_to_atif(ist, &ConvertOptions::default()).map_err(|(n, e)| Error::Convert {
+                    context: format!("request {n}"),
+                    message: e.to_string(),
+                })?;
+            Ok(AtifTrace {
+                layout: AtifLayout::List,
+                items: trajectories
+                    .into_iter()
+                    .map(|trajectory| AtifItem {
+                        item_id: None,
+                        trajectory,
+                    })
+                    .collect(),
+            })
+        }
+        Trace::Atof(_) => Err(Error::Other(
+            "an ATOF event stream cannot be profiled directly: convert it to ATIF first".into(),
+        )),
+    }
+}
+
+/// Run one profiler path on a trace.
+pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result<Outputs, Error> {
+    match path {
+        ProfilePath::Ist => {
+            let Trace::Ist(ist) = trace else {
+                return Err(Error::Other(format!(
+                    "the IST path needs an IST trace; this is {} (use --path atif)",
+                    trace.kind()
+                )));
+            };
+            let mut frame = from_ist::frame(ist);
+            let traces = profile::traces_json(ist);
+            Ok(profile::run(&mut frame, &traces, cfg, path.flavor()))
+        }
+        ProfilePath::Atif(builder) => {
+            let atif = as_atif(trace)?;
+            let mut frame = from_atif::frame(&atif, builder);
+            let traces = profile::flat_traces_json(&frame);
+            Ok(profile::run(&mut frame, &traces, cfg, path.flavor()))
+        }
+    }
+}
