@@ -84,7 +84,43 @@ pub const DIFFERENCES: &[Difference] = &[
         ours: "the time of the trace's last event (ISO 8601, UTC)",
         reason: "same input, same bytes: a wall-clock value would make every run differ",
     },
+    Difference {
+        id: "atif.row-uuids",
+        area: "profile --path atif",
+        nat: "the ATIF-native frame builder gives every TOOL_END row and every LLM call a fresh random uuid4",
+        ours: "uuid-shaped ids derived from (trajectory, step, call), sorting in creation order",
+        reason: "random ids make every run differ; outputs are compared after renaming UUIDs in order of first appearance",
+    },
+    Difference {
+        id: "atif.missing-ancestry",
+        area: "profile --path atif",
+        nat: "a step whose `extra` lacks `ancestry` (or holds keys AtifAncestry forbids) fails pydantic validation and \
+              aborts the run",
+        ours: "missing ancestry fields default to NAT's row defaults (`root`, empty parents); unknown keys are ignored",
+        reason: "ATIF from other producers (NeMo Relay, Harbor) need not carry NAT's extras; the profile still runs",
+    },
 ];
+
+/// Replace every UUID-shaped token of `text` by `U0`, `U1`, … in order of first appearance,
+/// so outputs with random row UUIDs (listed difference `atif.row-uuids`) can be compared.
+pub fn rename_uuids(text: &str) -> String {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+            .expect("valid regex")
+    });
+    let mut names: HashMap<String, String> = HashMap::new();
+    re.replace_all(text, |c: &regex::Captures| {
+        let n = names.len();
+        names
+            .entry(c[0].to_string())
+            .or_insert_with(|| format!("U{n}"))
+            .clone()
+    })
+    .into_owned()
+}
 
 /// Sort every `active_uuids` list of a `workflow_profiling_metrics.json` value, so it
 /// compares equal to NAT's apart from the listed `profile.active-uuids-order`.

@@ -21,6 +21,8 @@ const TESTED: &[&str] = &[
     "profile.stable-sort-ties",
     "profile.active-uuids-order",
     "profile.trie-generated-at",
+    "atif.row-uuids",
+    "atif.missing-ancestry",
 ];
 
 #[test]
@@ -134,4 +136,41 @@ fn trie_generated_at_is_the_last_event_time() {
         atif_drift::profile::trie::generated_at(&from_ist::frame(&t)),
         "2026-01-01T00:00:01.500000+00:00"
     );
+}
+
+fn atif(t: serde_json::Value) -> atif_drift::trace::AtifTrace {
+    let Trace::Atif(a) = load_bytes(Path::new("a.json"), t.to_string().as_bytes()).unwrap() else {
+        panic!()
+    };
+    a
+}
+
+/// `atif.row-uuids`: row UUIDs are a function of (trajectory, step, call).
+#[test]
+fn atif_row_uuids_are_deterministic() {
+    let t = atif(
+        json!({"schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": [
+        {"step_id": 1, "source": "agent", "message": "x", "metrics": {"prompt_tokens": 1},
+         "extra": {"ancestry": {"function_id": "f", "function_name": "f"}}}]}),
+    );
+    let f1 = atif_drift::frame::from_atif::pr1751::frame(&t);
+    let f2 = atif_drift::frame::from_atif::pr1751::frame(&t);
+    assert_eq!(f1.rows[0].uuid, f2.rows[0].uuid);
+    assert_eq!(
+        f1.rows[0].uuid.as_deref(),
+        Some("00000000-0000-4000-8000-000000000000")
+    );
+    assert_eq!(atif_drift::differences::rename_uuids("a 00000000-0000-4000-8000-000000000000 b 11111111-0000-4000-8000-000000000000 00000000-0000-4000-8000-000000000000"), "a U0 b U1 U0");
+}
+
+/// `atif.missing-ancestry`: no `extra` at all still profiles, with NAT's row defaults.
+#[test]
+fn atif_without_ancestry_uses_root_defaults() {
+    let t = atif(
+        json!({"schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"},
+                        "steps": [{"step_id": 1, "source": "user", "message": "hi"}]}),
+    );
+    let f = atif_drift::frame::from_atif::pr1751::frame(&t);
+    assert_eq!(f.rows[0].function_name.as_deref(), Some("root"));
+    assert_eq!(f.rows[0].parent_function_id.as_deref(), Some(""));
 }

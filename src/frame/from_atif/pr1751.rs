@@ -218,3 +218,113 @@ pub fn frame(trace: &AtifTrace) -> Frame {
     }
     Frame::new(Layout::AtifNative, trace.items.len(), rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::atif::{AtifItem, AtifLayout, Trajectory};
+    use serde_json::json;
+
+    fn frame_of(steps: Value) -> Frame {
+        let t: Trajectory = serde_json::from_value(json!({
+            "schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": steps
+        }))
+        .unwrap();
+        frame(&AtifTrace {
+            layout: AtifLayout::Single,
+            items: vec![AtifItem {
+                item_id: None,
+                trajectory: t,
+            }],
+        })
+    }
+
+    fn anc(f: &str) -> Value {
+        json!({"function_id": format!("{f}-id"), "function_name": f, "parent_id": "root", "parent_name": "root"})
+    }
+
+    fn kinds(f: &Frame) -> Vec<&'static str> {
+        f.rows.iter().map(|r| r.event_type.as_str()).collect()
+    }
+
+    #[test]
+    fn user_step_is_workflow_start_with_its_message() {
+        let f = frame_of(
+            json!([{"step_id": 1, "source": "user", "message": "q?", "timestamp": "2026-01-01T00:00:01Z",
+                                 "extra": {"ancestry": anc("wf")}}]),
+        );
+        assert_eq!(kinds(&f), ["WORKFLOW_START"]);
+        assert_eq!(f.rows[0].llm_text_input.as_deref(), Some("q?"));
+        assert_eq!(f.rows[0].event_timestamp, 1767225601.0);
+        assert_eq!(f.rows[0].function_name.as_deref(), Some("wf"));
+        assert_eq!(
+            f.rows[0].prompt_tokens, None,
+            "tokens are NaN on non-LLM rows"
+        );
+    }
+
+    #[test]
+    fn metrics_make_llm_start_only_with_an_invocation_start_and_double_count_cached() {
+        let f = frame_of(json!([
+            {"step_id": 1, "source": "user", "message": "question", "extra": {"ancestry": anc("wf")}},
+            {"step_id": 2, "source": "agent", "message": "answer", "model_name": "m", "timestamp": "2026-01-01T00:00:02Z",
+             "metrics": {"prompt_tokens": 100, "completion_tokens": 10, "cached_tokens": 64},
+             "extra": {"ancestry": anc("agent"), "invocation": {"start_timestamp": 1767225601.5, "end_timestamp": 1767225602.0}}},
+            {"step_id": 3, "source": "agent", "message": "again", "model_name": "m",
+             "metrics": {"prompt_tokens": 5}, "extra": {"ancestry": anc("agent")}}
+        ]));
+        assert_eq!(
+            kinds(&f),
+            ["WORKFLOW_START", "LLM_START", "LLM_END", "LLM_END"]
+        );
+        let (start, end) = (&f.rows[1], &f.rows[2]);
+        assert_eq!(start.event_timestamp, 1767225601.5);
+        assert_eq!(
+            start.llm_text_input.as_deref(),
+            Some("question"),
+            "the user's question, not the prompt"
+        );
+        assert_eq!(start.uuid, end.uuid);
+        assert_eq!(end.total_tokens, Some(174), "prompt + completion + cached");
+        assert_eq!(end.llm_text_output.as_deref(), Some("answer"));
+        assert_eq!(
+            f.rows[3].event_timestamp, 0.0,
+            "missing timestamp reads as 0.0"
+        );
+    }
+
+    #[test]
+    fn tool_calls_with_observation_become_tool_end_rows_at_the_step_time() {
+        let f = frame_of(json!([{
+            "step_id": 1, "source": "agent", "message": "", "timestamp": "2026-01-01T00:00:05Z",
+            "tool_calls": [{"tool_call_id": "c1", "function_name": "search", "arguments": {}},
+                           {"tool_call_id": "c2", "function_name": "calc", "arguments": {}}],
+            "observation": {"results": [{"source_call_id": "c2", "content": "4"}, {"source_call_id": "c1", "content": [{"type": "text", "text": "hit"}]}]},
+            "extra": {"ancestry": anc("agent"),
+                      "tool_ancestry": [anc("search"), anc("calc")],
+                      "tool_invocations": [{"start_timestamp": 1767225603.0, "end_timestamp": 1767225604.0, "framework": "langchain"}]}
+        }]));
+        // c2 has no invocation start: skipped. The message is empty and there are tool calls: no WORKFLOW_END.
+        assert_eq!(kinds(&f), ["TOOL_END"]);
+        let r = &f.rows[0];
+        assert_eq!(
+            r.event_timestamp, 1767225605.0,
+            "the step's time, not the tool's"
+        );
+        assert_eq!(r.span_event_timestamp, Some(1767225603.0));
+        assert_eq!(r.tool_name.as_deref(), Some("search"));
+        assert_eq!(r.llm_text_output.as_deref(), Some("hit"));
+        assert_eq!(r.framework.as_deref(), Some("langchain"));
+    }
+
+    #[test]
+    fn message_only_agent_step_is_workflow_end() {
+        let f = frame_of(
+            json!([{"step_id": 1, "source": "agent", "message": "done", "extra": {"ancestry": anc("wf")}},
+                                {"step_id": 2, "source": "agent", "message": ""},
+                                {"step_id": 3, "source": "system", "message": "ignored"}]),
+        );
+        assert_eq!(kinds(&f), ["WORKFLOW_END"]);
+        assert_eq!(f.rows[0].llm_text_output.as_deref(), Some("done"));
+    }
+}

@@ -1,0 +1,114 @@
+//! The ATIF path with the `pr1751` builder against NAT's own ATIF-native profiler
+//! (nvidia-nat-profiler 1.6.0rc1, outputs in each corpus item's `atif_native/`, input
+//! `nat_atif.json`, configuration the item's config.yml or every analysis on).
+//! UUIDs are renamed in order of first appearance (listed difference `atif.row-uuids`);
+//! `active_uuids` are compared as sets and `generated_at` is left out (listed differences).
+
+use std::path::{Path, PathBuf};
+
+use atif_drift::config::ProfilerConfig;
+use atif_drift::differences::{normalize_active_uuids, rename_uuids};
+use atif_drift::drift::value_diff::{diff, Tolerance};
+use atif_drift::frame::from_atif::Builder;
+use atif_drift::pipeline::{profile, ProfilePath};
+use atif_drift::profile::Outputs;
+use atif_drift::trace::{load_file, LoadOptions};
+use serde_json::Value;
+
+fn items() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("atif_native/standardized_data_all.csv").exists())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 5);
+    v
+}
+
+fn config(item: &Path) -> ProfilerConfig {
+    let yml = item.join("config.yml");
+    if yml.exists() {
+        ProfilerConfig::from_workflow_yaml(&yml).unwrap()
+    } else {
+        ProfilerConfig::all_on()
+    }
+}
+
+fn run(item: &Path, cfg: &ProfilerConfig) -> Outputs {
+    let trace = load_file(&item.join("nat_atif.json"), &LoadOptions::default()).unwrap();
+    profile(&trace, ProfilePath::Atif(Builder::Pr1751), cfg).unwrap()
+}
+
+fn json(text: &str) -> Value {
+    let mut v: Value = serde_json::from_str(&rename_uuids(text)).unwrap();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("generated_at");
+    }
+    normalize_active_uuids(&mut v);
+    v
+}
+
+#[test]
+fn pr1751_equals_nats_atif_native_profiler() {
+    for item in items() {
+        let ours = run(&item, &config(&item));
+        let nat = item.join("atif_native");
+        for name in [
+            "standardized_data_all.csv",
+            "workflow_profiling_report.txt",
+            "all_requests_profiler_traces.json",
+        ] {
+            let theirs = std::fs::read_to_string(nat.join(name)).unwrap();
+            let mine = ours
+                .get(name)
+                .unwrap_or_else(|| panic!("{}: no {name}", item.display()));
+            assert!(
+                rename_uuids(mine) == rename_uuids(&theirs),
+                "{}: {name} differs",
+                item.display()
+            );
+        }
+        for name in [
+            "inference_optimization.json",
+            "workflow_profiling_metrics.json",
+            "prediction_trie.json",
+        ] {
+            let theirs = json(&std::fs::read_to_string(nat.join(name)).unwrap());
+            let mine = json(ours.get(name).unwrap());
+            let d = diff(
+                &mine,
+                &theirs,
+                Tolerance {
+                    abs: 0.0,
+                    rel: 1e-9,
+                },
+            );
+            assert!(
+                d.is_empty(),
+                "{}: {name}: {:#?}",
+                item.display(),
+                &d[..d.len().min(5)]
+            );
+        }
+    }
+}
+
+#[test]
+fn pr1751_forecast_matrices_equal_nats() {
+    for item in items() {
+        let extras = item.join("atif_native/oracle_extras/forecast_training_data.json");
+        if !extras.exists() {
+            continue;
+        }
+        let mut cfg = config(&item);
+        cfg.token_usage_forecast = true;
+        let ours: Value =
+            serde_json::from_str(run(&item, &cfg).get("forecast.json").unwrap()).unwrap();
+        let nat: Value = serde_json::from_str(&std::fs::read_to_string(extras).unwrap()).unwrap();
+        for key in ["matrix_length", "n_samples", "X", "Y", "error"] {
+            assert!(ours[key] == nat[key], "{}: {key}", item.display());
+        }
+    }
+}
