@@ -227,7 +227,7 @@ pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
         }
     };
     let n = mats.matrix_length;
-    let a: Vec<Vec<f64>> = mats.x.iter().map(|r| r.clone()).collect();
+    let a: Vec<Vec<f64>> = mats.x.clone();
     let b: Vec<Vec<f64>> = mats.y.iter().map(|r| r[..3].to_vec()).collect();
     let w = ridge(&a, &b, 1.0);
     // Runtime line: runtime = c0 + c1 · calls.
