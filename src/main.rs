@@ -50,12 +50,15 @@ enum PathArg {
 enum BuilderArg {
     /// NAT's own ATIF-native profiler (PR #1751, nvidia-nat-profiler 1.6.0rc1), its analyses included.
     Pr1751,
+    /// Recover the IST frame as closely as ATIF allows; NAT 1.9.0's analyses.
+    Faithful,
 }
 
 impl From<BuilderArg> for atif_drift::frame::from_atif::Builder {
     fn from(b: BuilderArg) -> Self {
         match b {
             BuilderArg::Pr1751 => atif_drift::frame::from_atif::Builder::Pr1751,
+            BuilderArg::Faithful => atif_drift::frame::from_atif::Builder::Faithful,
         }
     }
 }

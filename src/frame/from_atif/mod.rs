@@ -3,6 +3,7 @@
 //!   1.6.0rc1), rule for rule;
 //! - [`faithful`]: recovers the IST frame as closely as ATIF allows.
 
+pub mod faithful;
 pub mod pr1751;
 
 use serde::Serialize;
@@ -15,10 +16,12 @@ use crate::trace::atif::AtifTrace;
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
     Pr1751,
+    Faithful,
 }
 
 pub fn frame(trace: &AtifTrace, builder: Builder) -> Frame {
     match builder {
         Builder::Pr1751 => pr1751::frame(trace),
+        Builder::Faithful => faithful::frame(trace),
     }
 }

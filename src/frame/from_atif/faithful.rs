@@ -1,0 +1,405 @@
+//! The faithful ATIF → frame builder: recovers NAT 1.9.0's IST frame as closely as ATIF
+//! allows, using everything NAT's converter keeps (ATIF v1.7 `extra`: ancestry and
+//! invocation records of steps and tool calls, model names, token metrics).
+//!
+//! Rules (each has a test):
+//! - user step → WORKFLOW_START; message-only agent step → WORKFLOW_END (ISO times: NAT
+//!   records no invocation times for these); their text columns stay `""` as in IST;
+//! - agent step with `metrics` or `model_name` → LLM_START at the invocation start and
+//!   LLM_END at the invocation end (exact floats), `total_tokens = prompt + completion`
+//!   (cached counted once), zero-usage calls kept (NAT's converter drops their metrics);
+//! - every tool call → a START/END pair at its own invocation times, UUID = the
+//!   `tool_call_id` without `call_` (NAT's converter keeps the IST UUID there), typed:
+//!   * FUNCTION when its ancestry names the call itself (a NAT function's own span);
+//!   * TOOL when another call of the trajectory is such a function span of the same name;
+//!   * FUNCTION otherwise (framework-internal runnables: `agent`, `RunnableSequence`, …);
+//!   a NAT-function span without times takes its TOOL twin's times (same step, same name);
+//! - functions named in the ancestry but with no span of their own (the `<workflow>`
+//!   function, whose calls the converter suppresses) → FUNCTION_START/END spanning the rows
+//!   they contain;
+//! - rows sorted by time (stable), every token column an integer as in IST.
+//!
+//! What ATIF cannot give back is listed in [`LOSSES`].
+
+use std::collections::{HashMap, HashSet};
+
+use super::pr1751::{ancestry, Ancestry};
+use crate::frame::from_ist::Interner;
+use crate::frame::{Frame, Layout, Row};
+use crate::pyfmt::iso_to_epoch;
+use crate::trace::atif::{AtifTrace, Step};
+use crate::trace::ist::EventType;
+
+/// One thing IST has and ATIF (as NAT's converter writes it) does not.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Loss {
+    pub id: &'static str,
+    pub what: &'static str,
+    pub why: &'static str,
+    /// Output paths (globs) this loss can change.
+    pub affects: &'static [&'static str],
+}
+
+/// What the faithful builder cannot recover, and why. Seeds the expected-drift policy.
+pub const LOSSES: &[Loss] = &[
+    Loss {
+        id: "prompt-text",
+        what: "LLM prompt text (llm_text_input of LLM_START)",
+        why: "NAT's converter keeps only the LLM output",
+        affects: &["standardized_data_all.csv:llm_text_input", "inference_optimization.json:common_prefixes.*",
+                   "inference_optimization.json:token_uniqueness.*"],
+    },
+    Loss {
+        id: "streamed-chunks",
+        what: "LLM_NEW_TOKEN rows (streamed chunks)",
+        why: "no ATIF counterpart",
+        affects: &["standardized_data_all.csv", "inference_optimization.json:common_prefixes.*.total_calls"],
+    },
+    Loss {
+        id: "llm-start-time",
+        what: "the LLM_START event time",
+        why: "ATIF keeps the LLM_END's span_event_timestamp, recorded a little after LLM_START",
+        affects: &["inference_optimization.json:confidence_intervals.llm_latency*", "workflow_profiling_metrics.json:*"],
+    },
+    Loss {
+        id: "tool-start-time",
+        what: "TOOL_START / FUNCTION_START event times, and any time at all for NAT functions' own spans",
+        why: "ATIF keeps the END's span_event_timestamp (NAT functions record none)",
+        affects: &["workflow_profiling_metrics.json:*"],
+    },
+    Loss {
+        id: "llm-uuid",
+        what: "the UUID of LLM calls",
+        why: "agent steps carry no id",
+        affects: &["standardized_data_all.csv:UUID", "workflow_profiling_metrics.json:nested_stack_analysis.node_metrics"],
+    },
+    Loss {
+        id: "workflow-times",
+        what: "exact WORKFLOW_START / WORKFLOW_END times and the <workflow> function's span",
+        why: "only ISO timestamps (microseconds) are kept; the <workflow> calls are suppressed",
+        affects: &["inference_optimization.json:confidence_intervals.workflow_run_time*",
+                   "inference_optimization.json:workflow_runtimes.*"],
+    },
+    Loss {
+        id: "spans-and-custom",
+        what: "SPAN_* (@track_function), CUSTOM_*, TASK_*, TTC_* events",
+        why: "no ATIF counterpart",
+        affects: &["workflow_profiling_metrics.json:nested_stack_analysis.*"],
+    },
+    Loss {
+        id: "usage-extras",
+        what: "total_tokens as reported, seconds_between_calls, num_llm_calls",
+        why: "ATIF metrics carry prompt, completion and cached tokens only",
+        affects: &["forecast.json:X", "forecast.json:Y"],
+    },
+    Loss {
+        id: "step-parent-id",
+        what: "IST parent_id, tags, metadata",
+        why: "not converted",
+        affects: &["prediction_trie.json (only with w_parallel > 0)"],
+    },
+];
+
+/// How far inside its tool a NAT function's reconstructed span starts and ends (1 µs).
+const NESTING_EPSILON: f64 = 1e-6;
+
+fn iso(step: &Step) -> f64 {
+    step.timestamp
+        .as_deref()
+        .and_then(|t| iso_to_epoch(&t.replace('Z', "+00:00")))
+        .unwrap_or(0.0)
+}
+
+struct Emit<'a> {
+    names: &'a mut Interner,
+    example: usize,
+    rows: Vec<Row>,
+}
+
+impl Emit<'_> {
+    fn push(&mut self, et: EventType, ts: f64, anc: &Ancestry, uuid: &str) -> &mut Row {
+        let n = &mut *self.names;
+        let span = if et.state() == crate::trace::ist::State::End {
+            anc.start
+        } else {
+            None
+        };
+        self.rows.push(Row {
+            event_type: et,
+            event_timestamp: ts,
+            span_event_timestamp: span,
+            example_number: self.example,
+            prompt_tokens: Some(0),
+            completion_tokens: Some(0),
+            total_tokens: Some(0),
+            llm_text_input: Some(String::new()),
+            llm_text_output: Some(String::new()),
+            llm_new_token: Some(String::new()),
+            llm_name: Some(n.get("")),
+            tool_name: Some(n.get("")),
+            function_name: Some(n.get(&anc.function_name)),
+            function_id: Some(n.get(&anc.function_id)),
+            parent_function_name: Some(n.get(&anc.parent_name)).filter(|p| !p.is_empty()),
+            parent_function_id: Some(n.get(&anc.parent_id)).filter(|p| !p.is_empty()),
+            uuid: Some(n.get(uuid)),
+            framework: anc.framework.as_deref().map(|f| n.get(f)),
+            parent_id: None,
+            seconds_between_calls: 0,
+        });
+        self.rows.last_mut().expect("just pushed")
+    }
+}
+
+struct CallRec {
+    uuid: String,
+    name: String,
+    anc: Ancestry,
+    step: usize,
+    self_span: bool,
+}
+
+pub fn frame(trace: &AtifTrace) -> Frame {
+    let mut names = Interner::default();
+    let mut all = Vec::new();
+    for (example, t) in trace.trajectories().enumerate() {
+        let mut e = Emit {
+            names: &mut names,
+            example,
+            rows: Vec::new(),
+        };
+        let mut calls: Vec<CallRec> = Vec::new();
+        for (si, step) in t.steps.iter().enumerate() {
+            let ts = iso(step);
+            let anc = ancestry(step, None);
+            match step.source.as_str() {
+                "user" => {
+                    e.push(
+                        EventType::WORKFLOW_START,
+                        ts,
+                        &anc,
+                        &super::pr1751::row_uuid(example, si, 0),
+                    );
+                }
+                "agent" => {
+                    let is_llm = step.metrics.is_some() || step.model_name.is_some();
+                    let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+                    if is_llm {
+                        let uuid = super::pr1751::row_uuid(example, si, 0);
+                        let model = step.model_name.clone().unwrap_or_default();
+                        let (p, c) = step.metrics.as_ref().map_or((0, 0), |m| {
+                            (
+                                m.prompt_tokens.unwrap_or(0),
+                                m.completion_tokens.unwrap_or(0),
+                            )
+                        });
+                        let start = anc.start.unwrap_or(ts);
+                        let end = anc.end.unwrap_or(ts);
+                        let model = e.names.get(&model);
+                        let r = e.push(EventType::LLM_START, start, &anc, &uuid);
+                        r.llm_name = Some(model.clone());
+                        let r = e.push(EventType::LLM_END, end, &anc, &uuid);
+                        r.llm_name = Some(model);
+                        r.llm_text_output = Some(step.message.text());
+                        r.prompt_tokens = Some(p);
+                        r.completion_tokens = Some(c);
+                        r.total_tokens = Some(p + c);
+                    } else if !step.message.text().is_empty()
+                        && !has_calls
+                        && step.observation.is_none()
+                    {
+                        e.push(
+                            EventType::WORKFLOW_END,
+                            ts,
+                            &anc,
+                            &super::pr1751::row_uuid(example, si, 0),
+                        );
+                    }
+                    for (i, call) in step.tool_calls.iter().flatten().enumerate() {
+                        let a = ancestry(step, Some(i));
+                        let uuid = call
+                            .tool_call_id
+                            .strip_prefix("call_")
+                            .unwrap_or(&call.tool_call_id)
+                            .to_string();
+                        let self_span = a.function_name == call.function_name;
+                        calls.push(CallRec {
+                            uuid,
+                            name: call.function_name.clone(),
+                            anc: a,
+                            step: si,
+                            self_span,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let function_names: HashSet<&str> = calls
+            .iter()
+            .filter(|c| c.self_span)
+            .map(|c| c.name.as_str())
+            .collect();
+        // TOOL twins per (step, name), in order, for NAT-function spans without times.
+        let mut twins: HashMap<(usize, &str), Vec<(f64, f64)>> = HashMap::new();
+        for c in &calls {
+            if !c.self_span && function_names.contains(c.name.as_str()) {
+                if let (Some(s), Some(t)) = (c.anc.start, c.anc.end) {
+                    twins
+                        .entry((c.step, c.name.as_str()))
+                        .or_default()
+                        .push((s, t));
+                }
+            }
+        }
+        let mut tool_starts: HashMap<usize, Vec<f64>> = HashMap::new();
+        for c in calls
+            .iter()
+            .filter(|c| !c.self_span && function_names.contains(c.name.as_str()))
+        {
+            if let Some(s) = c.anc.start {
+                tool_starts.entry(c.step).or_default().push(s);
+            }
+        }
+        let mut used: HashMap<(usize, &str), usize> = HashMap::new();
+        let step_ts: Vec<f64> = t.steps.iter().map(iso).collect();
+        let mut deferred: Vec<&CallRec> = Vec::new();
+        for c in &calls {
+            let is_tool = !c.self_span && function_names.contains(c.name.as_str());
+            let has_twin = twins.contains_key(&(c.step, c.name.as_str()));
+            if c.self_span && c.anc.start.is_none() && !has_twin {
+                // A NAT function called directly (not as a tool): spans its descendants,
+                // rebuilt below; zero-length at the step time if it has none.
+                deferred.push(c);
+                continue;
+            }
+            let (start, end) = match (c.anc.start, c.anc.end) {
+                (Some(s), Some(t)) => (s, t),
+                _ => {
+                    let k = used.entry((c.step, c.name.as_str())).or_insert(0);
+                    let twin = twins
+                        .get(&(c.step, c.name.as_str()))
+                        .and_then(|v| v.get(*k))
+                        .copied();
+                    *k += 1;
+                    match twin {
+                        // The function runs inside its tool: in IST it starts after every tool
+                        // of the batch was launched (parallel calls), and ends before its tool.
+                        Some((s, t)) => {
+                            let launched = tool_starts
+                                .get(&c.step)
+                                .into_iter()
+                                .flatten()
+                                .copied()
+                                .filter(|&x| x < t)
+                                .fold(s, f64::max);
+                            let start = launched + NESTING_EPSILON;
+                            (start, (t - NESTING_EPSILON).max(start))
+                        }
+                        None => (step_ts[c.step], step_ts[c.step]),
+                    }
+                }
+            };
+            let (st, en) = if is_tool {
+                (EventType::TOOL_START, EventType::TOOL_END)
+            } else {
+                (EventType::FUNCTION_START, EventType::FUNCTION_END)
+            };
+            let mut a = c.anc.clone();
+            a.start = Some(start);
+            let tool_name = is_tool.then(|| e.names.get(&c.name));
+            let r = e.push(st, start, &a, &c.uuid);
+            if let Some(n) = &tool_name {
+                r.tool_name = Some(n.clone());
+            }
+            let r = e.push(en, end, &a, &c.uuid);
+            if let Some(n) = tool_name {
+                r.tool_name = Some(n);
+            }
+        }
+        rebuild_function_spans(&mut e);
+        for c in deferred {
+            if !e
+                .rows
+                .iter()
+                .any(|r| r.uuid.as_deref() == Some(c.uuid.as_str()))
+            {
+                let ts = step_ts[c.step];
+                let mut a = c.anc.clone();
+                a.start = Some(ts);
+                e.push(EventType::FUNCTION_START, ts, &a, &c.uuid);
+                e.push(EventType::FUNCTION_END, ts, &a, &c.uuid);
+            }
+        }
+        e.rows
+            .sort_by(|a, b| a.event_timestamp.total_cmp(&b.event_timestamp));
+        all.extend(e.rows);
+    }
+    Frame::new(Layout::Ist, trace.items.len(), all)
+}
+
+/// Functions named in the ancestry that have no span of their own (e.g. `<workflow>`, or a
+/// NAT function called directly): a FUNCTION_START/END pair around the rows they contain.
+/// A row belongs to its ancestry function; a NAT function's own span belongs to its parent.
+fn rebuild_function_spans(e: &mut Emit) {
+    let have: HashSet<String> = e
+        .rows
+        .iter()
+        .filter_map(|r| r.uuid.as_deref().map(str::to_string))
+        .collect();
+    // (id, name, parent id, parent name, start, end), in first-seen order.
+    let mut spans: Vec<(String, String, String, String, f64, f64)> = Vec::new();
+    for r in &e.rows {
+        if matches!(
+            r.event_type,
+            EventType::WORKFLOW_START | EventType::WORKFLOW_END
+        ) {
+            continue;
+        }
+        let text = |t: &Option<crate::frame::Text>| t.as_deref().unwrap_or("").to_string();
+        let own_span = r.uuid.is_some() && r.uuid == r.function_id;
+        let (id, name, pid, pname) = if own_span {
+            (
+                text(&r.parent_function_id),
+                text(&r.parent_function_name),
+                String::new(),
+                String::new(),
+            )
+        } else {
+            (
+                text(&r.function_id),
+                text(&r.function_name),
+                text(&r.parent_function_id),
+                text(&r.parent_function_name),
+            )
+        };
+        if id.is_empty() || id == "root" || have.contains(&id) {
+            continue;
+        }
+        let ts = r.event_timestamp;
+        match spans.iter_mut().find(|s| s.0 == id) {
+            Some(s) => {
+                s.4 = s.4.min(ts);
+                s.5 = s.5.max(ts);
+                if s.2.is_empty() && !pid.is_empty() {
+                    (s.2, s.3) = (pid, pname);
+                }
+            }
+            None => spans.push((id, name, pid, pname, ts, ts)),
+        }
+    }
+    for (fid, fname, pid, pname, start, end) in spans {
+        // Just outside the rows it contains, so it sorts around them.
+        let (start, end) = (start - NESTING_EPSILON, end + NESTING_EPSILON);
+        let anc = Ancestry {
+            function_id: fid.clone(),
+            function_name: fname,
+            parent_id: pid,
+            parent_name: pname,
+            start: Some(start),
+            end: Some(end),
+            framework: None,
+        };
+        e.push(EventType::FUNCTION_START, start, &anc, &fid);
+        e.push(EventType::FUNCTION_END, end, &anc, &fid);
+    }
+}
