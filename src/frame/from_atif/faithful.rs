@@ -13,7 +13,9 @@
 //!   * FUNCTION when its ancestry names the call itself (a NAT function's own span);
 //!   * TOOL when another call of the trajectory is such a function span of the same name;
 //!   * FUNCTION otherwise (framework-internal runnables: `agent`, `RunnableSequence`, …);
-//!   a NAT-function span without times takes its TOOL twin's times (same step, same name);
+//! - a NAT-function span without times takes its TOOL twin's times (same step, same name),
+//!   starting after the last tool launch of the step; one without a twin spans its
+//!   descendants (zero-length at the step time when it has none);
 //! - functions named in the ancestry but with no span of their own (the `<workflow>`
 //!   function, whose calls the converter suppresses) → FUNCTION_START/END spanning the rows
 //!   they contain;
