@@ -112,3 +112,35 @@ fn pr1751_forecast_matrices_equal_nats() {
         }
     }
 }
+
+/// Both builders, every analysis on, run without error on every ATIF source we have: NAT's
+/// eval export, NAT's converter output, NAT's ATOF→ATIF examples, NeMo Relay's ATIF and
+/// the validation fixtures; and on IST input (converted first).
+#[test]
+fn both_builders_run_on_every_atif_source() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    for item in items() {
+        for f in ["nat_atif.json", "workflow_output_atif.json", "all_requests_profiler_traces.json"] {
+            if item.join(f).exists() {
+                inputs.push(item.join(f));
+            }
+        }
+    }
+    for e in std::fs::read_dir(root.join("tests/data/validate/valid")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            inputs.push(p);
+        }
+    }
+    assert!(inputs.len() > 30);
+    let cfg = ProfilerConfig::all_on();
+    for input in &inputs {
+        let trace = load_file(input, &LoadOptions::default()).unwrap();
+        for builder in [Builder::Pr1751, Builder::Faithful] {
+            let out = profile(&trace, ProfilePath::Atif(builder), &cfg)
+                .unwrap_or_else(|e| panic!("{} with {builder:?}: {e}", input.display()));
+            assert!(out.get("standardized_data_all.csv").is_some());
+        }
+    }
+}

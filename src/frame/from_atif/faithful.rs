@@ -10,8 +10,10 @@
 //!   (cached counted once), zero-usage calls kept (NAT's converter drops their metrics);
 //! - every tool call → a START/END pair at its own invocation times, UUID = the
 //!   `tool_call_id` without `call_` (NAT's converter keeps the IST UUID there), typed:
-//!   * FUNCTION when its ancestry names the call itself (a NAT function's own span);
-//!   * TOOL when another call of the trajectory is such a function span of the same name;
+//!   * FUNCTION when its ancestry names the call itself and it has no framework (a NAT
+//!     function's own span);
+//!   * TOOL when another call of the trajectory is such a function span of the same name,
+//!     or when its ancestry names itself but it ran under a framework;
 //!   * FUNCTION otherwise (framework-internal runnables: `agent`, `RunnableSequence`, …);
 //! - a NAT-function span without times takes its TOOL twin's times (same step, same name),
 //!   starting after the last tool launch of the step; one without a twin spans its
@@ -158,6 +160,7 @@ struct CallRec {
     anc: Ancestry,
     step: usize,
     self_span: bool,
+    self_tool: bool,
 }
 
 pub fn frame(trace: &AtifTrace) -> Frame {
@@ -223,13 +226,18 @@ pub fn frame(trace: &AtifTrace) -> Frame {
                             .strip_prefix("call_")
                             .unwrap_or(&call.tool_call_id)
                             .to_string();
-                        let self_span = a.function_name == call.function_name;
+                        // A NAT function's own span names itself and has no framework; a call
+                        // that names itself but ran under a framework is that framework's tool.
+                        let named_self = a.function_name == call.function_name;
+                        let self_span = named_self && a.framework.is_none();
+                        let self_tool = named_self && a.framework.is_some();
                         calls.push(CallRec {
                             uuid,
                             name: call.function_name.clone(),
                             anc: a,
                             step: si,
                             self_span,
+                            self_tool,
                         });
                     }
                 }
@@ -266,7 +274,7 @@ pub fn frame(trace: &AtifTrace) -> Frame {
         let step_ts: Vec<f64> = t.steps.iter().map(iso).collect();
         let mut deferred: Vec<&CallRec> = Vec::new();
         for c in &calls {
-            let is_tool = !c.self_span && function_names.contains(c.name.as_str());
+            let is_tool = c.self_tool || (!c.self_span && function_names.contains(c.name.as_str()));
             let has_twin = twins.contains_key(&(c.step, c.name.as_str()));
             if c.self_span && c.anc.start.is_none() && !has_twin {
                 // A NAT function called directly (not as a tool): spans its descendants,
@@ -403,5 +411,145 @@ fn rebuild_function_spans(e: &mut Emit) {
         };
         e.push(EventType::FUNCTION_START, start, &anc, &fid);
         e.push(EventType::FUNCTION_END, end, &anc, &fid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::atif::{AtifItem, AtifLayout, Trajectory};
+    use serde_json::{json, Value};
+
+    fn frame_of(steps: Value) -> Frame {
+        let t: Trajectory = serde_json::from_value(json!({
+            "schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": steps
+        }))
+        .unwrap();
+        frame(&AtifTrace {
+            layout: AtifLayout::Single,
+            items: vec![AtifItem {
+                item_id: None,
+                trajectory: t,
+            }],
+        })
+    }
+
+    fn anc(name: &str, id: &str, parent: &str) -> Value {
+        json!({"function_id": id, "function_name": name, "parent_id": parent, "parent_name": "p"})
+    }
+
+    fn kinds(f: &Frame) -> Vec<(&'static str, String)> {
+        f.rows
+            .iter()
+            .map(|r| {
+                (
+                    r.event_type.as_str(),
+                    r.uuid.as_deref().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn llm_calls_use_invocation_times_count_cached_once_and_keep_zero_usage() {
+        let f = frame_of(json!([
+            {"step_id": 1, "source": "agent", "message": "out", "model_name": "m", "timestamp": "2026-01-01T00:00:02Z",
+             "metrics": {"prompt_tokens": 100, "completion_tokens": 10, "cached_tokens": 64},
+             "extra": {"ancestry": anc("wf", "w1", "root"), "invocation": {"start_timestamp": 1.25, "end_timestamp": 2.5}}},
+            {"step_id": 2, "source": "agent", "message": "", "model_name": "m",
+             "extra": {"ancestry": anc("wf", "w1", "root"), "invocation": {"start_timestamp": 3.0, "end_timestamp": 3.5}}}
+        ]));
+        let llm: Vec<&Row> = f
+            .rows
+            .iter()
+            .filter(|r| r.llm_name.as_deref() == Some("m"))
+            .collect();
+        assert_eq!(llm.len(), 4, "the zero-usage call is kept");
+        assert_eq!(
+            (llm[0].event_timestamp, llm[1].event_timestamp),
+            (1.25, 2.5)
+        );
+        assert_eq!(llm[1].total_tokens, Some(110));
+        assert_eq!(llm[1].llm_text_output.as_deref(), Some("out"));
+        assert_eq!(llm[3].prompt_tokens, Some(0));
+    }
+
+    #[test]
+    fn tool_calls_are_typed_and_keep_their_ist_uuid() {
+        let f = frame_of(json!([{
+            "step_id": 1, "source": "agent", "message": "", "timestamp": "2026-01-01T00:00:09Z",
+            "tool_calls": [
+                {"tool_call_id": "call_T1", "function_name": "lookup", "arguments": {}},
+                {"tool_call_id": "call_F1", "function_name": "lookup", "arguments": {}},
+                {"tool_call_id": "call_R1", "function_name": "RunnableSequence", "arguments": {}},
+                {"tool_call_id": "call_S1", "function_name": "search", "arguments": {}}
+            ],
+            "observation": {"results": []},
+            "extra": {"ancestry": anc("wf", "w1", "root"),
+                      "tool_ancestry": [anc("wf", "w1", "root"), anc("lookup", "F1", "w1"), anc("wf", "w1", "root"), anc("search", "S1", "w1")],
+                      "tool_invocations": [{"start_timestamp": 5.0, "end_timestamp": 6.0, "framework": "langchain"},
+                                           {"status": "completed"},
+                                           {"start_timestamp": 4.0, "end_timestamp": 7.0, "framework": "langchain"},
+                                           {"start_timestamp": 4.5, "end_timestamp": 4.75, "framework": "langchain"}]}
+        }]));
+        let k = kinds(&f);
+        let find = |et: &str, u: &str| {
+            f.rows
+                .iter()
+                .find(|r| r.event_type.as_str() == et && r.uuid.as_deref() == Some(u))
+        };
+        assert!(
+            find("TOOL_START", "T1").is_some(),
+            "{k:?}: twin of a NAT function span is the TOOL"
+        );
+        assert!(
+            find("FUNCTION_START", "F1").is_some(),
+            "{k:?}: names itself, no framework: a NAT function"
+        );
+        assert!(
+            find("FUNCTION_END", "R1").is_some(),
+            "{k:?}: framework internal"
+        );
+        assert!(
+            find("TOOL_END", "S1").is_some(),
+            "{k:?}: names itself under a framework: a tool"
+        );
+        // The NAT function borrows its tool's times, nested just inside.
+        let fs = find("FUNCTION_START", "F1").unwrap().event_timestamp;
+        let fe = find("FUNCTION_END", "F1").unwrap().event_timestamp;
+        assert!(fs > 5.0 && fe < 6.0 && fs < fe, "{fs} {fe}");
+        assert_eq!(
+            find("TOOL_END", "T1").unwrap().span_event_timestamp,
+            Some(5.0)
+        );
+    }
+
+    #[test]
+    fn missing_function_spans_are_rebuilt_around_their_rows() {
+        let f = frame_of(json!([
+            {"step_id": 1, "source": "user", "message": "hi", "timestamp": "2026-01-01T00:00:00Z", "extra": {"ancestry": anc("root", "root", "")}},
+            {"step_id": 2, "source": "agent", "message": "x", "model_name": "m", "metrics": {"prompt_tokens": 1},
+             "extra": {"ancestry": anc("<workflow>", "W", "root"), "invocation": {"start_timestamp": 1767225601.0, "end_timestamp": 1767225602.0}}},
+            {"step_id": 3, "source": "agent", "message": "done", "timestamp": "2026-01-01T00:00:03Z", "extra": {"ancestry": anc("root", "root", "")}}
+        ]));
+        let k: Vec<&str> = f.rows.iter().map(|r| r.event_type.as_str()).collect();
+        assert_eq!(
+            k,
+            [
+                "WORKFLOW_START",
+                "FUNCTION_START",
+                "LLM_START",
+                "LLM_END",
+                "FUNCTION_END",
+                "WORKFLOW_END"
+            ]
+        );
+        assert_eq!(f.rows[1].uuid.as_deref(), Some("W"));
+        assert_eq!(
+            f.rows[0].llm_text_input.as_deref(),
+            Some(""),
+            "IST keeps no text on WORKFLOW rows"
+        );
+        assert_eq!(f.rows[5].llm_text_output.as_deref(), Some(""));
     }
 }
