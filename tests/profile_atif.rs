@@ -121,7 +121,11 @@ fn both_builders_run_on_every_atif_source() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut inputs: Vec<PathBuf> = Vec::new();
     for item in items() {
-        for f in ["nat_atif.json", "workflow_output_atif.json", "all_requests_profiler_traces.json"] {
+        for f in [
+            "nat_atif.json",
+            "workflow_output_atif.json",
+            "all_requests_profiler_traces.json",
+        ] {
             if item.join(f).exists() {
                 inputs.push(item.join(f));
             }

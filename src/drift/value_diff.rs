@@ -146,6 +146,29 @@ fn walk(l: &Value, r: &Value, path: String, tol: Tolerance, out: &mut Vec<Differ
     }
 }
 
+/// Number of leaf values (scalars) in a JSON value; an empty container counts as one.
+pub fn leaf_count(v: &Value) -> usize {
+    match v {
+        Value::Array(a) if !a.is_empty() => a.iter().map(leaf_count).sum(),
+        Value::Object(m) if !m.is_empty() => m.values().map(leaf_count).sum(),
+        _ => 1,
+    }
+}
+
+/// How many leaf values differ: a changed scalar counts once, a subtree on one side only
+/// (or replaced by another type) counts all its values.
+pub fn differing_values(left: &Value, right: &Value, tol: Tolerance) -> usize {
+    diff(left, right, tol)
+        .iter()
+        .map(|d| match &d.change {
+            Change::Value { left, right } | Change::Type { left, right } => {
+                leaf_count(left).max(leaf_count(right))
+            }
+            Change::OnlyLeft { value } | Change::OnlyRight { value } => leaf_count(value),
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,27 +191,4 @@ mod tests {
         assert!(matches!(d[1].change, Change::Type { .. }));
         assert!(diff(&a, &a, Tolerance::EXACT).is_empty());
     }
-}
-
-/// Number of leaf values (scalars) in a JSON value; an empty container counts as one.
-pub fn leaf_count(v: &Value) -> usize {
-    match v {
-        Value::Array(a) if !a.is_empty() => a.iter().map(leaf_count).sum(),
-        Value::Object(m) if !m.is_empty() => m.values().map(leaf_count).sum(),
-        _ => 1,
-    }
-}
-
-/// How many leaf values differ: a changed scalar counts once, a subtree on one side only
-/// (or replaced by another type) counts all its values.
-pub fn differing_values(left: &Value, right: &Value, tol: Tolerance) -> usize {
-    diff(left, right, tol)
-        .iter()
-        .map(|d| match &d.change {
-            Change::Value { left, right } | Change::Type { left, right } => {
-                leaf_count(left).max(leaf_count(right))
-            }
-            Change::OnlyLeft { value } | Change::OnlyRight { value } => leaf_count(value),
-        })
-        .sum()
 }
