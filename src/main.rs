@@ -64,6 +64,20 @@ impl From<BuilderArg> for atif_drift::frame::from_atif::Builder {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DriftBuilderArg {
+    Pr1751,
+    Faithful,
+    Both,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Table,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum OutFormat {
     Text,
     Json,
@@ -136,6 +150,32 @@ enum Cmd {
         #[arg(long)]
         no_llm_metrics: bool,
     },
+    /// Does the ATIF path say what the IST path says? Run both on every corpus item and
+    /// report every difference, classified by the policy.
+    ///
+    /// An item is a directory with an IST trace (all_requests_profiler_traces.json), its ATIF
+    /// (nat_atif.json or workflow_output_atif.json; converted from the IST when absent) and its
+    /// NAT config.yml (every analysis on when absent). Exit 0: no drift beyond the policy's
+    /// expectations; 1: unexpected drift; 2: an input failed to load or an item failed.
+    ///
+    /// Example: atif-drift drift corpus/ --policy drift.toml --builder both --format markdown
+    Drift {
+        /// Corpus directories.
+        #[arg(required = true)]
+        corpus: Vec<PathBuf>,
+        /// The drift policy (tolerances and expected drift with reasons); default: none.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Which ATIF builder(s) to compare with the IST path.
+        #[arg(long, value_enum, default_value = "pr1751")]
+        builder: DriftBuilderArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Also write report.json and report.md to this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Print every deliberate difference from NAT, with its reason.
     Differences {
         /// Output format.
@@ -164,9 +204,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Write to standard output; a closed pipe (`| head`) ends the program quietly.
+fn out(text: &str) {
+    if let Err(e) = std::io::stdout().write_all(text.as_bytes()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
 fn write_output(path: &Path, text: &str) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {
-        std::io::stdout().write_all(text.as_bytes())?;
+        out(text);
         return Ok(());
     }
     std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
@@ -220,8 +271,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             match format {
-                OutFormat::Text => print!("{}", report::validation::text(&reports)),
-                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+                OutFormat::Text => out(&report::validation::text(&reports)),
+                OutFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&reports)?)),
             }
             let invalid = reports
                 .iter()
@@ -278,13 +329,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Drift {
+            corpus,
+            policy,
+            builder,
+            format,
+            out: out_dir,
+        } => {
+            use atif_drift::drift::{self, policy::Policy};
+            use atif_drift::frame::from_atif::Builder;
+            let policy = match &policy {
+                Some(p) => Policy::from_file(p)?,
+                None => Policy::default(),
+            };
+            let builders: &[Builder] = match builder {
+                DriftBuilderArg::Pr1751 => &[Builder::Pr1751],
+                DriftBuilderArg::Faithful => &[Builder::Faithful],
+                DriftBuilderArg::Both => &[Builder::Pr1751, Builder::Faithful],
+            };
+            let (entries, r) = drift::job(&corpus, builders, &policy, &opts)?;
+            match format {
+                ReportFormat::Table => {
+                    out(&report::drift::table(&r));
+                    out(&report::drift::details(&r, 40));
+                }
+                ReportFormat::Markdown => out(&report::drift::markdown(&r)),
+                ReportFormat::Json => out(&report::drift::json(&r)),
+            }
+            for e in entries.iter().filter(|e| e.is_failed()) {
+                if let corpus::FileStatus::Failed { error } = &e.status {
+                    eprintln!("error: {error}");
+                }
+            }
+            if let Some(dir) = &out_dir {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("{}: cannot create", dir.display()))?;
+                write_output(&dir.join("report.json"), &report::drift::json(&r))?;
+                write_output(&dir.join("report.md"), &report::drift::markdown(&r))?;
+            }
+            Ok(ExitCode::from(drift::exit_code(&entries, &r)))
+        }
         Cmd::Differences { format } => {
             match format {
-                OutFormat::Text => print!("{}", atif_drift::differences::markdown()),
-                OutFormat::Json => println!(
-                    "{}",
+                OutFormat::Text => out(&atif_drift::differences::markdown()),
+                OutFormat::Json => out(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(atif_drift::differences::DIFFERENCES)?
-                ),
+                )),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -294,8 +385,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let entries = corpus::walk(&root, &opts)?;
             match format {
-                OutFormat::Text => print!("{}", report::inventory::table(&entries, None)),
-                OutFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+                OutFormat::Text => out(&report::inventory::table(&entries, None)),
+                OutFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&entries)?)),
             }
             Ok(if entries.iter().any(corpus::FileEntry::is_failed) {
                 ExitCode::from(2)

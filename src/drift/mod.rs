@@ -1,3 +1,520 @@
-//! Comparing outputs: path-addressed JSON differences (more to come: frames, policy, reports).
+//! The drift engine: run the IST path and an ATIF path on the same corpus item, diff every
+//! output they share, and classify each difference against the policy.
+//!
+//! A difference is addressed as `file:path` (`inference_optimization.json:confidence_intervals.llm_latency_confidence_intervals.p95`).
+//! Differences are grouped by *pattern* — the path with list indices and renamed UUIDs
+//! replaced by `*` — so a report says "`nested_stack_analysis.node_metrics.*.duration`:
+//! 150 values" rather than listing 150 lines.
 
+pub mod policy;
 pub mod value_diff;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::ProfilerConfig;
+use crate::differences::{normalize_active_uuids, rename_uuids};
+use crate::frame::from_atif::Builder;
+use crate::pipeline::{profile, ProfilePath};
+use crate::profile::Outputs;
+use crate::trace::{load_file, LoadOptions};
+use policy::Policy;
+use value_diff::{diff_with, leaf_count, Change};
+
+/// The version of the JSON report's layout.
+pub const REPORT_SCHEMA: &str = "atif-drift/drift-report/v1";
+
+/// One corpus item: an IST trace, optionally its ATIF and its NAT workflow configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub name: String,
+    pub ist: PathBuf,
+    /// NAT's ATIF for the same run; `None` → converted from the IST trace.
+    pub atif: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+}
+
+/// Corpus items: every directory (at any depth, `atif_native/` outputs aside) holding an
+/// `all_requests_profiler_traces.json` that loads as IST, in path order.
+pub fn discover(corpus: &Path, opts: &LoadOptions) -> Vec<Item> {
+    let mut items = Vec::new();
+    for e in walkdir::WalkDir::new(corpus)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+    {
+        let p = e.path();
+        if p.file_name()
+            .is_none_or(|n| n != "all_requests_profiler_traces.json")
+            || p.components().any(|c| c.as_os_str() == "atif_native")
+        {
+            continue;
+        }
+        if !matches!(load_file(p, opts), Ok(crate::trace::Trace::Ist(_))) {
+            continue;
+        }
+        let dir = p.parent().unwrap_or(corpus);
+        let name = dir
+            .strip_prefix(corpus)
+            .ok()
+            .filter(|r| !r.as_os_str().is_empty())
+            .unwrap_or(dir);
+        let opt = |f: &str| Some(dir.join(f)).filter(|x| x.exists());
+        items.push(Item {
+            name: name.display().to_string(),
+            ist: p.to_path_buf(),
+            atif: opt("nat_atif.json").or_else(|| opt("workflow_output_atif.json")),
+            config: opt("config.yml"),
+        });
+    }
+    items
+}
+
+/// One group of differences sharing a path pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatternDrift {
+    /// `file:pattern`.
+    pub pattern: String,
+    /// Differing values under this pattern.
+    pub values: usize,
+    /// The first difference, as an example.
+    pub example_path: String,
+    pub example: Change,
+    /// The policy's reason when this drift is expected.
+    pub expected: Option<String>,
+}
+
+/// The drift of one output file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputDrift {
+    pub file: String,
+    /// Values (or CSV cells / text lines) compared.
+    pub compared: usize,
+    pub differing: usize,
+    pub patterns: Vec<PatternDrift>,
+}
+
+impl OutputDrift {
+    pub fn unexpected(&self) -> usize {
+        self.patterns
+            .iter()
+            .filter(|p| p.expected.is_none())
+            .map(|p| p.values)
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemDrift {
+    pub item: String,
+    pub builder: Builder,
+    pub outputs: Vec<OutputDrift>,
+    /// Set when a path could not run; the item then has no outputs.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub schema: String,
+    pub items: Vec<ItemDrift>,
+    /// Policy expectations that matched nothing (stale).
+    pub unused_expectations: Vec<String>,
+}
+
+impl DriftReport {
+    /// Differing values the policy does not expect.
+    pub fn unexpected(&self) -> usize {
+        self.items
+            .iter()
+            .flat_map(|i| &i.outputs)
+            .map(OutputDrift::unexpected)
+            .sum()
+    }
+    pub fn errors(&self) -> usize {
+        self.items.iter().filter(|i| i.error.is_some()).count()
+    }
+}
+
+/// The files compared, in report order; the trace dump is not (its two layouts differ by design).
+pub const COMPARED: &[&str] = &[
+    "standardized_data_all.csv",
+    "inference_optimization.json",
+    "workflow_profiling_metrics.json",
+    "workflow_profiling_report.txt",
+    "prediction_trie.json",
+    "forecast.json",
+];
+
+/// `confidence_intervals.x[3].y` with UUIDs already renamed → `confidence_intervals.x[*].y`;
+/// renamed UUIDs (`U12`) in keys → `*`.
+pub fn pattern_of(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '[' {
+            while let Some(&d) = chars.peek() {
+                chars.next();
+                if d == ']' {
+                    break;
+                }
+            }
+            out.push_str("[*]");
+        } else {
+            out.push(c);
+        }
+    }
+    out.split('.')
+        .map(|seg| {
+            let is_uuid = seg.len() > 1
+                && seg.starts_with('U')
+                && seg[1..].chars().all(|c| c.is_ascii_digit());
+            let is_number = !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit());
+            if is_uuid || is_number {
+                "*"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn normalized_json(text: &str) -> Value {
+    let mut v: Value = serde_json::from_str(&rename_uuids(text)).unwrap_or(Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("generated_at");
+    }
+    normalize_active_uuids(&mut v);
+    v
+}
+
+fn group(
+    file: &str,
+    diffs: Vec<(String, Change, usize)>,
+    policy: &Policy,
+    builder: Builder,
+) -> Vec<PatternDrift> {
+    let mut groups: BTreeMap<String, PatternDrift> = BTreeMap::new();
+    for (path, change, n) in diffs {
+        let pattern = format!("{file}:{}", pattern_of(&path));
+        groups
+            .entry(pattern.clone())
+            .and_modify(|g| g.values += n)
+            .or_insert_with(|| PatternDrift {
+                expected: policy.expected(&pattern, builder),
+                pattern,
+                values: n,
+                example_path: format!("{file}:{path}"),
+                example: change,
+            });
+    }
+    groups.into_values().collect()
+}
+
+fn diff_json(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
+    let (a, b) = (normalized_json(ist), normalized_json(atif));
+    let tol = |path: &str| policy.tolerance_at(file, path);
+    let diffs: Vec<(String, Change, usize)> = diff_with(&a, &b, &tol)
+        .into_iter()
+        .map(|d| {
+            let n = match &d.change {
+                Change::Value { left, right } | Change::Type { left, right } => {
+                    leaf_count(left).max(leaf_count(right))
+                }
+                Change::OnlyLeft { value } | Change::OnlyRight { value } => leaf_count(value),
+            };
+            (d.path, d.change, n)
+        })
+        .collect();
+    let differing = diffs.iter().map(|d| d.2).sum();
+    OutputDrift {
+        file: file.into(),
+        compared: leaf_count(&a).max(leaf_count(&b)),
+        differing,
+        patterns: group(file, diffs, policy, builder),
+    }
+}
+
+/// Text reports: changed lines (after UUID renaming), by `similar`'s line diff.
+fn diff_text(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
+    let (a, b) = (rename_uuids(ist), rename_uuids(atif));
+    let d = similar::TextDiff::from_lines(&a, &b);
+    let mut diffs = Vec::new();
+    let mut section = String::from("(start)");
+    for change in d.iter_all_changes() {
+        let line = change.value().trim_end();
+        if line.starts_with("===") || line.starts_with("----") {
+            section = line
+                .trim_matches(|c| c == '=' || c == '-' || c == ' ')
+                .to_string();
+        }
+        let (left, right) = match change.tag() {
+            similar::ChangeTag::Equal => continue,
+            similar::ChangeTag::Delete => (Value::String(line.to_string()), Value::Null),
+            similar::ChangeTag::Insert => (Value::Null, Value::String(line.to_string())),
+        };
+        diffs.push((format!("{section}.lines"), Change::Value { left, right }, 1));
+    }
+    let differing = diffs.len();
+    OutputDrift {
+        file: file.into(),
+        compared: a.lines().count().max(b.lines().count()),
+        differing,
+        patterns: group(file, diffs, policy, builder),
+    }
+}
+
+/// The frame, datacompy-style: rows aligned on (request, event type, ordinal within both);
+/// per column, the aligned cells that differ; rows present on one side only.
+fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
+    let parse = |t: &str| -> (Vec<String>, Vec<Vec<String>>) {
+        let mut r = ::csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(t.as_bytes());
+        let head = r
+            .headers()
+            .map(|h| h.iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        let rows = r
+            .records()
+            .flatten()
+            .map(|rec| rec.iter().map(str::to_string).collect())
+            .collect();
+        (head, rows)
+    };
+    let (ha, ra) = parse(&rename_uuids(ist));
+    let (hb, rb) = parse(&rename_uuids(atif));
+    let col = |h: &[String], n: &str| h.iter().position(|x| x == n);
+    let key = |h: &[String], rows: &[Vec<String>]| -> BTreeMap<(String, String, usize), usize> {
+        let (ex, et) = (col(h, "example_number"), col(h, "event_type"));
+        let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            let k = (
+                ex.map(|c| r[c].clone()).unwrap_or_default(),
+                et.map(|c| r[c].clone()).unwrap_or_default(),
+            );
+            let n = seen.entry(k.clone()).or_insert(0);
+            out.insert((k.0, k.1, *n), i);
+            *n += 1;
+        }
+        out
+    };
+    let (ka, kb) = (key(&ha, &ra), key(&hb, &rb));
+    let mut diffs = Vec::new();
+    let mut compared = 0;
+    for (k, &i) in &ka {
+        let Some(&j) = kb.get(k) else {
+            diffs.push((
+                format!("rows.{}", k.1),
+                Change::OnlyLeft {
+                    value: Value::String(format!("request {} {} #{}", k.0, k.1, k.2)),
+                },
+                1,
+            ));
+            continue;
+        };
+        for (ci, name) in ha.iter().enumerate() {
+            let Some(cj) = col(&hb, name) else { continue };
+            compared += 1;
+            let (x, y) = (&ra[i][ci], &rb[j][cj]);
+            let same = x == y
+                || match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(p), Ok(q)) => policy.tolerance_at(file, name).close(p, q),
+                    _ => false,
+                };
+            if !same {
+                diffs.push((
+                    format!("{}.{name}", k.1),
+                    Change::Value {
+                        left: Value::String(x.clone()),
+                        right: Value::String(y.clone()),
+                    },
+                    1,
+                ));
+            }
+        }
+    }
+    for k in kb.keys().filter(|k| !ka.contains_key(*k)) {
+        diffs.push((
+            format!("rows.{}", k.1),
+            Change::OnlyRight {
+                value: Value::String(format!("request {} {} #{}", k.0, k.1, k.2)),
+            },
+            1,
+        ));
+    }
+    for name in ha.iter().filter(|n| col(&hb, n).is_none()) {
+        diffs.push((
+            format!("columns.{name}"),
+            Change::OnlyLeft {
+                value: Value::String(name.clone()),
+            },
+            1,
+        ));
+    }
+    for name in hb.iter().filter(|n| col(&ha, n).is_none()) {
+        diffs.push((
+            format!("columns.{name}"),
+            Change::OnlyRight {
+                value: Value::String(name.clone()),
+            },
+            1,
+        ));
+    }
+    let differing = diffs.len();
+    OutputDrift {
+        file: file.into(),
+        compared,
+        differing,
+        patterns: group(file, diffs, policy, builder),
+    }
+}
+
+/// Diff two profiler runs' outputs.
+pub fn diff_outputs(
+    ist: &Outputs,
+    atif: &Outputs,
+    policy: &Policy,
+    builder: Builder,
+) -> Vec<OutputDrift> {
+    let mut out = Vec::new();
+    for &file in COMPARED {
+        let (a, b) = (ist.get(file), atif.get(file));
+        let drift = match (a, b) {
+            (None, None) => continue,
+            (Some(a), Some(b)) if file.ends_with(".csv") => diff_csv(file, a, b, policy, builder),
+            (Some(a), Some(b)) if file.ends_with(".txt") => diff_text(file, a, b, policy, builder),
+            (Some(a), Some(b)) => diff_json(file, a, b, policy, builder),
+            (a, _) => {
+                let change = if a.is_some() {
+                    Change::OnlyLeft {
+                        value: Value::String("file".into()),
+                    }
+                } else {
+                    Change::OnlyRight {
+                        value: Value::String("file".into()),
+                    }
+                };
+                OutputDrift {
+                    file: file.into(),
+                    compared: 1,
+                    differing: 1,
+                    patterns: group(file, vec![(String::new(), change, 1)], policy, builder),
+                }
+            }
+        };
+        out.push(drift);
+    }
+    out
+}
+
+/// Run one item: IST path vs the ATIF path with `builder`.
+pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
+    let result = (|| -> Result<Vec<OutputDrift>, crate::Error> {
+        let cfg = match &item.config {
+            Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
+            None => ProfilerConfig::all_on(),
+        };
+        let ist_trace = load_file(&item.ist, opts)?;
+        let ist = profile(&ist_trace, ProfilePath::Ist, &cfg)?;
+        let atif_trace = match &item.atif {
+            Some(p) => load_file(p, opts)?,
+            None => ist_trace,
+        };
+        let atif = profile(&atif_trace, ProfilePath::Atif(builder), &cfg)?;
+        Ok(diff_outputs(&ist, &atif, policy, builder))
+    })();
+    match result {
+        Ok(outputs) => ItemDrift {
+            item: item.name.clone(),
+            builder,
+            outputs,
+            error: None,
+        },
+        Err(e) => ItemDrift {
+            item: item.name.clone(),
+            builder,
+            outputs: vec![],
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Run every item with every builder; items in order, builders in the order given.
+pub fn run(
+    items: &[Item],
+    builders: &[Builder],
+    policy: &Policy,
+    opts: &LoadOptions,
+) -> DriftReport {
+    let mut out = Vec::new();
+    for item in items {
+        for &b in builders {
+            out.push(run_item(item, b, policy, opts));
+        }
+    }
+    let used: Vec<String> = out
+        .iter()
+        .flat_map(|i| &i.outputs)
+        .flat_map(|o| &o.patterns)
+        .filter_map(|p| p.expected.clone())
+        .collect();
+    let unused_expectations = policy.unused(&used);
+    DriftReport {
+        schema: REPORT_SCHEMA.into(),
+        items: out,
+        unused_expectations,
+    }
+}
+
+/// The whole drift job on one or more corpora: account for every file, then run every
+/// item with every builder.
+pub fn job(
+    corpora: &[PathBuf],
+    builders: &[Builder],
+    policy: &Policy,
+    opts: &LoadOptions,
+) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
+    let mut entries = Vec::new();
+    let mut items = Vec::new();
+    for c in corpora {
+        entries.extend(crate::corpus::walk(c, opts)?);
+        items.extend(discover(c, opts));
+    }
+    Ok((entries, run(&items, builders, policy, opts)))
+}
+
+/// 2 if a file failed to load or an item could not run, 1 if there is drift the policy does
+/// not expect, 0 otherwise.
+pub fn exit_code(entries: &[crate::corpus::FileEntry], report: &DriftReport) -> u8 {
+    if entries.iter().any(crate::corpus::FileEntry::is_failed) || report.errors() > 0 {
+        2
+    } else if report.unexpected() > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_fold_indices_and_uuids() {
+        assert_eq!(pattern_of("a.b[3].c"), "a.b[*].c");
+        assert_eq!(
+            pattern_of("node_metrics.U12.duration"),
+            "node_metrics.*.duration"
+        );
+        assert_eq!(pattern_of("Units.x"), "Units.x");
+        assert_eq!(
+            pattern_of("predictions_by_call_index.12.mean"),
+            "predictions_by_call_index.*.mean"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! Path-addressed differences between two JSON values (deepdiff-style): value changes
 //! (numbers within a tolerance), type changes, and keys or items on one side only.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Numeric tolerance: two numbers are equal when `|a-b| <= abs` or `|a-b| <= rel·max(|a|,|b|)`.
@@ -24,7 +24,7 @@ impl Tolerance {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// Same type, different value.
@@ -37,7 +37,7 @@ pub enum Change {
     OnlyRight { value: Value },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
     /// e.g. `confidence_intervals.llm_latency_confidence_intervals.p95`, `steps[3].message`.
     pub path: String,
@@ -67,12 +67,23 @@ fn child(path: &str, key: &str) -> String {
 
 /// Every difference between `left` and `right`, in document order.
 pub fn diff(left: &Value, right: &Value, tol: Tolerance) -> Vec<Difference> {
+    diff_with(left, right, &|_: &str| tol)
+}
+
+/// [`diff`] with a tolerance chosen per path (e.g. absolute for timestamps).
+pub fn diff_with(left: &Value, right: &Value, tol: &dyn Fn(&str) -> Tolerance) -> Vec<Difference> {
     let mut out = Vec::new();
     walk(left, right, String::new(), tol, &mut out);
     out
 }
 
-fn walk(l: &Value, r: &Value, path: String, tol: Tolerance, out: &mut Vec<Difference>) {
+fn walk(
+    l: &Value,
+    r: &Value,
+    path: String,
+    tol: &dyn Fn(&str) -> Tolerance,
+    out: &mut Vec<Difference>,
+) {
     match (l, r) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, x) in a {
@@ -120,7 +131,7 @@ fn walk(l: &Value, r: &Value, path: String, tol: Tolerance, out: &mut Vec<Differ
         (Value::Number(a), Value::Number(b)) => {
             let equal = match (a.as_i64(), b.as_i64()) {
                 (Some(x), Some(y)) => x == y,
-                _ => tol.close(
+                _ => tol(&path).close(
                     a.as_f64().unwrap_or(f64::NAN),
                     b.as_f64().unwrap_or(f64::NAN),
                 ),

@@ -1,4 +1,5 @@
 //! Renderers: pure functions from a computed result to text.
 
+pub mod drift;
 pub mod inventory;
 pub mod validation;

@@ -6,13 +6,13 @@
 pub mod faithful;
 pub mod pr1751;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Frame;
 use crate::trace::atif::AtifTrace;
 
 /// Which ATIF → frame mapping to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
     Pr1751,

@@ -1,0 +1,306 @@
+//! The drift policy (`drift.toml`): numeric tolerances and the drift we expect, each with its
+//! reason. Drift matching no expectation is new drift (exit 1); an expectation that matches
+//! nothing is stale and reported.
+//!
+//! ```toml
+//! [tolerance]            # default for every file
+//! rel = 1e-9
+//! abs = 0.0
+//!
+//! [tolerance.files."forecast.json"]
+//! rel = 1e-6
+//!
+//! [[tolerance.paths]]    # by path glob; default: timestamps and start/end times abs 1e-6 s
+//! pattern = "*timestamp*"
+//! abs = 1e-6
+//!
+//! [[expected]]
+//! pattern = "inference_optimization.json:token_uniqueness.*"   # glob over `file:path-pattern`
+//! builders = ["pr1751", "faithful"]                             # optional; default: every builder
+//! loss = "prompt-text"                                          # optional: the ATIF loss behind it
+//! reason = "prompt text is not in ATIF, so every counted transition adds 0 new words"
+//! ```
+//!
+//! Patterns are globs where `*` matches any run of characters (dots included); list
+//! indices in paths appear as `[*]` (escape brackets as `\[*\]` to match them literally).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use globset::{Glob, GlobMatcher};
+use serde::{Deserialize, Serialize};
+
+use super::value_diff::Tolerance;
+use crate::error::{Error, Result};
+use crate::frame::from_atif::Builder;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    tolerance: RawTolerance,
+    #[serde(default)]
+    expected: Vec<Expectation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTolerance {
+    #[serde(default = "default_rel")]
+    rel: f64,
+    #[serde(default)]
+    abs: f64,
+    #[serde(default)]
+    files: BTreeMap<String, FileTolerance>,
+    #[serde(default = "default_paths")]
+    paths: Vec<PathTolerance>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathTolerance {
+    pattern: String,
+    #[serde(default)]
+    rel: f64,
+    #[serde(default)]
+    abs: f64,
+}
+
+/// Epoch timestamps (~1.8e9 s) need an absolute bound: 1e-9 relative would hide seconds.
+fn default_paths() -> Vec<PathTolerance> {
+    [
+        "*timestamp*",
+        "*start_time",
+        "*end_time",
+        "*timeline_segments*",
+        "*.span_start*",
+    ]
+    .into_iter()
+    .map(|p| PathTolerance {
+        pattern: p.into(),
+        rel: 0.0,
+        abs: 1e-6,
+    })
+    .collect()
+}
+
+impl Default for RawTolerance {
+    fn default() -> Self {
+        RawTolerance {
+            rel: default_rel(),
+            abs: 0.0,
+            files: BTreeMap::new(),
+            paths: default_paths(),
+        }
+    }
+}
+
+fn default_rel() -> f64 {
+    1e-9
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTolerance {
+    rel: Option<f64>,
+    abs: Option<f64>,
+}
+
+/// One expected drift.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub pattern: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builders: Option<Vec<Builder>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    default: Tolerance,
+    files: BTreeMap<String, Tolerance>,
+    paths: Vec<(GlobMatcher, Tolerance)>,
+    expected: Vec<(Expectation, GlobMatcher)>,
+}
+
+impl Default for Policy {
+    /// No expectations; floats equal within 1e-9 relative.
+    fn default() -> Self {
+        Policy::from_toml("").expect("the empty policy parses")
+    }
+}
+
+impl Policy {
+    pub fn from_file(path: &Path) -> Result<Policy> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::from_toml(&text).map_err(|message| Error::Format {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> std::result::Result<Policy, String> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| e.to_string())?;
+        let default = Tolerance {
+            abs: raw.tolerance.abs,
+            rel: raw.tolerance.rel,
+        };
+        let files = raw
+            .tolerance
+            .files
+            .into_iter()
+            .map(|(f, t)| {
+                (
+                    f,
+                    Tolerance {
+                        abs: t.abs.unwrap_or(default.abs),
+                        rel: t.rel.unwrap_or(default.rel),
+                    },
+                )
+            })
+            .collect();
+        let mut paths = Vec::new();
+        for t in raw.tolerance.paths {
+            let m = Glob::new(&t.pattern)
+                .map_err(|err| format!("tolerance.paths {:?}: {err}", t.pattern))?;
+            paths.push((
+                m.compile_matcher(),
+                Tolerance {
+                    abs: t.abs,
+                    rel: t.rel,
+                },
+            ));
+        }
+        let mut expected = Vec::new();
+        for (i, e) in raw.expected.into_iter().enumerate() {
+            if e.reason.trim().is_empty() {
+                return Err(format!(
+                    "expected[{i}] ({}): every expectation needs a reason",
+                    e.pattern
+                ));
+            }
+            let m = Glob::new(&e.pattern)
+                .map_err(|err| format!("expected[{i}].pattern {:?}: {err}", e.pattern))?
+                .compile_matcher();
+            expected.push((e, m));
+        }
+        Ok(Policy {
+            default,
+            files,
+            paths,
+            expected,
+        })
+    }
+
+    pub fn tolerance(&self, file: &str) -> Tolerance {
+        self.files.get(file).copied().unwrap_or(self.default)
+    }
+
+    /// The tolerance at `path` of `file`: the first `[[tolerance.paths]]` rule matching the
+    /// path, else the file's, else the default.
+    pub fn tolerance_at(&self, file: &str, path: &str) -> Tolerance {
+        self.paths
+            .iter()
+            .find(|(m, _)| m.is_match(path))
+            .map_or_else(|| self.tolerance(file), |(_, t)| *t)
+    }
+
+    /// The first expectation covering `pattern` for `builder`.
+    pub fn expected(&self, pattern: &str, builder: Builder) -> Option<String> {
+        self.expected
+            .iter()
+            .find(|(e, m)| {
+                m.is_match(pattern) && e.builders.as_ref().is_none_or(|b| b.contains(&builder))
+            })
+            .map(|(e, _)| e.reason.clone())
+    }
+
+    /// Expectations whose reason never matched (`used` lists the reasons that did).
+    pub fn unused(&self, used: &[String]) -> Vec<String> {
+        self.expected
+            .iter()
+            .filter(|(e, _)| !used.contains(&e.reason))
+            .map(|(e, _)| format!("{} ({})", e.pattern, e.reason))
+            .collect()
+    }
+
+    pub fn expectations(&self) -> impl Iterator<Item = &Expectation> {
+        self.expected.iter().map(|(e, _)| e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_builders_and_reasons() {
+        let p = Policy::from_toml(
+            r#"
+            [tolerance]
+            rel = 1e-6
+            [tolerance.files."forecast.json"]
+            abs = 0.5
+            [[expected]]
+            pattern = "inference_optimization.json:token_uniqueness.*"
+            reason = "no prompt text"
+            [[expected]]
+            pattern = "standardized_data_all.csv:*"
+            builders = ["pr1751"]
+            reason = "frame"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.tolerance("forecast.json"),
+            Tolerance {
+                abs: 0.5,
+                rel: 1e-6
+            }
+        );
+        assert_eq!(
+            p.tolerance("x.json"),
+            Tolerance {
+                abs: 0.0,
+                rel: 1e-6
+            }
+        );
+        assert_eq!(
+            p.expected(
+                "inference_optimization.json:token_uniqueness.m.p90",
+                Builder::Faithful
+            )
+            .as_deref(),
+            Some("no prompt text")
+        );
+        assert_eq!(
+            p.expected(
+                "standardized_data_all.csv:LLM_END.total_tokens",
+                Builder::Faithful
+            ),
+            None
+        );
+        assert!(p
+            .expected(
+                "standardized_data_all.csv:LLM_END.total_tokens",
+                Builder::Pr1751
+            )
+            .is_some());
+        assert_eq!(
+            p.unused(&["frame".into()]),
+            vec!["inference_optimization.json:token_uniqueness.* (no prompt text)"]
+        );
+        assert!(
+            Policy::from_toml("[[expected]]\npattern = \"a\"\nreason = \"\"")
+                .unwrap_err()
+                .contains("needs a reason")
+        );
+        assert!(Policy::from_toml("bogus = 1").is_err());
+    }
+}

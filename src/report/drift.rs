@@ -1,0 +1,190 @@
+//! Rendering a [`DriftReport`]: a terminal table, Markdown and JSON — pure functions.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+
+use crate::drift::{DriftReport, OutputDrift, PatternDrift};
+
+fn builder_name(b: crate::frame::from_atif::Builder) -> &'static str {
+    match b {
+        crate::frame::from_atif::Builder::Pr1751 => "pr1751",
+        crate::frame::from_atif::Builder::Faithful => "faithful",
+    }
+}
+
+fn status(o: &OutputDrift) -> &'static str {
+    if o.differing == 0 {
+        "same"
+    } else if o.unexpected() == 0 {
+        "expected drift"
+    } else {
+        "NEW DRIFT"
+    }
+}
+
+fn short(p: &PatternDrift) -> String {
+    let mut s = p.pattern.clone();
+    if s.chars().count() > 70 {
+        s = format!("{}…", s.chars().take(69).collect::<String>());
+    }
+    s
+}
+
+/// The worst pattern of an output: unexpected ones first, then by size.
+fn worst(o: &OutputDrift) -> Option<&PatternDrift> {
+    o.patterns
+        .iter()
+        .max_by_key(|p| (p.expected.is_none(), p.values))
+}
+
+/// One row per item × builder × output.
+pub fn table(r: &DriftReport) -> String {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec![
+            "item",
+            "builder",
+            "output",
+            "status",
+            "differing / compared",
+            "unexpected",
+            "largest drift",
+        ]);
+    for i in &r.items {
+        if let Some(e) = &i.error {
+            t.add_row(vec![
+                i.item.as_str(),
+                builder_name(i.builder),
+                "-",
+                "ERROR",
+                "",
+                "",
+                e.as_str(),
+            ]);
+            continue;
+        }
+        for o in &i.outputs {
+            let w = worst(o)
+                .map(|p| format!("{} ({} values)", short(p), p.values))
+                .unwrap_or_default();
+            t.add_row(vec![
+                i.item.clone(),
+                builder_name(i.builder).into(),
+                o.file.clone(),
+                status(o).into(),
+                format!("{} / {}", o.differing, o.compared),
+                o.unexpected().to_string(),
+                w,
+            ]);
+        }
+    }
+    let mut s = format!("{t}\n");
+    s.push_str(&summary_line(r));
+    s
+}
+
+pub fn summary_line(r: &DriftReport) -> String {
+    let outputs: usize = r.items.iter().map(|i| i.outputs.len()).sum();
+    let drifting = r
+        .items
+        .iter()
+        .flat_map(|i| &i.outputs)
+        .filter(|o| o.differing > 0)
+        .count();
+    let mut s = format!(
+        "{} runs, {outputs} outputs: {drifting} drift, {} unexpected differing values, {} errors\n",
+        r.items.len(),
+        r.unexpected(),
+        r.errors()
+    );
+    for u in &r.unused_expectations {
+        s.push_str(&format!("warning: expectation matched nothing: {u}\n"));
+    }
+    s
+}
+
+/// The unexpected patterns, with an example each (at most `limit` lines, then a count).
+pub fn details(r: &DriftReport, limit: usize) -> String {
+    let mut s = String::new();
+    let mut shown = 0;
+    let mut hidden = 0;
+    for i in &r.items {
+        for o in &i.outputs {
+            for p in o.patterns.iter().filter(|p| p.expected.is_none()) {
+                if shown == limit {
+                    hidden += 1;
+                    continue;
+                }
+                shown += 1;
+                s.push_str(&format!(
+                    "NEW DRIFT {} [{}] {}: {} values, e.g. {} {}\n",
+                    i.item,
+                    builder_name(i.builder),
+                    p.pattern,
+                    p.values,
+                    p.example_path,
+                    serde_json::to_string(&p.example).unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if hidden > 0 {
+        s.push_str(&format!("… and {hidden} more unexpected patterns (the JSON and Markdown reports list them all)\n"));
+    }
+    s
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// A Markdown report: summary table, then every pattern with its reason.
+pub fn markdown(r: &DriftReport) -> String {
+    let mut s = String::from("## atif-drift report\n\n| item | builder | output | status | differing / compared | unexpected |\n|---|---|---|---|---:|---:|\n");
+    for i in &r.items {
+        if let Some(e) = &i.error {
+            s.push_str(&format!(
+                "| {} | {} | - | ERROR: {} | | |\n",
+                i.item,
+                builder_name(i.builder),
+                md_escape(e)
+            ));
+        }
+        for o in &i.outputs {
+            s.push_str(&format!(
+                "| {} | {} | `{}` | {} | {} / {} | {} |\n",
+                i.item,
+                builder_name(i.builder),
+                o.file,
+                status(o),
+                o.differing,
+                o.compared,
+                o.unexpected()
+            ));
+        }
+    }
+    s.push_str(&format!("\n{}\n### Drift by path\n\n| item | builder | pattern | values | why |\n|---|---|---|---:|---|\n", summary_line(r).trim_end()));
+    for i in &r.items {
+        for o in &i.outputs {
+            for p in &o.patterns {
+                s.push_str(&format!(
+                    "| {} | {} | `{}` | {} | {} |\n",
+                    i.item,
+                    builder_name(i.builder),
+                    md_escape(&p.pattern),
+                    p.values,
+                    p.expected
+                        .as_deref()
+                        .map(md_escape)
+                        .unwrap_or_else(|| "**not expected**".into())
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// The JSON report (schema-versioned; stable order: items, builders and files as run).
+pub fn json(r: &DriftReport) -> String {
+    serde_json::to_string_pretty(r).expect("the report serialises") + "\n"
+}

@@ -1,0 +1,203 @@
+//! The drift engine on the bundled corpus with the committed policy, and on copies of a
+//! corpus item with known changes injected into its ATIF: each must fail (exit 1) naming
+//! the path that changed.
+
+use std::path::{Path, PathBuf};
+
+use atif_drift::drift::{self, policy::Policy, DriftReport};
+use atif_drift::frame::from_atif::Builder;
+use atif_drift::trace::LoadOptions;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn policy() -> Policy {
+    Policy::from_file(&root().join("drift.toml")).unwrap()
+}
+
+#[test]
+fn bundled_corpus_passes_with_the_committed_policy() {
+    let (entries, r) = drift::job(
+        &[root().join("corpus")],
+        &[Builder::Pr1751, Builder::Faithful],
+        &policy(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.items.len(), 10, "5 items × 2 builders");
+    assert_eq!(
+        drift::exit_code(&entries, &r),
+        0,
+        "{}",
+        atif_drift::report::drift::details(&r, 20)
+    );
+    assert!(
+        r.unused_expectations.is_empty(),
+        "stale expectations: {:?}",
+        r.unused_expectations
+    );
+    // Expected drift is still reported, with its reason.
+    let p = r
+        .items
+        .iter()
+        .flat_map(|i| &i.outputs)
+        .flat_map(|o| &o.patterns)
+        .find(|p| p.pattern.contains("token_uniqueness"));
+    assert!(p.is_some_and(|p| p.expected.as_deref().unwrap().contains("prompt text")));
+}
+
+#[test]
+fn json_report_round_trips_and_markdown_is_a_table() {
+    let (_, r) = drift::job(
+        &[root().join("corpus/sample")],
+        &[Builder::Faithful],
+        &policy(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let text = atif_drift::report::drift::json(&r);
+    let back: DriftReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(back.schema, drift::REPORT_SCHEMA);
+    let md = atif_drift::report::drift::markdown(&r);
+    assert!(
+        md.contains("| item | builder | output | status |") && md.contains("|---|"),
+        "{md}"
+    );
+}
+
+/// A temporary corpus with one item: react_calculator's IST trace and config, and its ATIF
+/// after `mutate`.
+fn mutated(name: &str, mutate: impl Fn(&mut Value)) -> PathBuf {
+    let src = root().join("corpus/react_calculator");
+    let dir = std::env::temp_dir()
+        .join(format!("atif-drift-inject-{name}-{}", std::process::id()))
+        .join("item");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["all_requests_profiler_traces.json", "config.yml"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let mut atif: Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("nat_atif.json")).unwrap()).unwrap();
+    mutate(&mut atif);
+    std::fs::write(dir.join("nat_atif.json"), atif.to_string()).unwrap();
+    dir.parent().unwrap().to_path_buf()
+}
+
+fn llm_steps(atif: &mut Value) -> impl Iterator<Item = &mut Value> {
+    atif.as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .flat_map(|t| t["steps"].as_array_mut().unwrap().iter_mut())
+        .filter(|s| s.get("metrics").is_some())
+}
+
+fn unexpected_patterns(corpus: &Path, builder: Builder) -> (u8, Vec<String>) {
+    let (entries, r) = drift::job(
+        &[corpus.to_path_buf()],
+        &[builder],
+        &policy(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let pats = r
+        .items
+        .iter()
+        .flat_map(|i| &i.outputs)
+        .flat_map(|o| &o.patterns)
+        .filter(|p| p.expected.is_none())
+        .map(|p| p.pattern.clone())
+        .collect();
+    (drift::exit_code(&entries, &r), pats)
+}
+
+#[test]
+fn unchanged_copy_passes() {
+    let c = mutated("none", |_| {});
+    assert_eq!(unexpected_patterns(&c, Builder::Faithful), (0, vec![]));
+}
+
+#[test]
+fn llm_timestamps_shifted_by_1ms_are_new_drift() {
+    let c = mutated("shift", |a| {
+        for s in llm_steps(a) {
+            let inv = &mut s["extra"]["invocation"];
+            for k in ["start_timestamp", "end_timestamp"] {
+                let t = inv[k].as_f64().unwrap();
+                inv[k] = Value::from(t + 0.001);
+            }
+        }
+    });
+    let (code, pats) = unexpected_patterns(&c, Builder::Faithful);
+    assert_eq!(code, 1);
+    assert!(
+        pats.iter()
+            .any(|p| p == "standardized_data_all.csv:LLM_END.event_timestamp"),
+        "{pats:#?}"
+    );
+}
+
+#[test]
+fn cached_tokens_dropped_from_prompt_tokens_are_new_drift() {
+    let c = mutated("cached", |a| {
+        for s in llm_steps(a) {
+            let m = &mut s["metrics"];
+            let cached = m.get("cached_tokens").and_then(Value::as_i64).unwrap_or(0);
+            let p = m["prompt_tokens"].as_i64().unwrap();
+            m["prompt_tokens"] = Value::from(p - cached);
+        }
+    });
+    let (code, pats) = unexpected_patterns(&c, Builder::Faithful);
+    assert_eq!(code, 1);
+    assert!(
+        pats.iter()
+            .any(|p| p == "standardized_data_all.csv:LLM_END.prompt_tokens"),
+        "{pats:#?}"
+    );
+}
+
+#[test]
+fn a_dropped_tool_call_is_new_drift() {
+    let c = mutated("tool", |a| {
+        // The first real tool call (a TOOL twin of a NAT function span): drop it with its
+        // observation and extras.
+        'outer: for t in a.as_array_mut().unwrap() {
+            for s in t["steps"].as_array_mut().unwrap() {
+                let Some(calls) = s.get("tool_calls").and_then(Value::as_array).cloned() else {
+                    continue;
+                };
+                if let Some(i) = calls.iter().position(|c| {
+                    c["function_name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("calculator_")
+                }) {
+                    let id = calls[i]["tool_call_id"].clone();
+                    s["tool_calls"].as_array_mut().unwrap().remove(i);
+                    s["extra"]["tool_ancestry"]
+                        .as_array_mut()
+                        .unwrap()
+                        .remove(i);
+                    s["extra"]["tool_invocations"]
+                        .as_array_mut()
+                        .unwrap()
+                        .remove(i);
+                    s["observation"]["results"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|r| r["source_call_id"] != id);
+                    break 'outer;
+                }
+            }
+        }
+    });
+    let (code, pats) = unexpected_patterns(&c, Builder::Faithful);
+    assert_eq!(code, 1);
+    assert!(
+        pats.iter()
+            .any(|p| p.starts_with("standardized_data_all.csv:rows.TOOL_")),
+        "{pats:#?}"
+    );
+}
