@@ -210,22 +210,45 @@ fn pr1751_drift_is_nats_own_drift() {
     let read = |dir: &Path| Outputs {
         files: drift::COMPARED
             .iter()
-            .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok().map(|c| (f.to_string(), c)))
+            .filter_map(|f| {
+                std::fs::read_to_string(dir.join(f))
+                    .ok()
+                    .map(|c| (f.to_string(), c))
+            })
             .collect(),
     };
     let pol = policy();
     for item in drift::discover(&root().join("corpus"), &LoadOptions::default()) {
         let dir = item.ist.parent().unwrap();
-        let nat = drift::diff_outputs(&read(dir), &read(&dir.join("atif_native")), &pol, Builder::Pr1751);
+        let nat = drift::diff_outputs(
+            &read(dir),
+            &read(&dir.join("atif_native")),
+            &pol,
+            Builder::Pr1751,
+        );
         let ours = drift::run_item(&item, Builder::Pr1751, &pol, &LoadOptions::default()).outputs;
         for n in &nat {
             if n.file == "standardized_data_all.csv" {
                 continue; // NAT's ATIF-native CSV carries random UUIDs; compared cell by cell in tests/profile_atif.rs
             }
-            let o = ours.iter().find(|o| o.file == n.file).unwrap_or_else(|| panic!("{}: no {}", item.name, n.file));
-            let key = |d: &drift::OutputDrift| d.patterns.iter().map(|p| (p.pattern.clone(), p.values)).collect::<Vec<_>>();
+            let o = ours
+                .iter()
+                .find(|o| o.file == n.file)
+                .unwrap_or_else(|| panic!("{}: no {}", item.name, n.file));
+            let key = |d: &drift::OutputDrift| {
+                d.patterns
+                    .iter()
+                    .map(|p| (p.pattern.clone(), p.values))
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(key(o), key(n), "{}: {}", item.name, n.file);
-            assert_eq!((o.differing, o.compared), (n.differing, n.compared), "{}: {}", item.name, n.file);
+            assert_eq!(
+                (o.differing, o.compared),
+                (n.differing, n.compared),
+                "{}: {}",
+                item.name,
+                n.file
+            );
         }
     }
 }

@@ -20,7 +20,10 @@ fn drift_report_per_item_and_builder() {
             let r = drift::run_item(item, builder, &policy, &LoadOptions::default());
             let mut text = String::new();
             for o in &r.outputs {
-                text.push_str(&format!("{}: {} of {} values differ\n", o.file, o.differing, o.compared));
+                text.push_str(&format!(
+                    "{}: {} of {} values differ\n",
+                    o.file, o.differing, o.compared
+                ));
                 for p in &o.patterns {
                     let why = p.expected.as_deref().unwrap_or("NOT EXPECTED");
                     text.push_str(&format!("  {} ×{} — {}\n", p.pattern, p.values, why));
@@ -29,7 +32,11 @@ fn drift_report_per_item_and_builder() {
             if let Some(e) = &r.error {
                 text.push_str(&format!("error: {e}\n"));
             }
-            let name = format!("drift__{}__{}", item.name.replace('/', "__"), serde_json::to_value(builder).unwrap().as_str().unwrap());
+            let name = format!(
+                "drift__{}__{}",
+                item.name.replace('/', "__"),
+                serde_json::to_value(builder).unwrap().as_str().unwrap()
+            );
             insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
                 insta::assert_snapshot!(name, text);
             });
