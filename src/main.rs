@@ -175,6 +175,19 @@ enum Cmd {
         /// Also write report.json and report.md to this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Run only partition K of N (items in path order, round robin), e.g. 2/3; merge the
+        /// partitions' JSON reports with `merge-reports`.
+        #[arg(long, value_name = "K/N")]
+        partition: Option<String>,
+    },
+    /// Merge drift reports (JSON) of several partitions into one, and exit as `drift` would.
+    MergeReports {
+        /// JSON reports written by `drift --format json` or `--out`.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
     },
     /// Print every deliberate difference from NAT, with its reason.
     Differences {
@@ -201,6 +214,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn render_drift(r: &atif_drift::drift::DriftReport, format: ReportFormat) {
+    match format {
+        ReportFormat::Table => {
+            out(&report::drift::table(r));
+            out(&report::drift::details(r, 40));
+        }
+        ReportFormat::Markdown => out(&report::drift::markdown(r)),
+        ReportFormat::Json => out(&report::drift::json(r)),
     }
 }
 
@@ -335,6 +359,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             builder,
             format,
             out: out_dir,
+            partition,
         } => {
             use atif_drift::drift::{self, policy::Policy};
             use atif_drift::frame::from_atif::Builder;
@@ -347,15 +372,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 DriftBuilderArg::Faithful => &[Builder::Faithful],
                 DriftBuilderArg::Both => &[Builder::Pr1751, Builder::Faithful],
             };
-            let (entries, r) = drift::job(&corpus, builders, &policy, &opts)?;
-            match format {
-                ReportFormat::Table => {
-                    out(&report::drift::table(&r));
-                    out(&report::drift::details(&r, 40));
-                }
-                ReportFormat::Markdown => out(&report::drift::markdown(&r)),
-                ReportFormat::Json => out(&report::drift::json(&r)),
-            }
+            let part = partition
+                .as_deref()
+                .map(drift::parse_partition)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let pb = report::progress_bar("drift");
+            let (entries, r) = drift::job_with(
+                &corpus,
+                builders,
+                &policy,
+                &opts,
+                part,
+                &|n| pb.set_length(n as u64),
+                &|| pb.inc(1),
+            )?;
+            pb.finish_and_clear();
+            render_drift(&r, format);
             for e in entries.iter().filter(|e| e.is_failed()) {
                 if let corpus::FileStatus::Failed { error } = &e.status {
                     eprintln!("error: {error}");
@@ -368,6 +401,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 write_output(&dir.join("report.md"), &report::drift::markdown(&r))?;
             }
             Ok(ExitCode::from(drift::exit_code(&entries, &r)))
+        }
+        Cmd::MergeReports { reports, format } => {
+            let mut all = Vec::new();
+            for p in &reports {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("{}: cannot read", p.display()))?;
+                all.push(
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{}: not a drift report", p.display()))?,
+                );
+            }
+            let r = atif_drift::drift::merge(all).map_err(anyhow::Error::msg)?;
+            render_drift(&r, format);
+            Ok(ExitCode::from(atif_drift::drift::exit_code(&[], &r)))
         }
         Cmd::Differences { format } => {
             match format {

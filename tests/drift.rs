@@ -252,3 +252,38 @@ fn pr1751_drift_is_nats_own_drift() {
         }
     }
 }
+
+/// Same inputs, same bytes: whatever the thread count, and when the corpus is split into
+/// partitions whose reports are merged.
+#[test]
+fn reports_are_deterministic_across_threads_and_partitions() {
+    let corpus = [root().join("corpus")];
+    let builders = [Builder::Pr1751, Builder::Faithful];
+    let pol = policy();
+    let opts = LoadOptions::default();
+    let json = |r: &DriftReport| atif_drift::report::drift::json(r);
+    let (_, full) = drift::job(&corpus, &builders, &pol, &opts).unwrap();
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| drift::job(&corpus, &builders, &pol, &opts).unwrap().1);
+    assert_eq!(json(&single), json(&full));
+    let parts: Vec<DriftReport> = (1..=3)
+        .rev()
+        .map(|k| {
+            drift::job_with(
+                &corpus,
+                &builders,
+                &pol,
+                &opts,
+                Some((k, 3)),
+                &|_| {},
+                &|| {},
+            )
+            .unwrap()
+            .1
+        })
+        .collect();
+    assert_eq!(json(&drift::merge(parts).unwrap()), json(&full));
+}

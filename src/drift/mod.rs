@@ -85,6 +85,9 @@ pub struct PatternDrift {
     pub example: Change,
     /// The policy's reason when this drift is expected.
     pub expected: Option<String>,
+    /// The ATIF loss the policy attributes it to (`faithful::LOSSES` id), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<String>,
 }
 
 /// The drift of one output file.
@@ -203,12 +206,16 @@ fn group(
         groups
             .entry(pattern.clone())
             .and_modify(|g| g.values += n)
-            .or_insert_with(|| PatternDrift {
-                expected: policy.expected(&pattern, builder),
-                pattern,
-                values: n,
-                example_path: format!("{file}:{path}"),
-                example: change,
+            .or_insert_with(|| {
+                let e = policy.expectation(&pattern, builder);
+                PatternDrift {
+                    expected: e.map(|e| e.reason.clone()),
+                    loss: e.and_then(|e| e.loss.clone()),
+                    pattern,
+                    values: n,
+                    example_path: format!("{file}:{path}"),
+                    example: change,
+                }
             });
     }
     groups.into_values().collect()
@@ -444,19 +451,28 @@ pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptio
     }
 }
 
-/// Run every item with every builder; items in order, builders in the order given.
+/// Run every item with every builder, in parallel; the report keeps items in order and
+/// builders in the order given, whatever the thread count. `tick` is called after each run.
 pub fn run(
     items: &[Item],
     builders: &[Builder],
     policy: &Policy,
     opts: &LoadOptions,
+    tick: &(dyn Fn() + Sync),
 ) -> DriftReport {
-    let mut out = Vec::new();
-    for item in items {
-        for &b in builders {
-            out.push(run_item(item, b, policy, opts));
-        }
-    }
+    use rayon::prelude::*;
+    let pairs: Vec<(&Item, Builder)> = items
+        .iter()
+        .flat_map(|i| builders.iter().map(move |&b| (i, b)))
+        .collect();
+    let out: Vec<ItemDrift> = pairs
+        .par_iter()
+        .map(|&(item, b)| {
+            let r = run_item(item, b, policy, opts);
+            tick();
+            r
+        })
+        .collect();
     let used: Vec<String> = out
         .iter()
         .flat_map(|i| &i.outputs)
@@ -471,6 +487,68 @@ pub fn run(
     }
 }
 
+/// Items of partition `k` of `n` (1-based, like nextest's `--partition count:k/n`): item i
+/// (in path order) goes to partition `i mod n + 1`.
+pub fn partition(items: Vec<Item>, k: usize, n: usize) -> Vec<Item> {
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| n == 0 || i % n + 1 == k)
+        .map(|(_, it)| it)
+        .collect()
+}
+
+/// Parse `k/n` (1 ≤ k ≤ n).
+pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let err = || format!("--partition {s:?}: expected k/n with 1 <= k <= n, e.g. 2/3");
+    let (k, n) = s.split_once('/').ok_or_else(err)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| err())?,
+        n.trim().parse().map_err(|_| err())?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(err());
+    }
+    Ok((k, n))
+}
+
+/// Merge the reports of several partitions: items sorted by (item, builder), and an
+/// expectation is stale only if it was stale in every partition.
+pub fn merge(reports: Vec<DriftReport>) -> Result<DriftReport, String> {
+    let mut items = Vec::new();
+    let mut unused: Option<Vec<String>> = None;
+    for r in reports {
+        if r.schema != REPORT_SCHEMA {
+            return Err(format!(
+                "report schema {:?} is not {REPORT_SCHEMA:?}",
+                r.schema
+            ));
+        }
+        items.extend(r.items);
+        unused = Some(match unused {
+            None => r.unused_expectations,
+            Some(u) => u
+                .into_iter()
+                .filter(|x| r.unused_expectations.contains(x))
+                .collect(),
+        });
+    }
+    let rank = |b: Builder| match b {
+        Builder::Pr1751 => 0,
+        Builder::Faithful => 1,
+    };
+    items.sort_by(|a, b| {
+        a.item
+            .cmp(&b.item)
+            .then(rank(a.builder).cmp(&rank(b.builder)))
+    });
+    Ok(DriftReport {
+        schema: REPORT_SCHEMA.into(),
+        items,
+        unused_expectations: unused.unwrap_or_default(),
+    })
+}
+
 /// The whole drift job on one or more corpora: account for every file, then run every
 /// item with every builder.
 pub fn job(
@@ -479,13 +557,31 @@ pub fn job(
     policy: &Policy,
     opts: &LoadOptions,
 ) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
+    job_with(corpora, builders, policy, opts, None, &|_| {}, &|| {})
+}
+
+/// [`job`] restricted to partition `(k, n)`, with progress hooks: `total(runs)` once the
+/// runs are known, `tick()` after each.
+pub fn job_with(
+    corpora: &[PathBuf],
+    builders: &[Builder],
+    policy: &Policy,
+    opts: &LoadOptions,
+    partition_kn: Option<(usize, usize)>,
+    total: &dyn Fn(usize),
+    tick: &(dyn Fn() + Sync),
+) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
     let mut entries = Vec::new();
     let mut items = Vec::new();
     for c in corpora {
         entries.extend(crate::corpus::walk(c, opts)?);
         items.extend(discover(c, opts));
     }
-    Ok((entries, run(&items, builders, policy, opts)))
+    if let Some((k, n)) = partition_kn {
+        items = partition(items, k, n);
+    }
+    total(items.len() * builders.len());
+    Ok((entries, run(&items, builders, policy, opts, tick)))
 }
 
 /// 2 if a file failed to load or an item could not run, 1 if there is drift the policy does

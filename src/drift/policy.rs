@@ -213,12 +213,17 @@ impl Policy {
 
     /// The first expectation covering `pattern` for `builder`.
     pub fn expected(&self, pattern: &str, builder: Builder) -> Option<String> {
+        self.expectation(pattern, builder).map(|e| e.reason.clone())
+    }
+
+    /// The first expectation covering `pattern` for `builder`.
+    pub fn expectation(&self, pattern: &str, builder: Builder) -> Option<&Expectation> {
         self.expected
             .iter()
             .find(|(e, m)| {
                 m.is_match(pattern) && e.builders.as_ref().is_none_or(|b| b.contains(&builder))
             })
-            .map(|(e, _)| e.reason.clone())
+            .map(|(e, _)| e)
     }
 
     /// Expectations whose reason never matched (`used` lists the reasons that did).

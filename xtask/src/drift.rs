@@ -26,6 +26,9 @@ pub struct Args {
     /// Also write report.json and report.md here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run only partition K of N (for a CI matrix); merge with `atif-drift merge-reports`.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -43,7 +46,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         BuilderArg::Both => &[Builder::Pr1751, Builder::Faithful],
     };
     let opts = LoadOptions::default();
-    let (entries, r) = drift::job(std::slice::from_ref(&args.corpus), builders, &policy, &opts)?;
+    let part = args
+        .partition
+        .as_deref()
+        .map(drift::parse_partition)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let pb = report::progress_bar("drift");
+    let (entries, r) = drift::job_with(
+        std::slice::from_ref(&args.corpus),
+        builders,
+        &policy,
+        &opts,
+        part,
+        &|n| pb.set_length(n as u64),
+        &|| pb.inc(1),
+    )?;
+    pb.finish_and_clear();
     let t = report::inventory::totals(&entries);
     println!(
         "{} files: {} loaded, {} skipped, {} failed",
