@@ -320,7 +320,7 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
                 Change::OnlyLeft {
                     value: Value::String(format!("request {} {} #{}", k.0, k.1, k.2)),
                 },
-                1,
+                ha.len(), // every cell of a row on one side only differs
             ));
             continue;
         };
@@ -351,7 +351,7 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
             Change::OnlyRight {
                 value: Value::String(format!("request {} {} #{}", k.0, k.1, k.2)),
             },
-            1,
+            hb.len(),
         ));
     }
     for name in ha.iter().filter(|n| col(&hb, n).is_none()) {
@@ -372,7 +372,7 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
             1,
         ));
     }
-    let differing = diffs.len();
+    let differing = diffs.iter().map(|d| d.2).sum();
     OutputDrift {
         file: file.into(),
         compared,

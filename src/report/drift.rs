@@ -79,6 +79,10 @@ pub fn table(r: &DriftReport) -> String {
         }
     }
     let mut s = format!("{t}\n");
+    if let Some(side) = builders_side_by_side(r) {
+        s.push_str("\nNAT's ATIF mapping (pr1751) vs the faithful builder, values differing from the IST path:\n");
+        s.push_str(&side);
+    }
     s.push_str(&summary_line(r));
     s
 }
@@ -187,4 +191,62 @@ pub fn markdown(r: &DriftReport) -> String {
 /// The JSON report (schema-versioned; stable order: items, builders and files as run).
 pub fn json(r: &DriftReport) -> String {
     serde_json::to_string_pretty(r).expect("the report serialises") + "\n"
+}
+
+/// With both builders: per item and output, how many values differ from the IST path with
+/// NAT's own ATIF mapping (pr1751) and with the faithful one — how much drift a better
+/// mapping removes. `None` when the report does not hold both.
+pub fn builders_side_by_side(r: &DriftReport) -> Option<String> {
+    use crate::frame::from_atif::Builder;
+    let find = |item: &str, b: Builder| r.items.iter().find(|i| i.item == item && i.builder == b);
+    let mut names: Vec<&str> = r.items.iter().map(|i| i.item.as_str()).collect();
+    names.dedup();
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec![
+            "item",
+            "output",
+            "differing (pr1751)",
+            "differing (faithful)",
+            "drift removed",
+        ]);
+    let mut any = false;
+    for name in names {
+        let (Some(p), Some(f)) = (find(name, Builder::Pr1751), find(name, Builder::Faithful))
+        else {
+            continue;
+        };
+        any = true;
+        let (mut tp, mut tf) = (0, 0);
+        for o in &p.outputs {
+            let Some(fo) = f.outputs.iter().find(|x| x.file == o.file) else {
+                continue;
+            };
+            tp += o.differing;
+            tf += fo.differing;
+            t.add_row(vec![
+                name.to_string(),
+                o.file.clone(),
+                o.differing.to_string(),
+                fo.differing.to_string(),
+                removed(o.differing, fo.differing),
+            ]);
+        }
+        t.add_row(vec![
+            name.to_string(),
+            "(all)".into(),
+            tp.to_string(),
+            tf.to_string(),
+            removed(tp, tf),
+        ]);
+    }
+    any.then(|| format!("{t}\n"))
+}
+
+fn removed(pr: usize, fa: usize) -> String {
+    if pr == 0 {
+        return "-".into();
+    }
+    format!("{:.0} %", 100.0 * (pr as f64 - fa as f64) / pr as f64)
 }
