@@ -107,7 +107,7 @@ fn unexpected_patterns(corpus: &Path, builder: Builder) -> (u8, Vec<String>) {
         .iter()
         .flat_map(|i| &i.outputs)
         .flat_map(|o| &o.patterns)
-        .filter(|p| p.expected.is_none())
+        .filter(|p| p.is_unexpected())
         .map(|p| p.pattern.clone())
         .collect();
     (drift::exit_code(&entries, &r), pats)

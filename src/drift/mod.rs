@@ -88,6 +88,30 @@ pub struct PatternDrift {
     /// The ATIF loss the policy attributes it to (`faithful::LOSSES` id), when it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<String>,
+    /// Largest absolute and relative difference among numeric changes under this pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_abs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rel: Option<f64>,
+    /// Set when the policy lets this much drift through (`max_values_pct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_threshold: Option<String>,
+}
+
+impl PatternDrift {
+    /// Drift that counts against the run: neither expected nor within a threshold.
+    pub fn is_unexpected(&self) -> bool {
+        self.expected.is_none() && self.within_threshold.is_none()
+    }
+}
+
+/// Numeric value of a JSON number or numeric CSV cell.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 /// The drift of one output file.
@@ -197,28 +221,64 @@ fn normalized_json(text: &str) -> Value {
 fn group(
     file: &str,
     diffs: Vec<(String, Change, usize)>,
+    compared: usize,
     policy: &Policy,
     builder: Builder,
 ) -> Vec<PatternDrift> {
     let mut groups: BTreeMap<String, PatternDrift> = BTreeMap::new();
     for (path, change, n) in diffs {
         let pattern = format!("{file}:{}", pattern_of(&path));
-        groups
-            .entry(pattern.clone())
-            .and_modify(|g| g.values += n)
-            .or_insert_with(|| {
-                let e = policy.expectation(&pattern, builder);
-                PatternDrift {
-                    expected: e.map(|e| e.reason.clone()),
-                    loss: e.and_then(|e| e.loss.clone()),
-                    pattern,
-                    values: n,
-                    example_path: format!("{file}:{path}"),
-                    example: change,
+        let (abs, rel) = match &change {
+            Change::Value { left, right } => match (number(left), number(right)) {
+                (Some(a), Some(b)) => {
+                    let d = (a - b).abs();
+                    let scale = a.abs().max(b.abs());
+                    (Some(d), Some(if scale > 0.0 { d / scale } else { 0.0 }))
                 }
-            });
+                _ => (None, None),
+            },
+            _ => (None, None),
+        };
+        let g = groups.entry(pattern.clone()).or_insert_with(|| {
+            let e = policy.expectation(&pattern, builder);
+            PatternDrift {
+                expected: e.map(|e| e.reason.clone()),
+                loss: e.and_then(|e| e.loss.clone()),
+                pattern,
+                values: 0,
+                example_path: format!("{file}:{path}"),
+                example: change,
+                max_abs: None,
+                max_rel: None,
+                within_threshold: None,
+            }
+        });
+        g.values += n;
+        g.max_abs = max_opt(g.max_abs, abs);
+        g.max_rel = max_opt(g.max_rel, rel);
     }
-    groups.into_values().collect()
+    let mut out: Vec<PatternDrift> = groups.into_values().collect();
+    for g in &mut out {
+        if g.expected.is_none() {
+            if let Some((pct, rule)) = policy.threshold(&g.pattern, builder) {
+                let share = 100.0 * g.values as f64 / compared.max(1) as f64;
+                if share <= pct {
+                    g.within_threshold = Some(format!(
+                        "{share:.3} % of {compared} values <= {pct} % ({rule})"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
 }
 
 fn diff_json(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
@@ -237,11 +297,12 @@ fn diff_json(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builde
         })
         .collect();
     let differing = diffs.iter().map(|d| d.2).sum();
+    let compared = leaf_count(&a).max(leaf_count(&b));
     OutputDrift {
         file: file.into(),
-        compared: leaf_count(&a).max(leaf_count(&b)),
+        compared,
         differing,
-        patterns: group(file, diffs, policy, builder),
+        patterns: group(file, diffs, compared, policy, builder),
     }
 }
 
@@ -266,11 +327,13 @@ fn diff_text(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builde
         diffs.push((format!("{section}.lines"), Change::Value { left, right }, 1));
     }
     let differing = diffs.len();
+    // Lines of both sides: a changed line is one deletion plus one insertion.
+    let compared = a.lines().count() + b.lines().count();
     OutputDrift {
         file: file.into(),
-        compared: a.lines().count().max(b.lines().count()),
+        compared,
         differing,
-        patterns: group(file, diffs, policy, builder),
+        patterns: group(file, diffs, compared, policy, builder),
     }
 }
 
@@ -322,6 +385,7 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
                 },
                 ha.len(), // every cell of a row on one side only differs
             ));
+            compared += ha.len();
             continue;
         };
         for (ci, name) in ha.iter().enumerate() {
@@ -353,6 +417,7 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
             },
             hb.len(),
         ));
+        compared += hb.len();
     }
     for name in ha.iter().filter(|n| col(&hb, n).is_none()) {
         diffs.push((
@@ -377,7 +442,7 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
         file: file.into(),
         compared,
         differing,
-        patterns: group(file, diffs, policy, builder),
+        patterns: group(file, diffs, compared, policy, builder),
     }
 }
 
@@ -410,7 +475,7 @@ pub fn diff_outputs(
                     file: file.into(),
                     compared: 1,
                     differing: 1,
-                    patterns: group(file, vec![(String::new(), change, 1)], policy, builder),
+                    patterns: group(file, vec![(String::new(), change, 1)], 1, policy, builder),
                 }
             }
         };

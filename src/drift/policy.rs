@@ -19,6 +19,10 @@
 //! builders = ["pr1751", "faithful"]                             # optional; default: every builder
 //! loss = "prompt-text"                                          # optional: the ATIF loss behind it
 //! reason = "prompt text is not in ATIF, so every counted transition adds 0 new words"
+//!
+//! [[threshold]]          # drift tolerated without a reason, up to a share of the output's values
+//! pattern = "forecast.json:forecasts*"
+//! max_values_pct = 5.0
 //! ```
 //!
 //! Patterns are globs where `*` matches any run of characters (dots included); list
@@ -41,6 +45,19 @@ struct RawPolicy {
     tolerance: RawTolerance,
     #[serde(default)]
     expected: Vec<Expectation>,
+    #[serde(default)]
+    threshold: Vec<Threshold>,
+}
+
+/// Drift allowed without an explanation, up to a share of the output's compared values.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub pattern: String,
+    /// At most this percentage of the output's compared values may differ under the pattern.
+    pub max_values_pct: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builders: Option<Vec<Builder>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +137,7 @@ pub struct Expectation {
 
 #[derive(Debug, Clone)]
 pub struct Policy {
+    thresholds: Vec<(Threshold, GlobMatcher)>,
     default: Tolerance,
     files: BTreeMap<String, Tolerance>,
     paths: Vec<(GlobMatcher, Tolerance)>,
@@ -190,7 +208,20 @@ impl Policy {
                 .compile_matcher();
             expected.push((e, m));
         }
+        let mut thresholds = Vec::new();
+        for (i, t) in raw.threshold.into_iter().enumerate() {
+            if !(0.0..=100.0).contains(&t.max_values_pct) {
+                return Err(format!(
+                    "threshold[{i}].max_values_pct must be within 0..=100, got {}",
+                    t.max_values_pct
+                ));
+            }
+            let m = Glob::new(&t.pattern)
+                .map_err(|err| format!("threshold[{i}].pattern {:?}: {err}", t.pattern))?;
+            thresholds.push((t, m.compile_matcher()));
+        }
         Ok(Policy {
+            thresholds,
             default,
             files,
             paths,
@@ -209,6 +240,16 @@ impl Policy {
             .iter()
             .find(|(m, _)| m.is_match(path))
             .map_or_else(|| self.tolerance(file), |(_, t)| *t)
+    }
+
+    /// The first `[[threshold]]` covering `pattern` for `builder`: (max %, its pattern).
+    pub fn threshold(&self, pattern: &str, builder: Builder) -> Option<(f64, String)> {
+        self.thresholds
+            .iter()
+            .find(|(t, m)| {
+                m.is_match(pattern) && t.builders.as_ref().is_none_or(|b| b.contains(&builder))
+            })
+            .map(|(t, _)| (t.max_values_pct, t.pattern.clone()))
     }
 
     /// The first expectation covering `pattern` for `builder`.
@@ -307,5 +348,12 @@ mod tests {
                 .contains("needs a reason")
         );
         assert!(Policy::from_toml("bogus = 1").is_err());
+        let t = Policy::from_toml("[[threshold]]\npattern = \"a.json:*\"\nmax_values_pct = 2.5")
+            .unwrap();
+        assert_eq!(
+            t.threshold("a.json:x.y", Builder::Faithful),
+            Some((2.5, "a.json:*".into()))
+        );
+        assert!(Policy::from_toml("[[threshold]]\npattern = \"a\"\nmax_values_pct = 150").is_err());
     }
 }

@@ -33,7 +33,7 @@ fn short(p: &PatternDrift) -> String {
 fn worst(o: &OutputDrift) -> Option<&PatternDrift> {
     o.patterns
         .iter()
-        .max_by_key(|p| (p.expected.is_none(), p.values))
+        .max_by_key(|p| (p.is_unexpected(), p.values))
 }
 
 /// One row per item × builder × output.
@@ -114,7 +114,7 @@ pub fn details(r: &DriftReport, limit: usize) -> String {
     let mut hidden = 0;
     for i in &r.items {
         for o in &i.outputs {
-            for p in o.patterns.iter().filter(|p| p.expected.is_none()) {
+            for p in o.patterns.iter().filter(|p| p.is_unexpected()) {
                 if shown == limit {
                     hidden += 1;
                     continue;
