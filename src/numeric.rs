@@ -182,6 +182,16 @@ fn float_sqrt_of_frac(n: &BigUint, m: &BigUint) -> f64 {
     }
 }
 
+/// Python's `round(x)` for a float: to the nearest integer, ties to even.
+pub fn py_round(x: f64) -> f64 {
+    let r = x.round();
+    if (x - r).abs() == 0.5 {
+        2.0 * (x / 2.0).round()
+    } else {
+        r
+    }
+}
+
 /// NAT's hand-written percentile on sorted data (`_compute_confidence_intervals`, the trie):
 /// `k = (n-1)·(pct/100)`, `f == c → arr[k]`, else `arr[f] + (arr[c]-arr[f])·(k-f)`.
 pub fn nat_percentile(sorted: &[f64], pct: f64) -> f64 {
@@ -267,6 +277,15 @@ pub fn np_mean(x: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_round_is_half_to_even() {
+        // round(0.5), round(1.5), round(2.5), round(-2.5), round(2.6) in Python 3
+        assert_eq!(
+            [0.5, 1.5, 2.5, -2.5, 2.6].map(py_round),
+            [0.0, 2.0, 2.0, -2.0, 3.0]
+        );
+    }
 
     #[test]
     fn division_is_correctly_rounded() {

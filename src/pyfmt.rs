@@ -181,16 +181,6 @@ pub fn py_str(v: &Value) -> String {
     }
 }
 
-/// Python's `_PyTime_Round(x, ROUND_HALF_EVEN)`.
-fn round_half_even(x: f64) -> f64 {
-    let r = x.round();
-    if (x - r).abs() == 0.5 {
-        2.0 * (x / 2.0).round()
-    } else {
-        r
-    }
-}
-
 /// Split an epoch float into whole seconds and microseconds exactly as CPython's
 /// `datetime.fromtimestamp` does (`_PyTime_ObjectToTimeval`, round half to even).
 pub fn epoch_to_sec_us(epoch: f64) -> Option<(i64, u32)> {
@@ -198,7 +188,8 @@ pub fn epoch_to_sec_us(epoch: f64) -> Option<(i64, u32)> {
         return None;
     }
     let mut int_part = epoch.trunc();
-    let mut frac = round_half_even((epoch - int_part) * 1e6);
+    // `_PyTime_Round(x, ROUND_HALF_EVEN)`.
+    let mut frac = crate::numeric::py_round((epoch - int_part) * 1e6);
     if frac >= 1e6 {
         frac -= 1e6;
         int_part += 1.0;

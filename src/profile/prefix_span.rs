@@ -40,16 +40,6 @@ pub struct PrefixSpanResult {
     pub report: String,
 }
 
-/// Python's `round(x)` (half to even) for the float `min_support` fraction.
-fn py_round(x: f64) -> i64 {
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 {
-        (2.0 * (x / 2.0).round()) as i64
-    } else {
-        r as i64
-    }
-}
-
 fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
     frame
         .rows_by_example()
@@ -226,7 +216,7 @@ pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
         .collect();
     let minsup = match cfg.min_support {
         DefaultOrFloat::Default(i) => i.max(0) as usize,
-        DefaultOrFloat::User(f) => py_round(f * n as f64).max(1) as usize,
+        DefaultOrFloat::User(f) => (crate::numeric::py_round(f * n as f64) as i64).max(1) as usize,
     };
     let found = frequent(&db, minsup);
     if found.is_empty() {

@@ -295,23 +295,15 @@ fn sensitivity(calls: &mut [Call], cfg: &TrieConfig) {
     }
 }
 
-/// Python's `round()` on a float: half to even.
-fn round_half_even(x: f64) -> i64 {
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 {
-        (2.0 * (x / 2.0).round()) as i64
-    } else {
-        r as i64
-    }
-}
-
 fn to_sensitivity(acc: Option<&Acc>, cfg: &TrieConfig) -> Value {
     match acc {
         Some(a) if cfg.auto_sensitivity && !a.0.is_empty() => {
             let scale = cfg.sensitivity_scale;
-            json!((round_half_even(a.mean() * (scale - 1) as f64) + 1)
-                .min(scale)
-                .max(1))
+            json!(
+                (crate::numeric::py_round(a.mean() * (scale - 1) as f64) as i64 + 1)
+                    .min(scale)
+                    .max(1)
+            )
         }
         _ => Value::Null,
     }

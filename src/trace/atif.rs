@@ -246,6 +246,17 @@ pub enum AtifLayout {
 }
 
 impl AtifTrace {
+    /// A trace of one trajectory.
+    pub fn single(trajectory: Trajectory) -> Self {
+        AtifTrace {
+            layout: AtifLayout::Single,
+            items: vec![AtifItem {
+                item_id: None,
+                trajectory,
+            }],
+        }
+    }
+
     pub fn trajectories(&self) -> impl Iterator<Item = &Trajectory> {
         self.items.iter().map(|i| &i.trajectory)
     }

@@ -417,7 +417,7 @@ fn rebuild_function_spans(e: &mut Emit) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::atif::{AtifItem, AtifLayout, Trajectory};
+    use crate::trace::atif::Trajectory;
     use serde_json::{json, Value};
 
     fn frame_of(steps: Value) -> Frame {
@@ -425,13 +425,7 @@ mod tests {
             "schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": steps
         }))
         .unwrap();
-        frame(&AtifTrace {
-            layout: AtifLayout::Single,
-            items: vec![AtifItem {
-                item_id: None,
-                trajectory: t,
-            }],
-        })
+        frame(&AtifTrace::single(t))
     }
 
     fn anc(name: &str, id: &str, parent: &str) -> Value {

@@ -222,7 +222,7 @@ pub fn frame(trace: &AtifTrace) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::atif::{AtifItem, AtifLayout, Trajectory};
+    use crate::trace::atif::Trajectory;
     use serde_json::json;
 
     fn frame_of(steps: Value) -> Frame {
@@ -230,13 +230,7 @@ mod tests {
             "schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": steps
         }))
         .unwrap();
-        frame(&AtifTrace {
-            layout: AtifLayout::Single,
-            items: vec![AtifItem {
-                item_id: None,
-                trajectory: t,
-            }],
-        })
+        frame(&AtifTrace::single(t))
     }
 
     fn anc(f: &str) -> Value {
