@@ -2,6 +2,8 @@
 //! frame itself, on every column ATIF preserves. What it cannot recover is listed in
 //! `atif_drift::frame::from_atif::faithful::LOSSES` and is not asserted here.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -11,14 +13,7 @@ use atif_drift::trace::ist::EventType;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 
 fn items() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("nat_atif.json").exists())
-        .collect();
-    v.sort();
-    v
+    common::items_with("nat_atif.json")
 }
 
 fn s(t: &Option<atif_drift::frame::Text>) -> &str {
@@ -28,13 +23,7 @@ fn s(t: &Option<atif_drift::frame::Text>) -> &str {
 #[test]
 fn faithful_frame_keeps_what_atif_carries() {
     for item in items() {
-        let Trace::Ist(ist) = load_file(
-            &item.join("all_requests_profiler_traces.json"),
-            &LoadOptions::default(),
-        )
-        .unwrap() else {
-            panic!()
-        };
+        let ist = common::load_ist(&item.join("all_requests_profiler_traces.json"));
         let Trace::Atif(atif) =
             load_file(&item.join("nat_atif.json"), &LoadOptions::default()).unwrap()
         else {

@@ -4,7 +4,11 @@
 //! UUIDs are renamed in order of first appearance (listed difference `atif.row-uuids`);
 //! `active_uuids` are compared as sets and `generated_at` is left out (listed differences).
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::config;
 
 use atif_drift::config::ProfilerConfig;
 use atif_drift::differences::{normalize_active_uuids, rename_uuids};
@@ -16,24 +20,7 @@ use atif_drift::trace::{load_file, LoadOptions};
 use serde_json::Value;
 
 fn items() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("atif_native/standardized_data_all.csv").exists())
-        .collect();
-    v.sort();
-    assert!(v.len() >= 5);
-    v
-}
-
-fn config(item: &Path) -> ProfilerConfig {
-    let yml = item.join("config.yml");
-    if yml.exists() {
-        ProfilerConfig::from_workflow_yaml(&yml).unwrap()
-    } else {
-        ProfilerConfig::all_on()
-    }
+    common::items_with("atif_native/standardized_data_all.csv")
 }
 
 fn run(item: &Path, cfg: &ProfilerConfig) -> Outputs {

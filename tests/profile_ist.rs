@@ -3,7 +3,11 @@
 //! `standardized_data_all.csv` byte for byte; `inference_optimization.json` equal as JSON
 //! (integers and strings exact, floats within 1e-9 relative) — and today byte for byte too.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{config, load_ist};
 
 use atif_drift::config::ProfilerConfig;
 use atif_drift::drift::value_diff::{diff, Tolerance};
@@ -11,27 +15,13 @@ use atif_drift::frame::{csv::to_csv, csv::CsvOptions, from_ist, nova};
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 
 fn items() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("standardized_data_all.csv").exists())
-        .collect();
-    v.sort();
-    assert!(v.len() >= 5);
-    v
+    common::items_with("standardized_data_all.csv")
 }
 
 #[test]
 fn csv_is_byte_identical_to_nat() {
     for item in items() {
-        let Trace::Ist(ist) = load_file(
-            &item.join("all_requests_profiler_traces.json"),
-            &LoadOptions::default(),
-        )
-        .unwrap() else {
-            panic!()
-        };
+        let ist = load_ist(&item.join("all_requests_profiler_traces.json"));
         let mut frame = from_ist::frame(&ist);
         frame.nova = Some(nova::compute(&frame));
         let ours = to_csv(&frame, CsvOptions::default());
@@ -119,25 +109,10 @@ fn cli_profile_with_workflow_config_writes_nats_csv() {
     }
 }
 
-fn config(item: &Path) -> ProfilerConfig {
-    let yml = item.join("config.yml");
-    if yml.exists() {
-        ProfilerConfig::from_workflow_yaml(&yml).unwrap()
-    } else {
-        ProfilerConfig::all_on()
-    }
-}
-
 #[test]
 fn inference_optimization_equals_nat() {
     for item in items() {
-        let Trace::Ist(ist) = load_file(
-            &item.join("all_requests_profiler_traces.json"),
-            &LoadOptions::default(),
-        )
-        .unwrap() else {
-            panic!()
-        };
+        let ist = load_ist(&item.join("all_requests_profiler_traces.json"));
         let frame = from_ist::frame(&ist);
         let ours = atif_drift::profile::inference_optimization(
             &frame,
@@ -190,13 +165,7 @@ fn traces_json_is_byte_identical_to_nat() {
 #[test]
 fn workflow_profiling_equals_nat() {
     for item in items() {
-        let Trace::Ist(ist) = load_file(
-            &item.join("all_requests_profiler_traces.json"),
-            &LoadOptions::default(),
-        )
-        .unwrap() else {
-            panic!()
-        };
+        let ist = load_ist(&item.join("all_requests_profiler_traces.json"));
         let frame = from_ist::frame(&ist);
         let (report, mut ours) = atif_drift::profile::workflow_profiling(
             &frame,
@@ -299,13 +268,7 @@ fn prediction_trie_equals_nat() {
 #[test]
 fn forecast_matrices_equal_nat() {
     for item in items() {
-        let Trace::Ist(ist) = load_file(
-            &item.join("all_requests_profiler_traces.json"),
-            &LoadOptions::default(),
-        )
-        .unwrap() else {
-            panic!()
-        };
+        let ist = load_ist(&item.join("all_requests_profiler_traces.json"));
         let ours = atif_drift::profile::forecast::forecast(
             &from_ist::frame(&ist),
             atif_drift::profile::Flavor::Nat190,

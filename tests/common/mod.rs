@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: the corpus items and their inputs.
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::path::{Path, PathBuf};
+
+use atif_drift::config::ProfilerConfig;
+use atif_drift::trace::ist::IstTrace;
+use atif_drift::trace::{load_file, LoadOptions, Trace};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Corpus item directories holding `file`, sorted.
+pub fn items_with(file: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join(file).exists())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 5, "corpus items with {file}: {v:?}");
+    v
+}
+
+/// An IST trace file, which must load as IST.
+pub fn load_ist(path: &Path) -> IstTrace {
+    match load_file(path, &LoadOptions::default()).unwrap() {
+        Trace::Ist(t) => t,
+        other => panic!("{}: {} is not IST", path.display(), other.kind()),
+    }
+}
+
+/// The item's own NAT configuration, or every analysis on (the oracle sample's).
+pub fn config(item: &Path) -> ProfilerConfig {
+    let yml = item.join("config.yml");
+    if yml.exists() {
+        ProfilerConfig::from_workflow_yaml(&yml).unwrap()
+    } else {
+        ProfilerConfig::all_on()
+    }
+}
