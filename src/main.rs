@@ -377,17 +377,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(drift::parse_partition)
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
-            let pb = report::progress_bar("drift");
-            let (entries, r) = drift::job_with(
-                &corpus,
-                builders,
-                &policy,
-                &opts,
-                part,
-                &|n| pb.set_length(n as u64),
-                &|| pb.inc(1),
-            )?;
-            pb.finish_and_clear();
+            let (entries, r) =
+                report::drift::job_with_progress(&corpus, builders, &policy, &opts, part)?;
             render_drift(&r, format);
             for e in entries.iter().filter(|e| e.is_failed()) {
                 if let corpus::FileStatus::Failed { error } = &e.status {

@@ -82,8 +82,8 @@ fn pow2(e: i64) -> f64 {
     }
 }
 
-/// Exact sum of `xs` as (numerator, exponent): Σ = n · 2^e.
-fn exact_sum(xs: &[f64]) -> (BigInt, i64) {
+/// Every `x` as an integer multiple of one power of two: `x_i = ints[i] · 2^e`.
+fn common_scale(xs: &[f64]) -> (Vec<BigInt>, i64) {
     let parts: Vec<(BigInt, i64)> = xs.iter().map(|&x| decompose(x)).collect();
     let emin = parts
         .iter()
@@ -91,13 +91,23 @@ fn exact_sum(xs: &[f64]) -> (BigInt, i64) {
         .map(|p| p.1)
         .min()
         .unwrap_or(0);
-    let mut s = BigInt::zero();
-    for (m, e) in parts {
-        if !m.is_zero() {
-            s += m << ((e - emin) as usize);
-        }
-    }
-    (s, emin)
+    let ints = parts
+        .into_iter()
+        .map(|(m, e)| {
+            if m.is_zero() {
+                m
+            } else {
+                m << ((e - emin) as usize)
+            }
+        })
+        .collect();
+    (ints, emin)
+}
+
+/// Exact sum of `xs` as (numerator, exponent): Σ = n · 2^e.
+fn exact_sum(xs: &[f64]) -> (BigInt, i64) {
+    let (ints, e) = common_scale(xs);
+    (ints.into_iter().sum(), e)
 }
 
 /// `n · 2^e / d` as a fraction with a non-negative power of two moved to one side.
@@ -125,23 +135,7 @@ pub fn py_pstdev(xs: &[f64]) -> Option<f64> {
         return None;
     }
     let n = xs.len();
-    let parts: Vec<(BigInt, i64)> = xs.iter().map(|&x| decompose(x)).collect();
-    let emin = parts
-        .iter()
-        .filter(|(m, _)| !m.is_zero())
-        .map(|p| p.1)
-        .min()
-        .unwrap_or(0);
-    let ints: Vec<BigInt> = parts
-        .into_iter()
-        .map(|(m, e)| {
-            if m.is_zero() {
-                m
-            } else {
-                m << ((e - emin) as usize)
-            }
-        })
-        .collect();
+    let (ints, emin) = common_scale(xs);
     let s: BigInt = ints.iter().sum();
     let nb = BigInt::from(n);
     // x_i - μ = (I_i·n - S) · 2^emin / n ; Σ(x-μ)²/n = Σ(I_i·n - S)² · 2^(2 emin) / n³.

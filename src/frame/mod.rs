@@ -96,6 +96,20 @@ impl Frame {
         self.rows.is_empty()
     }
 
+    /// [`Frame::rows_by_example`] with each example's rows in time order (stable: ties keep
+    /// frame order).
+    pub fn rows_by_example_in_time(&self) -> Vec<(usize, Vec<usize>)> {
+        let mut v = self.rows_by_example();
+        for (_, idx) in &mut v {
+            idx.sort_by(|&a, &b| {
+                self.rows[a]
+                    .event_timestamp
+                    .total_cmp(&self.rows[b].event_timestamp)
+            });
+        }
+        v
+    }
+
     /// Row indices per example, in example order, rows in frame order; examples without
     /// rows are absent (pandas' groupby would not see them either).
     pub fn rows_by_example(&self) -> Vec<(usize, Vec<usize>)> {

@@ -101,12 +101,7 @@ pub fn workflow_run_times(frame: &Frame) -> Vec<f64> {
 /// `end - most recent start` (no UUID matching: quirk Q1).
 pub fn llm_latencies(frame: &Frame) -> Vec<f64> {
     let mut out = Vec::new();
-    for (_, mut idx) in frame.rows_by_example() {
-        idx.sort_by(|&a, &b| {
-            frame.rows[a]
-                .event_timestamp
-                .total_cmp(&frame.rows[b].event_timestamp)
-        });
+    for (_, idx) in frame.rows_by_example_in_time() {
         let mut prev: Option<f64> = None;
         for i in idx {
             let r = &frame.rows[i];

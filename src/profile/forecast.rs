@@ -49,12 +49,7 @@ pub fn matrices(frame: &Frame, flavor: Flavor) -> Result<Matrices, String> {
 /// examples without LLM_END are left out; none at all is an error.
 fn matrices_from_frame(frame: &Frame) -> Result<Matrices, String> {
     let mut runs: Vec<Rows> = Vec::new();
-    for (_, mut idx) in frame.rows_by_example() {
-        idx.sort_by(|&a, &b| {
-            frame.rows[a]
-                .event_timestamp
-                .total_cmp(&frame.rows[b].event_timestamp)
-        });
+    for (_, idx) in frame.rows_by_example_in_time() {
         let mut prev: Option<f64> = None;
         let mut run = Vec::new();
         for i in idx {

@@ -42,14 +42,9 @@ pub struct PrefixSpanResult {
 
 fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
     frame
-        .rows_by_example()
+        .rows_by_example_in_time()
         .into_iter()
-        .map(|(ex, mut idx)| {
-            idx.sort_by(|&a, &b| {
-                frame.rows[a]
-                    .event_timestamp
-                    .total_cmp(&frame.rows[b].event_timestamp)
-            });
+        .map(|(ex, idx)| {
             struct Open {
                 op: &'static str,
                 name: String,

@@ -52,17 +52,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(drift::parse_partition)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let pb = report::progress_bar("drift");
-    let (entries, r) = drift::job_with(
+    let (entries, r) = report::drift::job_with_progress(
         std::slice::from_ref(&args.corpus),
         builders,
         &policy,
         &opts,
         part,
-        &|n| pb.set_length(n as u64),
-        &|| pb.inc(1),
     )?;
-    pb.finish_and_clear();
     let t = report::inventory::totals(&entries);
     println!(
         "{} files: {} loaded, {} skipped, {} failed",
