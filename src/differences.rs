@@ -99,6 +99,13 @@ pub const DIFFERENCES: &[Difference] = &[
         ours: "missing ancestry fields default to NAT's row defaults (`root`, empty parents); unknown keys are ignored",
         reason: "ATIF from other producers (NeMo Relay, Harbor) need not carry NAT's extras; the profile still runs",
     },
+    Difference {
+        id: "tokens.saturate",
+        area: "convert, profile --path atif",
+        nat: "token sums are Python integers of any size",
+        ours: "token sums saturate at 2^63 - 1",
+        reason: "no real count comes near; a hostile input must not overflow (tests/bad_inputs/ist_huge_tokens.json)",
+    },
 ];
 
 /// Replace every UUID-shaped token of `text` by `U0`, `U1`, … in order of first appearance,

@@ -21,6 +21,7 @@ pub mod differences;
 pub mod drift;
 pub mod error;
 pub mod frame;
+pub mod gen;
 pub mod numeric;
 pub mod pipeline;
 pub mod profile;

@@ -23,6 +23,7 @@ const TESTED: &[&str] = &[
     "profile.trie-generated-at",
     "atif.row-uuids",
     "atif.missing-ancestry",
+    "tokens.saturate",
 ];
 
 #[test]
@@ -173,4 +174,16 @@ fn atif_without_ancestry_uses_root_defaults() {
     let f = atif_drift::frame::from_atif::pr1751::frame(&t);
     assert_eq!(f.rows[0].function_name.as_deref(), Some("root"));
     assert_eq!(f.rows[0].parent_function_id.as_deref(), Some(""));
+}
+
+/// `tokens.saturate`: huge token counts saturate instead of overflowing.
+#[test]
+fn token_sums_saturate() {
+    let t = atif(
+        json!({"schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": [
+        {"step_id": 1, "source": "agent", "message": "x", "metrics": {"prompt_tokens": i64::MAX, "completion_tokens": 5, "cached_tokens": 5},
+         "extra": {"ancestry": {"function_id": "f", "function_name": "f"}}}]}),
+    );
+    let f = atif_drift::frame::from_atif::pr1751::frame(&t);
+    assert_eq!(f.rows[0].total_tokens, Some(i64::MAX));
 }

@@ -399,9 +399,10 @@ pub fn convert_request(
                     .map_or_else(String::new, py_str);
                 let metrics = extract_metrics(ist);
                 if let Some(m) = &metrics {
-                    total_prompt += m.prompt_tokens.unwrap_or(0);
-                    total_completion += m.completion_tokens.unwrap_or(0);
-                    total_cached += m.cached_tokens.unwrap_or(0);
+                    total_prompt = total_prompt.saturating_add(m.prompt_tokens.unwrap_or(0));
+                    total_completion =
+                        total_completion.saturating_add(m.completion_tokens.unwrap_or(0));
+                    total_cached = total_cached.saturating_add(m.cached_tokens.unwrap_or(0));
                 }
                 if let Some(name) = ist.name().filter(|n| !n.is_empty()) {
                     if agent.model_name.is_none() {

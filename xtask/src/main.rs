@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bad_inputs;
 mod bench;
 mod drift;
 
@@ -20,6 +21,8 @@ enum Cmd {
     Drift(drift::Args),
     /// Time every profiler stage on one input (release build recommended: `cargo xtask bench` builds it).
     Bench(bench::Args),
+    /// Write the generated bad-input corpus (tests/bad_inputs/), or check it with --check.
+    GenBadInputs(bad_inputs::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Drift(a) => drift::run(a),
         Cmd::Bench(a) => bench::run(a),
+        Cmd::GenBadInputs(a) => bad_inputs::run(a),
     };
     match result {
         Ok(code) => code,

@@ -207,7 +207,7 @@ pub fn frame(trace: &AtifTrace) -> Frame {
                         r.llm_text_output = Some(step.message.text());
                         r.prompt_tokens = Some(p);
                         r.completion_tokens = Some(c);
-                        r.total_tokens = Some(p + c);
+                        r.total_tokens = Some(p.saturating_add(c));
                     } else if !step.message.text().is_empty()
                         && !has_calls
                         && step.observation.is_none()

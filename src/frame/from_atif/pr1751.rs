@@ -203,7 +203,7 @@ pub fn frame(trace: &AtifTrace) -> Frame {
                         r.llm_name = Some(b.names.get(model));
                         r.prompt_tokens = Some(p);
                         r.completion_tokens = Some(c);
-                        r.total_tokens = Some(p + c + cached);
+                        r.total_tokens = Some(p.saturating_add(c).saturating_add(cached));
                         r.uuid = Some(uuid);
                         rows.push(r);
                     } else if !msg.is_empty() && !has_calls && step.observation.is_none() {

@@ -1,0 +1,3 @@
+//! Generators of test inputs.
+
+pub mod bad_inputs;
