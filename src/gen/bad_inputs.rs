@@ -7,6 +7,9 @@
 
 use serde_json::{json, Value};
 
+/// An edit of a base document.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 /// One generated case: file name and bytes.
 pub struct Case {
     pub name: String,
@@ -150,7 +153,7 @@ pub fn cases() -> Vec<Case> {
         add(format!("ist_{}_missing.json", f.join("_")), bytes(&v));
     }
     // 3. Semantic oddities the profiler must survive (tolerated, documented in the test).
-    let semantic: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let semantic: Vec<(&str, Mutation)> = vec![
         (
             "ist_unmatched_start.json",
             Box::new(|v: &mut Value| {
