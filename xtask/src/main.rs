@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bad_inputs;
 mod bench;
 mod drift;
+mod fuzz;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "atif-drift project tasks")]
@@ -23,6 +24,8 @@ enum Cmd {
     Bench(bench::Args),
     /// Write the generated bad-input corpus (tests/bad_inputs/), or check it with --check.
     GenBadInputs(bad_inputs::Args),
+    /// Run the cargo-fuzz targets for a bounded time each (not part of CI).
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Cmd::Drift(a) => drift::run(a),
         Cmd::Bench(a) => bench::run(a),
         Cmd::GenBadInputs(a) => bad_inputs::run(a),
+        Cmd::Fuzz(a) => fuzz::run(a),
     };
     match result {
         Ok(code) => code,
