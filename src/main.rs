@@ -14,9 +14,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Does moving a NAT profiler from IntermediateStep traces to ATIF change what it says?
 ///
-/// atif-drift reads NVIDIA NeMo Agent Toolkit (NAT) IntermediateStep traces
-/// (`all_requests_profiler_traces.json`) and ATIF trajectories (v1.0–v1.8), converts
-/// between them exactly as NAT 1.9.0 does, and validates ATIF.
+/// atif-drift runs NVIDIA NeMo Agent Toolkit (NAT)'s profiler on IntermediateStep traces
+/// (`all_requests_profiler_traces.json`) exactly as NAT 1.9.0 does, and on ATIF trajectories
+/// (v1.0–v1.8) either as NAT's own ATIF-native profiler does or with a faithful mapping;
+/// `drift` runs both over a corpus and reports what changed and why. It also converts IST
+/// to ATIF as NAT does and validates ATIF.
+///
+/// Typical use: `atif-drift drift corpus/ --policy drift.toml --builder both`.
 ///
 /// Input formats are detected from the content: an IST request list, one ATIF
 /// trajectory, a list of trajectories, NAT eval's `workflow_output_atif.json`, JSONL of
