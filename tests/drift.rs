@@ -284,3 +284,20 @@ fn reports_are_deterministic_across_threads_and_partitions() {
         .collect();
     assert_eq!(json(&drift::merge(parts).unwrap()), json(&full));
 }
+
+/// The report does not depend on the order corpora are given in (or on one given twice).
+#[test]
+fn report_is_independent_of_corpus_order() {
+    let (a, b) = (
+        root().join("corpus/sample"),
+        root().join("corpus/react_calculator"),
+    );
+    let run = |c: &[PathBuf]| {
+        let (_, r) =
+            drift::job(c, &[Builder::Faithful], &policy(), &LoadOptions::default()).unwrap();
+        atif_drift::report::drift::json(&r)
+    };
+    let ab = run(&[a.clone(), b.clone()]);
+    assert_eq!(ab, run(&[b.clone(), a.clone()]));
+    assert_eq!(ab, run(&[b, a.clone(), a]));
+}

@@ -642,6 +642,9 @@ pub fn job_with(
         entries.extend(crate::corpus::walk(c, opts)?);
         items.extend(discover(c, opts));
     }
+    // The report must not depend on the order the corpora were given in.
+    items.sort_by(|a, b| (&a.name, &a.ist).cmp(&(&b.name, &b.ist)));
+    items.dedup_by(|a, b| a.ist == b.ist);
     if let Some((k, n)) = partition_kn {
         items = partition(items, k, n);
     }
