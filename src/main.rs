@@ -32,6 +32,10 @@ struct Cli {
     #[arg(long, global = true, default_value_t = LoadOptions::default().max_file_size, value_name = "BYTES")]
     max_file_size: u64,
 
+    /// Refuse input documents nested deeper than this many arrays/objects.
+    #[arg(long, global = true, default_value_t = LoadOptions::default().max_depth, value_name = "LEVELS")]
+    max_depth: usize,
+
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -254,6 +258,7 @@ fn write_output(path: &Path, text: &str) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions {
         max_file_size: cli.max_file_size,
+        max_depth: cli.max_depth,
     };
     match cli.cmd {
         Cmd::Convert {

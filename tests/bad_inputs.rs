@@ -172,6 +172,36 @@ fn size_limit_fails_cleanly() {
     let dir = tempdir("size");
     let f = dir.join("big.json");
     std::fs::write(&f, "[]").unwrap();
-    let e = atif_drift::trace::load_file(&f, &LoadOptions { max_file_size: 1 }).unwrap_err();
+    let e = atif_drift::trace::load_file(
+        &f,
+        &LoadOptions {
+            max_file_size: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("over the limit"), "{e}");
+}
+
+#[test]
+fn depth_limit_fails_cleanly_with_the_position() {
+    let dir = tempdir("depth");
+    let f = dir.join("deep.json");
+    std::fs::write(&f, format!("[\n{}{}\n]", "[".repeat(20), "]".repeat(20))).unwrap();
+    let opts = LoadOptions {
+        max_depth: 10,
+        ..Default::default()
+    };
+    let e = atif_drift::trace::load_file(&f, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("deep.json:2:10") && e.contains("nested deeper than 10 levels"),
+        "{e}"
+    );
+    // Within the default limit the same file reaches the parser (and fails as a type error).
+    let e = atif_drift::trace::load_file(&f, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("nested deeper"), "{e}");
 }

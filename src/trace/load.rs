@@ -24,14 +24,52 @@ use crate::error::{Error, Result};
 pub struct LoadOptions {
     /// Files larger than this fail with [`Error::TooLarge`].
     pub max_file_size: u64,
+    /// Documents nested deeper than this (arrays and objects) fail before parsing.
+    pub max_depth: usize,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             max_file_size: 8 << 30,
+            max_depth: 100,
         }
     }
+}
+
+/// The first place where `bytes` nest deeper than `max`: (line, column), 1-based. One pass,
+/// strings and escapes skipped; malformed JSON is left to the parser.
+pub fn too_deep(bytes: &[u8], max: usize) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let (mut in_str, mut escaped) = (false, false);
+    for &b in bytes {
+        col += 1;
+        if b == b'\n' {
+            line += 1;
+            col = 0;
+        }
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some((line, col));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The content of one trace file.
@@ -254,6 +292,18 @@ pub fn read_bytes(path: &Path, opts: &LoadOptions) -> Result<Vec<u8>> {
 /// Load one trace file, detecting its format from the content.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Trace> {
     let bytes = read_bytes(path, opts)?;
+    if let Some((line, column)) = too_deep(&bytes, opts.max_depth) {
+        return Err(Error::Json {
+            path: path.to_path_buf(),
+            line,
+            column,
+            json_path: ".".into(),
+            message: format!(
+                "nested deeper than {} levels (raise the limit with --max-depth)",
+                opts.max_depth
+            ),
+        });
+    }
     load_bytes(path, &bytes)
 }
 
@@ -547,6 +597,14 @@ mod tests {
         }
         let deep = "[".repeat(10_000);
         assert!(load(&deep).is_err());
+    }
+
+    #[test]
+    fn depth_scan_skips_strings_and_reports_the_position() {
+        assert_eq!(too_deep(b"[[1]]", 2), None);
+        assert_eq!(too_deep(b"[[[1]]]", 2), Some((1, 3)));
+        assert_eq!(too_deep(br#"["[[[[", {"a": "\"[[["}]"#, 2), None);
+        assert_eq!(too_deep(b"[\n [\n  [", 2), Some((3, 3)));
     }
 
     #[test]
