@@ -1,3 +1,4 @@
 //! Generators of test inputs.
 
 pub mod bad_inputs;
+pub mod replicate;

@@ -1,85 +1,214 @@
-//! `cargo xtask bench --input FILE`: time every stage of the IST profile on one input and
-//! print a Markdown table. (Input generation at 1k/10k/100k requests, peak RSS and the
-//! Python comparison are still to come.)
+//! `cargo xtask bench`: performance on inputs of 1k, 10k (…) requests.
+//!
+//! - `cargo xtask bench [--requests 1000,10000] [--from corpus/react_calculator]`: for each size
+//!   (in its own process, so peak RSS is per size) replicate the corpus item's requests with
+//!   shifted times and fresh ids (`atif_drift::gen::replicate`), then time parsing, the IST
+//!   profile, the ATIF profile (pr1751, IST converted first) and a full drift run (both
+//!   paths + diff), and print a Markdown table with peak RSS and the growth ratios.
+//! - `cargo xtask bench --input FILE`: every profiler stage on one IST file.
+//!
+//! Build with `--release` for real numbers: `cargo run --release -p xtask -- bench`.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use atif_drift::config::ProfilerConfig;
+use atif_drift::drift::{self, policy::Policy, Item};
+use atif_drift::frame::from_atif::Builder;
 use atif_drift::frame::{csv, from_ist, nova};
-use atif_drift::profile;
+use atif_drift::pipeline::{profile, ProfilePath};
+use atif_drift::profile as analyses;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// An IST trace (e.g. made with ../shared/oracle/replicate_traces.py).
+    /// Time every stage on this IST file instead.
     #[arg(long)]
-    input: PathBuf,
+    input: Option<PathBuf>,
+    /// Request counts to generate and measure.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    requests: Vec<usize>,
+    /// The corpus item whose requests are replicated.
+    #[arg(long, default_value = "corpus/react_calculator")]
+    from: PathBuf,
+    /// Internal: measure one size in this process and print one table row.
+    #[arg(long, hide = true)]
+    single: bool,
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn secs<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let v = f();
+    (v, t.elapsed().as_secs_f64())
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut rows: Vec<(&str, f64)> = Vec::new();
-    let mut time = |name: &'static str, f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        f();
-        rows.push((name, t.elapsed().as_secs_f64()));
+    if let Some(input) = &args.input {
+        return stages(input);
+    }
+    if args.single {
+        let n = *args
+            .requests
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("--single needs one --requests"))?;
+        return single(&args.from, n);
+    }
+    println!("| requests | events | input MiB | parse s | IST profile s | ATIF profile s | drift (both paths + diff) s | peak RSS MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let exe = std::env::current_exe()?;
+    let mut drift_times = Vec::new();
+    for n in &args.requests {
+        let out = Command::new(&exe)
+            .args(["bench", "--single", "--requests", &n.to_string(), "--from"])
+            .arg(&args.from)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let row = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if let Some(t) = row
+            .split('|')
+            .nth(7)
+            .and_then(|c| c.trim().parse::<f64>().ok())
+        {
+            drift_times.push((*n, t));
+        }
+        println!("{row}");
+    }
+    for w in drift_times.windows(2) {
+        println!(
+            "\n{} → {} requests: drift time × {:.1} for × {:.0} requests",
+            w[0].0,
+            w[1].0,
+            w[1].1 / w[0].1,
+            w[1].0 as f64 / w[0].0 as f64
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
+    let Trace::Ist(src) = load_file(
+        &from.join("all_requests_profiler_traces.json"),
+        &LoadOptions::default(),
+    )?
+    else {
+        anyhow::bail!("{}: no IST trace", from.display())
     };
-    let mut trace = None;
-    time("load + parse", &mut || {
-        trace = Some(load_file(&args.input, &LoadOptions::default()))
+    let big = atif_drift::gen::replicate::replicate(&src, n);
+    let dir = std::env::temp_dir().join(format!("atif-drift-bench-{n}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let input = dir.join("all_requests_profiler_traces.json");
+    // Written as NAT writes it (json.dump, indent 2).
+    std::fs::write(
+        &input,
+        atif_drift::pyjson::dumps(&atif_drift::profile::traces_json(&big)),
+    )?;
+    drop(big);
+    let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
+    let cfg = ProfilerConfig::all_on();
+    let (trace, parse) = secs(|| load_file(&input, &LoadOptions::default()));
+    let trace = trace?;
+    let events = match &trace {
+        Trace::Ist(t) => t.step_count(),
+        _ => 0,
+    };
+    let (ist, t_ist) = secs(|| profile(&trace, ProfilePath::Ist, &cfg));
+    ist?;
+    let (atif, t_atif) = secs(|| profile(&trace, ProfilePath::Atif(Builder::Pr1751), &cfg));
+    atif?;
+    drop(trace);
+    let item = Item {
+        name: format!("bench-{n}"),
+        ist: input.clone(),
+        atif: None,
+        config: None,
+    };
+    let (r, t_drift) = secs(|| {
+        drift::run(
+            &[item],
+            &[Builder::Pr1751],
+            &Policy::default(),
+            &LoadOptions::default(),
+            &|| {},
+        )
     });
-    let Trace::Ist(ist) = trace.expect("timed")? else {
-        anyhow::bail!("{}: not an IST trace", args.input.display())
+    anyhow::ensure!(r.errors() == 0, "drift run failed");
+    println!(
+        "| {n} | {events} | {mib:.0} | {parse:.2} | {t_ist:.2} | {t_atif:.2} | {t_drift:.2} | {:.0} |",
+        peak_rss_mib()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stages(input: &Path) -> anyhow::Result<ExitCode> {
+    let mut rows: Vec<(&str, f64)> = Vec::new();
+    let (trace, t) = secs(|| load_file(input, &LoadOptions::default()));
+    rows.push(("load + parse", t));
+    let Trace::Ist(ist) = trace? else {
+        anyhow::bail!("{}: not an IST trace", input.display())
     };
     let cfg = ProfilerConfig::all_on();
-    let mut frame = None;
-    time("frame", &mut || frame = Some(from_ist::frame(&ist)));
-    let mut frame = frame.expect("timed");
-    time("NOVA columns", &mut || {
-        frame.nova = Some(nova::compute(&frame))
-    });
-    time("CSV", &mut || {
-        drop(csv::to_csv(&frame, csv::CsvOptions::default()))
-    });
-    time("inference_optimization", &mut || {
-        drop(profile::inference_optimization(
-            &frame,
-            &cfg,
-            profile::Flavor::Nat190,
-        ))
-    });
-    time("simple stack", &mut || {
-        drop(profile::simple_stack::simple_stack(
-            &frame,
-            Default::default(),
-        ))
-    });
-    time("nested stack", &mut || {
-        drop(profile::nested_stack::nested_stack(&frame))
-    });
-    time("concurrency spikes", &mut || {
-        drop(profile::concurrency_spikes::concurrency_spikes(&frame, 1))
-    });
-    time("PrefixSpan", &mut || {
-        drop(profile::prefix_span::prefix_span(
-            &frame,
-            &cfg.prefix_span_analysis,
-        ))
-    });
-    time("prediction trie", &mut || {
-        drop(profile::trie::prediction_trie(
-            &frame,
-            &cfg.prediction_trie,
-            "",
-        ))
-    });
-    time("forecast", &mut || {
-        drop(profile::forecast::forecast(&frame, profile::Flavor::Nat190))
-    });
+    let (mut frame, t) = secs(|| from_ist::frame(&ist));
+    rows.push(("frame", t));
+    let (n, t) = secs(|| nova::compute(&frame));
+    frame.nova = Some(n);
+    rows.push(("NOVA columns", t));
+    rows.push((
+        "CSV",
+        secs(|| csv::to_csv(&frame, csv::CsvOptions::default())).1,
+    ));
+    rows.push((
+        "inference_optimization",
+        secs(|| analyses::inference_optimization(&frame, &cfg, analyses::Flavor::Nat190)).1,
+    ));
+    rows.push((
+        "simple stack",
+        secs(|| analyses::simple_stack::simple_stack(&frame, Default::default())).1,
+    ));
+    rows.push((
+        "nested stack",
+        secs(|| analyses::nested_stack::nested_stack(&frame)).1,
+    ));
+    rows.push((
+        "concurrency spikes",
+        secs(|| analyses::concurrency_spikes::concurrency_spikes(&frame, 1)).1,
+    ));
+    rows.push((
+        "PrefixSpan",
+        secs(|| analyses::prefix_span::prefix_span(&frame, &cfg.prefix_span_analysis)).1,
+    ));
+    rows.push((
+        "prediction trie",
+        secs(|| analyses::trie::prediction_trie(&frame, &cfg.prediction_trie, "")).1,
+    ));
+    rows.push((
+        "forecast",
+        secs(|| analyses::forecast::forecast(&frame, analyses::Flavor::Nat190)).1,
+    ));
     println!(
         "input: {} ({} requests, {} events)\n\n| stage | seconds |\n|---|---:|",
-        args.input.display(),
+        input.display(),
         ist.requests.len(),
         frame.rows.len()
     );
@@ -87,6 +216,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (name, s) in rows {
         println!("| {name} | {s:.3} |");
     }
-    println!("| **total** | {total:.3} |");
+    println!(
+        "| **total** | {total:.3} |\npeak RSS {:.0} MiB",
+        peak_rss_mib()
+    );
     Ok(ExitCode::SUCCESS)
 }
