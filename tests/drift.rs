@@ -218,7 +218,7 @@ fn pr1751_drift_is_nats_own_drift() {
             .collect(),
     };
     let pol = policy();
-    for item in drift::discover(&root().join("corpus"), &LoadOptions::default()) {
+    for item in drift::discover(&root().join("corpus"), &LoadOptions::default()).unwrap() {
         let dir = item.ist.parent().unwrap();
         let nat = drift::diff_outputs(
             &read(dir),

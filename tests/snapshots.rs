@@ -13,7 +13,7 @@ use atif_drift::trace::LoadOptions;
 fn drift_report_per_item_and_builder() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let policy = Policy::from_file(&root.join("drift.toml")).unwrap();
-    let items = drift::discover(&root.join("corpus"), &LoadOptions::default());
+    let items = drift::discover(&root.join("corpus"), &LoadOptions::default()).unwrap();
     assert!(items.len() >= 5);
     for item in &items {
         for builder in [Builder::Pr1751, Builder::Faithful] {

@@ -39,23 +39,33 @@ pub struct Item {
 
 /// Corpus items: every directory (at any depth, `atif_native/` outputs aside) holding an
 /// `all_requests_profiler_traces.json` that loads as IST, in path order.
-pub fn discover(corpus: &Path, opts: &LoadOptions) -> Vec<Item> {
+pub fn discover(corpus: &Path, opts: &LoadOptions) -> Result<Vec<Item>, crate::Error> {
+    Ok(items_of(corpus, &crate::corpus::walk(corpus, opts)?))
+}
+
+/// The items among `entries`, the result of [`crate::corpus::walk`] over `corpus`: no trace
+/// is loaded again.
+pub fn items_of(corpus: &Path, entries: &[crate::corpus::FileEntry]) -> Vec<Item> {
     let mut items = Vec::new();
-    for e in walkdir::WalkDir::new(corpus)
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-    {
-        let p = e.path();
-        if p.file_name()
-            .is_none_or(|n| n != "all_requests_profiler_traces.json")
-            || p.components().any(|c| c.as_os_str() == "atif_native")
+    for e in entries {
+        let is_ist = matches!(
+            e.status,
+            crate::corpus::FileStatus::Loaded { kind: "ist", .. }
+        );
+        if !is_ist
+            || e.path
+                .file_name()
+                .is_none_or(|n| n != "all_requests_profiler_traces.json")
+            || e.path.components().any(|c| c.as_os_str() == "atif_native")
         {
             continue;
         }
-        if !matches!(load_file(p, opts), Ok(crate::trace::Trace::Ist(_))) {
-            continue;
-        }
+        // Entry paths are relative to the corpus root, except when the root is the file.
+        let p = if e.path.is_absolute() || corpus.is_file() {
+            e.path.clone()
+        } else {
+            corpus.join(&e.path)
+        };
         let dir = p.parent().unwrap_or(corpus);
         let name = dir
             .strip_prefix(corpus)
@@ -65,7 +75,7 @@ pub fn discover(corpus: &Path, opts: &LoadOptions) -> Vec<Item> {
         let opt = |f: &str| Some(dir.join(f)).filter(|x| x.exists());
         items.push(Item {
             name: name.display().to_string(),
-            ist: p.to_path_buf(),
+            ist: p.clone(),
             atif: opt("nat_atif.json").or_else(|| opt("workflow_output_atif.json")),
             config: opt("config.yml"),
         });
@@ -639,8 +649,9 @@ pub fn job_with(
     let mut entries = Vec::new();
     let mut items = Vec::new();
     for c in corpora {
-        entries.extend(crate::corpus::walk(c, opts)?);
-        items.extend(discover(c, opts));
+        let walked = crate::corpus::walk(c, opts)?;
+        items.extend(items_of(c, &walked));
+        entries.extend(walked);
     }
     // The report must not depend on the order the corpora were given in.
     items.sort_by(|a, b| (&a.name, &a.ist).cmp(&(&b.name, &b.ist)));
