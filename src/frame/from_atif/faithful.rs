@@ -417,15 +417,10 @@ fn rebuild_function_spans(e: &mut Emit) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::atif::Trajectory;
     use serde_json::{json, Value};
 
     fn frame_of(steps: Value) -> Frame {
-        let t: Trajectory = serde_json::from_value(json!({
-            "schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": steps
-        }))
-        .unwrap();
-        frame(&AtifTrace::single(t))
+        frame(&super::super::test_trace(steps))
     }
 
     fn anc(name: &str, id: &str, parent: &str) -> Value {

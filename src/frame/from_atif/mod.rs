@@ -25,3 +25,13 @@ pub fn frame(trace: &AtifTrace, builder: Builder) -> Frame {
         Builder::Faithful => faithful::frame(trace),
     }
 }
+
+/// A one-trajectory ATIF trace (v1.7) with these steps, for the builders' unit tests.
+#[cfg(test)]
+fn test_trace(steps: serde_json::Value) -> AtifTrace {
+    let t: crate::trace::atif::Trajectory = serde_json::from_value(serde_json::json!({
+        "schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": steps
+    }))
+    .unwrap();
+    AtifTrace::single(t)
+}

@@ -222,15 +222,10 @@ pub fn frame(trace: &AtifTrace) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::atif::Trajectory;
     use serde_json::json;
 
     fn frame_of(steps: Value) -> Frame {
-        let t: Trajectory = serde_json::from_value(json!({
-            "schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"}, "steps": steps
-        }))
-        .unwrap();
-        frame(&AtifTrace::single(t))
+        frame(&super::super::test_trace(steps))
     }
 
     fn anc(f: &str) -> Value {
