@@ -8,11 +8,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::config;
+use common::{assert_matches_nat, config};
 
 use atif_drift::config::ProfilerConfig;
 use atif_drift::differences::{normalize_active_uuids, rename_uuids};
-use atif_drift::drift::value_diff::{diff, Tolerance};
 use atif_drift::frame::from_atif::Builder;
 use atif_drift::pipeline::{profile, ProfilePath};
 use atif_drift::profile::Outputs;
@@ -64,20 +63,7 @@ fn pr1751_equals_nats_atif_native_profiler() {
         ] {
             let theirs = json(&std::fs::read_to_string(nat.join(name)).unwrap());
             let mine = json(ours.get(name).unwrap());
-            let d = diff(
-                &mine,
-                &theirs,
-                Tolerance {
-                    abs: 0.0,
-                    rel: 1e-9,
-                },
-            );
-            assert!(
-                d.is_empty(),
-                "{}: {name}: {:#?}",
-                item.display(),
-                &d[..d.len().min(5)]
-            );
+            assert_matches_nat(&mine, &theirs, &format!("{}: {name}", item.display()));
         }
     }
 }

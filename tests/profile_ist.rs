@@ -7,10 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{config, load_ist};
+use common::{assert_matches_nat, config, load_ist};
 
 use atif_drift::config::ProfilerConfig;
-use atif_drift::drift::value_diff::{diff, Tolerance};
 use atif_drift::frame::{csv::to_csv, csv::CsvOptions, from_ist, nova};
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 
@@ -121,20 +120,7 @@ fn inference_optimization_equals_nat() {
         );
         let text = std::fs::read_to_string(item.join("inference_optimization.json")).unwrap();
         let nat: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let d = diff(
-            &ours,
-            &nat,
-            Tolerance {
-                abs: 0.0,
-                rel: 1e-9,
-            },
-        );
-        assert!(
-            d.is_empty(),
-            "{}: {:#?}",
-            item.display(),
-            &d[..d.len().min(5)]
-        );
+        assert_matches_nat(&ours, &nat, &item.display().to_string());
         assert_eq!(
             atif_drift::pyjson::dumps(&ours),
             text,
@@ -195,20 +181,7 @@ fn workflow_profiling_equals_nat() {
         .unwrap();
         atif_drift::differences::normalize_active_uuids(&mut ours);
         atif_drift::differences::normalize_active_uuids(&mut nat);
-        let d = diff(
-            &ours,
-            &nat,
-            Tolerance {
-                abs: 0.0,
-                rel: 1e-9,
-            },
-        );
-        assert!(
-            d.is_empty(),
-            "{}: {:#?}",
-            item.display(),
-            &d[..d.len().min(5)]
-        );
+        assert_matches_nat(&ours, &nat, &item.display().to_string());
     }
 }
 
@@ -246,19 +219,10 @@ fn prediction_trie_equals_nat() {
         let ours = atif_drift::profile::trie::prediction_trie(&frame, &cfg.prediction_trie, "t");
         let nat: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
-        let d = diff(
+        assert_matches_nat(
             &trie_without_time(ours),
             &trie_without_time(nat),
-            Tolerance {
-                abs: 0.0,
-                rel: 1e-9,
-            },
-        );
-        assert!(
-            d.is_empty(),
-            "{}: {:#?}",
-            expected.display(),
-            &d[..d.len().min(5)]
+            &expected.display().to_string(),
         );
     }
 }

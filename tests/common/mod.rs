@@ -40,3 +40,17 @@ pub fn config(item: &Path) -> ProfilerConfig {
         ProfilerConfig::all_on()
     }
 }
+
+/// Assert `ours` equals NAT's `nat` to a relative 1e-9, showing the first five differences
+/// under `what` (the file compared).
+pub fn assert_matches_nat(ours: &serde_json::Value, nat: &serde_json::Value, what: &str) {
+    let d = atif_drift::drift::value_diff::diff(
+        ours,
+        nat,
+        atif_drift::drift::value_diff::Tolerance {
+            abs: 0.0,
+            rel: 1e-9,
+        },
+    );
+    assert!(d.is_empty(), "{what}: {:#?}", &d[..d.len().min(5)]);
+}
