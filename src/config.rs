@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{parse_text_file, Result};
 
 /// A number NAT leaves as its unvalidated default (an int) unless the user sets it, in
 /// which case pydantic turns it into a float (quirk Q13: `min_support: 2` means 2·N).
@@ -157,14 +157,7 @@ impl ProfilerConfig {
 
     /// The `eval.general.profiler` section of a NAT workflow YAML (NAT defaults for missing keys).
     pub fn from_workflow_yaml(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_workflow_yaml_str(&text).map_err(|message| Error::Format {
-            path: path.to_path_buf(),
-            message,
-        })
+        parse_text_file(path, Self::from_workflow_yaml_str)
     }
 
     pub fn from_workflow_yaml_str(text: &str) -> std::result::Result<Self, String> {

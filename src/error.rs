@@ -54,3 +54,19 @@ impl Error {
         }
     }
 }
+
+/// Read a small text file (a configuration or policy) and parse it: a read failure is
+/// [`Error::Io`], a parse failure [`Error::Format`], both naming `path`.
+pub fn parse_text_file<T>(
+    path: &std::path::Path,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text).map_err(|message| Error::Format {
+        path: path.to_path_buf(),
+        message,
+    })
+}

@@ -35,7 +35,7 @@ use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
 use super::value_diff::Tolerance;
-use crate::error::{Error, Result};
+use crate::error::{parse_text_file, Result};
 use crate::frame::from_atif::Builder;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,14 +153,7 @@ impl Default for Policy {
 
 impl Policy {
     pub fn from_file(path: &Path) -> Result<Policy> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Policy::from_toml(&text).map_err(|message| Error::Format {
-            path: path.to_path_buf(),
-            message,
-        })
+        parse_text_file(path, Policy::from_toml)
     }
 
     pub fn from_toml(text: &str) -> std::result::Result<Policy, String> {
