@@ -22,6 +22,23 @@ pub struct Difference {
 
 pub const DIFFERENCES: &[Difference] = &[
     Difference {
+        id: "mooncake.tokenizer",
+        area: "mooncake",
+        nat: "Dynamo's converter (not NAT) tokenizes with a HuggingFace tokenizer: --tokenizer, else inferred from \
+              Llama 3.x model names, else deepseek-ai/DeepSeek-R1-Distill-Llama-8B, downloaded from the Hub",
+        ours: "cl100k_base built in (tiktoken-rs), or --tokenizer with a local tokenizer.json; no inference from model names",
+        reason: "nothing is fetched at run time; input_length and hash_ids equal Dynamo's only with the same tokenizer",
+    },
+    Difference {
+        id: "mooncake.recovery",
+        area: "mooncake",
+        nat: "Dynamo's converter reads any JSON request leniently (dict .get with defaults), and recovers a file that \
+              does not parse by cutting it at each \"request_number\"",
+        ours: "requests are read as NAT IntermediateSteps; a file that does not load is recovered the same way, and a \
+               chunk that is JSON but not a valid request is skipped with a warning naming it",
+        reason: "no silent guesses about malformed steps; every skipped request is reported",
+    },
+    Difference {
         id: "convert.session-id",
         area: "convert",
         nat: "IntermediateStepToATIFConverter draws a random uuid4 session_id unless given one; `nat eval` passes the \

@@ -9,6 +9,7 @@
 //! - [`profile`]: the analyses, one file each, on the frame only.
 //! - [`numeric`], [`pyfmt`], [`pyjson`]: Python's and numpy's numerics and text formats.
 //! - [`drift`]: comparing outputs.
+//! - [`mooncake`]: Dynamo-style mooncake trace export (aiperf replay) from both paths.
 //! - [`validate`]: the ATIF checklist and per-version schema rules.
 //! - [`corpus`]: walking a corpus directory, accounting for every file.
 //! - [`report`]: pure renderers of computed results.
@@ -22,6 +23,7 @@ pub mod drift;
 pub mod error;
 pub mod frame;
 pub mod gen;
+pub mod mooncake;
 pub mod numeric;
 pub mod pipeline;
 pub mod profile;

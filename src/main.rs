@@ -44,6 +44,33 @@ struct Cli {
 enum ToFormat {
     /// ATIF v1.7, as NAT 1.9.0's IntermediateStepToATIFConverter writes it.
     Atif,
+    /// Mooncake JSONL for aiperf replay, as Dynamo's NAT converter writes it (IST or ATIF input).
+    Mooncake,
+}
+
+/// Options of `--to mooncake` (Dynamo's converter flags).
+#[derive(clap::Args)]
+#[command(next_help_heading = "Mooncake (--to mooncake)")]
+struct MooncakeArgs {
+    /// Tokens per hash block.
+    #[arg(long, default_value_t = atif_drift::mooncake::DEFAULT_BLOCK_SIZE, value_name = "N")]
+    block_size: usize,
+    /// A HuggingFace tokenizer.json (e.g. your model's). Default: cl100k_base, built in.
+    /// input_length equals Dynamo's only with the tokenizer Dynamo used.
+    #[arg(long, value_name = "FILE")]
+    tokenizer: Option<PathBuf>,
+    /// Milliseconds written as `delay` on every turn of a session after its first.
+    #[arg(long, default_value_t = atif_drift::mooncake::DEFAULT_DELAY_MS, value_name = "MS")]
+    delay: u64,
+    /// Write no `delay` field.
+    #[arg(long, conflicts_with = "delay")]
+    no_delay: bool,
+    /// Skip the first N requests (trajectories).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    skip_requests: usize,
+    /// Export at most M requests (after --skip-requests).
+    #[arg(long, value_name = "M")]
+    num_requests: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,9 +125,17 @@ enum Cmd {
     /// IST → ATIF follows NAT 1.9.0's converter rule for rule: one trajectory per request
     /// (session id `request-<n>`), written as a JSON list like NAT's `convert_to_atif.py`.
     ///
-    /// Example: atif-drift convert corpus/react_calculator/all_requests_profiler_traces.json --to atif -o atif.json
+    /// IST or ATIF → mooncake follows Dynamo's NAT converter: one row per LLM call
+    /// (`session_id` conv_<request>, input_length, output_length, hash_ids, delay). From
+    /// ATIF without prompt text (NAT's), input_length is the recorded prompt_tokens and
+    /// hash_ids is empty. A truncated IST file is recovered request by request.
+    ///
+    /// Examples:
+    ///   atif-drift convert corpus/react_calculator/all_requests_profiler_traces.json --to atif -o atif.json
+    ///   atif-drift convert corpus/react_calculator/all_requests_profiler_traces.json --to mooncake -o trace.jsonl
+    #[command(verbatim_doc_comment)]
     Convert {
-        /// The input trace (IST).
+        /// The input trace (IST; ATIF too for --to mooncake).
         input: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "atif")]
@@ -111,6 +146,8 @@ enum Cmd {
         /// Agent name to write (default: NAT's, `nat-agent` or the workflow function name).
         #[arg(long)]
         agent_name: Option<String>,
+        #[command(flatten)]
+        mooncake: MooncakeArgs,
     },
     /// Validate ATIF files against the ATIF schema of their version and the export checklist.
     ///
@@ -263,9 +300,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Convert {
             input,
+            to: ToFormat::Mooncake,
+            output,
+            mooncake: m,
+            ..
+        } => {
+            use atif_drift::mooncake as mc;
+            let tok = match &m.tokenizer {
+                Some(p) => mc::Tokenizer::from_file(p)?,
+                None => mc::Tokenizer::cl100k(),
+            };
+            let mopts = mc::Options {
+                block_size: m.block_size,
+                delay: (!m.no_delay).then_some(m.delay),
+                skip_requests: m.skip_requests,
+                num_requests: m.num_requests,
+            };
+            let (sessions, mut warnings) = mc::sessions_of_file(&input, &opts)?;
+            let export = mc::rows(&sessions, &tok, &mopts)?;
+            warnings.extend(export.warnings);
+            for w in &warnings {
+                eprintln!("warning: {}: {w}", input.display());
+            }
+            write_output(&output, &mc::to_jsonl(&export.rows))?;
+            let without_text = export
+                .rows
+                .iter()
+                .filter(|r| r.source == mc::InputSource::PromptTokens)
+                .count();
+            eprintln!(
+                "wrote {} mooncake rows ({} tokenizer, block size {}) -> {}",
+                export.rows.len(),
+                tok.name(),
+                m.block_size,
+                output.display()
+            );
+            if without_text > 0 {
+                eprintln!("note: {without_text} rows have no prompt text in the input: input_length is the recorded prompt_tokens and hash_ids is empty");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Convert {
+            input,
             to: ToFormat::Atif,
             output,
             agent_name,
+            ..
         } => {
             let trace = load_file(&input, &opts)?;
             let Trace::Ist(ist) = trace else {

@@ -24,6 +24,8 @@ const TESTED: &[&str] = &[
     "atif.row-uuids",
     "atif.missing-ancestry",
     "tokens.saturate",
+    "mooncake.tokenizer",
+    "mooncake.recovery",
 ];
 
 #[test]
@@ -186,4 +188,31 @@ fn token_sums_saturate() {
     );
     let f = atif_drift::frame::from_atif::pr1751::frame(&t);
     assert_eq!(f.rows[0].total_tokens, Some(i64::MAX));
+}
+
+/// `mooncake.tokenizer`: the default tokenizer is the built-in cl100k_base (no download).
+#[test]
+fn mooncake_default_tokenizer_is_builtin_cl100k() {
+    let t = atif_drift::mooncake::Tokenizer::cl100k();
+    assert_eq!(t.name(), "cl100k_base");
+    // cl100k_base ids, not a Llama vocabulary's.
+    assert_eq!(t.encode("hello world").unwrap(), [15339, 1917]);
+}
+
+/// `mooncake.recovery`: a request that is JSON but not a NAT request is skipped, named.
+#[test]
+fn mooncake_recovery_skips_invalid_requests_by_name() {
+    let text = r#"[{"request_number": 0, "intermediate_steps": []},
+                   {"request_number": 1, "intermediate_steps": [{"payload": 5}]},
+                   {"request_number": 2, "intermediate_steps": ["#;
+    let (reqs, warnings) = atif_drift::mooncake::recover_truncated(text).unwrap();
+    assert_eq!(reqs.len(), 1);
+    assert!(
+        warnings[0].starts_with("request 1: cannot parse"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].starts_with("request 2: cannot parse"),
+        "{warnings:?}"
+    );
 }

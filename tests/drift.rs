@@ -202,6 +202,54 @@ fn a_dropped_tool_call_is_new_drift() {
     );
 }
 
+#[test]
+fn a_changed_completion_count_is_new_mooncake_drift() {
+    let c = mutated("mooncake", |a| {
+        let s = llm_steps(a).next().unwrap();
+        let n = s["metrics"]["completion_tokens"].as_i64().unwrap();
+        s["metrics"]["completion_tokens"] = Value::from(n + 1);
+    });
+    let (code, pats) = unexpected_patterns(&c, Builder::Faithful);
+    assert_eq!(code, 1);
+    assert!(
+        pats.iter()
+            .any(|p| p == "mooncake.jsonl:rows.*.output_length"),
+        "{pats:#?}"
+    );
+}
+
+#[test]
+fn mooncake_drift_is_in_every_item_and_explained_by_the_policy() {
+    let (_, r) = drift::job(
+        &[root().join("corpus")],
+        &[Builder::Pr1751],
+        &policy(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    for i in &r.items {
+        let m = i.mooncake.as_ref().expect("mooncake summary");
+        // NAT's ATIF: the same calls, no text.
+        assert_eq!((m.rows_ist, m.only_ist, m.only_atif), (m.rows_atif, 0, 0));
+        assert_eq!((m.output_length_differs, m.delay_differs), (0, 0));
+        assert_eq!(m.atif_rows_without_text, m.rows_atif);
+        assert!(m.block_reuse_atif.is_none() && m.block_reuse_ist.is_some());
+        let o = i
+            .outputs
+            .iter()
+            .find(|o| o.file == "mooncake.jsonl")
+            .unwrap();
+        assert!(o.differing > 0 && o.unexpected() == 0, "{}", i.item);
+        assert!(o.patterns.iter().all(|p| p
+            .expected
+            .as_deref()
+            .unwrap()
+            .contains("no prompt text")));
+    }
+    let md = atif_drift::report::drift::markdown(&r);
+    assert!(md.contains("### Mooncake replay"), "{md}");
+}
+
 /// Ground truth: with `pr1751`, the drift between our two paths is exactly the drift between
 /// NAT's two profilers — the files NAT 1.9.0 and its ATIF-native profiler wrote for each item.
 #[test]

@@ -43,3 +43,20 @@ fn drift_report_per_item_and_builder() {
         }
     }
 }
+
+/// The mooncake rows of the oracle sample from IST (cl100k_base, Dynamo's defaults): a change
+/// to the tokenizer, the block hashing or the call order shows here.
+#[test]
+fn mooncake_rows_of_the_sample() {
+    use atif_drift::mooncake as mc;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (sessions, _) = mc::sessions_of_file(
+        &root.join("corpus/sample/all_requests_profiler_traces.json"),
+        &atif_drift::trace::LoadOptions::default(),
+    )
+    .unwrap();
+    let rows = mc::rows(&sessions, &mc::Tokenizer::cl100k(), &mc::Options::default()).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("mooncake__sample", mc::to_jsonl(&rows.rows));
+    });
+}

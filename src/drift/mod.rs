@@ -149,6 +149,9 @@ pub struct ItemDrift {
     pub item: String,
     pub builder: Builder,
     pub outputs: Vec<OutputDrift>,
+    /// The mooncake replay's drift (its differences are also the `mooncake.jsonl` output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mooncake: Option<crate::mooncake::MooncakeDrift>,
     /// Set when a path could not run; the item then has no outputs.
     pub error: Option<String>,
 }
@@ -494,33 +497,81 @@ pub fn diff_outputs(
     out
 }
 
+/// The name the mooncake rows are compared under.
+pub const MOONCAKE: &str = "mooncake.jsonl";
+
+/// Mooncake rows (Dynamo's defaults, cl100k_base) from the IST trace and from the ATIF side
+/// (NAT's ATIF, or the IST converted), and their differences as the `mooncake.jsonl` output.
+fn diff_mooncake(
+    ist: &crate::trace::Trace,
+    atif: &crate::trace::Trace,
+    policy: &Policy,
+    builder: Builder,
+) -> Result<(crate::mooncake::MooncakeDrift, OutputDrift), crate::Error> {
+    use crate::mooncake as mc;
+    let crate::trace::Trace::Ist(requests) = ist else {
+        return Err(crate::Error::Other(
+            "the IST side is not an IST trace".into(),
+        ));
+    };
+    let tok = mc::Tokenizer::cl100k();
+    let opts = mc::Options::default();
+    let left = mc::rows(&mc::sessions_from_ist(&requests.requests), &tok, &opts)?;
+    let right = mc::rows(
+        &mc::sessions_from_atif(&crate::pipeline::as_atif(atif)?),
+        &tok,
+        &opts,
+    )?;
+    let (summary, diffs, compared) = mc::diff(&left.rows, &right.rows);
+    let differing = diffs.iter().map(|d| d.2).sum();
+    Ok((
+        summary,
+        OutputDrift {
+            file: MOONCAKE.into(),
+            compared,
+            differing,
+            patterns: group(MOONCAKE, diffs, compared, policy, builder),
+        },
+    ))
+}
+
 /// Run one item: IST path vs the ATIF path with `builder`.
 pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
-    let result = (|| -> Result<Vec<OutputDrift>, crate::Error> {
-        let cfg = match &item.config {
-            Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
-            None => ProfilerConfig::all_on(),
-        };
-        let ist_trace = load_file(&item.ist, opts)?;
-        let ist = profile(&ist_trace, ProfilePath::Ist, &cfg)?;
-        let atif_trace = match &item.atif {
-            Some(p) => load_file(p, opts)?,
-            None => ist_trace,
-        };
-        let atif = profile(&atif_trace, ProfilePath::Atif(builder), &cfg)?;
-        Ok(diff_outputs(&ist, &atif, policy, builder))
-    })();
+    let result =
+        (|| -> Result<(Vec<OutputDrift>, crate::mooncake::MooncakeDrift), crate::Error> {
+            let cfg = match &item.config {
+                Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
+                None => ProfilerConfig::all_on(),
+            };
+            let ist_trace = load_file(&item.ist, opts)?;
+            let ist = profile(&ist_trace, ProfilePath::Ist, &cfg)?;
+            let loaded;
+            let atif_trace = match &item.atif {
+                Some(p) => {
+                    loaded = load_file(p, opts)?;
+                    &loaded
+                }
+                None => &ist_trace,
+            };
+            let atif = profile(atif_trace, ProfilePath::Atif(builder), &cfg)?;
+            let mut outputs = diff_outputs(&ist, &atif, policy, builder);
+            let (mooncake, drift) = diff_mooncake(&ist_trace, atif_trace, policy, builder)?;
+            outputs.push(drift);
+            Ok((outputs, mooncake))
+        })();
     match result {
-        Ok(outputs) => ItemDrift {
+        Ok((outputs, mooncake)) => ItemDrift {
             item: item.name.clone(),
             builder,
             outputs,
+            mooncake: Some(mooncake),
             error: None,
         },
         Err(e) => ItemDrift {
             item: item.name.clone(),
             builder,
             outputs: vec![],
+            mooncake: None,
             error: Some(e.to_string()),
         },
     }

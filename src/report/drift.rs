@@ -79,6 +79,10 @@ pub fn table(r: &DriftReport) -> String {
         }
     }
     let mut s = format!("{t}\n");
+    if let Some(m) = mooncake_section(r, false) {
+        s.push_str("\nMooncake replay (aiperf), IST rows vs ATIF rows:\n");
+        s.push_str(&m);
+    }
     if let Some(side) = builders_side_by_side(r) {
         s.push_str("\nNAT's ATIF mapping (pr1751) vs the faithful builder, values differing from the IST path:\n");
         s.push_str(&side);
@@ -167,6 +171,10 @@ pub fn markdown(r: &DriftReport) -> String {
             ));
         }
     }
+    if let Some(m) = mooncake_section(r, true) {
+        s.push_str("\n### Mooncake replay (aiperf)\n\nIST rows (Dynamo's converter, cl100k_base, block size 64) vs rows from the ATIF side.\n\n");
+        s.push_str(&m);
+    }
     s.push_str(&format!("\n{}\n### Drift by path\n\n| item | builder | pattern | values | why |\n|---|---|---|---:|---|\n", summary_line(r).trim_end()));
     for i in &r.items {
         for o in &i.outputs {
@@ -186,6 +194,68 @@ pub fn markdown(r: &DriftReport) -> String {
         }
     }
     s
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{:.1} %", 100.0 * v))
+}
+
+/// The mooncake replay's drift, one row per item (it does not depend on the builder): rows
+/// on each side, length differences, how much of the IST replay's prefix blocks the ATIF
+/// replay sends too, and the prefix-cache reuse each replay would show.
+pub fn mooncake_section(r: &DriftReport, markdown: bool) -> Option<String> {
+    let header = [
+        "item",
+        "rows IST / ATIF",
+        "only IST / only ATIF",
+        "ATIF rows without text",
+        "input_length differs",
+        "input tokens IST / ATIF",
+        "output_length differs",
+        "delay differs",
+        "hash prefix overlap",
+        "block reuse IST / ATIF",
+    ];
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in &r.items {
+        let Some(m) = &i.mooncake else { continue };
+        if !seen.insert(i.item.as_str()) {
+            continue;
+        }
+        rows.push(vec![
+            i.item.clone(),
+            format!("{} / {}", m.rows_ist, m.rows_atif),
+            format!("{} / {}", m.only_ist, m.only_atif),
+            m.atif_rows_without_text.to_string(),
+            m.input_length_differs.to_string(),
+            format!("{} / {}", m.input_tokens_ist, m.input_tokens_atif),
+            m.output_length_differs.to_string(),
+            m.delay_differs.to_string(),
+            pct(Some(m.hash_prefix_overlap)),
+            format!("{} / {}", pct(m.block_reuse_ist), pct(m.block_reuse_atif)),
+        ]);
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    if markdown {
+        let mut s = format!("| {} |\n|---|", header.join(" | "));
+        s.push_str(&"---:|".repeat(header.len() - 1));
+        s.push('\n');
+        for row in rows {
+            s.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
+        return Some(s);
+    }
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    for row in rows {
+        t.add_row(row);
+    }
+    Some(format!("{t}\n"))
 }
 
 /// The JSON report (schema-versioned; stable order: items, builders and files as run).
