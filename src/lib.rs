@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: **trace → frame → analyses → drift → report**.
 //! - [`trace`]: IST, ATIF and ATOF models, format detection, corpus walking.
+//! - [`atof`]: ATOF event streams, their LLM spans and LLM-span dedupe (NeMo Relay's rule and a strict one).
 //! - [`convert`]: IST → ATIF with NAT 1.9.0's converter semantics.
 //! - [`config`]: NAT's profiler configuration (`eval.general.profiler`).
 //! - [`frame`]: NAT's standardized frame (one typed struct), built from IST, and its CSV.
@@ -15,6 +16,7 @@
 //! - [`report`]: pure renderers of computed results.
 //! - [`differences`]: every deliberate difference from NAT, with its reason.
 
+pub mod atof;
 pub mod config;
 pub mod convert;
 pub mod corpus;

@@ -106,6 +106,14 @@ enum DriftBuilderArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DedupeArg {
+    /// NeMo Relay 0.10.4's rule.
+    Relay,
+    /// The stricter rule: one span per observer per call, deterministic tie-break.
+    Strict,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ReportFormat {
     Table,
     Markdown,
@@ -233,6 +241,44 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
+    },
+    /// LLM-span dedupe of an ATOF event stream: which spans are one provider call.
+    ///
+    /// `--mode relay` applies NeMo Relay 0.10.4's rule (its ATIF exporter's), `--mode strict`
+    /// the stricter rule with a deterministic tie-break (see `atif_drift::atof::dedupe`).
+    ///
+    /// Example: atif-drift dedupe tests/data/relay/d1_equal_fidelity_tie.events.json --mode strict
+    Dedupe {
+        /// ATOF events (a JSON list or JSONL).
+        input: PathBuf,
+        #[arg(long, value_enum, default_value = "relay")]
+        mode: DedupeArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutFormat,
+    },
+    /// Generate agent runs (nested agents, overlapping and repeated LLM calls, parallel and
+    /// failing tools, hook + gateway observations) as corpus items.
+    ///
+    /// Each run goes to DIR/seed-<n>/: all_requests_profiler_traces.json (IST),
+    /// atof_events.json (ATOF) and run.json (the ground truth). The same seed gives the same
+    /// files on every machine. `--from-json run.json` writes a saved run (e.g. a shrunk
+    /// failing property case) instead.
+    ///
+    /// Example: atif-drift gen --seed 1 --count 3 -o corpus/generated
+    Gen {
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Number of runs (seeds seed, seed+1, …).
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+        /// A run.json to write instead of generated runs.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "count"])]
+        from_json: Option<PathBuf>,
+        /// Output directory.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Print every deliberate difference from NAT, with its reason.
     Differences {
@@ -495,6 +541,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = atif_drift::drift::merge(all).map_err(anyhow::Error::msg)?;
             render_drift(&r, format);
             Ok(ExitCode::from(atif_drift::drift::exit_code(&[], &r)))
+        }
+        Cmd::Dedupe {
+            input,
+            mode,
+            format,
+        } => {
+            use atif_drift::atof::dedupe::{dedupe, Mode};
+            let Trace::Atof(events) = load_file(&input, &opts)? else {
+                bail!("{}: not an ATOF event stream", input.display());
+            };
+            let spans = atif_drift::atof::llm_spans(&events);
+            let mode = match mode {
+                DedupeArg::Relay => Mode::Relay,
+                DedupeArg::Strict => Mode::Strict,
+            };
+            let d = dedupe(&spans, mode);
+            match format {
+                OutFormat::Text => out(&report::dedupe::table(&spans, &d)),
+                OutFormat::Json => out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"mode": mode, "spans": spans, "dedupe": d})
+                    )?
+                )),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Gen {
+            seed,
+            count,
+            from_json,
+            output,
+        } => {
+            use atif_drift::gen::run::{generate, write_case, RunSpec};
+            if let Some(f) = from_json {
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("{}: cannot read", f.display()))?;
+                let run: RunSpec = serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not a run.json", f.display()))?;
+                write_case(&run, &output)
+                    .with_context(|| format!("{}: cannot write", output.display()))?;
+                eprintln!("wrote {}", output.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            for s in seed..seed.saturating_add(count) {
+                let dir = output.join(format!("seed-{s}"));
+                write_case(&generate(s), &dir)
+                    .with_context(|| format!("{}: cannot write", dir.display()))?;
+            }
+            eprintln!("wrote {count} generated runs to {}", output.display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Differences { format } => {
             match format {

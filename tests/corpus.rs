@@ -35,7 +35,9 @@ fn every_corpus_file_is_accounted_for() {
             })
             .count()
     };
-    assert_eq!(loaded("all_requests_profiler_traces.json", "ist"), 5);
+    // 5 real runs and 3 generated ones (corpus/generated, `atif-drift gen --seed 1 --count 3`).
+    assert_eq!(loaded("all_requests_profiler_traces.json", "ist"), 8);
+    assert_eq!(loaded("atof_events.json", "atof"), 3);
     assert_eq!(loaded("nat_atif.json", "atif-list"), 5);
     assert_eq!(loaded("workflow_output_atif.json", "atif-eval-output"), 4);
 }
@@ -49,8 +51,9 @@ fn models_round_trip_without_loss() {
     let mut items: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.join("nat_atif.json").exists())
         .collect();
+    assert_eq!(items.len(), 5);
     items.sort();
     for item in items {
         for name in ["all_requests_profiler_traces.json", "nat_atif.json"] {
@@ -71,4 +74,29 @@ fn models_round_trip_without_loss() {
             );
         }
     }
+}
+
+/// The generated section of the corpus is what `atif-drift gen --seed 1 --count 3` writes
+/// today (regenerate it with that command when the generator changes).
+#[test]
+fn generated_corpus_items_are_up_to_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/generated");
+    let tmp = std::env::temp_dir().join(format!("atif-drift-gen-{}", std::process::id()));
+    for seed in 1..=3u64 {
+        let dir = tmp.join(format!("seed-{seed}"));
+        atif_drift::gen::run::write_case(&atif_drift::gen::run::generate(seed), &dir).unwrap();
+        for f in [
+            "all_requests_profiler_traces.json",
+            "atof_events.json",
+            "run.json",
+        ] {
+            let committed = std::fs::read(root.join(format!("seed-{seed}")).join(f)).unwrap();
+            let fresh = std::fs::read(dir.join(f)).unwrap();
+            assert!(
+                committed == fresh,
+                "corpus/generated/seed-{seed}/{f} is stale: run `cargo run -- gen --seed 1 --count 3 -o corpus/generated`"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
 }

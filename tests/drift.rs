@@ -26,7 +26,7 @@ fn bundled_corpus_passes_with_the_committed_policy() {
         &LoadOptions::default(),
     )
     .unwrap();
-    assert_eq!(r.items.len(), 10, "5 items × 2 builders");
+    assert_eq!(r.items.len(), 16, "5 real runs + 3 generated × 2 builders");
     assert_eq!(
         drift::exit_code(&entries, &r),
         0,

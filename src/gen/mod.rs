@@ -2,3 +2,4 @@
 
 pub mod bad_inputs;
 pub mod replicate;
+pub mod run;

@@ -1,0 +1,443 @@
+//! ATOF (Agent Trajectory Observability Format, v0.1) event streams as NeMo Relay emits them,
+//! and the LLM spans in them: the input of LLM-span dedupe ([`dedupe`]).
+//!
+//! An event is a JSON object (`uuid`, `parent_uuid`, `category`, `scope_category`
+//! `start`/`end`, ISO `timestamp`, `name`, `metadata`, `data`, `category_profile`); the
+//! accessors here read it without a schema, so an event that lacks a field is still seen.
+
+pub mod dedupe;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Token metrics of one LLM span, as NeMo Relay's ATIF exporter reads them from the end
+/// event's usage (OpenAI or Anthropic shape).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+    /// Usage keys beyond the counts above (e.g. `completion_tokens_details`).
+    #[serde(skip_serializing_if = "Map::is_empty", default)]
+    pub extra: Map<String, Value>,
+}
+
+impl Metrics {
+    /// Relay's `merge_metrics_fields`: fill what `self` lacks from `other`.
+    pub fn fill_missing(&mut self, other: &Metrics) {
+        self.prompt_tokens = self.prompt_tokens.or(other.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.or(other.completion_tokens);
+        self.cached_tokens = self.cached_tokens.or(other.cached_tokens);
+        for (k, v) in &other.extra {
+            self.extra.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prompt_tokens.is_none()
+            && self.completion_tokens.is_none()
+            && self.cached_tokens.is_none()
+            && self.extra.is_empty()
+    }
+}
+
+/// A read-only view of one ATOF event.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a>(pub &'a Value);
+
+impl<'a> Event<'a> {
+    fn str(&self, key: &str) -> Option<&'a str> {
+        self.0.get(key).and_then(Value::as_str)
+    }
+    pub fn uuid(&self) -> Option<&'a str> {
+        self.str("uuid")
+    }
+    pub fn parent_uuid(&self) -> Option<&'a str> {
+        self.str("parent_uuid")
+    }
+    pub fn category(&self) -> Option<&'a str> {
+        self.str("category")
+    }
+    pub fn scope_category(&self) -> Option<&'a str> {
+        self.str("scope_category")
+    }
+    pub fn name(&self) -> &'a str {
+        self.str("name").unwrap_or("")
+    }
+    /// Microseconds since the epoch (ATOF timestamps are ISO-8601).
+    pub fn micros(&self) -> Option<i64> {
+        self.str("timestamp")
+            .and_then(crate::pyfmt::iso_to_epoch_micros)
+    }
+    pub fn metadata(&self) -> Option<&'a Map<String, Value>> {
+        self.0.get("metadata").and_then(Value::as_object)
+    }
+    pub fn data(&self) -> Option<&'a Value> {
+        self.0.get("data").filter(|d| !d.is_null())
+    }
+    /// `category_profile.model_name`.
+    pub fn profile_model(&self) -> Option<&'a str> {
+        self.0
+            .get("category_profile")
+            .and_then(|p| p.get("model_name"))
+            .and_then(Value::as_str)
+    }
+    fn meta_has(&self, key: &str) -> bool {
+        self.metadata().is_some_and(|m| m.contains_key(key))
+    }
+    fn meta_bool(&self, key: &str) -> Option<bool> {
+        self.metadata()
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_bool)
+    }
+}
+
+/// Relay's `unwrap_llm_request`: `{content, headers}` → `content`.
+pub fn unwrap_request(input: &Value) -> &Value {
+    match input.as_object() {
+        Some(o) if o.contains_key("content") && o.contains_key("headers") => &o["content"],
+        _ => input,
+    }
+}
+
+/// ATIF message content: strings and content-part lists as they are, null → "", anything
+/// else its compact JSON.
+fn content_value(v: &Value) -> Value {
+    match v {
+        Value::String(_) => v.clone(),
+        Value::Array(a) if a.iter().all(|p| p.get("type").is_some()) && !a.is_empty() => v.clone(),
+        Value::Null => Value::String(String::new()),
+        _ => Value::String(v.to_string()),
+    }
+}
+
+/// The request's signature: the content of its last user (or role-less) message, else its
+/// `prompt`, else the whole request (Relay's `extract_user_messages`).
+pub fn request_signature(input: &Value) -> String {
+    let req = unwrap_request(input);
+    let last_user = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|ms| {
+            ms.iter().rev().filter_map(Value::as_object).find(|m| {
+                m.get("role")
+                    .and_then(Value::as_str)
+                    .is_none_or(|r| r == "user")
+            })
+        })
+        .and_then(|m| m.get("content"));
+    let v = match (last_user, req.get("prompt")) {
+        (Some(c), _) => content_value(c),
+        (None, Some(p)) => content_value(p),
+        _ => content_value(req),
+    };
+    v.to_string()
+}
+
+/// The assistant message text of a response: `content`, `choices[0].message.content`, or
+/// Anthropic content blocks' text; `None` when the response carries no message (e.g. a
+/// hook's summary).
+pub fn response_message(output: &Value) -> Option<String> {
+    let o = output.as_object()?;
+    if let Some(c) = o.get("content").filter(|c| !c.is_null()) {
+        return Some(match c {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(""),
+            other => other.to_string(),
+        });
+    }
+    let msg = o
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .and_then(|c| c.get("message"))?;
+    Some(match msg.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    })
+}
+
+/// Tool calls of a response (`choices[0].message.tool_calls` or `tool_calls`), as
+/// `(name, arguments)` pairs.
+fn response_tool_calls(output: &Value) -> Value {
+    let calls = output
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .and_then(|c| c.get("message"))
+        .and_then(|m| m.get("tool_calls"))
+        .or_else(|| output.get("tool_calls"));
+    match calls.and_then(Value::as_array) {
+        Some(a) => Value::Array(
+            a.iter()
+                .map(|c| {
+                    let f = c.get("function").unwrap_or(c);
+                    serde_json::json!([f.get("name"), f.get("arguments")])
+                })
+                .collect(),
+        ),
+        None => Value::Null,
+    }
+}
+
+/// The response's signature: its message and tool calls (Relay's `llm_response_signature`
+/// in spirit: two observations of one response have equal signatures).
+pub fn response_signature(output: &Value) -> String {
+    let message = match response_message(output) {
+        Some(m) => Value::String(m),
+        None => content_value(output),
+    };
+    serde_json::json!({"message": message, "tool_calls": response_tool_calls(output)}).to_string()
+}
+
+const CORRELATION_PATHS: &[(&str, &[&str])] = &[
+    ("request", &["api_call_id"]),
+    ("request", &["apiCallId"]),
+    ("request", &["request_id"]),
+    ("request", &["requestId"]),
+    ("request", &["request", "id"]),
+    ("request", &["metadata", "request_id"]),
+    ("request", &["metadata", "requestId"]),
+    ("request", &["extra", "api_call_id"]),
+    ("request", &["extra", "apiCallId"]),
+    ("request", &["extra", "request_id"]),
+    ("request", &["extra", "requestId"]),
+    ("request", &["llm_correlation_request_id"]),
+    ("generation", &["generation_id"]),
+    ("generation", &["generationId"]),
+    ("generation", &["generation", "id"]),
+    ("generation", &["metadata", "generation_id"]),
+    ("generation", &["metadata", "generationId"]),
+    ("generation", &["extra", "generation_id"]),
+    ("generation", &["extra", "generationId"]),
+    ("generation", &["llm_correlation_generation_id"]),
+];
+
+fn correlation_keys(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    for (kind, path) in CORRELATION_PATHS {
+        let mut cur = Some(v);
+        for p in *path {
+            cur = cur.and_then(|c| c.get(*p));
+        }
+        if let Some(s) = cur.and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            out.insert(format!("{kind}:{s}"));
+        }
+    }
+}
+
+/// Relay's `llm_event_fidelity_score`: how exactly an observation records the provider call.
+pub fn fidelity(e: &Event) -> u8 {
+    let Some(m) = e.metadata() else { return 50 };
+    if m.get("projection").and_then(Value::as_bool) == Some(true) {
+        10
+    } else if e.meta_bool("provider_payload_exact") == Some(false) {
+        30
+    } else if e.meta_bool("provider_payload_exact") == Some(true) {
+        100
+    } else if m.contains_key("fidelity_source") || m.contains_key("api_call_id") {
+        95
+    } else if m.contains_key("hook_event_name") {
+        90
+    } else {
+        50
+    }
+}
+
+/// Token metrics of an end event's data: `token_usage` or `usage`, OpenAI
+/// (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`) or
+/// Anthropic (`input_tokens` + cache reads and writes as prompt tokens, `output_tokens`;
+/// cached = reads + writes). Other usage keys go to `extra`.
+pub fn metrics(output: &Value) -> Option<Metrics> {
+    let usage = output
+        .get("token_usage")
+        .or_else(|| output.get("usage"))
+        .and_then(Value::as_object)?;
+    let n = |k: &str| usage.get(k).and_then(Value::as_u64);
+    let read = n("cache_read_input_tokens").or_else(|| {
+        usage
+            .get("prompt_tokens_details")
+            .and_then(|d| d.get("cached_tokens"))
+            .and_then(Value::as_u64)
+    });
+    let write = n("cache_creation_input_tokens");
+    let cached = match (read, write) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    let prompt = match n("prompt_tokens") {
+        Some(p) => Some(p),
+        None => n("input_tokens").map(|i| {
+            i + n("cache_read_input_tokens").unwrap_or(0)
+                + n("cache_creation_input_tokens").unwrap_or(0)
+        }),
+    };
+    const KNOWN: &[&str] = &[
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "prompt_tokens_details",
+        "cost",
+        "prompt_token_ids",
+        "completion_token_ids",
+        "logprobs",
+    ];
+    let extra: Map<String, Value> = usage
+        .iter()
+        .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let m = Metrics {
+        prompt_tokens: prompt,
+        completion_tokens: n("completion_tokens").or_else(|| n("output_tokens")),
+        cached_tokens: cached,
+        extra,
+    };
+    (!m.is_empty()).then_some(m)
+}
+
+/// How a span was observed: one observer sees one provider call at most once.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Observer {
+    pub name: String,
+    /// `gateway:<path>`, `api-hook:<source>`, `hook`, or `plain`.
+    pub class: String,
+}
+
+/// One LLM span (a start and an end event with data): a dedupe candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmSpan {
+    pub uuid: String,
+    pub parent_uuid: Option<String>,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub request_signature: String,
+    pub response_signature: String,
+    /// Characters of the assistant message the response carries, or the hook's
+    /// `assistant_content_chars` summary.
+    pub response_chars: Option<usize>,
+    pub correlation_keys: std::collections::BTreeSet<String>,
+    pub model: Option<String>,
+    pub fidelity: u8,
+    pub metrics: Option<Metrics>,
+    pub hook: bool,
+    pub gateway: bool,
+    pub non_exact: bool,
+    pub observer: Observer,
+}
+
+fn observer(start: &Event, end: &Event) -> Observer {
+    let meta = |k: &str| {
+        start
+            .metadata()
+            .and_then(|m| m.get(k))
+            .or_else(|| end.metadata().and_then(|m| m.get(k)))
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+    };
+    let class = if let Some(p) = meta("gateway_path").or_else(|| meta("llm_correlation_source")) {
+        format!("gateway:{p}")
+    } else if let Some(s) =
+        meta("fidelity_source").or_else(|| meta("api_call_id").map(|_| "api".into()))
+    {
+        format!("api-hook:{s}")
+    } else if meta("hook_event_name").is_some() {
+        "hook".into()
+    } else {
+        "plain".into()
+    };
+    Observer {
+        name: start.name().to_string(),
+        class,
+    }
+}
+
+impl LlmSpan {
+    fn from_events(start: Event, end: Event) -> Option<LlmSpan> {
+        let (input, output) = (start.data()?, end.data()?);
+        let mut keys = std::collections::BTreeSet::new();
+        for e in [start, end] {
+            if let Some(m) = e.0.get("metadata").filter(|m| m.is_object()) {
+                correlation_keys(m, &mut keys);
+            }
+            if let Some(d) = e.data() {
+                correlation_keys(d, &mut keys);
+                correlation_keys(unwrap_request(d), &mut keys);
+            }
+        }
+        let response_model = output.get("model").and_then(Value::as_str);
+        let model = response_model
+            .or_else(|| start.profile_model())
+            .or_else(|| end.profile_model())
+            .or_else(|| unwrap_request(input).get("model").and_then(Value::as_str))
+            .map(str::to_string);
+        let response_chars = response_message(output)
+            .map(|m| m.chars().count())
+            .or_else(|| {
+                output
+                    .get("assistant_content_chars")
+                    .and_then(Value::as_u64)
+                    .map(|n| n as usize)
+            });
+        let either = |f: &dyn Fn(&Event) -> bool| f(&start) || f(&end);
+        Some(LlmSpan {
+            uuid: start.uuid()?.to_string(),
+            parent_uuid: start
+                .parent_uuid()
+                .or_else(|| end.parent_uuid())
+                .map(str::to_string),
+            start_us: start.micros()?,
+            end_us: end.micros()?,
+            request_signature: request_signature(input),
+            response_signature: response_signature(output),
+            response_chars,
+            correlation_keys: keys,
+            model,
+            fidelity: fidelity(&start).max(fidelity(&end)),
+            metrics: metrics(output),
+            hook: either(&|e| e.meta_has("hook_event_name")),
+            gateway: either(&|e| {
+                e.meta_has("gateway_path") || e.meta_has("llm_correlation_source")
+            }),
+            non_exact: either(&|e| e.meta_bool("provider_payload_exact") == Some(false)),
+            observer: observer(&start, &end),
+        })
+    }
+}
+
+/// The LLM spans of an event stream: events of category `llm` grouped by `uuid`, a span for
+/// each uuid with a start and an end that both carry data (the last of each wins), sorted
+/// by (start, end, uuid).
+pub fn llm_spans(events: &[Value]) -> Vec<LlmSpan> {
+    let mut parts: std::collections::BTreeMap<&str, (Option<Event>, Option<Event>)> =
+        std::collections::BTreeMap::new();
+    for v in events {
+        let e = Event(v);
+        if e.category() != Some("llm") {
+            continue;
+        }
+        let Some(u) = e.uuid() else { continue };
+        let p = parts.entry(u).or_default();
+        match e.scope_category() {
+            Some("start") => p.0 = Some(e),
+            Some("end") => p.1 = Some(e),
+            _ => {}
+        }
+    }
+    let mut spans: Vec<LlmSpan> = parts
+        .into_values()
+        .filter_map(|(s, e)| LlmSpan::from_events(s?, e?))
+        .collect();
+    spans.sort_by(|a, b| (a.start_us, a.end_us, &a.uuid).cmp(&(b.start_us, b.end_us, &b.uuid)));
+    spans
+}

@@ -1,0 +1,161 @@
+//! LLM-span dedupe against NeMo Relay 0.10.4 on its own scenarios (`tests/data/relay/`, made
+//! by `../shared/fixtures/relay/scenarios.py`): the spans Relay suppressed and kept, and the
+//! token totals of its ATIF; and the strict rule against each scenario's ground truth.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use atif_drift::atof::dedupe::{dedupe, Dedupe, Mode};
+use atif_drift::atof::{llm_spans, LlmSpan};
+use serde_json::Value;
+
+fn dir() -> std::path::PathBuf {
+    common::root().join("tests/data/relay")
+}
+
+fn manifest() -> serde_json::Map<String, Value> {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("manifest.json")).unwrap())
+            .unwrap();
+    v.as_object().unwrap().clone()
+}
+
+fn spans(name: &str) -> Vec<LlmSpan> {
+    let text = std::fs::read_to_string(dir().join(format!("{name}.events.json"))).unwrap();
+    let events: Vec<Value> = serde_json::from_str(&text).unwrap();
+    llm_spans(&events)
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// (prompt, completion, cached) summed over the kept spans' merged metrics.
+fn totals(spans: &[LlmSpan], d: &Dedupe) -> (u64, u64, u64) {
+    let mut t = (0, 0, 0);
+    for s in spans.iter().filter(|s| !d.suppressed.contains(&s.uuid)) {
+        if let Some(m) = d.merged_metrics(s) {
+            t.0 += m.prompt_tokens.unwrap_or(0);
+            t.1 += m.completion_tokens.unwrap_or(0);
+            t.2 += m.cached_tokens.unwrap_or(0);
+        }
+    }
+    t
+}
+
+/// (prompt, completion, cached) summed over the agent steps of a Relay trajectory, subagent
+/// trajectories included.
+fn step_totals(t: &Value) -> (u64, u64, u64) {
+    let mut out = (0, 0, 0);
+    for s in t["steps"].as_array().unwrap() {
+        let n = |k: &str| s["metrics"].get(k).and_then(Value::as_u64).unwrap_or(0);
+        out.0 += n("prompt_tokens");
+        out.1 += n("completion_tokens");
+        out.2 += n("cached_tokens");
+    }
+    for sub in t
+        .get("subagent_trajectories")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let x = step_totals(sub);
+        out = (out.0 + x.0, out.1 + x.1, out.2 + x.2);
+    }
+    out
+}
+
+/// The token totals of every trajectory Relay produced for a scenario (more than one where
+/// it is not deterministic).
+fn relay_totals(name: &str) -> Vec<(u64, u64, u64)> {
+    let read = |f: String| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir().join(f)).unwrap()).unwrap()
+    };
+    let variants = dir().join(format!("{name}.atif.variants.json"));
+    if variants.exists() {
+        read(format!("{name}.atif.variants.json"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(step_totals)
+            .collect()
+    } else {
+        vec![step_totals(&read(format!("{name}.atif.json")))]
+    }
+}
+
+#[test]
+fn relay_mode_suppresses_and_keeps_what_relay_did_with_its_token_totals() {
+    let m = manifest();
+    assert!(m.len() >= 18, "{} scenarios", m.len());
+    for (name, sc) in &m {
+        let facts = &sc["facts"];
+        let s = spans(name);
+        assert_eq!(
+            s.len() as u64,
+            facts["llm_spans_in"].as_u64().unwrap(),
+            "{name}"
+        );
+        let d = dedupe(&s, Mode::Relay);
+        assert_eq!(
+            d.suppressed,
+            strings(&facts["suppressed_llm_span_uuids"]),
+            "{name}"
+        );
+        let kept: BTreeSet<String> = s
+            .iter()
+            .filter(|x| !d.suppressed.contains(&x.uuid))
+            .map(|x| x.uuid.clone())
+            .collect();
+        assert_eq!(kept, strings(&facts["kept_llm_span_uuids"]), "{name}");
+        let ours = totals(&s, &d);
+        let relay = relay_totals(name);
+        assert!(
+            relay.contains(&ours),
+            "{name}: ours {ours:?}, Relay {relay:?}"
+        );
+    }
+}
+
+#[test]
+fn strict_mode_counts_each_physical_call_once() {
+    for (name, sc) in &manifest() {
+        let s = spans(name);
+        let d = dedupe(&s, Mode::Strict);
+        let kept = s.len() - d.suppressed.len();
+        let truth = sc["expect"]["truth_agent_steps"].as_u64().unwrap() as usize;
+        assert_eq!(kept, truth, "{name}: merges {:?}", d.merges);
+    }
+}
+
+/// Where Relay is wrong (its own manifest says so), strict mode differs from it; where
+/// Relay is right, both agree on what is kept.
+#[test]
+fn strict_mode_fixes_relays_known_weaknesses_and_agrees_elsewhere() {
+    for (name, sc) in &manifest() {
+        let s = spans(name);
+        let (r, st) = (dedupe(&s, Mode::Relay), dedupe(&s, Mode::Strict));
+        if sc["expect"]["relay_correct"].as_bool().unwrap() {
+            assert_eq!(r.suppressed.len(), st.suppressed.len(), "{name}");
+        } else {
+            assert_ne!(r.suppressed.len(), st.suppressed.len(), "{name}");
+        }
+    }
+}
+
+/// d5: the winner absorbs two spans with different prompt counts; Relay's result depends on
+/// its HashMap order, strict mode takes the higher-fidelity one (the API hook's 7).
+#[test]
+fn strict_mode_metrics_merge_is_deterministic() {
+    let s = spans("d5_metrics_merge_order");
+    let d = dedupe(&s, Mode::Strict);
+    assert_eq!(totals(&s, &d), (7, 1, 0));
+    let mut rev = s.clone();
+    rev.reverse();
+    assert_eq!(dedupe(&rev, Mode::Strict), d);
+}
