@@ -10,19 +10,35 @@ use atif_drift::atof::dedupe::{dedupe, Dedupe, Mode};
 use atif_drift::atof::{llm_spans, LlmSpan};
 use serde_json::Value;
 
-fn dir() -> std::path::PathBuf {
-    common::root().join("tests/data/relay")
+/// Relay's own scenarios (`relay`) or our randomised mixes run through Relay (`relay_random`,
+/// made by `tests/data/relay_random/random_mixes.py`).
+const SETS: &[&str] = &["relay", "relay_random"];
+
+fn set_dir(set: &str) -> std::path::PathBuf {
+    common::root().join("tests/data").join(set)
 }
 
-fn manifest() -> serde_json::Map<String, Value> {
+fn dir() -> std::path::PathBuf {
+    set_dir("relay")
+}
+
+fn manifest_of(set: &str) -> serde_json::Map<String, Value> {
     let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("manifest.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(set_dir(set).join("manifest.json")).unwrap())
             .unwrap();
     v.as_object().unwrap().clone()
 }
 
+fn manifest() -> serde_json::Map<String, Value> {
+    manifest_of("relay")
+}
+
 fn spans(name: &str) -> Vec<LlmSpan> {
-    let text = std::fs::read_to_string(dir().join(format!("{name}.events.json"))).unwrap();
+    spans_in("relay", name)
+}
+
+fn spans_in(set: &str, name: &str) -> Vec<LlmSpan> {
+    let text = std::fs::read_to_string(set_dir(set).join(format!("{name}.events.json"))).unwrap();
     let events: Vec<Value> = serde_json::from_str(&text).unwrap();
     llm_spans(&events)
 }
@@ -72,11 +88,11 @@ fn step_totals(t: &Value) -> (u64, u64, u64) {
 
 /// The token totals of every trajectory Relay produced for a scenario (more than one where
 /// it is not deterministic).
-fn relay_totals(name: &str) -> Vec<(u64, u64, u64)> {
+fn relay_totals(set: &str, name: &str) -> Vec<(u64, u64, u64)> {
     let read = |f: String| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir().join(f)).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(set_dir(set).join(f)).unwrap()).unwrap()
     };
-    let variants = dir().join(format!("{name}.atif.variants.json"));
+    let variants = set_dir(set).join(format!("{name}.atif.variants.json"));
     if variants.exists() {
         read(format!("{name}.atif.variants.json"))
             .as_array()
@@ -91,35 +107,60 @@ fn relay_totals(name: &str) -> Vec<(u64, u64, u64)> {
 
 #[test]
 fn relay_mode_suppresses_and_keeps_what_relay_did_with_its_token_totals() {
-    let m = manifest();
-    assert!(m.len() >= 18, "{} scenarios", m.len());
-    for (name, sc) in &m {
-        let facts = &sc["facts"];
-        let s = spans(name);
-        assert_eq!(
-            s.len() as u64,
-            facts["llm_spans_in"].as_u64().unwrap(),
-            "{name}"
-        );
-        let d = dedupe(&s, Mode::Relay);
-        assert_eq!(
-            d.suppressed,
-            strings(&facts["suppressed_llm_span_uuids"]),
-            "{name}"
-        );
-        let kept: BTreeSet<String> = s
-            .iter()
-            .filter(|x| !d.suppressed.contains(&x.uuid))
-            .map(|x| x.uuid.clone())
-            .collect();
-        assert_eq!(kept, strings(&facts["kept_llm_span_uuids"]), "{name}");
-        let ours = totals(&s, &d);
-        let relay = relay_totals(name);
-        assert!(
-            relay.contains(&ours),
-            "{name}: ours {ours:?}, Relay {relay:?}"
-        );
+    for set in SETS {
+        let m = manifest_of(set);
+        assert!(m.len() >= 12, "{set}: {} scenarios", m.len());
+        for (name, sc) in &m {
+            let facts = &sc["facts"];
+            let s = spans_in(set, name);
+            assert_eq!(
+                s.len() as u64,
+                facts["llm_spans_in"].as_u64().unwrap(),
+                "{name}"
+            );
+            let d = dedupe(&s, Mode::Relay);
+            assert_eq!(
+                d.suppressed,
+                strings(&facts["suppressed_llm_span_uuids"]),
+                "{name}"
+            );
+            let kept: BTreeSet<String> = s
+                .iter()
+                .filter(|x| !d.suppressed.contains(&x.uuid))
+                .map(|x| x.uuid.clone())
+                .collect();
+            assert_eq!(kept, strings(&facts["kept_llm_span_uuids"]), "{name}");
+            let ours = totals(&s, &d);
+            let relay = relay_totals(set, name);
+            assert!(
+                relay.contains(&ours),
+                "{name}: ours {ours:?}, Relay {relay:?}"
+            );
+        }
     }
+}
+
+/// On the random mixes, the strict rule is closer to the ground truth than Relay's.
+#[test]
+fn strict_mode_is_closer_to_the_truth_on_random_mixes() {
+    let (mut relay_off, mut strict_off, mut exact) = (0, 0, 0);
+    let m = manifest_of("relay_random");
+    for (name, sc) in &m {
+        let s = spans_in("relay_random", name);
+        let truth = sc["expect"]["truth_agent_steps"].as_u64().unwrap() as i64;
+        let kept = |mode| (s.len() - dedupe(&s, mode).suppressed.len()) as i64;
+        relay_off += (kept(Mode::Relay) - truth).abs();
+        strict_off += (kept(Mode::Strict) - truth).abs();
+        exact += usize::from(kept(Mode::Strict) == truth);
+    }
+    eprintln!(
+        "steps off the truth: Relay {relay_off}, strict {strict_off}; strict exact on {exact}/{}",
+        m.len()
+    );
+    assert!(
+        strict_off < relay_off,
+        "Relay {relay_off}, strict {strict_off}"
+    );
 }
 
 #[test]

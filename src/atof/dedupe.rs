@@ -17,8 +17,8 @@
 //!   one physical call) under [`strict_match`]:
 //!   1. same non-null parent;
 //!   2. models: both present and equal once a date snapshot suffix (`-2026-01-15`,
-//!      `-20260115`) is dropped; one missing only with identical signatures or a shared
-//!      correlation key;
+//!      `-20260115`) is dropped, or both missing; one missing only with identical signatures
+//!      or a shared correlation key (a model on one side only is a hint of another call);
 //!   3. time: half-open overlap (`a.start < b.end && b.start < a.end`: back-to-back calls do
 //!      not merge), or, with a shared correlation key, a gap of at most
 //!      [`STRICT_SKEW_US`] (two clocks recording one call);
@@ -138,6 +138,7 @@ pub fn strict_match(a: &LlmSpan, b: &LlmSpan) -> bool {
     let identical = same_signatures(a, b);
     let models = match (&a.model, &b.model) {
         (Some(x), Some(y)) => model_family(x) == model_family(y),
+        (None, None) => true,
         _ => identical || keyed,
     };
     let overlap = a.start_us < b.end_us && b.start_us < a.end_us;
