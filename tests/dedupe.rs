@@ -18,10 +18,6 @@ fn set_dir(set: &str) -> std::path::PathBuf {
     common::root().join("tests/data").join(set)
 }
 
-fn dir() -> std::path::PathBuf {
-    set_dir("relay")
-}
-
 fn manifest_of(set: &str) -> serde_json::Map<String, Value> {
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(set_dir(set).join("manifest.json")).unwrap())
