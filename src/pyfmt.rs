@@ -172,6 +172,18 @@ fn number_str(n: &serde_json::Number) -> String {
     }
 }
 
+/// Python truthiness of a JSON-decoded value (`bool(json.loads(...))`).
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
 /// `str(v)` of the Python object `json.loads` would have produced: a string is itself,
 /// anything else its `repr`.
 pub fn py_str(v: &Value) -> String {

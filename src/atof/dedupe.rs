@@ -66,6 +66,18 @@ pub struct Dedupe {
 }
 
 impl Dedupe {
+    /// `win` absorbs `lose`: `lose` is suppressed, its metrics fill `win`'s gaps.
+    fn absorb(&mut self, win: &LlmSpan, lose: &LlmSpan) {
+        self.suppressed.insert(lose.uuid.clone());
+        if let Some(m) = &lose.metrics {
+            self.supplemental
+                .entry(win.uuid.clone())
+                .or_default()
+                .fill_missing(m);
+        }
+        self.merges.push((win.uuid.clone(), lose.uuid.clone()));
+    }
+
     /// The metrics of a kept span after the merge: its own, gaps filled.
     pub fn merged_metrics(&self, span: &LlmSpan) -> Option<Metrics> {
         match (&span.metrics, self.supplemental.get(&span.uuid)) {
@@ -184,14 +196,7 @@ fn relay(spans: &[LlmSpan]) -> Dedupe {
                 std::cmp::Ordering::Less => (b, a),
                 std::cmp::Ordering::Equal => continue,
             };
-            d.suppressed.insert(lose.uuid.clone());
-            if let Some(m) = &lose.metrics {
-                d.supplemental
-                    .entry(win.uuid.clone())
-                    .or_default()
-                    .fill_missing(m);
-            }
-            d.merges.push((win.uuid.clone(), lose.uuid.clone()));
+            d.absorb(win, lose);
         }
     }
     d
@@ -224,14 +229,7 @@ fn strict(spans: &[LlmSpan]) -> Dedupe {
         c.sort_by(|a, b| rank(a).cmp(&rank(b)));
         let (win, rest) = c.split_first().expect("clusters are not empty");
         for lose in rest {
-            d.suppressed.insert(lose.uuid.clone());
-            if let Some(m) = &lose.metrics {
-                d.supplemental
-                    .entry(win.uuid.clone())
-                    .or_default()
-                    .fill_missing(m);
-            }
-            d.merges.push((win.uuid.clone(), lose.uuid.clone()));
+            d.absorb(win, lose);
         }
     }
     d

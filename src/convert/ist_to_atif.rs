@@ -19,7 +19,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::pyfmt::{epoch_to_iso, iso_to_epoch, py_str};
+use crate::pyfmt::{epoch_to_iso, iso_to_epoch, py_str, truthy};
 use crate::trace::atif::{
     Agent, FinalMetrics, Message, Metrics, Observation, ObservationResult, Step, ToolCall,
     Trajectory, NAT_VERSION,
@@ -41,18 +41,6 @@ pub struct ConvertOptions {
 pub enum ConvertError {
     #[error("step with UUID {uuid}: event_timestamp {ts} is outside the range of a datetime")]
     TimestampOutOfRange { uuid: String, ts: f64 },
-}
-
-/// Python truthiness of a JSON-decoded value.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(m) => !m.is_empty(),
-    }
 }
 
 /// NAT's `_extract_user_input` for a JSON-decoded `data.input`.

@@ -35,7 +35,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::pyfmt::py_str;
+use crate::pyfmt::{py_str, truthy};
 use crate::trace::atif::{AtifTrace, Step, Trajectory};
 use crate::trace::ist::{EventType, IstRequest};
 
@@ -177,18 +177,6 @@ impl BlockHasher {
             parent = id as i64;
         }
         out
-    }
-}
-
-/// Python truthiness of a JSON value.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 
