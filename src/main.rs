@@ -105,12 +105,28 @@ enum DriftBuilderArg {
     Both,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum FromFormat {
+    Ist,
+    Atif,
+    Atof,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum DedupeArg {
     /// NeMo Relay 0.10.4's rule.
     Relay,
     /// The stricter rule: one span per observer per call, deterministic tie-break.
     Strict,
+}
+
+impl From<DedupeArg> for atif_drift::atof::dedupe::Mode {
+    fn from(d: DedupeArg) -> Self {
+        match d {
+            DedupeArg::Relay => Self::Relay,
+            DedupeArg::Strict => Self::Strict,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -138,13 +154,30 @@ enum Cmd {
     /// ATIF without prompt text (NAT's), input_length is the recorded prompt_tokens and
     /// hash_ids is empty. A truncated IST file is recovered request by request.
     ///
+    /// ATOF → ATIF follows NeMo Relay 0.10.4's AtifExporter: one trajectory (subagents
+    /// nested), LLM spans observed twice merged by --dedupe (relay: Relay's rule; strict:
+    /// the stricter one).
+    ///
     /// Examples:
     ///   atif-drift convert corpus/react_calculator/all_requests_profiler_traces.json --to atif -o atif.json
     ///   atif-drift convert corpus/react_calculator/all_requests_profiler_traces.json --to mooncake -o trace.jsonl
+    ///   atif-drift convert events.json --from atof --to atif --dedupe strict -o trajectory.json
     #[command(verbatim_doc_comment)]
     Convert {
-        /// The input trace (IST; ATIF too for --to mooncake).
+        /// The input trace (IST or ATOF; ATIF too for --to mooncake).
         input: PathBuf,
+        /// The input's format; detected from the content when not given (an error if it is not).
+        #[arg(long, value_enum)]
+        from: Option<FromFormat>,
+        /// ATOF → ATIF: how LLM spans observed twice are merged.
+        #[arg(long, value_enum, default_value = "relay")]
+        dedupe: DedupeArg,
+        /// ATOF → ATIF: the trajectory's session id (Relay's exporter takes it as an argument).
+        #[arg(long, default_value = "atof-session")]
+        session_id: String,
+        /// ATOF → ATIF: the agent version to write.
+        #[arg(long, default_value = "0.0.0")]
+        agent_version: String,
         /// Output format.
         #[arg(long, value_enum, default_value = "atif")]
         to: ToFormat,
@@ -388,15 +421,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Convert {
             input,
+            from,
             to: ToFormat::Atif,
             output,
             agent_name,
+            dedupe,
+            session_id,
+            agent_version,
             ..
         } => {
             let trace = load_file(&input, &opts)?;
+            let detected = match &trace {
+                Trace::Ist(_) => FromFormat::Ist,
+                Trace::Atif(_) => FromFormat::Atif,
+                Trace::Atof(_) => FromFormat::Atof,
+            };
+            if from.is_some_and(|f| f != detected) {
+                bail!(
+                    "{}: --from says otherwise, but the file is {}",
+                    input.display(),
+                    trace.kind()
+                );
+            }
+            if let Trace::Atof(events) = &trace {
+                use atif_drift::atof::export::{export, ExportOptions};
+                let eo = ExportOptions {
+                    session_id,
+                    agent_name: agent_name.unwrap_or_else(|| "agent".into()),
+                    agent_version,
+                    mode: dedupe.into(),
+                };
+                let t = export(events, &eo);
+                write_output(&output, &(serde_json::to_string_pretty(&t)? + "\n"))?;
+                eprintln!(
+                    "wrote 1 ATIF trajectory ({} steps) from {} ATOF events -> {}",
+                    t["steps"].as_array().map_or(0, Vec::len),
+                    events.len(),
+                    output.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let Trace::Ist(ist) = trace else {
                 bail!(
-                    "{}: is {}, not an IST trace: only IST → ATIF is supported",
+                    "{}: is {}: ATIF → ATIF is not a conversion (IST or ATOF input)",
                     input.display(),
                     trace.kind()
                 );
@@ -552,10 +619,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("{}: not an ATOF event stream", input.display());
             };
             let spans = atif_drift::atof::llm_spans(&events);
-            let mode = match mode {
-                DedupeArg::Relay => Mode::Relay,
-                DedupeArg::Strict => Mode::Strict,
-            };
+            let mode: Mode = mode.into();
             let d = dedupe(&spans, mode);
             match format {
                 OutFormat::Text => out(&report::dedupe::table(&spans, &d)),

@@ -196,3 +196,86 @@ fn strict_mode_metrics_merge_is_deterministic() {
     rev.reverse();
     assert_eq!(dedupe(&rev, Mode::Strict), d);
 }
+
+/// ATOF → ATIF: our export equals Relay's trajectory, as JSON (for scenarios where Relay's
+/// output varies between runs, one of its variants).
+#[test]
+fn export_equals_relays_atif() {
+    use atif_drift::atof::export::{export, ExportOptions};
+    let opts = ExportOptions {
+        session_id: "relay-fixture-session".into(),
+        agent_name: "relay-fixture-agent".into(),
+        agent_version: "1.0.0".into(),
+        mode: Mode::Relay,
+    };
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for set in SETS {
+        for name in manifest_of(set).keys() {
+            total += 1;
+            let read = |f: String| -> Value {
+                serde_json::from_str(&std::fs::read_to_string(set_dir(set).join(f)).unwrap())
+                    .unwrap()
+            };
+            let events: Vec<Value> =
+                serde_json::from_value(read(format!("{name}.events.json"))).unwrap();
+            let ours = export(&events, &opts);
+            let variants = set_dir(set).join(format!("{name}.atif.variants.json"));
+            let relay: Vec<Value> = if variants.exists() {
+                read(format!("{name}.atif.variants.json"))
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            } else {
+                vec![read(format!("{name}.atif.json"))]
+            };
+            if !relay.contains(&ours) {
+                let d = atif_drift::drift::value_diff::diff(
+                    &ours,
+                    &relay[0],
+                    atif_drift::drift::value_diff::Tolerance { abs: 0.0, rel: 0.0 },
+                );
+                failures.push(format!("{set}/{name}: {:?}", &d[..d.len().min(3)]));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// With `--dedupe strict`, the exported trajectory has one agent step per physical call on
+/// every one of Relay's scenarios (Relay's own export is wrong on six).
+#[test]
+fn strict_export_has_one_agent_step_per_call() {
+    use atif_drift::atof::export::{export, ExportOptions};
+    fn agent_steps(t: &Value) -> usize {
+        t["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["source"] == "agent" && s["llm_call_count"] == 1)
+            .count()
+            + t.get("subagent_trajectories")
+                .and_then(Value::as_array)
+                .map_or(0, |subs| subs.iter().map(agent_steps).sum())
+    }
+    let opts = ExportOptions {
+        mode: Mode::Strict,
+        ..ExportOptions::default()
+    };
+    for (name, sc) in &manifest() {
+        let text =
+            std::fs::read_to_string(set_dir("relay").join(format!("{name}.events.json"))).unwrap();
+        let events: Vec<Value> = serde_json::from_str(&text).unwrap();
+        let t = export(&events, &opts);
+        assert_eq!(
+            agent_steps(&t) as u64,
+            sc["expect"]["truth_agent_steps"].as_u64().unwrap(),
+            "{name}"
+        );
+    }
+}

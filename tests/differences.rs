@@ -26,6 +26,8 @@ const TESTED: &[&str] = &[
     "tokens.saturate",
     "mooncake.tokenizer",
     "mooncake.recovery",
+    "atof.dedupe-order",
+    "atof.annotations",
 ];
 
 #[test]
@@ -215,4 +217,29 @@ fn mooncake_recovery_skips_invalid_requests_by_name() {
         warnings[1].starts_with("request 2: cannot parse"),
         "{warnings:?}"
     );
+}
+
+fn relay_events(name: &str) -> Vec<serde_json::Value> {
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/relay/{name}.events.json"));
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// `atof.dedupe-order`: the export of d5 does not depend on the order of the events.
+#[test]
+fn atof_export_is_deterministic_where_relay_is_not() {
+    use atif_drift::atof::export::{export, ExportOptions};
+    let mut events = relay_events("d5_metrics_merge_order");
+    let a = export(&events, &ExportOptions::default());
+    events.reverse();
+    assert_eq!(export(&events, &ExportOptions::default()), a);
+    assert_eq!(a["final_metrics"]["total_prompt_tokens"], 7);
+}
+
+/// `atof.annotations`: no cost is estimated (Relay would price a known model).
+#[test]
+fn atof_export_writes_no_estimated_cost() {
+    use atif_drift::atof::export::{export, ExportOptions};
+    let t = export(&relay_events("e2_cached_tokens"), &ExportOptions::default());
+    assert!(!t.to_string().contains("cost_usd"));
 }

@@ -198,6 +198,31 @@ proptest! {
         prop_assert_eq!((d.only_ist, d.only_atif, d.output_length_differs, d.delay_differs), (0, 0, 0, 0));
     }
 
+    /// 10. ATOF → ATIF with strict dedupe: one agent LLM step per call, subagents included,
+    /// and the trajectory's token totals are the ground truth's.
+    #[test]
+    fn atof_export_has_one_llm_step_per_call(run in run_spec()) {
+        use atif_drift::atof::export::{export, ExportOptions};
+        fn walk(t: &Value, n: &mut usize, p: &mut u64, c: &mut u64) {
+            for s in t["steps"].as_array().unwrap() {
+                if s["llm_call_count"] == 1 {
+                    *n += 1;
+                    *p += s["metrics"]["prompt_tokens"].as_u64().unwrap_or(0);
+                    *c += s["metrics"]["completion_tokens"].as_u64().unwrap_or(0);
+                }
+            }
+            for sub in t.get("subagent_trajectories").and_then(Value::as_array).into_iter().flatten() {
+                walk(sub, n, p, c);
+            }
+        }
+        let t = export(&to_atof(&run), &ExportOptions { mode: Mode::Strict, ..ExportOptions::default() });
+        let (mut n, mut p, mut c) = (0, 0, 0);
+        walk(&t, &mut n, &mut p, &mut c);
+        let truth = token_totals(&run);
+        prop_assert_eq!(n, timeline(&run).calls.len());
+        prop_assert_eq!((p, c), (truth.0, truth.1));
+    }
+
     /// 9. The IST path and the ATIF path (pr1751 and faithful) drift only where the bundled
     /// policy expects it.
     #[test]

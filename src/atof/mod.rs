@@ -6,6 +6,7 @@
 //! accessors here read it without a schema, so an event that lacks a field is still seen.
 
 pub mod dedupe;
+pub mod export;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -279,16 +280,33 @@ pub fn metrics(output: &Value) -> Option<Metrics> {
                 + n("cache_creation_input_tokens").unwrap_or(0)
         }),
     };
+    // NeMo Relay's TOKEN_USAGE_KNOWN_KEYS: every other usage key goes to `extra`.
     const KNOWN: &[&str] = &[
         "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
         "input_tokens",
+        "inputTokens",
+        "input",
+        "completion_tokens",
         "output_tokens",
+        "completionTokens",
+        "outputTokens",
+        "output",
+        "cached_tokens",
+        "cachedTokens",
+        "cache_read_tokens",
+        "cacheReadTokens",
         "cache_read_input_tokens",
+        "cacheReadInputTokens",
+        "cacheRead",
         "cache_creation_input_tokens",
-        "prompt_tokens_details",
+        "cacheCreationInputTokens",
+        "cache_write_tokens",
+        "cacheWriteTokens",
+        "cacheWrite",
+        "cost_usd",
         "cost",
+        "prompt_tokens_details",
+        "input_tokens_details",
         "prompt_token_ids",
         "completion_token_ids",
         "logprobs",
