@@ -116,6 +116,32 @@ pub fn inspect_file(path: &Path, opts: &LoadOptions) -> FileStatus {
 
 /// Every file under `root` (or `root` itself), sorted by path, each accounted for.
 pub fn walk(root: &Path, opts: &LoadOptions) -> Result<Vec<FileEntry>, Error> {
+    walk_with(root, opts, &|_| false)
+}
+
+/// Whether `bytes` start like NAT's `all_requests_profiler_traces.json`: `[` then `]` or
+/// `{"request_number"` / `{"intermediate_steps"` (a sniff of the first bytes, no parse).
+pub fn looks_like_ist(bytes: &[u8]) -> bool {
+    let mut it = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    match (it.next(), it.next()) {
+        (Some(b'['), Some(b']')) => true,
+        (Some(b'['), Some(b'{')) => {
+            let rest: Vec<u8> = it.take(20).collect();
+            rest.starts_with(b"\"request_number\"") || rest.starts_with(b"\"intermediate_steps\"")
+        }
+        _ => false,
+    }
+}
+
+/// [`walk`], except that files for which `defer(path)` holds and whose first bytes look like
+/// an IST trace are not parsed: they are entered as loaded IST with 0 units and steps, for
+/// the caller to settle once it has loaded them itself (the drift job loads each item's
+/// trace once, in the item's run, instead of twice).
+pub fn walk_with(
+    root: &Path,
+    opts: &LoadOptions,
+    defer: &dyn Fn(&Path) -> bool,
+) -> Result<Vec<FileEntry>, Error> {
     let mut out = Vec::new();
     for entry in WalkDir::new(root).sort_by_file_name().follow_links(true) {
         let entry = match entry {
@@ -145,7 +171,25 @@ pub fn walk(root: &Path, opts: &LoadOptions) -> Result<Vec<FileEntry>, Error> {
         if !entry.file_type().is_file() {
             continue;
         }
-        let status = inspect_file(entry.path(), opts);
+        let sniffed = defer(entry.path())
+            && std::fs::File::open(entry.path())
+                .and_then(|mut f| {
+                    use std::io::Read;
+                    let mut head = vec![0u8; 4096];
+                    let n = f.read(&mut head)?;
+                    head.truncate(n);
+                    Ok(looks_like_ist(&head))
+                })
+                .unwrap_or(false);
+        let status = if sniffed {
+            FileStatus::Loaded {
+                kind: "ist",
+                units: 0,
+                steps: 0,
+            }
+        } else {
+            inspect_file(entry.path(), opts)
+        };
         out.push(FileEntry {
             path: rel(root, entry.path()),
             status,

@@ -59,8 +59,27 @@ pub fn as_atif(trace: &Trace) -> Result<AtifTrace, Error> {
     }
 }
 
-/// Run one profiler path on a trace.
+/// Run one profiler path on a trace: every file NAT writes.
 pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result<Outputs, Error> {
+    profile_with(trace, path, cfg, true)
+}
+
+/// [`profile`] without the `all_requests_profiler_traces.json` dump (a copy of the input the
+/// drift run does not compare, and the costliest file to write).
+pub fn profile_compared(
+    trace: &Trace,
+    path: ProfilePath,
+    cfg: &ProfilerConfig,
+) -> Result<Outputs, Error> {
+    profile_with(trace, path, cfg, false)
+}
+
+fn profile_with(
+    trace: &Trace,
+    path: ProfilePath,
+    cfg: &ProfilerConfig,
+    dump: bool,
+) -> Result<Outputs, Error> {
     match path {
         ProfilePath::Ist => {
             let Trace::Ist(ist) = trace else {
@@ -70,14 +89,24 @@ pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result
                 )));
             };
             let mut frame = from_ist::frame(ist);
-            let traces = profile::traces_json(ist);
-            Ok(profile::run(&mut frame, &traces, cfg, path.flavor()))
+            let traces = dump.then(|| profile::traces_json(ist));
+            Ok(profile::run(
+                &mut frame,
+                traces.as_ref(),
+                cfg,
+                path.flavor(),
+            ))
         }
         ProfilePath::Atif(builder) => {
             let atif = as_atif(trace)?;
             let mut frame = from_atif::frame(&atif, builder);
-            let traces = profile::flat_traces_json(&frame);
-            Ok(profile::run(&mut frame, &traces, cfg, path.flavor()))
+            let traces = dump.then(|| profile::flat_traces_json(&frame));
+            Ok(profile::run(
+                &mut frame,
+                traces.as_ref(),
+                cfg,
+                path.flavor(),
+            ))
         }
     }
 }

@@ -349,3 +349,33 @@ fn report_is_independent_of_corpus_order() {
     assert_eq!(ab, run(&[b.clone(), a.clone()]));
     assert_eq!(ab, run(&[b, a.clone(), a]));
 }
+
+/// The drift job loads each item's trace once (in the item's run) and still accounts for
+/// every file exactly as a plain corpus walk does; a broken item trace is reported failed.
+#[test]
+fn job_accounts_for_files_as_the_walk_does() {
+    let corpus = root().join("corpus");
+    let (entries, _) = drift::job(
+        std::slice::from_ref(&corpus),
+        &[Builder::Pr1751],
+        &policy(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let walked = atif_drift::corpus::walk(&corpus, &LoadOptions::default()).unwrap();
+    let show = |v: &[atif_drift::corpus::FileEntry]| serde_json::to_string(v).unwrap();
+    assert_eq!(show(&entries), show(&walked));
+
+    let c = mutated("truncated", |_| {});
+    let trace = c.join("item/all_requests_profiler_traces.json");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    std::fs::write(&trace, &text[..text.len() / 2]).unwrap();
+    let (entries, r) =
+        drift::job(&[c], &[Builder::Pr1751], &policy(), &LoadOptions::default()).unwrap();
+    let e = entries
+        .iter()
+        .find(|e| e.path.ends_with("all_requests_profiler_traces.json"))
+        .unwrap();
+    assert!(e.is_failed(), "{e:?}");
+    assert_eq!(drift::exit_code(&entries, &r), 2);
+}

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::config::ProfilerConfig;
 use crate::differences::{normalize_active_uuids, rename_uuids};
 use crate::frame::from_atif::Builder;
-use crate::pipeline::{profile, ProfilePath};
+use crate::pipeline::{profile_compared as profile, ProfilePath};
 use crate::profile::Outputs;
 use crate::trace::{load_file, LoadOptions};
 use policy::Policy;
@@ -149,6 +149,12 @@ pub struct ItemDrift {
     pub item: String,
     pub builder: Builder,
     pub outputs: Vec<OutputDrift>,
+    /// (requests, steps) of the IST trace, when it loaded (to settle the corpus accounting).
+    #[serde(skip)]
+    pub ist_loaded: Option<(usize, usize)>,
+    /// The item's IST trace file (to settle the corpus accounting).
+    #[serde(skip)]
+    pub ist_path: Option<PathBuf>,
     /// The mooncake replay's drift (its differences are also the `mooncake.jsonl` output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mooncake: Option<crate::mooncake::MooncakeDrift>,
@@ -466,35 +472,45 @@ pub fn diff_outputs(
     policy: &Policy,
     builder: Builder,
 ) -> Vec<OutputDrift> {
-    let mut out = Vec::new();
-    for &file in COMPARED {
-        let (a, b) = (ist.get(file), atif.get(file));
-        let drift = match (a, b) {
-            (None, None) => continue,
-            (Some(a), Some(b)) if file.ends_with(".csv") => diff_csv(file, a, b, policy, builder),
-            (Some(a), Some(b)) if file.ends_with(".txt") => diff_text(file, a, b, policy, builder),
-            (Some(a), Some(b)) => diff_json(file, a, b, policy, builder),
-            (a, _) => {
-                let change = if a.is_some() {
-                    Change::OnlyLeft {
-                        value: Value::String("file".into()),
-                    }
-                } else {
-                    Change::OnlyRight {
-                        value: Value::String("file".into()),
-                    }
-                };
-                OutputDrift {
-                    file: file.into(),
-                    compared: 1,
-                    differing: 1,
-                    patterns: group(file, vec![(String::new(), change, 1)], 1, policy, builder),
+    use rayon::prelude::*;
+    COMPARED
+        .par_iter()
+        .filter_map(|&file| {
+            let t0 = std::time::Instant::now();
+            let (a, b) = (ist.get(file), atif.get(file));
+            let drift = match (a, b) {
+                (None, None) => return None,
+                (Some(a), Some(b)) if file.ends_with(".csv") => {
+                    diff_csv(file, a, b, policy, builder)
                 }
+                (Some(a), Some(b)) if file.ends_with(".txt") => {
+                    diff_text(file, a, b, policy, builder)
+                }
+                (Some(a), Some(b)) => diff_json(file, a, b, policy, builder),
+                (a, _) => {
+                    let change = if a.is_some() {
+                        Change::OnlyLeft {
+                            value: Value::String("file".into()),
+                        }
+                    } else {
+                        Change::OnlyRight {
+                            value: Value::String("file".into()),
+                        }
+                    };
+                    OutputDrift {
+                        file: file.into(),
+                        compared: 1,
+                        differing: 1,
+                        patterns: group(file, vec![(String::new(), change, 1)], 1, policy, builder),
+                    }
+                }
+            };
+            if std::env::var_os("ATIF_DRIFT_TIMINGS").is_some() {
+                eprintln!("  diff {file}: {:.3} s", t0.elapsed().as_secs_f64());
             }
-        };
-        out.push(drift);
-    }
-    out
+            Some(drift)
+        })
+        .collect()
 }
 
 /// The name the mooncake rows are compared under.
@@ -535,27 +551,61 @@ fn diff_mooncake(
     ))
 }
 
-/// Run one item: IST path vs the ATIF path with `builder`.
+/// Run one item: IST path vs the ATIF path with `builder`. The two paths (and the mooncake
+/// export) run in parallel; `ATIF_DRIFT_TIMINGS=1` prints each stage's time to stderr.
 pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
+    let timings = std::env::var_os("ATIF_DRIFT_TIMINGS").is_some();
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if timings {
+            eprintln!(
+                "{}: {what} done at {:.3} s",
+                item.name,
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let counts = std::cell::Cell::new(None);
     let result =
         (|| -> Result<(Vec<OutputDrift>, crate::mooncake::MooncakeDrift), crate::Error> {
             let cfg = match &item.config {
                 Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
                 None => ProfilerConfig::all_on(),
             };
-            let ist_trace = load_file(&item.ist, opts)?;
-            let ist = profile(&ist_trace, ProfilePath::Ist, &cfg)?;
-            let loaded;
-            let atif_trace = match &item.atif {
-                Some(p) => {
-                    loaded = load_file(p, opts)?;
-                    &loaded
-                }
-                None => &ist_trace,
-            };
-            let atif = profile(atif_trace, ProfilePath::Atif(builder), &cfg)?;
+            let (ist_trace, loaded) = rayon::join(
+                || load_file(&item.ist, opts),
+                || item.atif.as_ref().map(|p| load_file(p, opts)).transpose(),
+            );
+            let (ist_trace, loaded) = (ist_trace?, loaded?);
+            if let crate::trace::Trace::Ist(t) = &ist_trace {
+                counts.set(Some((t.requests.len(), t.step_count())));
+            }
+            lap("load");
+            let atif_trace = loaded.as_ref().unwrap_or(&ist_trace);
+            let ((ist, atif), mooncake) = rayon::join(
+                || {
+                    rayon::join(
+                        || {
+                            let r = profile(&ist_trace, ProfilePath::Ist, &cfg);
+                            lap("IST path");
+                            r
+                        },
+                        || {
+                            let r = profile(atif_trace, ProfilePath::Atif(builder), &cfg);
+                            lap("ATIF path");
+                            r
+                        },
+                    )
+                },
+                || {
+                    let r = diff_mooncake(&ist_trace, atif_trace, policy, builder);
+                    lap("mooncake");
+                    r
+                },
+            );
+            let (ist, atif, (mooncake, drift)) = (ist?, atif?, mooncake?);
             let mut outputs = diff_outputs(&ist, &atif, policy, builder);
-            let (mooncake, drift) = diff_mooncake(&ist_trace, atif_trace, policy, builder)?;
+            lap("diff");
             outputs.push(drift);
             Ok((outputs, mooncake))
         })();
@@ -564,6 +614,8 @@ pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptio
             item: item.name.clone(),
             builder,
             outputs,
+            ist_loaded: counts.get(),
+            ist_path: Some(item.ist.clone()),
             mooncake: Some(mooncake),
             error: None,
         },
@@ -571,6 +623,8 @@ pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptio
             item: item.name.clone(),
             builder,
             outputs: vec![],
+            ist_loaded: counts.get(),
+            ist_path: Some(item.ist.clone()),
             mooncake: None,
             error: Some(e.to_string()),
         },
@@ -697,11 +751,34 @@ pub fn job_with(
     total: &dyn Fn(usize),
     tick: &(dyn Fn() + Sync),
 ) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
+    // Item traces are not parsed by the walk: each item's run loads its trace once and
+    // settles its entry (`settle`).
+    let is_item_trace = |p: &Path| {
+        p.file_name()
+            .is_some_and(|n| n == "all_requests_profiler_traces.json")
+            && !p.components().any(|c| c.as_os_str() == "atif_native")
+    };
     let mut entries = Vec::new();
     let mut items = Vec::new();
+    let mut deferred = Vec::new();
     for c in corpora {
-        let walked = crate::corpus::walk(c, opts)?;
-        items.extend(items_of(c, &walked));
+        let walked = crate::corpus::walk_with(c, opts, &is_item_trace)?;
+        let found = items_of(c, &walked);
+        for (j, e) in walked.iter().enumerate() {
+            let full = abs_path(c, &e.path);
+            let provisional = matches!(
+                e.status,
+                crate::corpus::FileStatus::Loaded {
+                    kind: "ist",
+                    units: 0,
+                    steps: 0
+                }
+            );
+            if provisional && is_item_trace(&full) {
+                deferred.push((entries.len() + j, full));
+            }
+        }
+        items.extend(found);
         entries.extend(walked);
     }
     // The report must not depend on the order the corpora were given in.
@@ -711,7 +788,63 @@ pub fn job_with(
         items = partition(items, k, n);
     }
     total(items.len() * builders.len());
-    Ok((entries, run(&items, builders, policy, opts, tick)))
+    let mut report = run(&items, builders, policy, opts, tick);
+    settle(&mut entries, &deferred, &mut report, opts);
+    Ok((entries, report))
+}
+
+fn abs_path(corpus: &Path, rel: &Path) -> PathBuf {
+    if rel.is_absolute() || corpus.is_file() {
+        rel.to_path_buf()
+    } else {
+        corpus.join(rel)
+    }
+}
+
+/// Give each deferred entry its real status: from the item run that loaded it (requests and
+/// steps, or the error), or, for items this job did not run (another partition), by loading
+/// it now. A trace that turns out not to be one is skipped with the reason, and its item
+/// leaves the report.
+fn settle(
+    entries: &mut [crate::corpus::FileEntry],
+    deferred: &[(usize, PathBuf)],
+    report: &mut DriftReport,
+    opts: &LoadOptions,
+) {
+    use crate::corpus::FileStatus;
+    let mut dropped = Vec::new();
+    for (i, path) in deferred {
+        let runs: Vec<&ItemDrift> = report
+            .items
+            .iter()
+            .filter(|r| r.ist_path.as_deref() == Some(path.as_path()))
+            .collect();
+        let status = match runs.first() {
+            None => crate::corpus::inspect_file(path, opts),
+            Some(r) => match (r.ist_loaded, &r.error) {
+                (Some((units, steps)), _) => FileStatus::Loaded {
+                    kind: "ist",
+                    units,
+                    steps,
+                },
+                (None, Some(e)) if e.contains(": not a trace") => {
+                    dropped.push(path.clone());
+                    FileStatus::Skipped { reason: e.clone() }
+                }
+                (None, Some(e)) => FileStatus::Failed { error: e.clone() },
+                (None, None) => crate::corpus::inspect_file(path, opts),
+            },
+        };
+        entries[*i].status = status;
+    }
+    report
+        .items
+        .retain(|r| r.ist_path.as_ref().is_none_or(|p| !dropped.contains(p)));
+    // Internal to the job: the report carries no paths.
+    for r in &mut report.items {
+        r.ist_loaded = None;
+        r.ist_path = None;
+    }
 }
 
 /// 2 if a file failed to load or an item could not run, 1 if there is drift the policy does

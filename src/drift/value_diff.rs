@@ -57,102 +57,125 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn child(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 /// Every difference between `left` and `right`, in document order.
 pub fn diff(left: &Value, right: &Value, tol: Tolerance) -> Vec<Difference> {
     diff_with(left, right, &|_: &str| tol)
 }
 
-/// [`diff`] with a tolerance chosen per path (e.g. absolute for timestamps).
+/// [`diff`] with a tolerance chosen per path (e.g. absolute for timestamps). The tolerance is
+/// asked for only where two numbers differ; paths are built in one reused buffer and copied
+/// only for differences.
 pub fn diff_with(left: &Value, right: &Value, tol: &dyn Fn(&str) -> Tolerance) -> Vec<Difference> {
     let mut out = Vec::new();
-    walk(left, right, String::new(), tol, &mut out);
+    let mut path = String::new();
+    walk(left, right, &mut path, tol, &mut out);
     out
+}
+
+/// Append `.key` (or `key` at the root) or `[i]` to `path`; returns the length to restore.
+fn push_key(path: &mut String, key: &str) -> usize {
+    let len = path.len();
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(key);
+    len
+}
+
+fn push_index(path: &mut String, i: usize) -> usize {
+    use std::fmt::Write;
+    let len = path.len();
+    let _ = write!(path, "[{i}]");
+    len
+}
+
+fn record(out: &mut Vec<Difference>, path: &str, change: Change) {
+    out.push(Difference {
+        path: path.to_string(),
+        change,
+    });
 }
 
 fn walk(
     l: &Value,
     r: &Value,
-    path: String,
+    path: &mut String,
     tol: &dyn Fn(&str) -> Tolerance,
     out: &mut Vec<Difference>,
 ) {
     match (l, r) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, x) in a {
+                let len = push_key(path, k);
                 match b.get(k) {
-                    Some(y) => walk(x, y, child(&path, k), tol, out),
-                    None => out.push(Difference {
-                        path: child(&path, k),
-                        change: Change::OnlyLeft { value: x.clone() },
-                    }),
+                    Some(y) => walk(x, y, path, tol, out),
+                    None => record(out, path, Change::OnlyLeft { value: x.clone() }),
                 }
+                path.truncate(len);
             }
             for (k, y) in b {
                 if !a.contains_key(k) {
-                    out.push(Difference {
-                        path: child(&path, k),
-                        change: Change::OnlyRight { value: y.clone() },
-                    });
+                    let len = push_key(path, k);
+                    record(out, path, Change::OnlyRight { value: y.clone() });
+                    path.truncate(len);
                 }
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                walk(x, y, format!("{path}[{i}]"), tol, out);
+                let len = push_index(path, i);
+                walk(x, y, path, tol, out);
+                path.truncate(len);
             }
             for (i, x) in a.iter().enumerate().skip(b.len()) {
-                out.push(Difference {
-                    path: format!("{path}[{i}]"),
-                    change: Change::OnlyLeft { value: x.clone() },
-                });
+                let len = push_index(path, i);
+                record(out, path, Change::OnlyLeft { value: x.clone() });
+                path.truncate(len);
             }
             for (i, y) in b.iter().enumerate().skip(a.len()) {
-                out.push(Difference {
-                    path: format!("{path}[{i}]"),
-                    change: Change::OnlyRight { value: y.clone() },
-                });
+                let len = push_index(path, i);
+                record(out, path, Change::OnlyRight { value: y.clone() });
+                path.truncate(len);
             }
         }
-        _ if kind(l) != kind(r) => out.push(Difference {
+        _ if kind(l) != kind(r) => record(
+            out,
             path,
-            change: Change::Type {
+            Change::Type {
                 left: l.clone(),
                 right: r.clone(),
             },
-        }),
+        ),
         (Value::Number(a), Value::Number(b)) => {
             let equal = match (a.as_i64(), b.as_i64()) {
                 (Some(x), Some(y)) => x == y,
-                _ => tol(&path).close(
-                    a.as_f64().unwrap_or(f64::NAN),
-                    b.as_f64().unwrap_or(f64::NAN),
-                ),
+                _ => {
+                    let (x, y) = (
+                        a.as_f64().unwrap_or(f64::NAN),
+                        b.as_f64().unwrap_or(f64::NAN),
+                    );
+                    x == y || (x.is_nan() && y.is_nan()) || tol(path).close(x, y)
+                }
             };
             if !equal {
-                out.push(Difference {
+                record(
+                    out,
                     path,
-                    change: Change::Value {
+                    Change::Value {
                         left: l.clone(),
                         right: r.clone(),
                     },
-                });
+                );
             }
         }
-        _ if l != r => out.push(Difference {
+        _ if l != r => record(
+            out,
             path,
-            change: Change::Value {
+            Change::Value {
                 left: l.clone(),
                 right: r.clone(),
             },
-        }),
+        ),
         _ => {}
     }
 }

@@ -49,14 +49,20 @@ impl Outputs {
 }
 
 /// Run the profiler on a frame. `traces` is the `all_requests_profiler_traces.json` value
-/// (the IST dump, or the frame's flat rows on the ATIF path). The NOVA columns are added
-/// to `frame` when the configuration asks for them.
-pub fn run(frame: &mut Frame, traces: &Value, cfg: &ProfilerConfig, flavor: Flavor) -> Outputs {
+/// (the IST dump, or the frame's flat rows on the ATIF path); `None` leaves that file out
+/// (the drift run does not compare it). The NOVA columns are added to `frame` when the
+/// configuration asks for them.
+pub fn run(
+    frame: &mut Frame,
+    traces: Option<&Value>,
+    cfg: &ProfilerConfig,
+    flavor: Flavor,
+) -> Outputs {
     use crate::pyjson::dumps;
-    let mut files = vec![(
-        "all_requests_profiler_traces.json".to_string(),
-        dumps(traces),
-    )];
+    let mut files: Vec<(String, String)> = traces
+        .map(|t| ("all_requests_profiler_traces.json".to_string(), dumps(t)))
+        .into_iter()
+        .collect();
     if cfg.compute_llm_metrics && !frame.is_empty() {
         frame.nova = Some(nova::compute(frame));
     }

@@ -409,6 +409,10 @@ fn load_jsonl(path: &Path, bytes: &[u8]) -> Result<Trace> {
 
 /// Deserialize `bytes` as `T`, reporting the JSON path, line and column of a failure.
 fn typed<T: de::DeserializeOwned>(path: &Path, bytes: &[u8], line_no: Option<usize>) -> Result<T> {
+    // Fast path without path tracking; on failure parse again to name the JSON path.
+    if let Ok(v) = serde_json::from_slice::<T>(bytes) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut track = serde_path_to_error::Track::new();
     let pd = serde_path_to_error::Deserializer::new(&mut de, &mut track);

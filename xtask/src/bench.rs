@@ -29,9 +29,14 @@ pub struct Args {
     /// Request counts to generate and measure.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     requests: Vec<usize>,
-    /// The corpus item whose requests are replicated.
-    #[arg(long, default_value = "corpus/react_calculator")]
+    /// The corpus item whose requests are replicated (the oracle sample: about 24 events per
+    /// request, the input NAT's published Python timings use).
+    #[arg(long, default_value = "corpus/sample")]
     from: PathBuf,
+    /// Also run NAT's Python profiler (`../shared/oracle/run_nat_profiler.py`) from this venv
+    /// on the first size's input and print the time ratio to our IST profile.
+    #[arg(long, value_name = "VENV")]
+    with_python: Option<PathBuf>,
     /// Internal: measure one size in this process and print one table row.
     #[arg(long, hide = true)]
     single: bool,
@@ -94,6 +99,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         println!("{row}");
     }
+    if let Some(venv) = &args.with_python {
+        let n = args.requests[0];
+        python_ratio(venv, &args.from, n, &exe)?;
+    }
     for w in drift_times.windows(2) {
         println!(
             "\n{} → {} requests: drift time × {:.1} for × {:.0} requests",
@@ -106,7 +115,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
+/// `n` replicated requests of `from` written as NAT writes its trace file; returns the file.
+fn replica(from: &Path, n: usize) -> anyhow::Result<PathBuf> {
     let Trace::Ist(src) = load_file(
         &from.join("all_requests_profiler_traces.json"),
         &LoadOptions::default(),
@@ -123,7 +133,58 @@ fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
         &input,
         atif_drift::pyjson::dumps(&atif_drift::profile::traces_json(&big)),
     )?;
-    drop(big);
+    Ok(input)
+}
+
+/// Time NAT's Python profiler (every analysis on) against ours on the same input.
+fn python_ratio(venv: &Path, from: &Path, n: usize, exe: &Path) -> anyhow::Result<()> {
+    let input = replica(from, n)?;
+    let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let script = Path::new("../shared/oracle/run_nat_profiler.py");
+    anyhow::ensure!(
+        script.exists(),
+        "{}: not found (run from the project root, with ../shared beside it)",
+        script.display()
+    );
+    let (out, t_py) = secs(|| {
+        Command::new(venv.join("bin/python"))
+            .arg(script)
+            .arg(&input)
+            .arg(dir.join("nat-out"))
+            .output()
+    });
+    let out = out?;
+    anyhow::ensure!(
+        out.status.success(),
+        "NAT profiler failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let atif_drift_bin = exe.with_file_name("atif-drift");
+    let (ours, t_rs) = secs(|| {
+        Command::new(&atif_drift_bin)
+            .args(["profile", "--path", "ist", "-o"])
+            .arg(dir.join("ours"))
+            .arg(&input)
+            .output()
+    });
+    let ours = ours?;
+    anyhow::ensure!(
+        ours.status.success(),
+        "{}: {}",
+        atif_drift_bin.display(),
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    println!(
+        "\nNAT 1.9.0 (Python) on {n} requests: {t_py:.1} s; atif-drift profile --path ist (whole process): {t_rs:.2} s; × {:.0} faster",
+        t_py / t_rs
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
+    let input = replica(from, n)?;
+    let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
     let cfg = ProfilerConfig::all_on();
     let (trace, parse) = secs(|| load_file(&input, &LoadOptions::default()));
