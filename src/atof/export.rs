@@ -24,7 +24,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::dedupe::{dedupe, Dedupe, Mode};
-use super::{llm_spans, metrics, unwrap_request, Event, Metrics};
+use super::{
+    content_value, is_content_parts, llm_spans, metrics, unwrap_request, user_message, Event,
+    Metrics,
+};
 
 /// Who the trajectory belongs to (Relay takes these from the exporter's constructor).
 #[derive(Debug, Clone, PartialEq)]
@@ -135,53 +138,6 @@ fn metrics_json(m: &Metrics) -> Value {
         o.insert("extra".into(), Value::Object(m.extra.clone()));
     }
     Value::Object(o)
-}
-
-/// `is_atif_content_parts`: text parts with text, image parts with a known media type.
-fn is_content_parts(v: &Value) -> bool {
-    v.as_array().is_some_and(|parts| {
-        parts
-            .iter()
-            .all(|p| match p.get("type").and_then(Value::as_str) {
-                Some("text") => p.get("text").and_then(Value::as_str).is_some(),
-                Some("image") => p.get("source").is_some_and(|s| {
-                    matches!(
-                        s.get("media_type").and_then(Value::as_str),
-                        Some("image/jpeg" | "image/png" | "image/gif" | "image/webp")
-                    ) && s.get("path").and_then(Value::as_str).is_some()
-                }),
-                _ => false,
-            })
-    })
-}
-
-fn content_value(v: &Value) -> Value {
-    match v {
-        Value::String(_) => v.clone(),
-        Value::Array(_) if is_content_parts(v) => v.clone(),
-        Value::Null => empty(),
-        _ => Value::String(v.to_string()),
-    }
-}
-
-/// The last user (or role-less) message of a request, else its `prompt`, else the request.
-fn user_message(req: &Value) -> Value {
-    let last = req
-        .get("messages")
-        .and_then(Value::as_array)
-        .and_then(|ms| {
-            ms.iter().rev().filter_map(Value::as_object).find(|m| {
-                m.get("role")
-                    .and_then(Value::as_str)
-                    .is_none_or(|r| r == "user")
-            })
-        })
-        .and_then(|m| m.get("content"));
-    match (last, req.get("prompt")) {
-        (Some(c), _) => content_value(c),
-        (None, Some(p)) => content_value(p),
-        _ => content_value(req),
-    }
 }
 
 /// Whether the request's last non-system message starts a fresh user turn (`Some(true)`),

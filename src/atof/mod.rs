@@ -104,22 +104,39 @@ pub fn unwrap_request(input: &Value) -> &Value {
     }
 }
 
-/// ATIF message content: strings and content-part lists as they are, null → "", anything
-/// else its compact JSON.
-fn content_value(v: &Value) -> Value {
+/// Relay's `is_atif_content_parts`: text parts with text, image parts with a known media type.
+pub(crate) fn is_content_parts(v: &Value) -> bool {
+    v.as_array().is_some_and(|parts| {
+        parts
+            .iter()
+            .all(|p| match p.get("type").and_then(Value::as_str) {
+                Some("text") => p.get("text").and_then(Value::as_str).is_some(),
+                Some("image") => p.get("source").is_some_and(|s| {
+                    matches!(
+                        s.get("media_type").and_then(Value::as_str),
+                        Some("image/jpeg" | "image/png" | "image/gif" | "image/webp")
+                    ) && s.get("path").and_then(Value::as_str).is_some()
+                }),
+                _ => false,
+            })
+    })
+}
+
+/// ATIF message content (Relay's `atif_content_value`): strings and content-part lists as
+/// they are, null → "", anything else its compact JSON.
+pub(crate) fn content_value(v: &Value) -> Value {
     match v {
         Value::String(_) => v.clone(),
-        Value::Array(a) if a.iter().all(|p| p.get("type").is_some()) && !a.is_empty() => v.clone(),
+        Value::Array(_) if is_content_parts(v) => v.clone(),
         Value::Null => Value::String(String::new()),
         _ => Value::String(v.to_string()),
     }
 }
 
-/// The request's signature: the content of its last user (or role-less) message, else its
-/// `prompt`, else the whole request (Relay's `extract_user_messages`).
-pub fn request_signature(input: &Value) -> String {
-    let req = unwrap_request(input);
-    let last_user = req
+/// The last user (or role-less) message of a request, else its `prompt`, else the request
+/// (Relay's `extract_user_messages`).
+pub(crate) fn user_message(req: &Value) -> Value {
+    let last = req
         .get("messages")
         .and_then(Value::as_array)
         .and_then(|ms| {
@@ -130,12 +147,16 @@ pub fn request_signature(input: &Value) -> String {
             })
         })
         .and_then(|m| m.get("content"));
-    let v = match (last_user, req.get("prompt")) {
+    match (last, req.get("prompt")) {
         (Some(c), _) => content_value(c),
         (None, Some(p)) => content_value(p),
         _ => content_value(req),
-    };
-    v.to_string()
+    }
+}
+
+/// The request's signature: its [`user_message`], as JSON text.
+pub fn request_signature(input: &Value) -> String {
+    user_message(unwrap_request(input)).to_string()
 }
 
 /// The assistant message text of a response: `content`, `choices[0].message.content`, or
