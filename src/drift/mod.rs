@@ -551,8 +551,8 @@ fn diff_mooncake(
     ))
 }
 
-/// Run one item: IST path vs the ATIF path with `builder`. The two paths (and the mooncake
-/// export) run in parallel; `ATIF_DRIFT_TIMINGS=1` prints each stage's time to stderr.
+/// Run one item: IST path vs the ATIF path with `builder` (items run in parallel, the stages
+/// of one item in turn); `ATIF_DRIFT_TIMINGS=1` prints each stage's time to stderr.
 pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
     let timings = std::env::var_os("ATIF_DRIFT_TIMINGS").is_some();
     let t0 = std::time::Instant::now();
@@ -572,37 +572,21 @@ pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptio
                 Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
                 None => ProfilerConfig::all_on(),
             };
-            let (ist_trace, loaded) = rayon::join(
-                || load_file(&item.ist, opts),
-                || item.atif.as_ref().map(|p| load_file(p, opts)).transpose(),
-            );
-            let (ist_trace, loaded) = (ist_trace?, loaded?);
+            let ist_trace = load_file(&item.ist, opts)?;
+            let loaded = item.atif.as_ref().map(|p| load_file(p, opts)).transpose()?;
             if let crate::trace::Trace::Ist(t) = &ist_trace {
                 counts.set(Some((t.requests.len(), t.step_count())));
             }
             lap("load");
             let atif_trace = loaded.as_ref().unwrap_or(&ist_trace);
-            let ((ist, atif), mooncake) = rayon::join(
-                || {
-                    rayon::join(
-                        || {
-                            let r = profile(&ist_trace, ProfilePath::Ist, &cfg);
-                            lap("IST path");
-                            r
-                        },
-                        || {
-                            let r = profile(atif_trace, ProfilePath::Atif(builder), &cfg);
-                            lap("ATIF path");
-                            r
-                        },
-                    )
-                },
-                || {
-                    let r = diff_mooncake(&ist_trace, atif_trace, policy, builder);
-                    lap("mooncake");
-                    r
-                },
-            );
+            // One path at a time: running them side by side doubles the peak memory, which
+            // costs more than it saves (measured with `cargo xtask bench`).
+            let ist = profile(&ist_trace, ProfilePath::Ist, &cfg);
+            lap("IST path");
+            let atif = profile(atif_trace, ProfilePath::Atif(builder), &cfg);
+            lap("ATIF path");
+            let mooncake = diff_mooncake(&ist_trace, atif_trace, policy, builder);
+            lap("mooncake");
             let (ist, atif, (mooncake, drift)) = (ist?, atif?, mooncake?);
             let mut outputs = diff_outputs(&ist, &atif, policy, builder);
             lap("diff");
