@@ -1,0 +1,144 @@
+//! The commands added for mooncake export, ATOF → ATIF, dedupe and generation, run as a user
+//! runs them: exit codes, files written, messages naming the file.
+
+mod common;
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_atif-drift"))
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("atif-drift-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn convert_to_mooncake_from_ist_and_atif() {
+    let dir = tmp("mooncake");
+    let item = common::root().join("corpus/sample");
+    for (input, out) in [
+        ("all_requests_profiler_traces.json", "ist.jsonl"),
+        ("nat_atif.json", "atif.jsonl"),
+    ] {
+        let o = bin()
+            .args(["convert", "--to", "mooncake", "--block-size", "32", "-o"])
+            .arg(dir.join(out))
+            .arg(item.join(input))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let rows = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(rows("ist.jsonl"), rows("atif.jsonl"));
+    // A missing tokenizer file is an error naming it (exit 2).
+    let o = bin()
+        .args([
+            "convert",
+            "--to",
+            "mooncake",
+            "--tokenizer",
+            "/nonexistent/tokenizer.json",
+            "-o",
+            "-",
+        ])
+        .arg(item.join("all_requests_profiler_traces.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/tokenizer.json"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn convert_atof_to_atif_with_both_dedupe_rules() {
+    let events = common::root().join("tests/data/relay/d1_equal_fidelity_tie.events.json");
+    let agent_steps = |mode: &str| {
+        let o = bin()
+            .args([
+                "convert", "--from", "atof", "--to", "atif", "--dedupe", mode, "-o", "-",
+            ])
+            .arg(&events)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let t: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        t["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["source"] == "agent")
+            .count()
+    };
+    // d1: one call seen by two gateway hops; Relay keeps both, strict keeps one.
+    assert_eq!((agent_steps("relay"), agent_steps("strict")), (2, 1));
+    // --from must agree with the content.
+    let o = bin()
+        .args(["convert", "--from", "ist", "--to", "atif", "-o", "-"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is atof"));
+}
+
+#[test]
+fn dedupe_prints_each_span_and_gen_writes_corpus_items() {
+    let events = common::root().join("tests/data/relay/b1_hook_gateway_merge.events.json");
+    let o = bin().arg("dedupe").arg(&events).output().unwrap();
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2 LLM spans: 1 kept, 1 suppressed"), "{text}");
+
+    let dir = tmp("gen");
+    let o = bin()
+        .args(["gen", "--seed", "5", "--count", "2", "-o"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for s in ["seed-5", "seed-6"] {
+        for f in [
+            "all_requests_profiler_traces.json",
+            "atof_events.json",
+            "run.json",
+        ] {
+            assert!(dir.join(s).join(f).exists(), "{s}/{f}");
+        }
+    }
+    // A saved run (e.g. a shrunk failing case) is written back the same way.
+    let again = dir.join("again");
+    let o = bin()
+        .args(["gen", "--from-json"])
+        .arg(dir.join("seed-5/run.json"))
+        .arg("-o")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read(again.join("atof_events.json")).unwrap(),
+        std::fs::read(dir.join("seed-5/atof_events.json")).unwrap()
+    );
+    // The generated items are a corpus the drift job runs clean.
+    let o = bin()
+        .args(["drift", "--policy"])
+        .arg(common::root().join("drift.toml"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
