@@ -22,7 +22,7 @@ use crate::pipeline::{profile_compared as profile, ProfilePath};
 use crate::profile::Outputs;
 use crate::trace::{load_file, LoadOptions};
 use policy::Policy;
-use value_diff::{diff_with, leaf_count, Change};
+use value_diff::{diff_with, leaf_count, Change, Tolerance};
 
 /// The version of the JSON report's layout.
 pub const REPORT_SCHEMA: &str = "atif-drift/drift-report/v1";
@@ -258,20 +258,24 @@ fn group(
             },
             _ => (None, None),
         };
-        let g = groups.entry(pattern.clone()).or_insert_with(|| {
+        if !groups.contains_key(&pattern) {
             let e = policy.expectation(&pattern, builder);
-            PatternDrift {
+            let g = PatternDrift {
                 expected: e.map(|e| e.reason.clone()),
                 loss: e.and_then(|e| e.loss.clone()),
-                pattern,
+                pattern: pattern.clone(),
                 values: 0,
                 example_path: format!("{file}:{path}"),
                 example: change,
                 max_abs: None,
                 max_rel: None,
                 within_threshold: None,
-            }
-        });
+            };
+            groups.insert(pattern.clone(), g);
+        }
+        let Some(g) = groups.get_mut(&pattern) else {
+            continue;
+        };
         g.values += n;
         g.max_abs = max_opt(g.max_abs, abs);
         g.max_rel = max_opt(g.max_rel, rel);
@@ -359,7 +363,7 @@ fn diff_text(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builde
 /// The frame, datacompy-style: rows aligned on (request, event type, ordinal within both);
 /// per column, the aligned cells that differ; rows present on one side only.
 fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
-    let parse = |t: &str| -> (Vec<String>, Vec<Vec<String>>) {
+    let parse = |t: &str| -> (Vec<String>, Vec<::csv::StringRecord>) {
         let mut r = ::csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(t.as_bytes());
@@ -367,32 +371,37 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
             .headers()
             .map(|h| h.iter().map(str::to_string).collect())
             .unwrap_or_default();
-        let rows = r
-            .records()
-            .flatten()
-            .map(|rec| rec.iter().map(str::to_string).collect())
-            .collect();
+        let rows = r.records().flatten().collect();
         (head, rows)
     };
     let (ha, ra) = parse(&rename_uuids(ist));
     let (hb, rb) = parse(&rename_uuids(atif));
     let col = |h: &[String], n: &str| h.iter().position(|x| x == n);
-    let key = |h: &[String], rows: &[Vec<String>]| -> BTreeMap<(String, String, usize), usize> {
-        let (ex, et) = (col(h, "example_number"), col(h, "event_type"));
-        let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
-        let mut out = BTreeMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            let k = (
-                ex.map(|c| r[c].clone()).unwrap_or_default(),
-                et.map(|c| r[c].clone()).unwrap_or_default(),
-            );
-            let n = seen.entry(k.clone()).or_insert(0);
-            out.insert((k.0, k.1, *n), i);
-            *n += 1;
-        }
-        out
-    };
+    let key =
+        |h: &[String], rows: &[::csv::StringRecord]| -> BTreeMap<(String, String, usize), usize> {
+            let (ex, et) = (col(h, "example_number"), col(h, "event_type"));
+            let cell = |r: &::csv::StringRecord, c: Option<usize>| {
+                c.and_then(|c| r.get(c)).unwrap_or("").to_string()
+            };
+            let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+            let mut out = BTreeMap::new();
+            for (i, r) in rows.iter().enumerate() {
+                let k = (cell(r, ex), cell(r, et));
+                let n = seen.entry(k.clone()).or_insert(0);
+                out.insert((k.0, k.1, *n), i);
+                *n += 1;
+            }
+            out
+        };
     let (ka, kb) = (key(&ha, &ra), key(&hb, &rb));
+    // Per column of the left side: its index on the right and its tolerance.
+    let columns: Vec<(usize, &String, usize, Tolerance)> = ha
+        .iter()
+        .enumerate()
+        .filter_map(|(ci, name)| {
+            col(&hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
+        })
+        .collect();
     let mut diffs = Vec::new();
     let mut compared = 0;
     for (k, &i) in &ka {
@@ -407,21 +416,20 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
             compared += ha.len();
             continue;
         };
-        for (ci, name) in ha.iter().enumerate() {
-            let Some(cj) = col(&hb, name) else { continue };
+        for &(ci, name, cj, tol) in &columns {
             compared += 1;
-            let (x, y) = (&ra[i][ci], &rb[j][cj]);
+            let (x, y) = (ra[i].get(ci).unwrap_or(""), rb[j].get(cj).unwrap_or(""));
             let same = x == y
                 || match (x.parse::<f64>(), y.parse::<f64>()) {
-                    (Ok(p), Ok(q)) => policy.tolerance_at(file, name).close(p, q),
+                    (Ok(p), Ok(q)) => tol.close(p, q),
                     _ => false,
                 };
             if !same {
                 diffs.push((
                     format!("{}.{name}", k.1),
                     Change::Value {
-                        left: Value::String(x.clone()),
-                        right: Value::String(y.clone()),
+                        left: Value::String(x.to_string()),
+                        right: Value::String(y.to_string()),
                     },
                     1,
                 ));
