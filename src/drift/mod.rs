@@ -525,13 +525,20 @@ pub fn diff_outputs(
 pub const MOONCAKE: &str = "mooncake.jsonl";
 
 /// Mooncake rows (Dynamo's defaults, cl100k_base) from the IST trace and from the ATIF side
-/// (NAT's ATIF, or the IST converted), and their differences as the `mooncake.jsonl` output.
-fn diff_mooncake(
+/// (NAT's ATIF, or the IST converted), and their differences as `(path, change, count)`
+/// with the number of values compared (the `mooncake.jsonl` output, grouped per builder).
+#[allow(clippy::type_complexity)]
+fn mooncake_diffs(
     ist: &crate::trace::Trace,
     atif: &crate::trace::Trace,
-    policy: &Policy,
-    builder: Builder,
-) -> Result<(crate::mooncake::MooncakeDrift, OutputDrift), crate::Error> {
+) -> Result<
+    (
+        crate::mooncake::MooncakeDrift,
+        Vec<(String, Change, usize)>,
+        usize,
+    ),
+    crate::Error,
+> {
     use crate::mooncake as mc;
     let crate::trace::Trace::Ist(requests) = ist else {
         return Err(crate::Error::Other(
@@ -546,22 +553,27 @@ fn diff_mooncake(
         &tok,
         &opts,
     )?;
-    let (summary, diffs, compared) = mc::diff(&left.rows, &right.rows);
-    let differing = diffs.iter().map(|d| d.2).sum();
-    Ok((
-        summary,
-        OutputDrift {
-            file: MOONCAKE.into(),
-            compared,
-            differing,
-            patterns: group(MOONCAKE, diffs, compared, policy, builder),
-        },
-    ))
+    Ok(mc::diff(&left.rows, &right.rows))
 }
 
-/// Run one item: IST path vs the ATIF path with `builder` (items run in parallel, the stages
-/// of one item in turn); `ATIF_DRIFT_TIMINGS=1` prints each stage's time to stderr.
+/// Run one item: IST path vs the ATIF path with `builder`.
 pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
+    run_item_builders(item, &[builder], policy, opts, &|| {})
+        .pop()
+        .expect("one run per builder")
+}
+
+/// Run one item with every builder: the traces are loaded, the IST path profiled and the
+/// mooncake rows compared once, the ATIF path once per builder; the stages run in turn
+/// (items run in parallel). `tick` is called after each builder's run;
+/// `ATIF_DRIFT_TIMINGS=1` prints each stage's time to stderr.
+pub fn run_item_builders(
+    item: &Item,
+    builders: &[Builder],
+    policy: &Policy,
+    opts: &LoadOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Vec<ItemDrift> {
     let timings = std::env::var_os("ATIF_DRIFT_TIMINGS").is_some();
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
@@ -573,54 +585,79 @@ pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptio
             );
         }
     };
-    let counts = std::cell::Cell::new(None);
-    let result =
-        (|| -> Result<(Vec<OutputDrift>, crate::mooncake::MooncakeDrift), crate::Error> {
-            let cfg = match &item.config {
-                Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
-                None => ProfilerConfig::all_on(),
+    let mut counts = None;
+    let drift =
+        |builder: Builder,
+         counts: Option<(usize, usize)>,
+         r: Result<(Vec<OutputDrift>, crate::mooncake::MooncakeDrift), String>| {
+            let (outputs, mooncake, error) = match r {
+                Ok((o, m)) => (o, Some(m), None),
+                Err(e) => (vec![], None, Some(e)),
             };
-            let ist_trace = load_file(&item.ist, opts)?;
-            let loaded = item.atif.as_ref().map(|p| load_file(p, opts)).transpose()?;
-            if let crate::trace::Trace::Ist(t) = &ist_trace {
-                counts.set(Some((t.requests.len(), t.step_count())));
+            ItemDrift {
+                item: item.name.clone(),
+                builder,
+                outputs,
+                ist_loaded: counts,
+                ist_path: Some(item.ist.clone()),
+                mooncake,
+                error,
             }
-            lap("load");
-            let atif_trace = loaded.as_ref().unwrap_or(&ist_trace);
-            // One path at a time: running them side by side doubles the peak memory, which
-            // costs more than it saves (measured with `cargo xtask bench`).
-            let ist = profile(&ist_trace, ProfilePath::Ist, &cfg);
-            lap("IST path");
-            let atif = profile(atif_trace, ProfilePath::Atif(builder), &cfg);
-            lap("ATIF path");
-            let mooncake = diff_mooncake(&ist_trace, atif_trace, policy, builder);
-            lap("mooncake");
-            let (ist, atif, (mooncake, drift)) = (ist?, atif?, mooncake?);
-            let mut outputs = diff_outputs(&ist, &atif, policy, builder);
-            lap("diff");
-            outputs.push(drift);
-            Ok((outputs, mooncake))
-        })();
-    match result {
-        Ok((outputs, mooncake)) => ItemDrift {
-            item: item.name.clone(),
-            builder,
-            outputs,
-            ist_loaded: counts.get(),
-            ist_path: Some(item.ist.clone()),
-            mooncake: Some(mooncake),
-            error: None,
-        },
-        Err(e) => ItemDrift {
-            item: item.name.clone(),
-            builder,
-            outputs: vec![],
-            ist_loaded: counts.get(),
-            ist_path: Some(item.ist.clone()),
-            mooncake: None,
-            error: Some(e.to_string()),
-        },
-    }
+        };
+    let shared = (|| -> Result<_, crate::Error> {
+        let cfg = match &item.config {
+            Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
+            None => ProfilerConfig::all_on(),
+        };
+        let ist_trace = load_file(&item.ist, opts)?;
+        let loaded = item.atif.as_ref().map(|p| load_file(p, opts)).transpose()?;
+        if let crate::trace::Trace::Ist(t) = &ist_trace {
+            counts = Some((t.requests.len(), t.step_count()));
+        }
+        lap("load");
+        // One stage at a time: running the paths side by side doubles the peak memory,
+        // which costs more than it saves on 2 cores (measured with `cargo xtask bench`).
+        let ist = profile(&ist_trace, ProfilePath::Ist, &cfg)?;
+        lap("IST path");
+        let mooncake = mooncake_diffs(&ist_trace, loaded.as_ref().unwrap_or(&ist_trace))?;
+        lap("mooncake");
+        Ok((cfg, ist_trace, loaded, ist, mooncake))
+    })();
+    let (cfg, ist_trace, loaded, ist, (summary, mc_diffs, mc_compared)) = match shared {
+        Ok(x) => x,
+        Err(e) => {
+            return builders
+                .iter()
+                .map(|&b| {
+                    tick();
+                    drift(b, counts, Err(e.to_string()))
+                })
+                .collect()
+        }
+    };
+    let atif_trace = loaded.as_ref().unwrap_or(&ist_trace);
+    builders
+        .iter()
+        .map(|&builder| {
+            let r = profile(atif_trace, ProfilePath::Atif(builder), &cfg)
+                .map(|atif| {
+                    lap("ATIF path");
+                    let mut outputs = diff_outputs(&ist, &atif, policy, builder);
+                    lap("diff");
+                    let differing = mc_diffs.iter().map(|d| d.2).sum();
+                    outputs.push(OutputDrift {
+                        file: MOONCAKE.into(),
+                        compared: mc_compared,
+                        differing,
+                        patterns: group(MOONCAKE, mc_diffs.clone(), mc_compared, policy, builder),
+                    });
+                    (outputs, summary.clone())
+                })
+                .map_err(|e| e.to_string());
+            tick();
+            drift(builder, counts, r)
+        })
+        .collect()
 }
 
 /// Run every item with every builder, in parallel; the report keeps items in order and
@@ -633,17 +670,9 @@ pub fn run(
     tick: &(dyn Fn() + Sync),
 ) -> DriftReport {
     use rayon::prelude::*;
-    let pairs: Vec<(&Item, Builder)> = items
-        .iter()
-        .flat_map(|i| builders.iter().map(move |&b| (i, b)))
-        .collect();
-    let out: Vec<ItemDrift> = pairs
+    let out: Vec<ItemDrift> = items
         .par_iter()
-        .map(|&(item, b)| {
-            let r = run_item(item, b, policy, opts);
-            tick();
-            r
-        })
+        .flat_map_iter(|item| run_item_builders(item, builders, policy, opts, tick))
         .collect();
     let used: Vec<String> = out
         .iter()
