@@ -32,17 +32,18 @@ impl ProfilePath {
     }
 }
 
-/// ATIF of a trace: as is, or IST converted with NAT 1.9.0's converter rules.
-pub fn as_atif(trace: &Trace) -> Result<AtifTrace, Error> {
+/// ATIF of a trace: as is (borrowed), or IST converted with NAT 1.9.0's converter rules.
+pub fn as_atif(trace: &Trace) -> Result<std::borrow::Cow<'_, AtifTrace>, Error> {
+    use std::borrow::Cow;
     match trace {
-        Trace::Atif(a) => Ok(a.clone()),
+        Trace::Atif(a) => Ok(Cow::Borrowed(a)),
         Trace::Ist(ist) => {
             let trajectories =
                 ist_to_atif(ist, &ConvertOptions::default()).map_err(|(n, e)| Error::Convert {
                     context: format!("request {n}"),
                     message: e.to_string(),
                 })?;
-            Ok(AtifTrace {
+            Ok(Cow::Owned(AtifTrace {
                 layout: AtifLayout::List,
                 items: trajectories
                     .into_iter()
@@ -51,7 +52,7 @@ pub fn as_atif(trace: &Trace) -> Result<AtifTrace, Error> {
                         trajectory,
                     })
                     .collect(),
-            })
+            }))
         }
         Trace::Atof(_) => Err(Error::Other(
             "an ATOF event stream cannot be profiled directly: convert it to ATIF first".into(),
@@ -97,16 +98,23 @@ fn profile_with(
                 path.flavor(),
             ))
         }
-        ProfilePath::Atif(builder) => {
-            let atif = as_atif(trace)?;
-            let mut frame = from_atif::frame(&atif, builder);
-            let traces = dump.then(|| profile::flat_traces_json(&frame));
-            Ok(profile::run(
-                &mut frame,
-                traces.as_ref(),
-                cfg,
-                path.flavor(),
-            ))
-        }
+        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg, dump)),
     }
+}
+
+/// The ATIF path on ATIF already at hand; `dump`: also write the flat trace dump.
+pub fn profile_atif(
+    atif: &AtifTrace,
+    builder: Builder,
+    cfg: &ProfilerConfig,
+    dump: bool,
+) -> Outputs {
+    let mut frame = from_atif::frame(atif, builder);
+    let traces = dump.then(|| profile::flat_traces_json(&frame));
+    profile::run(
+        &mut frame,
+        traces.as_ref(),
+        cfg,
+        ProfilePath::Atif(builder).flavor(),
+    )
 }

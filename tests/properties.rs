@@ -191,7 +191,7 @@ proptest! {
         let ist = to_ist(&run);
         let tok = mc::Tokenizer::cl100k();
         let left = mc::rows(&mc::sessions_from_ist(&ist.requests), &tok, &mc::Options::default()).unwrap();
-        let atif = atif_drift::pipeline::as_atif(&atif_drift::trace::Trace::Ist(ist)).unwrap();
+        let atif = atif_drift::pipeline::as_atif(&atif_drift::trace::Trace::Ist(ist)).unwrap().into_owned();
         let right = mc::rows(&mc::sessions_from_atif(&atif), &tok, &mc::Options::default()).unwrap();
         let (d, _, _) = mc::diff(&left.rows, &right.rows);
         prop_assert_eq!(left.rows.len(), timeline(&run).calls.len());

@@ -530,7 +530,7 @@ pub const MOONCAKE: &str = "mooncake.jsonl";
 #[allow(clippy::type_complexity)]
 fn mooncake_diffs(
     ist: &crate::trace::Trace,
-    atif: &crate::trace::Trace,
+    atif: &crate::trace::atif::AtifTrace,
 ) -> Result<
     (
         crate::mooncake::MooncakeDrift,
@@ -548,11 +548,7 @@ fn mooncake_diffs(
     let tok = mc::Tokenizer::cl100k();
     let opts = mc::Options::default();
     let left = mc::rows(&mc::sessions_from_ist(&requests.requests), &tok, &opts)?;
-    let right = mc::rows(
-        &mc::sessions_from_atif(&crate::pipeline::as_atif(atif)?),
-        &tok,
-        &opts,
-    )?;
+    let right = mc::rows(&mc::sessions_from_atif(atif), &tok, &opts)?;
     Ok(mc::diff(&left.rows, &right.rows))
 }
 
@@ -578,8 +574,17 @@ pub fn run_item_builders(
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
         if timings {
+            // Resident memory now (Linux), to see which stage holds the peak.
+            let rss = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
+                })
+                .unwrap_or_default();
             eprintln!(
-                "{}: {what} done at {:.3} s",
+                "{}: {what} done at {:.3} s, RSS {rss}",
                 item.name,
                 t0.elapsed().as_secs_f64()
             );
@@ -610,20 +615,28 @@ pub fn run_item_builders(
             None => ProfilerConfig::all_on(),
         };
         let ist_trace = load_file(&item.ist, opts)?;
-        let loaded = item.atif.as_ref().map(|p| load_file(p, opts)).transpose()?;
         if let crate::trace::Trace::Ist(t) = &ist_trace {
             counts = Some((t.requests.len(), t.step_count()));
         }
+        // The ATIF side, owned, so that the IST trace can go once the IST path has run.
+        let atif = match &item.atif {
+            Some(p) => match load_file(p, opts)? {
+                crate::trace::Trace::Atif(a) => a,
+                other => crate::pipeline::as_atif(&other)?.into_owned(),
+            },
+            None => crate::pipeline::as_atif(&ist_trace)?.into_owned(),
+        };
         lap("load");
+        let mooncake = mooncake_diffs(&ist_trace, &atif)?;
+        lap("mooncake");
         // One stage at a time: running the paths side by side doubles the peak memory,
         // which costs more than it saves on 2 cores (measured with `cargo xtask bench`).
         let ist = profile(&ist_trace, ProfilePath::Ist, &cfg)?;
+        drop(ist_trace);
         lap("IST path");
-        let mooncake = mooncake_diffs(&ist_trace, loaded.as_ref().unwrap_or(&ist_trace))?;
-        lap("mooncake");
-        Ok((cfg, ist_trace, loaded, ist, mooncake))
+        Ok((cfg, atif, ist, mooncake))
     })();
-    let (cfg, ist_trace, loaded, ist, (summary, mc_diffs, mc_compared)) = match shared {
+    let (cfg, atif, ist, (summary, mc_diffs, mc_compared)) = match shared {
         Ok(x) => x,
         Err(e) => {
             return builders
@@ -635,25 +648,31 @@ pub fn run_item_builders(
                 .collect()
         }
     };
-    let atif_trace = loaded.as_ref().unwrap_or(&ist_trace);
     builders
         .iter()
         .map(|&builder| {
-            let r = profile(atif_trace, ProfilePath::Atif(builder), &cfg)
-                .map(|atif| {
-                    lap("ATIF path");
-                    let mut outputs = diff_outputs(&ist, &atif, policy, builder);
-                    lap("diff");
-                    let differing = mc_diffs.iter().map(|d| d.2).sum();
-                    outputs.push(OutputDrift {
-                        file: MOONCAKE.into(),
-                        compared: mc_compared,
-                        differing,
-                        patterns: group(MOONCAKE, mc_diffs.clone(), mc_compared, policy, builder),
-                    });
-                    (outputs, summary.clone())
-                })
-                .map_err(|e| e.to_string());
+            let r =
+                Ok::<_, crate::Error>(crate::pipeline::profile_atif(&atif, builder, &cfg, false))
+                    .map(|atif| {
+                        lap("ATIF path");
+                        let mut outputs = diff_outputs(&ist, &atif, policy, builder);
+                        lap("diff");
+                        let differing = mc_diffs.iter().map(|d| d.2).sum();
+                        outputs.push(OutputDrift {
+                            file: MOONCAKE.into(),
+                            compared: mc_compared,
+                            differing,
+                            patterns: group(
+                                MOONCAKE,
+                                mc_diffs.clone(),
+                                mc_compared,
+                                policy,
+                                builder,
+                            ),
+                        });
+                        (outputs, summary.clone())
+                    })
+                    .map_err(|e| e.to_string());
             tick();
             drift(builder, counts, r)
         })
