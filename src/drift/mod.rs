@@ -473,16 +473,16 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
     }
 }
 
-/// Diff two profiler runs' outputs.
+/// Diff two profiler runs' outputs, one file at a time (side by side the big files' parsed
+/// values double the peak memory for no gain: 10,000 requests, 4.5 → 3.0 GiB, same time).
 pub fn diff_outputs(
     ist: &Outputs,
     atif: &Outputs,
     policy: &Policy,
     builder: Builder,
 ) -> Vec<OutputDrift> {
-    use rayon::prelude::*;
     COMPARED
-        .par_iter()
+        .iter()
         .filter_map(|&file| {
             let t0 = std::time::Instant::now();
             let (a, b) = (ist.get(file), atif.get(file));
