@@ -18,7 +18,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// (`all_requests_profiler_traces.json`) exactly as NAT 1.9.0 does, and on ATIF trajectories
 /// (v1.0–v1.8) either as NAT's own ATIF-native profiler does or with a faithful mapping;
 /// `drift` runs both over a corpus and reports what changed and why. It also converts IST
-/// to ATIF as NAT does and validates ATIF.
+/// to ATIF as NAT does, ATOF to ATIF as NeMo Relay does (with LLM-span dedupe), traces to
+/// mooncake JSONL as Dynamo does, and validates ATIF.
 ///
 /// Typical use: `atif-drift drift corpus/ --policy drift.toml --builder both`.
 ///
@@ -166,7 +167,7 @@ enum Cmd {
     Convert {
         /// The input trace (IST or ATOF; ATIF too for --to mooncake).
         input: PathBuf,
-        /// The input's format; detected from the content when not given (an error if it is not).
+        /// The input's format. Always detected from the content; when given, it must match.
         #[arg(long, value_enum)]
         from: Option<FromFormat>,
         /// ATOF → ATIF: how LLM spans observed twice are merged.
@@ -209,8 +210,13 @@ enum Cmd {
     },
     /// Run the profiler on a trace and write NAT's output files to a directory.
     ///
-    /// Today: `standardized_data_all.csv` of the IST path (NAT 1.9.0's frame with the
-    /// NOVA columns), byte-identical to NAT's. The analyses come next.
+    /// `--path ist` is NAT 1.9.0's profiler (every file byte-identical or JSON-equal to NAT's);
+    /// `--path atif` builds the frame from ATIF (IST input is converted first) with NAT's own
+    /// ATIF-native mapping (`--builder pr1751`) or the faithful one. Files:
+    /// all_requests_profiler_traces.json, standardized_data_all.csv,
+    /// inference_optimization.json, workflow_profiling_metrics.json,
+    /// workflow_profiling_report.txt, prediction_trie.json, forecast.json (as the
+    /// configuration asks).
     ///
     /// Example: atif-drift profile corpus/sample/all_requests_profiler_traces.json --path ist -o out/
     Profile {
