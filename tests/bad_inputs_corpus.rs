@@ -3,6 +3,8 @@
 //! (`outcomes.json`: a clear error naming the file, or tolerated), and nothing panics —
 //! not the loader, `validate`, the converter, nor any profiler path on the tolerated ones.
 
+use atif_drift::atof::dedupe::Mode;
+use atif_drift::atof::export::{export, ExportOptions};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
@@ -59,6 +61,27 @@ fn every_case_has_its_documented_outcome_and_nothing_panics() {
                     if let Trace::Ist(_) = &trace {
                         profile(&trace, ProfilePath::Ist, &cfg)
                             .unwrap_or_else(|e| panic!("{}: IST path: {e}", c.name));
+                    }
+                    // The newer paths: ATOF → ATIF with both dedupe rules, mooncake rows.
+                    if let Trace::Atof(events) = &trace {
+                        for mode in [Mode::Relay, Mode::Strict] {
+                            let _ = export(
+                                events,
+                                &ExportOptions {
+                                    mode,
+                                    ..ExportOptions::default()
+                                },
+                            );
+                        }
+                    }
+                    if let Ok((sessions, _)) =
+                        atif_drift::mooncake::sessions_of_file(&path, &LoadOptions::default())
+                    {
+                        let _ = atif_drift::mooncake::rows(
+                            &sessions,
+                            &atif_drift::mooncake::Tokenizer::cl100k(),
+                            &Default::default(),
+                        );
                     }
                     for b in [Builder::Pr1751, Builder::Faithful] {
                         // A trace NAT's converter rejects (a timestamp beyond year 9999) is an error here too.

@@ -1,4 +1,5 @@
-//! Whatever loads, through the converter and both profiler paths.
+//! Whatever loads, through the converters (IST → ATIF, ATOF → ATIF with both dedupe rules) and
+//! both profiler paths.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -16,5 +17,12 @@ fuzz_target!(|data: &[u8]| {
     }
     for b in [Builder::Pr1751, Builder::Faithful] {
         let _ = profile(&trace, ProfilePath::Atif(b), &cfg);
+    }
+    if let Trace::Atof(events) = &trace {
+        use atif_drift::atof::dedupe::Mode;
+        use atif_drift::atof::export::{export, ExportOptions};
+        for mode in [Mode::Relay, Mode::Strict] {
+            let _ = export(events, &ExportOptions { mode, ..ExportOptions::default() });
+        }
     }
 });

@@ -1095,8 +1095,15 @@ impl Tree {
                 roles.insert(u.to_string(), role(e).map(str::to_string));
             }
         }
+        // Parent chains are followed at most `bound` steps: a longer chain is a cycle.
+        let bound = parents.len() + 1;
         let non_turn_parent = |mut cur: Option<String>, skip: &str| {
+            let mut steps = 0;
             while let Some(u) = cur {
+                steps += 1;
+                if steps > bound {
+                    return false;
+                }
                 if u != skip {
                     if let Some(r) = roles.get(&u) {
                         if r.as_deref() != Some("turn") {
@@ -1118,7 +1125,12 @@ impl Tree {
             .filter_map(|e| e.uuid().map(str::to_string))
             .collect();
         let nearest = |mut cur: Option<String>, skip: &str| {
+            let mut steps = 0;
             while let Some(u) = cur {
+                steps += 1;
+                if steps > bound {
+                    return None;
+                }
                 if u != skip && agents.contains(&u) {
                     return Some(u);
                 }
@@ -1189,7 +1201,12 @@ impl Tree {
                 .map(str::to_string);
         }
         let mut cur = e.parent_uuid().map(str::to_string);
+        let mut steps = 0;
         while let Some(u) = cur {
+            steps += 1;
+            if steps > self.parents.len() + 1 {
+                return None;
+            }
             if self.agents.contains(&u) {
                 return Some(u);
             }
@@ -1320,13 +1337,18 @@ fn has_content(r: &ObsResult) -> bool {
             })
 }
 
-fn agent_trajectory(ctx: &Ctx, agent: &str, is_root: bool) -> Value {
+fn agent_trajectory(ctx: &Ctx, agent: &str, is_root: bool, depth: usize) -> Value {
     let mut steps = steps_for(ctx, Some(agent));
     let node = &ctx.tree.nodes[agent];
-    let subs: Vec<Value> = node
-        .children
+    // Agent scopes nest at most as deep as there are agents: deeper is a parent cycle.
+    let children: &[String] = if depth > ctx.tree.nodes.len() {
+        &[]
+    } else {
+        &node.children
+    };
+    let subs: Vec<Value> = children
         .iter()
-        .map(|c| agent_trajectory(ctx, c, false))
+        .map(|c| agent_trajectory(ctx, c, false, depth + 1))
         .filter(|t| {
             t["steps"].as_array().is_some_and(|s| !s.is_empty())
                 || t["trajectory_id"]
@@ -1407,10 +1429,62 @@ pub fn export(values: &[Value], opts: &ExportOptions) -> Value {
         .iter()
         .all(|e| is_agent(e) || !is_step_event(e) || tree.owner(e).is_some());
     match root {
-        Some(r) if usable => agent_trajectory(&ctx, &r, true),
+        Some(r) if usable => agent_trajectory(&ctx, &r, true, 0),
         _ => {
             let steps = steps_for(&ctx, None);
             trajectory(&opts.session_id, &opts.session_id, opts, steps, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(uuid: &str, parent: &str, category: &str, phase: &str, ms: u32, data: Value) -> Value {
+        json!({"uuid": uuid, "parent_uuid": parent, "category": category, "scope_category": phase,
+               "name": category, "timestamp": format!("2026-01-01T12:00:00.{ms:03}+00:00"),
+               "data": data, "kind": "scope"})
+    }
+
+    /// Agent scopes that are each other's parent (a hostile or broken stream) end; no hang,
+    /// no stack overflow.
+    #[test]
+    fn parent_cycles_terminate() {
+        let req = json!({"messages": [{"role": "user", "content": "hi"}]});
+        let resp = json!({"choices": [{"message": {"content": "yo"}}]});
+        let events = vec![
+            ev("a", "b", "agent", "start", 1, Value::Null),
+            ev("b", "a", "agent", "start", 2, Value::Null),
+            ev("l", "a", "llm", "start", 3, req),
+            ev("l", "a", "llm", "end", 4, resp),
+            // Non-agent scopes in a cycle, and an LLM call under them.
+            ev("x", "y", "function", "start", 6, Value::Null),
+            ev("y", "x", "function", "start", 7, Value::Null),
+            ev("m", "x", "llm", "start", 8, json!({"prompt": "p"})),
+            ev("m", "x", "llm", "end", 9, json!({"content": "c"})),
+        ];
+        for mode in [Mode::Relay, Mode::Strict] {
+            let opts = ExportOptions {
+                session_id: "a".into(),
+                mode,
+                ..ExportOptions::default()
+            };
+            let t = export(&events, &opts);
+            assert_eq!(t["schema_version"], "ATIF-v1.7");
+        }
+    }
+
+    /// Events of the wrong shape are skipped, not trusted.
+    #[test]
+    fn malformed_events_are_tolerated() {
+        let events = vec![
+            json!(null),
+            json!({"uuid": 5, "category": "llm", "scope_category": "end", "data": {"choices": 3}}),
+            json!({"uuid": "x", "category": "llm", "scope_category": "start", "timestamp": "nope", "data": []}),
+            json!({"uuid": "x", "category": "llm", "scope_category": "end", "data": {"usage": {"prompt_tokens": -1}}}),
+        ];
+        let t = export(&events, &ExportOptions::default());
+        assert!(t["steps"].is_array());
     }
 }
