@@ -25,8 +25,8 @@ use serde_json::{json, Map, Value};
 
 use super::dedupe::{dedupe, Dedupe, Mode};
 use super::{
-    content_value, is_content_parts, llm_spans, metrics, unwrap_request, user_message, Event,
-    Metrics,
+    extract_tool_calls, is_content_parts, llm_spans, metrics, normalize_arguments,
+    response_message, unwrap_request, user_message, Event, Metrics, ToolCall,
 };
 
 /// Who the trajectory belongs to (Relay takes these from the exporter's constructor).
@@ -47,15 +47,6 @@ impl Default for ExportOptions {
             mode: Mode::Relay,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct ToolCall {
-    tool_call_id: String,
-    function_name: String,
-    arguments: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    extra: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,192 +177,6 @@ fn fresh_turn(req: &Value) -> Option<bool> {
     req.get("prompt").map(|_| true)
 }
 
-/// The assistant message of a response (Relay's `extract_llm_response_message`).
-fn response_message(output: &Value) -> Value {
-    let Some(o) = output.as_object() else {
-        return content_value(output);
-    };
-    if let Some(c) = o.get("content").filter(|c| !c.is_null()) {
-        if o.get("type").and_then(Value::as_str) == Some("message") {
-            if let Some(blocks) = c.as_array() {
-                let texts: Vec<&str> = blocks
-                    .iter()
-                    .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-                    .filter_map(|b| b.get("text").and_then(Value::as_str))
-                    .filter(|t| !t.trim().is_empty())
-                    .collect();
-                let tool_use = blocks
-                    .iter()
-                    .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"));
-                if !texts.is_empty() {
-                    return Value::String(texts.join("\n"));
-                }
-                if tool_use {
-                    return empty();
-                }
-            }
-        }
-        return content_value(c);
-    }
-    if let Some(c) = o
-        .get("assistant_message")
-        .and_then(|a| a.get("content"))
-        .filter(|c| !c.is_null())
-    {
-        return content_value(c);
-    }
-    let raw = o.get("raw_response").unwrap_or(output);
-    let message = raw
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first())
-        .and_then(|c| c.get("message"));
-    if let Some(c) = message
-        .and_then(|m| m.get("content"))
-        .filter(|c| !c.is_null())
-    {
-        return content_value(c);
-    }
-    if let Some(a) = o.get("answer").filter(|a| !a.is_null()) {
-        return content_value(a);
-    }
-    if let Some(t) = o.get("output_text").and_then(Value::as_str) {
-        return Value::String(t.into());
-    }
-    if tool_call_array(output).is_some() {
-        return empty();
-    }
-    content_value(output)
-}
-
-fn tool_call_array(output: &Value) -> Option<&Vec<Value>> {
-    output
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .or_else(|| {
-            output
-                .get("assistant_message")
-                .and_then(|a| a.get("tool_calls"))
-                .and_then(Value::as_array)
-        })
-        .or_else(|| {
-            output
-                .get("raw_response")
-                .unwrap_or(output)
-                .get("choices")
-                .and_then(Value::as_array)
-                .and_then(|c| c.first())
-                .and_then(|c| c.get("message"))
-                .and_then(|m| m.get("tool_calls"))
-                .and_then(Value::as_array)
-        })
-}
-
-fn normalize_arguments(raw: Option<&Value>) -> Value {
-    match raw {
-        None | Some(Value::Null) => json!({}),
-        Some(Value::Object(_)) => raw.cloned().unwrap_or_default(),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(v) => json!({ "value": v }),
-            Err(_) => json!({ "raw": s }),
-        },
-        Some(v) => json!({ "value": v }),
-    }
-}
-
-fn tool_call_extra(tc: &Value) -> Option<Value> {
-    let o = tc.as_object()?;
-    let mut extra = Map::new();
-    for (k, v) in o {
-        if !matches!(
-            k.as_str(),
-            "id" | "tool_call_id"
-                | "call_id"
-                | "type"
-                | "function"
-                | "name"
-                | "tool_name"
-                | "function_name"
-                | "arguments"
-                | "args"
-                | "input"
-        ) {
-            extra.insert(k.clone(), v.clone());
-        }
-    }
-    if let Some(f) = o.get("function").and_then(Value::as_object) {
-        let fx: Map<String, Value> = f
-            .iter()
-            .filter(|(k, _)| *k != "name" && *k != "arguments")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !fx.is_empty() {
-            extra.insert("function".into(), Value::Object(fx));
-        }
-    }
-    (!extra.is_empty()).then_some(Value::Object(extra))
-}
-
-/// Tool calls a response asks for (OpenAI chat `tool_calls`, Anthropic `tool_use` blocks).
-fn extract_tool_calls(output: &Value) -> Option<Vec<ToolCall>> {
-    let items: Vec<&Value> = match tool_call_array(output).filter(|a| !a.is_empty()) {
-        Some(a) => a.iter().collect(),
-        None => {
-            if output.get("type").and_then(Value::as_str) != Some("message") {
-                return None;
-            }
-            let blocks: Vec<&Value> = output
-                .get("content")
-                .and_then(Value::as_array)?
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
-                .collect();
-            if blocks.is_empty() {
-                return None;
-            }
-            blocks
-        }
-    };
-    let mut calls = Vec::new();
-    for (i, tc) in items.iter().enumerate() {
-        let o = tc.as_object()?;
-        let mut id = ["id", "tool_call_id", "call_id"]
-            .iter()
-            .find_map(|k| o.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
-            .unwrap_or("")
-            .to_string();
-        let f = o.get("function").and_then(Value::as_object);
-        let name = f
-            .and_then(|f| f.get("name"))
-            .or_else(|| o.get("name"))
-            .or_else(|| o.get("toolName"))
-            .or_else(|| o.get("tool_name"))
-            .or_else(|| o.get("function_name"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if id.is_empty() && !name.is_empty() {
-            id = format!("{name}:{}", i + 1);
-        }
-        let raw = f
-            .and_then(|f| f.get("arguments"))
-            .or_else(|| o.get("arguments"))
-            .or_else(|| o.get("args"))
-            .or_else(|| o.get("input"));
-        if id.is_empty() && name.is_empty() {
-            continue;
-        }
-        calls.push(ToolCall {
-            tool_call_id: id,
-            function_name: name,
-            arguments: normalize_arguments(raw),
-            extra: tool_call_extra(tc),
-        });
-    }
-    (!calls.is_empty()).then_some(calls)
-}
-
 fn event_extra(e: &Event) -> Value {
     let mut x = Map::new();
     x.insert("event_uuid".into(), e.uuid().unwrap_or("").into());
@@ -433,13 +238,19 @@ fn is_start(e: &Event) -> bool {
     e.scope_category() == Some("start")
 }
 
-/// Lookups over every event of the stream.
-struct Lookups {
+/// Lookups over every event of the stream, built once per export.
+struct Stream {
     names: HashMap<String, String>,
     start_ms: HashMap<String, f64>,
     llm_ends: BTreeSet<String>,
     start_models: HashMap<String, String>,
     dedupe: Dedupe,
+}
+
+/// What one agent's conversion looks up: the stream's lookups and the tool-call ids of the
+/// tool executions the agent owns.
+struct Lookups<'a> {
+    stream: &'a Stream,
     tool_call_ids: HashMap<String, String>,
 }
 
@@ -457,14 +268,13 @@ fn model_of(e: &Event) -> Option<String> {
         .map(str::to_string)
 }
 
-fn lookups(all: &[Event], owned: &[Event], mode: Mode, values: &[Value]) -> Lookups {
-    let mut l = Lookups {
+fn stream(all: &[Event], mode: Mode, values: &[Value]) -> Stream {
+    let mut l = Stream {
         names: HashMap::new(),
         start_ms: HashMap::new(),
         llm_ends: BTreeSet::new(),
         start_models: HashMap::new(),
         dedupe: dedupe(&llm_spans(values), mode),
-        tool_call_ids: HashMap::new(),
     };
     for e in all {
         let Some(u) = e.uuid() else { continue };
@@ -483,8 +293,12 @@ fn lookups(all: &[Event], owned: &[Event], mode: Mode, values: &[Value]) -> Look
             l.llm_ends.insert(u.into());
         }
     }
-    // Tool executions without an explicit id, matched to the LLM's tool calls by name and
-    // arguments when the counts agree.
+    l
+}
+
+/// Tool-call ids of the tool executions among `owned`: explicit ones, then executions
+/// without one matched to the LLM's tool calls by name and arguments when the counts agree.
+fn tool_call_ids(owned: &[Event]) -> HashMap<String, String> {
     let mut explicit: HashMap<String, String> = HashMap::new();
     let mut executions: Vec<(String, (String, String))> = Vec::new();
     let mut calls: Vec<((String, String), String)> = Vec::new();
@@ -538,8 +352,7 @@ fn lookups(all: &[Event], owned: &[Event], mode: Mode, values: &[Value]) -> Look
             }
         }
     }
-    l.tool_call_ids = explicit;
-    l
+    explicit
 }
 
 fn ancestry(e: &Event, l: &Lookups) -> Value {
@@ -548,7 +361,7 @@ fn ancestry(e: &Event, l: &Lookups) -> Value {
     a.insert("function_name".into(), e.name().into());
     if let Some(p) = e.parent_uuid() {
         a.insert("parent_id".into(), p.into());
-        if let Some(n) = l.names.get(p) {
+        if let Some(n) = l.stream.names.get(p) {
             a.insert("parent_name".into(), n.clone().into());
         }
     }
@@ -730,7 +543,7 @@ impl State {
         if let Some(effort) = content.get("reasoning_effort").filter(|v| !v.is_null()) {
             self.pending_efforts.insert(uuid.clone(), effort.clone());
         }
-        if l.llm_ends.contains(&uuid) && fresh_turn(&content) == Some(false) {
+        if l.stream.llm_ends.contains(&uuid) && fresh_turn(&content) == Some(false) {
             self.pending_requests.insert(uuid, content);
             return;
         }
@@ -761,9 +574,9 @@ impl State {
             .and_then(Value::as_str)
             .map(str::to_string)
             .or_else(|| e.profile_model().map(str::to_string))
-            .or_else(|| l.start_models.get(&uuid).cloned());
+            .or_else(|| l.stream.start_models.get(&uuid).cloned());
         let mut m = metrics(output);
-        if let Some(sup) = l.dedupe.supplemental.get(&uuid) {
+        if let Some(sup) = l.stream.dedupe.supplemental.get(&uuid) {
             match &mut m {
                 Some(m) => m.fill_missing(sup),
                 None => m = Some(sup.clone()),
@@ -783,7 +596,7 @@ impl State {
         self.current = CurrentAgent {
             step: Some(self.steps.len() - 1),
             ancestry: Some(ancestry(e, l)),
-            invocation: Some(invocation(l.start_ms.get(&uuid).copied(), e, &uuid)),
+            invocation: Some(invocation(l.stream.start_ms.get(&uuid).copied(), e, &uuid)),
             llm_request: request,
             llm_response: Some(output.clone()),
             tool_ancestry: vec![],
@@ -897,7 +710,7 @@ impl State {
             self.active_tool_call = None;
         }
         let Some(id) = id else { return };
-        let inv = invocation(l.start_ms.get(&uuid).copied(), e, &id);
+        let inv = invocation(l.stream.start_ms.get(&uuid).copied(), e, &id);
         let anc = ancestry(e, l);
         if self.current.step.is_some() && self.current.tool_call_order.contains(&id) {
             self.current.tool_ancestry.push(anc);
@@ -1283,7 +1096,7 @@ fn trajectory(
 
 struct Ctx<'a> {
     events: &'a [Event<'a>],
-    values: &'a [Value],
+    stream: Stream,
     tree: &'a Tree,
     opts: &'a ExportOptions,
 }
@@ -1298,7 +1111,10 @@ fn steps_for(ctx: &Ctx, agent: Option<&str>) -> Vec<Step> {
             .collect(),
         None => ctx.events.to_vec(),
     };
-    let l = lookups(ctx.events, &owned, ctx.opts.mode, ctx.values);
+    let l = Lookups {
+        stream: &ctx.stream,
+        tool_call_ids: tool_call_ids(&owned),
+    };
     let mut st = State::default();
     for e in ctx.events {
         if let Some(a) = agent {
@@ -1311,7 +1127,8 @@ fn steps_for(ctx: &Ctx, agent: Option<&str>) -> Vec<Step> {
             }
         }
         let suppressed = e.category() == Some("llm")
-            && e.uuid().is_some_and(|u| l.dedupe.suppressed.contains(u));
+            && e.uuid()
+                .is_some_and(|u| l.stream.dedupe.suppressed.contains(u));
         if suppressed {
             continue;
         }
@@ -1415,8 +1232,8 @@ pub fn export(values: &[Value], opts: &ExportOptions) -> Value {
     events.sort_by_key(|e| e.micros().unwrap_or(i64::MIN));
     let tree = Tree::new(&events);
     let ctx = Ctx {
+        stream: stream(&events, opts.mode, values),
         events: &events,
-        values,
         tree: &tree,
         opts,
     };

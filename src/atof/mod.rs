@@ -9,7 +9,7 @@ pub mod dedupe;
 pub mod export;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// Token metrics of one LLM span, as NeMo Relay's ATIF exporter reads them from the end
 /// event's usage (OpenAI or Anthropic shape).
@@ -159,65 +159,209 @@ pub fn request_signature(input: &Value) -> String {
     user_message(unwrap_request(input)).to_string()
 }
 
-/// The assistant message text of a response: `content`, `choices[0].message.content`, or
-/// Anthropic content blocks' text; `None` when the response carries no message (e.g. a
-/// hook's summary).
-pub fn response_message(output: &Value) -> Option<String> {
-    let o = output.as_object()?;
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ToolCall {
+    pub(crate) tool_call_id: String,
+    pub(crate) function_name: String,
+    pub(crate) arguments: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) extra: Option<Value>,
+}
+
+/// The assistant message of a response (Relay's `extract_llm_response_message`).
+pub(crate) fn response_message(output: &Value) -> Value {
+    let Some(o) = output.as_object() else {
+        return content_value(output);
+    };
     if let Some(c) = o.get("content").filter(|c| !c.is_null()) {
-        return Some(match c {
-            Value::String(s) => s.clone(),
-            Value::Array(parts) => parts
+        if o.get("type").and_then(Value::as_str) == Some("message") {
+            if let Some(blocks) = c.as_array() {
+                let texts: Vec<&str> = blocks
+                    .iter()
+                    .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                    .filter_map(|b| b.get("text").and_then(Value::as_str))
+                    .filter(|t| !t.trim().is_empty())
+                    .collect();
+                let tool_use = blocks
+                    .iter()
+                    .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"));
+                if !texts.is_empty() {
+                    return Value::String(texts.join("\n"));
+                }
+                if tool_use {
+                    return Value::String(String::new());
+                }
+            }
+        }
+        return content_value(c);
+    }
+    if let Some(c) = o
+        .get("assistant_message")
+        .and_then(|a| a.get("content"))
+        .filter(|c| !c.is_null())
+    {
+        return content_value(c);
+    }
+    let raw = o.get("raw_response").unwrap_or(output);
+    let message = raw
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .and_then(|c| c.get("message"));
+    if let Some(c) = message
+        .and_then(|m| m.get("content"))
+        .filter(|c| !c.is_null())
+    {
+        return content_value(c);
+    }
+    if let Some(a) = o.get("answer").filter(|a| !a.is_null()) {
+        return content_value(a);
+    }
+    if let Some(t) = o.get("output_text").and_then(Value::as_str) {
+        return Value::String(t.into());
+    }
+    if tool_call_array(output).is_some() {
+        return Value::String(String::new());
+    }
+    content_value(output)
+}
+
+fn tool_call_array(output: &Value) -> Option<&Vec<Value>> {
+    output
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .or_else(|| {
+            output
+                .get("assistant_message")
+                .and_then(|a| a.get("tool_calls"))
+                .and_then(Value::as_array)
+        })
+        .or_else(|| {
+            output
+                .get("raw_response")
+                .unwrap_or(output)
+                .get("choices")
+                .and_then(Value::as_array)
+                .and_then(|c| c.first())
+                .and_then(|c| c.get("message"))
+                .and_then(|m| m.get("tool_calls"))
+                .and_then(Value::as_array)
+        })
+}
+
+pub(crate) fn normalize_arguments(raw: Option<&Value>) -> Value {
+    match raw {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Object(_)) => raw.cloned().unwrap_or_default(),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(v) => json!({ "value": v }),
+            Err(_) => json!({ "raw": s }),
+        },
+        Some(v) => json!({ "value": v }),
+    }
+}
+
+fn tool_call_extra(tc: &Value) -> Option<Value> {
+    let o = tc.as_object()?;
+    let mut extra = Map::new();
+    for (k, v) in o {
+        if !matches!(
+            k.as_str(),
+            "id" | "tool_call_id"
+                | "call_id"
+                | "type"
+                | "function"
+                | "name"
+                | "tool_name"
+                | "function_name"
+                | "arguments"
+                | "args"
+                | "input"
+        ) {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(f) = o.get("function").and_then(Value::as_object) {
+        let fx: Map<String, Value> = f
+            .iter()
+            .filter(|(k, _)| *k != "name" && *k != "arguments")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !fx.is_empty() {
+            extra.insert("function".into(), Value::Object(fx));
+        }
+    }
+    (!extra.is_empty()).then_some(Value::Object(extra))
+}
+
+/// Tool calls a response asks for (OpenAI chat `tool_calls`, Anthropic `tool_use` blocks).
+pub(crate) fn extract_tool_calls(output: &Value) -> Option<Vec<ToolCall>> {
+    let items: Vec<&Value> = match tool_call_array(output).filter(|a| !a.is_empty()) {
+        Some(a) => a.iter().collect(),
+        None => {
+            if output.get("type").and_then(Value::as_str) != Some("message") {
+                return None;
+            }
+            let blocks: Vec<&Value> = output
+                .get("content")
+                .and_then(Value::as_array)?
                 .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(""),
-            other => other.to_string(),
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+                .collect();
+            if blocks.is_empty() {
+                return None;
+            }
+            blocks
+        }
+    };
+    let mut calls = Vec::new();
+    for (i, tc) in items.iter().enumerate() {
+        let o = tc.as_object()?;
+        let mut id = ["id", "tool_call_id", "call_id"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+            .unwrap_or("")
+            .to_string();
+        let f = o.get("function").and_then(Value::as_object);
+        let name = f
+            .and_then(|f| f.get("name"))
+            .or_else(|| o.get("name"))
+            .or_else(|| o.get("toolName"))
+            .or_else(|| o.get("tool_name"))
+            .or_else(|| o.get("function_name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if id.is_empty() && !name.is_empty() {
+            id = format!("{name}:{}", i + 1);
+        }
+        let raw = f
+            .and_then(|f| f.get("arguments"))
+            .or_else(|| o.get("arguments"))
+            .or_else(|| o.get("args"))
+            .or_else(|| o.get("input"));
+        if id.is_empty() && name.is_empty() {
+            continue;
+        }
+        calls.push(ToolCall {
+            tool_call_id: id,
+            function_name: name,
+            arguments: normalize_arguments(raw),
+            extra: tool_call_extra(tc),
         });
     }
-    let msg = o
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first())
-        .and_then(|c| c.get("message"))?;
-    Some(match msg.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    })
+    (!calls.is_empty()).then_some(calls)
 }
 
-/// Tool calls of a response (`choices[0].message.tool_calls` or `tool_calls`), as
-/// `(name, arguments)` pairs.
-fn response_tool_calls(output: &Value) -> Value {
-    let calls = output
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first())
-        .and_then(|c| c.get("message"))
-        .and_then(|m| m.get("tool_calls"))
-        .or_else(|| output.get("tool_calls"));
-    match calls.and_then(Value::as_array) {
-        Some(a) => Value::Array(
-            a.iter()
-                .map(|c| {
-                    let f = c.get("function").unwrap_or(c);
-                    serde_json::json!([f.get("name"), f.get("arguments")])
-                })
-                .collect(),
-        ),
-        None => Value::Null,
-    }
-}
-
-/// The response's signature: its message and tool calls (Relay's `llm_response_signature`
-/// in spirit: two observations of one response have equal signatures).
+/// The response's signature (Relay's `llm_response_signature`): its assistant message and
+/// the tool calls it asks for, as JSON text.
 pub fn response_signature(output: &Value) -> String {
-    let message = match response_message(output) {
-        Some(m) => Value::String(m),
-        None => content_value(output),
-    };
-    serde_json::json!({"message": message, "tool_calls": response_tool_calls(output)}).to_string()
+    serde_json::json!({
+        "message": response_message(output),
+        "tool_calls": extract_tool_calls(output),
+    })
+    .to_string()
 }
 
 const CORRELATION_PATHS: &[(&str, &[&str])] = &[
@@ -420,14 +564,12 @@ impl LlmSpan {
             .or_else(|| end.profile_model())
             .or_else(|| unwrap_request(input).get("model").and_then(Value::as_str))
             .map(str::to_string);
-        let response_chars = response_message(output)
-            .map(|m| m.chars().count())
-            .or_else(|| {
-                output
-                    .get("assistant_content_chars")
-                    .and_then(Value::as_u64)
-                    .map(|n| n as usize)
-            });
+        // A hook's summary gives the message length; a full response gives the message.
+        let response_chars = output
+            .get("assistant_content_chars")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize)
+            .or_else(|| response_message(output).as_str().map(|m| m.chars().count()));
         let either = |f: &dyn Fn(&Event) -> bool| f(&start) || f(&end);
         Some(LlmSpan {
             uuid: start.uuid()?.to_string(),
