@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use atif_drift::atof::dedupe::{dedupe, Dedupe, Mode};
+use atif_drift::atof::dedupe::{dedupe, Mode};
 use atif_drift::atof::{llm_spans, LlmSpan};
 use serde_json::Value;
 
@@ -45,19 +45,6 @@ fn strings(v: &Value) -> BTreeSet<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_string())
         .collect()
-}
-
-/// (prompt, completion, cached) summed over the kept spans' merged metrics.
-fn totals(spans: &[LlmSpan], d: &Dedupe) -> (u64, u64, u64) {
-    let mut t = (0, 0, 0);
-    for s in spans.iter().filter(|s| !d.suppressed.contains(&s.uuid)) {
-        if let Some(m) = d.merged_metrics(s) {
-            t.0 += m.prompt_tokens.unwrap_or(0);
-            t.1 += m.completion_tokens.unwrap_or(0);
-            t.2 += m.cached_tokens.unwrap_or(0);
-        }
-    }
-    t
 }
 
 /// (prompt, completion, cached) summed over the agent steps of a Relay trajectory, subagent
@@ -126,7 +113,7 @@ fn relay_mode_suppresses_and_keeps_what_relay_did_with_its_token_totals() {
                 .map(|x| x.uuid.clone())
                 .collect();
             assert_eq!(kept, strings(&facts["kept_llm_span_uuids"]), "{name}");
-            let ours = totals(&s, &d);
+            let ours = common::kept_totals(&s, &d);
             let relay = relay_totals(set, name);
             assert!(
                 relay.contains(&ours),
@@ -191,7 +178,7 @@ fn strict_mode_fixes_relays_known_weaknesses_and_agrees_elsewhere() {
 fn strict_mode_metrics_merge_is_deterministic() {
     let s = spans("d5_metrics_merge_order");
     let d = dedupe(&s, Mode::Strict);
-    assert_eq!(totals(&s, &d), (7, 1, 0));
+    assert_eq!(common::kept_totals(&s, &d), (7, 1, 0));
     let mut rev = s.clone();
     rev.reverse();
     assert_eq!(dedupe(&rev, Mode::Strict), d);

@@ -3,6 +3,8 @@
 //! item with `atif-drift gen --from-json run.json -o DIR` (the run is printed on failure).
 //! Failures found are kept in `tests/proptest-regressions/properties.txt`.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use atif_drift::atof::dedupe::{dedupe, Dedupe, Mode};
@@ -27,20 +29,6 @@ fn config() -> ProptestConfig {
 
 fn kept(spans: &[LlmSpan], d: &Dedupe) -> usize {
     spans.len() - d.suppressed.len()
-}
-
-fn totals(spans: &[LlmSpan], d: &Dedupe) -> (u64, u64, u64) {
-    spans
-        .iter()
-        .filter(|s| !d.suppressed.contains(&s.uuid))
-        .filter_map(|s| d.merged_metrics(s))
-        .fold((0, 0, 0), |t, m| {
-            (
-                t.0 + m.prompt_tokens.unwrap_or(0),
-                t.1 + m.completion_tokens.unwrap_or(0),
-                t.2 + m.cached_tokens.unwrap_or(0),
-            )
-        })
 }
 
 fn dual(run: RunSpec) -> RunSpec {
@@ -156,9 +144,9 @@ proptest! {
     fn token_totals_are_conserved(run in run_spec()) {
         let spans = llm_spans(&to_atof(&run));
         let truth = token_totals(&run);
-        prop_assert_eq!(totals(&spans, &dedupe(&spans, Mode::Strict)), truth);
+        prop_assert_eq!(common::kept_totals(&spans, &dedupe(&spans, Mode::Strict)), truth);
         if distinct_concurrent_prompts(&run) {
-            prop_assert_eq!(totals(&spans, &dedupe(&spans, Mode::Relay)), truth);
+            prop_assert_eq!(common::kept_totals(&spans, &dedupe(&spans, Mode::Relay)), truth);
         }
     }
 

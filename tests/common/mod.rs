@@ -54,3 +54,20 @@ pub fn assert_matches_nat(ours: &serde_json::Value, nat: &serde_json::Value, wha
     );
     assert!(d.is_empty(), "{what}: {:#?}", &d[..d.len().min(5)]);
 }
+
+/// (prompt, completion, cached) tokens summed over the spans dedupe kept, with their merged
+/// metrics.
+pub fn kept_totals(
+    spans: &[atif_drift::atof::LlmSpan],
+    d: &atif_drift::atof::dedupe::Dedupe,
+) -> (u64, u64, u64) {
+    let mut t = (0, 0, 0);
+    for s in spans.iter().filter(|s| !d.suppressed.contains(&s.uuid)) {
+        if let Some(m) = d.merged_metrics(s) {
+            t.0 += m.prompt_tokens.unwrap_or(0);
+            t.1 += m.completion_tokens.unwrap_or(0);
+            t.2 += m.cached_tokens.unwrap_or(0);
+        }
+    }
+    t
+}
