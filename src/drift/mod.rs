@@ -854,12 +854,11 @@ fn settle(
     use crate::corpus::FileStatus;
     let mut dropped = Vec::new();
     for (i, path) in deferred {
-        let runs: Vec<&ItemDrift> = report
+        let run = report
             .items
             .iter()
-            .filter(|r| r.ist_path.as_deref() == Some(path.as_path()))
-            .collect();
-        let status = match runs.first() {
+            .find(|r| r.ist_path.as_deref() == Some(path.as_path()));
+        let status = match run {
             None => crate::corpus::inspect_file(path, opts),
             Some(r) => match (r.ist_loaded, &r.error) {
                 (Some((units, steps)), _) => FileStatus::Loaded {
