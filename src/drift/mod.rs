@@ -37,6 +37,14 @@ pub struct Item {
     pub config: Option<PathBuf>,
 }
 
+/// An item's IST trace by name: `all_requests_profiler_traces.json`, not under `atif_native/`
+/// (NAT's ATIF-native profiler writes a file of that name too).
+fn is_item_trace(p: &Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| n == "all_requests_profiler_traces.json")
+        && !p.components().any(|c| c.as_os_str() == "atif_native")
+}
+
 /// Corpus items: every directory (at any depth, `atif_native/` outputs aside) holding an
 /// `all_requests_profiler_traces.json` that loads as IST, in path order.
 pub fn discover(corpus: &Path, opts: &LoadOptions) -> Result<Vec<Item>, crate::Error> {
@@ -52,12 +60,7 @@ pub fn items_of(corpus: &Path, entries: &[crate::corpus::FileEntry]) -> Vec<Item
             e.status,
             crate::corpus::FileStatus::Loaded { kind: "ist", .. }
         );
-        if !is_ist
-            || e.path
-                .file_name()
-                .is_none_or(|n| n != "all_requests_profiler_traces.json")
-            || e.path.components().any(|c| c.as_os_str() == "atif_native")
-        {
+        if !is_ist || !is_item_trace(&e.path) {
             continue;
         }
         // Entry paths are relative to the corpus root, except when the root is the file.
@@ -793,11 +796,6 @@ pub fn job_with(
 ) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
     // Item traces are not parsed by the walk: each item's run loads its trace once and
     // settles its entry (`settle`).
-    let is_item_trace = |p: &Path| {
-        p.file_name()
-            .is_some_and(|n| n == "all_requests_profiler_traces.json")
-            && !p.components().any(|c| c.as_os_str() == "atif_native")
-    };
     let mut entries = Vec::new();
     let mut items = Vec::new();
     let mut deferred = Vec::new();
