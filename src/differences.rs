@@ -3,6 +3,8 @@
 //! A conformance test that tolerates a difference names it here, and `atif-drift
 //! differences` prints this list, so no difference is hidden.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -144,22 +146,51 @@ pub const DIFFERENCES: &[Difference] = &[
 /// Replace every UUID-shaped token of `text` by `U0`, `U1`, … in order of first appearance,
 /// so outputs with random row UUIDs (listed difference `atif.row-uuids`) can be compared.
 pub fn rename_uuids(text: &str) -> String {
-    use std::collections::HashMap;
+    rename_in(text, &mut HashMap::new()).into_owned()
+}
+
+/// [`rename_uuids`] on a JSON value, in place: strings and keys in document order (a key
+/// before its value), so the names are those the renaming of the value's JSON text gives.
+pub fn rename_uuids_value(v: &mut Value) {
+    fn walk(v: &mut Value, names: &mut HashMap<String, String>) {
+        match v {
+            Value::String(s) => {
+                if let std::borrow::Cow::Owned(t) = rename_in(s, names) {
+                    *s = t;
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, names)),
+            Value::Object(m) if m.keys().any(|k| uuid_re().is_match(k)) => {
+                for (k, mut x) in std::mem::take(m) {
+                    let k = rename_in(&k, names).into_owned();
+                    walk(&mut x, names);
+                    m.insert(k, x);
+                }
+            }
+            Value::Object(m) => m.values_mut().for_each(|x| walk(x, names)),
+            _ => {}
+        }
+    }
+    walk(v, &mut HashMap::new());
+}
+
+fn uuid_re() -> &'static regex::Regex {
     use std::sync::OnceLock;
     static RE: OnceLock<regex::Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| {
+    RE.get_or_init(|| {
         regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
             .expect("valid regex")
-    });
-    let mut names: HashMap<String, String> = HashMap::new();
-    re.replace_all(text, |c: &regex::Captures| {
+    })
+}
+
+fn rename_in<'t>(text: &'t str, names: &mut HashMap<String, String>) -> std::borrow::Cow<'t, str> {
+    uuid_re().replace_all(text, |c: &regex::Captures| {
         let n = names.len();
         names
             .entry(c[0].to_string())
             .or_insert_with(|| format!("U{n}"))
             .clone()
     })
-    .into_owned()
 }
 
 /// Sort every `active_uuids` list of a `workflow_profiling_metrics.json` value, so it

@@ -547,9 +547,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::fs::create_dir_all(&output)
                 .with_context(|| format!("{}: cannot create", output.display()))?;
             for (name, content) in &outputs.files {
-                write_output(&output.join(name), content)?;
+                write_output(&output.join(name), &content.text())?;
             }
-            if outputs.get("inference_optimization.json").is_none() {
+            if outputs.content("inference_optimization.json").is_none() {
                 eprintln!(
                     "warning: no events: only the trace dump and the CSV are written (as NAT does)"
                 );

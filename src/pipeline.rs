@@ -91,12 +91,7 @@ fn profile_with(
             };
             let mut frame = from_ist::frame(ist);
             let traces = dump.then(|| profile::traces_json(ist));
-            Ok(profile::run(
-                &mut frame,
-                traces.as_ref(),
-                cfg,
-                path.flavor(),
-            ))
+            Ok(profile::run(&mut frame, traces, cfg, path.flavor()))
         }
         ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg, dump)),
     }
@@ -111,10 +106,5 @@ pub fn profile_atif(
 ) -> Outputs {
     let mut frame = from_atif::frame(atif, builder);
     let traces = dump.then(|| profile::flat_traces_json(&frame));
-    profile::run(
-        &mut frame,
-        traces.as_ref(),
-        cfg,
-        ProfilePath::Atif(builder).flavor(),
-    )
+    profile::run(&mut frame, traces, cfg, ProfilePath::Atif(builder).flavor())
 }

@@ -261,7 +261,7 @@ fn pr1751_drift_is_nats_own_drift() {
             .filter_map(|f| {
                 std::fs::read_to_string(dir.join(f))
                     .ok()
-                    .map(|c| (f.to_string(), c))
+                    .map(|c| (f.to_string(), atif_drift::profile::Content::Text(c)))
             })
             .collect(),
     };

@@ -161,8 +161,8 @@ fn distance(item: &Path, builder: Builder) -> usize {
             v
         };
         differing_values(
-            &parse(ist.get(f).unwrap()),
-            &parse(atif.get(f).unwrap()),
+            &parse(&ist.get(f).unwrap()),
+            &parse(&atif.get(f).unwrap()),
             Tolerance {
                 abs: 0.0,
                 rel: 1e-6,

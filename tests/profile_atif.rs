@@ -51,7 +51,7 @@ fn pr1751_equals_nats_atif_native_profiler() {
                 .get(name)
                 .unwrap_or_else(|| panic!("{}: no {name}", item.display()));
             assert!(
-                rename_uuids(mine) == rename_uuids(&theirs),
+                rename_uuids(&mine) == rename_uuids(&theirs),
                 "{}: {name} differs",
                 item.display()
             );
@@ -62,7 +62,7 @@ fn pr1751_equals_nats_atif_native_profiler() {
             "prediction_trie.json",
         ] {
             let theirs = json(&std::fs::read_to_string(nat.join(name)).unwrap());
-            let mine = json(ours.get(name).unwrap());
+            let mine = json(&ours.get(name).unwrap());
             assert_matches_nat(&mine, &theirs, &format!("{}: {name}", item.display()));
         }
     }
@@ -78,7 +78,7 @@ fn pr1751_forecast_matrices_equal_nats() {
         let mut cfg = config(&item);
         cfg.token_usage_forecast = true;
         let ours: Value =
-            serde_json::from_str(run(&item, &cfg).get("forecast.json").unwrap()).unwrap();
+            serde_json::from_str(&run(&item, &cfg).get("forecast.json").unwrap()).unwrap();
         let nat: Value = serde_json::from_str(&std::fs::read_to_string(extras).unwrap()).unwrap();
         for key in ["matrix_length", "n_samples", "X", "Y", "error"] {
             assert!(ours[key] == nat[key], "{}: {key}", item.display());

@@ -22,7 +22,7 @@ use crate::pipeline::{profile_compared as profile, ProfilePath};
 use crate::profile::Outputs;
 use crate::trace::{load_file, LoadOptions};
 use policy::Policy;
-use value_diff::{diff_with, leaf_count, Change, Tolerance};
+use value_diff::{leaf_count, Change, ChangeRef, Tolerance};
 
 /// The version of the JSON report's layout.
 pub const REPORT_SCHEMA: &str = "atif-drift/drift-report/v1";
@@ -200,7 +200,15 @@ pub const COMPARED: &[&str] = &[
 /// `confidence_intervals.x[3].y` with UUIDs already renamed → `confidence_intervals.x[*].y`;
 /// renamed UUIDs (`U12`) in keys → `*`.
 pub fn pattern_of(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
+    let (mut out, mut tmp) = (String::new(), String::new());
+    pattern_into(path, &mut out, &mut tmp);
+    out
+}
+
+/// [`pattern_of`] into `out` (cleared first), with `tmp` as scratch: no allocation once the
+/// buffers have grown (the diff calls it once per differing value).
+fn pattern_into(path: &str, out: &mut String, tmp: &mut String) {
+    tmp.clear();
     let mut chars = path.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '[' {
@@ -210,34 +218,115 @@ pub fn pattern_of(path: &str) -> String {
                     break;
                 }
             }
-            out.push_str("[*]");
+            tmp.push_str("[*]");
         } else {
-            out.push(c);
+            tmp.push(c);
         }
     }
-    out.split('.')
-        .map(|seg| {
-            let is_uuid = seg.len() > 1
-                && seg.starts_with('U')
-                && seg[1..].chars().all(|c| c.is_ascii_digit());
-            let is_number = !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit());
-            if is_uuid || is_number {
-                "*"
-            } else {
-                seg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
+    out.clear();
+    for (i, seg) in tmp.split('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let is_uuid =
+            seg.len() > 1 && seg.starts_with('U') && seg[1..].bytes().all(|c| c.is_ascii_digit());
+        let is_number = !seg.is_empty() && seg.bytes().all(|c| c.is_ascii_digit());
+        out.push_str(if is_uuid || is_number { "*" } else { seg });
+    }
 }
 
-fn normalized_json(text: &str) -> Value {
-    let mut v: Value = serde_json::from_str(&rename_uuids(text)).unwrap_or(Value::Null);
-    if let Some(m) = v.as_object_mut() {
-        m.remove("generated_at");
+/// Differences of one file grouped by pattern as they arrive: per difference only its
+/// pattern is built (in a reused buffer); the path and values are copied for the first of
+/// each pattern, the example.
+struct Groups<'a> {
+    file: &'a str,
+    policy: &'a Policy,
+    builder: Builder,
+    /// Pattern (without `file:`) → its group.
+    groups: BTreeMap<String, PatternDrift>,
+    pattern: String,
+    scratch: String,
+}
+
+impl<'a> Groups<'a> {
+    fn new(file: &'a str, policy: &'a Policy, builder: Builder) -> Self {
+        Groups {
+            file,
+            policy,
+            builder,
+            groups: BTreeMap::new(),
+            pattern: String::new(),
+            scratch: String::new(),
+        }
     }
-    normalize_active_uuids(&mut v);
-    v
+
+    /// One difference at `path` covering `n` values; `numbers`: both sides when both are
+    /// numeric (for the largest absolute and relative difference).
+    fn add(
+        &mut self,
+        path: &str,
+        n: usize,
+        numbers: Option<(f64, f64)>,
+        change: impl FnOnce() -> Change,
+    ) {
+        pattern_into(path, &mut self.pattern, &mut self.scratch);
+        let (abs, rel) = match numbers {
+            Some((a, b)) => {
+                let d = (a - b).abs();
+                let scale = a.abs().max(b.abs());
+                (Some(d), Some(if scale > 0.0 { d / scale } else { 0.0 }))
+            }
+            None => (None, None),
+        };
+        let g = match self.groups.get_mut(self.pattern.as_str()) {
+            Some(g) => g,
+            None => {
+                let pattern = format!("{}:{}", self.file, self.pattern);
+                let e = self.policy.expectation(&pattern, self.builder);
+                let g = PatternDrift {
+                    expected: e.map(|e| e.reason.clone()),
+                    loss: e.and_then(|e| e.loss.clone()),
+                    pattern,
+                    values: 0,
+                    example_path: format!("{}:{path}", self.file),
+                    example: change(),
+                    max_abs: None,
+                    max_rel: None,
+                    within_threshold: None,
+                };
+                self.groups.entry(self.pattern.clone()).or_insert(g)
+            }
+        };
+        g.values += n;
+        g.max_abs = max_opt(g.max_abs, abs);
+        g.max_rel = max_opt(g.max_rel, rel);
+    }
+
+    /// The groups in pattern order, with the policy's thresholds applied.
+    fn finish(self, compared: usize) -> Vec<PatternDrift> {
+        let mut out: Vec<PatternDrift> = self.groups.into_values().collect();
+        for g in &mut out {
+            if g.expected.is_none() {
+                if let Some((pct, rule)) = self.policy.threshold(&g.pattern, self.builder) {
+                    let share = 100.0 * g.values as f64 / compared.max(1) as f64;
+                    if share <= pct {
+                        g.within_threshold = Some(format!(
+                            "{share:.3} % of {compared} values <= {pct} % ({rule})"
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Both sides of a value change as numbers, when both are (JSON numbers or numeric cells).
+fn numbers(change: &Change) -> Option<(f64, f64)> {
+    match change {
+        Change::Value { left, right } => number(left).zip(number(right)),
+        _ => None,
+    }
 }
 
 fn group(
@@ -247,56 +336,11 @@ fn group(
     policy: &Policy,
     builder: Builder,
 ) -> Vec<PatternDrift> {
-    let mut groups: BTreeMap<String, PatternDrift> = BTreeMap::new();
+    let mut g = Groups::new(file, policy, builder);
     for (path, change, n) in diffs {
-        let pattern = format!("{file}:{}", pattern_of(&path));
-        let (abs, rel) = match &change {
-            Change::Value { left, right } => match (number(left), number(right)) {
-                (Some(a), Some(b)) => {
-                    let d = (a - b).abs();
-                    let scale = a.abs().max(b.abs());
-                    (Some(d), Some(if scale > 0.0 { d / scale } else { 0.0 }))
-                }
-                _ => (None, None),
-            },
-            _ => (None, None),
-        };
-        if !groups.contains_key(&pattern) {
-            let e = policy.expectation(&pattern, builder);
-            let g = PatternDrift {
-                expected: e.map(|e| e.reason.clone()),
-                loss: e.and_then(|e| e.loss.clone()),
-                pattern: pattern.clone(),
-                values: 0,
-                example_path: format!("{file}:{path}"),
-                example: change,
-                max_abs: None,
-                max_rel: None,
-                within_threshold: None,
-            };
-            groups.insert(pattern.clone(), g);
-        }
-        let Some(g) = groups.get_mut(&pattern) else {
-            continue;
-        };
-        g.values += n;
-        g.max_abs = max_opt(g.max_abs, abs);
-        g.max_rel = max_opt(g.max_rel, rel);
+        g.add(&path, n, numbers(&change), || change);
     }
-    let mut out: Vec<PatternDrift> = groups.into_values().collect();
-    for g in &mut out {
-        if g.expected.is_none() {
-            if let Some((pct, rule)) = policy.threshold(&g.pattern, builder) {
-                let share = 100.0 * g.values as f64 / compared.max(1) as f64;
-                if share <= pct {
-                    g.within_threshold = Some(format!(
-                        "{share:.3} % of {compared} values <= {pct} % ({rule})"
-                    ));
-                }
-            }
-        }
-    }
-    out
+    g.finish(compared)
 }
 
 fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -307,37 +351,85 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-fn diff_json(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
-    let (a, b) = (normalized_json(ist), normalized_json(atif));
+/// One output as the diff compares it: UUIDs renamed in order of appearance, and for JSON
+/// `generated_at` dropped and `active_uuids` lists sorted (listed differences).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Normalized {
+    Json(Value),
+    Text(String),
+}
+
+/// A profiler run's compared outputs, normalized once (the IST side is compared with every
+/// builder's).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Compared {
+    files: Vec<(String, Normalized)>,
+}
+
+impl Compared {
+    /// The files of [`COMPARED`] among `outputs`; JSON written as text (e.g. read from NAT's
+    /// files) is parsed (unparseable JSON compares as `null`).
+    pub fn new(outputs: Outputs) -> Self {
+        use crate::profile::Content;
+        let files = outputs
+            .files
+            .into_iter()
+            .filter(|(name, _)| COMPARED.contains(&name.as_str()))
+            .map(|(name, content)| {
+                let n = if name.ends_with(".json") {
+                    let mut v = match content {
+                        Content::Json(v) => v,
+                        Content::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+                    };
+                    crate::differences::rename_uuids_value(&mut v);
+                    if let Some(m) = v.as_object_mut() {
+                        m.remove("generated_at");
+                    }
+                    normalize_active_uuids(&mut v);
+                    Normalized::Json(v)
+                } else {
+                    Normalized::Text(rename_uuids(&content.text()))
+                };
+                (name, n)
+            })
+            .collect();
+        Compared { files }
+    }
+
+    fn get(&self, name: &str) -> Option<&Normalized> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+}
+
+fn diff_json(file: &str, a: &Value, b: &Value, policy: &Policy, builder: Builder) -> OutputDrift {
     let tol = |path: &str| policy.tolerance_at(file, path);
-    let diffs: Vec<(String, Change, usize)> = diff_with(&a, &b, &tol)
-        .into_iter()
-        .map(|d| {
-            let n = match &d.change {
-                Change::Value { left, right } | Change::Type { left, right } => {
-                    leaf_count(left).max(leaf_count(right))
-                }
-                Change::OnlyLeft { value } | Change::OnlyRight { value } => leaf_count(value),
-            };
-            (d.path, d.change, n)
-        })
-        .collect();
-    let differing = diffs.iter().map(|d| d.2).sum();
-    let compared = leaf_count(&a).max(leaf_count(&b));
+    let mut groups = Groups::new(file, policy, builder);
+    let mut differing = 0;
+    value_diff::visit(a, b, &tol, &mut |path, change| {
+        let n = change.values();
+        differing += n;
+        let nums = match change {
+            ChangeRef::Value(l, r) => number(l).zip(number(r)),
+            _ => None,
+        };
+        groups.add(path, n, nums, || change.to_owned());
+    });
+    let compared = leaf_count(a).max(leaf_count(b));
     OutputDrift {
         file: file.into(),
         compared,
         differing,
-        patterns: group(file, diffs, compared, policy, builder),
+        patterns: groups.finish(compared),
     }
 }
 
-/// Text reports: changed lines (after UUID renaming), by `similar`'s line diff.
-fn diff_text(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
-    let (a, b) = (rename_uuids(ist), rename_uuids(atif));
-    let d = similar::TextDiff::from_lines(&a, &b);
-    let mut diffs = Vec::new();
+/// Text reports: changed lines (UUIDs renamed), by `similar`'s line diff.
+fn diff_text(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> OutputDrift {
+    let d = similar::TextDiff::from_lines(a, b);
+    let mut groups = Groups::new(file, policy, builder);
+    let mut differing = 0;
     let mut section = String::from("(start)");
+    let mut path = String::new();
     for change in d.iter_all_changes() {
         let line = change.value().trim_end();
         if line.starts_with("===") || line.starts_with("----") {
@@ -347,25 +439,32 @@ fn diff_text(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builde
         }
         let (left, right) = match change.tag() {
             similar::ChangeTag::Equal => continue,
-            similar::ChangeTag::Delete => (Value::String(line.to_string()), Value::Null),
-            similar::ChangeTag::Insert => (Value::Null, Value::String(line.to_string())),
+            similar::ChangeTag::Delete => (Some(line), None),
+            similar::ChangeTag::Insert => (None, Some(line)),
         };
-        diffs.push((format!("{section}.lines"), Change::Value { left, right }, 1));
+        path.clear();
+        path.push_str(&section);
+        path.push_str(".lines");
+        differing += 1;
+        let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
+        groups.add(&path, 1, None, || Change::Value {
+            left: text(left),
+            right: text(right),
+        });
     }
-    let differing = diffs.len();
     // Lines of both sides: a changed line is one deletion plus one insertion.
     let compared = a.lines().count() + b.lines().count();
     OutputDrift {
         file: file.into(),
         compared,
         differing,
-        patterns: group(file, diffs, compared, policy, builder),
+        patterns: groups.finish(compared),
     }
 }
 
 /// The frame, datacompy-style: rows aligned on (request, event type, ordinal within both);
 /// per column, the aligned cells that differ; rows present on one side only.
-fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder) -> OutputDrift {
+fn diff_csv(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> OutputDrift {
     let parse = |t: &str| -> (Vec<String>, Vec<::csv::StringRecord>) {
         let mut r = ::csv::ReaderBuilder::new()
             .has_headers(true)
@@ -377,25 +476,27 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
         let rows = r.records().flatten().collect();
         (head, rows)
     };
-    let (ha, ra) = parse(&rename_uuids(ist));
-    let (hb, rb) = parse(&rename_uuids(atif));
+    let (ha, ra) = parse(a);
+    let (hb, rb) = parse(b);
     let col = |h: &[String], n: &str| h.iter().position(|x| x == n);
-    let key =
-        |h: &[String], rows: &[::csv::StringRecord]| -> BTreeMap<(String, String, usize), usize> {
-            let (ex, et) = (col(h, "example_number"), col(h, "event_type"));
-            let cell = |r: &::csv::StringRecord, c: Option<usize>| {
-                c.and_then(|c| r.get(c)).unwrap_or("").to_string()
-            };
-            let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
-            let mut out = BTreeMap::new();
-            for (i, r) in rows.iter().enumerate() {
-                let k = (cell(r, ex), cell(r, et));
-                let n = seen.entry(k.clone()).or_insert(0);
-                out.insert((k.0, k.1, *n), i);
-                *n += 1;
-            }
-            out
-        };
+    fn key(
+        ex: Option<usize>,
+        et: Option<usize>,
+        rows: &[::csv::StringRecord],
+    ) -> BTreeMap<(&str, &str, usize), usize> {
+        let mut seen: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
+        let mut out = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            let cell = |c: Option<usize>| c.and_then(|c| r.get(c)).unwrap_or("");
+            let k = (cell(ex), cell(et));
+            let n = seen.entry(k).or_insert(0);
+            out.insert((k.0, k.1, *n), i);
+            *n += 1;
+        }
+        out
+    }
+    let key = |h: &[String], rows| key(col(h, "example_number"), col(h, "event_type"), rows);
     let (ka, kb) = (key(&ha, &ra), key(&hb, &rb));
     // Per column of the left side: its index on the right and its tolerance.
     let columns: Vec<(usize, &String, usize, Tolerance)> = ha
@@ -405,82 +506,94 @@ fn diff_csv(file: &str, ist: &str, atif: &str, policy: &Policy, builder: Builder
             col(&hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
         })
         .collect();
-    let mut diffs = Vec::new();
-    let mut compared = 0;
+    let mut groups = Groups::new(file, policy, builder);
+    let (mut compared, mut differing) = (0, 0);
+    let mut path = String::new();
+    let row_only =
+        |k: &(&str, &str, usize)| Value::String(format!("request {} {} #{}", k.0, k.1, k.2));
     for (k, &i) in &ka {
         let Some(&j) = kb.get(k) else {
-            diffs.push((
-                format!("rows.{}", k.1),
-                Change::OnlyLeft {
-                    value: Value::String(format!("request {} {} #{}", k.0, k.1, k.2)),
-                },
-                ha.len(), // every cell of a row on one side only differs
-            ));
+            // Every cell of a row on one side only differs.
+            path.clear();
+            path.push_str("rows.");
+            path.push_str(k.1);
+            groups.add(&path, ha.len(), None, || Change::OnlyLeft {
+                value: row_only(k),
+            });
             compared += ha.len();
+            differing += ha.len();
             continue;
         };
         for &(ci, name, cj, tol) in &columns {
             compared += 1;
             let (x, y) = (ra[i].get(ci).unwrap_or(""), rb[j].get(cj).unwrap_or(""));
-            let same = x == y
-                || match (x.parse::<f64>(), y.parse::<f64>()) {
-                    (Ok(p), Ok(q)) => tol.close(p, q),
-                    _ => false,
-                };
-            if !same {
-                diffs.push((
-                    format!("{}.{name}", k.1),
-                    Change::Value {
-                        left: Value::String(x.to_string()),
-                        right: Value::String(y.to_string()),
-                    },
-                    1,
-                ));
+            if x == y {
+                continue;
             }
+            let nums = x.parse::<f64>().ok().zip(y.parse::<f64>().ok());
+            if nums.is_some_and(|(p, q)| tol.close(p, q)) {
+                continue;
+            }
+            path.clear();
+            path.push_str(k.1);
+            path.push('.');
+            path.push_str(name);
+            differing += 1;
+            groups.add(&path, 1, nums, || Change::Value {
+                left: Value::String(x.to_string()),
+                right: Value::String(y.to_string()),
+            });
         }
     }
     for k in kb.keys().filter(|k| !ka.contains_key(*k)) {
-        diffs.push((
-            format!("rows.{}", k.1),
-            Change::OnlyRight {
-                value: Value::String(format!("request {} {} #{}", k.0, k.1, k.2)),
-            },
-            hb.len(),
-        ));
+        path.clear();
+        path.push_str("rows.");
+        path.push_str(k.1);
+        groups.add(&path, hb.len(), None, || Change::OnlyRight {
+            value: row_only(k),
+        });
         compared += hb.len();
+        differing += hb.len();
     }
     for name in ha.iter().filter(|n| col(&hb, n).is_none()) {
-        diffs.push((
-            format!("columns.{name}"),
-            Change::OnlyLeft {
-                value: Value::String(name.clone()),
-            },
-            1,
-        ));
+        differing += 1;
+        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyLeft {
+            value: Value::String(name.clone()),
+        });
     }
     for name in hb.iter().filter(|n| col(&ha, n).is_none()) {
-        diffs.push((
-            format!("columns.{name}"),
-            Change::OnlyRight {
-                value: Value::String(name.clone()),
-            },
-            1,
-        ));
+        differing += 1;
+        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyRight {
+            value: Value::String(name.clone()),
+        });
     }
-    let differing = diffs.iter().map(|d| d.2).sum();
     OutputDrift {
         file: file.into(),
         compared,
         differing,
-        patterns: group(file, diffs, compared, policy, builder),
+        patterns: groups.finish(compared),
     }
 }
 
-/// Diff two profiler runs' outputs, one file at a time (side by side the big files' parsed
-/// values double the peak memory for no gain: 10,000 requests, 4.5 → 3.0 GiB, same time).
+/// Diff two profiler runs' outputs (each normalized first; see [`diff_compared`]).
 pub fn diff_outputs(
     ist: &Outputs,
     atif: &Outputs,
+    policy: &Policy,
+    builder: Builder,
+) -> Vec<OutputDrift> {
+    diff_compared(
+        &Compared::new(ist.clone()),
+        &Compared::new(atif.clone()),
+        policy,
+        builder,
+    )
+}
+
+/// Diff two profiler runs' normalized outputs, one file at a time.
+pub fn diff_compared(
+    ist: &Compared,
+    atif: &Compared,
     policy: &Policy,
     builder: Builder,
 ) -> Vec<OutputDrift> {
@@ -488,16 +601,19 @@ pub fn diff_outputs(
         .iter()
         .filter_map(|&file| {
             let t0 = std::time::Instant::now();
-            let (a, b) = (ist.get(file), atif.get(file));
-            let drift = match (a, b) {
+            let drift = match (ist.get(file), atif.get(file)) {
                 (None, None) => return None,
-                (Some(a), Some(b)) if file.ends_with(".csv") => {
+                (Some(Normalized::Json(a)), Some(Normalized::Json(b))) => {
+                    diff_json(file, a, b, policy, builder)
+                }
+                (Some(Normalized::Text(a)), Some(Normalized::Text(b)))
+                    if file.ends_with(".csv") =>
+                {
                     diff_csv(file, a, b, policy, builder)
                 }
-                (Some(a), Some(b)) if file.ends_with(".txt") => {
+                (Some(Normalized::Text(a)), Some(Normalized::Text(b))) => {
                     diff_text(file, a, b, policy, builder)
                 }
-                (Some(a), Some(b)) => diff_json(file, a, b, policy, builder),
                 (a, _) => {
                     let change = if a.is_some() {
                         Change::OnlyLeft {
@@ -634,7 +750,7 @@ pub fn run_item_builders(
         lap("mooncake");
         // One stage at a time: running the paths side by side doubles the peak memory,
         // which costs more than it saves on 2 cores (measured with `cargo xtask bench`).
-        let ist = profile(&ist_trace, ProfilePath::Ist, &cfg)?;
+        let ist = Compared::new(profile(&ist_trace, ProfilePath::Ist, &cfg)?);
         drop(ist_trace);
         lap("IST path");
         Ok((cfg, atif, ist, mooncake))
@@ -658,7 +774,8 @@ pub fn run_item_builders(
                 Ok::<_, crate::Error>(crate::pipeline::profile_atif(&atif, builder, &cfg, false))
                     .map(|atif| {
                         lap("ATIF path");
-                        let mut outputs = diff_outputs(&ist, &atif, policy, builder);
+                        let atif = Compared::new(atif);
+                        let mut outputs = diff_compared(&ist, &atif, policy, builder);
                         lap("diff");
                         let differing = mc_diffs.iter().map(|d| d.2).sum();
                         outputs.push(OutputDrift {

@@ -67,9 +67,60 @@ pub fn diff(left: &Value, right: &Value, tol: Tolerance) -> Vec<Difference> {
 /// only for differences.
 pub fn diff_with(left: &Value, right: &Value, tol: &dyn Fn(&str) -> Tolerance) -> Vec<Difference> {
     let mut out = Vec::new();
-    let mut path = String::new();
-    walk(left, right, &mut path, tol, &mut out);
+    visit(left, right, tol, &mut |path, change| {
+        out.push(Difference {
+            path: path.to_string(),
+            change: change.to_owned(),
+        })
+    });
     out
+}
+
+/// A difference as [`visit`] sees it: borrowing both sides, nothing copied.
+#[derive(Debug, Clone, Copy)]
+pub enum ChangeRef<'a> {
+    Value(&'a Value, &'a Value),
+    Type(&'a Value, &'a Value),
+    OnlyLeft(&'a Value),
+    OnlyRight(&'a Value),
+}
+
+impl ChangeRef<'_> {
+    pub fn to_owned(self) -> Change {
+        match self {
+            ChangeRef::Value(l, r) => Change::Value {
+                left: l.clone(),
+                right: r.clone(),
+            },
+            ChangeRef::Type(l, r) => Change::Type {
+                left: l.clone(),
+                right: r.clone(),
+            },
+            ChangeRef::OnlyLeft(v) => Change::OnlyLeft { value: v.clone() },
+            ChangeRef::OnlyRight(v) => Change::OnlyRight { value: v.clone() },
+        }
+    }
+
+    /// Values this difference covers: a changed scalar counts once, a subtree on one side
+    /// only (or replaced by another type) counts all its values.
+    pub fn values(self) -> usize {
+        match self {
+            ChangeRef::Value(l, r) | ChangeRef::Type(l, r) => leaf_count(l).max(leaf_count(r)),
+            ChangeRef::OnlyLeft(v) | ChangeRef::OnlyRight(v) => leaf_count(v),
+        }
+    }
+}
+
+/// Every difference between `left` and `right`, in document order, given to `f` with its
+/// path (`a.b[2].c`) instead of collected: the drift engine aggregates millions of them.
+pub fn visit(
+    left: &Value,
+    right: &Value,
+    tol: &dyn Fn(&str) -> Tolerance,
+    f: &mut dyn FnMut(&str, ChangeRef<'_>),
+) {
+    let mut path = String::new();
+    walk(left, right, &mut path, tol, f);
 }
 
 /// Append `.key` (or `key` at the root) or `[i]` to `path`; returns the length to restore.
@@ -89,34 +140,27 @@ fn push_index(path: &mut String, i: usize) -> usize {
     len
 }
 
-fn record(out: &mut Vec<Difference>, path: &str, change: Change) {
-    out.push(Difference {
-        path: path.to_string(),
-        change,
-    });
-}
-
-fn walk(
-    l: &Value,
-    r: &Value,
+fn walk<'a>(
+    l: &'a Value,
+    r: &'a Value,
     path: &mut String,
     tol: &dyn Fn(&str) -> Tolerance,
-    out: &mut Vec<Difference>,
+    f: &mut dyn FnMut(&str, ChangeRef<'a>),
 ) {
     match (l, r) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, x) in a {
                 let len = push_key(path, k);
                 match b.get(k) {
-                    Some(y) => walk(x, y, path, tol, out),
-                    None => record(out, path, Change::OnlyLeft { value: x.clone() }),
+                    Some(y) => walk(x, y, path, tol, f),
+                    None => f(path, ChangeRef::OnlyLeft(x)),
                 }
                 path.truncate(len);
             }
             for (k, y) in b {
                 if !a.contains_key(k) {
                     let len = push_key(path, k);
-                    record(out, path, Change::OnlyRight { value: y.clone() });
+                    f(path, ChangeRef::OnlyRight(y));
                     path.truncate(len);
                 }
             }
@@ -124,28 +168,21 @@ fn walk(
         (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 let len = push_index(path, i);
-                walk(x, y, path, tol, out);
+                walk(x, y, path, tol, f);
                 path.truncate(len);
             }
             for (i, x) in a.iter().enumerate().skip(b.len()) {
                 let len = push_index(path, i);
-                record(out, path, Change::OnlyLeft { value: x.clone() });
+                f(path, ChangeRef::OnlyLeft(x));
                 path.truncate(len);
             }
             for (i, y) in b.iter().enumerate().skip(a.len()) {
                 let len = push_index(path, i);
-                record(out, path, Change::OnlyRight { value: y.clone() });
+                f(path, ChangeRef::OnlyRight(y));
                 path.truncate(len);
             }
         }
-        _ if kind(l) != kind(r) => record(
-            out,
-            path,
-            Change::Type {
-                left: l.clone(),
-                right: r.clone(),
-            },
-        ),
+        _ if kind(l) != kind(r) => f(path, ChangeRef::Type(l, r)),
         (Value::Number(a), Value::Number(b)) => {
             let equal = match (a.as_i64(), b.as_i64()) {
                 (Some(x), Some(y)) => x == y,
@@ -158,24 +195,10 @@ fn walk(
                 }
             };
             if !equal {
-                record(
-                    out,
-                    path,
-                    Change::Value {
-                        left: l.clone(),
-                        right: r.clone(),
-                    },
-                );
+                f(path, ChangeRef::Value(l, r));
             }
         }
-        _ if l != r => record(
-            out,
-            path,
-            Change::Value {
-                left: l.clone(),
-                right: r.clone(),
-            },
-        ),
+        _ if l != r => f(path, ChangeRef::Value(l, r)),
         _ => {}
     }
 }
@@ -192,15 +215,9 @@ pub fn leaf_count(v: &Value) -> usize {
 /// How many leaf values differ: a changed scalar counts once, a subtree on one side only
 /// (or replaced by another type) counts all its values.
 pub fn differing_values(left: &Value, right: &Value, tol: Tolerance) -> usize {
-    diff(left, right, tol)
-        .iter()
-        .map(|d| match &d.change {
-            Change::Value { left, right } | Change::Type { left, right } => {
-                leaf_count(left).max(leaf_count(right))
-            }
-            Change::OnlyLeft { value } | Change::OnlyRight { value } => leaf_count(value),
-        })
-        .sum()
+    let mut n = 0;
+    visit(left, right, &|_: &str| tol, &mut |_, c| n += c.values());
+    n
 }
 
 #[cfg(test)]

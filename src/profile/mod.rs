@@ -33,18 +33,39 @@ pub enum Flavor {
     Nat160rc1,
 }
 
+/// One output file: JSON files are kept as values and rendered as NAT writes them
+/// (`json.dump`, indent 2) only when asked for their text, so that the drift run compares
+/// the values without printing and re-parsing them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Text(String),
+    Json(Value),
+}
+
+impl Content {
+    /// The file's text, as NAT writes it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Content::Text(t) => std::borrow::Cow::Borrowed(t),
+            Content::Json(v) => std::borrow::Cow::Owned(crate::pyjson::dumps(v)),
+        }
+    }
+}
+
 /// Every file of one profiler run, in NAT's write order: (file name, content).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outputs {
-    pub files: Vec<(String, String)>,
+    pub files: Vec<(String, Content)>,
 }
 
 impl Outputs {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.files
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, c)| c.as_str())
+    /// A file's text, as NAT writes it.
+    pub fn get(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.content(name).map(Content::text)
+    }
+
+    pub fn content(&self, name: &str) -> Option<&Content> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
 }
 
@@ -54,13 +75,13 @@ impl Outputs {
 /// configuration asks for them.
 pub fn run(
     frame: &mut Frame,
-    traces: Option<&Value>,
+    traces: Option<Value>,
     cfg: &ProfilerConfig,
     flavor: Flavor,
 ) -> Outputs {
-    use crate::pyjson::dumps;
-    let mut files: Vec<(String, String)> = traces
-        .map(|t| ("all_requests_profiler_traces.json".to_string(), dumps(t)))
+    use Content::{Json, Text};
+    let mut files: Vec<(String, Content)> = traces
+        .map(|t| ("all_requests_profiler_traces.json".to_string(), Json(t)))
         .into_iter()
         .collect();
     if cfg.compute_llm_metrics && !frame.is_empty() {
@@ -71,7 +92,7 @@ pub fn run(
     };
     files.push((
         "standardized_data_all.csv".into(),
-        csv::to_csv(frame, csv_opts),
+        Text(csv::to_csv(frame, csv_opts)),
     ));
     if frame.is_empty() {
         // NAT aborts here: its first frame-based analysis raises on a frame without columns.
@@ -79,20 +100,20 @@ pub fn run(
     }
     files.push((
         "inference_optimization.json".into(),
-        dumps(&inference_optimization(frame, cfg, flavor)),
+        Json(inference_optimization(frame, cfg, flavor)),
     ));
     if let Some((report, metrics)) = workflow_profiling(frame, cfg, flavor) {
-        files.push(("workflow_profiling_report.txt".into(), report));
-        files.push(("workflow_profiling_metrics.json".into(), dumps(&metrics)));
+        files.push(("workflow_profiling_report.txt".into(), Text(report)));
+        files.push(("workflow_profiling_metrics.json".into(), Json(metrics)));
     }
     if cfg.prediction_trie.enable {
         let t = trie::prediction_trie(frame, &cfg.prediction_trie, &trie::generated_at(frame));
-        files.push((cfg.prediction_trie.output_filename.clone(), dumps(&t)));
+        files.push((cfg.prediction_trie.output_filename.clone(), Json(t)));
     }
     if cfg.token_usage_forecast {
         files.push((
             "forecast.json".into(),
-            dumps(&forecast::forecast(frame, flavor)),
+            Json(forecast::forecast(frame, flavor)),
         ));
     }
     Outputs { files }
