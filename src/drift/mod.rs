@@ -666,8 +666,11 @@ fn mooncake_diffs(
     };
     let tok = mc::Tokenizer::cl100k();
     let opts = mc::Options::default();
-    let left = mc::rows(&mc::sessions_from_ist(&requests.requests), &tok, &opts)?;
-    let right = mc::rows(&mc::sessions_from_atif(atif), &tok, &opts)?;
+    let (left, right) = rayon::join(
+        || mc::rows(&mc::sessions_from_ist(&requests.requests), &tok, &opts),
+        || mc::rows(&mc::sessions_from_atif(atif), &tok, &opts),
+    );
+    let (left, right) = (left?, right?);
     Ok(mc::diff(&left.rows, &right.rows))
 }
 
@@ -746,11 +749,14 @@ pub fn run_item_builders(
             None => crate::pipeline::as_atif(&ist_trace)?.into_owned(),
         };
         lap("load");
-        let mooncake = mooncake_diffs(&ist_trace, &atif)?;
-        lap("mooncake");
-        // One stage at a time: running the paths side by side doubles the peak memory,
-        // which costs more than it saves on 2 cores (measured with `cargo xtask bench`).
-        let ist = Compared::new(profile(&ist_trace, ProfilePath::Ist, &cfg)?);
+        // The mooncake rows beside the IST path (the analyses inside a path run side by
+        // side too); the two paths run one after the other: side by side they double the
+        // peak memory, which costs more than it saves on 2 cores (`cargo xtask bench`).
+        let (mooncake, ist) = rayon::join(
+            || mooncake_diffs(&ist_trace, &atif),
+            || profile(&ist_trace, ProfilePath::Ist, &cfg).map(Compared::new),
+        );
+        let (mooncake, ist) = (mooncake?, ist?);
         drop(ist_trace);
         lap("IST path");
         Ok((cfg, atif, ist, mooncake))

@@ -320,6 +320,7 @@ pub fn rows(sessions: &[Session], tok: &Tokenizer, opts: &Options) -> Result<Exp
     let mut export = Export::default();
     let mut hasher = BlockHasher::default();
     let mut seen = std::collections::HashSet::new();
+    let mut tokens_of: std::collections::HashMap<&str, Vec<u32>> = Default::default();
     let selected = sessions
         .iter()
         .skip(opts.skip_requests)
@@ -341,8 +342,12 @@ pub fn rows(sessions: &[Session], tok: &Tokenizer, opts: &Options) -> Result<Exp
                     continue;
                 }
                 Some(t) => {
-                    let tokens = tok.encode(t)?;
-                    let ids = hasher.hash(&tokens, opts.block_size);
+                    // Agents resend the same prompts (replicas, retries): tokenize each text once.
+                    let tokens = match tokens_of.get(t.as_str()) {
+                        Some(v) => v,
+                        None => tokens_of.entry(t.as_str()).or_insert(tok.encode(t)?),
+                    };
+                    let ids = hasher.hash(tokens, opts.block_size);
                     (tokens.len() as i64, ids, InputSource::Text)
                 }
                 None => (c.prompt_tokens, Vec::new(), InputSource::PromptTokens),

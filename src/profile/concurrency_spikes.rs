@@ -245,13 +245,31 @@ pub fn to_json(a: &SpikeAnalysis) -> Value {
     for (c, l) in &a.latency_by_level {
         lat.insert(c.to_string(), json!(l));
     }
-    json!({
-        "concurrency_distribution": dist,
-        "p50_concurrency": a.p[0], "p90_concurrency": a.p[1], "p95_concurrency": a.p[2], "p99_concurrency": a.p[3],
-        "spike_threshold": a.threshold,
-        "spike_intervals": a.spikes.iter().map(|s| json!({"start_time": s.start, "end_time": s.end,
-            "concurrency": s.concurrency, "active_uuids": s.active_uuids})).collect::<Vec<_>>(),
-        "correlation_stats": {"avg_prompt_tokens": a.avg_prompt_tokens, "avg_total_tokens": a.avg_total_tokens},
-        "average_latency_by_concurrency": lat,
-    })
+    use crate::profile::object;
+    let spikes = a
+        .spikes
+        .iter()
+        .map(|s| {
+            object([
+                ("start_time", json!(s.start)),
+                ("end_time", json!(s.end)),
+                ("concurrency", json!(s.concurrency)),
+                ("active_uuids", json!(s.active_uuids)),
+            ])
+        })
+        .collect();
+    object([
+        ("concurrency_distribution", Value::Object(dist)),
+        ("p50_concurrency", json!(a.p[0])),
+        ("p90_concurrency", json!(a.p[1])),
+        ("p95_concurrency", json!(a.p[2])),
+        ("p99_concurrency", json!(a.p[3])),
+        ("spike_threshold", json!(a.threshold)),
+        ("spike_intervals", Value::Array(spikes)),
+        (
+            "correlation_stats",
+            json!({"avg_prompt_tokens": a.avg_prompt_tokens, "avg_total_tokens": a.avg_total_tokens}),
+        ),
+        ("average_latency_by_concurrency", Value::Object(lat)),
+    ])
 }

@@ -260,8 +260,15 @@ pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
                 .collect(),
         )
     };
-    json!({"matrix_length": n, "n_samples": mats.x.len(), "X": cells(&mats.x), "Y": cells(&mats.y), "error": null,
-           "model": model_doc(), "forecasts": forecasts})
+    crate::profile::object([
+        ("matrix_length", json!(n)),
+        ("n_samples", json!(mats.x.len())),
+        ("X", cells(&mats.x)),
+        ("Y", cells(&mats.y)),
+        ("error", Value::Null),
+        ("model", model_doc()),
+        ("forecasts", Value::Array(forecasts)),
+    ])
 }
 
 fn line_fit(x: &[f64], y: &[f64]) -> (f64, f64) {

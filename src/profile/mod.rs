@@ -69,6 +69,18 @@ impl Outputs {
     }
 }
 
+/// A JSON object from owned values, keys in the order given. `json!` passes every value
+/// expression through `to_value`, which deep-copies a `Value` subtree: the big outputs
+/// (node metrics, spike intervals, forecasts) are assembled with this instead.
+pub(crate) fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
 /// Run the profiler on a frame. `traces` is the `all_requests_profiler_traces.json` value
 /// (the IST dump, or the frame's flat rows on the ATIF path); `None` leaves that file out
 /// (the drift run does not compare it). The NOVA columns are added to `frame` when the
@@ -90,31 +102,56 @@ pub fn run(
     let csv_opts = csv::CsvOptions {
         exclude_io_text: cfg.csv_exclude_io_text,
     };
-    files.push((
-        "standardized_data_all.csv".into(),
-        Text(csv::to_csv(frame, csv_opts)),
-    ));
-    if frame.is_empty() {
-        // NAT aborts here: its first frame-based analysis raises on a frame without columns.
+    let frame = &*frame;
+    // The analyses only read the frame: they run side by side (rayon), results in NAT's order.
+    let analyses = || {
+        let ((inference, workflow), (trie, forecast)) = rayon::join(
+            || {
+                rayon::join(
+                    || inference_optimization(frame, cfg, flavor),
+                    || workflow_profiling(frame, cfg, flavor),
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        cfg.prediction_trie.enable.then(|| {
+                            trie::prediction_trie(
+                                frame,
+                                &cfg.prediction_trie,
+                                &trie::generated_at(frame),
+                            )
+                        })
+                    },
+                    || {
+                        cfg.token_usage_forecast
+                            .then(|| forecast::forecast(frame, flavor))
+                    },
+                )
+            },
+        );
+        (inference, workflow, trie, forecast)
+    };
+    // NAT stops after the CSV on an empty frame: its first frame-based analysis raises on a
+    // frame without columns.
+    let (csv_text, analyses) = rayon::join(
+        || csv::to_csv(frame, csv_opts),
+        || (!frame.is_empty()).then(analyses),
+    );
+    files.push(("standardized_data_all.csv".into(), Text(csv_text)));
+    let Some((inference, workflow, trie, forecast)) = analyses else {
         return Outputs { files };
-    }
-    files.push((
-        "inference_optimization.json".into(),
-        Json(inference_optimization(frame, cfg, flavor)),
-    ));
-    if let Some((report, metrics)) = workflow_profiling(frame, cfg, flavor) {
+    };
+    files.push(("inference_optimization.json".into(), Json(inference)));
+    if let Some((report, metrics)) = workflow {
         files.push(("workflow_profiling_report.txt".into(), Text(report)));
         files.push(("workflow_profiling_metrics.json".into(), Json(metrics)));
     }
-    if cfg.prediction_trie.enable {
-        let t = trie::prediction_trie(frame, &cfg.prediction_trie, &trie::generated_at(frame));
+    if let Some(t) = trie {
         files.push((cfg.prediction_trie.output_filename.clone(), Json(t)));
     }
-    if cfg.token_usage_forecast {
-        files.push((
-            "forecast.json".into(),
-            Json(forecast::forecast(frame, flavor)),
-        ));
+    if let Some(f) = forecast {
+        files.push(("forecast.json".into(), Json(f)));
     }
     Outputs { files }
 }
@@ -161,7 +198,10 @@ pub fn flat_traces_json(frame: &Frame) -> Value {
                         })
                     })
                     .collect();
-                json!({"request_number": i, "intermediate_steps": steps})
+                object([
+                    ("request_number", json!(i)),
+                    ("intermediate_steps", Value::Array(steps)),
+                ])
             })
             .collect(),
     )
@@ -182,24 +222,41 @@ pub fn traces_json(trace: &IstTrace) -> Value {
 
 /// `inference_optimization.json` (`InferenceOptimizationHolder`), key order as NAT's.
 pub fn inference_optimization(frame: &Frame, cfg: &ProfilerConfig, flavor: Flavor) -> Value {
-    let prefixes = cfg.prompt_caching_prefixes.enable.then(|| {
-        prefixes::to_json(&prefixes::common_prefixes(
-            frame,
-            cfg.prompt_caching_prefixes.min_frequency,
-        ))
-    });
-    let uniqueness = cfg
-        .token_uniqueness_forecast
-        .then(|| uniqueness::to_json(&uniqueness::token_uniqueness(frame)));
-    let runtimes = (cfg.workflow_runtime_forecast || cfg.base_metrics)
-        .then(|| runtimes::to_json(&runtimes::workflow_runtimes(frame)));
-    json!({
-        "confidence_intervals": confidence::to_json(frame, flavor),
-        "common_prefixes": prefixes,
-        "token_uniqueness": uniqueness,
-        "workflow_runtimes": runtimes,
-        "dynamo_metrics": null,
-    })
+    let ((confidence, prefixes), (uniqueness, runtimes)) = rayon::join(
+        || {
+            rayon::join(
+                || confidence::to_json(frame, flavor),
+                || {
+                    cfg.prompt_caching_prefixes.enable.then(|| {
+                        prefixes::to_json(&prefixes::common_prefixes(
+                            frame,
+                            cfg.prompt_caching_prefixes.min_frequency,
+                        ))
+                    })
+                },
+            )
+        },
+        || {
+            rayon::join(
+                || {
+                    cfg.token_uniqueness_forecast
+                        .then(|| uniqueness::to_json(&uniqueness::token_uniqueness(frame)))
+                },
+                || {
+                    (cfg.workflow_runtime_forecast || cfg.base_metrics)
+                        .then(|| runtimes::to_json(&runtimes::workflow_runtimes(frame)))
+                },
+            )
+        },
+    );
+    let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
+    object([
+        ("confidence_intervals", confidence),
+        ("common_prefixes", opt(prefixes)),
+        ("token_uniqueness", opt(uniqueness)),
+        ("workflow_runtimes", opt(runtimes)),
+        ("dynamo_metrics", Value::Null),
+    ])
 }
 
 /// `workflow_profiling_report.txt` and `workflow_profiling_metrics.json`, or `None` when no
@@ -209,43 +266,61 @@ pub fn workflow_profiling(
     cfg: &ProfilerConfig,
     flavor: Flavor,
 ) -> Option<(String, Value)> {
+    type Section = Option<(&'static str, String, Value)>;
+    let b = &cfg.bottleneck_analysis;
+    let ((simple, nested), (spikes, spans)) = rayon::join(
+        || {
+            rayon::join(
+                || -> Section {
+                    b.enable_simple_stack.then(|| {
+                        let s = simple_stack::simple_stack(
+                            frame,
+                            match flavor {
+                                Flavor::Nat190 => simple_stack::EndOnly::Skip,
+                                Flavor::Nat160rc1 => simple_stack::EndOnly::FromSpanStart,
+                            },
+                        );
+                        let json = simple_stack::to_json(&s);
+                        ("simple_stack_analysis", s.summary, json)
+                    })
+                },
+                || -> Section {
+                    b.enable_nested_stack.then(|| {
+                        let n = nested_stack::nested_stack(frame);
+                        let json = nested_stack::to_json(&n);
+                        ("nested_stack_analysis", n.report, json)
+                    })
+                },
+            )
+        },
+        || {
+            rayon::join(
+                || -> Section {
+                    cfg.concurrency_spike_analysis.enable.then(|| {
+                        let c = concurrency_spikes::concurrency_spikes(
+                            frame,
+                            cfg.concurrency_spike_analysis.spike_threshold,
+                        );
+                        let json = concurrency_spikes::to_json(&c);
+                        ("concurrency_spike_analysis", c.report, json)
+                    })
+                },
+                || -> Section {
+                    cfg.prefix_span_analysis.enable.then(|| {
+                        let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
+                        let json = prefix_span::to_json(&p);
+                        ("prefix_span_analysis", p.report, json)
+                    })
+                },
+            )
+        },
+    );
     let mut report = String::new();
     let mut metrics = serde_json::Map::new();
-    if cfg.bottleneck_analysis.enable_simple_stack {
-        let s = simple_stack::simple_stack(
-            frame,
-            match flavor {
-                Flavor::Nat190 => simple_stack::EndOnly::Skip,
-                Flavor::Nat160rc1 => simple_stack::EndOnly::FromSpanStart,
-            },
-        );
+    for (key, text, json) in [simple, nested, spikes, spans].into_iter().flatten() {
         report.push_str("\n\n\n");
-        report.push_str(&s.summary);
-        metrics.insert("simple_stack_analysis".into(), simple_stack::to_json(&s));
-    }
-    if cfg.bottleneck_analysis.enable_nested_stack {
-        let n = nested_stack::nested_stack(frame);
-        report.push_str("\n\n\n");
-        report.push_str(&n.report);
-        metrics.insert("nested_stack_analysis".into(), nested_stack::to_json(&n));
-    }
-    if cfg.concurrency_spike_analysis.enable {
-        let c = concurrency_spikes::concurrency_spikes(
-            frame,
-            cfg.concurrency_spike_analysis.spike_threshold,
-        );
-        report.push_str("\n\n\n");
-        report.push_str(&c.report);
-        metrics.insert(
-            "concurrency_spike_analysis".into(),
-            concurrency_spikes::to_json(&c),
-        );
-    }
-    if cfg.prefix_span_analysis.enable {
-        let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
-        report.push_str("\n\n\n");
-        report.push_str(&p.report);
-        metrics.insert("prefix_span_analysis".into(), prefix_span::to_json(&p));
+        report.push_str(&text);
+        metrics.insert(key.into(), json);
     }
     (!metrics.is_empty()).then(|| (report, Value::Object(metrics)))
 }

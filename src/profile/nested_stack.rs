@@ -448,9 +448,22 @@ pub fn to_json(n: &Nested) -> Value {
         nm.insert(u.clone(), metrics_json(&n.forest, m));
     }
     let p = n.concurrency.p;
-    json!({
-        "concurrency": {"timeline_segments": segs, "p50": p[0], "p90": p[1], "p95": p[2], "p99": p[3]},
-        "node_metrics": nm,
-        "top_bottlenecks": n.top.iter().map(|m| metrics_json(&n.forest, m)).collect::<Vec<_>>(),
-    })
+    use crate::profile::object;
+    object([
+        (
+            "concurrency",
+            object([
+                ("timeline_segments", Value::Array(segs)),
+                ("p50", json!(p[0])),
+                ("p90", json!(p[1])),
+                ("p95", json!(p[2])),
+                ("p99", json!(p[3])),
+            ]),
+        ),
+        ("node_metrics", Value::Object(nm)),
+        (
+            "top_bottlenecks",
+            Value::Array(n.top.iter().map(|m| metrics_json(&n.forest, m)).collect()),
+        ),
+    ])
 }
