@@ -40,34 +40,34 @@ impl Default for LoadOptions {
 /// The first place where `bytes` nest deeper than `max`: (line, column), 1-based. One pass,
 /// strings and escapes skipped; malformed JSON is left to the parser.
 pub fn too_deep(bytes: &[u8], max: usize) -> Option<(usize, usize)> {
-    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
-    let (mut in_str, mut escaped) = (false, false);
-    for &b in bytes {
-        col += 1;
-        if b == b'\n' {
-            line += 1;
-            col = 0;
-        }
-        if in_str {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_str = false,
-                _ => {}
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Jump to the closing quote (most of a trace's bytes are in strings).
+                i += 1;
+                loop {
+                    let k = memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+                    i += k;
+                    if bytes[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
+                    let line = 1 + memchr::memchr_iter(b'\n', &bytes[..i]).count();
+                    let col = i - memchr::memrchr(b'\n', &bytes[..i]).map_or(0, |n| n + 1) + 1;
                     return Some((line, col));
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     None
 }
@@ -147,6 +147,29 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     fn visit_unit<E>(self) -> std::result::Result<Shape, E> {
         Ok(Shape::Scalar)
     }
+}
+
+/// The shape of a document that is a list, from its first element only (the rest is not
+/// read); `None` for anything else or when the first element does not parse.
+fn first_look(bytes: &[u8]) -> Option<Shape> {
+    use std::cell::RefCell;
+    struct Probe<'a>(&'a RefCell<Option<Shape>>);
+    impl<'de> Visitor<'de> for Probe<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            let first: Option<ElemProbe> = seq.next_element()?;
+            *self.0.borrow_mut() = Some(Shape::List(first.map(|p| p.0)));
+            // Stop here: the caller parses the whole document next.
+            Err(de::Error::custom("first element read"))
+        }
+    }
+    let found = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let _ = de.deserialize_seq(Probe(&found));
+    found.into_inner()
 }
 
 fn collect_keys<'de, A: MapAccess<'de>>(mut map: A) -> std::result::Result<Vec<String>, A::Error> {
@@ -314,6 +337,16 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Trace> {
             path: path.to_path_buf(),
             message: "empty file".into(),
         });
+    }
+    // A list (IST, ATIF lists, ATOF): classify by its first element and parse once; the
+    // full shape pass below (which also reads the whole document) is for everything else
+    // and for the errors, so a failure here is reported exactly as before.
+    if let Some(shape) = first_look(bytes) {
+        if let Ok(kind) = classify(&shape) {
+            if let Ok(trace) = parse_kind(path, bytes, kind) {
+                return Ok(trace);
+            }
+        }
     }
     match serde_json::from_slice::<Shape>(bytes) {
         Ok(shape) => {
@@ -609,6 +642,53 @@ mod tests {
         assert_eq!(too_deep(b"[[[1]]]", 2), Some((1, 3)));
         assert_eq!(too_deep(br#"["[[[[", {"a": "\"[[["}]"#, 2), None);
         assert_eq!(too_deep(b"[\n [\n  [", 2), Some((3, 3)));
+        assert_eq!(too_deep(br#"["\\", [["#, 2), Some((1, 9)));
+        assert_eq!(too_deep(br#"["unterminated [[["#, 1), None);
+    }
+
+    /// The byte-at-a-time scan the memchr one replaced: same answer on any input.
+    fn too_deep_reference(bytes: &[u8], max: usize) -> Option<(usize, usize)> {
+        let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+        let (mut in_str, mut escaped) = (false, false);
+        for &b in bytes {
+            col += 1;
+            if b == b'\n' {
+                line += 1;
+                col = 0;
+            }
+            if in_str {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > max {
+                        return Some((line, col));
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn depth_scan_equals_the_reference(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"[]{}\"\\\na ".to_vec()), 0..64),
+            max in 0usize..5,
+        ) {
+            proptest::prop_assert_eq!(too_deep(&bytes, max), too_deep_reference(&bytes, max));
+        }
     }
 
     #[test]
