@@ -28,7 +28,11 @@ pub fn float_repr(x: f64) -> String {
     let n = shortest
         .split_once('e')
         .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
-    let sci = format!("{:.*e}", n.saturating_sub(1), x);
+    let sci = if may_tie(x, n) {
+        format!("{:.*e}", n.saturating_sub(1), x)
+    } else {
+        shortest
+    };
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
@@ -70,6 +74,44 @@ pub fn float_repr(x: f64) -> String {
         }
     }
     out
+}
+
+/// Whether `x`'s exact decimal value can lie halfway between two `n`-digit decimals (the
+/// only case where the shortest digits need re-rounding): its exact expansion then has
+/// exactly `n + 1` significant digits. x = m·2^e exactly; for e < 0 that is
+/// m·5^-e / 10^-e, whose significant digits are those of m·5^-e (m odd: no trailing zero).
+/// Past 5^26 (19 digits, more than any n + 1 ≤ 18) no tie is possible.
+fn may_tie(x: f64, n: usize) -> bool {
+    let bits = x.abs().to_bits();
+    let (exp_bits, frac) = ((bits >> 52) as i32, bits & ((1u64 << 52) - 1));
+    let (mut m, mut e) = if exp_bits == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), exp_bits - 1075)
+    };
+    if m == 0 {
+        return false;
+    }
+    let tz = m.trailing_zeros();
+    m >>= tz;
+    e += tz as i32;
+    let digits = |mut v: u128| {
+        while v % 10 == 0 {
+            v /= 10;
+        }
+        let mut d = 0;
+        while v > 0 {
+            v /= 10;
+            d += 1;
+        }
+        d
+    };
+    match e {
+        e if e >= 0 && e < 64 => digits(u128::from(m) << e) == n + 1,
+        e if e >= 0 => true, // beyond u128: take the exact path
+        e if -e < 26 => digits(u128::from(m) * 5u128.pow((-e) as u32)) == n + 1,
+        _ => false,
+    }
 }
 
 /// Python 3's `str.isprintable()` for one character (Unicode database of this crate's
@@ -391,6 +433,63 @@ mod tests {
             let s = float_repr(x);
             proptest::prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
             proptest::prop_assert!(s.contains('.') || s.contains('e'), "{}", s);
+        }
+    }
+
+    /// `float_repr` as it was before the tie shortcut: always re-rounded exactly.
+    fn float_repr_exact(x: f64) -> String {
+        let shortest = format!("{x:e}");
+        let n = shortest
+            .split_once('e')
+            .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+        let sci = format!("{:.*e}", n.saturating_sub(1), x);
+        // Same layout code as float_repr, on the exactly rounded digits.
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+        format!("{}{digits}e{exp}", if x < 0.0 { "-" } else { "" })
+    }
+
+    fn digits_of(repr: &str, x: f64) -> String {
+        // Normalize float_repr's output to the same "digits e exp" form.
+        let v: f64 = repr.parse().unwrap();
+        assert_eq!(v.to_bits(), x.to_bits());
+        let sci = format!("{:e}", v);
+        let _ = sci;
+        let (m, e) = match repr.split_once('e') {
+            Some((m, e)) => (m.to_string(), e.parse::<i32>().unwrap()),
+            None => (repr.to_string(), 0),
+        };
+        let neg = m.starts_with('-');
+        let m = m.trim_start_matches('-');
+        let (int, frac) = m.split_once('.').unwrap_or((m, ""));
+        let all = format!("{int}{frac}");
+        let lead = all.len() - all.trim_start_matches('0').len();
+        let sig = all.trim_start_matches('0').trim_end_matches('0');
+        let exp = e + int.len() as i32 - 1 - lead as i32;
+        format!("{}{}e{exp}", if neg { "-" } else { "" }, if sig.is_empty() { "0" } else { sig })
+    }
+
+    proptest::proptest! {
+        /// The tie shortcut changes nothing: same digits as always re-rounding exactly, on
+        /// any float and on floats with short binary fractions (where ties live).
+        #[test]
+        fn tie_shortcut_gives_the_exact_digits(
+            bits in proptest::num::u64::ANY,
+            m in 1u64..(1 << 53),
+            k in 0i32..70,
+        ) {
+            for x in [f64::from_bits(bits), m as f64 / 2f64.powi(k), m as f64 * 2f64.powi(k)] {
+                proptest::prop_assume!(x.is_finite() && x != 0.0);
+                let (a, b) = (digits_of(&float_repr(x), x), float_repr_exact(x));
+                let b = {
+                    let (mant, e) = b.split_once('e').unwrap();
+                    let neg = mant.starts_with('-');
+                    let mant = mant.trim_start_matches('-');
+                    let sig = mant.trim_end_matches('0');
+                    format!("{}{}e{}", if neg { "-" } else { "" }, if sig.is_empty() { "0" } else { sig }, e.parse::<i32>().unwrap())
+                };
+                proptest::prop_assert_eq!(a, b, "{:e}", x);
+            }
         }
     }
 
