@@ -466,7 +466,11 @@ mod tests {
         let lead = all.len() - all.trim_start_matches('0').len();
         let sig = all.trim_start_matches('0').trim_end_matches('0');
         let exp = e + int.len() as i32 - 1 - lead as i32;
-        format!("{}{}e{exp}", if neg { "-" } else { "" }, if sig.is_empty() { "0" } else { sig })
+        format!(
+            "{}{}e{exp}",
+            if neg { "-" } else { "" },
+            if sig.is_empty() { "0" } else { sig }
+        )
     }
 
     proptest::proptest! {

@@ -371,9 +371,10 @@ impl Compared {
     /// files) is parsed (unparseable JSON compares as `null`).
     pub fn new(outputs: Outputs) -> Self {
         use crate::profile::Content;
+        use rayon::prelude::*;
         let files = outputs
             .files
-            .into_iter()
+            .into_par_iter()
             .filter(|(name, _)| COMPARED.contains(&name.as_str()))
             .map(|(name, content)| {
                 let n = if name.ends_with(".json") {
@@ -753,8 +754,16 @@ pub fn run_item_builders(
         // side too); the two paths run one after the other: side by side they double the
         // peak memory, which costs more than it saves on 2 cores (`cargo xtask bench`).
         let (mooncake, ist) = rayon::join(
-            || mooncake_diffs(&ist_trace, &atif),
-            || profile(&ist_trace, ProfilePath::Ist, &cfg).map(Compared::new),
+            || {
+                let r = mooncake_diffs(&ist_trace, &atif);
+                lap("  (mooncake)");
+                r
+            },
+            || {
+                let r = profile(&ist_trace, ProfilePath::Ist, &cfg);
+                lap("  (IST profile)");
+                r.map(Compared::new)
+            },
         );
         let (mooncake, ist) = (mooncake?, ist?);
         drop(ist_trace);
