@@ -96,7 +96,7 @@ fn may_tie(x: f64, n: usize) -> bool {
     m >>= tz;
     e += tz as i32;
     let digits = |mut v: u128| {
-        while v % 10 == 0 {
+        while v.is_multiple_of(10) {
             v /= 10;
         }
         let mut d = 0;
@@ -107,7 +107,7 @@ fn may_tie(x: f64, n: usize) -> bool {
         d
     };
     match e {
-        e if e >= 0 && e < 64 => digits(u128::from(m) << e) == n + 1,
+        e if (0..64).contains(&e) => digits(u128::from(m) << e) == n + 1,
         e if e >= 0 => true, // beyond u128: take the exact path
         e if -e < 26 => digits(u128::from(m) * 5u128.pow((-e) as u32)) == n + 1,
         _ => false,
