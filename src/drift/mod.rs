@@ -18,7 +18,10 @@ use serde_json::Value;
 use crate::config::ProfilerConfig;
 use crate::differences::{normalize_active_uuids, rename_uuids};
 use crate::frame::from_atif::Builder;
-use crate::pipeline::{profile_compared as profile, ProfilePath};
+use crate::frame::{from_atif, from_ist};
+use crate::pipeline::ProfilePath;
+use crate::profile::{self, Unit};
+use rayon::prelude::*;
 use crate::profile::Outputs;
 use crate::trace::{load_file, LoadOptions};
 use policy::Policy;
@@ -750,27 +753,43 @@ pub fn run_item_builders(
             None => crate::pipeline::as_atif(&ist_trace)?.into_owned(),
         };
         lap("load");
-        // The mooncake rows beside the IST path (the analyses inside a path run side by
-        // side too); the two paths run one after the other: side by side they double the
-        // peak memory, which costs more than it saves on 2 cores (`cargo xtask bench`).
-        let (mooncake, ist) = rayon::join(
+        let crate::trace::Trace::Ist(ist) = &ist_trace else {
+            return Err(crate::Error::Other(format!(
+                "{}: the IST path needs an IST trace; this is {}",
+                item.ist.display(),
+                ist_trace.kind()
+            )));
+        };
+        // The frames (and the mooncake rows) first, side by side; then the traces can go.
+        let (mooncake, (ist_frame, atif_frames)) = rayon::join(
+            || mooncake_diffs(&ist_trace, &atif),
             || {
-                let r = mooncake_diffs(&ist_trace, &atif);
-                lap("  (mooncake)");
-                r
-            },
-            || {
-                let r = profile(&ist_trace, ProfilePath::Ist, &cfg);
-                lap("  (IST profile)");
-                r.map(Compared::new)
+                rayon::join(
+                    || {
+                        let mut f = from_ist::frame(ist);
+                        crate::profile::prepare(&mut f, &cfg);
+                        f
+                    },
+                    || {
+                        builders
+                            .par_iter()
+                            .map(|&b| {
+                                let mut f = from_atif::frame(&atif, b);
+                                crate::profile::prepare(&mut f, &cfg);
+                                f
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                )
             },
         );
-        let (mooncake, ist) = (mooncake?, ist?);
+        let mooncake = mooncake?;
         drop(ist_trace);
-        lap("IST path");
-        Ok((cfg, atif, ist, mooncake))
+        drop(atif);
+        lap("frames and mooncake");
+        Ok((cfg, ist_frame, atif_frames, mooncake))
     })();
-    let (cfg, atif, ist, (summary, mc_diffs, mc_compared)) = match shared {
+    let (cfg, ist_frame, atif_frames, (summary, mc_diffs, mc_compared)) = match shared {
         Ok(x) => x,
         Err(e) => {
             return builders
@@ -782,34 +801,41 @@ pub fn run_item_builders(
                 .collect()
         }
     };
+    // One output unit at a time, both paths side by side, diffed and dropped before the
+    // next: only one unit's outputs are ever held (not every file of both paths).
+    let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
+    for u in Unit::ALL {
+        let (ist_out, atif_outs) = rayon::join(
+            || Compared::new(profile::unit(&ist_frame, &cfg, ProfilePath::Ist.flavor(), u)),
+            || {
+                atif_frames
+                    .par_iter()
+                    .zip(builders)
+                    .map(|(f, &b)| {
+                        let flavor = ProfilePath::Atif(b).flavor();
+                        Compared::new(profile::unit(f, &cfg, flavor, u))
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        for ((out, &b), atif_out) in outputs.iter_mut().zip(builders).zip(&atif_outs) {
+            out.extend(diff_compared(&ist_out, atif_out, policy, b));
+        }
+        lap(&format!("{u:?}"));
+    }
     builders
         .iter()
-        .map(|&builder| {
-            let r =
-                Ok::<_, crate::Error>(crate::pipeline::profile_atif(&atif, builder, &cfg, false))
-                    .map(|atif| {
-                        lap("ATIF path");
-                        let atif = Compared::new(atif);
-                        let mut outputs = diff_compared(&ist, &atif, policy, builder);
-                        lap("diff");
-                        let differing = mc_diffs.iter().map(|d| d.2).sum();
-                        outputs.push(OutputDrift {
-                            file: MOONCAKE.into(),
-                            compared: mc_compared,
-                            differing,
-                            patterns: group(
-                                MOONCAKE,
-                                mc_diffs.clone(),
-                                mc_compared,
-                                policy,
-                                builder,
-                            ),
-                        });
-                        (outputs, summary.clone())
-                    })
-                    .map_err(|e| e.to_string());
+        .zip(outputs)
+        .map(|(&builder, mut outputs)| {
+            let differing = mc_diffs.iter().map(|d| d.2).sum();
+            outputs.push(OutputDrift {
+                file: MOONCAKE.into(),
+                compared: mc_compared,
+                differing,
+                patterns: group(MOONCAKE, mc_diffs.clone(), mc_compared, policy, builder),
+            });
             tick();
-            drift(builder, counts, r)
+            drift(builder, counts, Ok((outputs, summary.clone())))
         })
         .collect()
 }

@@ -81,78 +81,106 @@ pub(crate) fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
     )
 }
 
+/// A group of output files one analysis pass writes; [`run`] writes them in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// `standardized_data_all.csv`.
+    Csv,
+    /// `inference_optimization.json`.
+    InferenceOptimization,
+    /// `workflow_profiling_report.txt` and `workflow_profiling_metrics.json`.
+    WorkflowProfiling,
+    /// The prediction trie (`prediction_trie.json` by default).
+    PredictionTrie,
+    /// `forecast.json`.
+    Forecast,
+}
+
+impl Unit {
+    pub const ALL: [Unit; 5] = [
+        Unit::Csv,
+        Unit::InferenceOptimization,
+        Unit::WorkflowProfiling,
+        Unit::PredictionTrie,
+        Unit::Forecast,
+    ];
+}
+
+/// Add the NOVA columns to `frame` when the configuration asks for them (before any unit).
+pub fn prepare(frame: &mut Frame, cfg: &ProfilerConfig) {
+    if cfg.compute_llm_metrics && !frame.is_empty() {
+        frame.nova = Some(nova::compute(frame));
+    }
+}
+
+/// The files of one unit on a [`prepare`]d frame, in NAT's write order; none when NAT would
+/// not write them (analysis off; every analysis after the CSV on an empty frame, where
+/// NAT's first frame-based analysis raises on a frame without columns).
+pub fn unit(frame: &Frame, cfg: &ProfilerConfig, flavor: Flavor, unit: Unit) -> Outputs {
+    use Content::{Json, Text};
+    let mut files = Vec::new();
+    match unit {
+        Unit::Csv => {
+            let opts = csv::CsvOptions {
+                exclude_io_text: cfg.csv_exclude_io_text,
+            };
+            files.push((
+                "standardized_data_all.csv".into(),
+                Text(csv::to_csv(frame, opts)),
+            ));
+        }
+        _ if frame.is_empty() => {}
+        Unit::InferenceOptimization => files.push((
+            "inference_optimization.json".into(),
+            Json(inference_optimization(frame, cfg, flavor)),
+        )),
+        Unit::WorkflowProfiling => {
+            if let Some((report, metrics)) = workflow_profiling(frame, cfg, flavor) {
+                files.push(("workflow_profiling_report.txt".into(), Text(report)));
+                files.push(("workflow_profiling_metrics.json".into(), Json(metrics)));
+            }
+        }
+        Unit::PredictionTrie => {
+            if cfg.prediction_trie.enable {
+                let t =
+                    trie::prediction_trie(frame, &cfg.prediction_trie, &trie::generated_at(frame));
+                files.push((cfg.prediction_trie.output_filename.clone(), Json(t)));
+            }
+        }
+        Unit::Forecast => {
+            if cfg.token_usage_forecast {
+                files.push((
+                    "forecast.json".into(),
+                    Json(forecast::forecast(frame, flavor)),
+                ));
+            }
+        }
+    }
+    Outputs { files }
+}
+
 /// Run the profiler on a frame. `traces` is the `all_requests_profiler_traces.json` value
-/// (the IST dump, or the frame's flat rows on the ATIF path); `None` leaves that file out
-/// (the drift run does not compare it). The NOVA columns are added to `frame` when the
-/// configuration asks for them.
+/// (the IST dump, or the frame's flat rows on the ATIF path); `None` leaves that file out.
+/// The NOVA columns are added to `frame` when the configuration asks for them; the units
+/// only read the frame and run side by side (rayon), files in NAT's order.
 pub fn run(
     frame: &mut Frame,
     traces: Option<Value>,
     cfg: &ProfilerConfig,
     flavor: Flavor,
 ) -> Outputs {
-    use Content::{Json, Text};
-    let mut files: Vec<(String, Content)> = traces
-        .map(|t| ("all_requests_profiler_traces.json".to_string(), Json(t)))
-        .into_iter()
-        .collect();
-    if cfg.compute_llm_metrics && !frame.is_empty() {
-        frame.nova = Some(nova::compute(frame));
-    }
-    let csv_opts = csv::CsvOptions {
-        exclude_io_text: cfg.csv_exclude_io_text,
-    };
+    use rayon::prelude::*;
+    prepare(frame, cfg);
     let frame = &*frame;
-    // The analyses only read the frame: they run side by side (rayon), results in NAT's order.
-    let analyses = || {
-        let ((inference, workflow), (trie, forecast)) = rayon::join(
-            || {
-                rayon::join(
-                    || inference_optimization(frame, cfg, flavor),
-                    || workflow_profiling(frame, cfg, flavor),
-                )
-            },
-            || {
-                rayon::join(
-                    || {
-                        cfg.prediction_trie.enable.then(|| {
-                            trie::prediction_trie(
-                                frame,
-                                &cfg.prediction_trie,
-                                &trie::generated_at(frame),
-                            )
-                        })
-                    },
-                    || {
-                        cfg.token_usage_forecast
-                            .then(|| forecast::forecast(frame, flavor))
-                    },
-                )
-            },
-        );
-        (inference, workflow, trie, forecast)
-    };
-    // NAT stops after the CSV on an empty frame: its first frame-based analysis raises on a
-    // frame without columns.
-    let (csv_text, analyses) = rayon::join(
-        || csv::to_csv(frame, csv_opts),
-        || (!frame.is_empty()).then(analyses),
-    );
-    files.push(("standardized_data_all.csv".into(), Text(csv_text)));
-    let Some((inference, workflow, trie, forecast)) = analyses else {
-        return Outputs { files };
-    };
-    files.push(("inference_optimization.json".into(), Json(inference)));
-    if let Some((report, metrics)) = workflow {
-        files.push(("workflow_profiling_report.txt".into(), Text(report)));
-        files.push(("workflow_profiling_metrics.json".into(), Json(metrics)));
-    }
-    if let Some(t) = trie {
-        files.push((cfg.prediction_trie.output_filename.clone(), Json(t)));
-    }
-    if let Some(f) = forecast {
-        files.push(("forecast.json".into(), Json(f)));
-    }
+    let units: Vec<Outputs> = Unit::ALL
+        .par_iter()
+        .map(|&u| unit(frame, cfg, flavor, u))
+        .collect();
+    let files = traces
+        .map(|t| ("all_requests_profiler_traces.json".to_string(), Content::Json(t)))
+        .into_iter()
+        .chain(units.into_iter().flat_map(|o| o.files))
+        .collect();
     Outputs { files }
 }
 
