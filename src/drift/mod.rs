@@ -20,11 +20,11 @@ use crate::differences::{normalize_active_uuids, rename_uuids};
 use crate::frame::from_atif::Builder;
 use crate::frame::{from_atif, from_ist};
 use crate::pipeline::ProfilePath;
-use crate::profile::{self, Unit};
-use rayon::prelude::*;
 use crate::profile::Outputs;
+use crate::profile::{self, Unit};
 use crate::trace::{load_file, LoadOptions};
 use policy::Policy;
+use rayon::prelude::*;
 use value_diff::{leaf_count, Change, ChangeRef, Tolerance};
 
 /// The version of the JSON report's layout.
@@ -480,8 +480,7 @@ fn diff_csv(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> 
         let rows = r.records().flatten().collect();
         (head, rows)
     };
-    let (ha, ra) = parse(a);
-    let (hb, rb) = parse(b);
+    let ((ha, ra), (hb, rb)) = rayon::join(|| parse(a), || parse(b));
     let col = |h: &[String], n: &str| h.iter().position(|x| x == n);
     fn key(
         ex: Option<usize>,
@@ -501,7 +500,7 @@ fn diff_csv(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> 
         out
     }
     let key = |h: &[String], rows| key(col(h, "example_number"), col(h, "event_type"), rows);
-    let (ka, kb) = (key(&ha, &ra), key(&hb, &rb));
+    let (ka, kb) = rayon::join(|| key(&ha, &ra), || key(&hb, &rb));
     // Per column of the left side: its index on the right and its tolerance.
     let columns: Vec<(usize, &String, usize, Tolerance)> = ha
         .iter()
@@ -806,7 +805,14 @@ pub fn run_item_builders(
     let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
     for u in Unit::ALL {
         let (ist_out, atif_outs) = rayon::join(
-            || Compared::new(profile::unit(&ist_frame, &cfg, ProfilePath::Ist.flavor(), u)),
+            || {
+                Compared::new(profile::unit(
+                    &ist_frame,
+                    &cfg,
+                    ProfilePath::Ist.flavor(),
+                    u,
+                ))
+            },
             || {
                 atif_frames
                     .par_iter()

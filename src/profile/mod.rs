@@ -177,7 +177,12 @@ pub fn run(
         .map(|&u| unit(frame, cfg, flavor, u))
         .collect();
     let files = traces
-        .map(|t| ("all_requests_profiler_traces.json".to_string(), Content::Json(t)))
+        .map(|t| {
+            (
+                "all_requests_profiler_traces.json".to_string(),
+                Content::Json(t),
+            )
+        })
         .into_iter()
         .chain(units.into_iter().flat_map(|o| o.files))
         .collect();
