@@ -2,9 +2,10 @@
 //!
 //! - `cargo xtask bench [--requests 1000,10000] [--from corpus/react_calculator]`: for each size
 //!   (in its own process, so peak RSS is per size) replicate the corpus item's requests with
-//!   shifted times and fresh ids (`atif_drift::gen::replicate`), then time parsing, the IST
-//!   profile, the ATIF profile (pr1751, IST converted first) and a full drift run (both
-//!   paths + diff), and print a Markdown table with peak RSS and the growth ratios.
+//!   shifted times and fresh ids (`atif_drift::gen::replicate`), then time a full drift run
+//!   (both paths + diff; its own peak RSS), parsing, the IST profile and the ATIF profile
+//!   (pr1751, IST converted first; every file rendered as `atif-drift profile` writes it), and
+//!   print a Markdown table with the growth ratios.
 //! - `cargo xtask bench --input FILE`: every profiler stage on one IST file.
 //!
 //! Build with `--release` for real numbers: `cargo run --release -p xtask -- bench`.
@@ -40,6 +41,9 @@ pub struct Args {
     /// Internal: measure one size in this process and print one table row.
     #[arg(long, hide = true)]
     single: bool,
+    /// Internal: one drift run of this IST file; prints seconds and peak RSS.
+    #[arg(long, hide = true, value_name = "FILE")]
+    drift_only: Option<PathBuf>,
 }
 
 fn peak_rss_mib() -> f64 {
@@ -68,6 +72,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(input) = &args.input {
         return stages(input);
     }
+    if let Some(input) = &args.drift_only {
+        return drift_only(input);
+    }
     if args.single {
         let n = *args
             .requests
@@ -75,8 +82,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("--single needs one --requests"))?;
         return single(&args.from, n);
     }
-    println!("| requests | events | input MiB | parse s | IST profile s | ATIF profile s | drift (both paths + diff) s | peak RSS MiB |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| requests | events | input MiB | parse s | IST profile s | ATIF profile s | drift (both paths + diff) s | drift peak RSS MiB | profile stages peak RSS MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let exe = std::env::current_exe()?;
     let mut drift_times = Vec::new();
     for n in &args.requests {
@@ -182,29 +189,16 @@ fn python_ratio(venv: &Path, from: &Path, n: usize, exe: &Path) -> anyhow::Resul
     Ok(())
 }
 
-fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
-    let input = replica(from, n)?;
-    let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
-    let cfg = ProfilerConfig::all_on();
-    let (trace, parse) = secs(|| load_file(&input, &LoadOptions::default()));
-    let trace = trace?;
-    let events = match &trace {
-        Trace::Ist(t) => t.step_count(),
-        _ => 0,
-    };
-    let (ist, t_ist) = secs(|| profile(&trace, ProfilePath::Ist, &cfg));
-    ist?;
-    let (atif, t_atif) = secs(|| profile(&trace, ProfilePath::Atif(Builder::Pr1751), &cfg));
-    atif?;
-    drop(trace);
+/// `--drift-only FILE`: a full drift run (pr1751) of one IST file; prints its seconds and
+/// this process's peak RSS in MiB.
+fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
     let item = Item {
-        name: format!("bench-{n}"),
-        ist: input.clone(),
+        name: "bench".into(),
+        ist: input.to_path_buf(),
         atif: None,
         config: None,
     };
-    let (r, t_drift) = secs(|| {
+    let (r, t) = secs(|| {
         drift::run(
             &[item],
             &[Builder::Pr1751],
@@ -214,8 +208,54 @@ fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
         )
     });
     anyhow::ensure!(r.errors() == 0, "drift run failed");
+    println!("{t:.3} {:.0}", peak_rss_mib());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reset this process's peak resident set size to its current size (Linux:
+/// `/proc/self/clear_refs`), so that the next stage's peak is its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
+    let input = replica(from, n)?;
+    let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
+    let cfg = ProfilerConfig::all_on();
+    // The full drift in a fresh process of its own: its time and its peak memory only.
+    let out = Command::new(std::env::current_exe()?)
+        .args(["bench", "--drift-only"])
+        .arg(&input)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut fields = stdout.split_whitespace().map(str::parse::<f64>);
+    let (Some(Ok(t_drift)), Some(Ok(drift_peak))) = (fields.next(), fields.next()) else {
+        anyhow::bail!("bench --drift-only printed {stdout:?}")
+    };
+    reset_peak_rss();
+    let (trace, parse) = secs(|| load_file(&input, &LoadOptions::default()));
+    let trace = trace?;
+    let events = match &trace {
+        Trace::Ist(t) => t.step_count(),
+        _ => 0,
+    };
+    // As `atif-drift profile` does: every file, rendered as NAT writes it (not written).
+    let rendered = |path: ProfilePath| -> anyhow::Result<usize> {
+        let out = profile(&trace, path, &cfg)?;
+        Ok(out.files.iter().map(|(_, c)| c.text().len()).sum())
+    };
+    let (ist, t_ist) = secs(|| rendered(ProfilePath::Ist));
+    ist?;
+    let (atif, t_atif) = secs(|| rendered(ProfilePath::Atif(Builder::Pr1751)));
+    atif?;
     println!(
-        "| {n} | {events} | {mib:.0} | {parse:.2} | {t_ist:.2} | {t_atif:.2} | {t_drift:.2} | {:.0} |",
+        "| {n} | {events} | {mib:.0} | {parse:.2} | {t_ist:.2} | {t_atif:.2} | {t_drift:.2} | {drift_peak:.0} | {:.0} |",
         peak_rss_mib()
     );
     let _ = std::fs::remove_dir_all(&dir);
