@@ -174,8 +174,9 @@ pub fn rename_uuids_value(v: &mut Value) {
     walk(v, &mut HashMap::new());
 }
 
-/// Where `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}` matches in `text` (leftmost first, not overlapping), found from the
-/// dashes (memchr) instead of the regex engine: a UUID's first dash is its 9th byte.
+/// Where `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}` matches in `text`
+/// (leftmost first, not overlapping), found from the dashes (memchr) instead of a regex
+/// engine: a UUID's first dash is its 9th byte.
 fn uuids_in(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let b = text.as_bytes();
     let mut from = 0; // end of the last match
@@ -199,10 +200,8 @@ fn is_uuid(b: &[u8]) -> bool {
 }
 
 fn rename_in<'t>(text: &'t str, names: &mut HashMap<String, String>) -> std::borrow::Cow<'t, str> {
-    // `find_iter`, not `replace_all` with a closure: no capture groups to resolve (the CSV
-    // of 10,000 requests is 79 MB).
     // Most strings are shorter than a UUID or are exactly one (the metrics' `active_uuids`,
-    // node keys): those skip the regex.
+    // node keys): those skip the scan.
     if text.len() < 36 {
         return std::borrow::Cow::Borrowed(text);
     }
