@@ -374,7 +374,6 @@ impl Compared {
     /// files) is parsed (unparseable JSON compares as `null`).
     pub fn new(outputs: Outputs) -> Self {
         use crate::profile::Content;
-        use rayon::prelude::*;
         let files = outputs
             .files
             .into_par_iter()
@@ -855,7 +854,6 @@ pub fn run(
     opts: &LoadOptions,
     tick: &(dyn Fn() + Sync),
 ) -> DriftReport {
-    use rayon::prelude::*;
     let out: Vec<ItemDrift> = items
         .par_iter()
         .flat_map_iter(|item| run_item_builders(item, builders, policy, opts, tick))
