@@ -60,27 +60,8 @@ pub fn as_atif(trace: &Trace) -> Result<std::borrow::Cow<'_, AtifTrace>, Error> 
     }
 }
 
-/// Run one profiler path on a trace: every file NAT writes.
+/// Run one profiler path on a trace: every file NAT writes, the trace dump included.
 pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result<Outputs, Error> {
-    profile_with(trace, path, cfg, true)
-}
-
-/// [`profile`] without the `all_requests_profiler_traces.json` dump (a copy of the input the
-/// drift run does not compare, and the costliest file to write).
-pub fn profile_compared(
-    trace: &Trace,
-    path: ProfilePath,
-    cfg: &ProfilerConfig,
-) -> Result<Outputs, Error> {
-    profile_with(trace, path, cfg, false)
-}
-
-fn profile_with(
-    trace: &Trace,
-    path: ProfilePath,
-    cfg: &ProfilerConfig,
-    dump: bool,
-) -> Result<Outputs, Error> {
     match path {
         ProfilePath::Ist => {
             let Trace::Ist(ist) = trace else {
@@ -90,21 +71,21 @@ fn profile_with(
                 )));
             };
             let mut frame = from_ist::frame(ist);
-            let traces = dump.then(|| profile::traces_json(ist));
-            Ok(profile::run(&mut frame, traces, cfg, path.flavor()))
+            let traces = profile::traces_json(ist);
+            Ok(profile::run(&mut frame, Some(traces), cfg, path.flavor()))
         }
-        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg, dump)),
+        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg)),
     }
 }
 
-/// The ATIF path on ATIF already at hand; `dump`: also write the flat trace dump.
-pub fn profile_atif(
-    atif: &AtifTrace,
-    builder: Builder,
-    cfg: &ProfilerConfig,
-    dump: bool,
-) -> Outputs {
+/// The ATIF path on ATIF already at hand: every file, the flat trace dump included.
+pub fn profile_atif(atif: &AtifTrace, builder: Builder, cfg: &ProfilerConfig) -> Outputs {
     let mut frame = from_atif::frame(atif, builder);
-    let traces = dump.then(|| profile::flat_traces_json(&frame));
-    profile::run(&mut frame, traces, cfg, ProfilePath::Atif(builder).flavor())
+    let traces = profile::flat_traces_json(&frame);
+    profile::run(
+        &mut frame,
+        Some(traces),
+        cfg,
+        ProfilePath::Atif(builder).flavor(),
+    )
 }
