@@ -6,6 +6,7 @@
 //! replaced by `*` — so a report says "`nested_stack_analysis.node_metrics.*.duration`:
 //! 150 values" rather than listing 150 lines.
 
+pub mod inputs;
 pub mod policy;
 pub mod value_diff;
 
@@ -18,11 +19,10 @@ use serde_json::Value;
 use crate::config::ProfilerConfig;
 use crate::differences::{normalize_active_uuids, rename_uuids};
 use crate::frame::from_atif::Builder;
-use crate::frame::{from_atif, from_ist};
 use crate::pipeline::ProfilePath;
 use crate::profile::Outputs;
 use crate::profile::{self, Unit};
-use crate::trace::{load_file, LoadOptions};
+use crate::trace::LoadOptions;
 use policy::Policy;
 use rayon::prelude::*;
 use value_diff::{leaf_count, Change, ChangeRef, Tolerance};
@@ -650,8 +650,8 @@ pub const MOONCAKE: &str = "mooncake.jsonl";
 /// with the number of values compared (the `mooncake.jsonl` output, grouped per builder).
 #[allow(clippy::type_complexity)]
 fn mooncake_diffs(
-    ist: &crate::trace::Trace,
-    atif: &crate::trace::atif::AtifTrace,
+    ist: &[crate::mooncake::Session],
+    atif: &[crate::mooncake::Session],
 ) -> Result<
     (
         crate::mooncake::MooncakeDrift,
@@ -661,16 +661,11 @@ fn mooncake_diffs(
     crate::Error,
 > {
     use crate::mooncake as mc;
-    let crate::trace::Trace::Ist(requests) = ist else {
-        return Err(crate::Error::Other(
-            "the IST side is not an IST trace".into(),
-        ));
-    };
     let tok = mc::Tokenizer::cl100k();
     let opts = mc::Options::default();
     let (left, right) = rayon::join(
-        || mc::rows(&mc::sessions_from_ist(&requests.requests), &tok, &opts),
-        || mc::rows(&mc::sessions_from_atif(atif), &tok, &opts),
+        || mc::rows(ist, &tok, &opts),
+        || mc::rows(atif, &tok, &opts),
     );
     let (left, right) = (left?, right?);
     Ok(mc::diff(&left.rows, &right.rows))
@@ -714,7 +709,6 @@ pub fn run_item_builders(
             );
         }
     };
-    let mut counts = None;
     let drift =
         |builder: Builder,
          counts: Option<(usize, usize)>,
@@ -733,72 +727,56 @@ pub fn run_item_builders(
                 error,
             }
         };
-    let shared = (|| -> Result<_, crate::Error> {
+    let shared = (|| -> Result<_, inputs::Failed> {
         let cfg = match &item.config {
-            Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
+            Some(c) => ProfilerConfig::from_workflow_yaml(c).map_err(|error| inputs::Failed {
+                counts: None,
+                error,
+            })?,
             None => ProfilerConfig::all_on(),
         };
-        let ist_trace = load_file(&item.ist, opts)?;
-        if let crate::trace::Trace::Ist(t) = &ist_trace {
-            counts = Some((t.requests.len(), t.step_count()));
-        }
-        // The ATIF side, owned, so that the IST trace can go once the IST path has run.
-        let atif = match &item.atif {
-            Some(p) => match load_file(p, opts)? {
-                crate::trace::Trace::Atif(a) => a,
-                other => crate::pipeline::as_atif(&other)?.into_owned(),
-            },
-            None => crate::pipeline::as_atif(&ist_trace)?.into_owned(),
-        };
-        lap("load");
-        let crate::trace::Trace::Ist(ist) = &ist_trace else {
-            return Err(crate::Error::Other(format!(
-                "{}: the IST path needs an IST trace; this is {}",
-                item.ist.display(),
-                ist_trace.kind()
-            )));
-        };
-        // The frames (and the mooncake rows) first, side by side; then the traces can go.
-        let (mooncake, (ist_frame, atif_frames)) = rayon::join(
-            || mooncake_diffs(&ist_trace, &atif),
+        let inputs::Inputs {
+            counts,
+            mut ist_frame,
+            mut atif_frames,
+            ist_sessions,
+            atif_sessions,
+        } = inputs::build(item, builders, opts)?;
+        lap("load, convert and frames");
+        // The NOVA columns and the mooncake rows, side by side.
+        let (mooncake, ()) = rayon::join(
+            || mooncake_diffs(&ist_sessions, &atif_sessions),
             || {
                 rayon::join(
+                    || profile::prepare(&mut ist_frame, &cfg),
                     || {
-                        let mut f = from_ist::frame(ist);
-                        crate::profile::prepare(&mut f, &cfg);
-                        f
+                        atif_frames
+                            .par_iter_mut()
+                            .for_each(|f| profile::prepare(f, &cfg))
                     },
-                    || {
-                        builders
-                            .par_iter()
-                            .map(|&b| {
-                                let mut f = from_atif::frame(&atif, b);
-                                crate::profile::prepare(&mut f, &cfg);
-                                f
-                            })
-                            .collect::<Vec<_>>()
-                    },
-                )
+                );
             },
         );
-        let mooncake = mooncake?;
-        drop(ist_trace);
-        drop(atif);
-        lap("frames and mooncake");
-        Ok((cfg, ist_frame, atif_frames, mooncake))
+        let mooncake = mooncake.map_err(|error| inputs::Failed {
+            counts: Some(counts),
+            error,
+        })?;
+        lap("NOVA and mooncake");
+        Ok((counts, cfg, ist_frame, atif_frames, mooncake))
     })();
-    let (cfg, ist_frame, atif_frames, (summary, mc_diffs, mc_compared)) = match shared {
+    let (counts, cfg, ist_frame, atif_frames, (summary, mc_diffs, mc_compared)) = match shared {
         Ok(x) => x,
-        Err(e) => {
+        Err(inputs::Failed { counts, error }) => {
             return builders
                 .iter()
                 .map(|&b| {
                     tick();
-                    drift(b, counts, Err(e.to_string()))
+                    drift(b, counts, Err(error.to_string()))
                 })
                 .collect()
         }
     };
+    let counts = Some(counts);
     // One output unit at a time, both paths side by side, diffed and dropped before the
     // next: only one unit's outputs are ever held (not every file of both paths).
     let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();

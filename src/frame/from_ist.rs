@@ -92,12 +92,20 @@ pub fn row(step: &IntermediateStep, example_number: usize, names: &mut Interner)
 /// The frame of a whole trace: requests in file order, steps in file order (not sorted).
 pub fn frame(trace: &IstTrace) -> Frame {
     let mut names = Interner::default();
-    let rows = trace
-        .requests
-        .iter()
-        .enumerate()
-        .flat_map(|(i, r)| r.intermediate_steps.iter().map(move |s| (i, s)))
-        .map(|(i, s)| row(s, i, &mut names))
-        .collect();
+    let mut rows = Vec::with_capacity(trace.step_count());
+    for (i, r) in trace.requests.iter().enumerate() {
+        request_rows(&r.intermediate_steps, i, &mut names, &mut rows);
+    }
     Frame::new(Layout::Ist, trace.requests.len(), rows)
+}
+
+/// The rows of request number `example` (one per step, in file order), appended to `rows`:
+/// a frame is its requests' rows in order, so it can be built a request at a time.
+pub fn request_rows(
+    steps: &[IntermediateStep],
+    example: usize,
+    names: &mut Interner,
+    rows: &mut Vec<Row>,
+) {
+    rows.extend(steps.iter().map(|s| row(s, example, names)));
 }

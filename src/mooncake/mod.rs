@@ -215,44 +215,44 @@ fn sort_by_end(calls: &mut [LlmCall]) {
 
 /// The LLM calls of each IST request (Dynamo's `extract_llm_calls`).
 pub fn sessions_from_ist(requests: &[IstRequest]) -> Vec<Session> {
-    requests
-        .iter()
-        .map(|req| {
-            let mut starts = HashMap::new();
-            for s in &req.intermediate_steps {
-                if s.payload.event_type == EventType::LLM_START && !s.payload.uuid.is_empty() {
-                    starts.insert(s.payload.uuid.as_str(), &s.payload);
-                }
-            }
-            let mut calls = Vec::new();
-            for s in &req.intermediate_steps {
-                let p = &s.payload;
-                if p.event_type != EventType::LLM_END || p.uuid.is_empty() {
-                    continue;
-                }
-                let Some(start) = starts.get(p.uuid.as_str()) else {
-                    continue;
-                };
-                let chat_inputs = start
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.get("chat_inputs"))
-                    .unwrap_or(&Value::Null);
-                let usage = p.usage_info.clone().unwrap_or_default().token_usage;
-                calls.push(LlmCall {
-                    text: Some(messages_text(chat_inputs)),
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    end_ts: p.event_timestamp,
-                });
-            }
-            sort_by_end(&mut calls);
-            Session {
-                session_id: ist_session_id(req),
-                calls,
-            }
-        })
-        .collect()
+    requests.iter().map(session_from_ist).collect()
+}
+
+/// The LLM calls of one IST request.
+pub fn session_from_ist(req: &IstRequest) -> Session {
+    let mut starts = HashMap::new();
+    for s in &req.intermediate_steps {
+        if s.payload.event_type == EventType::LLM_START && !s.payload.uuid.is_empty() {
+            starts.insert(s.payload.uuid.as_str(), &s.payload);
+        }
+    }
+    let mut calls = Vec::new();
+    for s in &req.intermediate_steps {
+        let p = &s.payload;
+        if p.event_type != EventType::LLM_END || p.uuid.is_empty() {
+            continue;
+        }
+        let Some(start) = starts.get(p.uuid.as_str()) else {
+            continue;
+        };
+        let chat_inputs = start
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("chat_inputs"))
+            .unwrap_or(&Value::Null);
+        let usage = p.usage_info.clone().unwrap_or_default().token_usage;
+        calls.push(LlmCall {
+            text: Some(messages_text(chat_inputs)),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            end_ts: p.event_timestamp,
+        });
+    }
+    sort_by_end(&mut calls);
+    Session {
+        session_id: ist_session_id(req),
+        calls,
+    }
 }
 
 /// The request messages an exporter kept for an agent step: its own
@@ -297,18 +297,21 @@ pub fn sessions_from_atif(trace: &AtifTrace) -> Vec<Session> {
     trace
         .trajectories()
         .enumerate()
-        .map(|(i, t)| {
-            let sid = t.session_id.clone().unwrap_or_else(|| i.to_string());
-            let n = sid.strip_prefix("request-").unwrap_or(&sid);
-            let mut calls = Vec::new();
-            atif_calls(t, &mut calls);
-            sort_by_end(&mut calls);
-            Session {
-                session_id: format!("conv_{n}"),
-                calls,
-            }
-        })
+        .map(|(i, t)| session_from_atif(i, t))
         .collect()
+}
+
+/// The LLM calls of trajectory number `i` (with its subagents').
+pub fn session_from_atif(i: usize, t: &Trajectory) -> Session {
+    let sid = t.session_id.clone().unwrap_or_else(|| i.to_string());
+    let n = sid.strip_prefix("request-").unwrap_or(&sid);
+    let mut calls = Vec::new();
+    atif_calls(t, &mut calls);
+    sort_by_end(&mut calls);
+    Session {
+        session_id: format!("conv_{n}"),
+        calls,
+    }
 }
 
 /// Dynamo's `convert_to_mooncake`: select requests, skip calls without text, tokenize and

@@ -29,9 +29,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::pr1751::{ancestry, Ancestry};
 use crate::frame::from_ist::Interner;
-use crate::frame::{Frame, Layout, Row};
+use crate::frame::{Frame, Row};
 use crate::pyfmt::iso_to_epoch;
-use crate::trace::atif::{AtifTrace, Step};
+use crate::trace::atif::{AtifTrace, Step, Trajectory};
 use crate::trace::ist::EventType;
 
 /// One thing IST has and ATIF (as NAT's converter writes it) does not.
@@ -167,184 +167,193 @@ pub fn frame(trace: &AtifTrace) -> Frame {
     let mut names = Interner::default();
     let mut all = Vec::new();
     for (example, t) in trace.trajectories().enumerate() {
-        let mut e = Emit {
-            names: &mut names,
-            example,
-            rows: Vec::new(),
-        };
-        let mut calls: Vec<CallRec> = Vec::new();
-        for (si, step) in t.steps.iter().enumerate() {
-            let ts = iso(step);
-            let anc = ancestry(step, None);
-            match step.source.as_str() {
-                "user" => {
+        trajectory_rows(t, example, &mut names, &mut all);
+    }
+    Frame::new(
+        super::layout(super::Builder::Faithful),
+        trace.items.len(),
+        all,
+    )
+}
+
+/// The rows of trajectory number `example`, appended to `all`.
+pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all: &mut Vec<Row>) {
+    let mut e = Emit {
+        names,
+        example,
+        rows: Vec::new(),
+    };
+    let mut calls: Vec<CallRec> = Vec::new();
+    for (si, step) in t.steps.iter().enumerate() {
+        let ts = iso(step);
+        let anc = ancestry(step, None);
+        match step.source.as_str() {
+            "user" => {
+                e.push(
+                    EventType::WORKFLOW_START,
+                    ts,
+                    &anc,
+                    &super::pr1751::row_uuid(example, si, 0),
+                );
+            }
+            "agent" => {
+                let is_llm = step.metrics.is_some() || step.model_name.is_some();
+                let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+                if is_llm {
+                    let uuid = super::pr1751::row_uuid(example, si, 0);
+                    let model = step.model_name.clone().unwrap_or_default();
+                    let (p, c) = step.metrics.as_ref().map_or((0, 0), |m| {
+                        (
+                            m.prompt_tokens.unwrap_or(0),
+                            m.completion_tokens.unwrap_or(0),
+                        )
+                    });
+                    let start = anc.start.unwrap_or(ts);
+                    let end = anc.end.unwrap_or(ts);
+                    let model = e.names.get(&model);
+                    let r = e.push(EventType::LLM_START, start, &anc, &uuid);
+                    r.llm_name = Some(model.clone());
+                    let r = e.push(EventType::LLM_END, end, &anc, &uuid);
+                    r.llm_name = Some(model);
+                    r.llm_text_output = Some(step.message.text());
+                    r.prompt_tokens = Some(p);
+                    r.completion_tokens = Some(c);
+                    r.total_tokens = Some(p.saturating_add(c));
+                } else if !step.message.text().is_empty()
+                    && !has_calls
+                    && step.observation.is_none()
+                {
                     e.push(
-                        EventType::WORKFLOW_START,
+                        EventType::WORKFLOW_END,
                         ts,
                         &anc,
                         &super::pr1751::row_uuid(example, si, 0),
                     );
                 }
-                "agent" => {
-                    let is_llm = step.metrics.is_some() || step.model_name.is_some();
-                    let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
-                    if is_llm {
-                        let uuid = super::pr1751::row_uuid(example, si, 0);
-                        let model = step.model_name.clone().unwrap_or_default();
-                        let (p, c) = step.metrics.as_ref().map_or((0, 0), |m| {
-                            (
-                                m.prompt_tokens.unwrap_or(0),
-                                m.completion_tokens.unwrap_or(0),
-                            )
-                        });
-                        let start = anc.start.unwrap_or(ts);
-                        let end = anc.end.unwrap_or(ts);
-                        let model = e.names.get(&model);
-                        let r = e.push(EventType::LLM_START, start, &anc, &uuid);
-                        r.llm_name = Some(model.clone());
-                        let r = e.push(EventType::LLM_END, end, &anc, &uuid);
-                        r.llm_name = Some(model);
-                        r.llm_text_output = Some(step.message.text());
-                        r.prompt_tokens = Some(p);
-                        r.completion_tokens = Some(c);
-                        r.total_tokens = Some(p.saturating_add(c));
-                    } else if !step.message.text().is_empty()
-                        && !has_calls
-                        && step.observation.is_none()
-                    {
-                        e.push(
-                            EventType::WORKFLOW_END,
-                            ts,
-                            &anc,
-                            &super::pr1751::row_uuid(example, si, 0),
-                        );
-                    }
-                    for (i, call) in step.tool_calls.iter().flatten().enumerate() {
-                        let a = ancestry(step, Some(i));
-                        let uuid = call
-                            .tool_call_id
-                            .strip_prefix("call_")
-                            .unwrap_or(&call.tool_call_id)
-                            .to_string();
-                        // A NAT function's own span names itself and has no framework; a call
-                        // that names itself but ran under a framework is that framework's tool.
-                        let named_self = a.function_name == call.function_name;
-                        let self_span = named_self && a.framework.is_none();
-                        let self_tool = named_self && a.framework.is_some();
-                        calls.push(CallRec {
-                            uuid,
-                            name: call.function_name.clone(),
-                            anc: a,
-                            step: si,
-                            self_span,
-                            self_tool,
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        let function_names: HashSet<&str> = calls
-            .iter()
-            .filter(|c| c.self_span)
-            .map(|c| c.name.as_str())
-            .collect();
-        // TOOL twins per (step, name), in order, for NAT-function spans without times.
-        let mut twins: HashMap<(usize, &str), Vec<(f64, f64)>> = HashMap::new();
-        for c in &calls {
-            if !c.self_span && function_names.contains(c.name.as_str()) {
-                if let (Some(s), Some(t)) = (c.anc.start, c.anc.end) {
-                    twins
-                        .entry((c.step, c.name.as_str()))
-                        .or_default()
-                        .push((s, t));
+                for (i, call) in step.tool_calls.iter().flatten().enumerate() {
+                    let a = ancestry(step, Some(i));
+                    let uuid = call
+                        .tool_call_id
+                        .strip_prefix("call_")
+                        .unwrap_or(&call.tool_call_id)
+                        .to_string();
+                    // A NAT function's own span names itself and has no framework; a call
+                    // that names itself but ran under a framework is that framework's tool.
+                    let named_self = a.function_name == call.function_name;
+                    let self_span = named_self && a.framework.is_none();
+                    let self_tool = named_self && a.framework.is_some();
+                    calls.push(CallRec {
+                        uuid,
+                        name: call.function_name.clone(),
+                        anc: a,
+                        step: si,
+                        self_span,
+                        self_tool,
+                    });
                 }
             }
+            _ => {}
         }
-        let mut tool_starts: HashMap<usize, Vec<f64>> = HashMap::new();
-        for c in calls
-            .iter()
-            .filter(|c| !c.self_span && function_names.contains(c.name.as_str()))
-        {
-            if let Some(s) = c.anc.start {
-                tool_starts.entry(c.step).or_default().push(s);
-            }
-        }
-        let mut used: HashMap<(usize, &str), usize> = HashMap::new();
-        let step_ts: Vec<f64> = t.steps.iter().map(iso).collect();
-        let mut deferred: Vec<&CallRec> = Vec::new();
-        for c in &calls {
-            let is_tool = c.self_tool || (!c.self_span && function_names.contains(c.name.as_str()));
-            let has_twin = twins.contains_key(&(c.step, c.name.as_str()));
-            if c.self_span && c.anc.start.is_none() && !has_twin {
-                // A NAT function called directly (not as a tool): spans its descendants,
-                // rebuilt below; zero-length at the step time if it has none.
-                deferred.push(c);
-                continue;
-            }
-            let (start, end) = match (c.anc.start, c.anc.end) {
-                (Some(s), Some(t)) => (s, t),
-                _ => {
-                    let k = used.entry((c.step, c.name.as_str())).or_insert(0);
-                    let twin = twins
-                        .get(&(c.step, c.name.as_str()))
-                        .and_then(|v| v.get(*k))
-                        .copied();
-                    *k += 1;
-                    match twin {
-                        // The function runs inside its tool: in IST it starts after every tool
-                        // of the batch was launched (parallel calls), and ends before its tool.
-                        Some((s, t)) => {
-                            let launched = tool_starts
-                                .get(&c.step)
-                                .into_iter()
-                                .flatten()
-                                .copied()
-                                .filter(|&x| x < t)
-                                .fold(s, f64::max);
-                            let start = launched + NESTING_EPSILON;
-                            (start, (t - NESTING_EPSILON).max(start))
-                        }
-                        None => (step_ts[c.step], step_ts[c.step]),
-                    }
-                }
-            };
-            let (st, en) = if is_tool {
-                (EventType::TOOL_START, EventType::TOOL_END)
-            } else {
-                (EventType::FUNCTION_START, EventType::FUNCTION_END)
-            };
-            let mut a = c.anc.clone();
-            a.start = Some(start);
-            let tool_name = is_tool.then(|| e.names.get(&c.name));
-            let r = e.push(st, start, &a, &c.uuid);
-            if let Some(n) = &tool_name {
-                r.tool_name = Some(n.clone());
-            }
-            let r = e.push(en, end, &a, &c.uuid);
-            if let Some(n) = tool_name {
-                r.tool_name = Some(n);
-            }
-        }
-        rebuild_function_spans(&mut e);
-        for c in deferred {
-            if !e
-                .rows
-                .iter()
-                .any(|r| r.uuid.as_deref() == Some(c.uuid.as_str()))
-            {
-                let ts = step_ts[c.step];
-                let mut a = c.anc.clone();
-                a.start = Some(ts);
-                e.push(EventType::FUNCTION_START, ts, &a, &c.uuid);
-                e.push(EventType::FUNCTION_END, ts, &a, &c.uuid);
-            }
-        }
-        e.rows
-            .sort_by(|a, b| a.event_timestamp.total_cmp(&b.event_timestamp));
-        all.extend(e.rows);
     }
-    Frame::new(Layout::Ist, trace.items.len(), all)
+    let function_names: HashSet<&str> = calls
+        .iter()
+        .filter(|c| c.self_span)
+        .map(|c| c.name.as_str())
+        .collect();
+    // TOOL twins per (step, name), in order, for NAT-function spans without times.
+    let mut twins: HashMap<(usize, &str), Vec<(f64, f64)>> = HashMap::new();
+    for c in &calls {
+        if !c.self_span && function_names.contains(c.name.as_str()) {
+            if let (Some(s), Some(t)) = (c.anc.start, c.anc.end) {
+                twins
+                    .entry((c.step, c.name.as_str()))
+                    .or_default()
+                    .push((s, t));
+            }
+        }
+    }
+    let mut tool_starts: HashMap<usize, Vec<f64>> = HashMap::new();
+    for c in calls
+        .iter()
+        .filter(|c| !c.self_span && function_names.contains(c.name.as_str()))
+    {
+        if let Some(s) = c.anc.start {
+            tool_starts.entry(c.step).or_default().push(s);
+        }
+    }
+    let mut used: HashMap<(usize, &str), usize> = HashMap::new();
+    let step_ts: Vec<f64> = t.steps.iter().map(iso).collect();
+    let mut deferred: Vec<&CallRec> = Vec::new();
+    for c in &calls {
+        let is_tool = c.self_tool || (!c.self_span && function_names.contains(c.name.as_str()));
+        let has_twin = twins.contains_key(&(c.step, c.name.as_str()));
+        if c.self_span && c.anc.start.is_none() && !has_twin {
+            // A NAT function called directly (not as a tool): spans its descendants,
+            // rebuilt below; zero-length at the step time if it has none.
+            deferred.push(c);
+            continue;
+        }
+        let (start, end) = match (c.anc.start, c.anc.end) {
+            (Some(s), Some(t)) => (s, t),
+            _ => {
+                let k = used.entry((c.step, c.name.as_str())).or_insert(0);
+                let twin = twins
+                    .get(&(c.step, c.name.as_str()))
+                    .and_then(|v| v.get(*k))
+                    .copied();
+                *k += 1;
+                match twin {
+                    // The function runs inside its tool: in IST it starts after every tool
+                    // of the batch was launched (parallel calls), and ends before its tool.
+                    Some((s, t)) => {
+                        let launched = tool_starts
+                            .get(&c.step)
+                            .into_iter()
+                            .flatten()
+                            .copied()
+                            .filter(|&x| x < t)
+                            .fold(s, f64::max);
+                        let start = launched + NESTING_EPSILON;
+                        (start, (t - NESTING_EPSILON).max(start))
+                    }
+                    None => (step_ts[c.step], step_ts[c.step]),
+                }
+            }
+        };
+        let (st, en) = if is_tool {
+            (EventType::TOOL_START, EventType::TOOL_END)
+        } else {
+            (EventType::FUNCTION_START, EventType::FUNCTION_END)
+        };
+        let mut a = c.anc.clone();
+        a.start = Some(start);
+        let tool_name = is_tool.then(|| e.names.get(&c.name));
+        let r = e.push(st, start, &a, &c.uuid);
+        if let Some(n) = &tool_name {
+            r.tool_name = Some(n.clone());
+        }
+        let r = e.push(en, end, &a, &c.uuid);
+        if let Some(n) = tool_name {
+            r.tool_name = Some(n);
+        }
+    }
+    rebuild_function_spans(&mut e);
+    for c in deferred {
+        if !e
+            .rows
+            .iter()
+            .any(|r| r.uuid.as_deref() == Some(c.uuid.as_str()))
+        {
+            let ts = step_ts[c.step];
+            let mut a = c.anc.clone();
+            a.start = Some(ts);
+            e.push(EventType::FUNCTION_START, ts, &a, &c.uuid);
+            e.push(EventType::FUNCTION_END, ts, &a, &c.uuid);
+        }
+    }
+    e.rows
+        .sort_by(|a, b| a.event_timestamp.total_cmp(&b.event_timestamp));
+    all.extend(e.rows);
 }
 
 /// Functions named in the ancestry that have no span of their own (e.g. `<workflow>`, or a

@@ -8,8 +8,9 @@ pub mod pr1751;
 
 use serde::{Deserialize, Serialize};
 
-use super::Frame;
-use crate::trace::atif::AtifTrace;
+use super::from_ist::Interner;
+use super::{Frame, Layout, Row};
+use crate::trace::atif::{AtifTrace, Trajectory};
 
 /// Which ATIF → frame mapping to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +24,29 @@ pub fn frame(trace: &AtifTrace, builder: Builder) -> Frame {
     match builder {
         Builder::Pr1751 => pr1751::frame(trace),
         Builder::Faithful => faithful::frame(trace),
+    }
+}
+
+/// The columns a builder's frame has.
+pub fn layout(builder: Builder) -> Layout {
+    match builder {
+        Builder::Pr1751 => Layout::AtifNative,
+        Builder::Faithful => Layout::Ist,
+    }
+}
+
+/// The rows `builder` makes of trajectory number `example`, appended to `rows`: a frame is
+/// its trajectories' rows in order, so it can be built a trajectory at a time.
+pub fn trajectory_rows(
+    t: &Trajectory,
+    example: usize,
+    builder: Builder,
+    names: &mut Interner,
+    rows: &mut Vec<Row>,
+) {
+    match builder {
+        Builder::Pr1751 => pr1751::trajectory_rows(t, example, names, rows),
+        Builder::Faithful => faithful::trajectory_rows(t, example, names, rows),
     }
 }
 

@@ -18,9 +18,9 @@
 use serde_json::{Map, Value};
 
 use crate::frame::from_ist::Interner;
-use crate::frame::{Frame, Layout, Row};
+use crate::frame::{Frame, Row};
 use crate::pyfmt::iso_to_epoch;
-use crate::trace::atif::{AtifTrace, Message, Step};
+use crate::trace::atif::{AtifTrace, Message, Step, Trajectory};
 use crate::trace::ist::EventType;
 
 /// `_iso_to_epoch`: missing or unparsable → 0.0.
@@ -139,84 +139,89 @@ pub fn frame(trace: &AtifTrace) -> Frame {
     let mut names = Interner::default();
     let mut rows = Vec::new();
     for (example, t) in trace.trajectories().enumerate() {
-        let mut b = RowBuilder {
-            names: &mut names,
-            example,
-        };
-        let mut last_user = String::new();
-        for (si, step) in t.steps.iter().enumerate() {
-            let ts = ts(step);
-            let msg = text(Some(&step.message));
-            match step.source.as_str() {
-                "user" => {
-                    last_user = msg.clone();
-                    let mut r = b.row(EventType::WORKFLOW_START, ts, &ancestry(step, None));
-                    r.llm_text_input = Some(msg);
-                    rows.push(r);
-                }
-                "agent" => {
-                    let step_anc = ancestry(step, None);
-                    if let (Some(calls), Some(obs)) = (&step.tool_calls, &step.observation) {
-                        if !calls.is_empty() {
-                            for (i, call) in calls.iter().enumerate() {
-                                let tool_anc = ancestry(step, Some(i));
-                                if tool_anc.start.is_none() {
-                                    continue;
-                                }
-                                // obs_by_id: the last result with this source_call_id wins.
-                                let content = obs
-                                    .results
-                                    .iter()
-                                    .rev()
-                                    .find(|r| {
-                                        r.source_call_id.as_deref()
-                                            == Some(call.tool_call_id.as_str())
-                                    })
-                                    .map(|r| text(r.content.as_ref()))
-                                    .unwrap_or_default();
-                                let mut r = b.row(EventType::TOOL_END, ts, &tool_anc);
-                                r.tool_name = Some(b.names.get(&call.function_name));
-                                r.llm_text_output = Some(content);
-                                r.uuid = Some(b.names.get(&row_uuid(example, si, i + 1)));
-                                rows.push(r);
+        trajectory_rows(t, example, &mut names, &mut rows);
+    }
+    Frame::new(
+        super::layout(super::Builder::Pr1751),
+        trace.items.len(),
+        rows,
+    )
+}
+
+/// The rows of trajectory number `example`, appended to `rows`.
+pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, rows: &mut Vec<Row>) {
+    let mut b = RowBuilder { names, example };
+    let mut last_user = String::new();
+    for (si, step) in t.steps.iter().enumerate() {
+        let ts = ts(step);
+        let msg = text(Some(&step.message));
+        match step.source.as_str() {
+            "user" => {
+                last_user = msg.clone();
+                let mut r = b.row(EventType::WORKFLOW_START, ts, &ancestry(step, None));
+                r.llm_text_input = Some(msg);
+                rows.push(r);
+            }
+            "agent" => {
+                let step_anc = ancestry(step, None);
+                if let (Some(calls), Some(obs)) = (&step.tool_calls, &step.observation) {
+                    if !calls.is_empty() {
+                        for (i, call) in calls.iter().enumerate() {
+                            let tool_anc = ancestry(step, Some(i));
+                            if tool_anc.start.is_none() {
+                                continue;
                             }
-                        }
-                    }
-                    let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
-                    if let Some(m) = &step.metrics {
-                        let uuid = b.names.get(&row_uuid(example, si, 0));
-                        let (p, c, cached) = (
-                            m.prompt_tokens.unwrap_or(0),
-                            m.completion_tokens.unwrap_or(0),
-                            m.cached_tokens.unwrap_or(0),
-                        );
-                        let model = step.model_name.as_deref().unwrap_or("");
-                        if let Some(start) = step_anc.start {
-                            let mut r = b.row(EventType::LLM_START, start, &step_anc);
-                            r.llm_text_input = Some(last_user.clone());
-                            r.llm_name = Some(b.names.get(model));
-                            r.uuid = Some(uuid.clone());
+                            // obs_by_id: the last result with this source_call_id wins.
+                            let content = obs
+                                .results
+                                .iter()
+                                .rev()
+                                .find(|r| {
+                                    r.source_call_id.as_deref() == Some(call.tool_call_id.as_str())
+                                })
+                                .map(|r| text(r.content.as_ref()))
+                                .unwrap_or_default();
+                            let mut r = b.row(EventType::TOOL_END, ts, &tool_anc);
+                            r.tool_name = Some(b.names.get(&call.function_name));
+                            r.llm_text_output = Some(content);
+                            r.uuid = Some(b.names.get(&row_uuid(example, si, i + 1)));
                             rows.push(r);
                         }
-                        let mut r = b.row(EventType::LLM_END, ts, &step_anc);
-                        r.llm_text_output = Some(msg);
-                        r.llm_name = Some(b.names.get(model));
-                        r.prompt_tokens = Some(p);
-                        r.completion_tokens = Some(c);
-                        r.total_tokens = Some(p.saturating_add(c).saturating_add(cached));
-                        r.uuid = Some(uuid);
-                        rows.push(r);
-                    } else if !msg.is_empty() && !has_calls && step.observation.is_none() {
-                        let mut r = b.row(EventType::WORKFLOW_END, ts, &step_anc);
-                        r.llm_text_output = Some(msg);
-                        rows.push(r);
                     }
                 }
-                _ => {}
+                let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+                if let Some(m) = &step.metrics {
+                    let uuid = b.names.get(&row_uuid(example, si, 0));
+                    let (p, c, cached) = (
+                        m.prompt_tokens.unwrap_or(0),
+                        m.completion_tokens.unwrap_or(0),
+                        m.cached_tokens.unwrap_or(0),
+                    );
+                    let model = step.model_name.as_deref().unwrap_or("");
+                    if let Some(start) = step_anc.start {
+                        let mut r = b.row(EventType::LLM_START, start, &step_anc);
+                        r.llm_text_input = Some(last_user.clone());
+                        r.llm_name = Some(b.names.get(model));
+                        r.uuid = Some(uuid.clone());
+                        rows.push(r);
+                    }
+                    let mut r = b.row(EventType::LLM_END, ts, &step_anc);
+                    r.llm_text_output = Some(msg);
+                    r.llm_name = Some(b.names.get(model));
+                    r.prompt_tokens = Some(p);
+                    r.completion_tokens = Some(c);
+                    r.total_tokens = Some(p.saturating_add(c).saturating_add(cached));
+                    r.uuid = Some(uuid);
+                    rows.push(r);
+                } else if !msg.is_empty() && !has_calls && step.observation.is_none() {
+                    let mut r = b.row(EventType::WORKFLOW_END, ts, &step_anc);
+                    r.llm_text_output = Some(msg);
+                    rows.push(r);
+                }
             }
+            _ => {}
         }
     }
-    Frame::new(Layout::AtifNative, trace.items.len(), rows)
 }
 
 #[cfg(test)]

@@ -1,0 +1,373 @@
+//! A drift item's inputs: the IST frame, one ATIF frame per builder, and both sides'
+//! mooncake sessions.
+//!
+//! An IST request list is read a request at a time: each request is parsed, turned into
+//! its frame rows and its mooncake session, converted to ATIF with NAT's converter, turned
+//! into each builder's rows and its ATIF session, then dropped, chunks of requests in
+//! parallel. Neither the whole parsed trace nor its whole ATIF conversion is ever held (at
+//! 10,000 requests they take about 1.3 GB, the frames about 0.3 GB). A frame is its
+//! requests' rows in order (`from_ist::request_rows`, `from_atif::trajectory_rows`), so the
+//! result is the one the whole-trace path below gives (the tests below check it).
+//!
+//! Any other input, and any IST file this read rejects, takes the whole-trace path: load,
+//! convert, build. Its errors, in its order, are the ones reported.
+
+use rayon::prelude::*;
+use serde_json::value::RawValue;
+
+use super::Item;
+use crate::convert::{convert_request, ConvertError, ConvertOptions};
+use crate::error::Error;
+use crate::frame::from_atif::{self, Builder};
+use crate::frame::from_ist::{self, Interner};
+use crate::frame::{Frame, Layout, Row};
+use crate::mooncake::{self as mc, Session};
+use crate::trace::ist::IstRequest;
+use crate::trace::load::{ist_request_slices, read_bytes, too_deep};
+use crate::trace::{load_file, AtifTrace, LoadOptions, Trace};
+
+/// Requests per parallel chunk (each chunk interns its own names).
+const CHUNK: usize = 64;
+
+/// Both paths' inputs of one item.
+#[derive(Debug, PartialEq)]
+pub struct Inputs {
+    /// (requests, steps) of the IST trace.
+    pub counts: (usize, usize),
+    pub ist_frame: Frame,
+    /// One per builder, in the builders' order.
+    pub atif_frames: Vec<Frame>,
+    pub ist_sessions: Vec<Session>,
+    pub atif_sessions: Vec<Session>,
+}
+
+/// Why an item's inputs could not be built, with the IST counts when the IST trace loaded.
+pub struct Failed {
+    pub counts: Option<(usize, usize)>,
+    pub error: Error,
+}
+
+/// The inputs of `item` for these builders (frames without their NOVA columns).
+pub fn build(item: &Item, builders: &[Builder], opts: &LoadOptions) -> Result<Inputs, Failed> {
+    match by_request(item, builders, opts) {
+        Some(r) => r,
+        None => whole(item, builders, opts),
+    }
+}
+
+/// The ATIF side when the item has NAT's own ATIF file.
+fn atif_file(item: &Item) -> Option<&std::path::Path> {
+    item.atif.as_deref()
+}
+
+fn load_atif(path: &std::path::Path, opts: &LoadOptions) -> Result<AtifTrace, Error> {
+    Ok(match load_file(path, opts)? {
+        Trace::Atif(a) => a,
+        other => crate::pipeline::as_atif(&other)?.into_owned(),
+    })
+}
+
+/// Frames and sessions of a whole ATIF trace.
+fn atif_side(atif: &AtifTrace, builders: &[Builder]) -> (Vec<Frame>, Vec<Session>) {
+    rayon::join(
+        || {
+            builders
+                .par_iter()
+                .map(|&b| from_atif::frame(atif, b))
+                .collect()
+        },
+        || mc::sessions_from_atif(atif),
+    )
+}
+
+/// Load the whole IST trace, convert it (or load the ATIF file), then build.
+fn whole(item: &Item, builders: &[Builder], opts: &LoadOptions) -> Result<Inputs, Failed> {
+    let ist_trace = load_file(&item.ist, opts).map_err(|error| Failed {
+        counts: None,
+        error,
+    })?;
+    let counts = match &ist_trace {
+        Trace::Ist(t) => Some((t.requests.len(), t.step_count())),
+        _ => None,
+    };
+    let fail = |error| Failed { counts, error };
+    let atif = match atif_file(item) {
+        Some(p) => std::borrow::Cow::Owned(load_atif(p, opts).map_err(fail)?),
+        None => crate::pipeline::as_atif(&ist_trace).map_err(fail)?,
+    };
+    let Trace::Ist(ist) = &ist_trace else {
+        return Err(fail(Error::Other(format!(
+            "{}: the IST path needs an IST trace; this is {}",
+            item.ist.display(),
+            ist_trace.kind()
+        ))));
+    };
+    let ((ist_frame, ist_sessions), (atif_frames, atif_sessions)) = rayon::join(
+        || {
+            rayon::join(
+                || from_ist::frame(ist),
+                || mc::sessions_from_ist(&ist.requests),
+            )
+        },
+        || atif_side(&atif, builders),
+    );
+    Ok(Inputs {
+        counts: counts.expect("an IST trace"),
+        ist_frame,
+        atif_frames,
+        ist_sessions,
+        atif_sessions,
+    })
+}
+
+/// Each builder's rows and the sessions of converted requests, or the first request (by
+/// number) that does not convert.
+type Converted = Result<(Vec<Vec<Row>>, Vec<Session>), (usize, ConvertError)>;
+
+/// What one chunk of requests gives.
+struct Chunk {
+    steps: usize,
+    ist_rows: Vec<Row>,
+    ist_sessions: Vec<Session>,
+    /// When the item has no ATIF file: its requests converted.
+    atif: Option<Converted>,
+}
+
+/// Requests `first..` of the trace; `None` when one does not parse as an IST request.
+fn chunk(first: usize, raws: &[&RawValue], builders: &[Builder], convert: bool) -> Option<Chunk> {
+    let mut names = Interner::default();
+    let mut c = Chunk {
+        steps: 0,
+        ist_rows: Vec::new(),
+        ist_sessions: Vec::with_capacity(raws.len()),
+        atif: convert.then(|| Ok((vec![Vec::new(); builders.len()], Vec::new()))),
+    };
+    let opts = ConvertOptions::default();
+    for (k, raw) in raws.iter().enumerate() {
+        let n = first + k;
+        let req: IstRequest = serde_json::from_str(raw.get()).ok()?;
+        let steps = &req.intermediate_steps;
+        c.steps += steps.len();
+        from_ist::request_rows(steps, n, &mut names, &mut c.ist_rows);
+        c.ist_sessions.push(mc::session_from_ist(&req));
+        if let Some(Ok((rows, sessions))) = &mut c.atif {
+            match convert_request(steps, &format!("request-{n}"), &opts) {
+                Ok(t) => {
+                    for (&b, rows) in builders.iter().zip(rows.iter_mut()) {
+                        from_atif::trajectory_rows(&t, n, b, &mut names, rows);
+                    }
+                    sessions.push(mc::session_from_atif(n, &t));
+                }
+                Err(e) => c.atif = Some(Err((n, e))),
+            }
+        }
+    }
+    Some(c)
+}
+
+fn concat(parts: Vec<Vec<Row>>) -> Vec<Row> {
+    let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for p in parts {
+        all.extend(p);
+    }
+    all
+}
+
+/// An IST request list, a request at a time; `None` to take the whole-trace path.
+fn by_request(
+    item: &Item,
+    builders: &[Builder],
+    opts: &LoadOptions,
+) -> Option<Result<Inputs, Failed>> {
+    let bytes = read_bytes(&item.ist, opts).ok()?;
+    if too_deep(&bytes, opts.max_depth).is_some() {
+        return None;
+    }
+    let raws = ist_request_slices(&bytes)?;
+    let convert = atif_file(item).is_none();
+    let chunks = raws
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(i, raws)| chunk(i * CHUNK, raws, builders, convert))
+        .collect::<Option<Vec<Chunk>>>()?;
+    let requests = raws.len();
+    drop(raws);
+    drop(bytes);
+    let counts = (requests, chunks.iter().map(|c| c.steps).sum());
+    let fail = |error| Failed {
+        counts: Some(counts),
+        error,
+    };
+    let mut ist_rows = Vec::new();
+    let mut ist_sessions = Vec::with_capacity(requests);
+    let mut atif_rows: Vec<Vec<Vec<Row>>> = vec![Vec::new(); builders.len()];
+    let mut atif_sessions = Vec::new();
+    for c in chunks {
+        ist_rows.push(c.ist_rows);
+        ist_sessions.extend(c.ist_sessions);
+        match c.atif {
+            Some(Ok((rows, sessions))) => {
+                for (all, rows) in atif_rows.iter_mut().zip(rows) {
+                    all.push(rows);
+                }
+                atif_sessions.extend(sessions);
+            }
+            // As the whole-trace conversion: the first request that does not convert.
+            Some(Err((n, e))) => {
+                return Some(Err(fail(Error::Convert {
+                    context: format!("request {n}"),
+                    message: e.to_string(),
+                })))
+            }
+            None => {}
+        }
+    }
+    let ist_frame = Frame::new(Layout::Ist, requests, concat(ist_rows));
+    let (atif_frames, atif_sessions) = match atif_file(item) {
+        None => (
+            builders
+                .iter()
+                .zip(atif_rows)
+                .map(|(&b, rows)| Frame::new(from_atif::layout(b), requests, concat(rows)))
+                .collect(),
+            atif_sessions,
+        ),
+        Some(p) => match load_atif(p, opts) {
+            Ok(atif) => atif_side(&atif, builders),
+            Err(e) => return Some(Err(fail(e))),
+        },
+    };
+    Some(Ok(Inputs {
+        counts,
+        ist_frame,
+        atif_frames,
+        ist_sessions,
+        atif_sessions,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    const BOTH: &[Builder] = &[Builder::Pr1751, Builder::Faithful];
+
+    fn corpus_items() -> Vec<Item> {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+        let opts = LoadOptions::default();
+        let walked = crate::corpus::walk_with(&corpus, &opts, &super::super::is_item_trace)
+            .expect("the corpus walks");
+        super::super::items_of(&corpus, &walked)
+    }
+
+    fn outcome(r: Result<Inputs, Failed>) -> Result<Inputs, (Option<(usize, usize)>, String)> {
+        r.map_err(|f| (f.counts, f.error.to_string()))
+    }
+
+    fn same_both_ways(item: &Item) {
+        let opts = LoadOptions::default();
+        let by_request = by_request(item, BOTH, &opts).expect("an IST request list");
+        assert_eq!(
+            outcome(by_request),
+            outcome(whole(item, BOTH, &opts)),
+            "{}",
+            item.name
+        );
+    }
+
+    #[test]
+    fn by_request_equals_whole_trace_on_every_corpus_item() {
+        let items = corpus_items();
+        assert!(items.len() >= 8, "{} items", items.len());
+        for item in &items {
+            same_both_ways(item);
+            // And converting the IST trace instead of reading NAT's ATIF file.
+            if item.atif.is_some() {
+                same_both_ways(&Item {
+                    atif: None,
+                    ..item.clone()
+                });
+            }
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("atif-drift-inputs-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// 150 requests (three chunks) replicated from the oracle sample, `edit`ed, as an item.
+    fn replicated_item(name: &str, edit: impl Fn(&mut Vec<IstRequest>)) -> Item {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let Trace::Ist(sample) = load_file(
+            &root.join("corpus/sample/all_requests_profiler_traces.json"),
+            &LoadOptions::default(),
+        )
+        .unwrap() else {
+            panic!("the sample is an IST trace")
+        };
+        let mut requests = crate::gen::replicate::replicate(&sample, 150).requests;
+        edit(&mut requests);
+        let path = scratch(name).join("all_requests_profiler_traces.json");
+        std::fs::write(&path, serde_json::to_vec(&requests).unwrap()).unwrap();
+        Item {
+            name: name.into(),
+            ist: path,
+            atif: None,
+            config: None,
+        }
+    }
+
+    #[test]
+    fn chunks_join_in_request_order() {
+        let item = replicated_item("chunks", |_| {});
+        let got = by_request(&item, BOTH, &LoadOptions::default())
+            .unwrap()
+            .ok()
+            .unwrap();
+        assert_eq!(got.counts.0, 150);
+        let examples: Vec<usize> = got
+            .ist_frame
+            .rows
+            .iter()
+            .map(|r| r.example_number)
+            .collect();
+        assert!(examples.windows(2).all(|w| w[0] <= w[1]) && examples[examples.len() - 1] == 149);
+        same_both_ways(&item);
+    }
+
+    #[test]
+    fn the_first_request_that_does_not_convert_is_reported_with_the_counts() {
+        let item = replicated_item("convert", |requests| {
+            for n in [140, 70] {
+                requests[n].intermediate_steps[0].payload.event_timestamp = 1e300;
+            }
+        });
+        let r = outcome(by_request(&item, BOTH, &LoadOptions::default()).unwrap());
+        let (counts, message) = r.as_ref().expect_err("a conversion error");
+        assert_eq!(counts.map(|c| c.0), Some(150));
+        assert!(message.starts_with("request 70: "), "{message}");
+        same_both_ways(&item);
+    }
+
+    #[test]
+    fn a_request_that_does_not_parse_takes_the_whole_trace_path() {
+        let item = replicated_item("parse", |requests| {
+            requests[100].intermediate_steps[3].payload.uuid = String::new();
+        });
+        let text = std::fs::read_to_string(&item.ist)
+            .unwrap()
+            .replacen(r#""UUID": """#, r#""UUID": 7"#, 1)
+            .replacen(r#""UUID":"""#, r#""UUID":7"#, 1);
+        std::fs::write(&item.ist, text).unwrap();
+        assert!(by_request(&item, BOTH, &LoadOptions::default()).is_none());
+        let Err(f) = build(&item, BOTH, &LoadOptions::default()) else {
+            panic!("the bad request must fail")
+        };
+        assert_eq!(f.counts, None);
+        assert!(f.error.to_string().contains("[100]"), "{}", f.error);
+    }
+}
