@@ -405,7 +405,7 @@ impl Compared {
 }
 
 fn diff_json(file: &str, a: &Value, b: &Value, policy: &Policy, builder: Builder) -> OutputDrift {
-    let tol = |path: &str| policy.tolerance_at(file, path);
+    let tol = policy.tolerances(file);
     let mut groups = Groups::new(file, policy, builder);
     let mut differing = 0;
     value_diff::visit(a, b, &tol, &mut |path, change| {

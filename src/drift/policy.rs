@@ -229,10 +229,19 @@ impl Policy {
     /// The tolerance at `path` of `file`: the first `[[tolerance.paths]]` rule matching the
     /// path, else the file's, else the default.
     pub fn tolerance_at(&self, file: &str, path: &str) -> Tolerance {
-        self.paths
-            .iter()
-            .find(|(m, _)| m.is_match(path))
-            .map_or_else(|| self.tolerance(file), |(_, t)| *t)
+        self.tolerances(file)(path)
+    }
+
+    /// [`Policy::tolerance_at`] for the paths of one file (its own lookup done once: a JSON
+    /// diff asks at every number).
+    pub fn tolerances(&self, file: &str) -> impl Fn(&str) -> Tolerance + '_ {
+        let of_file = self.tolerance(file);
+        move |path| {
+            self.paths
+                .iter()
+                .find(|(m, _)| m.is_match(path))
+                .map_or(of_file, |(_, t)| *t)
+        }
     }
 
     /// The first `[[threshold]]` covering `pattern` for `builder`: (max %, its pattern).

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
@@ -12,16 +13,40 @@ use crate::frame::Frame;
 use crate::numeric::np_percentile;
 use crate::trace::ist::EventType;
 
-fn words(text: Option<&str>) -> HashSet<String> {
+fn word_regex() -> &'static Regex {
     static W: OnceLock<Regex> = OnceLock::new();
-    let re = W.get_or_init(|| Regex::new(r"\w+").expect("valid regex"));
-    match text {
-        Some(t) => re
-            .find_iter(&t.to_lowercase())
-            .map(|m| m.as_str().to_string())
-            .collect(),
-        None => HashSet::new(),
+    W.get_or_init(|| Regex::new(r"\w+").expect("valid regex"))
+}
+
+/// The distinct `\w+` words of an already lower-cased text.
+fn words(lowered: Option<&str>) -> HashSet<&str> {
+    lowered.map_or_else(HashSet::new, |t| {
+        word_regex().find_iter(t).map(|m| m.as_str()).collect()
+    })
+}
+
+/// The new-word counts of one (llm, example) group, calls in time order: each call's
+/// words are computed once (they are the next call's previous words).
+fn group_counts(frame: &Frame, idx: &[usize]) -> Vec<f64> {
+    let lowered: Vec<Option<String>> = idx
+        .iter()
+        .map(|&i| {
+            frame.rows[i]
+                .llm_text_input
+                .as_deref()
+                .map(str::to_lowercase)
+        })
+        .collect();
+    let sets: Vec<HashSet<&str>> = lowered.iter().map(|t| words(t.as_deref())).collect();
+    let mut counts = Vec::new();
+    for k in 1..idx.len() {
+        // dropna on the shifted input: a call after a None input is not counted (Q7).
+        if lowered[k - 1].is_none() {
+            continue;
+        }
+        counts.push(sets[k].difference(&sets[k - 1]).count() as f64);
     }
+    counts
 }
 
 /// `(llm_name, [p90, p95, p99])` in NAT's output order.
@@ -34,25 +59,23 @@ pub fn token_uniqueness(frame: &Frame) -> Vec<(String, [f64; 3])> {
             }
         }
     }
+    // Groups side by side; their counts joined in group order.
+    let counted: Vec<(&str, Vec<f64>)> = groups
+        .into_iter()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|((llm, _), mut idx)| {
+            // NAT sorts with pandas' unstable quicksort; ties keep frame order here (Q22).
+            idx.sort_by(|&a, &b| {
+                frame.rows[a]
+                    .event_timestamp
+                    .total_cmp(&frame.rows[b].event_timestamp)
+            });
+            (llm, group_counts(frame, &idx))
+        })
+        .collect();
     let mut by_llm: Vec<(String, Vec<f64>)> = Vec::new();
-    for ((llm, _), mut idx) in groups {
-        // NAT sorts with pandas' unstable quicksort; ties keep frame order here (Q22).
-        idx.sort_by(|&a, &b| {
-            frame.rows[a]
-                .event_timestamp
-                .total_cmp(&frame.rows[b].event_timestamp)
-        });
-        let mut counts = Vec::new();
-        for w in idx.windows(2) {
-            let prev = frame.rows[w[0]].llm_text_input.as_deref();
-            // dropna on the shifted input: a call after a None input is not counted (Q7).
-            if prev.is_none() {
-                continue;
-            }
-            let cur = words(frame.rows[w[1]].llm_text_input.as_deref());
-            let prev = words(prev);
-            counts.push(cur.difference(&prev).count() as f64);
-        }
+    for (llm, counts) in counted {
         if counts.is_empty() {
             continue;
         }
