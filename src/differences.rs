@@ -199,7 +199,10 @@ fn is_uuid(b: &[u8]) -> bool {
         })
 }
 
-fn rename_in<'t>(text: &'t str, names: &mut HashMap<String, String>) -> std::borrow::Cow<'t, str> {
+pub fn rename_in<'t>(
+    text: &'t str,
+    names: &mut HashMap<String, String>,
+) -> std::borrow::Cow<'t, str> {
     // Most strings are shorter than a UUID or are exactly one (the metrics' `active_uuids`,
     // node keys): those skip the scan.
     if text.len() < 36 {

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::config::ProfilerConfig;
 use crate::differences::{normalize_active_uuids, rename_uuids};
+use crate::frame::csv::Table;
 use crate::frame::from_atif::Builder;
 use crate::pipeline::ProfilePath;
 use crate::profile::Outputs;
@@ -359,6 +360,7 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Normalized {
     Json(Value),
+    Table(crate::frame::csv::Table),
     Text(String),
 }
 
@@ -382,7 +384,7 @@ impl Compared {
                 let n = if name.ends_with(".json") {
                     let mut v = match content {
                         Content::Json(v) => v,
-                        Content::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+                        other => serde_json::from_str(&other.text()).unwrap_or(Value::Null),
                     };
                     crate::differences::rename_uuids_value(&mut v);
                     if let Some(m) = v.as_object_mut() {
@@ -390,6 +392,17 @@ impl Compared {
                     }
                     normalize_active_uuids(&mut v);
                     Normalized::Json(v)
+                } else if name.ends_with(".csv") {
+                    // Cell by cell, in the text's order: the names renaming the CSV text gives
+                    // (a UUID never spans cells).
+                    let table = match content {
+                        Content::Table(t) => t,
+                        other => crate::frame::csv::Table::from_csv(&other.text()),
+                    };
+                    let mut names = Default::default();
+                    Normalized::Table(
+                        table.map_cells(|c| crate::differences::rename_in(c, &mut names)),
+                    )
                 } else {
                     Normalized::Text(rename_uuids(&content.text()))
                 };
@@ -467,30 +480,18 @@ fn diff_text(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) ->
 
 /// The frame, datacompy-style: rows aligned on (request, event type, ordinal within both);
 /// per column, the aligned cells that differ; rows present on one side only.
-fn diff_csv(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> OutputDrift {
-    let parse = |t: &str| -> (Vec<String>, Vec<::csv::StringRecord>) {
-        let mut r = ::csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_reader(t.as_bytes());
-        let head = r
-            .headers()
-            .map(|h| h.iter().map(str::to_string).collect())
-            .unwrap_or_default();
-        let rows = r.records().flatten().collect();
-        (head, rows)
-    };
-    let ((ha, ra), (hb, rb)) = rayon::join(|| parse(a), || parse(b));
+fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder) -> OutputDrift {
+    let (ha, hb) = (&a.header, &b.header);
     let col = |h: &[String], n: &str| h.iter().position(|x| x == n);
-    fn key(
-        ex: Option<usize>,
-        et: Option<usize>,
-        rows: &[::csv::StringRecord],
-    ) -> BTreeMap<(&str, &str, usize), usize> {
+    /// Rows by (request, event type, ordinal within both).
+    fn key(t: &Table) -> BTreeMap<(&str, &str, usize), usize> {
+        let col = |n: &str| t.header.iter().position(|x| x == n);
+        let (ex, et) = (col("example_number"), col("event_type"));
         let mut seen: std::collections::HashMap<(&str, &str), usize> =
             std::collections::HashMap::new();
         let mut out = BTreeMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            let cell = |c: Option<usize>| c.and_then(|c| r.get(c)).unwrap_or("");
+        for i in 0..t.len() {
+            let cell = |c: Option<usize>| c.and_then(|c| t.get(i, c)).unwrap_or("");
             let k = (cell(ex), cell(et));
             let n = seen.entry(k).or_insert(0);
             out.insert((k.0, k.1, *n), i);
@@ -498,14 +499,13 @@ fn diff_csv(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> 
         }
         out
     }
-    let key = |h: &[String], rows| key(col(h, "example_number"), col(h, "event_type"), rows);
-    let (ka, kb) = rayon::join(|| key(&ha, &ra), || key(&hb, &rb));
+    let (ka, kb) = rayon::join(|| key(a), || key(b));
     // Per column of the left side: its index on the right and its tolerance.
     let columns: Vec<(usize, &String, usize, Tolerance)> = ha
         .iter()
         .enumerate()
         .filter_map(|(ci, name)| {
-            col(&hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
+            col(hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
         })
         .collect();
     let mut groups = Groups::new(file, policy, builder);
@@ -528,7 +528,7 @@ fn diff_csv(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> 
         };
         for &(ci, name, cj, tol) in &columns {
             compared += 1;
-            let (x, y) = (ra[i].get(ci).unwrap_or(""), rb[j].get(cj).unwrap_or(""));
+            let (x, y) = (a.get(i, ci).unwrap_or(""), b.get(j, cj).unwrap_or(""));
             if x == y {
                 continue;
             }
@@ -557,13 +557,13 @@ fn diff_csv(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> 
         compared += hb.len();
         differing += hb.len();
     }
-    for name in ha.iter().filter(|n| col(&hb, n).is_none()) {
+    for name in ha.iter().filter(|n| col(hb, n).is_none()) {
         differing += 1;
         groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyLeft {
             value: Value::String(name.clone()),
         });
     }
-    for name in hb.iter().filter(|n| col(&ha, n).is_none()) {
+    for name in hb.iter().filter(|n| col(ha, n).is_none()) {
         differing += 1;
         groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyRight {
             value: Value::String(name.clone()),
@@ -608,9 +608,7 @@ pub fn diff_compared(
                 (Some(Normalized::Json(a)), Some(Normalized::Json(b))) => {
                     diff_json(file, a, b, policy, builder)
                 }
-                (Some(Normalized::Text(a)), Some(Normalized::Text(b)))
-                    if file.ends_with(".csv") =>
-                {
+                (Some(Normalized::Table(a)), Some(Normalized::Table(b))) => {
                     diff_csv(file, a, b, policy, builder)
                 }
                 (Some(Normalized::Text(a)), Some(Normalized::Text(b))) => {

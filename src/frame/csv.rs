@@ -131,10 +131,132 @@ fn text<T: AsRef<str>>(v: &Option<T>) -> String {
         .map_or_else(String::new, |s| s.as_ref().to_string())
 }
 
+/// The cells of `standardized_data_all.csv`, before CSV quoting: what the file is written
+/// from ([`Table::to_csv`]) and what the drift compares, cell by cell, without writing and
+/// reading back the CSV text. All cells are in one buffer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    pub header: Vec<String>,
+    text: String,
+    /// Where each row starts in `text`.
+    starts: Vec<usize>,
+    /// Each cell's end, from its row's start (row `r`: `ends[r * width..(r + 1) * width]`).
+    ends: Vec<u32>,
+}
+
+impl Table {
+    fn new(header: Vec<String>) -> Self {
+        Table {
+            header,
+            ..Table::default()
+        }
+    }
+
+    fn width(&self) -> usize {
+        self.header.len()
+    }
+
+    /// Start a row; then [`Table::cell`] once per column.
+    fn start_row(&mut self) {
+        self.starts.push(self.text.len());
+    }
+
+    fn cell(&mut self, s: &str) {
+        self.text.push_str(s);
+        let start = *self.starts.last().expect("a row was started");
+        let end = u32::try_from(self.text.len() - start).expect("a row under 4 GiB");
+        self.ends.push(end);
+    }
+
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Cell `c` of row `r`.
+    pub fn get(&self, r: usize, c: usize) -> Option<&str> {
+        let w = self.width();
+        if r >= self.len() || c >= w {
+            return None;
+        }
+        let base = self.starts[r];
+        let from = if c == 0 { 0 } else { self.ends[r * w + c - 1] };
+        Some(&self.text[base + from as usize..base + self.ends[r * w + c] as usize])
+    }
+
+    /// The cells of row `r`.
+    pub fn row(&self, r: usize) -> impl Iterator<Item = &str> + '_ {
+        (0..self.width()).filter_map(move |c| self.get(r, c))
+    }
+
+    /// The same table with every cell passed through `f`, row by row, left to right (the
+    /// order of the CSV text).
+    pub fn map_cells<'a>(
+        &'a self,
+        mut f: impl FnMut(&'a str) -> std::borrow::Cow<'a, str>,
+    ) -> Table {
+        let mut out = Table::new(self.header.clone());
+        out.text.reserve(self.text.len());
+        out.ends.reserve(self.ends.len());
+        for r in 0..self.len() {
+            out.start_row();
+            for c in self.row(r) {
+                out.cell(&f(c));
+            }
+        }
+        out
+    }
+
+    /// A CSV text read back (header row first); records that do not parse are skipped.
+    pub fn from_csv(text: &str) -> Table {
+        let mut r = ::csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let header = r
+            .headers()
+            .map(|h| h.iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut t = Table::new(header);
+        for rec in r.records().flatten() {
+            t.start_row();
+            for c in 0..t.width() {
+                t.cell(rec.get(c).unwrap_or(""));
+            }
+        }
+        t
+    }
+
+    /// The CSV text as pandas writes it: minimal quoting, `\n` line ends; `"\n"` when
+    /// there are no rows.
+    pub fn to_csv(&self) -> String {
+        if self.is_empty() {
+            return "\n".into();
+        }
+        let mut w = ::csv::WriterBuilder::new()
+            .terminator(::csv::Terminator::Any(b'\n'))
+            .quote_style(::csv::QuoteStyle::Necessary)
+            .from_writer(Vec::with_capacity(self.text.len() + self.ends.len() + 1024));
+        w.write_record(&self.header).expect("write to memory");
+        for r in 0..self.len() {
+            w.write_record(self.row(r)).expect("write to memory");
+        }
+        String::from_utf8(w.into_inner().expect("flush to memory"))
+            .expect("CSV of UTF-8 text is UTF-8")
+    }
+}
+
 /// Write the frame as NAT's `standardized_data_all.csv`.
 pub fn to_csv(frame: &Frame, opts: CsvOptions) -> String {
+    table(frame, opts).to_csv()
+}
+
+/// The cells of the frame's `standardized_data_all.csv`.
+pub fn table(frame: &Frame, opts: CsvOptions) -> Table {
     if frame.rows.is_empty() {
-        return "\n".into();
+        return Table::default();
     }
     let cols = columns(frame, opts);
     let float_tokens = |f: fn(&Row) -> Option<i64>| frame.rows.iter().any(|r| f(r).is_none());
@@ -143,19 +265,15 @@ pub fn to_csv(frame: &Frame, opts: CsvOptions) -> String {
         float_tokens(|r| r.completion_tokens),
         float_tokens(|r| r.total_tokens),
     );
-    let mut w = ::csv::WriterBuilder::new()
-        .terminator(::csv::Terminator::Any(b'\n'))
-        .quote_style(::csv::QuoteStyle::Necessary)
-        .from_writer(Vec::with_capacity(frame.rows.len() * 256));
-    w.write_record(cols.iter().map(|c| c.header()))
-        .expect("write to memory");
-    let mut rec: Vec<String> = Vec::with_capacity(cols.len());
+    let mut t = Table::new(cols.iter().map(|c| c.header().to_string()).collect());
+    t.starts.reserve(frame.rows.len());
+    t.ends.reserve(frame.rows.len() * cols.len());
     for (i, r) in frame.rows.iter().enumerate() {
-        rec.clear();
+        t.start_row();
         for c in &cols {
             use Col::*;
             let nova = frame.nova.as_ref();
-            rec.push(match c {
+            t.cell(&match c {
                 EventType => r.event_type.as_str().to_string(),
                 EventTimestamp => float_cell(r.event_timestamp),
                 SpanEventTimestamp => opt_float(r.span_event_timestamp),
@@ -188,7 +306,73 @@ pub fn to_csv(frame: &Frame, opts: CsvOptions) -> String {
                 NovaSessionEnd => float_cell(nova.expect("NOVA").time_to_session_end[i]),
             });
         }
-        w.write_record(&rec).expect("write to memory");
     }
-    String::from_utf8(w.into_inner().expect("flush to memory")).expect("CSV of UTF-8 text is UTF-8")
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn table_of(header: &[&str], rows: &[Vec<String>]) -> Table {
+        let mut t = Table::new(header.iter().map(|h| h.to_string()).collect());
+        for r in rows {
+            t.start_row();
+            for c in r {
+                t.cell(c);
+            }
+        }
+        t
+    }
+
+    /// Cells made of what CSV quoting and UUID renaming care about.
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-c ,\"\n\r-]{0,6}",
+            Just("0f8fad5b-d9cb-469f-a165-70867728950e".to_string()),
+            Just("x7c9e6679-7425-40de-944b-e07fc1f90ae7,\"".to_string()),
+            Just(String::new()),
+        ]
+    }
+
+    fn rows(width: usize) -> impl Strategy<Value = Vec<Vec<String>>> {
+        proptest::collection::vec(proptest::collection::vec(cell(), width), 1..6)
+    }
+
+    proptest! {
+        /// The drift compares cells: they are exactly what reading the written CSV gives.
+        #[test]
+        fn cells_survive_the_csv_text(rows in rows(3)) {
+            let t = table_of(&["a", "b", "c"], &rows);
+            prop_assert_eq!(Table::from_csv(&t.to_csv()), t);
+        }
+
+        /// Renaming UUIDs cell by cell, left to right, names them as renaming the text does.
+        #[test]
+        fn renaming_cells_is_renaming_the_text(rows in rows(2)) {
+            let t = table_of(&["a", "b"], &rows);
+            let mut names = Default::default();
+            let renamed = t.map_cells(|c| crate::differences::rename_in(c, &mut names));
+            prop_assert_eq!(
+                renamed.to_csv(),
+                crate::differences::rename_uuids(&t.to_csv())
+            );
+        }
+    }
+
+    #[test]
+    fn cells_by_row_and_column() {
+        let t = table_of(
+            &["a", "b"],
+            &[vec!["1".into(), "".into()], vec!["x,y".into(), "z".into()]],
+        );
+        assert_eq!(
+            (t.len(), t.get(0, 0), t.get(0, 1), t.get(1, 0)),
+            (2, Some("1"), Some(""), Some("x,y"))
+        );
+        assert_eq!((t.get(2, 0), t.get(0, 2)), (None, None));
+        assert_eq!(t.to_csv(), "a,b\n1,\n\"x,y\",z\n");
+        assert_eq!(Table::default().to_csv(), "\n");
+    }
 }

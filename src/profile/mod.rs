@@ -33,13 +33,15 @@ pub enum Flavor {
     Nat160rc1,
 }
 
-/// One output file: JSON files are kept as values and rendered as NAT writes them
-/// (`json.dump`, indent 2) only when asked for their text, so that the drift run compares
-/// the values without printing and re-parsing them.
+/// One output file: JSON files are kept as values and the CSV as its cells, rendered as NAT
+/// writes them (`json.dump` with indent 2, pandas' `to_csv`) only when asked for their
+/// text, so that the drift run compares them without printing and re-parsing them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
     Text(String),
     Json(Value),
+    /// A CSV file's cells (`standardized_data_all.csv`).
+    Table(csv::Table),
 }
 
 impl Content {
@@ -48,6 +50,7 @@ impl Content {
         match self {
             Content::Text(t) => std::borrow::Cow::Borrowed(t),
             Content::Json(v) => std::borrow::Cow::Owned(crate::pyjson::dumps(v)),
+            Content::Table(t) => std::borrow::Cow::Owned(t.to_csv()),
         }
     }
 }
@@ -126,7 +129,7 @@ pub fn unit(frame: &Frame, cfg: &ProfilerConfig, flavor: Flavor, unit: Unit) -> 
             };
             files.push((
                 "standardized_data_all.csv".into(),
-                Text(csv::to_csv(frame, opts)),
+                Content::Table(csv::table(frame, opts)),
             ));
         }
         _ if frame.is_empty() => {}
