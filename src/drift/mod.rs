@@ -306,6 +306,24 @@ impl<'a> Groups<'a> {
         g.max_rel = max_opt(g.max_rel, rel);
     }
 
+    /// Fold in the groups of the differences that come after these (in document order):
+    /// the earlier example of a pattern stays.
+    fn absorb(&mut self, later: Groups) {
+        for (k, g) in later.groups {
+            match self.groups.entry(k) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(g);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let e = e.get_mut();
+                    e.values += g.values;
+                    e.max_abs = max_opt(e.max_abs, g.max_abs);
+                    e.max_rel = max_opt(e.max_rel, g.max_rel);
+                }
+            }
+        }
+    }
+
     /// The groups in pattern order, with the policy's thresholds applied.
     fn finish(self, compared: usize) -> Vec<PatternDrift> {
         let mut out: Vec<PatternDrift> = self.groups.into_values().collect();
@@ -419,18 +437,53 @@ impl Compared {
 
 fn diff_json(file: &str, a: &Value, b: &Value, policy: &Policy, builder: Builder) -> OutputDrift {
     let tol = policy.tolerances(file);
-    let mut groups = Groups::new(file, policy, builder);
-    let mut differing = 0;
-    value_diff::visit(a, b, &tol, &mut |path, change| {
-        let n = change.values();
+    // The root's members side by side (a metrics file's analyses), each into its own groups,
+    // folded in document order: the groups one walk over the whole value would make.
+    let members: Vec<(&str, Option<&Value>, Option<&Value>)> = match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v), y.get(k)))
+            .chain(
+                y.iter()
+                    .filter(|(k, _)| !x.contains_key(*k))
+                    .map(|(k, v)| (k.as_str(), None, Some(v))),
+            )
+            .collect(),
+        _ => Vec::new(),
+    };
+    let diff_part = |walk: &dyn Fn(&mut value_diff::OnChange)| {
+        let mut groups = Groups::new(file, policy, builder);
+        let mut differing = 0;
+        walk(&mut |path, change| {
+            let n = change.values();
+            differing += n;
+            let nums = match change {
+                ChangeRef::Value(l, r) => number(l).zip(number(r)),
+                _ => None,
+            };
+            groups.add(path, n, nums, || change.to_owned());
+        });
+        (groups, differing)
+    };
+    let (parts, compared) = rayon::join(
+        || -> Vec<(Groups, usize)> {
+            if members.is_empty() {
+                vec![diff_part(&|f| value_diff::visit(a, b, &tol, f))]
+            } else {
+                members
+                    .par_iter()
+                    .map(|&(k, l, r)| diff_part(&|f| value_diff::visit_member(k, l, r, &tol, f)))
+                    .collect()
+            }
+        },
+        || leaf_count(a).max(leaf_count(b)),
+    );
+    let mut parts = parts.into_iter();
+    let (mut groups, mut differing) = parts.next().expect("at least one part");
+    for (g, n) in parts {
+        groups.absorb(g);
         differing += n;
-        let nums = match change {
-            ChangeRef::Value(l, r) => number(l).zip(number(r)),
-            _ => None,
-        };
-        groups.add(path, n, nums, || change.to_owned());
-    });
-    let compared = leaf_count(a).max(leaf_count(b));
+    }
     OutputDrift {
         file: file.into(),
         compared,
@@ -1037,6 +1090,39 @@ pub fn exit_code(entries: &[crate::corpus::FileEntry], report: &DriftReport) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_members_diffed_side_by_side_fold_as_one_walk() {
+        // Root keys that fold into one pattern (`*`), examples in both members, a member on
+        // one side only: the groups must be those of one walk in document order.
+        let a = serde_json::json!({"7": {"x": 1.0, "y": [1, 2]}, "8": {"x": 5.0}, "gone": 1});
+        let b = serde_json::json!({"7": {"x": 2.0, "y": [1]}, "8": {"x": 9.0, "y": [3]}, "new": 2});
+        let policy = Policy::default();
+        let got = diff_json("f.json", &a, &b, &policy, Builder::Pr1751);
+        let mut one = Groups::new("f.json", &policy, Builder::Pr1751);
+        let mut differing = 0;
+        let tol = policy.tolerances("f.json");
+        value_diff::visit(&a, &b, &tol, &mut |path, change| {
+            differing += change.values();
+            let nums = match change {
+                ChangeRef::Value(l, r) => number(l).zip(number(r)),
+                _ => None,
+            };
+            one.add(path, change.values(), nums, || change.to_owned());
+        });
+        assert_eq!(got.differing, differing);
+        assert_eq!(got.patterns, one.finish(got.compared));
+        let star_x = got
+            .patterns
+            .iter()
+            .find(|p| p.pattern == "f.json:*.x")
+            .unwrap();
+        assert_eq!(
+            (star_x.values, star_x.example_path.as_str()),
+            (2, "f.json:7.x")
+        );
+        assert_eq!(star_x.max_abs, Some(4.0));
+    }
 
     #[test]
     fn patterns_fold_indices_and_uuids() {

@@ -123,6 +123,28 @@ pub fn visit(
     walk(left, right, &mut path, tol, f);
 }
 
+/// What a walk calls at each difference: its path and the change.
+pub type OnChange<'f> = dyn FnMut(&str, ChangeRef<'_>) + 'f;
+
+/// [`visit`] of the root member `key` of two objects: its value on each side (`None`: the
+/// member is missing there), paths as [`visit`] of the objects gives them.
+pub fn visit_member(
+    key: &str,
+    left: Option<&Value>,
+    right: Option<&Value>,
+    tol: &dyn Fn(&str) -> Tolerance,
+    f: &mut dyn FnMut(&str, ChangeRef<'_>),
+) {
+    let mut path = String::new();
+    push_key(&mut path, key);
+    match (left, right) {
+        (Some(l), Some(r)) => walk(l, r, &mut path, tol, f),
+        (Some(l), None) => f(&path, ChangeRef::OnlyLeft(l)),
+        (None, Some(r)) => f(&path, ChangeRef::OnlyRight(r)),
+        (None, None) => {}
+    }
+}
+
 /// Append `.key` (or `key` at the root) or `[i]` to `path`; returns the length to restore.
 fn push_key(path: &mut String, key: &str) -> usize {
     let len = path.len();
