@@ -152,6 +152,12 @@ pub fn rename_uuids(text: &str) -> String {
 /// [`rename_uuids`] on a JSON value, in place: strings and keys in document order (a key
 /// before its value), so the names are those the renaming of the value's JSON text gives.
 pub fn rename_uuids_value(v: &mut Value) {
+    rename_uuids_value_with(v, &mut HashMap::new());
+}
+
+/// [`rename_uuids_value`] continuing the names of `names` (a document renamed in parts, in
+/// document order, gets the names renaming it whole would give).
+pub fn rename_uuids_value_with(v: &mut Value, names: &mut HashMap<String, String>) {
     fn walk(v: &mut Value, names: &mut HashMap<String, String>) {
         match v {
             Value::String(s) => {
@@ -171,7 +177,7 @@ pub fn rename_uuids_value(v: &mut Value) {
             _ => {}
         }
     }
-    walk(v, &mut HashMap::new());
+    walk(v, names);
 }
 
 /// Where `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}` matches in `text`

@@ -9,6 +9,7 @@
 pub mod inputs;
 pub mod policy;
 pub mod value_diff;
+mod workflow;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -436,6 +437,26 @@ impl Compared {
 }
 
 fn diff_json(file: &str, a: &Value, b: &Value, policy: &Policy, builder: Builder) -> OutputDrift {
+    let ((groups, differing), compared) = rayon::join(
+        || json_groups(file, a, b, policy, builder),
+        || leaf_count(a).max(leaf_count(b)),
+    );
+    OutputDrift {
+        file: file.into(),
+        compared,
+        differing,
+        patterns: groups.finish(compared),
+    }
+}
+
+/// The differences of two JSON values, grouped, and how many values differ.
+fn json_groups<'a>(
+    file: &'a str,
+    a: &Value,
+    b: &Value,
+    policy: &'a Policy,
+    builder: Builder,
+) -> (Groups<'a>, usize) {
     let tol = policy.tolerances(file);
     // The root's members side by side (a metrics file's analyses), each into its own groups,
     // folded in document order: the groups one walk over the whole value would make.
@@ -465,31 +486,21 @@ fn diff_json(file: &str, a: &Value, b: &Value, policy: &Policy, builder: Builder
         });
         (groups, differing)
     };
-    let (parts, compared) = rayon::join(
-        || -> Vec<(Groups, usize)> {
-            if members.is_empty() {
-                vec![diff_part(&|f| value_diff::visit(a, b, &tol, f))]
-            } else {
-                members
-                    .par_iter()
-                    .map(|&(k, l, r)| diff_part(&|f| value_diff::visit_member(k, l, r, &tol, f)))
-                    .collect()
-            }
-        },
-        || leaf_count(a).max(leaf_count(b)),
-    );
+    let parts: Vec<(Groups, usize)> = if members.is_empty() {
+        vec![diff_part(&|f| value_diff::visit(a, b, &tol, f))]
+    } else {
+        members
+            .par_iter()
+            .map(|&(k, l, r)| diff_part(&|f| value_diff::visit_member(k, l, r, &tol, f)))
+            .collect()
+    };
     let mut parts = parts.into_iter();
     let (mut groups, mut differing) = parts.next().expect("at least one part");
     for (g, n) in parts {
         groups.absorb(g);
         differing += n;
     }
-    OutputDrift {
-        file: file.into(),
-        compared,
-        differing,
-        patterns: groups.finish(compared),
-    }
+    (groups, differing)
 }
 
 /// Text reports: changed lines (UUIDs renamed), by `similar`'s line diff.
@@ -832,6 +843,16 @@ pub fn run_item_builders(
     // next: only one unit's outputs are ever held (not every file of both paths).
     let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
     for u in Unit::ALL {
+        if u == Unit::WorkflowProfiling {
+            if let Some(drifts) = workflow::drift(&ist_frame, &atif_frames, builders, &cfg, policy)
+            {
+                for (out, d) in outputs.iter_mut().zip(drifts) {
+                    out.extend(d);
+                }
+                lap(&format!("{u:?}"));
+                continue;
+            }
+        }
         let (ist_out, atif_outs) = rayon::join(
             || {
                 Compared::new(profile::unit(

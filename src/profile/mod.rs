@@ -302,61 +302,81 @@ pub fn workflow_profiling(
     cfg: &ProfilerConfig,
     flavor: Flavor,
 ) -> Option<(String, Value)> {
-    type Section = Option<(&'static str, String, Value)>;
-    let b = &cfg.bottleneck_analysis;
-    let ((simple, nested), (spikes, spans)) = rayon::join(
-        || {
-            rayon::join(
-                || -> Section {
-                    b.enable_simple_stack.then(|| {
-                        let s = simple_stack::simple_stack(
-                            frame,
-                            match flavor {
-                                Flavor::Nat190 => simple_stack::EndOnly::Skip,
-                                Flavor::Nat160rc1 => simple_stack::EndOnly::FromSpanStart,
-                            },
-                        );
-                        let json = simple_stack::to_json(&s);
-                        ("simple_stack_analysis", s.summary, json)
-                    })
-                },
-                || -> Section {
-                    b.enable_nested_stack.then(|| {
-                        let n = nested_stack::nested_stack(frame);
-                        let json = nested_stack::to_json(&n);
-                        ("nested_stack_analysis", n.report, json)
-                    })
-                },
-            )
-        },
-        || {
-            rayon::join(
-                || -> Section {
-                    cfg.concurrency_spike_analysis.enable.then(|| {
-                        let c = concurrency_spikes::concurrency_spikes(
-                            frame,
-                            cfg.concurrency_spike_analysis.spike_threshold,
-                        );
-                        let json = concurrency_spikes::to_json(&c);
-                        ("concurrency_spike_analysis", c.report, json)
-                    })
-                },
-                || -> Section {
-                    cfg.prefix_span_analysis.enable.then(|| {
-                        let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
-                        let json = prefix_span::to_json(&p);
-                        ("prefix_span_analysis", p.report, json)
-                    })
-                },
-            )
-        },
-    );
+    use rayon::prelude::*;
+    let sections: Vec<Option<WorkflowSection>> = (0..WORKFLOW_SECTIONS.len())
+        .into_par_iter()
+        .map(|k| workflow_section(frame, cfg, flavor, k))
+        .collect();
     let mut report = String::new();
     let mut metrics = serde_json::Map::new();
-    for (key, text, json) in [simple, nested, spikes, spans].into_iter().flatten() {
+    for s in sections.into_iter().flatten() {
         report.push_str("\n\n\n");
-        report.push_str(&text);
-        metrics.insert(key.into(), json);
+        report.push_str(&s.report);
+        metrics.insert(s.key.into(), s.metrics);
     }
     (!metrics.is_empty()).then(|| (report, Value::Object(metrics)))
+}
+
+/// The analyses of the workflow profiling files, in NAT's order: their keys in
+/// `workflow_profiling_metrics.json` (each analysis's report is a part of
+/// `workflow_profiling_report.txt`, in the same order).
+pub const WORKFLOW_SECTIONS: [&str; 4] = [
+    "simple_stack_analysis",
+    "nested_stack_analysis",
+    "concurrency_spike_analysis",
+    "prefix_span_analysis",
+];
+
+/// One analysis of the workflow profiling files.
+pub struct WorkflowSection {
+    pub key: &'static str,
+    pub report: String,
+    pub metrics: Value,
+}
+
+/// Analysis `k` of [`WORKFLOW_SECTIONS`]; `None` when the configuration turns it off.
+pub fn workflow_section(
+    frame: &Frame,
+    cfg: &ProfilerConfig,
+    flavor: Flavor,
+    k: usize,
+) -> Option<WorkflowSection> {
+    let b = &cfg.bottleneck_analysis;
+    let (report, metrics) = match WORKFLOW_SECTIONS.get(k).copied()? {
+        "simple_stack_analysis" if b.enable_simple_stack => {
+            let s = simple_stack::simple_stack(
+                frame,
+                match flavor {
+                    Flavor::Nat190 => simple_stack::EndOnly::Skip,
+                    Flavor::Nat160rc1 => simple_stack::EndOnly::FromSpanStart,
+                },
+            );
+            let json = simple_stack::to_json(&s);
+            (s.summary, json)
+        }
+        "nested_stack_analysis" if b.enable_nested_stack => {
+            let n = nested_stack::nested_stack(frame);
+            let json = nested_stack::to_json(&n);
+            (n.report, json)
+        }
+        "concurrency_spike_analysis" if cfg.concurrency_spike_analysis.enable => {
+            let c = concurrency_spikes::concurrency_spikes(
+                frame,
+                cfg.concurrency_spike_analysis.spike_threshold,
+            );
+            let json = concurrency_spikes::to_json(&c);
+            (c.report, json)
+        }
+        "prefix_span_analysis" if cfg.prefix_span_analysis.enable => {
+            let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
+            let json = prefix_span::to_json(&p);
+            (p.report, json)
+        }
+        _ => return None,
+    };
+    Some(WorkflowSection {
+        key: WORKFLOW_SECTIONS[k],
+        report,
+        metrics,
+    })
 }
