@@ -458,42 +458,27 @@ fn json_groups<'a>(
     builder: Builder,
 ) -> (Groups<'a>, usize) {
     let tol = policy.tolerances(file);
-    // The root's members side by side (a metrics file's analyses), each into its own groups,
-    // folded in document order: the groups one walk over the whole value would make.
-    let members: Vec<(&str, Option<&Value>, Option<&Value>)> = match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x
-            .iter()
-            .map(|(k, v)| (k.as_str(), Some(v), y.get(k)))
-            .chain(
-                y.iter()
-                    .filter(|(k, _)| !x.contains_key(*k))
-                    .map(|(k, v)| (k.as_str(), None, Some(v))),
-            )
-            .collect(),
-        _ => Vec::new(),
-    };
-    let diff_part = |walk: &dyn Fn(&mut value_diff::OnChange)| {
-        let mut groups = Groups::new(file, policy, builder);
-        let mut differing = 0;
-        walk(&mut |path, change| {
-            let n = change.values();
-            differing += n;
-            let nums = match change {
-                ChangeRef::Value(l, r) => number(l).zip(number(r)),
-                _ => None,
-            };
-            groups.add(path, n, nums, || change.to_owned());
-        });
-        (groups, differing)
-    };
-    let parts: Vec<(Groups, usize)> = if members.is_empty() {
-        vec![diff_part(&|f| value_diff::visit(a, b, &tol, f))]
-    } else {
-        members
-            .par_iter()
-            .map(|&(k, l, r)| diff_part(&|f| value_diff::visit_member(k, l, r, &tol, f)))
-            .collect()
-    };
+    // The walk cut into pieces (the members of a metrics file's analyses, spike intervals a
+    // few thousand at a time), diffed side by side, each into its own groups, folded in
+    // document order: the groups one walk over the whole value makes.
+    let pieces = value_diff::split(a, b, 3, 4096);
+    let parts: Vec<(Groups, usize)> = pieces
+        .par_iter()
+        .map(|p| {
+            let mut groups = Groups::new(file, policy, builder);
+            let mut differing = 0;
+            value_diff::visit_part(p, &tol, &mut |path, change| {
+                let n = change.values();
+                differing += n;
+                let nums = match change {
+                    ChangeRef::Value(l, r) => number(l).zip(number(r)),
+                    _ => None,
+                };
+                groups.add(path, n, nums, || change.to_owned());
+            });
+            (groups, differing)
+        })
+        .collect();
     let mut parts = parts.into_iter();
     let (mut groups, mut differing) = parts.next().expect("at least one part");
     for (g, n) in parts {

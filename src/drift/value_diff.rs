@@ -126,22 +126,137 @@ pub fn visit(
 /// What a walk calls at each difference: its path and the change.
 pub type OnChange<'f> = dyn FnMut(&str, ChangeRef<'_>) + 'f;
 
-/// [`visit`] of the root member `key` of two objects: its value on each side (`None`: the
-/// member is missing there), paths as [`visit`] of the objects gives them.
-pub fn visit_member(
-    key: &str,
-    left: Option<&Value>,
-    right: Option<&Value>,
-    tol: &dyn Fn(&str) -> Tolerance,
-    f: &mut dyn FnMut(&str, ChangeRef<'_>),
+type Members<'a> = Vec<(&'a String, &'a Value)>;
+
+/// A piece of a walk over two values. [`split`] cuts a walk into pieces, in document order;
+/// visiting the pieces in that order ([`visit_part`]) gives the differences, paths included,
+/// that [`visit`] gives, so the pieces can be visited side by side and their results joined
+/// in order.
+#[derive(Debug)]
+pub enum Part<'a> {
+    /// Everything under `path`.
+    Walk(String, &'a Value, &'a Value),
+    /// These members of the left object at `path`, each against the right object's.
+    Members(String, Members<'a>, &'a serde_json::Map<String, Value>),
+    /// The members of the right object at `path` that the left one lacks.
+    RightOnly(
+        String,
+        &'a serde_json::Map<String, Value>,
+        &'a serde_json::Map<String, Value>,
+    ),
+    /// Elements `range` of both arrays at `path` (within the shorter one).
+    Elements(String, &'a [Value], &'a [Value], std::ops::Range<usize>),
+    /// The elements past the end of the shorter array at `path`.
+    Tails(String, &'a [Value], &'a [Value]),
+}
+
+/// Cut the walk of `left` against `right` into pieces: objects and arrays are opened down
+/// to `depth` levels; members and elements of larger ones are taken `chunk` at a time.
+pub fn split<'a>(left: &'a Value, right: &'a Value, depth: usize, chunk: usize) -> Vec<Part<'a>> {
+    let mut out = Vec::new();
+    split_into(left, right, String::new(), depth, chunk.max(1), &mut out);
+    out
+}
+
+fn split_into<'a>(
+    l: &'a Value,
+    r: &'a Value,
+    path: String,
+    depth: usize,
+    chunk: usize,
+    out: &mut Vec<Part<'a>>,
 ) {
-    let mut path = String::new();
-    push_key(&mut path, key);
-    match (left, right) {
-        (Some(l), Some(r)) => walk(l, r, &mut path, tol, f),
-        (Some(l), None) => f(&path, ChangeRef::OnlyLeft(l)),
-        (None, Some(r)) => f(&path, ChangeRef::OnlyRight(r)),
-        (None, None) => {}
+    match (l, r) {
+        (Value::Object(a), Value::Object(b)) if depth > 0 => {
+            if a.len() <= chunk {
+                for (k, x) in a {
+                    match b.get(k) {
+                        Some(y) => {
+                            let mut p = path.clone();
+                            push_key(&mut p, k);
+                            split_into(x, y, p, depth - 1, chunk, out);
+                        }
+                        None => out.push(Part::Members(path.clone(), vec![(k, x)], b)),
+                    }
+                }
+            } else {
+                let members: Members = a.iter().collect();
+                for c in members.chunks(chunk) {
+                    out.push(Part::Members(path.clone(), c.to_vec(), b));
+                }
+            }
+            out.push(Part::RightOnly(path, a, b));
+        }
+        (Value::Array(a), Value::Array(b)) if depth > 0 => {
+            let n = a.len().min(b.len());
+            if n <= chunk {
+                for i in 0..n {
+                    let mut p = path.clone();
+                    push_index(&mut p, i);
+                    split_into(&a[i], &b[i], p, depth - 1, chunk, out);
+                }
+            } else {
+                for start in (0..n).step_by(chunk) {
+                    out.push(Part::Elements(
+                        path.clone(),
+                        a,
+                        b,
+                        start..(start + chunk).min(n),
+                    ));
+                }
+            }
+            out.push(Part::Tails(path, a, b));
+        }
+        _ => out.push(Part::Walk(path, l, r)),
+    }
+}
+
+/// The differences of one piece of a walk, as [`visit`] gives them.
+pub fn visit_part<'a>(part: &Part<'a>, tol: &dyn Fn(&str) -> Tolerance, f: &mut OnChange) {
+    match part {
+        Part::Walk(path, l, r) => walk(l, r, &mut path.clone(), tol, f),
+        Part::Members(path, members, b) => {
+            let mut path = path.clone();
+            for &(k, x) in members {
+                let len = push_key(&mut path, k);
+                match b.get(k) {
+                    Some(y) => walk(x, y, &mut path, tol, f),
+                    None => f(&path, ChangeRef::OnlyLeft(x)),
+                }
+                path.truncate(len);
+            }
+        }
+        Part::RightOnly(path, a, b) => {
+            let mut path = path.clone();
+            for (k, y) in b.iter() {
+                if !a.contains_key(k) {
+                    let len = push_key(&mut path, k);
+                    f(&path, ChangeRef::OnlyRight(y));
+                    path.truncate(len);
+                }
+            }
+        }
+        Part::Elements(path, a, b, range) => {
+            let mut path = path.clone();
+            for i in range.clone() {
+                let len = push_index(&mut path, i);
+                walk(&a[i], &b[i], &mut path, tol, f);
+                path.truncate(len);
+            }
+        }
+        Part::Tails(path, a, b) => {
+            let mut path = path.clone();
+            for (i, x) in a.iter().enumerate().skip(b.len()) {
+                let len = push_index(&mut path, i);
+                f(&path, ChangeRef::OnlyLeft(x));
+                path.truncate(len);
+            }
+            for (i, y) in b.iter().enumerate().skip(a.len()) {
+                let len = push_index(&mut path, i);
+                f(&path, ChangeRef::OnlyRight(y));
+                path.truncate(len);
+            }
+        }
     }
 }
 
@@ -263,5 +378,40 @@ mod tests {
         assert_eq!(paths, ["x.n", "x.z", "l[1]", "only", "new"]);
         assert!(matches!(d[1].change, Change::Type { .. }));
         assert!(diff(&a, &a, Tolerance::EXACT).is_empty());
+    }
+
+    /// Small JSON values whose keys and shapes overlap often.
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            (0i64..3).prop_map(Value::from),
+            (0.0f64..2.0).prop_map(Value::from),
+            "[ab]".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("[k-o]", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Pieces visited in order give exactly the differences of one walk.
+        #[test]
+        fn pieces_in_order_are_one_walk(
+            a in json(), b in json(), depth in 0usize..4, chunk in 1usize..4,
+        ) {
+            let tol = |_: &str| Tolerance { abs: 0.0, rel: 0.5 };
+            let mut whole = Vec::new();
+            visit(&a, &b, &tol, &mut |p, c| whole.push((p.to_string(), c.to_owned())));
+            let mut pieces = Vec::new();
+            for part in split(&a, &b, depth, chunk) {
+                visit_part(&part, &tol, &mut |p, c| pieces.push((p.to_string(), c.to_owned())));
+            }
+            proptest::prop_assert_eq!(pieces, whole);
+        }
     }
 }
