@@ -3,7 +3,8 @@
 //! A conformance test that tolerates a difference names it here, and `atif-drift
 //! differences` prints this list, so no difference is hidden.
 
-use std::collections::HashMap;
+/// UUID → its name (`U0`, `U1`, …), in order of first appearance.
+pub type Names = rustc_hash::FxHashMap<String, String>;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -146,19 +147,19 @@ pub const DIFFERENCES: &[Difference] = &[
 /// Replace every UUID-shaped token of `text` by `U0`, `U1`, … in order of first appearance,
 /// so outputs with random row UUIDs (listed difference `atif.row-uuids`) can be compared.
 pub fn rename_uuids(text: &str) -> String {
-    rename_in(text, &mut HashMap::new()).into_owned()
+    rename_in(text, &mut Names::default()).into_owned()
 }
 
 /// [`rename_uuids`] on a JSON value, in place: strings and keys in document order (a key
 /// before its value), so the names are those the renaming of the value's JSON text gives.
 pub fn rename_uuids_value(v: &mut Value) {
-    rename_uuids_value_with(v, &mut HashMap::new());
+    rename_uuids_value_with(v, &mut Names::default());
 }
 
 /// [`rename_uuids_value`] continuing the names of `names` (a document renamed in parts, in
 /// document order, gets the names renaming it whole would give).
-pub fn rename_uuids_value_with(v: &mut Value, names: &mut HashMap<String, String>) {
-    fn walk(v: &mut Value, names: &mut HashMap<String, String>) {
+pub fn rename_uuids_value_with(v: &mut Value, names: &mut Names) {
+    fn walk(v: &mut Value, names: &mut Names) {
         match v {
             Value::String(s) => {
                 if let std::borrow::Cow::Owned(t) = rename_in(s, names) {
@@ -205,10 +206,7 @@ fn is_uuid(b: &[u8]) -> bool {
         })
 }
 
-pub fn rename_in<'t>(
-    text: &'t str,
-    names: &mut HashMap<String, String>,
-) -> std::borrow::Cow<'t, str> {
+pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, str> {
     // Most strings are shorter than a UUID or are exactly one (the metrics' `active_uuids`,
     // node keys): those skip the scan.
     if text.len() < 36 {

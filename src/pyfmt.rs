@@ -8,27 +8,65 @@ use unicode_general_category::{get_general_category, GeneralCategory};
 /// `repr(x)` of a Python float: shortest round-trip digits, exponent form when the
 /// decimal exponent is < -4 or >= 16 (`1e-05`, `1e+16`), always a `.0` otherwise.
 pub fn float_repr(x: f64) -> String {
+    let mut out = String::with_capacity(24);
+    float_repr_into(x, &mut out);
+    out
+}
+
+/// A small text buffer on the stack (`{:e}` of an f64 is at most 24 bytes).
+struct Sci {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl std::fmt::Write for Sci {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Sci {
+    fn of(args: std::fmt::Arguments) -> Sci {
+        let mut s = Sci {
+            buf: [0; 40],
+            len: 0,
+        };
+        std::fmt::Write::write_fmt(&mut s, args).expect("an f64 in `{:e}` fits 40 bytes");
+        s
+    }
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("`{:e}` is ASCII")
+    }
+}
+
+/// [`float_repr`] appended to `out` (no allocation of its own).
+pub fn float_repr_into(x: f64, out: &mut String) {
     if x.is_nan() {
-        return "nan".into();
+        return out.push_str("nan");
     }
     if x.is_infinite() {
-        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+        return out.push_str(if x > 0.0 { "inf" } else { "-inf" });
     }
     if x == 0.0 {
-        return if x.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
     }
     // `{:e}` gives the shortest round-trip digit count n. When two n-digit strings are
     // equally close (an exact tie), Python picks the even one; `{:.*e}` rounds the exact
     // binary value half-to-even, so re-format with n digits.
-    let (shortest, n) = shortest_sci(x);
+    let shortest = Sci::of(format_args!("{x:e}"));
+    let n = sci_digits(shortest.as_str());
+    let exact;
     let sci = if may_tie(x, n) {
-        format!("{:.*e}", n.saturating_sub(1), x)
+        exact = Sci::of(format_args!("{:.*e}", n.saturating_sub(1), x));
+        exact.as_str()
     } else {
-        shortest
+        shortest.as_str()
     };
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
@@ -36,8 +74,14 @@ pub fn float_repr(x: f64) -> String {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let mut out = String::with_capacity(24);
+    // The significant digits (at most 17), without the point.
+    let mut digit_buf = [0u8; 40];
+    let mut nd = 0;
+    for &c in mantissa.as_bytes().iter().filter(|c| **c != b'.') {
+        digit_buf[nd] = c;
+        nd += 1;
+    }
+    let digits = std::str::from_utf8(&digit_buf[..nd]).expect("ASCII digits");
     if neg {
         out.push('-');
     }
@@ -49,17 +93,21 @@ pub fn float_repr(x: f64) -> String {
         }
         out.push('e');
         out.push(if exp < 0 { '-' } else { '+' });
-        out.push_str(&format!("{:02}", exp.abs()));
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        let _ = std::fmt::Write::write_fmt(out, format_args!("{e}"));
     } else if exp < 0 {
         out.push_str("0.");
         for _ in 0..(-exp - 1) {
             out.push('0');
         }
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         let int_len = exp as usize + 1;
         if digits.len() <= int_len {
-            out.push_str(&digits);
+            out.push_str(digits);
             for _ in digits.len()..int_len {
                 out.push('0');
             }
@@ -70,15 +118,19 @@ pub fn float_repr(x: f64) -> String {
             out.push_str(&digits[int_len..]);
         }
     }
-    out
+}
+
+/// How many significant digits a `{:e}` text has.
+fn sci_digits(sci: &str) -> usize {
+    sci.split_once('e')
+        .map_or(1, |(m, _)| m.bytes().filter(u8::is_ascii_digit).count())
 }
 
 /// `{:e}` of `x` (the shortest digits that round-trip) and how many digits it has.
+#[cfg(test)]
 fn shortest_sci(x: f64) -> (String, usize) {
     let shortest = format!("{x:e}");
-    let n = shortest
-        .split_once('e')
-        .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let n = sci_digits(&shortest);
     (shortest, n)
 }
 

@@ -536,8 +536,7 @@ fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder)
     fn key(t: &Table) -> BTreeMap<(&str, &str, usize), usize> {
         let col = |n: &str| t.header.iter().position(|x| x == n);
         let (ex, et) = (col("example_number"), col("event_type"));
-        let mut seen: std::collections::HashMap<(&str, &str), usize> =
-            std::collections::HashMap::new();
+        let mut seen: rustc_hash::FxHashMap<(&str, &str), usize> = Default::default();
         let mut out = BTreeMap::new();
         for i in 0..t.len() {
             let cell = |c: Option<usize>| c.and_then(|c| t.get(i, c)).unwrap_or("");

@@ -8,8 +8,6 @@
 //! result is the one the whole files give (checked in the tests below, and by the 10k and
 //! corpus reports being unchanged).
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -29,7 +27,7 @@ const REPORT: &str = "workflow_profiling_report.txt";
 #[derive(Default)]
 struct Side {
     /// UUID names of the metrics, in document order.
-    names: HashMap<String, String>,
+    names: crate::differences::Names,
     report: String,
     /// Leaf values of the metrics.
     leaves: usize,

@@ -3,7 +3,7 @@
 //! Python `repr`, a column with any NaN written as floats (`614.0`).
 
 use super::{Frame, Layout, Row};
-use crate::pyfmt::float_repr;
+use crate::pyfmt::float_repr_into;
 
 /// Options of the CSV output.
 #[derive(Debug, Clone, Copy, Default)]
@@ -105,30 +105,35 @@ fn columns(frame: &Frame, opts: CsvOptions) -> Vec<Col> {
     cols
 }
 
-fn float_cell(x: f64) -> String {
-    if x.is_nan() {
-        String::new()
-    } else {
-        float_repr(x)
+fn float_cell(x: f64, out: &mut String) {
+    if !x.is_nan() {
+        float_repr_into(x, out);
     }
 }
 
-fn opt_float(x: Option<f64>) -> String {
-    x.map_or_else(String::new, float_cell)
+fn opt_float(x: Option<f64>, out: &mut String) {
+    if let Some(x) = x {
+        float_cell(x, out);
+    }
 }
 
 /// An integer column with a NaN is float64 in pandas.
-fn int_cell(v: Option<i64>, column_is_float: bool) -> String {
+fn int_cell(v: Option<i64>, column_is_float: bool, out: &mut String) {
     match v {
-        None => String::new(),
-        Some(i) if column_is_float => float_repr(i as f64),
-        Some(i) => i.to_string(),
+        None => {}
+        Some(i) if column_is_float => float_repr_into(i as f64, out),
+        Some(i) => int(i, out),
     }
 }
 
-fn text<T: AsRef<str>>(v: &Option<T>) -> String {
-    v.as_ref()
-        .map_or_else(String::new, |s| s.as_ref().to_string())
+fn int<T: std::fmt::Display>(i: T, out: &mut String) {
+    let _ = std::fmt::Write::write_fmt(out, format_args!("{i}"));
+}
+
+fn text<T: AsRef<str>>(v: &Option<T>, out: &mut String) {
+    if let Some(s) = v {
+        out.push_str(s.as_ref());
+    }
 }
 
 /// The cells of `standardized_data_all.csv`, before CSV quoting: what the file is written
@@ -162,7 +167,12 @@ impl Table {
     }
 
     fn cell(&mut self, s: &str) {
-        self.text.push_str(s);
+        self.cell_with(|out| out.push_str(s));
+    }
+
+    /// A cell written by `write` (appending to the buffer).
+    fn cell_with(&mut self, write: impl FnOnce(&mut String)) {
+        write(&mut self.text);
         let start = *self.starts.last().expect("a row was started");
         let end = u32::try_from(self.text.len() - start).expect("a row under 4 GiB");
         self.ends.push(end);
@@ -273,37 +283,37 @@ pub fn table(frame: &Frame, opts: CsvOptions) -> Table {
         for c in &cols {
             use Col::*;
             let nova = frame.nova.as_ref();
-            t.cell(&match c {
-                EventType => r.event_type.as_str().to_string(),
-                EventTimestamp => float_cell(r.event_timestamp),
-                SpanEventTimestamp => opt_float(r.span_event_timestamp),
-                ExampleNumber => r.example_number.to_string(),
-                PromptTokens => int_cell(r.prompt_tokens, fp),
-                CompletionTokens => int_cell(r.completion_tokens, fc),
-                TotalTokens => int_cell(r.total_tokens, ft),
-                LlmTextInput => text(&r.llm_text_input),
-                LlmTextOutput => text(&r.llm_text_output),
-                LlmNewToken => text(&r.llm_new_token),
-                LlmName => text(&r.llm_name),
-                ToolName => text(&r.tool_name),
-                FunctionName | NovaEventId => text(&r.function_name),
-                FunctionId => text(&r.function_id),
-                ParentFunctionName => text(&r.parent_function_name),
-                ParentFunctionId => text(&r.parent_function_id),
-                Uuid => text(&r.uuid),
-                Framework => text(&r.framework),
+            t.cell_with(|out| match c {
+                EventType => out.push_str(r.event_type.as_str()),
+                EventTimestamp => float_cell(r.event_timestamp, out),
+                SpanEventTimestamp => opt_float(r.span_event_timestamp, out),
+                ExampleNumber => int(r.example_number, out),
+                PromptTokens => int_cell(r.prompt_tokens, fp, out),
+                CompletionTokens => int_cell(r.completion_tokens, fc, out),
+                TotalTokens => int_cell(r.total_tokens, ft, out),
+                LlmTextInput => text(&r.llm_text_input, out),
+                LlmTextOutput => text(&r.llm_text_output, out),
+                LlmNewToken => text(&r.llm_new_token, out),
+                LlmName => text(&r.llm_name, out),
+                ToolName => text(&r.tool_name, out),
+                FunctionName | NovaEventId => text(&r.function_name, out),
+                FunctionId => text(&r.function_id, out),
+                ParentFunctionName => text(&r.parent_function_name, out),
+                ParentFunctionId => text(&r.parent_function_id, out),
+                Uuid => text(&r.uuid, out),
+                Framework => text(&r.framework, out),
                 NovaRemaining => {
                     let n = nova.expect("NOVA column only with NOVA data");
                     if n.requests_remaining_is_int {
-                        (n.requests_remaining[i] as i64).to_string()
+                        int(n.requests_remaining[i] as i64, out)
                     } else {
-                        float_cell(n.requests_remaining[i])
+                        float_cell(n.requests_remaining[i], out)
                     }
                 }
-                NovaNext => float_cell(nova.expect("NOVA").time_to_next[i]),
-                NovaEnd => float_cell(nova.expect("NOVA").time_to_event_end[i]),
-                NovaOsl => float_cell(nova.expect("NOVA").predicted_osl[i]),
-                NovaSessionEnd => float_cell(nova.expect("NOVA").time_to_session_end[i]),
+                NovaNext => float_cell(nova.expect("NOVA").time_to_next[i], out),
+                NovaEnd => float_cell(nova.expect("NOVA").time_to_event_end[i], out),
+                NovaOsl => float_cell(nova.expect("NOVA").predicted_osl[i], out),
+                NovaSessionEnd => float_cell(nova.expect("NOVA").time_to_session_end[i], out),
             });
         }
     }

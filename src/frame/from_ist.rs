@@ -1,8 +1,6 @@
 //! IST → frame: NAT 1.9.0's `create_standardized_dataframe` with the
 //! `IntermediatePropertyAdaptor` properties (`plugins/profiler/intermediate_property_adapter.py`).
 
-use std::collections::HashMap;
-
 use super::{Frame, Layout, Row, Text};
 use crate::pyfmt::py_str;
 use crate::trace::ist::{EventType, IntermediateStep, IstTrace};
@@ -10,7 +8,7 @@ use serde_json::Value;
 
 /// Interns repeated names so each distinct string is stored once.
 #[derive(Default)]
-pub struct Interner(HashMap<String, Text>);
+pub struct Interner(rustc_hash::FxHashMap<String, Text>);
 
 impl Interner {
     pub fn get(&mut self, s: &str) -> Text {

@@ -2,7 +2,8 @@
 //! per (llm_name, example), LLM_START inputs in time order; for each call after the first,
 //! the number of distinct lower-cased `\w+` words not in the previous call's input.
 
-use std::collections::{BTreeMap, HashSet};
+use rustc_hash::FxHashSet;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -19,8 +20,8 @@ fn word_regex() -> &'static Regex {
 }
 
 /// The distinct `\w+` words of an already lower-cased text.
-fn words(lowered: Option<&str>) -> HashSet<&str> {
-    lowered.map_or_else(HashSet::new, |t| {
+fn words(lowered: Option<&str>) -> FxHashSet<&str> {
+    lowered.map_or_else(FxHashSet::default, |t| {
         word_regex().find_iter(t).map(|m| m.as_str()).collect()
     })
 }
@@ -37,7 +38,7 @@ fn group_counts(frame: &Frame, idx: &[usize]) -> Vec<f64> {
                 .map(str::to_lowercase)
         })
         .collect();
-    let sets: Vec<HashSet<&str>> = lowered.iter().map(|t| words(t.as_deref())).collect();
+    let sets: Vec<FxHashSet<&str>> = lowered.iter().map(|t| words(t.as_deref())).collect();
     let mut counts = Vec::new();
     for k in 1..idx.len() {
         // dropna on the shifted input: a call after a None input is not counted (Q7).
