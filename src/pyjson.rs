@@ -14,6 +14,12 @@ pub fn dumps(v: &Value) -> String {
     out
 }
 
+/// [`dumps`] of `v` as it is written at nesting `level` of a larger document (the
+/// elements of a list written one at a time, e.g. a large trace file).
+pub fn dumps_at(v: &Value, level: usize, out: &mut String) {
+    write(v, level, out);
+}
+
 fn indent(level: usize, out: &mut String) {
     out.push('\n');
     for _ in 0..level {

@@ -36,37 +36,96 @@ fn remap(step: &mut IntermediateStep, copy: usize, shift: f64) {
 
 /// `n` requests replicated from `trace` (which must have at least one request).
 pub fn replicate(trace: &IstTrace, n: usize) -> IstTrace {
-    let r = trace.requests.len().max(1);
-    let ts = trace
-        .requests
-        .iter()
-        .flat_map(|q| &q.intermediate_steps)
-        .map(|s| s.ts());
-    let (lo, hi) = ts.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| {
-        (a.min(t), b.max(t))
-    });
-    let stride = if hi >= lo { hi - lo + 1.0 } else { 1.0 };
-    let requests = (0..n)
-        .filter_map(|k| {
-            let src = trace.requests.get(k % r)?;
-            let mut q = IstRequest {
-                request_number: Some(k.into()),
-                intermediate_steps: src.intermediate_steps.clone(),
-                extra: Default::default(),
-            };
-            let shift = (k / r) as f64 * stride;
-            for s in &mut q.intermediate_steps {
-                remap(s, k, shift);
-            }
-            Some(q)
-        })
-        .collect();
-    IstTrace { requests }
+    let r = Replicator::new(trace);
+    IstTrace {
+        requests: (0..n).filter_map(|k| r.request(k)).collect(),
+    }
+}
+
+/// Replicas one request at a time (large inputs are written without being held).
+pub struct Replicator<'a> {
+    trace: &'a IstTrace,
+    stride: f64,
+}
+
+impl<'a> Replicator<'a> {
+    pub fn new(trace: &'a IstTrace) -> Self {
+        let ts = trace
+            .requests
+            .iter()
+            .flat_map(|q| &q.intermediate_steps)
+            .map(|s| s.ts());
+        let (lo, hi) = ts.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| {
+            (a.min(t), b.max(t))
+        });
+        let stride = if hi >= lo { hi - lo + 1.0 } else { 1.0 };
+        Replicator { trace, stride }
+    }
+
+    /// Request `k` of the replicated trace (`None` when the trace has no requests).
+    pub fn request(&self, k: usize) -> Option<IstRequest> {
+        let r = self.trace.requests.len().max(1);
+        let src = self.trace.requests.get(k % r)?;
+        let mut q = IstRequest {
+            request_number: Some(k.into()),
+            intermediate_steps: src.intermediate_steps.clone(),
+            extra: Default::default(),
+        };
+        let shift = (k / r) as f64 * self.stride;
+        for s in &mut q.intermediate_steps {
+            remap(s, k, shift);
+        }
+        Some(q)
+    }
+}
+
+/// [`replicate`]'s trace written as NAT writes its trace file (`json.dump`, indent 2: the
+/// bytes of `pyjson::dumps(&profile::traces_json(&replicate(trace, n)))`), a request at a
+/// time, so that inputs larger than memory can be made.
+pub fn write_replica(
+    trace: &IstTrace,
+    n: usize,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let replicator = Replicator::new(trace);
+    let mut text = String::new();
+    let mut written = 0;
+    for k in 0..n {
+        let Some(q) = replicator.request(k) else {
+            break;
+        };
+        text.clear();
+        text.push_str(if written == 0 { "[" } else { "," });
+        text.push_str("\n  ");
+        let request =
+            serde_json::json!({"request_number": k, "intermediate_steps": q.intermediate_steps});
+        crate::pyjson::dumps_at(&request, 1, &mut text);
+        out.write_all(text.as_bytes())?;
+        written += 1;
+    }
+    out.write_all(if written == 0 { b"[]" } else { b"\n]" })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_a_request_at_a_time_as_nat_writes_the_whole_file() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus/sample/all_requests_profiler_traces.json");
+        let crate::trace::Trace::Ist(src) =
+            crate::trace::load_file(&path, &Default::default()).unwrap()
+        else {
+            panic!("an IST trace")
+        };
+        for n in [0, 1, 7] {
+            let mut out = Vec::new();
+            write_replica(&src, n, &mut out).unwrap();
+            let whole = crate::pyjson::dumps(&crate::profile::traces_json(&replicate(&src, n)));
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "{n} requests");
+        }
+    }
 
     #[test]
     fn copies_keep_pairs_and_do_not_overlap() {

@@ -38,6 +38,11 @@ pub struct Args {
     /// on the first size's input and print the time ratio to our IST profile.
     #[arg(long, value_name = "VENV")]
     with_python: Option<PathBuf>,
+    /// Measure parsing and the two whole-trace profiles (`atif-drift profile`, which holds
+    /// the parsed trace and its re-serialized dump: about 4 GiB per 10,000 requests) up to
+    /// this many requests; larger sizes get the drift run only.
+    #[arg(long, default_value_t = 10_000, value_name = "REQUESTS")]
+    profile_stages_max: usize,
     /// Internal: measure one size in this process and print one table row.
     #[arg(long, hide = true)]
     single: bool,
@@ -80,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .requests
             .first()
             .ok_or_else(|| anyhow::anyhow!("--single needs one --requests"))?;
-        return single(&args.from, n);
+        return single(&args.from, n, args.profile_stages_max);
     }
     println!("| requests | events | input MiB | parse s | IST profile s | ATIF profile s | drift (both paths + diff) s | drift peak RSS MiB | profile stages peak RSS MiB |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -90,6 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let out = Command::new(&exe)
             .args(["bench", "--single", "--requests", &n.to_string(), "--from"])
             .arg(&args.from)
+            .arg("--profile-stages-max")
+            .arg(args.profile_stages_max.to_string())
             .output()?;
         anyhow::ensure!(
             out.status.success(),
@@ -122,8 +129,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `n` replicated requests of `from` written as NAT writes its trace file; returns the file.
+/// `n` replicated requests of `from` written as NAT writes its trace file (`json.dump`,
+/// indent 2), a request at a time; returns the file.
 fn replica(from: &Path, n: usize) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
     let Trace::Ist(src) = load_file(
         &from.join("all_requests_profiler_traces.json"),
         &LoadOptions::default(),
@@ -131,15 +140,12 @@ fn replica(from: &Path, n: usize) -> anyhow::Result<PathBuf> {
     else {
         anyhow::bail!("{}: no IST trace", from.display())
     };
-    let big = atif_drift::gen::replicate::replicate(&src, n);
     let dir = std::env::temp_dir().join(format!("atif-drift-bench-{n}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let input = dir.join("all_requests_profiler_traces.json");
-    // Written as NAT writes it (json.dump, indent 2).
-    std::fs::write(
-        &input,
-        atif_drift::pyjson::dumps(&atif_drift::profile::traces_json(&big)),
-    )?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&input)?);
+    atif_drift::gen::replicate::write_replica(&src, n, &mut file)?;
+    file.flush()?;
     Ok(input)
 }
 
@@ -189,8 +195,8 @@ fn python_ratio(venv: &Path, from: &Path, n: usize, exe: &Path) -> anyhow::Resul
     Ok(())
 }
 
-/// `--drift-only FILE`: a full drift run (pr1751) of one IST file; prints its seconds and
-/// this process's peak RSS in MiB.
+/// `--drift-only FILE`: a full drift run (pr1751) of one IST file; prints its seconds,
+/// this process's peak RSS in MiB and the trace's events.
 fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
     let item = Item {
         name: "bench".into(),
@@ -208,7 +214,12 @@ fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
         )
     });
     anyhow::ensure!(r.errors() == 0, "drift run failed");
-    println!("{t:.3} {:.0}", peak_rss_mib());
+    let events = r
+        .items
+        .first()
+        .and_then(|i| i.ist_loaded)
+        .map_or(0, |c| c.1);
+    println!("{t:.3} {:.0} {events}", peak_rss_mib());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -218,7 +229,7 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
+fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<ExitCode> {
     let input = replica(from, n)?;
     let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
@@ -235,16 +246,19 @@ fn single(from: &Path, n: usize) -> anyhow::Result<ExitCode> {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut fields = stdout.split_whitespace().map(str::parse::<f64>);
-    let (Some(Ok(t_drift)), Some(Ok(drift_peak))) = (fields.next(), fields.next()) else {
+    let (Some(Ok(t_drift)), Some(Ok(drift_peak)), Some(Ok(events))) =
+        (fields.next(), fields.next(), fields.next())
+    else {
         anyhow::bail!("bench --drift-only printed {stdout:?}")
     };
+    if n > profile_stages_max {
+        println!("| {n} | {events} | {mib:.0} | — | — | — | {t_drift:.2} | {drift_peak:.0} | — |");
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(ExitCode::SUCCESS);
+    }
     reset_peak_rss();
     let (trace, parse) = secs(|| load_file(&input, &LoadOptions::default()));
     let trace = trace?;
-    let events = match &trace {
-        Trace::Ist(t) => t.step_count(),
-        _ => 0,
-    };
     // As `atif-drift profile` does: every file, rendered as NAT writes it (not written).
     let rendered = |path: ProfilePath| -> anyhow::Result<usize> {
         let out = profile(&trace, path, &cfg)?;
