@@ -1,11 +1,13 @@
 //! A drift item's inputs: the IST frame, one ATIF frame per builder, and both sides'
 //! mooncake sessions.
 //!
-//! An IST request list is read a request at a time: each request is parsed, turned into
-//! its frame rows and its mooncake session, converted to ATIF with NAT's converter, turned
-//! into each builder's rows and its ATIF session, then dropped, chunks of requests in
-//! parallel. Neither the whole parsed trace nor its whole ATIF conversion is ever held (at
-//! 10,000 requests they take about 1.3 GB, the frames about 0.3 GB). A frame is its
+//! An IST request list is read from its file a batch of requests at a time (the next batch
+//! is read while the last is processed; `trace::list_reader`): each request is parsed,
+//! turned into its frame rows and its mooncake session, converted to ATIF with NAT's
+//! converter, turned into each builder's rows and its ATIF session, then dropped, chunks of
+//! requests in parallel. Neither the file, nor the whole parsed trace, nor its whole ATIF
+//! conversion is ever held (at 10,000 requests: 372 MB, about 1.3 GB, and more; the frames
+//! take about 0.3 GB). A frame is its
 //! requests' rows in order (`from_ist::request_rows`, `from_atif::trajectory_rows`), so the
 //! result is the one the whole-trace path below gives (the tests below check it).
 //!
@@ -13,7 +15,6 @@
 //! convert, build. Its errors, in its order, are the ones reported.
 
 use rayon::prelude::*;
-use serde_json::value::RawValue;
 
 use super::Item;
 use crate::convert::{convert_request, ConvertError, ConvertOptions};
@@ -23,11 +24,14 @@ use crate::frame::from_ist::{self, Interner};
 use crate::frame::{Frame, Layout, Row};
 use crate::mooncake::{self as mc, Session};
 use crate::trace::ist::IstRequest;
-use crate::trace::load::{ist_request_slices, read_bytes, too_deep};
+use crate::trace::list_reader::ListReader;
+use crate::trace::load::{is_ist_request, too_deep};
 use crate::trace::{load_file, AtifTrace, LoadOptions, Trace};
 
 /// Requests per parallel chunk (each chunk interns its own names).
 const CHUNK: usize = 64;
+/// Requests read ahead while the previous batch is processed.
+const BATCH: usize = 8 * CHUNK;
 
 /// Both paths' inputs of one item.
 #[derive(Debug, PartialEq)]
@@ -133,8 +137,15 @@ struct Chunk {
     atif: Option<Converted>,
 }
 
-/// Requests `first..` of the trace; `None` when one does not parse as an IST request.
-fn chunk(first: usize, raws: &[&RawValue], builders: &[Builder], convert: bool) -> Option<Chunk> {
+/// Requests `first..` of the trace; `None` when one does not parse as an IST request or
+/// nests deeper than `max_depth` (counting the list's own level).
+fn chunk(
+    first: usize,
+    raws: &[Vec<u8>],
+    builders: &[Builder],
+    convert: bool,
+    max_depth: usize,
+) -> Option<Chunk> {
     let mut names = Interner::default();
     let mut c = Chunk {
         steps: 0,
@@ -145,7 +156,10 @@ fn chunk(first: usize, raws: &[&RawValue], builders: &[Builder], convert: bool) 
     let opts = ConvertOptions::default();
     for (k, raw) in raws.iter().enumerate() {
         let n = first + k;
-        let req: IstRequest = serde_json::from_str(raw.get()).ok()?;
+        if too_deep(raw, max_depth.saturating_sub(1)).is_some() {
+            return None;
+        }
+        let req: IstRequest = serde_json::from_slice(raw).ok()?;
         let steps = &req.intermediate_steps;
         c.steps += steps.len();
         from_ist::request_rows(steps, n, &mut names, &mut c.ist_rows);
@@ -173,26 +187,67 @@ fn concat(parts: Vec<Vec<Row>>) -> Vec<Row> {
     all
 }
 
-/// An IST request list, a request at a time; `None` to take the whole-trace path.
+/// `n` more elements of the list (fewer at its end).
+fn read_batch<R: std::io::BufRead>(list: &mut ListReader<R>, n: usize) -> Option<Vec<Vec<u8>>> {
+    let mut batch = Vec::with_capacity(n);
+    let mut element = Vec::new();
+    while batch.len() < n && list.next_element(&mut element).ok()? {
+        batch.push(std::mem::take(&mut element));
+    }
+    Some(batch)
+}
+
+/// An IST request list, a request at a time, read from the file in batches (the next batch
+/// is read while the last one is processed); `None` to take the whole-trace path.
 fn by_request(
     item: &Item,
     builders: &[Builder],
     opts: &LoadOptions,
 ) -> Option<Result<Inputs, Failed>> {
-    let bytes = read_bytes(&item.ist, opts).ok()?;
-    if too_deep(&bytes, opts.max_depth).is_some() {
+    by_request_in_batches(item, builders, opts, BATCH)
+}
+
+fn by_request_in_batches(
+    item: &Item,
+    builders: &[Builder],
+    opts: &LoadOptions,
+    batch_size: usize,
+) -> Option<Result<Inputs, Failed>> {
+    if std::fs::metadata(&item.ist).ok()?.len() > opts.max_file_size {
         return None;
     }
-    let raws = ist_request_slices(&bytes)?;
+    let file = std::fs::File::open(&item.ist).ok()?;
+    let mut list = ListReader::new(std::io::BufReader::with_capacity(1 << 20, file));
     let convert = atif_file(item).is_none();
-    let chunks = raws
-        .par_chunks(CHUNK)
-        .enumerate()
-        .map(|(i, raws)| chunk(i * CHUNK, raws, builders, convert))
-        .collect::<Option<Vec<Chunk>>>()?;
-    let requests = raws.len();
-    drop(raws);
-    drop(bytes);
+    let mut batch = read_batch(&mut list, batch_size)?;
+    if !batch.first().is_some_and(|first| is_ist_request(first)) {
+        return None;
+    }
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut requests = 0;
+    while !batch.is_empty() {
+        let (done, next) = rayon::join(
+            || {
+                batch
+                    .par_chunks(CHUNK)
+                    .enumerate()
+                    .map(|(i, raws)| {
+                        chunk(
+                            requests + i * CHUNK,
+                            raws,
+                            builders,
+                            convert,
+                            opts.max_depth,
+                        )
+                    })
+                    .collect::<Option<Vec<Chunk>>>()
+            },
+            || read_batch(&mut list, batch_size),
+        );
+        chunks.extend(done?);
+        requests += batch.len();
+        batch = next?;
+    }
     let counts = (requests, chunks.iter().map(|c| c.steps).sum());
     let fail = |error| Failed {
         counts: Some(counts),
@@ -324,7 +379,8 @@ mod tests {
     #[test]
     fn chunks_join_in_request_order() {
         let item = replicated_item("chunks", |_| {});
-        let got = by_request(&item, BOTH, &LoadOptions::default())
+        // Batches of 100 (two chunks each, the second short): 150 requests in two batches.
+        let got = by_request_in_batches(&item, BOTH, &LoadOptions::default(), 100)
             .unwrap()
             .ok()
             .unwrap();
@@ -336,6 +392,10 @@ mod tests {
             .map(|r| r.example_number)
             .collect();
         assert!(examples.windows(2).all(|w| w[0] <= w[1]) && examples[examples.len() - 1] == 149);
+        assert_eq!(
+            got,
+            whole(&item, BOTH, &LoadOptions::default()).ok().unwrap()
+        );
         same_both_ways(&item);
     }
 

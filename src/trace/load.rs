@@ -365,16 +365,12 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Trace> {
     }
 }
 
-/// The requests of an IST request list (what `load_bytes` reads as [`IstTrace`]), each as
-/// its raw JSON borrowed from `bytes`, so they can be parsed and used one at a time. `None`
-/// when `bytes` is anything else or is not well-formed JSON: `load_bytes` then reports what
-/// is wrong with it.
-pub fn ist_request_slices(bytes: &[u8]) -> Option<Vec<&serde_json::value::RawValue>> {
-    let kind = classify(&first_look(bytes)?).ok()?;
-    if kind != Kind::IstRequests {
-        return None;
-    }
-    serde_json::from_slice(bytes).ok()
+/// Whether `first`, the first element of a JSON list, makes the list an IST request list
+/// (what `load_bytes` then reads as an [`IstTrace`]; it classifies a list by its first
+/// element too).
+pub fn is_ist_request(first: &[u8]) -> bool {
+    serde_json::from_slice::<ElemProbe>(first)
+        .is_ok_and(|p| classify(&Shape::List(Some(p.0))) == Ok(Kind::IstRequests))
 }
 
 /// JSONL: the first line is a complete JSON object and something follows it.

@@ -2,6 +2,7 @@
 
 pub mod atif;
 pub mod ist;
+pub mod list_reader;
 pub mod load;
 
 pub use atif::{AtifTrace, Trajectory};

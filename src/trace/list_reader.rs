@@ -1,0 +1,226 @@
+//! The elements of a JSON list read from a file one at a time, each as its own bytes, so
+//! that a large trace is never held whole.
+//!
+//! The reader checks the list's structure (`[`, elements separated by `,`, `]`, nothing but
+//! whitespace after it) and finds each element's end (strings and escapes skipped); it does
+//! not validate the elements themselves: their parser does. Anything that is not such a list
+//! is [`NotAList`], and the caller then reads the file whole, where the error is reported.
+
+use std::io::BufRead;
+
+/// The input is not a JSON list as this reader expects one (or could not be read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAList;
+
+pub struct ListReader<R> {
+    r: R,
+    started: bool,
+    done: bool,
+}
+
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+impl<R: BufRead> ListReader<R> {
+    pub fn new(r: R) -> Self {
+        ListReader {
+            r,
+            started: false,
+            done: false,
+        }
+    }
+
+    /// The next non-whitespace byte, not consumed; `None` at the end of the input.
+    fn peek(&mut self) -> Result<Option<u8>, NotAList> {
+        loop {
+            let buf = self.r.fill_buf().map_err(|_| NotAList)?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            match buf.iter().position(|&c| !is_ws(c)) {
+                Some(i) => {
+                    let c = buf[i];
+                    self.r.consume(i);
+                    return Ok(Some(c));
+                }
+                None => {
+                    let n = buf.len();
+                    self.r.consume(n);
+                }
+            }
+        }
+    }
+
+    /// Past the closing `]`: only whitespace may follow.
+    fn finish(&mut self) -> Result<bool, NotAList> {
+        self.r.consume(1);
+        self.done = true;
+        match self.peek()? {
+            None => Ok(false),
+            Some(_) => Err(NotAList),
+        }
+    }
+
+    /// The next element's bytes into `out` (cleared first): `Ok(true)`, or `Ok(false)` after
+    /// the list's end.
+    pub fn next_element(&mut self, out: &mut Vec<u8>) -> Result<bool, NotAList> {
+        out.clear();
+        if self.done {
+            return Ok(false);
+        }
+        if !self.started {
+            if self.peek()? != Some(b'[') {
+                return Err(NotAList);
+            }
+            self.r.consume(1);
+            self.started = true;
+            if self.peek()? == Some(b']') {
+                return self.finish();
+            }
+        } else {
+            match self.peek()? {
+                Some(b']') => return self.finish(),
+                Some(b',') => self.r.consume(1),
+                _ => return Err(NotAList),
+            }
+        }
+        self.element(out)?;
+        Ok(true)
+    }
+
+    /// One element: an object, list or string up to its closing byte, a scalar up to the
+    /// next `,`, `]` or whitespace.
+    fn element(&mut self, out: &mut Vec<u8>) -> Result<(), NotAList> {
+        match self.peek()? {
+            None | Some(b',' | b']' | b'}') => return Err(NotAList),
+            Some(_) => {}
+        }
+        let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+        loop {
+            let buf = self.r.fill_buf().map_err(|_| NotAList)?;
+            if buf.is_empty() {
+                // Only a scalar can end at the end of the input (and the list is then
+                // unterminated: the next call says so).
+                return if depth == 0 && !in_str && !out.is_empty() {
+                    Ok(())
+                } else {
+                    Err(NotAList)
+                };
+            }
+            let mut end = None;
+            let mut i = 0;
+            while i < buf.len() {
+                if esc {
+                    esc = false;
+                    i += 1;
+                    continue;
+                }
+                if in_str {
+                    match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                        None => i = buf.len(),
+                        Some(k) => {
+                            i += k;
+                            if buf[i] == b'\\' {
+                                esc = true;
+                            } else {
+                                in_str = false;
+                                if depth == 0 {
+                                    end = Some(i + 1);
+                                    break;
+                                }
+                            }
+                            i += 1;
+                        }
+                    }
+                    continue;
+                }
+                match buf[i] {
+                    b'"' => in_str = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth == 0 => {
+                        end = Some(i);
+                        break;
+                    }
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    c if depth == 0 && (c == b',' || is_ws(c)) => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            let take = end.unwrap_or(buf.len());
+            out.extend_from_slice(&buf[..take]);
+            self.r.consume(take);
+            if end.is_some() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The elements as this reader splits them, read through a tiny buffer (every element
+    /// crosses buffer ends).
+    fn split(text: &str) -> Result<Vec<String>, NotAList> {
+        let mut r = ListReader::new(std::io::BufReader::with_capacity(3, text.as_bytes()));
+        let mut out = Vec::new();
+        let mut all = Vec::new();
+        while r.next_element(&mut out)? {
+            all.push(String::from_utf8(out.clone()).unwrap());
+        }
+        Ok(all)
+    }
+
+    #[test]
+    fn lists_and_not_lists() {
+        assert_eq!(
+            split(" [ {\"a\": [1, \"]\\\"\"]} ,\n\"x\\\\\", 12 , [] ] \n").unwrap(),
+            ["{\"a\": [1, \"]\\\"\"]}", "\"x\\\\\"", "12", "[]"]
+        );
+        assert_eq!(split("[]").unwrap(), Vec::<String>::new());
+        for bad in [
+            "", "{}", "[1,]", "[,1]", "[1 2]", "[1", "[1] x", "[{]", "[\"a]",
+        ] {
+            assert_eq!(split(bad), Err(NotAList), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// A list serde_json writes (compact or pretty) splits into its elements' texts.
+        #[test]
+        fn splits_what_serde_json_writes(
+            items in proptest::collection::vec(
+                proptest::collection::btree_map("[a-c\"\\\\\\]\\[{},]{0,4}", 0i64..100, 0..3),
+                0..5,
+            ),
+            pretty: bool,
+        ) {
+            let values: Vec<serde_json::Value> =
+                items.iter().map(|m| serde_json::to_value(m).unwrap()).collect();
+            let text = if pretty {
+                serde_json::to_string_pretty(&values).unwrap()
+            } else {
+                serde_json::to_string(&values).unwrap()
+            };
+            let got: Vec<serde_json::Value> = split(&text)
+                .unwrap()
+                .iter()
+                .map(|e| serde_json::from_str(e).unwrap())
+                .collect();
+            prop_assert_eq!(got, values);
+        }
+    }
+}
