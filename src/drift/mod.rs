@@ -247,8 +247,8 @@ struct Groups<'a> {
     file: &'a str,
     policy: &'a Policy,
     builder: Builder,
-    /// Pattern (without `file:`) → its group.
-    groups: BTreeMap<String, PatternDrift>,
+    /// Pattern (without `file:`) → its group (ordered by pattern when finished).
+    groups: rustc_hash::FxHashMap<String, PatternDrift>,
     pattern: String,
     scratch: String,
 }
@@ -259,7 +259,7 @@ impl<'a> Groups<'a> {
             file,
             policy,
             builder,
-            groups: BTreeMap::new(),
+            groups: Default::default(),
             pattern: String::new(),
             scratch: String::new(),
         }
@@ -312,10 +312,10 @@ impl<'a> Groups<'a> {
     fn absorb(&mut self, later: Groups) {
         for (k, g) in later.groups {
             match self.groups.entry(k) {
-                std::collections::btree_map::Entry::Vacant(e) => {
+                std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(g);
                 }
-                std::collections::btree_map::Entry::Occupied(mut e) => {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
                     let e = e.get_mut();
                     e.values += g.values;
                     e.max_abs = max_opt(e.max_abs, g.max_abs);
@@ -327,7 +327,9 @@ impl<'a> Groups<'a> {
 
     /// The groups in pattern order, with the policy's thresholds applied.
     fn finish(self, compared: usize) -> Vec<PatternDrift> {
-        let mut out: Vec<PatternDrift> = self.groups.into_values().collect();
+        let mut by_pattern: Vec<(String, PatternDrift)> = self.groups.into_iter().collect();
+        by_pattern.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<PatternDrift> = by_pattern.into_iter().map(|(_, g)| g).collect();
         for g in &mut out {
             if g.expected.is_none() {
                 if let Some((pct, rule)) = self.policy.threshold(&g.pattern, self.builder) {
