@@ -2,14 +2,14 @@
 //! mooncake sessions.
 //!
 //! An IST request list is read from its file a batch of requests at a time (the next batch
-//! is read while the last is processed; `trace::list_reader`): each request is parsed,
+//! is read while the last is processed; `trace::list_reader`). Each request is parsed,
 //! turned into its frame rows and its mooncake session, converted to ATIF with NAT's
-//! converter, turned into each builder's rows and its ATIF session, then dropped, chunks of
-//! requests in parallel. Neither the file, nor the whole parsed trace, nor its whole ATIF
-//! conversion is ever held (at 10,000 requests: 372 MB, about 1.3 GB, and more; the frames
-//! take about 0.3 GB). A frame is its
-//! requests' rows in order (`from_ist::request_rows`, `from_atif::trajectory_rows`), so the
-//! result is the one the whole-trace path below gives (the tests below check it).
+//! converter, turned into each builder's rows and its ATIF session, then dropped; chunks of
+//! requests run in parallel. Neither the file, nor the parsed trace, nor its ATIF conversion
+//! is ever held whole (at 10,000 requests: 372 MB, about 1.3 GB, and more; the frames take
+//! about 0.3 GB). A frame is its requests' rows in order (`from_ist::request_rows`,
+//! `from_atif::trajectory_rows`), so the result is the one the whole-trace path below gives
+//! (the tests below check it).
 //!
 //! Any other input, and any IST file this read rejects, takes the whole-trace path: load,
 //! convert, build. Its errors, in its order, are the ones reported.
@@ -59,11 +59,6 @@ pub fn build(item: &Item, builders: &[Builder], opts: &LoadOptions) -> Result<In
     }
 }
 
-/// The ATIF side when the item has NAT's own ATIF file.
-fn atif_file(item: &Item) -> Option<&std::path::Path> {
-    item.atif.as_deref()
-}
-
 fn load_atif(path: &std::path::Path, opts: &LoadOptions) -> Result<AtifTrace, Error> {
     Ok(match load_file(path, opts)? {
         Trace::Atif(a) => a,
@@ -95,7 +90,7 @@ fn whole(item: &Item, builders: &[Builder], opts: &LoadOptions) -> Result<Inputs
         _ => None,
     };
     let fail = |error| Failed { counts, error };
-    let atif = match atif_file(item) {
+    let atif = match item.atif.as_deref() {
         Some(p) => std::borrow::Cow::Owned(load_atif(p, opts).map_err(fail)?),
         None => crate::pipeline::as_atif(&ist_trace).map_err(fail)?,
     };
@@ -116,7 +111,7 @@ fn whole(item: &Item, builders: &[Builder], opts: &LoadOptions) -> Result<Inputs
         || atif_side(&atif, builders),
     );
     Ok(Inputs {
-        counts: counts.expect("an IST trace"),
+        counts: (ist.requests.len(), ist.step_count()),
         ist_frame,
         atif_frames,
         ist_sessions,
@@ -218,7 +213,7 @@ fn by_request_in_batches(
     }
     let file = std::fs::File::open(&item.ist).ok()?;
     let mut list = ListReader::new(std::io::BufReader::with_capacity(1 << 20, file));
-    let convert = atif_file(item).is_none();
+    let convert = item.atif.as_deref().is_none();
     let mut batch = read_batch(&mut list, batch_size)?;
     if !batch.first().is_some_and(|first| is_ist_request(first)) {
         return None;
@@ -278,7 +273,7 @@ fn by_request_in_batches(
         }
     }
     let ist_frame = Frame::new(Layout::Ist, requests, concat(ist_rows));
-    let (atif_frames, atif_sessions) = match atif_file(item) {
+    let (atif_frames, atif_sessions) = match item.atif.as_deref() {
         None => (
             builders
                 .iter()
