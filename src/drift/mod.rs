@@ -750,8 +750,19 @@ pub fn run_item_builders(
                         .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
                 })
                 .unwrap_or_default();
+            // CPU time of the process so far (user + system; Linux clock ticks are 1/100 s),
+            // to see how well a stage uses the cores.
+            let cpu = std::fs::read_to_string("/proc/self/stat")
+                .ok()
+                .and_then(|s| {
+                    let after_name = s.rsplit_once(')')?.1;
+                    let f: Vec<&str> = after_name.split_whitespace().collect();
+                    let ticks = |i: usize| f.get(i)?.parse::<f64>().ok();
+                    Some((ticks(11)? + ticks(12)?) / 100.0)
+                })
+                .unwrap_or(f64::NAN);
             eprintln!(
-                "{}: {what} done at {:.3} s, RSS {rss}",
+                "{}: {what} done at {:.3} s (CPU {cpu:.2} s), RSS {rss}",
                 item.name,
                 t0.elapsed().as_secs_f64()
             );
