@@ -158,8 +158,8 @@ fn atif_row_uuids_are_deterministic() {
         {"step_id": 1, "source": "agent", "message": "x", "metrics": {"prompt_tokens": 1},
          "extra": {"ancestry": {"function_id": "f", "function_name": "f"}}}]}),
     );
-    let f1 = atif_drift::frame::from_atif::pr1751::frame(&t);
-    let f2 = atif_drift::frame::from_atif::pr1751::frame(&t);
+    let f1 = atif_drift::frame::from_atif::frame(&t, atif_drift::frame::from_atif::Builder::Pr1751);
+    let f2 = atif_drift::frame::from_atif::frame(&t, atif_drift::frame::from_atif::Builder::Pr1751);
     assert_eq!(f1.rows[0].uuid, f2.rows[0].uuid);
     assert_eq!(
         f1.rows[0].uuid.as_deref(),
@@ -175,7 +175,7 @@ fn atif_without_ancestry_uses_root_defaults() {
         json!({"schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"},
                         "steps": [{"step_id": 1, "source": "user", "message": "hi"}]}),
     );
-    let f = atif_drift::frame::from_atif::pr1751::frame(&t);
+    let f = atif_drift::frame::from_atif::frame(&t, atif_drift::frame::from_atif::Builder::Pr1751);
     assert_eq!(f.rows[0].function_name.as_deref(), Some("root"));
     assert_eq!(f.rows[0].parent_function_id.as_deref(), Some(""));
 }
@@ -188,7 +188,7 @@ fn token_sums_saturate() {
         {"step_id": 1, "source": "agent", "message": "x", "metrics": {"prompt_tokens": i64::MAX, "completion_tokens": 5, "cached_tokens": 5},
          "extra": {"ancestry": {"function_id": "f", "function_name": "f"}}}]}),
     );
-    let f = atif_drift::frame::from_atif::pr1751::frame(&t);
+    let f = atif_drift::frame::from_atif::frame(&t, atif_drift::frame::from_atif::Builder::Pr1751);
     assert_eq!(f.rows[0].total_tokens, Some(i64::MAX));
 }
 

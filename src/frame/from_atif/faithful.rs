@@ -29,9 +29,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::pr1751::{ancestry, Ancestry};
 use crate::frame::from_ist::Interner;
-use crate::frame::{Frame, Row};
+use crate::frame::Row;
 use crate::pyfmt::iso_to_epoch;
-use crate::trace::atif::{AtifTrace, Step, Trajectory};
+use crate::trace::atif::{Step, Trajectory};
 use crate::trace::ist::EventType;
 
 /// One thing IST has and ATIF (as NAT's converter writes it) does not.
@@ -161,19 +161,6 @@ struct CallRec {
     step: usize,
     self_span: bool,
     self_tool: bool,
-}
-
-pub fn frame(trace: &AtifTrace) -> Frame {
-    let mut names = Interner::default();
-    let mut all = Vec::new();
-    for (example, t) in trace.trajectories().enumerate() {
-        trajectory_rows(t, example, &mut names, &mut all);
-    }
-    Frame::new(
-        super::layout(super::Builder::Faithful),
-        trace.items.len(),
-        all,
-    )
 }
 
 /// The rows of trajectory number `example`, appended to `all`.
@@ -426,10 +413,14 @@ fn rebuild_function_spans(e: &mut Emit) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Frame;
     use serde_json::{json, Value};
 
     fn frame_of(steps: Value) -> Frame {
-        frame(&super::super::test_trace(steps))
+        super::super::frame(
+            &super::super::test_trace(steps),
+            super::super::Builder::Faithful,
+        )
     }
 
     fn anc(name: &str, id: &str, parent: &str) -> Value {

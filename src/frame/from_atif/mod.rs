@@ -20,11 +20,14 @@ pub enum Builder {
     Faithful,
 }
 
+/// The frame `builder` makes of a trace: its trajectories' rows in order.
 pub fn frame(trace: &AtifTrace, builder: Builder) -> Frame {
-    match builder {
-        Builder::Pr1751 => pr1751::frame(trace),
-        Builder::Faithful => faithful::frame(trace),
+    let mut names = Interner::default();
+    let mut rows = Vec::new();
+    for (example, t) in trace.trajectories().enumerate() {
+        trajectory_rows(t, example, builder, &mut names, &mut rows);
     }
+    Frame::new(layout(builder), trace.items.len(), rows)
 }
 
 /// The columns a builder's frame has.

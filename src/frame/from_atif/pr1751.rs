@@ -18,9 +18,9 @@
 use serde_json::{Map, Value};
 
 use crate::frame::from_ist::Interner;
-use crate::frame::{Frame, Row};
+use crate::frame::Row;
 use crate::pyfmt::iso_to_epoch;
-use crate::trace::atif::{AtifTrace, Message, Step, Trajectory};
+use crate::trace::atif::{Message, Step, Trajectory};
 use crate::trace::ist::EventType;
 
 /// `_iso_to_epoch`: missing or unparsable → 0.0.
@@ -135,19 +135,6 @@ impl RowBuilder<'_> {
     }
 }
 
-pub fn frame(trace: &AtifTrace) -> Frame {
-    let mut names = Interner::default();
-    let mut rows = Vec::new();
-    for (example, t) in trace.trajectories().enumerate() {
-        trajectory_rows(t, example, &mut names, &mut rows);
-    }
-    Frame::new(
-        super::layout(super::Builder::Pr1751),
-        trace.items.len(),
-        rows,
-    )
-}
-
 /// The rows of trajectory number `example`, appended to `rows`.
 pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, rows: &mut Vec<Row>) {
     let mut b = RowBuilder { names, example };
@@ -227,10 +214,14 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, row
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Frame;
     use serde_json::json;
 
     fn frame_of(steps: Value) -> Frame {
-        frame(&super::super::test_trace(steps))
+        super::super::frame(
+            &super::super::test_trace(steps),
+            super::super::Builder::Pr1751,
+        )
     }
 
     fn anc(f: &str) -> Value {
