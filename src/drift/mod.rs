@@ -307,6 +307,29 @@ impl<'a> Groups<'a> {
         g.max_rel = max_opt(g.max_rel, rel);
     }
 
+    /// One difference of a JSON walk; returns how many values it covers.
+    fn record(&mut self, path: &str, change: ChangeRef) -> usize {
+        let n = change.values();
+        let nums = match change {
+            ChangeRef::Value(l, r) => number(l).zip(number(r)),
+            _ => None,
+        };
+        self.add(path, n, nums, || change.to_owned());
+        n
+    }
+
+    /// Groups of consecutive parts of a file (with their differing values), folded in
+    /// document order; `None` without parts.
+    fn fold(parts: impl IntoIterator<Item = (Self, usize)>) -> Option<(Self, usize)> {
+        let mut parts = parts.into_iter();
+        let (mut groups, mut differing) = parts.next()?;
+        for (g, n) in parts {
+            groups.absorb(g);
+            differing += n;
+        }
+        Some((groups, differing))
+    }
+
     /// Fold in the groups of the differences that come after these (in document order):
     /// the earlier example of a pattern stays.
     fn absorb(&mut self, later: Groups) {
@@ -381,7 +404,7 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Normalized {
     Json(Value),
-    Table(crate::frame::csv::Table),
+    Table(Table),
     Text(String),
 }
 
@@ -418,7 +441,7 @@ impl Compared {
                     // (a UUID never spans cells).
                     let table = match content {
                         Content::Table(t) => t,
-                        other => crate::frame::csv::Table::from_csv(&other.text()),
+                        other => Table::from_csv(&other.text()),
                     };
                     let mut names = Default::default();
                     Normalized::Table(
@@ -470,24 +493,12 @@ fn json_groups<'a>(
             let mut groups = Groups::new(file, policy, builder);
             let mut differing = 0;
             value_diff::visit_part(p, &tol, &mut |path, change| {
-                let n = change.values();
-                differing += n;
-                let nums = match change {
-                    ChangeRef::Value(l, r) => number(l).zip(number(r)),
-                    _ => None,
-                };
-                groups.add(path, n, nums, || change.to_owned());
+                differing += groups.record(path, change);
             });
             (groups, differing)
         })
         .collect();
-    let mut parts = parts.into_iter();
-    let (mut groups, mut differing) = parts.next().expect("at least one part");
-    for (g, n) in parts {
-        groups.absorb(g);
-        differing += n;
-    }
-    (groups, differing)
+    Groups::fold(parts).expect("a walk has at least one piece")
 }
 
 /// Text reports: changed lines (UUIDs renamed), by `similar`'s line diff.
@@ -533,11 +544,15 @@ fn diff_text(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) ->
 /// per column, the aligned cells that differ; rows present on one side only.
 fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder) -> OutputDrift {
     let (ha, hb) = (&a.header, &b.header);
-    let col = |h: &[String], n: &str| h.iter().position(|x| x == n);
+    fn col(h: &[String], n: &str) -> Option<usize> {
+        h.iter().position(|x| x == n)
+    }
     /// Rows by (request, event type, ordinal within both).
     fn key(t: &Table) -> BTreeMap<(&str, &str, usize), usize> {
-        let col = |n: &str| t.header.iter().position(|x| x == n);
-        let (ex, et) = (col("example_number"), col("event_type"));
+        let (ex, et) = (
+            col(&t.header, "example_number"),
+            col(&t.header, "event_type"),
+        );
         let mut seen: rustc_hash::FxHashMap<(&str, &str), usize> = Default::default();
         let mut out = BTreeMap::new();
         for i in 0..t.len() {
@@ -1121,12 +1136,7 @@ mod tests {
         let mut differing = 0;
         let tol = policy.tolerances("f.json");
         value_diff::visit(&a, &b, &tol, &mut |path, change| {
-            differing += change.values();
-            let nums = match change {
-                ChangeRef::Value(l, r) => number(l).zip(number(r)),
-                _ => None,
-            };
-            one.add(path, change.values(), nums, || change.to_owned());
+            differing += one.record(path, change);
         });
         assert_eq!(got.differing, differing);
         assert_eq!(got.patterns, one.finish(got.compared));

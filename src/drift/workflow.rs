@@ -62,7 +62,8 @@ pub(super) fn drift(
     let ist_flavor = ProfilePath::Ist.flavor();
     let mut ist_side = Side::default();
     let mut atif_sides: Vec<Side> = builders.iter().map(|_| Side::default()).collect();
-    let mut metrics: Vec<Option<(Groups, usize)>> = builders.iter().map(|_| None).collect();
+    // Per builder, each analysis's groups of the metrics (folded at the end).
+    let mut metrics: Vec<Vec<(Groups, usize)>> = builders.iter().map(|_| Vec::new()).collect();
     for k in 0..WORKFLOW_SECTIONS.len() {
         let (left, rights) = rayon::join(
             || workflow_section(ist, cfg, ist_flavor, k).map(|s| ist_side.take(s)),
@@ -87,14 +88,8 @@ pub(super) fn drift(
                 json_groups(METRICS, &left, right, policy, b)
             })
             .collect();
-        for (acc, (g, n)) in metrics.iter_mut().zip(parts) {
-            match acc {
-                None => *acc = Some((g, n)),
-                Some((groups, differing)) => {
-                    groups.absorb(g);
-                    *differing += n;
-                }
-            }
+        for (m, part) in metrics.iter_mut().zip(parts) {
+            m.push(part);
         }
     }
     let ist_report = rename_uuids(&ist_side.report);
@@ -103,7 +98,7 @@ pub(super) fn drift(
         .zip(&atif_sides)
         .zip(builders)
         .map(|((m, side), &b)| {
-            let (groups, differing) = m?;
+            let (groups, differing) = Groups::fold(m)?;
             let compared = ist_side.leaves.max(side.leaves);
             Some(vec![
                 OutputDrift {
