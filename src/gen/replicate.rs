@@ -97,8 +97,7 @@ pub fn write_replica(
         text.clear();
         text.push_str(if written == 0 { "[" } else { "," });
         text.push_str("\n  ");
-        let request =
-            serde_json::json!({"request_number": k, "intermediate_steps": q.intermediate_steps});
+        let request = crate::profile::request_json(k, &q.intermediate_steps);
         crate::pyjson::dumps_at(&request, 1, &mut text);
         out.write_all(text.as_bytes())?;
         written += 1;

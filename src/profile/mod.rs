@@ -251,9 +251,14 @@ pub fn traces_json(trace: &IstTrace) -> Value {
             .requests
             .iter()
             .enumerate()
-            .map(|(i, r)| json!({"request_number": i, "intermediate_steps": r.intermediate_steps}))
+            .map(|(i, r)| request_json(i, &r.intermediate_steps))
             .collect(),
     )
+}
+
+/// Request number `n` of [`traces_json`].
+pub fn request_json(n: usize, steps: &[crate::trace::IntermediateStep]) -> Value {
+    json!({"request_number": n, "intermediate_steps": steps})
 }
 
 /// `inference_optimization.json` (`InferenceOptimizationHolder`), key order as NAT's.
