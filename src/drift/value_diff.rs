@@ -137,7 +137,7 @@ pub enum Part<'a> {
     /// Everything under `path`.
     Walk(String, &'a Value, &'a Value),
     /// These members of the left object at `path`, each against the right object's.
-    Members(String, Members<'a>, &'a serde_json::Map<String, Value>),
+    Members(String, Members<'a>, &'a Map),
     /// The members of the right object at `path` that the left one lacks.
     RightOnly(
         String,
@@ -215,48 +215,12 @@ fn split_into<'a>(
 pub fn visit_part<'a>(part: &Part<'a>, tol: &dyn Fn(&str) -> Tolerance, f: &mut OnChange) {
     match part {
         Part::Walk(path, l, r) => walk(l, r, &mut path.clone(), tol, f),
-        Part::Members(path, members, b) => {
-            let mut path = path.clone();
-            for &(k, x) in members {
-                let len = push_key(&mut path, k);
-                match b.get(k) {
-                    Some(y) => walk(x, y, &mut path, tol, f),
-                    None => f(&path, ChangeRef::OnlyLeft(x)),
-                }
-                path.truncate(len);
-            }
-        }
-        Part::RightOnly(path, a, b) => {
-            let mut path = path.clone();
-            for (k, y) in b.iter() {
-                if !a.contains_key(k) {
-                    let len = push_key(&mut path, k);
-                    f(&path, ChangeRef::OnlyRight(y));
-                    path.truncate(len);
-                }
-            }
-        }
+        Part::Members(path, m, b) => members(m.iter().copied(), b, &mut path.clone(), tol, f),
+        Part::RightOnly(path, a, b) => right_only(a, b, &mut path.clone(), f),
         Part::Elements(path, a, b, range) => {
-            let mut path = path.clone();
-            for i in range.clone() {
-                let len = push_index(&mut path, i);
-                walk(&a[i], &b[i], &mut path, tol, f);
-                path.truncate(len);
-            }
+            elements(a, b, range.clone(), &mut path.clone(), tol, f)
         }
-        Part::Tails(path, a, b) => {
-            let mut path = path.clone();
-            for (i, x) in a.iter().enumerate().skip(b.len()) {
-                let len = push_index(&mut path, i);
-                f(&path, ChangeRef::OnlyLeft(x));
-                path.truncate(len);
-            }
-            for (i, y) in b.iter().enumerate().skip(a.len()) {
-                let len = push_index(&mut path, i);
-                f(&path, ChangeRef::OnlyRight(y));
-                path.truncate(len);
-            }
-        }
+        Part::Tails(path, a, b) => tails(a, b, &mut path.clone(), f),
     }
 }
 
@@ -286,38 +250,12 @@ fn walk<'a>(
 ) {
     match (l, r) {
         (Value::Object(a), Value::Object(b)) => {
-            for (k, x) in a {
-                let len = push_key(path, k);
-                match b.get(k) {
-                    Some(y) => walk(x, y, path, tol, f),
-                    None => f(path, ChangeRef::OnlyLeft(x)),
-                }
-                path.truncate(len);
-            }
-            for (k, y) in b {
-                if !a.contains_key(k) {
-                    let len = push_key(path, k);
-                    f(path, ChangeRef::OnlyRight(y));
-                    path.truncate(len);
-                }
-            }
+            members(a.iter(), b, path, tol, f);
+            right_only(a, b, path, f);
         }
         (Value::Array(a), Value::Array(b)) => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                let len = push_index(path, i);
-                walk(x, y, path, tol, f);
-                path.truncate(len);
-            }
-            for (i, x) in a.iter().enumerate().skip(b.len()) {
-                let len = push_index(path, i);
-                f(path, ChangeRef::OnlyLeft(x));
-                path.truncate(len);
-            }
-            for (i, y) in b.iter().enumerate().skip(a.len()) {
-                let len = push_index(path, i);
-                f(path, ChangeRef::OnlyRight(y));
-                path.truncate(len);
-            }
+            elements(a, b, 0..a.len().min(b.len()), path, tol, f);
+            tails(a, b, path, f);
         }
         _ if kind(l) != kind(r) => f(path, ChangeRef::Type(l, r)),
         (Value::Number(a), Value::Number(b)) => {
@@ -337,6 +275,72 @@ fn walk<'a>(
         }
         _ if l != r => f(path, ChangeRef::Value(l, r)),
         _ => {}
+    }
+}
+
+type Map = serde_json::Map<String, Value>;
+
+/// These members of the left object, each against the right object's.
+fn members<'a>(
+    members: impl Iterator<Item = (&'a String, &'a Value)>,
+    b: &'a Map,
+    path: &mut String,
+    tol: &dyn Fn(&str) -> Tolerance,
+    f: &mut dyn FnMut(&str, ChangeRef<'a>),
+) {
+    for (k, x) in members {
+        let len = push_key(path, k);
+        match b.get(k) {
+            Some(y) => walk(x, y, path, tol, f),
+            None => f(path, ChangeRef::OnlyLeft(x)),
+        }
+        path.truncate(len);
+    }
+}
+
+/// The right object's members that the left one lacks.
+fn right_only<'a>(a: &Map, b: &'a Map, path: &mut String, f: &mut dyn FnMut(&str, ChangeRef<'a>)) {
+    for (k, y) in b {
+        if !a.contains_key(k) {
+            let len = push_key(path, k);
+            f(path, ChangeRef::OnlyRight(y));
+            path.truncate(len);
+        }
+    }
+}
+
+/// Elements `range` of both arrays (within the shorter one).
+fn elements<'a>(
+    a: &'a [Value],
+    b: &'a [Value],
+    range: std::ops::Range<usize>,
+    path: &mut String,
+    tol: &dyn Fn(&str) -> Tolerance,
+    f: &mut dyn FnMut(&str, ChangeRef<'a>),
+) {
+    for i in range {
+        let len = push_index(path, i);
+        walk(&a[i], &b[i], path, tol, f);
+        path.truncate(len);
+    }
+}
+
+/// The elements past the end of the shorter array.
+fn tails<'a>(
+    a: &'a [Value],
+    b: &'a [Value],
+    path: &mut String,
+    f: &mut dyn FnMut(&str, ChangeRef<'a>),
+) {
+    for (i, x) in a.iter().enumerate().skip(b.len()) {
+        let len = push_index(path, i);
+        f(path, ChangeRef::OnlyLeft(x));
+        path.truncate(len);
+    }
+    for (i, y) in b.iter().enumerate().skip(a.len()) {
+        let len = push_index(path, i);
+        f(path, ChangeRef::OnlyRight(y));
+        path.truncate(len);
     }
 }
 
