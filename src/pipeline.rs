@@ -38,11 +38,8 @@ pub fn as_atif(trace: &Trace) -> Result<std::borrow::Cow<'_, AtifTrace>, Error> 
     match trace {
         Trace::Atif(a) => Ok(Cow::Borrowed(a)),
         Trace::Ist(ist) => {
-            let trajectories =
-                ist_to_atif(ist, &ConvertOptions::default()).map_err(|(n, e)| Error::Convert {
-                    context: format!("request {n}"),
-                    message: e.to_string(),
-                })?;
+            let trajectories = ist_to_atif(ist, &ConvertOptions::default())
+                .map_err(|(n, e)| crate::convert::request_error(n, e))?;
             Ok(Cow::Owned(AtifTrace {
                 layout: AtifLayout::List,
                 items: trajectories

@@ -263,12 +263,7 @@ fn by_request_in_batches(
                 atif_sessions.extend(sessions);
             }
             // As the whole-trace conversion: the first request that does not convert.
-            Some(Err((n, e))) => {
-                return Some(Err(fail(Error::Convert {
-                    context: format!("request {n}"),
-                    message: e.to_string(),
-                })))
-            }
+            Some(Err((n, e))) => return Some(Err(fail(crate::convert::request_error(n, e)))),
             None => {}
         }
     }
