@@ -31,7 +31,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use globset::{Glob, GlobMatcher};
+use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::value_diff::Tolerance;
@@ -140,7 +140,10 @@ pub struct Policy {
     thresholds: Vec<(Threshold, GlobMatcher)>,
     default: Tolerance,
     files: BTreeMap<String, Tolerance>,
-    paths: Vec<(GlobMatcher, Tolerance)>,
+    /// The `[[tolerance.paths]]` globs, matched together (a JSON diff asks at every number
+    /// that differs), and their tolerances by glob index.
+    paths: GlobSet,
+    path_tolerances: Vec<Tolerance>,
     expected: Vec<(Expectation, GlobMatcher)>,
 }
 
@@ -176,18 +179,21 @@ impl Policy {
                 )
             })
             .collect();
-        let mut paths = Vec::new();
+        let mut paths = GlobSetBuilder::new();
+        let mut path_tolerances = Vec::new();
         for t in raw.tolerance.paths {
-            let m = Glob::new(&t.pattern)
-                .map_err(|err| format!("tolerance.paths {:?}: {err}", t.pattern))?;
-            paths.push((
-                m.compile_matcher(),
-                Tolerance {
-                    abs: t.abs,
-                    rel: t.rel,
-                },
-            ));
+            paths.add(
+                Glob::new(&t.pattern)
+                    .map_err(|err| format!("tolerance.paths {:?}: {err}", t.pattern))?,
+            );
+            path_tolerances.push(Tolerance {
+                abs: t.abs,
+                rel: t.rel,
+            });
         }
+        let paths = paths
+            .build()
+            .map_err(|err| format!("tolerance.paths: {err}"))?;
         let mut expected = Vec::new();
         for (i, e) in raw.expected.into_iter().enumerate() {
             if e.reason.trim().is_empty() {
@@ -218,6 +224,7 @@ impl Policy {
             default,
             files,
             paths,
+            path_tolerances,
             expected,
         })
     }
@@ -237,10 +244,12 @@ impl Policy {
     pub fn tolerances(&self, file: &str) -> impl Fn(&str) -> Tolerance + '_ {
         let of_file = self.tolerance(file);
         move |path| {
+            // The first rule that matches (`matches` allocates only when one does).
             self.paths
-                .iter()
-                .find(|(m, _)| m.is_match(path))
-                .map_or(of_file, |(_, t)| *t)
+                .matches(path)
+                .into_iter()
+                .min()
+                .map_or(of_file, |i| self.path_tolerances[i])
         }
     }
 
@@ -286,6 +295,36 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_tolerances_first_rule_wins() {
+        let p = Policy::from_toml(
+            r#"
+            [tolerance]
+            rel = 1e-6
+            [[tolerance.paths]]
+            pattern = "*.p9[0-9]"
+            abs = 2.0
+            [[tolerance.paths]]
+            pattern = "*p*"
+            abs = 3.0
+            [[tolerance.paths]]
+            pattern = "a/b.*"
+            abs = 4.0
+            "#,
+        )
+        .unwrap();
+        let abs = |path| p.tolerance_at("x.json", path).abs;
+        assert_eq!(abs("m.p90"), 2.0, "the first of two matching rules");
+        assert_eq!(abs("m.p50"), 3.0);
+        assert_eq!(abs("a/b.c"), 4.0, "keys may hold slashes");
+        assert_eq!(abs("m.q"), 0.0, "no rule: the file's tolerance");
+        assert_eq!(p.tolerance_at("x.json", "m.q").rel, 1e-6);
+        // The defaults: timestamps get an absolute bound.
+        let d = Policy::default();
+        assert_eq!(d.tolerance_at("f.json", "x[3].event_timestamp").abs, 1e-6);
+        assert_eq!(d.tolerance_at("f.json", "x[3].duration").abs, 0.0);
+    }
 
     #[test]
     fn globs_builders_and_reasons() {
