@@ -153,21 +153,19 @@ fn may_tie(x: f64, n: usize) -> bool {
     let tz = m.trailing_zeros();
     m >>= tz;
     e += tz as i32;
+    // Significant digits of v > 0 (`ilog10`, not a division per digit: this runs for every
+    // float the CSV writes).
     let digits = |mut v: u128| {
         while v.is_multiple_of(10) {
             v /= 10;
         }
-        let mut d = 0;
-        while v > 0 {
-            v /= 10;
-            d += 1;
-        }
-        d
+        v.ilog10() as usize + 1
     };
     match e {
         e if (0..64).contains(&e) => digits(u128::from(m) << e) == n + 1,
         e if e >= 0 => true, // beyond u128: take the exact path
-        e if -e < 26 => digits(u128::from(m) * 5u128.pow((-e) as u32)) == n + 1,
+        // m odd times a power of 5 is odd: no trailing zero to strip.
+        e if -e < 26 => (u128::from(m) * 5u128.pow((-e) as u32)).ilog10() as usize + 1 == n + 1,
         _ => false,
     }
 }
