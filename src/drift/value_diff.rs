@@ -136,8 +136,9 @@ type Members<'a> = Vec<(&'a String, &'a Value)>;
 pub enum Part<'a> {
     /// Everything under `path`.
     Walk(String, &'a Value, &'a Value),
-    /// These members of the left object at `path`, each against the right object's.
-    Members(String, Members<'a>, &'a Map),
+    /// These members of the left object at `path`, each against the right object's (the
+    /// right object's members at the same positions first, then the right object).
+    Members(String, Members<'a>, Members<'a>, &'a Map),
     /// The members of the right object at `path` that the left one lacks.
     RightOnly(
         String,
@@ -176,13 +177,21 @@ fn split_into<'a>(
                             push_key(&mut p, k);
                             split_into(x, y, p, depth - 1, chunk, out);
                         }
-                        None => out.push(Part::Members(path.clone(), vec![(k, x)], b)),
+                        None => out.push(Part::Members(path.clone(), vec![(k, x)], vec![], b)),
                     }
                 }
             } else {
                 let members: Members = a.iter().collect();
-                for c in members.chunks(chunk) {
-                    out.push(Part::Members(path.clone(), c.to_vec(), b));
+                let same_place: Members = b.iter().collect();
+                for (i, c) in members.chunks(chunk).enumerate() {
+                    let at = (i * chunk).min(same_place.len());
+                    let end = (at + chunk).min(same_place.len());
+                    out.push(Part::Members(
+                        path.clone(),
+                        c.to_vec(),
+                        same_place[at..end].to_vec(),
+                        b,
+                    ));
                 }
             }
             out.push(Part::RightOnly(path, a, b));
@@ -215,7 +224,14 @@ fn split_into<'a>(
 pub fn visit_part<'a>(part: &Part<'a>, tol: &dyn Fn(&str) -> Tolerance, f: &mut OnChange) {
     match part {
         Part::Walk(path, l, r) => walk(l, r, &mut path.clone(), tol, f),
-        Part::Members(path, m, b) => members(m.iter().copied(), b, &mut path.clone(), tol, f),
+        Part::Members(path, m, same_place, b) => members(
+            m.iter().copied(),
+            same_place.iter().copied(),
+            b,
+            &mut path.clone(),
+            tol,
+            f,
+        ),
         Part::RightOnly(path, a, b) => right_only(a, b, &mut path.clone(), f),
         Part::Elements(path, a, b, range) => {
             elements(a, b, range.clone(), &mut path.clone(), tol, f)
@@ -250,7 +266,7 @@ fn walk<'a>(
 ) {
     match (l, r) {
         (Value::Object(a), Value::Object(b)) => {
-            members(a.iter(), b, path, tol, f);
+            members(a.iter(), b.iter(), b, path, tol, f);
             right_only(a, b, path, f);
         }
         (Value::Array(a), Value::Array(b)) => {
@@ -280,9 +296,14 @@ fn walk<'a>(
 
 type Map = serde_json::Map<String, Value>;
 
-/// These members of the left object, each against the right object's.
+/// These members of the left object, each against the right object's. `same_place` is the
+/// right object's members at the same positions: when the key there is the same (two
+/// outputs of one schema, or keys renamed in the same order) the member is taken from
+/// there, else looked up (`Map`'s SipHash, which the millions of members of a large
+/// output would otherwise each pay).
 fn members<'a>(
     members: impl Iterator<Item = (&'a String, &'a Value)>,
+    mut same_place: impl Iterator<Item = (&'a String, &'a Value)>,
     b: &'a Map,
     path: &mut String,
     tol: &dyn Fn(&str) -> Tolerance,
@@ -290,7 +311,11 @@ fn members<'a>(
 ) {
     for (k, x) in members {
         let len = push_key(path, k);
-        match b.get(k) {
+        let y = match same_place.next() {
+            Some((bk, y)) if bk == k => Some(y),
+            _ => b.get(k),
+        };
+        match y {
             Some(y) => walk(x, y, path, tol, f),
             None => f(path, ChangeRef::OnlyLeft(x)),
         }
@@ -298,10 +323,12 @@ fn members<'a>(
     }
 }
 
-/// The right object's members that the left one lacks.
+/// The right object's members that the left one lacks (a key at the same position in both
+/// is in both without a lookup).
 fn right_only<'a>(a: &Map, b: &'a Map, path: &mut String, f: &mut dyn FnMut(&str, ChangeRef<'a>)) {
+    let mut same_place = a.keys();
     for (k, y) in b {
-        if !a.contains_key(k) {
+        if same_place.next() != Some(k) && !a.contains_key(k) {
             let len = push_key(path, k);
             f(path, ChangeRef::OnlyRight(y));
             path.truncate(len);
@@ -402,7 +429,59 @@ mod tests {
         })
     }
 
+    /// The walk's specification: members found by key, right-only members after them.
+    fn by_lookup(l: &Value, r: &Value, path: String, out: &mut Vec<(String, Change)>) {
+        let key = |k: &str| {
+            if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match (l, r) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, x) in a {
+                    match b.get(k) {
+                        Some(y) => by_lookup(x, y, key(k), out),
+                        None => out.push((key(k), Change::OnlyLeft { value: x.clone() })),
+                    }
+                }
+                for (k, y) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                    out.push((key(k), Change::OnlyRight { value: y.clone() }));
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                for i in 0..a.len().max(b.len()) {
+                    let p = format!("{path}[{i}]");
+                    match (a.get(i), b.get(i)) {
+                        (Some(x), Some(y)) => by_lookup(x, y, p, out),
+                        (Some(x), None) => out.push((p, Change::OnlyLeft { value: x.clone() })),
+                        (None, Some(y)) => out.push((p, Change::OnlyRight { value: y.clone() })),
+                        (None, None) => unreachable!(),
+                    }
+                }
+            }
+            _ => {
+                let mut d = diff(l, r, Tolerance { abs: 0.0, rel: 0.5 });
+                out.extend(d.pop().map(|d| (path, d.change)));
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// The walk (which pairs members by position where the keys agree) gives the
+        /// differences of lookups by key, in the same order.
+        #[test]
+        fn walk_is_lookup_by_key(a in json(), b in json()) {
+            let mut want = Vec::new();
+            by_lookup(&a, &b, String::new(), &mut want);
+            let got: Vec<_> = diff(&a, &b, Tolerance { abs: 0.0, rel: 0.5 })
+                .into_iter()
+                .map(|d| (d.path, d.change))
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+
         /// Pieces visited in order give exactly the differences of one walk.
         #[test]
         fn pieces_in_order_are_one_walk(
