@@ -25,7 +25,7 @@ use crate::frame::{Frame, Layout, Row};
 use crate::mooncake::{self as mc, Session};
 use crate::trace::ist::IstRequest;
 use crate::trace::list_reader::ListReader;
-use crate::trace::load::{is_ist_request, too_deep};
+use crate::trace::load::is_ist_request;
 use crate::trace::{load_file, AtifTrace, LoadOptions, Trace};
 
 /// Requests per parallel chunk (each chunk interns its own names).
@@ -132,15 +132,8 @@ struct Chunk {
     atif: Option<Converted>,
 }
 
-/// Requests `first..` of the trace; `None` when one does not parse as an IST request or
-/// nests deeper than `max_depth` (counting the list's own level).
-fn chunk(
-    first: usize,
-    raws: &[Vec<u8>],
-    builders: &[Builder],
-    convert: bool,
-    max_depth: usize,
-) -> Option<Chunk> {
+/// Requests `first..` of the trace; `None` when one does not parse as an IST request.
+fn chunk(first: usize, raws: &[Vec<u8>], builders: &[Builder], convert: bool) -> Option<Chunk> {
     let mut names = Interner::default();
     let mut c = Chunk {
         steps: 0,
@@ -151,9 +144,6 @@ fn chunk(
     let opts = ConvertOptions::default();
     for (k, raw) in raws.iter().enumerate() {
         let n = first + k;
-        if too_deep(raw, max_depth.saturating_sub(1)).is_some() {
-            return None;
-        }
         let req: IstRequest = serde_json::from_slice(raw).ok()?;
         let steps = &req.intermediate_steps;
         c.steps += steps.len();
@@ -182,11 +172,19 @@ fn concat(parts: Vec<Vec<Row>>) -> Vec<Row> {
     all
 }
 
-/// `n` more elements of the list (fewer at its end).
-fn read_batch<R: std::io::BufRead>(list: &mut ListReader<R>, n: usize) -> Option<Vec<Vec<u8>>> {
+/// `n` more elements of the list (fewer at its end); `None` when one nests deeper than
+/// `max_depth` (counting the list's own level: `too_deep`'s limit on the whole file).
+fn read_batch<R: std::io::BufRead>(
+    list: &mut ListReader<R>,
+    n: usize,
+    max_depth: usize,
+) -> Option<Vec<Vec<u8>>> {
     let mut batch = Vec::with_capacity(n);
     let mut element = Vec::new();
     while batch.len() < n && list.next_element(&mut element).ok()? {
+        if list.depth() > max_depth.saturating_sub(1) {
+            return None;
+        }
         batch.push(std::mem::take(&mut element));
     }
     Some(batch)
@@ -214,7 +212,7 @@ fn by_request_in_batches(
     let file = std::fs::File::open(&item.ist).ok()?;
     let mut list = ListReader::new(std::io::BufReader::with_capacity(1 << 20, file));
     let convert = item.atif.as_deref().is_none();
-    let mut batch = read_batch(&mut list, batch_size)?;
+    let mut batch = read_batch(&mut list, batch_size, opts.max_depth)?;
     if !batch.first().is_some_and(|first| is_ist_request(first)) {
         return None;
     }
@@ -226,18 +224,10 @@ fn by_request_in_batches(
                 batch
                     .par_chunks(CHUNK)
                     .enumerate()
-                    .map(|(i, raws)| {
-                        chunk(
-                            requests + i * CHUNK,
-                            raws,
-                            builders,
-                            convert,
-                            opts.max_depth,
-                        )
-                    })
+                    .map(|(i, raws)| chunk(requests + i * CHUNK, raws, builders, convert))
                     .collect::<Option<Vec<Chunk>>>()
             },
-            || read_batch(&mut list, batch_size),
+            || read_batch(&mut list, batch_size, opts.max_depth),
         );
         chunks.extend(done?);
         requests += batch.len();
@@ -401,6 +391,30 @@ mod tests {
         assert_eq!(counts.map(|c| c.0), Some(150));
         assert!(message.starts_with("request 70: "), "{message}");
         same_both_ways(&item);
+    }
+
+    #[test]
+    fn a_request_deeper_than_the_limit_takes_the_whole_trace_path() {
+        let item = replicated_item("depth", |_| {});
+        let bytes = std::fs::read(&item.ist).unwrap();
+        // How deep the file nests (its list included).
+        let deepest = (1..100)
+            .find(|&m| crate::trace::load::too_deep(&bytes, m).is_none())
+            .unwrap();
+        let at = |max_depth| LoadOptions {
+            max_depth,
+            ..Default::default()
+        };
+        assert!(matches!(by_request(&item, BOTH, &at(deepest)), Some(Ok(_))));
+        assert!(by_request(&item, BOTH, &at(deepest - 1)).is_none());
+        let Err(f) = build(&item, BOTH, &at(deepest - 1)) else {
+            panic!("one level too deep must fail")
+        };
+        assert!(
+            f.error.to_string().contains("nested deeper than"),
+            "{}",
+            f.error
+        );
     }
 
     #[test]

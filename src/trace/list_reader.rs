@@ -16,6 +16,8 @@ pub struct ListReader<R> {
     r: R,
     started: bool,
     done: bool,
+    /// How deep the last element nested.
+    depth: usize,
 }
 
 fn is_ws(c: u8) -> bool {
@@ -28,6 +30,7 @@ impl<R: BufRead> ListReader<R> {
             r,
             started: false,
             done: false,
+            depth: 0,
         }
     }
 
@@ -60,6 +63,12 @@ impl<R: BufRead> ListReader<R> {
             None => Ok(false),
             Some(_) => Err(NotAList),
         }
+    }
+
+    /// How deep the last element nests: its own `{` or `[` is level 1, a scalar is 0 (what
+    /// `trace::load::too_deep` counts on its bytes, found by the same scan).
+    pub fn depth(&self) -> usize {
+        self.depth
     }
 
     /// The next element's bytes into `out` (cleared first): `Ok(true)`, or `Ok(false)` after
@@ -97,6 +106,7 @@ impl<R: BufRead> ListReader<R> {
             Some(_) => {}
         }
         let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+        self.depth = 0;
         loop {
             let buf = self.r.fill_buf().map_err(|_| NotAList)?;
             if buf.is_empty() {
@@ -137,7 +147,10 @@ impl<R: BufRead> ListReader<R> {
                 }
                 match buf[i] {
                     b'"' => in_str = true,
-                    b'{' | b'[' => depth += 1,
+                    b'{' | b'[' => {
+                        depth += 1;
+                        self.depth = self.depth.max(depth);
+                    }
                     b'}' | b']' if depth == 0 => {
                         end = Some(i);
                         break;
