@@ -1,6 +1,6 @@
 //! NAT's `NOVA-*` columns (`inference_optimization/llm_metrics.py:LLMMetrics.compute_profiling_metrics`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::{Frame, Nova};
 use crate::trace::ist::EventType;
@@ -17,7 +17,7 @@ pub fn compute(frame: &Frame) -> Nova {
         time_to_session_end: vec![0.0; n],
     };
     // Groups of (example_number, function_name); pandas' groupby drops NaN keys.
-    let mut groups: HashMap<(usize, &str), Vec<usize>> = HashMap::new();
+    let mut groups: FxHashMap<(usize, &str), Vec<usize>> = FxHashMap::default();
     for (i, r) in frame.rows.iter().enumerate() {
         if let Some(f) = r.function_name.as_deref() {
             groups.entry((r.example_number, f)).or_default().push(i);
@@ -54,7 +54,7 @@ pub fn compute(frame: &Frame) -> Nova {
         }
     }
     // Predicted OSL: completion tokens of the LLM_END with the same UUID (last one wins).
-    let mut ends: HashMap<&str, f64> = HashMap::new();
+    let mut ends: FxHashMap<&str, f64> = FxHashMap::default();
     for r in &frame.rows {
         if r.event_type == EventType::LLM_END {
             if let Some(u) = r.uuid.as_deref() {
@@ -70,7 +70,7 @@ pub fn compute(frame: &Frame) -> Nova {
         }
     }
     // Time to session end: (max timestamp of the example - timestamp) * 1000.
-    let mut max_ts: HashMap<usize, f64> = HashMap::new();
+    let mut max_ts: FxHashMap<usize, f64> = FxHashMap::default();
     for r in &frame.rows {
         let m = max_ts.entry(r.example_number).or_insert(f64::NEG_INFINITY);
         if r.event_timestamp > *m {

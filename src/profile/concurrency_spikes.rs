@@ -10,8 +10,6 @@
 //! two consecutive event times, so the calls active in it are exactly the ones open
 //! during the sweep — O(events · log events + output).
 
-use std::collections::HashMap;
-
 use serde_json::{json, Map, Value};
 
 use super::nested_stack::{build, midpoint_level, segments, CallForest, Families};
@@ -83,7 +81,11 @@ fn add_to<K: PartialEq + Copy, V>(
 pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
     let forest: CallForest = build(frame, Families::LlmAndTool);
     let order = forest.dfs();
-    let dfs_pos: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    // Each node's place in the depth-first order.
+    let mut dfs_pos = vec![0; forest.nodes.len()];
+    for (i, &n) in order.iter().enumerate() {
+        dfs_pos[n] = i;
+    }
 
     // Events of calls with start <= end, stable by time.
     let mut ev: Vec<(f64, i64, usize)> = Vec::with_capacity(order.len() * 2);
@@ -111,7 +113,7 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
                 if cur >= threshold {
                     open_list.retain(|&m| open[m]);
                     let mut active = open_list.clone();
-                    active.sort_by_key(|m| dfs_pos[m]);
+                    active.sort_by_key(|&m| dfs_pos[m]);
                     let mut uuids: Vec<String> = Vec::new();
                     for &m in &active {
                         let x = &forest.nodes[m];

@@ -13,7 +13,7 @@
 //!   * **runtime** of each request: least-squares line of observed runtime (last − first
 //!     event) against the request's number of LLM calls, evaluated at its call count.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde_json::{json, Value};
 
@@ -110,7 +110,7 @@ fn matrices_ist(frame: &Frame) -> Result<Matrices, String> {
     if by_example.is_empty() {
         return Err("ZeroDivisionError: division by zero (no requests)".into());
     }
-    let mut sbc: HashMap<&str, i64> = HashMap::new();
+    let mut sbc: FxHashMap<&str, i64> = FxHashMap::default();
     let mut runs: Vec<Rows> = Vec::new();
     for rows in &by_example {
         let mut run = Vec::new();

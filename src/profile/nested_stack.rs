@@ -4,7 +4,7 @@
 //! time-weighted concurrency distribution, self and subtree times (Q4) and the text report.
 //! The Gantt chart is not drawn (not a comparable artifact).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde_json::{json, Map, Value};
 
@@ -83,7 +83,7 @@ fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut Call
     let mut stack: Vec<usize> = Vec::new();
     // Python dict semantics: re-assigning a key keeps its first position.
     let mut top_level: Vec<(String, usize)> = Vec::new();
-    let mut partial: HashMap<String, usize> = HashMap::new();
+    let mut partial: FxHashMap<String, usize> = FxHashMap::default();
     for &ri in rows {
         let r = &frame.rows[ri];
         let et = r.event_type.as_str();
@@ -367,7 +367,7 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     let conc = concurrency(&forest, &order);
     let (self_t, sub_t) = forest.times();
     let mut metrics: Vec<(String, NodeMetrics)> = Vec::new();
-    let mut pos: HashMap<&str, usize> = HashMap::new();
+    let mut pos: FxHashMap<&str, usize> = FxHashMap::default();
     for &n in &order {
         let x = &forest.nodes[n];
         let m = NodeMetrics {

@@ -8,7 +8,7 @@
 //! each is scored by contiguous matches (coverage, average summed duration), filtered by
 //! `min_coverage`, sorted by (frequency, coverage, duration) and cut to `top_k`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde_json::{json, Value};
 
@@ -51,7 +51,7 @@ fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
                 start: f64,
                 text: Option<String>,
             }
-            let mut partial: HashMap<String, Open> = HashMap::new();
+            let mut partial: FxHashMap<String, Open> = FxHashMap::default();
             let mut calls = Vec::new();
             for i in idx {
                 let r = &frame.rows[i];
@@ -138,7 +138,7 @@ fn frequent(db: &[Vec<usize>], minsup: usize) -> Vec<(usize, Vec<usize>)> {
         // extratools.dicttools.nextentries: first occurrence of each item in each suffix,
         // items in first-seen order.
         let mut order: Vec<usize> = Vec::new();
-        let mut index: HashMap<usize, Vec<(usize, i64)>> = HashMap::new();
+        let mut index: FxHashMap<usize, Vec<(usize, i64)>> = FxHashMap::default();
         for &(i, last) in matches {
             for (p, &item) in db[i].iter().enumerate().skip((last + 1) as usize) {
                 let l = index.entry(item).or_insert_with(|| {
@@ -193,7 +193,7 @@ pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
     let seqs = sequences(frame, max_text_len);
     let n = seqs.len();
     // Tokens to ids, so the miner compares integers.
-    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut ids: FxHashMap<String, usize> = FxHashMap::default();
     let mut names: Vec<String> = Vec::new();
     let db: Vec<Vec<usize>> = seqs
         .iter()

@@ -6,7 +6,7 @@
 //! next LLM_START, its output tokens and (with auto-sensitivity) a latency-sensitivity
 //! score; samples accumulate at the root and at each path prefix.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde_json::{json, Map, Value};
 
@@ -109,9 +109,9 @@ fn calls(frame: &Frame, rows: &[usize], cfg: &TrieConfig) -> Vec<Call> {
     let siblings = if cfg.auto_sensitivity && cfg.w_parallel > 0.0 {
         sibling_map(frame, rows)
     } else {
-        HashMap::new()
+        FxHashMap::default()
     };
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
     let mut out = Vec::new();
     for (i, e) in ends.iter().enumerate() {
         let mut path = Vec::new();
@@ -168,10 +168,10 @@ struct Sibling {
 }
 
 /// `_build_sibling_map`: completed LLM/TOOL/FUNCTION/SPAN spans grouped by the START's `parent_id`.
-fn sibling_map(frame: &Frame, rows: &[usize]) -> HashMap<String, Vec<Sibling>> {
+fn sibling_map(frame: &Frame, rows: &[usize]) -> FxHashMap<String, Vec<Sibling>> {
     use EventType::*;
     let mut starts: Vec<(String, f64, String)> = Vec::new();
-    let mut ends: HashMap<String, f64> = HashMap::new();
+    let mut ends: FxHashMap<String, f64> = FxHashMap::default();
     for &i in rows {
         let r = &frame.rows[i];
         let paired = matches!(
@@ -199,7 +199,7 @@ fn sibling_map(frame: &Frame, rows: &[usize]) -> HashMap<String, Vec<Sibling>> {
             ends.insert(uuid, r.event_timestamp);
         }
     }
-    let mut map: HashMap<String, Vec<Sibling>> = HashMap::new();
+    let mut map: FxHashMap<String, Vec<Sibling>> = FxHashMap::default();
     for (uuid, start, parent) in starts {
         if let Some(&end) = ends.get(&uuid) {
             map.entry(parent)
@@ -253,7 +253,7 @@ fn sensitivity(calls: &mut [Call], cfg: &TrieConfig) {
     }
     let steps = pos.iter().max().map_or(1, |m| m + 1);
     let max_rem = steps - 1;
-    let mut sizes: HashMap<usize, usize> = HashMap::new();
+    let mut sizes: FxHashMap<usize, usize> = FxHashMap::default();
     for &p in &pos {
         *sizes.entry(p).or_insert(0) += 1;
     }
