@@ -16,6 +16,7 @@
 //! - [`report`]: pure renderers of computed results.
 //! - [`differences`]: every deliberate difference from NAT, with its reason.
 
+pub mod alloc;
 pub mod atof;
 pub mod config;
 pub mod convert;

@@ -12,8 +12,9 @@ use atif_drift::trace::{load_file, LoadOptions, Trace};
 use atif_drift::{corpus, report, validate};
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// mimalloc: memory a stage frees goes back to the OS and to other threads (glibc's
-/// per-thread arenas kept it: 10,000 requests peaked at 2.5 GiB with glibc, 1.8 with this).
+/// mimalloc: memory a stage frees goes to other threads and, after a while
+/// (`alloc::keep_freed_memory`), back to the OS (glibc's per-thread arenas kept it: 10,000
+/// requests peaked at 2.5 GiB with glibc, 1.8 with this).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -343,6 +344,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    atif_drift::alloc::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(c) => c,
         Err(e) => {

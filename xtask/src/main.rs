@@ -33,6 +33,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    atif_drift::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Drift(a) => drift::run(a),
