@@ -578,8 +578,15 @@ fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder)
     let mut path = String::new();
     let row_only =
         |k: &(&str, &str, usize)| Value::String(format!("request {} {} #{}", k.0, k.1, k.2));
+    // Both sides' rows in key order, walked together: a row of `a` meets its twin in `b`
+    // (no lookups); rows only in `b` are kept, in their order, for after `a`'s rows.
+    let mut right = kb.iter().peekable();
+    let mut right_only = Vec::new();
     for (k, &i) in &ka {
-        let Some(&j) = kb.get(k) else {
+        while let Some((rk, _)) = right.next_if(|(rk, _)| *rk < k) {
+            right_only.push(rk);
+        }
+        let Some((_, &j)) = right.next_if(|(rk, _)| *rk == k) else {
             // Every cell of a row on one side only differs.
             path.clear();
             path.push_str("rows.");
@@ -612,7 +619,8 @@ fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder)
             });
         }
     }
-    for k in kb.keys().filter(|k| !ka.contains_key(*k)) {
+    right_only.extend(right.map(|(rk, _)| rk));
+    for k in right_only {
         path.clear();
         path.push_str("rows.");
         path.push_str(k.1);
@@ -1150,6 +1158,71 @@ mod tests {
             (2, "f.json:7.x")
         );
         assert_eq!(star_x.max_abs, Some(4.0));
+    }
+
+    #[test]
+    fn csv_rows_pair_by_request_event_and_ordinal() {
+        // Keys interleave: a row only on the left between shared ones, two rows only on the
+        // right (the first is the example), a shared row with a changed cell.
+        let a = Table::from_csv("example_number,event_type,x\n0,A,1\n0,B,1\n2,A,1\n2,A,5\n");
+        let b = Table::from_csv(
+            "example_number,event_type,x\n0,A,1\n1,A,1\n1,A,2\n2,A,1\n2,A,6\n3,C,1\n",
+        );
+        let d = diff_csv("t.csv", &a, &b, &Policy::default(), Builder::Pr1751);
+        let got: Vec<(&str, usize, &str, &Change)> = d
+            .patterns
+            .iter()
+            .map(|p| {
+                (
+                    p.pattern.as_str(),
+                    p.values,
+                    p.example_path.as_str(),
+                    &p.example,
+                )
+            })
+            .collect();
+        let only = |side: &str, row: &str| {
+            let value = Value::String(row.into());
+            if side == "left" {
+                Change::OnlyLeft { value }
+            } else {
+                Change::OnlyRight { value }
+            }
+        };
+        assert_eq!(
+            got,
+            [
+                (
+                    "t.csv:A.x",
+                    1,
+                    "t.csv:A.x",
+                    &Change::Value {
+                        left: "5".into(),
+                        right: "6".into()
+                    }
+                ),
+                (
+                    "t.csv:rows.A",
+                    6,
+                    "t.csv:rows.A",
+                    &only("right", "request 1 A #0")
+                ),
+                (
+                    "t.csv:rows.B",
+                    3,
+                    "t.csv:rows.B",
+                    &only("left", "request 0 B #0")
+                ),
+                (
+                    "t.csv:rows.C",
+                    3,
+                    "t.csv:rows.C",
+                    &only("right", "request 3 C #0")
+                ),
+            ]
+        );
+        // Shared rows: 3 × 3 cells; one row only on the left, three only on the right.
+        assert_eq!((d.compared, d.differing), (9 + 3 + 9, 1 + 3 + 9));
     }
 
     #[test]
