@@ -168,7 +168,8 @@ pub fn rename_uuids_value_with(v: &mut Value, names: &mut Names) {
             }
             Value::Array(a) => a.iter_mut().for_each(|x| walk(x, names)),
             Value::Object(m) if m.keys().any(|k| uuids_in(k).next().is_some()) => {
-                for (k, mut x) in std::mem::take(m) {
+                let len = m.len();
+                for (k, mut x) in std::mem::replace(m, serde_json::Map::with_capacity(len)) {
                     let k = rename_in(&k, names).into_owned();
                     walk(&mut x, names);
                     m.insert(k, x);

@@ -431,9 +431,19 @@ pub fn nested_stack(frame: &Frame) -> Nested {
 
 fn metrics_json(f: &CallForest, m: &NodeMetrics) -> Value {
     let x = &f.nodes[m.node];
-    json!({"uuid": x.uuid, "operation_type": x.op_type, "operation_name": x.name, "start_time": x.start,
-           "end_time": x.end, "duration": x.duration, "self_time": m.self_time, "subtree_time": m.subtree_time,
-           "concurrency_midpoint": m.concurrency_midpoint, "bottleneck_score": m.subtree_time})
+    // `object`, not `json!` (which grows the map key by key): there is one per call.
+    crate::profile::object([
+        ("uuid", x.uuid.clone().into()),
+        ("operation_type", x.op_type.into()),
+        ("operation_name", x.name.clone().into()),
+        ("start_time", x.start.into()),
+        ("end_time", x.end.into()),
+        ("duration", x.duration.into()),
+        ("self_time", m.self_time.into()),
+        ("subtree_time", m.subtree_time.into()),
+        ("concurrency_midpoint", m.concurrency_midpoint.into()),
+        ("bottleneck_score", m.subtree_time.into()),
+    ])
 }
 
 pub fn to_json(n: &Nested) -> Value {
@@ -443,7 +453,7 @@ pub fn to_json(n: &Nested) -> Value {
         .iter()
         .map(|&(s, e, c)| json!([s, e, c]))
         .collect();
-    let mut nm = Map::new();
+    let mut nm = Map::with_capacity(n.node_metrics.len());
     for (u, m) in &n.node_metrics {
         nm.insert(u.clone(), metrics_json(&n.forest, m));
     }
