@@ -34,7 +34,7 @@ use std::path::Path;
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::value_diff::Tolerance;
+use super::value_diff::{Closeness, Tolerance};
 use crate::error::{parse_text_file, Result};
 use crate::frame::from_atif::Builder;
 
@@ -133,6 +133,34 @@ pub struct Expectation {
     pub builders: Option<Vec<Builder>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<String>,
+}
+
+/// The tolerances of one file's paths ([`Policy::tolerances`]).
+pub struct FileTolerances<'a> {
+    policy: &'a Policy,
+    of_file: Tolerance,
+    /// The largest bounds any path of the file gets: numbers farther apart than these
+    /// differ whatever the path, and their path's rules are not looked up.
+    widest: Tolerance,
+}
+
+impl FileTolerances<'_> {
+    /// The tolerance at `path`.
+    pub fn at(&self, path: &str) -> Tolerance {
+        // The first rule that matches (`matches` allocates only when one does).
+        self.policy
+            .paths
+            .matches(path)
+            .into_iter()
+            .min()
+            .map_or(self.of_file, |i| self.policy.path_tolerances[i])
+    }
+}
+
+impl Closeness for FileTolerances<'_> {
+    fn close(&self, path: &str, a: f64, b: f64) -> bool {
+        self.widest.close(a, b) && self.at(path).close(a, b)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -236,20 +264,21 @@ impl Policy {
     /// The tolerance at `path` of `file`: the first `[[tolerance.paths]]` rule matching the
     /// path, else the file's, else the default.
     pub fn tolerance_at(&self, file: &str, path: &str) -> Tolerance {
-        self.tolerances(file)(path)
+        self.tolerances(file).at(path)
     }
 
     /// [`Policy::tolerance_at`] for the paths of one file (its own lookup done once: a JSON
-    /// diff asks at every number).
-    pub fn tolerances(&self, file: &str) -> impl Fn(&str) -> Tolerance + '_ {
+    /// diff asks at every number that differs).
+    pub fn tolerances(&self, file: &str) -> FileTolerances<'_> {
         let of_file = self.tolerance(file);
-        move |path| {
-            // The first rule that matches (`matches` allocates only when one does).
-            self.paths
-                .matches(path)
-                .into_iter()
-                .min()
-                .map_or(of_file, |i| self.path_tolerances[i])
+        let widest = self.path_tolerances.iter().fold(of_file, |w, t| Tolerance {
+            abs: w.abs.max(t.abs),
+            rel: w.rel.max(t.rel),
+        });
+        FileTolerances {
+            policy: self,
+            of_file,
+            widest,
         }
     }
 
@@ -295,6 +324,30 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Skipping the rule lookup for numbers farther apart than every bound decides as
+        /// the path's own tolerance does.
+        #[test]
+        fn the_widest_bound_only_skips_lookups(
+            abs in proptest::collection::vec(0.0f64..2.0, 3),
+            rel in proptest::collection::vec(0.0f64..0.5, 3),
+            a in -3.0f64..3.0,
+            d in -3.0f64..3.0,
+            path in "(x|ts|y)\\.(ts|z)",
+        ) {
+            let p = Policy::from_toml(&format!(
+                "[tolerance]\nrel = {}\nabs = {}\n\
+                 [[tolerance.paths]]\npattern = \"*ts\"\nrel = {}\nabs = {}\n\
+                 [[tolerance.paths]]\npattern = \"x.*\"\nrel = {}\nabs = {}\n",
+                rel[0], abs[0], rel[1], abs[1], rel[2], abs[2]
+            ))
+            .unwrap();
+            let t = p.tolerances("f.json");
+            let b = a + d;
+            proptest::prop_assert_eq!(t.close(&path, a, b), t.at(&path).close(a, b));
+        }
+    }
 
     #[test]
     fn path_tolerances_first_rule_wins() {

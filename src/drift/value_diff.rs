@@ -24,6 +24,18 @@ impl Tolerance {
     }
 }
 
+/// Which two numbers at a path count as equal: a [`Tolerance`] per path (any
+/// `Fn(&str) -> Tolerance`), or something that decides faster (`policy::FileTolerances`).
+pub trait Closeness {
+    fn close(&self, path: &str, a: f64, b: f64) -> bool;
+}
+
+impl<F: Fn(&str) -> Tolerance> Closeness for F {
+    fn close(&self, path: &str, a: f64, b: f64) -> bool {
+        self(path).close(a, b)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
@@ -65,7 +77,7 @@ pub fn diff(left: &Value, right: &Value, tol: Tolerance) -> Vec<Difference> {
 /// [`diff`] with a tolerance chosen per path (e.g. absolute for timestamps). The tolerance is
 /// asked for only where two numbers differ; paths are built in one reused buffer and copied
 /// only for differences.
-pub fn diff_with(left: &Value, right: &Value, tol: &dyn Fn(&str) -> Tolerance) -> Vec<Difference> {
+pub fn diff_with(left: &Value, right: &Value, tol: &dyn Closeness) -> Vec<Difference> {
     let mut out = Vec::new();
     visit(left, right, tol, &mut |path, change| {
         out.push(Difference {
@@ -116,7 +128,7 @@ impl ChangeRef<'_> {
 pub fn visit(
     left: &Value,
     right: &Value,
-    tol: &dyn Fn(&str) -> Tolerance,
+    tol: &dyn Closeness,
     f: &mut dyn FnMut(&str, ChangeRef<'_>),
 ) {
     let mut path = String::new();
@@ -221,7 +233,7 @@ fn split_into<'a>(
 }
 
 /// The differences of one piece of a walk, as [`visit`] gives them.
-pub fn visit_part<'a>(part: &Part<'a>, tol: &dyn Fn(&str) -> Tolerance, f: &mut OnChange) {
+pub fn visit_part<'a>(part: &Part<'a>, tol: &dyn Closeness, f: &mut OnChange) {
     match part {
         Part::Walk(path, l, r) => walk(l, r, &mut path.clone(), tol, f),
         Part::Members(path, m, same_place, b) => members(
@@ -261,7 +273,7 @@ fn walk<'a>(
     l: &'a Value,
     r: &'a Value,
     path: &mut String,
-    tol: &dyn Fn(&str) -> Tolerance,
+    tol: &dyn Closeness,
     f: &mut dyn FnMut(&str, ChangeRef<'a>),
 ) {
     match (l, r) {
@@ -282,7 +294,7 @@ fn walk<'a>(
                         a.as_f64().unwrap_or(f64::NAN),
                         b.as_f64().unwrap_or(f64::NAN),
                     );
-                    x == y || (x.is_nan() && y.is_nan()) || tol(path).close(x, y)
+                    x == y || (x.is_nan() && y.is_nan()) || tol.close(path, x, y)
                 }
             };
             if !equal {
@@ -306,7 +318,7 @@ fn members<'a>(
     mut same_place: impl Iterator<Item = (&'a String, &'a Value)>,
     b: &'a Map,
     path: &mut String,
-    tol: &dyn Fn(&str) -> Tolerance,
+    tol: &dyn Closeness,
     f: &mut dyn FnMut(&str, ChangeRef<'a>),
 ) {
     for (k, x) in members {
@@ -342,7 +354,7 @@ fn elements<'a>(
     b: &'a [Value],
     range: std::ops::Range<usize>,
     path: &mut String,
-    tol: &dyn Fn(&str) -> Tolerance,
+    tol: &dyn Closeness,
     f: &mut dyn FnMut(&str, ChangeRef<'a>),
 ) {
     for i in range {
