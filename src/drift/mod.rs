@@ -213,23 +213,24 @@ pub fn pattern_of(path: &str) -> String {
 /// [`pattern_of`] into `out` (cleared first), with `tmp` as scratch: no allocation once the
 /// buffers have grown (the diff calls it once per differing value).
 fn pattern_into(path: &str, out: &mut String, tmp: &mut String) {
-    tmp.clear();
-    let mut chars = path.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '[' {
-            while let Some(&d) = chars.peek() {
-                chars.next();
-                if d == ']' {
-                    break;
-                }
-            }
+    // Every `[…]` (to the next `]`, or to the end) becomes `[*]`; most paths have none.
+    let path = if path.contains('[') {
+        tmp.clear();
+        let mut rest = path;
+        while let Some(i) = rest.find('[') {
+            tmp.push_str(&rest[..i]);
             tmp.push_str("[*]");
-        } else {
-            tmp.push(c);
+            rest = rest[i + 1..]
+                .find(']')
+                .map_or("", |j| &rest[i + 1 + j + 1..]);
         }
-    }
+        tmp.push_str(rest);
+        tmp.as_str()
+    } else {
+        path
+    };
     out.clear();
-    for (i, seg) in tmp.split('.').enumerate() {
+    for (i, seg) in path.split('.').enumerate() {
         if i > 0 {
             out.push('.');
         }
@@ -1237,5 +1238,9 @@ mod tests {
             pattern_of("predictions_by_call_index.12.mean"),
             "predictions_by_call_index.*.mean"
         );
+        // Brackets span dots; an unclosed one runs to the end.
+        assert_eq!(pattern_of("a[1.U2].b[x][7]"), "a[*].b[*][*]");
+        assert_eq!(pattern_of("a.U3[2.b"), "a.U3[*]");
+        assert_eq!(pattern_of("7.a]."), "*.a].");
     }
 }
