@@ -6,9 +6,10 @@ use crate::pyfmt::py_str;
 use crate::trace::ist::{EventType, IntermediateStep, IstTrace};
 use serde_json::Value;
 
-/// Interns repeated names so each distinct string is stored once.
+/// Interns repeated names so each distinct string is stored once (as the set's own key:
+/// one allocation per distinct string).
 #[derive(Default)]
-pub struct Interner(rustc_hash::FxHashMap<String, Text>);
+pub struct Interner(rustc_hash::FxHashSet<Text>);
 
 impl Interner {
     pub fn get(&mut self, s: &str) -> Text {
@@ -16,7 +17,7 @@ impl Interner {
             return t.clone();
         }
         let t: Text = s.into();
-        self.0.insert(s.to_string(), t.clone());
+        self.0.insert(t.clone());
         t
     }
 }
