@@ -113,10 +113,57 @@ impl Frame {
     /// Row indices per example, in example order, rows in frame order; examples without
     /// rows are absent (pandas' groupby would not see them either).
     pub fn rows_by_example(&self) -> Vec<(usize, Vec<usize>)> {
+        // The usual frame (requests in order) is already grouped: its runs are the groups.
+        let rows = &self.rows;
+        if rows
+            .windows(2)
+            .all(|w| w[0].example_number <= w[1].example_number)
+        {
+            let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+            for (i, r) in rows.iter().enumerate() {
+                match out.last_mut() {
+                    Some((ex, idx)) if *ex == r.example_number => idx.push(i),
+                    _ => out.push((r.example_number, vec![i])),
+                }
+            }
+            return out;
+        }
         let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for (i, r) in self.rows.iter().enumerate() {
             by.entry(r.example_number).or_default().push(i);
         }
         by.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Row indices per example by a map (the specification of `rows_by_example`).
+    fn by_map(f: &Frame) -> Vec<(usize, Vec<usize>)> {
+        let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (i, r) in f.rows.iter().enumerate() {
+            by.entry(r.example_number).or_default().push(i);
+        }
+        by.into_iter().collect()
+    }
+
+    #[test]
+    fn rows_by_example_in_and_out_of_order() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus/nested_trip_planner/all_requests_profiler_traces.json");
+        let crate::trace::Trace::Ist(t) =
+            crate::trace::load_file(&path, &Default::default()).unwrap()
+        else {
+            panic!("an IST trace")
+        };
+        let mut f = from_ist::frame(&t);
+        assert!(by_map(&f).len() > 1, "several examples");
+        assert_eq!(f.rows_by_example(), by_map(&f));
+        // Out of order: the last example's rows first.
+        let last = f.rows.last().unwrap().example_number;
+        f.rows.sort_by_key(|r| r.example_number != last);
+        assert_eq!(f.rows_by_example(), by_map(&f));
     }
 }
