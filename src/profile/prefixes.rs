@@ -89,14 +89,14 @@ pub struct Group {
 
 /// Common prefixes per `llm_name`, in groupby (sorted) order.
 pub fn common_prefixes(frame: &Frame, min_frequency: f64) -> BTreeMap<String, Group> {
-    let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in &frame.rows {
         let Some(name) = r.llm_name.as_deref() else {
             continue;
         };
         // `astype(str)`: None becomes "None".
         groups
-            .entry(name.to_string())
+            .entry(name)
             .or_default()
             .push(r.llm_text_input.as_deref().unwrap_or("None"));
     }
@@ -105,7 +105,7 @@ pub fn common_prefixes(frame: &Frame, min_frequency: f64) -> BTreeMap<String, Gr
         .map(|(name, texts)| {
             let total = texts.len();
             (
-                name,
+                name.to_string(),
                 Group {
                     total_calls: total,
                     prefix_info: group_prefixes(&texts, min_frequency),
