@@ -66,12 +66,15 @@ fn op_of(et: EventType) -> Option<&'static str> {
 
 /// The operations, in UUID order.
 pub fn operations(frame: &Frame, end_only: EndOnly) -> Vec<Operation> {
-    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    // Rows by UUID (hashed, then the UUIDs sorted once: most have two rows).
+    let mut by_uuid: rustc_hash::FxHashMap<&str, Vec<usize>> = Default::default();
     for (i, r) in frame.rows.iter().enumerate() {
         if let Some(u) = r.uuid.as_deref() {
-            groups.entry(u).or_default().push(i);
+            by_uuid.entry(u).or_default().push(i);
         }
     }
+    let mut groups: Vec<(&str, Vec<usize>)> = by_uuid.into_iter().collect();
+    groups.sort_unstable_by_key(|&(u, _)| u);
     let mut ops = Vec::new();
     for (uuid, mut idx) in groups {
         if idx.len() < 2 && end_only == EndOnly::Skip {
