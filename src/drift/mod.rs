@@ -544,6 +544,18 @@ fn diff_text(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) ->
 /// The frame, datacompy-style: rows aligned on (request, event type, ordinal within both);
 /// per column, the aligned cells that differ; rows present on one side only.
 fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder) -> OutputDrift {
+    diff_csv_in_parts(file, a, b, policy, builder, CSV_ROWS_PER_PART)
+}
+
+/// [`diff_csv`] with `per_part` left rows per part.
+fn diff_csv_in_parts(
+    file: &str,
+    a: &Table,
+    b: &Table,
+    policy: &Policy,
+    builder: Builder,
+    per_part: usize,
+) -> OutputDrift {
     let (ha, hb) = (&a.header, &b.header);
     fn col(h: &[String], n: &str) -> Option<usize> {
         h.iter().position(|x| x == n)
@@ -574,53 +586,87 @@ fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder)
             col(hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
         })
         .collect();
-    let mut groups = Groups::new(file, policy, builder);
-    let (mut compared, mut differing) = (0, 0);
-    let mut path = String::new();
     let row_only =
         |k: &(&str, &str, usize)| Value::String(format!("request {} {} #{}", k.0, k.1, k.2));
-    // Both sides' rows in key order, walked together: a row of `a` meets its twin in `b`
-    // (no lookups); rows only in `b` are kept, in their order, for after `a`'s rows.
-    let mut right = kb.iter().peekable();
-    let mut right_only = Vec::new();
-    for (k, &i) in &ka {
-        while let Some((rk, _)) = right.next_if(|(rk, _)| *rk < k) {
-            right_only.push(rk);
-        }
-        let Some((_, &j)) = right.next_if(|(rk, _)| *rk == k) else {
-            // Every cell of a row on one side only differs.
-            path.clear();
-            path.push_str("rows.");
-            path.push_str(k.1);
-            groups.add(&path, ha.len(), None, || Change::OnlyLeft {
-                value: row_only(k),
-            });
-            compared += ha.len();
-            differing += ha.len();
-            continue;
-        };
-        for &(ci, name, cj, tol) in &columns {
-            compared += 1;
-            let (x, y) = (a.get(i, ci).unwrap_or(""), b.get(j, cj).unwrap_or(""));
-            if x == y {
-                continue;
+    // The left rows in key order, a few thousand at a time side by side, each chunk walked
+    // together with the right rows of its key range: a row of `a` meets its twin in `b` (no
+    // lookups); rows only in `b` are kept, in their order, for after `a`'s rows. The
+    // chunks' groups fold in order: those of one walk.
+    type Key<'k> = (&'k str, &'k str, usize);
+    let left: Vec<(&Key, &usize)> = ka.iter().collect();
+    let chunks: Vec<&[(&Key, &usize)]> = left.chunks(per_part.max(1)).collect();
+    let parts: Vec<((Groups, usize), usize, Vec<&Key>)> = chunks
+        .par_iter()
+        .enumerate()
+        .map(|(c, rows)| {
+            use std::ops::Bound::{Excluded, Included, Unbounded};
+            let from = if c == 0 {
+                Unbounded
+            } else {
+                Included(rows[0].0)
+            };
+            let to = chunks
+                .get(c + 1)
+                .map_or(Unbounded, |next| Excluded(next[0].0));
+            let mut right = kb.range::<Key, _>((from, to)).peekable();
+            let mut groups = Groups::new(file, policy, builder);
+            let (mut compared, mut differing) = (0, 0);
+            let mut path = String::new();
+            let mut right_only = Vec::new();
+            for &(k, &i) in rows.iter() {
+                while let Some((rk, _)) = right.next_if(|(rk, _)| *rk < k) {
+                    right_only.push(rk);
+                }
+                let Some((_, &j)) = right.next_if(|(rk, _)| *rk == k) else {
+                    // Every cell of a row on one side only differs.
+                    path.clear();
+                    path.push_str("rows.");
+                    path.push_str(k.1);
+                    groups.add(&path, ha.len(), None, || Change::OnlyLeft {
+                        value: row_only(k),
+                    });
+                    compared += ha.len();
+                    differing += ha.len();
+                    continue;
+                };
+                for &(ci, name, cj, tol) in &columns {
+                    compared += 1;
+                    let (x, y) = (a.get(i, ci).unwrap_or(""), b.get(j, cj).unwrap_or(""));
+                    if x == y {
+                        continue;
+                    }
+                    let nums = x.parse::<f64>().ok().zip(y.parse::<f64>().ok());
+                    if nums.is_some_and(|(p, q)| tol.close(p, q)) {
+                        continue;
+                    }
+                    path.clear();
+                    path.push_str(k.1);
+                    path.push('.');
+                    path.push_str(name);
+                    differing += 1;
+                    groups.add(&path, 1, nums, || Change::Value {
+                        left: Value::String(x.to_string()),
+                        right: Value::String(y.to_string()),
+                    });
+                }
             }
-            let nums = x.parse::<f64>().ok().zip(y.parse::<f64>().ok());
-            if nums.is_some_and(|(p, q)| tol.close(p, q)) {
-                continue;
-            }
-            path.clear();
-            path.push_str(k.1);
-            path.push('.');
-            path.push_str(name);
-            differing += 1;
-            groups.add(&path, 1, nums, || Change::Value {
-                left: Value::String(x.to_string()),
-                right: Value::String(y.to_string()),
-            });
-        }
+            right_only.extend(right.map(|(rk, _)| rk));
+            ((groups, differing), compared, right_only)
+        })
+        .collect();
+    let mut compared = parts.iter().map(|p| p.1).sum::<usize>();
+    let mut right_only: Vec<&Key> = Vec::new();
+    let mut folded = Vec::with_capacity(parts.len());
+    for (g, _, r) in parts {
+        folded.push(g);
+        right_only.extend(r);
     }
-    right_only.extend(right.map(|(rk, _)| rk));
+    let (mut groups, mut differing) = Groups::fold(folded).unwrap_or_else(|| {
+        // No rows on the left: every right row is on one side only.
+        right_only.extend(kb.keys());
+        (Groups::new(file, policy, builder), 0)
+    });
+    let mut path = String::new();
     for k in right_only {
         path.clear();
         path.push_str("rows.");
@@ -915,6 +961,9 @@ pub fn run_item_builders(
         })
         .collect()
 }
+
+/// Left CSV rows per part of the row diff (parts are diffed side by side).
+const CSV_ROWS_PER_PART: usize = 16 * 1024;
 
 /// Run every item with every builder, in parallel; the report keeps items in order and
 /// builders in the order given, whatever the thread count. `tick` is called after each run.
@@ -1224,6 +1273,22 @@ mod tests {
         );
         // Shared rows: 3 × 3 cells; one row only on the left, three only on the right.
         assert_eq!((d.compared, d.differing), (9 + 3 + 9, 1 + 3 + 9));
+        // In parts of any size (a part boundary between twins, right-only rows between
+        // parts and before the first), and with no left rows at all.
+        for per_part in 1..=4 {
+            let p = diff_csv_in_parts(
+                "t.csv",
+                &a,
+                &b,
+                &Policy::default(),
+                Builder::Pr1751,
+                per_part,
+            );
+            assert_eq!(p, d, "{per_part} rows per part");
+        }
+        let none = Table::from_csv("example_number,event_type,x\n");
+        let d = diff_csv("t.csv", &none, &b, &Policy::default(), Builder::Pr1751);
+        assert_eq!((d.compared, d.differing), (18, 18));
     }
 
     #[test]
