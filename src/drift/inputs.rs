@@ -336,14 +336,7 @@ mod tests {
 
     /// 150 requests (three chunks) replicated from the oracle sample, `edit`ed, as an item.
     fn replicated_item(name: &str, edit: impl Fn(&mut Vec<IstRequest>)) -> Item {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let Trace::Ist(sample) = load_file(
-            &root.join("corpus/sample/all_requests_profiler_traces.json"),
-            &LoadOptions::default(),
-        )
-        .unwrap() else {
-            panic!("the sample is an IST trace")
-        };
+        let sample = crate::trace::corpus_ist("sample");
         let mut requests = crate::gen::replicate::replicate(&sample, 150).requests;
         edit(&mut requests);
         let path = scratch(name).join("all_requests_profiler_traces.json");

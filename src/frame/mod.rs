@@ -151,14 +151,7 @@ mod tests {
 
     #[test]
     fn rows_by_example_in_and_out_of_order() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("corpus/nested_trip_planner/all_requests_profiler_traces.json");
-        let crate::trace::Trace::Ist(t) =
-            crate::trace::load_file(&path, &Default::default()).unwrap()
-        else {
-            panic!("an IST trace")
-        };
-        let mut f = from_ist::frame(&t);
+        let mut f = from_ist::frame(&crate::trace::corpus_ist("nested_trip_planner"));
         assert!(by_map(&f).len() > 1, "several examples");
         assert_eq!(f.rows_by_example(), by_map(&f));
         // Out of order: the last example's rows first.

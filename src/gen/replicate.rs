@@ -111,13 +111,7 @@ mod tests {
 
     #[test]
     fn written_a_request_at_a_time_as_nat_writes_the_whole_file() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("corpus/sample/all_requests_profiler_traces.json");
-        let crate::trace::Trace::Ist(src) =
-            crate::trace::load_file(&path, &Default::default()).unwrap()
-        else {
-            panic!("an IST trace")
-        };
+        let src = crate::trace::corpus_ist("sample");
         for n in [0, 1, 7] {
             let mut out = Vec::new();
             write_replica(&src, n, &mut out).unwrap();
