@@ -586,8 +586,21 @@ fn diff_csv_in_parts(
             col(hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
         })
         .collect();
-    let row_only =
-        |k: &(&str, &str, usize)| Value::String(format!("request {} {} #{}", k.0, k.1, k.2));
+    /// A row on one side only: all its `cells` differ, under `rows.<event type>`.
+    fn one_sided_row(
+        groups: &mut Groups,
+        path: &mut String,
+        k: &(&str, &str, usize),
+        cells: usize,
+        change: fn(Value) -> Change,
+    ) {
+        path.clear();
+        path.push_str("rows.");
+        path.push_str(k.1);
+        groups.add(path, cells, None, || {
+            change(Value::String(format!("request {} {} #{}", k.0, k.1, k.2)))
+        });
+    }
     // The left rows in key order, a few thousand at a time side by side, each chunk walked
     // together with the right rows of its key range: a row of `a` meets its twin in `b` (no
     // lookups); rows only in `b` are kept, in their order, for after `a`'s rows. The
@@ -618,12 +631,8 @@ fn diff_csv_in_parts(
                     right_only.push(rk);
                 }
                 let Some((_, &j)) = right.next_if(|(rk, _)| *rk == k) else {
-                    // Every cell of a row on one side only differs.
-                    path.clear();
-                    path.push_str("rows.");
-                    path.push_str(k.1);
-                    groups.add(&path, ha.len(), None, || Change::OnlyLeft {
-                        value: row_only(k),
+                    one_sided_row(&mut groups, &mut path, k, ha.len(), |value| {
+                        Change::OnlyLeft { value }
                     });
                     compared += ha.len();
                     differing += ha.len();
@@ -668,11 +677,8 @@ fn diff_csv_in_parts(
     });
     let mut path = String::new();
     for k in right_only {
-        path.clear();
-        path.push_str("rows.");
-        path.push_str(k.1);
-        groups.add(&path, hb.len(), None, || Change::OnlyRight {
-            value: row_only(k),
+        one_sided_row(&mut groups, &mut path, k, hb.len(), |value| {
+            Change::OnlyRight { value }
         });
         compared += hb.len();
         differing += hb.len();
