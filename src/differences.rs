@@ -207,6 +207,19 @@ fn is_uuid(b: &[u8]) -> bool {
         })
 }
 
+/// When `text` is one UUID: name it as [`rename_in`] would (if it has no name yet), without
+/// copying its name out.
+pub fn note_uuid(text: &str, names: &mut Names) -> bool {
+    if text.len() != 36 || !is_uuid(text.as_bytes()) {
+        return false;
+    }
+    if !names.contains_key(text) {
+        let n = format!("U{}", names.len());
+        names.insert(text.to_string(), n);
+    }
+    true
+}
+
 pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, str> {
     // Most strings are shorter than a UUID or are exactly one (the metrics' `active_uuids`,
     // node keys): those skip the scan.

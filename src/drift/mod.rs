@@ -8,10 +8,10 @@
 
 pub mod inputs;
 pub mod policy;
+mod table_diff;
 pub mod value_diff;
 mod workflow;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ use crate::profile::{self, Unit};
 use crate::trace::LoadOptions;
 use policy::Policy;
 use rayon::prelude::*;
-use value_diff::{leaf_count, Change, ChangeRef, Tolerance};
+use value_diff::{leaf_count, Change, ChangeRef};
 
 /// The version of the JSON report's layout.
 pub const REPORT_SCHEMA: &str = "atif-drift/drift-report/v1";
@@ -541,168 +541,6 @@ fn diff_text(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) ->
     }
 }
 
-/// The frame, datacompy-style: rows aligned on (request, event type, ordinal within both);
-/// per column, the aligned cells that differ; rows present on one side only.
-fn diff_csv(file: &str, a: &Table, b: &Table, policy: &Policy, builder: Builder) -> OutputDrift {
-    diff_csv_in_parts(file, a, b, policy, builder, CSV_ROWS_PER_PART)
-}
-
-/// [`diff_csv`] with `per_part` left rows per part.
-fn diff_csv_in_parts(
-    file: &str,
-    a: &Table,
-    b: &Table,
-    policy: &Policy,
-    builder: Builder,
-    per_part: usize,
-) -> OutputDrift {
-    let (ha, hb) = (&a.header, &b.header);
-    fn col(h: &[String], n: &str) -> Option<usize> {
-        h.iter().position(|x| x == n)
-    }
-    /// Rows by (request, event type, ordinal within both).
-    fn key(t: &Table) -> BTreeMap<(&str, &str, usize), usize> {
-        let (ex, et) = (
-            col(&t.header, "example_number"),
-            col(&t.header, "event_type"),
-        );
-        let mut seen: rustc_hash::FxHashMap<(&str, &str), usize> = Default::default();
-        let mut out = BTreeMap::new();
-        for i in 0..t.len() {
-            let cell = |c: Option<usize>| c.and_then(|c| t.get(i, c)).unwrap_or("");
-            let k = (cell(ex), cell(et));
-            let n = seen.entry(k).or_insert(0);
-            out.insert((k.0, k.1, *n), i);
-            *n += 1;
-        }
-        out
-    }
-    let (ka, kb) = rayon::join(|| key(a), || key(b));
-    // Per column of the left side: its index on the right and its tolerance.
-    let columns: Vec<(usize, &String, usize, Tolerance)> = ha
-        .iter()
-        .enumerate()
-        .filter_map(|(ci, name)| {
-            col(hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
-        })
-        .collect();
-    /// A row on one side only: all its `cells` differ, under `rows.<event type>`.
-    fn one_sided_row(
-        groups: &mut Groups,
-        path: &mut String,
-        k: &(&str, &str, usize),
-        cells: usize,
-        change: fn(Value) -> Change,
-    ) {
-        path.clear();
-        path.push_str("rows.");
-        path.push_str(k.1);
-        groups.add(path, cells, None, || {
-            change(Value::String(format!("request {} {} #{}", k.0, k.1, k.2)))
-        });
-    }
-    // The left rows in key order, a few thousand at a time side by side, each chunk walked
-    // together with the right rows of its key range: a row of `a` meets its twin in `b` (no
-    // lookups); rows only in `b` are kept, in their order, for after `a`'s rows. The
-    // chunks' groups fold in order: those of one walk.
-    type Key<'k> = (&'k str, &'k str, usize);
-    let left: Vec<(&Key, &usize)> = ka.iter().collect();
-    let chunks: Vec<&[(&Key, &usize)]> = left.chunks(per_part.max(1)).collect();
-    let parts: Vec<((Groups, usize), usize, Vec<&Key>)> = chunks
-        .par_iter()
-        .enumerate()
-        .map(|(c, rows)| {
-            use std::ops::Bound::{Excluded, Included, Unbounded};
-            let from = if c == 0 {
-                Unbounded
-            } else {
-                Included(rows[0].0)
-            };
-            let to = chunks
-                .get(c + 1)
-                .map_or(Unbounded, |next| Excluded(next[0].0));
-            let mut right = kb.range::<Key, _>((from, to)).peekable();
-            let mut groups = Groups::new(file, policy, builder);
-            let (mut compared, mut differing) = (0, 0);
-            let mut path = String::new();
-            let mut right_only = Vec::new();
-            for &(k, &i) in rows.iter() {
-                while let Some((rk, _)) = right.next_if(|(rk, _)| *rk < k) {
-                    right_only.push(rk);
-                }
-                let Some((_, &j)) = right.next_if(|(rk, _)| *rk == k) else {
-                    one_sided_row(&mut groups, &mut path, k, ha.len(), |value| {
-                        Change::OnlyLeft { value }
-                    });
-                    compared += ha.len();
-                    differing += ha.len();
-                    continue;
-                };
-                for &(ci, name, cj, tol) in &columns {
-                    compared += 1;
-                    let (x, y) = (a.get(i, ci).unwrap_or(""), b.get(j, cj).unwrap_or(""));
-                    if x == y {
-                        continue;
-                    }
-                    let nums = x.parse::<f64>().ok().zip(y.parse::<f64>().ok());
-                    if nums.is_some_and(|(p, q)| tol.close(p, q)) {
-                        continue;
-                    }
-                    path.clear();
-                    path.push_str(k.1);
-                    path.push('.');
-                    path.push_str(name);
-                    differing += 1;
-                    groups.add(&path, 1, nums, || Change::Value {
-                        left: Value::String(x.to_string()),
-                        right: Value::String(y.to_string()),
-                    });
-                }
-            }
-            right_only.extend(right.map(|(rk, _)| rk));
-            ((groups, differing), compared, right_only)
-        })
-        .collect();
-    let mut compared = parts.iter().map(|p| p.1).sum::<usize>();
-    let mut right_only: Vec<&Key> = Vec::new();
-    let mut folded = Vec::with_capacity(parts.len());
-    for (g, _, r) in parts {
-        folded.push(g);
-        right_only.extend(r);
-    }
-    let (mut groups, mut differing) = Groups::fold(folded).unwrap_or_else(|| {
-        // No rows on the left: every right row is on one side only.
-        right_only.extend(kb.keys());
-        (Groups::new(file, policy, builder), 0)
-    });
-    let mut path = String::new();
-    for k in right_only {
-        one_sided_row(&mut groups, &mut path, k, hb.len(), |value| {
-            Change::OnlyRight { value }
-        });
-        compared += hb.len();
-        differing += hb.len();
-    }
-    for name in ha.iter().filter(|n| col(hb, n).is_none()) {
-        differing += 1;
-        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyLeft {
-            value: Value::String(name.clone()),
-        });
-    }
-    for name in hb.iter().filter(|n| col(ha, n).is_none()) {
-        differing += 1;
-        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyRight {
-            value: Value::String(name.clone()),
-        });
-    }
-    OutputDrift {
-        file: file.into(),
-        compared,
-        differing,
-        patterns: groups.finish(compared),
-    }
-}
-
 /// Diff two profiler runs' outputs (each normalized first; see [`diff_compared`]).
 pub fn diff_outputs(
     ist: &Outputs,
@@ -735,7 +573,7 @@ pub fn diff_compared(
                     diff_json(file, a, b, policy, builder)
                 }
                 (Some(Normalized::Table(a)), Some(Normalized::Table(b))) => {
-                    diff_csv(file, a, b, policy, builder)
+                    table_diff::diff_csv(file, a, b, policy, builder)
                 }
                 (Some(Normalized::Text(a)), Some(Normalized::Text(b))) => {
                     diff_text(file, a, b, policy, builder)
@@ -916,6 +754,14 @@ pub fn run_item_builders(
     // next: only one unit's outputs are ever held (not every file of both paths).
     let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
     for u in Unit::ALL {
+        if u == Unit::Csv {
+            let drifts = table_diff::drift(&ist_frame, &atif_frames, builders, &cfg, policy);
+            for (out, d) in outputs.iter_mut().zip(drifts) {
+                out.push(d);
+            }
+            lap(&format!("{u:?}"));
+            continue;
+        }
         if u == Unit::WorkflowProfiling {
             if let Some(drifts) = workflow::drift(&ist_frame, &atif_frames, builders, &cfg, policy)
             {
@@ -967,9 +813,6 @@ pub fn run_item_builders(
         })
         .collect()
 }
-
-/// Left CSV rows per part of the row diff (parts are diffed side by side).
-const CSV_ROWS_PER_PART: usize = 16 * 1024;
 
 /// Run every item with every builder, in parallel; the report keeps items in order and
 /// builders in the order given, whatever the thread count. `tick` is called after each run.
@@ -1214,87 +1057,6 @@ mod tests {
             (2, "f.json:7.x")
         );
         assert_eq!(star_x.max_abs, Some(4.0));
-    }
-
-    #[test]
-    fn csv_rows_pair_by_request_event_and_ordinal() {
-        // Keys interleave: a row only on the left between shared ones, two rows only on the
-        // right (the first is the example), a shared row with a changed cell.
-        let a = Table::from_csv("example_number,event_type,x\n0,A,1\n0,B,1\n2,A,1\n2,A,5\n");
-        let b = Table::from_csv(
-            "example_number,event_type,x\n0,A,1\n1,A,1\n1,A,2\n2,A,1\n2,A,6\n3,C,1\n",
-        );
-        let d = diff_csv("t.csv", &a, &b, &Policy::default(), Builder::Pr1751);
-        let got: Vec<(&str, usize, &str, &Change)> = d
-            .patterns
-            .iter()
-            .map(|p| {
-                (
-                    p.pattern.as_str(),
-                    p.values,
-                    p.example_path.as_str(),
-                    &p.example,
-                )
-            })
-            .collect();
-        let only = |side: &str, row: &str| {
-            let value = Value::String(row.into());
-            if side == "left" {
-                Change::OnlyLeft { value }
-            } else {
-                Change::OnlyRight { value }
-            }
-        };
-        assert_eq!(
-            got,
-            [
-                (
-                    "t.csv:A.x",
-                    1,
-                    "t.csv:A.x",
-                    &Change::Value {
-                        left: "5".into(),
-                        right: "6".into()
-                    }
-                ),
-                (
-                    "t.csv:rows.A",
-                    6,
-                    "t.csv:rows.A",
-                    &only("right", "request 1 A #0")
-                ),
-                (
-                    "t.csv:rows.B",
-                    3,
-                    "t.csv:rows.B",
-                    &only("left", "request 0 B #0")
-                ),
-                (
-                    "t.csv:rows.C",
-                    3,
-                    "t.csv:rows.C",
-                    &only("right", "request 3 C #0")
-                ),
-            ]
-        );
-        // Shared rows: 3 × 3 cells; one row only on the left, three only on the right.
-        assert_eq!((d.compared, d.differing), (9 + 3 + 9, 1 + 3 + 9));
-        // In parts of any size (a part boundary between twins, right-only rows between
-        // parts and before the first), and with no left rows at all.
-        for per_part in 1..=4 {
-            let p = diff_csv_in_parts(
-                "t.csv",
-                &a,
-                &b,
-                &Policy::default(),
-                Builder::Pr1751,
-                per_part,
-            );
-            assert_eq!(p, d, "{per_part} rows per part");
-        }
-        let none = Table::from_csv("example_number,event_type,x\n");
-        let d = diff_csv("t.csv", &none, &b, &Policy::default(), Builder::Pr1751);
-        assert_eq!((d.compared, d.differing), (18, 18));
     }
 
     #[test]

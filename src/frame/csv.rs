@@ -111,29 +111,8 @@ fn float_cell(x: f64, out: &mut String) {
     }
 }
 
-fn opt_float(x: Option<f64>, out: &mut String) {
-    if let Some(x) = x {
-        float_cell(x, out);
-    }
-}
-
-/// An integer column with a NaN is float64 in pandas.
-fn int_cell(v: Option<i64>, column_is_float: bool, out: &mut String) {
-    match v {
-        None => {}
-        Some(i) if column_is_float => float_repr_into(i as f64, out),
-        Some(i) => int(i, out),
-    }
-}
-
 fn int<T: std::fmt::Display>(i: T, out: &mut String) {
     let _ = std::fmt::Write::write_fmt(out, format_args!("{i}"));
-}
-
-fn text<T: AsRef<str>>(v: &Option<T>, out: &mut String) {
-    if let Some(s) = v {
-        out.push_str(s.as_ref());
-    }
 }
 
 /// The cells of `standardized_data_all.csv`, before CSV quoting: what the file is written
@@ -263,57 +242,197 @@ pub fn to_csv(frame: &Frame, opts: CsvOptions) -> String {
     table(frame, opts).to_csv()
 }
 
+/// A cell as the frame holds it, before it is written: two cells that hold the same number
+/// are written alike, so they compare equal without being written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Text(&'a str),
+    /// Written as Python's `repr` (NaN: an empty cell).
+    Float(f64),
+    Int(i64),
+}
+
+impl<'a> Cell<'a> {
+    /// The cell as written, in `buf` unless it is text.
+    pub fn text<'s>(self, buf: &'s mut String) -> &'s str
+    where
+        'a: 's,
+    {
+        match self {
+            Cell::Text(s) => s,
+            Cell::Float(x) => {
+                buf.clear();
+                float_cell(x, buf);
+                buf
+            }
+            Cell::Int(i) => {
+                buf.clear();
+                int(i, buf);
+                buf
+            }
+        }
+    }
+
+    /// Whether both cells are written alike, when that is known without writing them:
+    /// numbers are (a float's `repr` is one of its own; an integer never looks like one).
+    pub fn same_text(self, other: Cell) -> Option<bool> {
+        match (self, other) {
+            (Cell::Float(x), Cell::Float(y)) => {
+                Some(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+            }
+            (Cell::Int(x), Cell::Int(y)) => Some(x == y),
+            (Cell::Float(x), Cell::Int(_)) | (Cell::Int(_), Cell::Float(x)) => {
+                (!x.is_nan()).then_some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// The number the written cell parses as (`str::parse::<f64>`), when that is known
+    /// without writing it; `None` for text.
+    pub fn number(self) -> Option<Option<f64>> {
+        match self {
+            Cell::Float(x) => Some((!x.is_nan()).then_some(x)),
+            // Both conversions round to the nearest float.
+            Cell::Int(i) => Some(Some(i as f64)),
+            Cell::Text(_) => None,
+        }
+    }
+}
+
+/// The cells of the frame's `standardized_data_all.csv`, read from the frame one at a time
+/// (what [`table`] writes, and what the drift compares without writing the table).
+pub struct FrameCells<'f> {
+    frame: &'f Frame,
+    cols: Vec<Col>,
+    header: Vec<String>,
+    /// Whether each token column (prompt, completion, total) is float64 (it has a NaN).
+    float_tokens: [bool; 3],
+}
+
+impl<'f> FrameCells<'f> {
+    /// An empty frame has no columns (NAT writes an empty CSV).
+    pub fn new(frame: &'f Frame, opts: CsvOptions) -> Self {
+        let cols = if frame.rows.is_empty() {
+            Vec::new()
+        } else {
+            columns(frame, opts)
+        };
+        let float_tokens = |f: fn(&Row) -> Option<i64>| frame.rows.iter().any(|r| f(r).is_none());
+        FrameCells {
+            frame,
+            header: cols.iter().map(|c| c.header().to_string()).collect(),
+            cols,
+            float_tokens: [
+                float_tokens(|r| r.prompt_tokens),
+                float_tokens(|r| r.completion_tokens),
+                float_tokens(|r| r.total_tokens),
+            ],
+        }
+    }
+
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    pub fn len(&self) -> usize {
+        self.frame.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frame.rows.is_empty()
+    }
+
+    /// Whether column `c` holds text (only text cells can hold a UUID).
+    pub fn is_text(&self, c: usize) -> bool {
+        use Col::*;
+        matches!(
+            self.cols[c],
+            EventType
+                | LlmTextInput
+                | LlmTextOutput
+                | LlmNewToken
+                | LlmName
+                | ToolName
+                | FunctionName
+                | NovaEventId
+                | FunctionId
+                | ParentFunctionName
+                | ParentFunctionId
+                | Uuid
+                | Framework
+        )
+    }
+
+    /// Cell `c` of row `i` (`c` below the header's length, `i` below [`Self::len`]).
+    pub fn cell(&self, i: usize, c: usize) -> Cell<'f> {
+        use Col::*;
+        let r = &self.frame.rows[i];
+        let nova = || {
+            self.frame
+                .nova
+                .as_ref()
+                .expect("NOVA columns only with NOVA data")
+        };
+        let text = |v: &'f Option<String>| Cell::Text(v.as_deref().unwrap_or(""));
+        let name = |v: &'f Option<crate::frame::Text>| Cell::Text(v.as_deref().unwrap_or(""));
+        let float = |x: Option<f64>| Cell::Float(x.unwrap_or(f64::NAN));
+        let tokens = |v: Option<i64>, k: usize| match v {
+            None => Cell::Text(""),
+            Some(i) if self.float_tokens[k] => Cell::Float(i as f64),
+            Some(i) => Cell::Int(i),
+        };
+        match self.cols[c] {
+            EventType => Cell::Text(r.event_type.as_str()),
+            EventTimestamp => Cell::Float(r.event_timestamp),
+            SpanEventTimestamp => float(r.span_event_timestamp),
+            ExampleNumber => Cell::Int(r.example_number as i64),
+            PromptTokens => tokens(r.prompt_tokens, 0),
+            CompletionTokens => tokens(r.completion_tokens, 1),
+            TotalTokens => tokens(r.total_tokens, 2),
+            LlmTextInput => text(&r.llm_text_input),
+            LlmTextOutput => text(&r.llm_text_output),
+            LlmNewToken => text(&r.llm_new_token),
+            LlmName => name(&r.llm_name),
+            ToolName => name(&r.tool_name),
+            FunctionName | NovaEventId => name(&r.function_name),
+            FunctionId => name(&r.function_id),
+            ParentFunctionName => name(&r.parent_function_name),
+            ParentFunctionId => name(&r.parent_function_id),
+            Uuid => name(&r.uuid),
+            Framework => name(&r.framework),
+            NovaRemaining => {
+                let n = nova();
+                if n.requests_remaining_is_int {
+                    Cell::Int(n.requests_remaining[i] as i64)
+                } else {
+                    Cell::Float(n.requests_remaining[i])
+                }
+            }
+            NovaNext => Cell::Float(nova().time_to_next[i]),
+            NovaEnd => Cell::Float(nova().time_to_event_end[i]),
+            NovaOsl => Cell::Float(nova().predicted_osl[i]),
+            NovaSessionEnd => Cell::Float(nova().time_to_session_end[i]),
+        }
+    }
+}
+
 /// The cells of the frame's `standardized_data_all.csv`.
 pub fn table(frame: &Frame, opts: CsvOptions) -> Table {
-    if frame.rows.is_empty() {
+    let cells = FrameCells::new(frame, opts);
+    if cells.is_empty() {
         return Table::default();
     }
-    let cols = columns(frame, opts);
-    let float_tokens = |f: fn(&Row) -> Option<i64>| frame.rows.iter().any(|r| f(r).is_none());
-    let (fp, fc, ft) = (
-        float_tokens(|r| r.prompt_tokens),
-        float_tokens(|r| r.completion_tokens),
-        float_tokens(|r| r.total_tokens),
-    );
-    let mut t = Table::new(cols.iter().map(|c| c.header().to_string()).collect());
-    t.starts.reserve(frame.rows.len());
-    t.ends.reserve(frame.rows.len() * cols.len());
-    for (i, r) in frame.rows.iter().enumerate() {
+    let mut t = Table::new(cells.header.clone());
+    t.starts.reserve(cells.len());
+    t.ends.reserve(cells.len() * cells.cols.len());
+    for i in 0..cells.len() {
         t.start_row();
-        for c in &cols {
-            use Col::*;
-            let nova = frame.nova.as_ref();
-            t.cell_with(|out| match c {
-                EventType => out.push_str(r.event_type.as_str()),
-                EventTimestamp => float_cell(r.event_timestamp, out),
-                SpanEventTimestamp => opt_float(r.span_event_timestamp, out),
-                ExampleNumber => int(r.example_number, out),
-                PromptTokens => int_cell(r.prompt_tokens, fp, out),
-                CompletionTokens => int_cell(r.completion_tokens, fc, out),
-                TotalTokens => int_cell(r.total_tokens, ft, out),
-                LlmTextInput => text(&r.llm_text_input, out),
-                LlmTextOutput => text(&r.llm_text_output, out),
-                LlmNewToken => text(&r.llm_new_token, out),
-                LlmName => text(&r.llm_name, out),
-                ToolName => text(&r.tool_name, out),
-                FunctionName | NovaEventId => text(&r.function_name, out),
-                FunctionId => text(&r.function_id, out),
-                ParentFunctionName => text(&r.parent_function_name, out),
-                ParentFunctionId => text(&r.parent_function_id, out),
-                Uuid => text(&r.uuid, out),
-                Framework => text(&r.framework, out),
-                NovaRemaining => {
-                    let n = nova.expect("NOVA column only with NOVA data");
-                    if n.requests_remaining_is_int {
-                        int(n.requests_remaining[i] as i64, out)
-                    } else {
-                        float_cell(n.requests_remaining[i], out)
-                    }
-                }
-                NovaNext => float_cell(nova.expect("NOVA").time_to_next[i], out),
-                NovaEnd => float_cell(nova.expect("NOVA").time_to_event_end[i], out),
-                NovaOsl => float_cell(nova.expect("NOVA").predicted_osl[i], out),
-                NovaSessionEnd => float_cell(nova.expect("NOVA").time_to_session_end[i], out),
+        for c in 0..cells.cols.len() {
+            t.cell_with(|out| match cells.cell(i, c) {
+                Cell::Text(s) => out.push_str(s),
+                Cell::Float(x) => float_cell(x, out),
+                Cell::Int(n) => int(n, out),
             });
         }
     }
@@ -350,7 +469,42 @@ mod tests {
         proptest::collection::vec(proptest::collection::vec(cell(), width), 1..6)
     }
 
+    fn any_cell() -> impl Strategy<Value = Cell<'static>> {
+        prop_oneof![
+            prop_oneof![
+                Just(f64::NAN),
+                Just(0.0),
+                Just(-0.0),
+                Just(f64::INFINITY),
+                Just(3.0),
+                Just(1e16),
+                any::<f64>(),
+            ]
+            .prop_map(Cell::Float),
+            prop_oneof![Just(0i64), Just(3), Just(-7), any::<i64>()].prop_map(Cell::Int),
+            prop_oneof![Just(""), Just("3"), Just("3.0"), Just("inf"), Just("x")]
+                .prop_map(Cell::Text),
+        ]
+    }
+
     proptest! {
+        /// What the drift knows of two cells without writing them is what their written
+        /// text says: whether they are equal, and the numbers they parse as.
+        #[test]
+        fn cells_compare_as_their_text(x in any_cell(), y in any_cell()) {
+            let (mut bx, mut by) = (String::new(), String::new());
+            let (tx, ty) = (x.text(&mut bx), y.text(&mut by));
+            if let Some(same) = x.same_text(y) {
+                prop_assert_eq!(same, tx == ty, "{:?} {:?}", tx, ty);
+            }
+            for (c, t) in [(x, tx), (y, ty)] {
+                if let Some(n) = c.number() {
+                    let parsed = t.parse::<f64>().ok();
+                    prop_assert_eq!(n.map(f64::to_bits), parsed.map(f64::to_bits), "{:?}", t);
+                }
+            }
+        }
+
         /// The drift compares cells: they are exactly what reading the written CSV gives.
         #[test]
         fn cells_survive_the_csv_text(rows in rows(3)) {

@@ -1,0 +1,508 @@
+//! The drift of `standardized_data_all.csv`: both frames' cells compared row by row,
+//! datacompy-style.
+//!
+//! NAT's file is compared as a [`Table`] of cells. The drift of two frames does not write
+//! their tables (at 10,000 requests about 150 MB of cells per path, written, renamed and
+//! copied again): it reads each cell from its frame as it compares it ([`FrameCells`]),
+//! with the UUIDs renamed as the renaming of the table's cells names them. Two cells holding
+//! the same number are equal without being written; the others are compared as the text
+//! the table would hold. The result is the tables' (checked in the tests below, and by the
+//! 10k and corpus reports being unchanged).
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use super::value_diff::{Change, Tolerance};
+use super::{Groups, OutputDrift, Policy};
+use crate::config::ProfilerConfig;
+use crate::differences::{note_uuid, rename_in, Names};
+use crate::frame::csv::{Cell, CsvOptions, FrameCells, Table};
+use crate::frame::from_atif::Builder;
+use crate::frame::Frame;
+
+const FILE: &str = "standardized_data_all.csv";
+
+/// Left rows per part of the row diff (parts are diffed side by side).
+const ROWS_PER_PART: usize = 16 * 1024;
+
+/// A table's cells as the drift compares them: UUIDs renamed in order of appearance.
+pub(super) trait Cells: Sync {
+    fn header(&self) -> &[String];
+    fn len(&self) -> usize;
+    /// Cell `c` of row `r` (both in range).
+    fn cell(&self, r: usize, c: usize) -> Cell<'_>;
+}
+
+/// A table read back or written whole, its cells already renamed (`Compared`).
+impl Cells for Table {
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    fn len(&self) -> usize {
+        Table::len(self)
+    }
+
+    fn cell(&self, r: usize, c: usize) -> Cell<'_> {
+        Cell::Text(self.get(r, c).unwrap_or(""))
+    }
+}
+
+/// A frame's cells with their UUIDs renamed: the names come from one pass over its text
+/// cells in the table's order (row by row, left to right; numbers hold no UUIDs), as
+/// renaming the table's cells gives them.
+pub(super) struct Renamed<'f> {
+    cells: FrameCells<'f>,
+    names: Names,
+    /// Longer text cells holding a UUID, renamed (a cell that is one UUID takes its name).
+    texts: FxHashMap<(usize, usize), String>,
+    /// The `example_number` column, and each request number as written (the rows' keys
+    /// borrow them).
+    example_column: Option<usize>,
+    examples: Vec<String>,
+}
+
+impl<'f> Renamed<'f> {
+    pub(super) fn new(frame: &'f Frame, opts: CsvOptions) -> Self {
+        let cells = FrameCells::new(frame, opts);
+        let text_columns: Vec<usize> = (0..cells.header().len())
+            .filter(|&c| cells.is_text(c))
+            .collect();
+        let mut names = Names::default();
+        let mut texts = FxHashMap::default();
+        for r in 0..cells.len() {
+            for &c in &text_columns {
+                let Cell::Text(s) = cells.cell(r, c) else {
+                    continue;
+                };
+                if s.len() > 36 {
+                    if let Cow::Owned(t) = rename_in(s, &mut names) {
+                        texts.insert((r, c), t);
+                    }
+                } else {
+                    note_uuid(s, &mut names);
+                }
+            }
+        }
+        let examples = frame.rows.iter().map(|r| r.example_number).max();
+        Renamed {
+            example_column: col(cells.header(), "example_number"),
+            examples: (0..examples.map_or(0, |m| m + 1))
+                .map(|n| n.to_string())
+                .collect(),
+            cells,
+            names,
+            texts,
+        }
+    }
+}
+
+impl Cells for Renamed<'_> {
+    fn header(&self) -> &[String] {
+        self.cells.header()
+    }
+
+    fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    fn cell(&self, r: usize, c: usize) -> Cell<'_> {
+        match self.cells.cell(r, c) {
+            Cell::Text(s) if s.len() == 36 => {
+                Cell::Text(self.names.get(s).map_or(s, String::as_str))
+            }
+            Cell::Text(s) if s.len() > 36 && !self.texts.is_empty() => {
+                Cell::Text(self.texts.get(&(r, c)).map_or(s, String::as_str))
+            }
+            Cell::Int(n) if Some(c) == self.example_column => {
+                match usize::try_from(n).ok().and_then(|n| self.examples.get(n)) {
+                    Some(e) => Cell::Text(e),
+                    None => Cell::Int(n),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Per builder, the drift of the CSV of the IST frame against that builder's frame.
+pub(super) fn drift(
+    ist: &Frame,
+    atif: &[Frame],
+    builders: &[Builder],
+    cfg: &ProfilerConfig,
+    policy: &Policy,
+) -> Vec<OutputDrift> {
+    let opts = CsvOptions {
+        exclude_io_text: cfg.csv_exclude_io_text,
+    };
+    let (left, rights) = rayon::join(
+        || Renamed::new(ist, opts),
+        || {
+            atif.par_iter()
+                .map(|f| Renamed::new(f, opts))
+                .collect::<Vec<_>>()
+        },
+    );
+    rights
+        .iter()
+        .zip(builders)
+        .map(|(right, &b)| diff_csv(FILE, &left, right, policy, b))
+        .collect()
+}
+
+/// The frame, datacompy-style: rows aligned on (request, event type, ordinal within both);
+/// per column, the aligned cells that differ; rows present on one side only.
+pub(super) fn diff_csv(
+    file: &str,
+    a: &impl Cells,
+    b: &impl Cells,
+    policy: &Policy,
+    builder: Builder,
+) -> OutputDrift {
+    diff_csv_in_parts(file, a, b, policy, builder, ROWS_PER_PART)
+}
+
+/// A row's key: (request, event type, ordinal of the pair within both).
+type Key<'k> = (&'k str, &'k str, usize);
+
+fn col(h: &[String], n: &str) -> Option<usize> {
+    h.iter().position(|x| x == n)
+}
+
+/// Every row's key with the row, in key order. The ordinals are counted in row order: rows
+/// are sorted stably by (request, event type), and numbered along each run.
+fn keys<T: Cells>(t: &T) -> Vec<(Key<'_>, usize)> {
+    let (ex, et) = (
+        col(t.header(), "example_number"),
+        col(t.header(), "event_type"),
+    );
+    let text = |i: usize, c: Option<usize>| match c.map(|c| t.cell(i, c)) {
+        Some(Cell::Text(s)) => s,
+        // Both are text in every table (`Renamed` writes its request numbers).
+        _ => "",
+    };
+    let mut rows: Vec<(Key, usize)> = (0..t.len())
+        .map(|i| ((text(i, ex), text(i, et), 0), i))
+        .collect();
+    rows.sort_by(|a, b| (a.0 .0, a.0 .1).cmp(&(b.0 .0, b.0 .1)));
+    for k in 1..rows.len() {
+        let (prev, this) = (rows[k - 1].0, &mut rows[k].0);
+        if (prev.0, prev.1) == (this.0, this.1) {
+            this.2 = prev.2 + 1;
+        }
+    }
+    rows
+}
+
+/// A row on one side only: all its `cells` differ, under `rows.<event type>`.
+fn one_sided_row(
+    groups: &mut Groups,
+    path: &mut String,
+    k: &Key,
+    cells: usize,
+    change: fn(Value) -> Change,
+) {
+    path.clear();
+    path.push_str("rows.");
+    path.push_str(k.1);
+    groups.add(path, cells, None, || {
+        change(Value::String(format!("request {} {} #{}", k.0, k.1, k.2)))
+    });
+}
+
+/// [`diff_csv`] with `per_part` left rows per part.
+fn diff_csv_in_parts(
+    file: &str,
+    a: &impl Cells,
+    b: &impl Cells,
+    policy: &Policy,
+    builder: Builder,
+    per_part: usize,
+) -> OutputDrift {
+    let (ha, hb) = (a.header(), b.header());
+    let (ka, kb) = rayon::join(|| keys(a), || keys(b));
+    // Per column of the left side: its index on the right and its tolerance.
+    let columns: Vec<(usize, &String, usize, Tolerance)> = ha
+        .iter()
+        .enumerate()
+        .filter_map(|(ci, name)| {
+            col(hb, name).map(|cj| (ci, name, cj, policy.tolerance_at(file, name)))
+        })
+        .collect();
+    // The left rows in key order, a few thousand at a time side by side, each chunk walked
+    // together with the right rows of its key range: a row of `a` meets its twin in `b` (no
+    // lookups); rows only in `b` are kept, in their order, for after `a`'s rows. The
+    // chunks' groups fold in order: those of one walk.
+    let chunks: Vec<&[(Key, usize)]> = ka.chunks(per_part.max(1)).collect();
+    let parts: Vec<((Groups, usize), usize, Vec<&Key>)> = chunks
+        .par_iter()
+        .enumerate()
+        .map(|(c, rows)| {
+            // The right rows from this chunk's first key (all of them before the first
+            // chunk) to the next chunk's first key.
+            let from = if c == 0 {
+                0
+            } else {
+                kb.partition_point(|(rk, _)| *rk < rows[0].0)
+            };
+            let to = chunks.get(c + 1).map_or(kb.len(), |next| {
+                kb.partition_point(|(rk, _)| *rk < next[0].0)
+            });
+            let mut right = kb[from..to].iter().peekable();
+            let mut groups = Groups::new(file, policy, builder);
+            let (mut compared, mut differing) = (0, 0);
+            let mut path = String::new();
+            let (mut bx, mut by) = (String::new(), String::new());
+            let mut right_only = Vec::new();
+            for (k, i) in rows.iter() {
+                while let Some((rk, _)) = right.next_if(|(rk, _)| rk < k) {
+                    right_only.push(rk);
+                }
+                let Some((_, j)) = right.next_if(|(rk, _)| rk == k) else {
+                    one_sided_row(&mut groups, &mut path, k, ha.len(), |value| {
+                        Change::OnlyLeft { value }
+                    });
+                    compared += ha.len();
+                    differing += ha.len();
+                    continue;
+                };
+                for &(ci, name, cj, tol) in &columns {
+                    compared += 1;
+                    let (x, y) = (a.cell(*i, ci), b.cell(*j, cj));
+                    // Numbers are compared as the text they are written as, without
+                    // writing them; text as it is.
+                    let nums = match x.same_text(y) {
+                        Some(true) => continue,
+                        Some(false) => x.number().flatten().zip(y.number().flatten()),
+                        None => {
+                            let (x, y) = (x.text(&mut bx), y.text(&mut by));
+                            if x == y {
+                                continue;
+                            }
+                            x.parse::<f64>().ok().zip(y.parse::<f64>().ok())
+                        }
+                    };
+                    if nums.is_some_and(|(p, q)| tol.close(p, q)) {
+                        continue;
+                    }
+                    path.clear();
+                    path.push_str(k.1);
+                    path.push('.');
+                    path.push_str(name);
+                    differing += 1;
+                    groups.add(&path, 1, nums, || Change::Value {
+                        left: Value::String(x.text(&mut bx).to_string()),
+                        right: Value::String(y.text(&mut by).to_string()),
+                    });
+                }
+            }
+            right_only.extend(right.map(|(rk, _)| rk));
+            ((groups, differing), compared, right_only)
+        })
+        .collect();
+    let mut compared = parts.iter().map(|p| p.1).sum::<usize>();
+    let mut right_only: Vec<&Key> = Vec::new();
+    let mut folded = Vec::with_capacity(parts.len());
+    for (g, _, r) in parts {
+        folded.push(g);
+        right_only.extend(r);
+    }
+    let (mut groups, mut differing) = Groups::fold(folded).unwrap_or_else(|| {
+        // No rows on the left: every right row is on one side only.
+        right_only.extend(kb.iter().map(|(k, _)| k));
+        (Groups::new(file, policy, builder), 0)
+    });
+    let mut path = String::new();
+    for k in right_only {
+        one_sided_row(&mut groups, &mut path, k, hb.len(), |value| {
+            Change::OnlyRight { value }
+        });
+        compared += hb.len();
+        differing += hb.len();
+    }
+    for name in ha.iter().filter(|n| col(hb, n).is_none()) {
+        differing += 1;
+        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyLeft {
+            value: Value::String(name.clone()),
+        });
+    }
+    for name in hb.iter().filter(|n| col(ha, n).is_none()) {
+        differing += 1;
+        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyRight {
+            value: Value::String(name.clone()),
+        });
+    }
+    OutputDrift {
+        file: file.into(),
+        compared,
+        differing,
+        patterns: groups.finish(compared),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::{diff_compared, inputs, Compared};
+    use crate::pipeline::ProfilePath;
+    use crate::profile::{unit, Unit};
+
+    /// The CSV drift of two frames as the written and renamed tables give it.
+    fn tables_drift(ist: &Frame, atif: &Frame, b: Builder, cfg: &ProfilerConfig) -> OutputDrift {
+        let table = |f: &Frame, p: ProfilePath| Compared::new(unit(f, cfg, p.flavor(), Unit::Csv));
+        let mut d = diff_compared(
+            &table(ist, ProfilePath::Ist),
+            &table(atif, ProfilePath::Atif(b)),
+            &Policy::default(),
+            b,
+        );
+        assert_eq!(d.len(), 1, "one file: the CSV");
+        d.remove(0)
+    }
+
+    #[test]
+    fn frames_drift_as_their_written_tables() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+        let items = crate::drift::discover(&corpus, &Default::default()).unwrap();
+        assert!(items.len() >= 8, "every corpus item: {}", items.len());
+        let builders = [Builder::Pr1751, Builder::Faithful];
+        for item in &items {
+            let cfg = match &item.config {
+                Some(c) => ProfilerConfig::from_workflow_yaml(c).unwrap(),
+                None => ProfilerConfig::all_on(),
+            };
+            let Ok(mut i) = inputs::build(item, &builders, &Default::default()) else {
+                panic!("{}: inputs", item.name)
+            };
+            crate::profile::prepare(&mut i.ist_frame, &cfg);
+            i.atif_frames
+                .iter_mut()
+                .for_each(|f| crate::profile::prepare(f, &cfg));
+            let got = drift(
+                &i.ist_frame,
+                &i.atif_frames,
+                &builders,
+                &cfg,
+                &Policy::default(),
+            );
+            for ((f, &b), got) in i.atif_frames.iter().zip(&builders).zip(got) {
+                let want = tables_drift(&i.ist_frame, f, b, &cfg);
+                assert!(want.differing > 0, "{}: a case with drift", item.name);
+                assert_eq!(got, want, "{} {b:?}", item.name);
+            }
+        }
+    }
+
+    #[test]
+    fn uuids_in_longer_text_are_renamed_in_table_order() {
+        let trace = crate::trace::corpus_ist("react_calculator");
+        let cfg = ProfilerConfig::all_on();
+        let mut ist = crate::frame::from_ist::frame(&trace);
+        let trace = crate::trace::Trace::Ist(trace);
+        let atif_trace = crate::pipeline::as_atif(&trace).unwrap();
+        let mut atif = crate::frame::from_atif::frame(&atif_trace, Builder::Pr1751);
+        // A row's UUID quoted in an earlier row's text (named there first), and a UUID
+        // seen only in text, on both sides.
+        let quoted = ist.rows[3].uuid.clone().unwrap();
+        for f in [&mut ist, &mut atif] {
+            f.rows[1].llm_text_input = Some(format!(
+                "call {quoted} then 0123abcd-0000-4000-8000-00000000000f"
+            ));
+            crate::profile::prepare(f, &cfg);
+        }
+        let renamed = Renamed::new(&ist, CsvOptions::default());
+        assert_eq!(renamed.texts.len(), 1, "the longer text is renamed once");
+        let got = drift(
+            &ist,
+            &[atif.clone()],
+            &[Builder::Pr1751],
+            &cfg,
+            &Policy::default(),
+        );
+        assert_eq!(got[0], tables_drift(&ist, &atif, Builder::Pr1751, &cfg));
+    }
+    #[test]
+    fn csv_rows_pair_by_request_event_and_ordinal() {
+        // Keys interleave: a row only on the left between shared ones, two rows only on the
+        // right (the first is the example), a shared row with a changed cell.
+        let a = Table::from_csv("example_number,event_type,x\n0,A,1\n0,B,1\n2,A,1\n2,A,5\n");
+        let b = Table::from_csv(
+            "example_number,event_type,x\n0,A,1\n1,A,1\n1,A,2\n2,A,1\n2,A,6\n3,C,1\n",
+        );
+        let d = diff_csv("t.csv", &a, &b, &Policy::default(), Builder::Pr1751);
+        let got: Vec<(&str, usize, &str, &Change)> = d
+            .patterns
+            .iter()
+            .map(|p| {
+                (
+                    p.pattern.as_str(),
+                    p.values,
+                    p.example_path.as_str(),
+                    &p.example,
+                )
+            })
+            .collect();
+        let only = |side: &str, row: &str| {
+            let value = Value::String(row.into());
+            if side == "left" {
+                Change::OnlyLeft { value }
+            } else {
+                Change::OnlyRight { value }
+            }
+        };
+        assert_eq!(
+            got,
+            [
+                (
+                    "t.csv:A.x",
+                    1,
+                    "t.csv:A.x",
+                    &Change::Value {
+                        left: "5".into(),
+                        right: "6".into()
+                    }
+                ),
+                (
+                    "t.csv:rows.A",
+                    6,
+                    "t.csv:rows.A",
+                    &only("right", "request 1 A #0")
+                ),
+                (
+                    "t.csv:rows.B",
+                    3,
+                    "t.csv:rows.B",
+                    &only("left", "request 0 B #0")
+                ),
+                (
+                    "t.csv:rows.C",
+                    3,
+                    "t.csv:rows.C",
+                    &only("right", "request 3 C #0")
+                ),
+            ]
+        );
+        // Shared rows: 3 × 3 cells; one row only on the left, three only on the right.
+        assert_eq!((d.compared, d.differing), (9 + 3 + 9, 1 + 3 + 9));
+        // In parts of any size (a part boundary between twins, right-only rows between
+        // parts and before the first), and with no left rows at all.
+        for per_part in 1..=4 {
+            let p = diff_csv_in_parts(
+                "t.csv",
+                &a,
+                &b,
+                &Policy::default(),
+                Builder::Pr1751,
+                per_part,
+            );
+            assert_eq!(p, d, "{per_part} rows per part");
+        }
+        let none = Table::from_csv("example_number,event_type,x\n");
+        let d = diff_csv("t.csv", &none, &b, &Policy::default(), Builder::Pr1751);
+        assert_eq!((d.compared, d.differing), (18, 18));
+    }
+}
