@@ -257,16 +257,21 @@ fn by_request_in_batches(
             None => {}
         }
     }
-    let ist_frame = Frame::new(Layout::Ist, requests, concat(ist_rows));
+    // The frames' rows are gathered side by side.
+    let (ist_frame, converted) = rayon::join(
+        || Frame::new(Layout::Ist, requests, concat(ist_rows)),
+        || {
+            convert.then(|| {
+                builders
+                    .par_iter()
+                    .zip(atif_rows)
+                    .map(|(&b, rows)| Frame::new(from_atif::layout(b), requests, concat(rows)))
+                    .collect::<Vec<_>>()
+            })
+        },
+    );
     let (atif_frames, atif_sessions) = match item.atif.as_deref() {
-        None => (
-            builders
-                .iter()
-                .zip(atif_rows)
-                .map(|(&b, rows)| Frame::new(from_atif::layout(b), requests, concat(rows)))
-                .collect(),
-            atif_sessions,
-        ),
+        None => (converted.unwrap_or_default(), atif_sessions),
         Some(p) => match load_atif(p, opts) {
             Ok(atif) => atif_side(&atif, builders),
             Err(e) => return Some(Err(fail(e))),

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{diff_text, json_groups, Groups, OutputDrift, Policy};
 use crate::config::ProfilerConfig;
-use crate::differences::{normalize_active_uuids, rename_uuids, rename_uuids_value_with};
+use crate::differences::{normalize_active_uuids, rename_in, rename_uuids_value_with};
 use crate::drift::value_diff::leaf_count;
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
@@ -28,7 +28,9 @@ const REPORT: &str = "workflow_profiling_report.txt";
 struct Side {
     /// UUID names of the metrics, in document order.
     names: crate::differences::Names,
+    /// The report so far, its UUIDs renamed (a UUID never spans two sections' lines).
     report: String,
+    report_names: crate::differences::Names,
     /// Leaf values of the metrics.
     leaves: usize,
 }
@@ -38,7 +40,8 @@ impl Side {
     /// (so paths, renaming and the spike-interval normalization are those of the file).
     fn take(&mut self, s: WorkflowSection) -> Value {
         self.report.push_str("\n\n\n");
-        self.report.push_str(&s.report);
+        self.report
+            .push_str(&rename_in(&s.report, &mut self.report_names));
         let mut part = Value::Object(std::iter::once((s.key.to_string(), s.metrics)).collect());
         rename_uuids_value_with(&mut part, &mut self.names);
         normalize_active_uuids(&mut part);
@@ -92,9 +95,8 @@ pub(super) fn drift(
             m.push(part);
         }
     }
-    let ist_report = rename_uuids(&ist_side.report);
     metrics
-        .into_iter()
+        .into_par_iter()
         .zip(&atif_sides)
         .zip(builders)
         .map(|((m, side), &b)| {
@@ -107,7 +109,7 @@ pub(super) fn drift(
                     differing,
                     patterns: groups.finish(compared),
                 },
-                diff_text(REPORT, &ist_report, &rename_uuids(&side.report), policy, b),
+                diff_text(REPORT, &ist_side.report, &side.report, policy, b),
             ])
         })
         .collect::<Option<Vec<_>>>()

@@ -4,6 +4,7 @@
 //! time-weighted concurrency distribution, self and subtree times (Q4) and the text report.
 //! The Gantt chart is not drawn (not a comparable artifact).
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use serde_json::{json, Map, Value};
@@ -416,9 +417,8 @@ pub fn nested_stack(frame: &Frame) -> Nested {
         ));
     }
     lines.push("\n-- Full Tree(s) (All Examples) --".to_string());
-    for &r in &forest.roots {
-        lines.push(forest.render(r));
-    }
+    // The trees side by side (they are most of the report).
+    lines.par_extend(forest.roots.par_iter().map(|&r| forest.render(r)));
     let report = lines.join("\n");
     Nested {
         forest,
