@@ -20,6 +20,17 @@ pub struct ListReader<R> {
     depth: usize,
 }
 
+/// The bytes that matter outside strings inside an element: `"`, brackets and braces.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 5 {
+        t[b"\"{}[]"[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
@@ -144,6 +155,13 @@ impl<R: BufRead> ListReader<R> {
                         }
                     }
                     continue;
+                }
+                if depth > 0 {
+                    // Inside an element, outside strings: only quotes and brackets matter.
+                    match buf[i..].iter().position(|&c| STRUCTURAL[usize::from(c)]) {
+                        Some(k) => i += k,
+                        None => break,
+                    }
                 }
                 match buf[i] {
                     b'"' => in_str = true,
