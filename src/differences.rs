@@ -207,17 +207,20 @@ fn is_uuid(b: &[u8]) -> bool {
         })
 }
 
-/// When `text` is one UUID: name it as [`rename_in`] would (if it has no name yet), without
-/// copying its name out.
-pub fn note_uuid(text: &str, names: &mut Names) -> bool {
-    if text.len() != 36 || !is_uuid(text.as_bytes()) {
-        return false;
-    }
-    if !names.contains_key(text) {
+/// The name of UUID `u`: the next one (`U<number of names so far>`) when it has none yet.
+fn name_of<'n>(u: &str, names: &'n mut Names) -> &'n str {
+    if !names.contains_key(u) {
         let n = format!("U{}", names.len());
-        names.insert(text.to_string(), n);
+        names.insert(u.to_string(), n);
     }
-    true
+    &names[u]
+}
+
+/// When `text` is one UUID: name it as [`rename_in`] would, without copying its name out.
+pub fn note_uuid(text: &str, names: &mut Names) {
+    if text.len() == 36 && is_uuid(text.as_bytes()) {
+        name_of(text, names);
+    }
 }
 
 pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, str> {
@@ -227,12 +230,7 @@ pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, s
         return std::borrow::Cow::Borrowed(text);
     }
     if text.len() == 36 && is_uuid(text.as_bytes()) {
-        if let Some(n) = names.get(text) {
-            return std::borrow::Cow::Owned(n.clone());
-        }
-        let n = format!("U{}", names.len());
-        names.insert(text.to_string(), n.clone());
-        return std::borrow::Cow::Owned(n);
+        return std::borrow::Cow::Owned(name_of(text, names).to_string());
     }
     let mut out = String::new();
     let mut last = 0;
@@ -241,15 +239,7 @@ pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, s
             out.reserve(text.len());
         }
         out.push_str(&text[last..start]);
-        let m = &text[start..end];
-        match names.get(m) {
-            Some(n) => out.push_str(n),
-            None => {
-                let n = format!("U{}", names.len());
-                out.push_str(&n);
-                names.insert(m.to_string(), n);
-            }
-        }
+        out.push_str(name_of(&text[start..end], names));
         last = end;
     }
     if last == 0 {
