@@ -253,6 +253,15 @@ pub enum Cell<'a> {
 }
 
 impl<'a> Cell<'a> {
+    /// Append the cell as written to `out`.
+    fn write(self, out: &mut String) {
+        match self {
+            Cell::Text(s) => out.push_str(s),
+            Cell::Float(x) => float_cell(x, out),
+            Cell::Int(i) => int(i, out),
+        }
+    }
+
     /// The cell as written, in `buf` unless it is text.
     pub fn text<'s>(self, buf: &'s mut String) -> &'s str
     where
@@ -260,14 +269,9 @@ impl<'a> Cell<'a> {
     {
         match self {
             Cell::Text(s) => s,
-            Cell::Float(x) => {
+            number => {
                 buf.clear();
-                float_cell(x, buf);
-                buf
-            }
-            Cell::Int(i) => {
-                buf.clear();
-                int(i, buf);
+                number.write(buf);
                 buf
             }
         }
@@ -429,11 +433,7 @@ pub fn table(frame: &Frame, opts: CsvOptions) -> Table {
     for i in 0..cells.len() {
         t.start_row();
         for c in 0..cells.cols.len() {
-            t.cell_with(|out| match cells.cell(i, c) {
-                Cell::Text(s) => out.push_str(s),
-                Cell::Float(x) => float_cell(x, out),
-                Cell::Int(n) => int(n, out),
-            });
+            t.cell_with(|out| cells.cell(i, c).write(out));
         }
     }
     t
