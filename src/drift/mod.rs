@@ -6,6 +6,7 @@
 //! replaced by `*` — so a report says "`nested_stack_analysis.node_metrics.*.duration`:
 //! 150 values" rather than listing 150 lines.
 
+mod forecast;
 pub mod inputs;
 pub mod policy;
 mod table_diff;
@@ -431,11 +432,7 @@ impl Compared {
                         Content::Json(v) => v,
                         other => serde_json::from_str(&other.text()).unwrap_or(Value::Null),
                     };
-                    crate::differences::rename_uuids_value(&mut v);
-                    if let Some(m) = v.as_object_mut() {
-                        m.remove("generated_at");
-                    }
-                    normalize_active_uuids(&mut v);
+                    normalize_json(&mut v);
                     Normalized::Json(v)
                 } else if name.ends_with(".csv") {
                     // Cell by cell, in the text's order: the names renaming the CSV text gives
@@ -460,6 +457,16 @@ impl Compared {
     fn get(&self, name: &str) -> Option<&Normalized> {
         self.files.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
+}
+
+/// A JSON output as the diff compares it: UUIDs renamed in order of appearance,
+/// `generated_at` dropped, `active_uuids` lists sorted.
+fn normalize_json(v: &mut Value) {
+    crate::differences::rename_uuids_value(v);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("generated_at");
+    }
+    normalize_active_uuids(v);
 }
 
 fn diff_json(file: &str, a: &Value, b: &Value, policy: &Policy, builder: Builder) -> OutputDrift {
@@ -761,6 +768,16 @@ pub fn run_item_builders(
             }
             lap(&format!("{u:?}"));
             continue;
+        }
+        if u == Unit::Forecast {
+            if let Some(drifts) = forecast::drift(&ist_frame, &atif_frames, builders, &cfg, policy)
+            {
+                for (out, d) in outputs.iter_mut().zip(drifts) {
+                    out.push(d);
+                }
+                lap(&format!("{u:?}"));
+                continue;
+            }
         }
         if u == Unit::WorkflowProfiling {
             if let Some(drifts) = workflow::drift(&ist_frame, &atif_frames, builders, &cfg, policy)

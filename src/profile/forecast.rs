@@ -214,17 +214,30 @@ fn ridge(a: &[Vec<f64>], b: &[Vec<f64>], lambda: f64) -> Vec<Vec<f64>> {
 
 /// `forecast.json`.
 pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
+    let (mut doc, mats) = forecast_apart(frame, flavor);
+    if let (Some(m), Value::Object(o)) = (mats, &mut doc) {
+        o.shift_insert(2, "X".into(), cells(&m.x, m.integer));
+        o.shift_insert(3, "Y".into(), cells(&m.y, m.integer));
+    }
+    doc
+}
+
+/// `forecast.json` apart from its matrices: when NAT's matrices are built, they are
+/// returned and the value lacks its members `X` and `Y` (which [`forecast`] puts back as
+/// [`cell`]s after `n_samples`). The drift compares the matrices as numbers: at 100,000
+/// requests they are 2 × 10.8M cells, 32 bytes each as JSON values.
+pub fn forecast_apart(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>) {
     let mats = match matrices(frame, flavor) {
         Ok(m) => m,
         Err(e) => {
-            return json!({"matrix_length": null, "n_samples": 0, "X": null, "Y": null, "error": e,
-                          "model": model_doc(), "forecasts": []})
+            let doc = json!({"matrix_length": null, "n_samples": 0, "X": null, "Y": null, "error": e,
+                          "model": model_doc(), "forecasts": []});
+            return (doc, None);
         }
     };
     let n = mats.matrix_length;
-    let a: Vec<Vec<f64>> = mats.x.clone();
     let b: Vec<Vec<f64>> = mats.y.iter().map(|r| r[..3].to_vec()).collect();
-    let w = ridge(&a, &b, 1.0);
+    let w = ridge(&mats.x, &b, 1.0);
     // Runtime line: runtime = c0 + c1 · calls.
     let runtimes = crate::profile::confidence::workflow_run_times(frame);
     let calls: Vec<f64> = mats.runs.iter().map(|r| r.len() as f64).collect();
@@ -241,34 +254,32 @@ pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
                    "runtime_s": c0 + c1 * run.len() as f64})
         })
         .collect();
-    let cells = |m: &[Vec<f64>]| -> Value {
-        Value::Array(
-            m.iter()
-                .map(|r| {
-                    Value::Array(
-                        r.iter()
-                            .map(|&v| {
-                                if mats.integer {
-                                    json!(v as i64)
-                                } else {
-                                    json!(v)
-                                }
-                            })
-                            .collect(),
-                    )
-                })
-                .collect(),
-        )
-    };
-    crate::profile::object([
+    let doc = crate::profile::object([
         ("matrix_length", json!(n)),
         ("n_samples", json!(mats.x.len())),
-        ("X", cells(&mats.x)),
-        ("Y", cells(&mats.y)),
         ("error", Value::Null),
         ("model", model_doc()),
         ("forecasts", Value::Array(forecasts)),
-    ])
+    ]);
+    (doc, Some(mats))
+}
+
+/// A matrix cell as `forecast.json` holds it: an integer where numpy's dtype is int64
+/// (the IST path), else a float (`null` when not finite, as serde_json writes it).
+pub fn cell(v: f64, integer: bool) -> Value {
+    if integer {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
+}
+
+fn cells(m: &[Vec<f64>], integer: bool) -> Value {
+    Value::Array(
+        m.iter()
+            .map(|r| Value::Array(r.iter().map(|&v| cell(v, integer)).collect()))
+            .collect(),
+    )
 }
 
 fn line_fit(x: &[f64], y: &[f64]) -> (f64, f64) {

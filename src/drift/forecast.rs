@@ -1,0 +1,377 @@
+//! The drift of `forecast.json`, its training matrices compared as numbers.
+//!
+//! `X` and `Y` are most of the file: at 100,000 requests 2 × 10.8M cells per path, which as
+//! JSON values took 3 GB beside the frames, and most of the stage's time. Each path's
+//! matrices are kept as the `f64`s they are built from, and compared cell by cell as the
+//! walk over the written values compares them: the same paths, the same kind of change
+//! (an int64 cell against a float64 one is a type change), the same tolerance and counts.
+//! The rest of the file is compared as JSON. The result is the whole files' (checked in the
+//! tests below, and by the 10k and corpus reports being unchanged).
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::value_diff::{leaf_count, Change, Closeness};
+use super::{diff_json, json_groups, normalize_json, Groups, OutputDrift, Policy};
+use crate::config::ProfilerConfig;
+use crate::frame::from_atif::Builder;
+use crate::frame::Frame;
+use crate::pipeline::ProfilePath;
+use crate::profile::forecast::{cell, forecast_apart, Matrices};
+
+const FILE: &str = "forecast.json";
+
+/// Rows of a matrix per part of its diff (parts are diffed side by side).
+const ROWS_PER_PART: usize = 4096;
+
+/// One path's `forecast.json`: the rest of the file normalized as the drift compares it,
+/// and the matrices when NAT builds them.
+struct Side {
+    doc: Value,
+    mats: Option<Matrices>,
+}
+
+impl Side {
+    fn new(frame: &Frame, flavor: crate::profile::Flavor) -> Self {
+        let (mut doc, mats) = forecast_apart(frame, flavor);
+        normalize_json(&mut doc);
+        Side { doc, mats }
+    }
+
+    /// The whole file's value (the diff of a path without matrices is the JSON walk's).
+    fn whole(&self) -> Value {
+        let mut doc = self.doc.clone();
+        if let (Some(m), Value::Object(o)) = (&self.mats, &mut doc) {
+            o.shift_insert(2, "X".into(), matrix_value(&m.x, m.integer));
+            o.shift_insert(3, "Y".into(), matrix_value(&m.y, m.integer));
+        }
+        doc
+    }
+}
+
+/// Per builder, the drift of `forecast.json`; `None` when the forecast is off or a frame
+/// is empty (the unit-by-unit path handles those).
+pub(super) fn drift(
+    ist: &Frame,
+    atif: &[Frame],
+    builders: &[Builder],
+    cfg: &ProfilerConfig,
+    policy: &Policy,
+) -> Option<Vec<OutputDrift>> {
+    if !cfg.token_usage_forecast || ist.is_empty() || atif.iter().any(Frame::is_empty) {
+        return None;
+    }
+    let (left, rights) = rayon::join(
+        || Side::new(ist, ProfilePath::Ist.flavor()),
+        || {
+            atif.par_iter()
+                .zip(builders)
+                .map(|(f, &b)| Side::new(f, ProfilePath::Atif(b).flavor()))
+                .collect::<Vec<_>>()
+        },
+    );
+    Some(
+        rights
+            .par_iter()
+            .zip(builders)
+            .map(|(right, &b)| side_drift(&left, right, policy, b))
+            .collect(),
+    )
+}
+
+fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> OutputDrift {
+    let (Some(lm), Some(rm)) = (&left.mats, &right.mats) else {
+        return diff_json(FILE, &left.whole(), &right.whole(), policy, builder);
+    };
+    let ((doc, x), y) = rayon::join(
+        || {
+            rayon::join(
+                || json_groups(FILE, &left.doc, &right.doc, policy, builder),
+                || {
+                    matrix_groups(
+                        "X",
+                        (&lm.x, lm.integer),
+                        (&rm.x, rm.integer),
+                        policy,
+                        builder,
+                    )
+                },
+            )
+        },
+        || {
+            matrix_groups(
+                "Y",
+                (&lm.y, lm.integer),
+                (&rm.y, rm.integer),
+                policy,
+                builder,
+            )
+        },
+    );
+    // Document order: `X` and `Y` come after `n_samples`; their patterns are theirs alone,
+    // so the order of the folds only keeps each pattern's first example first.
+    let (groups, differing) = Groups::fold([doc, x, y]).expect("three parts");
+    let leaves =
+        |s: &Side, m: &Matrices| leaf_count(&s.doc) + matrix_leaves(&m.x) + matrix_leaves(&m.y);
+    let compared = leaves(left, lm).max(leaves(right, rm));
+    OutputDrift {
+        file: FILE.into(),
+        compared,
+        differing,
+        patterns: groups.finish(compared),
+    }
+}
+
+/// A matrix as `forecast.json` holds it.
+fn matrix_value(m: &[Vec<f64>], integer: bool) -> Value {
+    Value::Array(m.iter().map(|r| row_value(r, integer)).collect())
+}
+
+fn row_value(r: &[f64], integer: bool) -> Value {
+    Value::Array(r.iter().map(|&v| cell(v, integer)).collect())
+}
+
+/// [`leaf_count`] of [`matrix_value`].
+fn matrix_leaves(m: &[Vec<f64>]) -> usize {
+    if m.is_empty() {
+        return 1;
+    }
+    m.iter().map(|r| r.len().max(1)).sum()
+}
+
+/// A matrix `(rows, integer cells)`.
+type Matrix<'a> = (&'a [Vec<f64>], bool);
+
+/// The differences of matrix `name` (a member of the root), grouped as the JSON walk over
+/// [`matrix_value`]s groups them, and how many values differ.
+fn matrix_groups<'a>(
+    name: &str,
+    a: Matrix<'_>,
+    b: Matrix<'_>,
+    policy: &'a Policy,
+    builder: Builder,
+) -> (Groups<'a>, usize) {
+    let tol = policy.tolerances(FILE);
+    let n = a.0.len().min(b.0.len());
+    let starts: Vec<usize> = (0..n).step_by(ROWS_PER_PART).collect();
+    let mut parts: Vec<(Groups, usize)> = starts
+        .par_iter()
+        .map(|&start| {
+            let mut g = Groups::new(FILE, policy, builder);
+            let mut differing = 0;
+            let mut path = String::new();
+            for i in start..(start + ROWS_PER_PART).min(n) {
+                path.clear();
+                path.push_str(name);
+                push_index(&mut path, i);
+                differing += row_diff(&mut path, (&a.0[i], a.1), (&b.0[i], b.1), &tol, &mut g);
+            }
+            (g, differing)
+        })
+        .collect();
+    // The rows past the end of the shorter matrix.
+    let mut g = Groups::new(FILE, policy, builder);
+    let mut differing = 0;
+    let mut path = String::new();
+    for (i, r) in a.0.iter().enumerate().skip(b.0.len()) {
+        one_side(&mut path, name, i, r, a.1, true, &mut g, &mut differing);
+    }
+    for (i, r) in b.0.iter().enumerate().skip(a.0.len()) {
+        one_side(&mut path, name, i, r, b.1, false, &mut g, &mut differing);
+    }
+    parts.push((g, differing));
+    Groups::fold(parts).expect("the tails part")
+}
+
+/// A row on one side only: one difference covering its values.
+#[allow(clippy::too_many_arguments)]
+fn one_side(
+    path: &mut String,
+    name: &str,
+    i: usize,
+    r: &[f64],
+    integer: bool,
+    left: bool,
+    g: &mut Groups,
+    differing: &mut usize,
+) {
+    path.clear();
+    path.push_str(name);
+    push_index(path, i);
+    let n = r.len().max(1);
+    g.add(path, n, None, || {
+        let value = row_value(r, integer);
+        if left {
+            Change::OnlyLeft { value }
+        } else {
+            Change::OnlyRight { value }
+        }
+    });
+    *differing += n;
+}
+
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "[{i}]");
+}
+
+/// What a cell is in JSON: `serde_json` writes a float that is not finite as `null`.
+#[derive(PartialEq)]
+enum Kind {
+    Int,
+    Float,
+    Null,
+}
+
+fn kind(v: f64, integer: bool) -> Kind {
+    if integer {
+        Kind::Int
+    } else if v.is_finite() {
+        Kind::Float
+    } else {
+        Kind::Null
+    }
+}
+
+/// The differences of row `path` (both sides present); returns the values that differ.
+fn row_diff(
+    path: &mut String,
+    (a, ai): (&[f64], bool),
+    (b, bi): (&[f64], bool),
+    tol: &dyn Closeness,
+    g: &mut Groups,
+) -> usize {
+    let mut differing = 0;
+    let row_len = path.len();
+    for (j, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let (kx, ky) = (kind(x, ai), kind(y, bi));
+        let change = |typed: bool| {
+            move || {
+                let (left, right) = (cell(x, ai), cell(y, bi));
+                if typed {
+                    Change::Type { left, right }
+                } else {
+                    Change::Value { left, right }
+                }
+            }
+        };
+        if kx != ky {
+            push_index(path, j);
+            g.add(path, 1, None, change(true));
+            differing += 1;
+        } else if kx == Kind::Int {
+            let (x, y) = (x as i64, y as i64);
+            if x != y {
+                push_index(path, j);
+                g.add(path, 1, Some((x as f64, y as f64)), change(false));
+                differing += 1;
+            }
+        } else if kx == Kind::Float && x != y {
+            push_index(path, j);
+            if !tol.close(path, x, y) {
+                g.add(path, 1, Some((x, y)), change(false));
+                differing += 1;
+            }
+        }
+        path.truncate(row_len);
+    }
+    // The cells past the end of the shorter row.
+    for (j, &x) in a.iter().enumerate().skip(b.len()) {
+        push_index(path, j);
+        g.add(path, 1, None, || Change::OnlyLeft { value: cell(x, ai) });
+        differing += 1;
+        path.truncate(row_len);
+    }
+    for (j, &y) in b.iter().enumerate().skip(a.len()) {
+        push_index(path, j);
+        g.add(path, 1, None, || Change::OnlyRight { value: cell(y, bi) });
+        differing += 1;
+        path.truncate(row_len);
+    }
+    differing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::{diff_compared, Compared};
+    use crate::profile::{unit, Unit};
+    use proptest::prelude::*;
+
+    #[test]
+    fn typed_matrices_drift_as_the_whole_files() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+        let cfg = ProfilerConfig::all_on();
+        let policy = Policy::default();
+        let builders = [Builder::Pr1751, Builder::Faithful];
+        let mut compared_matrices = false;
+        for item in ["nested_trip_planner", "react_calculator", "sample"] {
+            let path = corpus.join(item).join("all_requests_profiler_traces.json");
+            let trace = crate::trace::load_file(&path, &Default::default()).unwrap();
+            let crate::trace::Trace::Ist(ist_trace) = &trace else {
+                panic!("an IST trace")
+            };
+            let ist = crate::frame::from_ist::frame(ist_trace);
+            let atif = crate::pipeline::as_atif(&trace).unwrap();
+            let frames: Vec<Frame> = builders
+                .iter()
+                .map(|&b| crate::frame::from_atif::frame(&atif, b))
+                .collect();
+            let got = drift(&ist, &frames, &builders, &cfg, &policy).expect("frames with rows");
+            let whole = |f: &Frame, p: ProfilePath| {
+                Compared::new(unit(f, &cfg, p.flavor(), Unit::Forecast))
+            };
+            let left = whole(&ist, ProfilePath::Ist);
+            for ((f, &b), got) in frames.iter().zip(&builders).zip(got) {
+                let want = diff_compared(&left, &whole(f, ProfilePath::Atif(b)), &policy, b);
+                compared_matrices |= want[0]
+                    .patterns
+                    .iter()
+                    .any(|p| p.pattern.contains("X[*][*]"));
+                assert_eq!(vec![got], want, "{item} {b:?}");
+            }
+        }
+        assert!(compared_matrices, "a case where the matrices differ");
+    }
+
+    /// Small matrices, int64 or float64, with NaN and infinities, rows of any length.
+    fn matrix() -> impl Strategy<Value = (Vec<Vec<f64>>, bool)> {
+        let v = prop_oneof![
+            4 => (-3i32..3).prop_map(f64::from),
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(0.5),
+        ];
+        (
+            prop::collection::vec(prop::collection::vec(v, 0..4), 0..5),
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn matrix_cells_drift_as_their_values(a in matrix(), b in matrix(), rel in prop_oneof![Just(0.0), Just(0.5)]) {
+            // A file tolerance, one by path (row 1 only), and a threshold.
+            let policy = Policy::from_toml(&format!(
+                "[tolerance.files.\"forecast.json\"]\nrel = {rel:?}\n\
+                 [[tolerance.paths]]\npattern = \"X\\\\[1\\\\]*\"\nabs = 1.0\n\
+                 [[threshold]]\npattern = \"forecast.json:X*\"\nmax_values_pct = 20.0\n"
+            ))
+            .unwrap();
+            let b_ = Builder::Pr1751;
+            let finish = |(g, n): (Groups, usize), compared| (g.finish(compared), n);
+            let (av, bv) = (matrix_value(&a.0, a.1), matrix_value(&b.0, b.1));
+            let compared = leaf_count(&av).max(leaf_count(&bv));
+            prop_assert_eq!(
+                leaf_count(&av),
+                matrix_leaves(&a.0)
+            );
+            let doc = |m: Value| {
+                Value::Object(std::iter::once(("X".to_string(), m)).collect())
+            };
+            let want = finish(json_groups(FILE, &doc(av), &doc(bv), &policy, b_), compared);
+            let got = finish(matrix_groups("X", (&a.0, a.1), (&b.0, b.1), &policy, b_), compared);
+            prop_assert_eq!(got, want);
+        }
+    }
+}
