@@ -11,18 +11,16 @@
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::value_diff::{leaf_count, Change, Closeness};
+use super::typed::{self, array_leaves, Lane, Leaf};
+use super::value_diff::leaf_count;
 use super::{diff_json, json_groups, normalize_json, Groups, OutputDrift, Policy};
 use crate::config::ProfilerConfig;
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
 use crate::pipeline::ProfilePath;
-use crate::profile::forecast::{cell, forecast_apart, Matrices};
+use crate::profile::forecast::{forecast_apart, Matrices};
 
 const FILE: &str = "forecast.json";
-
-/// Rows of a matrix per part of its diff (parts are diffed side by side).
-const ROWS_PER_PART: usize = 4096;
 
 /// One path's `forecast.json`: the rest of the file normalized as the drift compares it,
 /// and the matrices when NAT builds them.
@@ -124,19 +122,30 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
 
 /// A matrix as `forecast.json` holds it.
 fn matrix_value(m: &[Vec<f64>], integer: bool) -> Value {
-    Value::Array(m.iter().map(|r| row_value(r, integer)).collect())
+    Value::Array(m.iter().map(|r| Cells(r, integer).value()).collect())
 }
 
-fn row_value(r: &[f64], integer: bool) -> Value {
-    Value::Array(r.iter().map(|&v| cell(v, integer)).collect())
+/// A matrix row: its cells, integers or not.
+struct Cells<'a>(&'a [f64], bool);
+
+impl Lane for Cells<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn leaf(&self, j: usize) -> Leaf<'_> {
+        let v = self.0[j];
+        if self.1 {
+            Leaf::Int(v as i64)
+        } else {
+            Leaf::Float(v)
+        }
+    }
 }
 
 /// [`leaf_count`] of [`matrix_value`].
 fn matrix_leaves(m: &[Vec<f64>]) -> usize {
-    if m.is_empty() {
-        return 1;
-    }
-    m.iter().map(|r| r.len().max(1)).sum()
+    array_leaves(m.len(), |i| Cells(&m[i], false))
 }
 
 /// A matrix `(rows, integer cells)`.
@@ -146,149 +155,21 @@ type Matrix<'a> = (&'a [Vec<f64>], bool);
 /// [`matrix_value`]s groups them, and how many values differ.
 fn matrix_groups<'a>(
     name: &str,
-    a: Matrix<'_>,
-    b: Matrix<'_>,
+    (a, ai): Matrix<'_>,
+    (b, bi): Matrix<'_>,
     policy: &'a Policy,
     builder: Builder,
 ) -> (Groups<'a>, usize) {
-    let tol = policy.tolerances(FILE);
-    let n = a.0.len().min(b.0.len());
-    let starts: Vec<usize> = (0..n).step_by(ROWS_PER_PART).collect();
-    let mut parts: Vec<(Groups, usize)> = starts
-        .par_iter()
-        .map(|&start| {
-            let mut g = Groups::new(FILE, policy, builder);
-            let mut differing = 0;
-            let mut path = String::new();
-            for i in start..(start + ROWS_PER_PART).min(n) {
-                path.clear();
-                path.push_str(name);
-                push_index(&mut path, i);
-                differing += row_diff(&mut path, (&a.0[i], a.1), (&b.0[i], b.1), &tol, &mut g);
-            }
-            (g, differing)
-        })
-        .collect();
-    // The rows past the end of the shorter matrix.
-    let mut g = Groups::new(FILE, policy, builder);
-    let mut differing = 0;
-    let mut path = String::new();
-    for (i, r) in a.0.iter().enumerate().skip(b.0.len()) {
-        one_side(&mut path, name, i, r, a.1, true, &mut g, &mut differing);
-    }
-    for (i, r) in b.0.iter().enumerate().skip(a.0.len()) {
-        one_side(&mut path, name, i, r, b.1, false, &mut g, &mut differing);
-    }
-    parts.push((g, differing));
-    Groups::fold(parts).expect("the tails part")
-}
-
-/// A row on one side only: one difference covering its values.
-#[allow(clippy::too_many_arguments)]
-fn one_side(
-    path: &mut String,
-    name: &str,
-    i: usize,
-    r: &[f64],
-    integer: bool,
-    left: bool,
-    g: &mut Groups,
-    differing: &mut usize,
-) {
-    path.clear();
-    path.push_str(name);
-    push_index(path, i);
-    let n = r.len().max(1);
-    g.add(path, n, None, || {
-        let value = row_value(r, integer);
-        if left {
-            Change::OnlyLeft { value }
-        } else {
-            Change::OnlyRight { value }
-        }
-    });
-    *differing += n;
-}
-
-fn push_index(path: &mut String, i: usize) {
-    use std::fmt::Write;
-    let _ = write!(path, "[{i}]");
-}
-
-/// What a cell is in JSON: `serde_json` writes a float that is not finite as `null`.
-#[derive(PartialEq)]
-enum Kind {
-    Int,
-    Float,
-    Null,
-}
-
-fn kind(v: f64, integer: bool) -> Kind {
-    if integer {
-        Kind::Int
-    } else if v.is_finite() {
-        Kind::Float
-    } else {
-        Kind::Null
-    }
-}
-
-/// The differences of row `path` (both sides present); returns the values that differ.
-fn row_diff(
-    path: &mut String,
-    (a, ai): (&[f64], bool),
-    (b, bi): (&[f64], bool),
-    tol: &dyn Closeness,
-    g: &mut Groups,
-) -> usize {
-    let mut differing = 0;
-    let row_len = path.len();
-    for (j, (&x, &y)) in a.iter().zip(b).enumerate() {
-        let (kx, ky) = (kind(x, ai), kind(y, bi));
-        let change = |typed: bool| {
-            move || {
-                let (left, right) = (cell(x, ai), cell(y, bi));
-                if typed {
-                    Change::Type { left, right }
-                } else {
-                    Change::Value { left, right }
-                }
-            }
-        };
-        if kx != ky {
-            push_index(path, j);
-            g.add(path, 1, None, change(true));
-            differing += 1;
-        } else if kx == Kind::Int {
-            let (x, y) = (x as i64, y as i64);
-            if x != y {
-                push_index(path, j);
-                g.add(path, 1, Some((x as f64, y as f64)), change(false));
-                differing += 1;
-            }
-        } else if kx == Kind::Float && x != y {
-            push_index(path, j);
-            if !tol.close(path, x, y) {
-                g.add(path, 1, Some((x, y)), change(false));
-                differing += 1;
-            }
-        }
-        path.truncate(row_len);
-    }
-    // The cells past the end of the shorter row.
-    for (j, &x) in a.iter().enumerate().skip(b.len()) {
-        push_index(path, j);
-        g.add(path, 1, None, || Change::OnlyLeft { value: cell(x, ai) });
-        differing += 1;
-        path.truncate(row_len);
-    }
-    for (j, &y) in b.iter().enumerate().skip(a.len()) {
-        push_index(path, j);
-        g.add(path, 1, None, || Change::OnlyRight { value: cell(y, bi) });
-        differing += 1;
-        path.truncate(row_len);
-    }
-    differing
+    typed::arrays(
+        FILE,
+        name,
+        a.len(),
+        |i| Cells(&a[i], ai),
+        b.len(),
+        |i| Cells(&b[i], bi),
+        policy,
+        builder,
+    )
 }
 
 #[cfg(test)]

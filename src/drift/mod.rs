@@ -10,6 +10,7 @@ mod forecast;
 pub mod inputs;
 pub mod policy;
 mod table_diff;
+mod typed;
 pub mod value_diff;
 mod workflow;
 

@@ -8,9 +8,12 @@
 //! result is the one the whole files give (checked in the tests below, and by the 10k and
 //! corpus reports being unchanged).
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::typed::{self, array_leaves, Lane, Leaf, Record, Records};
 use super::{diff_text, json_groups, Groups, OutputDrift, Policy};
 use crate::config::ProfilerConfig;
 use crate::differences::{normalize_active_uuids, rename_in, rename_uuids_value_with};
@@ -18,7 +21,8 @@ use crate::drift::value_diff::leaf_count;
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
 use crate::pipeline::ProfilePath;
-use crate::profile::{workflow_section, WorkflowSection, WORKFLOW_SECTIONS};
+use crate::profile::nested_stack::{CallNode, Nested, NodeMetrics};
+use crate::profile::{workflow_section_apart, WorkflowSection, WORKFLOW_SECTIONS};
 
 const METRICS: &str = "workflow_profiling_metrics.json";
 const REPORT: &str = "workflow_profiling_report.txt";
@@ -35,19 +39,178 @@ struct Side {
     leaves: usize,
 }
 
+/// One path's section as the drift compares it.
+struct Taken {
+    /// The metrics as the one-member object `{key: …}` (so paths, renaming and the
+    /// spike-interval normalization are those of the file), without the nested-stack
+    /// members that `nested` holds.
+    part: Value,
+    nested: Option<NestedParts>,
+}
+
+/// The nested-stack members that grow with the calls, typed: `timeline_segments` and
+/// `node_metrics` (its keys and operation names renamed).
+struct NestedParts {
+    nested: Nested,
+    /// Per `node_metrics` entry: its renamed key, and its renamed operation name when the
+    /// name holds a UUID.
+    entries: Vec<(String, Option<String>)>,
+}
+
+const NESTED_AT: &str = "nested_stack_analysis";
+
 impl Side {
-    /// Add a section: its report text, and its metrics as the one-member object `{key: …}`
-    /// (so paths, renaming and the spike-interval normalization are those of the file).
-    fn take(&mut self, s: WorkflowSection) -> Value {
+    /// Add a section: its report text, and its metrics.
+    fn take(&mut self, s: WorkflowSection) -> Taken {
         self.report.push_str("\n\n\n");
         self.report
             .push_str(&rename_in(&s.report, &mut self.report_names));
         let mut part = Value::Object(std::iter::once((s.key.to_string(), s.metrics)).collect());
+        // Document order: `timeline_segments` and the percentiles hold no text, so
+        // `node_metrics` is renamed first, then the rest.
+        let nested = s.nested.map(|nested| {
+            let entries = nested
+                .node_metrics
+                .iter()
+                .map(|(key, m)| {
+                    let key = rename_in(key, &mut self.names).into_owned();
+                    let name = &nested.forest.nodes[m.node].name;
+                    let name = match rename_in(name, &mut self.names) {
+                        Cow::Owned(n) => Some(n),
+                        Cow::Borrowed(_) => None,
+                    };
+                    (key, name)
+                })
+                .collect();
+            NestedParts { nested, entries }
+        });
         rename_uuids_value_with(&mut part, &mut self.names);
         normalize_active_uuids(&mut part);
+        // (The typed members' leaves are added once their records are built.)
         self.leaves += leaf_count(&part);
-        part
+        Taken { part, nested }
     }
+}
+
+/// A `node_metrics` record, renamed.
+struct NodeRecord<'a> {
+    node: &'a CallNode,
+    metrics: &'a NodeMetrics,
+    uuid: &'a str,
+    name: &'a str,
+}
+
+impl Record for NodeRecord<'_> {
+    const KEYS: &'static [&'static str] = &[
+        "uuid",
+        "operation_type",
+        "operation_name",
+        "start_time",
+        "end_time",
+        "duration",
+        "self_time",
+        "subtree_time",
+        "concurrency_midpoint",
+        "bottleneck_score",
+    ];
+
+    fn leaf(&self, j: usize) -> Leaf<'_> {
+        let (x, m) = (self.node, self.metrics);
+        match j {
+            0 => Leaf::Str(self.uuid),
+            1 => Leaf::Str(x.op_type),
+            2 => Leaf::Str(self.name),
+            3 => Leaf::Float(x.start),
+            4 => Leaf::Float(x.end),
+            5 => Leaf::Float(x.duration),
+            6 => Leaf::Float(m.self_time),
+            7 => Leaf::Float(m.subtree_time),
+            8 => Leaf::Float(m.concurrency_midpoint),
+            _ => Leaf::Float(m.subtree_time),
+        }
+    }
+}
+
+/// A `timeline_segments` entry: `[start, end, level]`.
+struct Segment((f64, f64, i64));
+
+impl Lane for Segment {
+    fn len(&self) -> usize {
+        3
+    }
+
+    fn leaf(&self, j: usize) -> Leaf<'_> {
+        let (s, e, c) = self.0;
+        match j {
+            0 => Leaf::Float(s),
+            1 => Leaf::Float(e),
+            _ => Leaf::Int(c),
+        }
+    }
+}
+
+impl NestedParts {
+    fn segments(&self) -> &[(f64, f64, i64)] {
+        &self.nested.concurrency.segments
+    }
+
+    fn records(&self) -> Records<&str, NodeRecord<'_>> {
+        Records::new(self.nested.node_metrics.iter().zip(&self.entries).map(
+            |((_, m), (key, name))| {
+                let node = &self.nested.forest.nodes[m.node];
+                let record = NodeRecord {
+                    node,
+                    metrics: m,
+                    uuid: key,
+                    name: name.as_deref().unwrap_or(&node.name),
+                };
+                (key.as_str(), record)
+            },
+        ))
+    }
+
+    /// Leaf values of the two members, `records` being this one's.
+    fn leaves(&self, records: &Records<&str, NodeRecord<'_>>) -> usize {
+        let segs = self.segments();
+        array_leaves(segs.len(), |i| Segment(segs[i])) + records.leaves()
+    }
+}
+
+/// The groups of the typed nested-stack members.
+fn nested_groups<'p>(
+    a: &NestedParts,
+    ar: &Records<&str, NodeRecord<'_>>,
+    b: &NestedParts,
+    br: &Records<&str, NodeRecord<'_>>,
+    policy: &'p Policy,
+    builder: Builder,
+) -> [(Groups<'p>, usize); 2] {
+    let (sa, sb) = (a.segments(), b.segments());
+    let (segments, records) = rayon::join(
+        || {
+            typed::arrays(
+                METRICS,
+                &format!("{NESTED_AT}.concurrency.timeline_segments"),
+                sa.len(),
+                |i| Segment(sa[i]),
+                sb.len(),
+                |i| Segment(sb[i]),
+                policy,
+                builder,
+            )
+        },
+        || {
+            typed::records(
+                METRICS,
+                &format!("{NESTED_AT}.node_metrics"),
+                ar,
+                br,
+                policy,
+                builder,
+            )
+        },
+    );
+    [segments, records]
 }
 
 /// Per builder, the drift of the metrics and of the report (in `COMPARED` order); `None`
@@ -69,13 +232,13 @@ pub(super) fn drift(
     let mut metrics: Vec<Vec<(Groups, usize)>> = builders.iter().map(|_| Vec::new()).collect();
     for k in 0..WORKFLOW_SECTIONS.len() {
         let (left, rights) = rayon::join(
-            || workflow_section(ist, cfg, ist_flavor, k).map(|s| ist_side.take(s)),
+            || workflow_section_apart(ist, cfg, ist_flavor, k, true).map(|s| ist_side.take(s)),
             || {
                 atif.par_iter()
                     .zip(builders)
                     .zip(&mut atif_sides)
                     .map(|((f, &b), side)| {
-                        workflow_section(f, cfg, ProfilePath::Atif(b).flavor(), k)
+                        workflow_section_apart(f, cfg, ProfilePath::Atif(b).flavor(), k, true)
                             .map(|s| side.take(s))
                     })
                     .collect::<Vec<_>>()
@@ -83,12 +246,40 @@ pub(super) fn drift(
         );
         // One configuration for every path: an analysis is on for all of them or for none.
         let Some(left) = left else { continue };
+        let rights: Vec<Taken> = rights
+            .into_iter()
+            .map(|r| r.expect("the same analyses on every path"))
+            .collect();
+        fn records(t: &Taken) -> Option<Records<&str, NodeRecord<'_>>> {
+            t.nested.as_ref().map(NestedParts::records)
+        }
+        let (left_records, right_records) = rayon::join(
+            || records(&left),
+            || rights.par_iter().map(records).collect::<Vec<_>>(),
+        );
+        let leaves = |t: &Taken, r: &Option<Records<&str, NodeRecord<'_>>>| match (&t.nested, r) {
+            (Some(n), Some(r)) => n.leaves(r),
+            _ => 0,
+        };
+        ist_side.leaves += leaves(&left, &left_records);
+        for ((side, t), r) in atif_sides.iter_mut().zip(&rights).zip(&right_records) {
+            side.leaves += leaves(t, r);
+        }
         let parts: Vec<(Groups, usize)> = rights
             .par_iter()
+            .zip(&right_records)
             .zip(builders)
-            .map(|(right, &b)| {
-                let right = right.as_ref().expect("the same analyses on every path");
-                json_groups(METRICS, &left, right, policy, b)
+            .map(|((right, right_records), &b)| {
+                let doc = json_groups(METRICS, &left.part, &right.part, policy, b);
+                let typed = match (&left.nested, &left_records, &right.nested, right_records) {
+                    (Some(a), Some(ar), Some(bn), Some(br)) => {
+                        nested_groups(a, ar, bn, br, policy, b)
+                            .into_iter()
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                Groups::fold(std::iter::once(doc).chain(typed)).expect("the document part")
             })
             .collect();
         for (m, part) in metrics.iter_mut().zip(parts) {

@@ -337,6 +337,9 @@ pub struct WorkflowSection {
     pub key: &'static str,
     pub report: String,
     pub metrics: Value,
+    /// From [`workflow_section_apart`]: the nested-stack analysis, whose members that grow
+    /// with the calls `metrics` then lacks ([`nested_stack::to_json_apart`]).
+    pub nested: Option<nested_stack::Nested>,
 }
 
 /// Analysis `k` of [`WORKFLOW_SECTIONS`]; `None` when the configuration turns it off.
@@ -346,7 +349,20 @@ pub fn workflow_section(
     flavor: Flavor,
     k: usize,
 ) -> Option<WorkflowSection> {
+    workflow_section_apart(frame, cfg, flavor, k, false)
+}
+
+/// [`workflow_section`]; with `apart`, the nested-stack analysis is returned as computed
+/// and its metrics lack the members that grow with the calls.
+pub fn workflow_section_apart(
+    frame: &Frame,
+    cfg: &ProfilerConfig,
+    flavor: Flavor,
+    k: usize,
+    apart: bool,
+) -> Option<WorkflowSection> {
     let b = &cfg.bottleneck_analysis;
+    let mut nested = None;
     let (report, metrics) = match WORKFLOW_SECTIONS.get(k).copied()? {
         "simple_stack_analysis" if b.enable_simple_stack => {
             let s = simple_stack::simple_stack(
@@ -360,9 +376,16 @@ pub fn workflow_section(
             (s.summary, json)
         }
         "nested_stack_analysis" if b.enable_nested_stack => {
-            let n = nested_stack::nested_stack(frame);
-            let json = nested_stack::to_json(&n);
-            (n.report, json)
+            let mut n = nested_stack::nested_stack(frame);
+            if apart {
+                let json = nested_stack::to_json_apart(&n);
+                let report = std::mem::take(&mut n.report);
+                nested = Some(n);
+                (report, json)
+            } else {
+                let json = nested_stack::to_json(&n);
+                (n.report, json)
+            }
         }
         "concurrency_spike_analysis" if cfg.concurrency_spike_analysis.enable => {
             let c = concurrency_spikes::concurrency_spikes(
@@ -383,5 +406,6 @@ pub fn workflow_section(
         key: WORKFLOW_SECTIONS[k],
         report,
         metrics,
+        nested,
     })
 }

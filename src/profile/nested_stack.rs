@@ -431,11 +431,17 @@ pub fn nested_stack(frame: &Frame) -> Nested {
 
 fn metrics_json(f: &CallForest, m: &NodeMetrics) -> Value {
     let x = &f.nodes[m.node];
+    metrics_json_named(x, m, &x.uuid, &x.name)
+}
+
+/// A node's metrics as `node_metrics` and `top_bottlenecks` hold them, with its UUID and
+/// name as given (the drift's renamed ones).
+pub fn metrics_json_named(x: &CallNode, m: &NodeMetrics, uuid: &str, name: &str) -> Value {
     // `object`, not `json!` (which grows the map key by key): there is one per call.
     crate::profile::object([
-        ("uuid", x.uuid.clone().into()),
+        ("uuid", uuid.into()),
         ("operation_type", x.op_type.into()),
-        ("operation_name", x.name.clone().into()),
+        ("operation_name", name.into()),
         ("start_time", x.start.into()),
         ("end_time", x.end.into()),
         ("duration", x.duration.into()),
@@ -446,31 +452,43 @@ fn metrics_json(f: &CallForest, m: &NodeMetrics) -> Value {
     ])
 }
 
+/// A `timeline_segments` entry.
+pub fn segment_json(&(s, e, c): &(f64, f64, i64)) -> Value {
+    json!([s, e, c])
+}
+
+/// The analysis's metrics.
 pub fn to_json(n: &Nested) -> Value {
-    let segs: Vec<Value> = n
-        .concurrency
-        .segments
-        .iter()
-        .map(|&(s, e, c)| json!([s, e, c]))
-        .collect();
+    let mut v = to_json_apart(n);
+    let segs: Vec<Value> = n.concurrency.segments.iter().map(segment_json).collect();
     let mut nm = Map::with_capacity(n.node_metrics.len());
     for (u, m) in &n.node_metrics {
         nm.insert(u.clone(), metrics_json(&n.forest, m));
     }
+    if let Value::Object(o) = &mut v {
+        if let Some(Value::Object(c)) = o.get_mut("concurrency") {
+            c.shift_insert(0, "timeline_segments".into(), Value::Array(segs));
+        }
+        o.shift_insert(1, "node_metrics".into(), Value::Object(nm));
+    }
+    v
+}
+
+/// [`to_json`] without its two members that grow with the calls,
+/// `concurrency.timeline_segments` and `node_metrics` (the drift compares them typed).
+pub fn to_json_apart(n: &Nested) -> Value {
     let p = n.concurrency.p;
     use crate::profile::object;
     object([
         (
             "concurrency",
             object([
-                ("timeline_segments", Value::Array(segs)),
                 ("p50", json!(p[0])),
                 ("p90", json!(p[1])),
                 ("p95", json!(p[2])),
                 ("p99", json!(p[3])),
             ]),
         ),
-        ("node_metrics", Value::Object(nm)),
         (
             "top_bottlenecks",
             Value::Array(n.top.iter().map(|m| metrics_json(&n.forest, m)).collect()),

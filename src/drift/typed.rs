@@ -1,0 +1,417 @@
+//! Large members of the JSON outputs compared from the data they are written from.
+//!
+//! A few members of the outputs grow with the calls: `forecast.json`'s matrices, the
+//! nested-stack analysis's `timeline_segments` and `node_metrics`. As JSON values they were
+//! most of the drift's memory at 100,000 requests (32 bytes per number, an ordered map per
+//! call), and building, renaming and dropping them most of its time. Here they are read
+//! where they are: arrays of rows ([`Lane`]) and maps of records ([`Record`]) whose scalars
+//! ([`Leaf`]) compare as [`value_diff`](super::value_diff)'s walk compares the values they
+//! are written as — the same paths, kinds of change, tolerances and counts (checked by the
+//! proptests below against the walk itself).
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use super::value_diff::{Change, Closeness};
+use super::{Groups, Policy};
+use crate::frame::from_atif::Builder;
+
+/// Rows or records per part of a diff (parts are diffed side by side).
+const PER_PART: usize = 4096;
+
+/// A scalar as it is written to JSON.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Leaf<'a> {
+    Int(i64),
+    /// serde_json writes a float that is not finite as `null`.
+    Float(f64),
+    Str(&'a str),
+}
+
+#[derive(PartialEq)]
+enum Kind {
+    Int,
+    Float,
+    Null,
+    Str,
+}
+
+impl Leaf<'_> {
+    fn kind(self) -> Kind {
+        match self {
+            Leaf::Int(_) => Kind::Int,
+            Leaf::Float(x) if x.is_finite() => Kind::Float,
+            Leaf::Float(_) => Kind::Null,
+            Leaf::Str(_) => Kind::Str,
+        }
+    }
+
+    pub(super) fn value(self) -> Value {
+        match self {
+            Leaf::Int(i) => i.into(),
+            Leaf::Float(x) => x.into(),
+            Leaf::Str(s) => s.into(),
+        }
+    }
+}
+
+/// Both leaves at `path`, compared as the walk compares their values; returns the values
+/// that differ (0 or 1).
+fn leaf_diff(path: &str, a: Leaf, b: Leaf, tol: &dyn Closeness, g: &mut Groups) -> usize {
+    let change = |typed: bool| {
+        move || {
+            let (left, right) = (a.value(), b.value());
+            if typed {
+                Change::Type { left, right }
+            } else {
+                Change::Value { left, right }
+            }
+        }
+    };
+    let numbers = match (a, b) {
+        _ if a.kind() != b.kind() => {
+            g.add(path, 1, None, change(true));
+            return 1;
+        }
+        (Leaf::Int(x), Leaf::Int(y)) if x != y => Some((x as f64, y as f64)),
+        (Leaf::Float(x), Leaf::Float(y)) if x.is_finite() && x != y && !tol.close(path, x, y) => {
+            Some((x, y))
+        }
+        // Differing strings that both parse as numbers count their difference (as a
+        // table's numeric cells do).
+        (Leaf::Str(x), Leaf::Str(y)) if x != y => x.parse().ok().zip(y.parse().ok()),
+        _ => return 0,
+    };
+    g.add(path, 1, numbers, change(false));
+    1
+}
+
+/// A row of an array of arrays of scalars (a matrix row, a segment).
+pub(super) trait Lane {
+    fn len(&self) -> usize;
+    fn leaf(&self, j: usize) -> Leaf<'_>;
+
+    fn value(&self) -> Value {
+        Value::Array((0..self.len()).map(|j| self.leaf(j).value()).collect())
+    }
+}
+
+/// [`leaf_count`](super::value_diff::leaf_count) of the array of `n` rows `row(i)`.
+pub(super) fn array_leaves<L: Lane>(n: usize, row: impl Fn(usize) -> L) -> usize {
+    if n == 0 {
+        return 1;
+    }
+    (0..n).map(|i| row(i).len().max(1)).sum()
+}
+
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "[{i}]");
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(key);
+}
+
+/// The differences of the arrays at `at` of `na` rows `a(i)` and `nb` rows `b(i)`, grouped
+/// as the walk over their values groups them, and how many values differ.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn arrays<'p, L: Lane>(
+    file: &'p str,
+    at: &str,
+    na: usize,
+    a: impl Fn(usize) -> L + Sync,
+    nb: usize,
+    b: impl Fn(usize) -> L + Sync,
+    policy: &'p Policy,
+    builder: Builder,
+) -> (Groups<'p>, usize) {
+    let tol = policy.tolerances(file);
+    let n = na.min(nb);
+    let starts: Vec<usize> = (0..n).step_by(PER_PART).collect();
+    let mut parts: Vec<(Groups, usize)> = starts
+        .par_iter()
+        .map(|&start| {
+            let mut g = Groups::new(file, policy, builder);
+            let mut differing = 0;
+            let mut path = String::new();
+            for i in start..(start + PER_PART).min(n) {
+                path.clear();
+                path.push_str(at);
+                push_index(&mut path, i);
+                let (x, y) = (a(i), b(i));
+                let row = path.len();
+                for j in 0..x.len().min(y.len()) {
+                    push_index(&mut path, j);
+                    differing += leaf_diff(&path, x.leaf(j), y.leaf(j), &tol, &mut g);
+                    path.truncate(row);
+                }
+                // The cells past the end of the shorter row.
+                for (j, left) in [(y.len()..x.len(), true), (x.len()..y.len(), false)]
+                    .into_iter()
+                    .flat_map(|(r, left)| r.map(move |j| (j, left)))
+                {
+                    push_index(&mut path, j);
+                    let v = if left { x.leaf(j) } else { y.leaf(j) };
+                    g.add(&path, 1, None, || only(left, v.value()));
+                    differing += 1;
+                    path.truncate(row);
+                }
+            }
+            (g, differing)
+        })
+        .collect();
+    // The rows past the end of the shorter array.
+    let mut g = Groups::new(file, policy, builder);
+    let mut differing = 0;
+    let mut path = String::new();
+    for (i, left) in [(nb..na, true), (na..nb, false)]
+        .into_iter()
+        .flat_map(|(r, left)| r.map(move |i| (i, left)))
+    {
+        let row = if left { a(i) } else { b(i) };
+        path.clear();
+        path.push_str(at);
+        push_index(&mut path, i);
+        let n = row.len().max(1);
+        g.add(&path, n, None, || only(left, row.value()));
+        differing += n;
+    }
+    parts.push((g, differing));
+    Groups::fold(parts).expect("the tails part")
+}
+
+fn only(left: bool, value: Value) -> Change {
+    if left {
+        Change::OnlyLeft { value }
+    } else {
+        Change::OnlyRight { value }
+    }
+}
+
+/// A record of an object of records (a call's metrics): the same members, in the same
+/// order, in every record.
+pub(super) trait Record: Sync {
+    const KEYS: &'static [&'static str];
+    fn leaf(&self, j: usize) -> Leaf<'_>;
+
+    fn value(&self) -> Value {
+        Value::Object(
+            Self::KEYS
+                .iter()
+                .enumerate()
+                .map(|(j, k)| (k.to_string(), self.leaf(j).value()))
+                .collect(),
+        )
+    }
+}
+
+/// An object of records in document order, its keys as the drift compares them (renamed).
+pub(super) struct Records<K, R> {
+    entries: Vec<(K, R)>,
+    index: FxHashMap<String, usize>,
+}
+
+impl<K: AsRef<str>, R: Record> Records<K, R> {
+    /// `entries` in the order they are inserted into the JSON object: a key inserted again
+    /// keeps its first place and takes the later record.
+    pub(super) fn new(entries: impl IntoIterator<Item = (K, R)>) -> Self {
+        let mut out: Vec<(K, R)> = Vec::new();
+        let mut index: FxHashMap<String, usize> = FxHashMap::default();
+        for (k, r) in entries {
+            match index.get(k.as_ref()) {
+                Some(&i) => out[i].1 = r,
+                None => {
+                    index.insert(k.as_ref().to_string(), out.len());
+                    out.push((k, r));
+                }
+            }
+        }
+        Records {
+            entries: out,
+            index,
+        }
+    }
+
+    /// [`leaf_count`](super::value_diff::leaf_count) of the object.
+    pub(super) fn leaves(&self) -> usize {
+        if self.entries.is_empty() || R::KEYS.is_empty() {
+            return self.entries.len().max(1);
+        }
+        self.entries.len() * R::KEYS.len()
+    }
+
+    fn get(&self, i: usize, key: &str) -> Option<&R> {
+        match self.entries.get(i) {
+            Some((k, r)) if k.as_ref() == key => Some(r),
+            _ => self.index.get(key).map(|&j| &self.entries[j].1),
+        }
+    }
+}
+
+/// The differences of the objects of records at `at`, grouped as the walk over their
+/// values groups them, and how many values differ.
+pub(super) fn records<'p, K: AsRef<str> + Sync, R: Record>(
+    file: &'p str,
+    at: &str,
+    a: &Records<K, R>,
+    b: &Records<K, R>,
+    policy: &'p Policy,
+    builder: Builder,
+) -> (Groups<'p>, usize) {
+    let tol = policy.tolerances(file);
+    let starts: Vec<usize> = (0..a.entries.len()).step_by(PER_PART).collect();
+    let mut parts: Vec<(Groups, usize)> = starts
+        .par_iter()
+        .map(|&start| {
+            let mut g = Groups::new(file, policy, builder);
+            let mut differing = 0;
+            let mut path = String::new();
+            let end = (start + PER_PART).min(a.entries.len());
+            for (i, (k, x)) in a.entries[start..end].iter().enumerate() {
+                let k = k.as_ref();
+                path.clear();
+                path.push_str(at);
+                push_key(&mut path, k);
+                let Some(y) = b.get(start + i, k) else {
+                    let n = R::KEYS.len().max(1);
+                    g.add(&path, n, None, || Change::OnlyLeft { value: x.value() });
+                    differing += n;
+                    continue;
+                };
+                let record = path.len();
+                for (j, key) in R::KEYS.iter().enumerate() {
+                    push_key(&mut path, key);
+                    differing += leaf_diff(&path, x.leaf(j), y.leaf(j), &tol, &mut g);
+                    path.truncate(record);
+                }
+            }
+            (g, differing)
+        })
+        .collect();
+    // The right object's records the left one lacks.
+    let mut g = Groups::new(file, policy, builder);
+    let mut differing = 0;
+    let mut path = String::new();
+    for (i, (k, y)) in b.entries.iter().enumerate() {
+        let k = k.as_ref();
+        let same_place = a.entries.get(i).is_some_and(|(ak, _)| ak.as_ref() == k);
+        if !same_place && !a.index.contains_key(k) {
+            path.clear();
+            path.push_str(at);
+            push_key(&mut path, k);
+            let n = R::KEYS.len().max(1);
+            g.add(&path, n, None, || Change::OnlyRight { value: y.value() });
+            differing += n;
+        }
+    }
+    parts.push((g, differing));
+    Groups::fold(parts).expect("the right-only part")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::json_groups;
+    use crate::drift::value_diff::leaf_count;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = Leaf<'static>> {
+        prop_oneof![
+            3 => (-2i64..2).prop_map(Leaf::Int),
+            3 => (-2i32..2).prop_map(|x| Leaf::Float(f64::from(x))),
+            1 => Just(Leaf::Float(0.5)),
+            1 => Just(Leaf::Float(f64::NAN)),
+            1 => Just(Leaf::Float(f64::INFINITY)),
+            2 => prop_oneof![Just("a"), Just("b"), Just("1"), Just("nan")].prop_map(Leaf::Str),
+        ]
+    }
+
+    impl Lane for Vec<Leaf<'static>> {
+        fn len(&self) -> usize {
+            self.len()
+        }
+        fn leaf(&self, j: usize) -> Leaf<'_> {
+            self[j]
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Rec([Leaf<'static>; 2]);
+
+    impl Record for Rec {
+        const KEYS: &'static [&'static str] = &["x", "y"];
+        fn leaf(&self, j: usize) -> Leaf<'_> {
+            self.0[j]
+        }
+    }
+
+    /// A policy with a file tolerance, a tolerance by path (row or key 1 only) and a
+    /// threshold, so the paths the tolerances are asked at and the counts matter.
+    fn policy(rel: f64) -> Policy {
+        Policy::from_toml(&format!(
+            "[tolerance.files.\"t.json\"]\nrel = {rel:?}\n\
+             [[tolerance.paths]]\npattern = \"*1*\"\nabs = 1.0\n\
+             [[threshold]]\npattern = \"t.json:a.b*\"\nmax_values_pct = 20.0\n"
+        ))
+        .unwrap()
+    }
+
+    /// The walk's groups of `a` and `b` placed at `a.b`.
+    fn walked(a: Value, b: Value, policy: &Policy) -> (Vec<super::super::PatternDrift>, usize) {
+        let at = |v: Value| serde_json::json!({"a": {"b": v}});
+        let (a, b) = (at(a), at(b));
+        let compared = leaf_count(&a).max(leaf_count(&b));
+        let (g, n) = json_groups("t.json", &a, &b, policy, Builder::Pr1751);
+        (g.finish(compared), n)
+    }
+
+    proptest! {
+        #[test]
+        fn arrays_drift_as_their_values(
+            a in prop::collection::vec(prop::collection::vec(leaf(), 0..4), 0..5),
+            b in prop::collection::vec(prop::collection::vec(leaf(), 0..4), 0..5),
+            rel in prop_oneof![Just(0.0), Just(0.5)],
+        ) {
+            let policy = policy(rel);
+            let value = |m: &[Vec<Leaf<'static>>]| Value::Array(m.iter().map(Lane::value).collect());
+            let (av, bv) = (value(&a), value(&b));
+            prop_assert_eq!(array_leaves(a.len(), |i| a[i].clone()), leaf_count(&av));
+            let compared = leaf_count(&av).max(leaf_count(&bv)) ;
+            let (g, n) = arrays("t.json", "a.b", a.len(), |i| a[i].clone(), b.len(), |i| b[i].clone(), &policy, Builder::Pr1751);
+            // As text: a difference of "nan" strings is NaN, which equals nothing.
+            prop_assert_eq!(format!("{:?}", (g.finish(compared), n)), format!("{:?}", walked(av, bv, &policy)));
+        }
+
+        #[test]
+        fn records_drift_as_their_values(
+            a in prop::collection::vec((prop_oneof![Just("1"), Just("k"), Just("U2"), Just("z")], leaf(), leaf()), 0..5),
+            b in prop::collection::vec((prop_oneof![Just("1"), Just("k"), Just("U2"), Just("z")], leaf(), leaf()), 0..5),
+            rel in prop_oneof![Just(0.0), Just(0.5)],
+        ) {
+            let policy = policy(rel);
+            let recs = |v: &[(&'static str, Leaf<'static>, Leaf<'static>)]| {
+                Records::new(v.iter().map(|&(k, x, y)| (k, Rec([x, y]))))
+            };
+            // Inserted into an object as `to_json` does (a repeated key keeps its place).
+            let value = |v: &[(&'static str, Leaf<'static>, Leaf<'static>)]| {
+                let mut m = serde_json::Map::new();
+                for &(k, x, y) in v {
+                    m.insert(k.to_string(), Rec([x, y]).value());
+                }
+                Value::Object(m)
+            };
+            let (ra, rb) = (recs(&a), recs(&b));
+            let (av, bv) = (value(&a), value(&b));
+            prop_assert_eq!(ra.leaves(), leaf_count(&av));
+            let compared = leaf_count(&av).max(leaf_count(&bv));
+            let (g, n) = records("t.json", "a.b", &ra, &rb, &policy, Builder::Pr1751);
+            // As text: a difference of "nan" strings is NaN, which equals nothing.
+            prop_assert_eq!(format!("{:?}", (g.finish(compared), n)), format!("{:?}", walked(av, bv, &policy)));
+        }
+    }
+}
