@@ -193,21 +193,134 @@ fn only(left: bool, value: Value) -> Change {
     }
 }
 
-/// A record of an object of records (a call's metrics): the same members, in the same
-/// order, in every record.
+/// A record of an object or array of records (a call's metrics, a spike): the same
+/// members, in the same order, in every record: scalars, then optionally a list of
+/// strings.
 pub(super) trait Record: Sync {
     const KEYS: &'static [&'static str];
+    /// The key of the list of strings after the scalars, if the record has one.
+    const LIST: Option<&'static str> = None;
     fn leaf(&self, j: usize) -> Leaf<'_>;
+    fn list(&self) -> &[String] {
+        &[]
+    }
 
     fn value(&self) -> Value {
-        Value::Object(
-            Self::KEYS
-                .iter()
-                .enumerate()
-                .map(|(j, k)| (k.to_string(), self.leaf(j).value()))
-                .collect(),
-        )
+        let mut m: serde_json::Map<String, Value> = Self::KEYS
+            .iter()
+            .enumerate()
+            .map(|(j, k)| (k.to_string(), self.leaf(j).value()))
+            .collect();
+        if let Some(k) = Self::LIST {
+            m.insert(k.to_string(), self.list().into());
+        }
+        Value::Object(m)
     }
+
+    /// [`leaf_count`](super::value_diff::leaf_count) of [`Record::value`].
+    fn leaves(&self) -> usize {
+        let list = if Self::LIST.is_some() {
+            self.list().len().max(1)
+        } else {
+            0
+        };
+        (Self::KEYS.len() + list).max(1)
+    }
+}
+
+/// Two records at `path`, member by member; returns the values that differ.
+fn record_diff<R: Record>(
+    path: &mut String,
+    x: &R,
+    y: &R,
+    tol: &dyn Closeness,
+    g: &mut Groups,
+) -> usize {
+    let mut differing = 0;
+    let record = path.len();
+    for (j, key) in R::KEYS.iter().enumerate() {
+        push_key(path, key);
+        differing += leaf_diff(path, x.leaf(j), y.leaf(j), tol, g);
+        path.truncate(record);
+    }
+    if let Some(key) = R::LIST {
+        push_key(path, key);
+        let list = path.len();
+        let (a, b) = (x.list(), y.list());
+        for (j, (u, v)) in a.iter().zip(b).enumerate() {
+            push_index(path, j);
+            differing += leaf_diff(path, Leaf::Str(u), Leaf::Str(v), tol, g);
+            path.truncate(list);
+        }
+        for (j, left) in [(b.len()..a.len(), true), (a.len()..b.len(), false)]
+            .into_iter()
+            .flat_map(|(r, left)| r.map(move |j| (j, left)))
+        {
+            push_index(path, j);
+            let v = if left { &a[j] } else { &b[j] };
+            g.add(path, 1, None, || only(left, v.as_str().into()));
+            differing += 1;
+            path.truncate(list);
+        }
+        path.truncate(record);
+    }
+    differing
+}
+
+/// The differences of the arrays of records at `at`, grouped as the walk over their
+/// values groups them, and how many values differ.
+pub(super) fn record_arrays<'p, R: Record>(
+    file: &'p str,
+    at: &str,
+    a: &[R],
+    b: &[R],
+    policy: &'p Policy,
+    builder: Builder,
+) -> (Groups<'p>, usize) {
+    let tol = policy.tolerances(file);
+    let n = a.len().min(b.len());
+    let starts: Vec<usize> = (0..n).step_by(PER_PART).collect();
+    let mut parts: Vec<(Groups, usize)> = starts
+        .par_iter()
+        .map(|&start| {
+            let mut g = Groups::new(file, policy, builder);
+            let mut differing = 0;
+            let mut path = String::new();
+            for i in start..(start + PER_PART).min(n) {
+                path.clear();
+                path.push_str(at);
+                push_index(&mut path, i);
+                differing += record_diff(&mut path, &a[i], &b[i], &tol, &mut g);
+            }
+            (g, differing)
+        })
+        .collect();
+    // The records past the end of the shorter array.
+    let mut g = Groups::new(file, policy, builder);
+    let mut differing = 0;
+    let mut path = String::new();
+    for (i, left) in [(b.len()..a.len(), true), (a.len()..b.len(), false)]
+        .into_iter()
+        .flat_map(|(r, left)| r.map(move |i| (i, left)))
+    {
+        let r = if left { &a[i] } else { &b[i] };
+        path.clear();
+        path.push_str(at);
+        push_index(&mut path, i);
+        let n = r.leaves();
+        g.add(&path, n, None, || only(left, r.value()));
+        differing += n;
+    }
+    parts.push((g, differing));
+    Groups::fold(parts).expect("the tails part")
+}
+
+/// [`leaf_count`](super::value_diff::leaf_count) of an array of records.
+pub(super) fn record_array_leaves<R: Record>(a: &[R]) -> usize {
+    if a.is_empty() {
+        return 1;
+    }
+    a.iter().map(R::leaves).sum()
 }
 
 /// An object of records in document order, its keys as the drift compares them (renamed).
@@ -239,10 +352,10 @@ impl<K: AsRef<str>, R: Record> Records<K, R> {
 
     /// [`leaf_count`](super::value_diff::leaf_count) of the object.
     pub(super) fn leaves(&self) -> usize {
-        if self.entries.is_empty() || R::KEYS.is_empty() {
-            return self.entries.len().max(1);
+        if self.entries.is_empty() {
+            return 1;
         }
-        self.entries.len() * R::KEYS.len()
+        self.entries.iter().map(|(_, r)| r.leaves()).sum()
     }
 
     fn get(&self, i: usize, key: &str) -> Option<&R> {
@@ -278,17 +391,12 @@ pub(super) fn records<'p, K: AsRef<str> + Sync, R: Record>(
                 path.push_str(at);
                 push_key(&mut path, k);
                 let Some(y) = b.get(start + i, k) else {
-                    let n = R::KEYS.len().max(1);
+                    let n = x.leaves();
                     g.add(&path, n, None, || Change::OnlyLeft { value: x.value() });
                     differing += n;
                     continue;
                 };
-                let record = path.len();
-                for (j, key) in R::KEYS.iter().enumerate() {
-                    push_key(&mut path, key);
-                    differing += leaf_diff(&path, x.leaf(j), y.leaf(j), &tol, &mut g);
-                    path.truncate(record);
-                }
+                differing += record_diff(&mut path, x, y, &tol, &mut g);
             }
             (g, differing)
         })
@@ -304,7 +412,7 @@ pub(super) fn records<'p, K: AsRef<str> + Sync, R: Record>(
             path.clear();
             path.push_str(at);
             push_key(&mut path, k);
-            let n = R::KEYS.len().max(1);
+            let n = y.leaves();
             g.add(&path, n, None, || Change::OnlyRight { value: y.value() });
             differing += n;
         }
@@ -350,6 +458,26 @@ mod tests {
         }
     }
 
+    /// A record with a list of strings after its scalars.
+    #[derive(Debug, Clone)]
+    struct Listed(Leaf<'static>, Vec<String>);
+
+    impl Record for Listed {
+        const KEYS: &'static [&'static str] = &["x"];
+        const LIST: Option<&'static str> = Some("l");
+        fn leaf(&self, _: usize) -> Leaf<'_> {
+            self.0
+        }
+        fn list(&self) -> &[String] {
+            &self.1
+        }
+    }
+
+    fn listed() -> impl Strategy<Value = Listed> {
+        let s = prop_oneof![Just("a"), Just("b"), Just("1")].prop_map(String::from);
+        (leaf(), prop::collection::vec(s, 0..3)).prop_map(|(x, l)| Listed(x, l))
+    }
+
     /// A policy with a file tolerance, a tolerance by path (row or key 1 only) and a
     /// threshold, so the paths the tolerances are asked at and the counts matter.
     fn policy(rel: f64) -> Policy {
@@ -384,6 +512,21 @@ mod tests {
             let compared = leaf_count(&av).max(leaf_count(&bv)) ;
             let (g, n) = arrays("t.json", "a.b", a.len(), |i| a[i].clone(), b.len(), |i| b[i].clone(), &policy, Builder::Pr1751);
             // As text: a difference of "nan" strings is NaN, which equals nothing.
+            prop_assert_eq!(format!("{:?}", (g.finish(compared), n)), format!("{:?}", walked(av, bv, &policy)));
+        }
+
+        #[test]
+        fn record_arrays_drift_as_their_values(
+            a in prop::collection::vec(listed(), 0..4),
+            b in prop::collection::vec(listed(), 0..4),
+            rel in prop_oneof![Just(0.0), Just(0.5)],
+        ) {
+            let policy = policy(rel);
+            let value = |v: &[Listed]| Value::Array(v.iter().map(Record::value).collect());
+            let (av, bv) = (value(&a), value(&b));
+            prop_assert_eq!(record_array_leaves(&a), leaf_count(&av));
+            let compared = leaf_count(&av).max(leaf_count(&bv));
+            let (g, n) = record_arrays("t.json", "a.b", &a, &b, &policy, Builder::Pr1751);
             prop_assert_eq!(format!("{:?}", (g.finish(compared), n)), format!("{:?}", walked(av, bv, &policy)));
         }
 

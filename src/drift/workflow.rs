@@ -21,8 +21,9 @@ use crate::drift::value_diff::leaf_count;
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
 use crate::pipeline::ProfilePath;
+use crate::profile::concurrency_spikes::Spike;
 use crate::profile::nested_stack::{CallNode, Nested, NodeMetrics};
-use crate::profile::{workflow_section_apart, WorkflowSection, WORKFLOW_SECTIONS};
+use crate::profile::{workflow_section_apart, Apart, WorkflowSection, WORKFLOW_SECTIONS};
 
 const METRICS: &str = "workflow_profiling_metrics.json";
 const REPORT: &str = "workflow_profiling_report.txt";
@@ -46,6 +47,8 @@ struct Taken {
     /// members that `nested` holds.
     part: Value,
     nested: Option<NestedParts>,
+    /// `spike_intervals`, their `active_uuids` renamed and sorted.
+    spikes: Option<Vec<Spike>>,
 }
 
 /// The nested-stack members that grow with the calls, typed: `timeline_segments` and
@@ -66,29 +69,52 @@ impl Side {
         self.report
             .push_str(&rename_in(&s.report, &mut self.report_names));
         let mut part = Value::Object(std::iter::once((s.key.to_string(), s.metrics)).collect());
-        // Document order: `timeline_segments` and the percentiles hold no text, so
-        // `node_metrics` is renamed first, then the rest.
-        let nested = s.nested.map(|nested| {
-            let entries = nested
-                .node_metrics
-                .iter()
-                .map(|(key, m)| {
-                    let key = rename_in(key, &mut self.names).into_owned();
-                    let name = &nested.forest.nodes[m.node].name;
-                    let name = match rename_in(name, &mut self.names) {
-                        Cow::Owned(n) => Some(n),
-                        Cow::Borrowed(_) => None,
-                    };
-                    (key, name)
-                })
-                .collect();
-            NestedParts { nested, entries }
-        });
+        // Document order: in the nested-stack analysis `timeline_segments` and the
+        // percentiles hold no text, so `node_metrics` is renamed first, then the rest.
+        let (mut nested, mut spikes) = (None, None);
+        match s.apart {
+            Some(Apart::Nested(n)) => {
+                let entries = n
+                    .node_metrics
+                    .iter()
+                    .map(|(key, m)| {
+                        let key = rename_in(key, &mut self.names).into_owned();
+                        let name = &n.forest.nodes[m.node].name;
+                        let name = match rename_in(name, &mut self.names) {
+                            Cow::Owned(n) => Some(n),
+                            Cow::Borrowed(_) => None,
+                        };
+                        (key, name)
+                    })
+                    .collect();
+                nested = Some(NestedParts { nested: n, entries });
+            }
+            // Its only text is in `spike_intervals`.
+            Some(Apart::Spikes(a)) => {
+                let mut list = a.spikes;
+                for s in &mut list {
+                    for u in &mut s.active_uuids {
+                        if let Cow::Owned(t) = rename_in(u, &mut self.names) {
+                            *u = t;
+                        }
+                    }
+                    // `normalize_active_uuids`.
+                    s.active_uuids.sort();
+                }
+                self.leaves += typed::record_array_leaves(&list);
+                spikes = Some(list);
+            }
+            None => {}
+        }
         rename_uuids_value_with(&mut part, &mut self.names);
         normalize_active_uuids(&mut part);
         // (The typed members' leaves are added once their records are built.)
         self.leaves += leaf_count(&part);
-        Taken { part, nested }
+        Taken {
+            part,
+            nested,
+            spikes,
+        }
     }
 }
 
@@ -128,6 +154,23 @@ impl Record for NodeRecord<'_> {
             8 => Leaf::Float(m.concurrency_midpoint),
             _ => Leaf::Float(m.subtree_time),
         }
+    }
+}
+
+impl Record for Spike {
+    const KEYS: &'static [&'static str] = &["start_time", "end_time", "concurrency"];
+    const LIST: Option<&'static str> = Some("active_uuids");
+
+    fn leaf(&self, j: usize) -> Leaf<'_> {
+        match j {
+            0 => Leaf::Float(self.start),
+            1 => Leaf::Float(self.end),
+            _ => Leaf::Int(self.concurrency),
+        }
+    }
+
+    fn list(&self) -> &[String] {
+        &self.active_uuids
     }
 }
 
@@ -271,7 +314,7 @@ pub(super) fn drift(
             .zip(builders)
             .map(|((right, right_records), &b)| {
                 let doc = json_groups(METRICS, &left.part, &right.part, policy, b);
-                let typed = match (&left.nested, &left_records, &right.nested, right_records) {
+                let mut typed = match (&left.nested, &left_records, &right.nested, right_records) {
                     (Some(a), Some(ar), Some(bn), Some(br)) => {
                         nested_groups(a, ar, bn, br, policy, b)
                             .into_iter()
@@ -279,6 +322,10 @@ pub(super) fn drift(
                     }
                     _ => Vec::new(),
                 };
+                if let (Some(x), Some(y)) = (&left.spikes, &right.spikes) {
+                    let at = "concurrency_spike_analysis.spike_intervals";
+                    typed.push(typed::record_arrays(METRICS, at, x, y, policy, b));
+                }
                 Groups::fold(std::iter::once(doc).chain(typed)).expect("the document part")
             })
             .collect();
@@ -311,6 +358,52 @@ mod tests {
     use super::*;
     use crate::drift::{diff_compared, Compared};
     use crate::profile::{unit, Unit};
+
+    #[test]
+    fn spike_intervals_are_renamed_and_sorted_as_in_the_file() {
+        use crate::profile::concurrency_spikes::{to_json, SpikeAnalysis};
+        let (x, y) = (
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            "bbbbbbbb-0000-4000-8000-000000000002",
+        );
+        let spike = |uuids: [&str; 2]| Spike {
+            start: 1.0,
+            end: 2.0,
+            concurrency: 2,
+            active_uuids: uuids.map(String::from).to_vec(),
+        };
+        // The second lists the two the other way round: named U0, U1 by the first, it
+        // reads U1, U0 until sorted.
+        let a = SpikeAnalysis {
+            num_calls: 2,
+            distribution: vec![(2, 1.0)],
+            total_time: 1.0,
+            p: [2.0; 4],
+            threshold: 2,
+            spikes: vec![spike([x, y]), spike([y, x])],
+            avg_prompt_tokens: 0.0,
+            avg_total_tokens: 0.0,
+            latency_by_level: vec![(2, 1.0)],
+            report: String::new(),
+        };
+        let key = "concurrency_spike_analysis";
+        let mut whole = Value::Object(std::iter::once((key.to_string(), to_json(&a))).collect());
+        crate::differences::rename_uuids_value(&mut whole);
+        normalize_active_uuids(&mut whole);
+        let taken = Side::default().take(WorkflowSection {
+            key,
+            report: String::new(),
+            metrics: crate::profile::concurrency_spikes::to_json_apart(&a),
+            apart: Some(Apart::Spikes(a)),
+        });
+        let typed: Vec<Value> = taken.spikes.unwrap().iter().map(Record::value).collect();
+        assert_eq!(Value::Array(typed), whole[key]["spike_intervals"]);
+        whole[key]
+            .as_object_mut()
+            .unwrap()
+            .remove("spike_intervals");
+        assert_eq!(taken.part, whole);
+    }
 
     #[test]
     fn section_by_section_equals_the_whole_files() {

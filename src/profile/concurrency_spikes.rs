@@ -238,7 +238,29 @@ fn report(a: &SpikeAnalysis) -> String {
     lines.join("\n")
 }
 
+/// A `spike_intervals` entry.
+pub fn spike_json(s: &Spike) -> Value {
+    crate::profile::object([
+        ("start_time", json!(s.start)),
+        ("end_time", json!(s.end)),
+        ("concurrency", json!(s.concurrency)),
+        ("active_uuids", json!(s.active_uuids)),
+    ])
+}
+
+/// The analysis's metrics.
 pub fn to_json(a: &SpikeAnalysis) -> Value {
+    let mut v = to_json_apart(a);
+    if let Value::Object(o) = &mut v {
+        let spikes = a.spikes.iter().map(spike_json).collect();
+        o.shift_insert(6, "spike_intervals".into(), Value::Array(spikes));
+    }
+    v
+}
+
+/// [`to_json`] without `spike_intervals`, which grows with the calls (the drift compares
+/// it typed).
+pub fn to_json_apart(a: &SpikeAnalysis) -> Value {
     let mut dist = Map::new();
     for (c, d) in &a.distribution {
         dist.insert(c.to_string(), json!(d));
@@ -248,18 +270,6 @@ pub fn to_json(a: &SpikeAnalysis) -> Value {
         lat.insert(c.to_string(), json!(l));
     }
     use crate::profile::object;
-    let spikes = a
-        .spikes
-        .iter()
-        .map(|s| {
-            object([
-                ("start_time", json!(s.start)),
-                ("end_time", json!(s.end)),
-                ("concurrency", json!(s.concurrency)),
-                ("active_uuids", json!(s.active_uuids)),
-            ])
-        })
-        .collect();
     object([
         ("concurrency_distribution", Value::Object(dist)),
         ("p50_concurrency", json!(a.p[0])),
@@ -267,7 +277,6 @@ pub fn to_json(a: &SpikeAnalysis) -> Value {
         ("p95_concurrency", json!(a.p[2])),
         ("p99_concurrency", json!(a.p[3])),
         ("spike_threshold", json!(a.threshold)),
-        ("spike_intervals", Value::Array(spikes)),
         (
             "correlation_stats",
             json!({"avg_prompt_tokens": a.avg_prompt_tokens, "avg_total_tokens": a.avg_total_tokens}),

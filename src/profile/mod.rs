@@ -337,9 +337,17 @@ pub struct WorkflowSection {
     pub key: &'static str,
     pub report: String,
     pub metrics: Value,
-    /// From [`workflow_section_apart`]: the nested-stack analysis, whose members that grow
-    /// with the calls `metrics` then lacks ([`nested_stack::to_json_apart`]).
-    pub nested: Option<nested_stack::Nested>,
+    /// From [`workflow_section_apart`]: the analysis whose members that grow with the
+    /// calls `metrics` then lacks.
+    pub apart: Option<Apart>,
+}
+
+/// An analysis whose metrics are returned without their members that grow with the calls.
+pub enum Apart {
+    /// Without `timeline_segments` and `node_metrics` ([`nested_stack::to_json_apart`]).
+    Nested(nested_stack::Nested),
+    /// Without `spike_intervals` ([`concurrency_spikes::to_json_apart`]).
+    Spikes(concurrency_spikes::SpikeAnalysis),
 }
 
 /// Analysis `k` of [`WORKFLOW_SECTIONS`]; `None` when the configuration turns it off.
@@ -352,8 +360,8 @@ pub fn workflow_section(
     workflow_section_apart(frame, cfg, flavor, k, false)
 }
 
-/// [`workflow_section`]; with `apart`, the nested-stack analysis is returned as computed
-/// and its metrics lack the members that grow with the calls.
+/// [`workflow_section`]; with `apart`, the nested-stack and spike analyses are returned as
+/// computed ([`Apart`]) and their metrics lack the members that grow with the calls.
 pub fn workflow_section_apart(
     frame: &Frame,
     cfg: &ProfilerConfig,
@@ -362,7 +370,7 @@ pub fn workflow_section_apart(
     apart: bool,
 ) -> Option<WorkflowSection> {
     let b = &cfg.bottleneck_analysis;
-    let mut nested = None;
+    let mut apart_from = None;
     let (report, metrics) = match WORKFLOW_SECTIONS.get(k).copied()? {
         "simple_stack_analysis" if b.enable_simple_stack => {
             let s = simple_stack::simple_stack(
@@ -380,7 +388,7 @@ pub fn workflow_section_apart(
             if apart {
                 let json = nested_stack::to_json_apart(&n);
                 let report = std::mem::take(&mut n.report);
-                nested = Some(n);
+                apart_from = Some(Apart::Nested(n));
                 (report, json)
             } else {
                 let json = nested_stack::to_json(&n);
@@ -392,8 +400,16 @@ pub fn workflow_section_apart(
                 frame,
                 cfg.concurrency_spike_analysis.spike_threshold,
             );
-            let json = concurrency_spikes::to_json(&c);
-            (c.report, json)
+            if apart {
+                let mut c = c;
+                let json = concurrency_spikes::to_json_apart(&c);
+                let report = std::mem::take(&mut c.report);
+                apart_from = Some(Apart::Spikes(c));
+                (report, json)
+            } else {
+                let json = concurrency_spikes::to_json(&c);
+                (c.report, json)
+            }
         }
         "prefix_span_analysis" if cfg.prefix_span_analysis.enable => {
             let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
@@ -406,6 +422,6 @@ pub fn workflow_section_apart(
         key: WORKFLOW_SECTIONS[k],
         report,
         metrics,
-        nested,
+        apart: apart_from,
     })
 }
