@@ -5,8 +5,11 @@
 //! members folded in document order, and its UUIDs are renamed in document order, so each
 //! analysis is computed for every path, renamed (continuing that path's names), diffed and
 //! dropped before the next: the drift holds one analysis of the file, not all of it. The
-//! result is the one the whole files give (checked in the tests below, and by the 10k and
-//! corpus reports being unchanged).
+//! members that grow with the calls (the nested-stack analysis's `timeline_segments` and
+//! `node_metrics`, the spike analysis's `spike_intervals`) are not built as values at all:
+//! they are renamed and compared typed ([`super::typed`]). The result is the one the whole
+//! files give (checked in the tests below, and by the 10k and corpus reports being
+//! unchanged).
 
 use std::borrow::Cow;
 
@@ -43,8 +46,8 @@ struct Side {
 /// One path's section as the drift compares it.
 struct Taken {
     /// The metrics as the one-member object `{key: …}` (so paths, renaming and the
-    /// spike-interval normalization are those of the file), without the nested-stack
-    /// members that `nested` holds.
+    /// spike-interval normalization are those of the file), without the members that
+    /// `nested` and `spikes` hold.
     part: Value,
     nested: Option<NestedParts>,
     /// `spike_intervals`, their `active_uuids` renamed and sorted.
