@@ -130,6 +130,42 @@ pub(super) fn arrays<'p, L: Lane>(
     policy: &'p Policy,
     builder: Builder,
 ) -> (Groups<'p>, usize) {
+    let row = |i: usize, left: bool| if left { a(i) } else { b(i) };
+    array_diff(
+        file,
+        at,
+        (na, nb),
+        (policy, builder),
+        |path, i, tol, g| {
+            let (x, y) = (a(i), b(i));
+            let row = path.len();
+            let mut differing = 0;
+            for j in 0..x.len().min(y.len()) {
+                push_index(path, j);
+                differing += leaf_diff(path, x.leaf(j), y.leaf(j), tol, g);
+                path.truncate(row);
+            }
+            let cell = |j, left| if left { x.leaf(j) } else { y.leaf(j) }.value();
+            differing + tails(path, (x.len(), y.len()), g, |_, _| 1, cell)
+        },
+        |i, left| row(i, left).len().max(1),
+        |i, left| row(i, left).value(),
+    )
+}
+
+/// The arrays at `at`, `na` and `nb` elements long, grouped as the walk over their values
+/// groups them, and how many values differ: the elements both have compared by `element`
+/// (at the element's path) a part at a time side by side, then each element past the end
+/// of the shorter array one difference covering `size` values, `value` its example.
+fn array_diff<'p>(
+    file: &'p str,
+    at: &str,
+    (na, nb): (usize, usize),
+    (policy, builder): (&'p Policy, Builder),
+    element: impl Fn(&mut String, usize, &dyn Closeness, &mut Groups) -> usize + Sync,
+    size: impl Fn(usize, bool) -> usize,
+    value: impl Fn(usize, bool) -> Value,
+) -> (Groups<'p>, usize) {
     let tol = policy.tolerances(file);
     let n = na.min(nb);
     let starts: Vec<usize> = (0..n).step_by(PER_PART).collect();
@@ -143,46 +179,40 @@ pub(super) fn arrays<'p, L: Lane>(
                 path.clear();
                 path.push_str(at);
                 push_index(&mut path, i);
-                let (x, y) = (a(i), b(i));
-                let row = path.len();
-                for j in 0..x.len().min(y.len()) {
-                    push_index(&mut path, j);
-                    differing += leaf_diff(&path, x.leaf(j), y.leaf(j), &tol, &mut g);
-                    path.truncate(row);
-                }
-                // The cells past the end of the shorter row.
-                for (j, left) in [(y.len()..x.len(), true), (x.len()..y.len(), false)]
-                    .into_iter()
-                    .flat_map(|(r, left)| r.map(move |j| (j, left)))
-                {
-                    push_index(&mut path, j);
-                    let v = if left { x.leaf(j) } else { y.leaf(j) };
-                    g.add(&path, 1, None, || only(left, v.value()));
-                    differing += 1;
-                    path.truncate(row);
-                }
+                differing += element(&mut path, i, &tol, &mut g);
             }
             (g, differing)
         })
         .collect();
-    // The rows past the end of the shorter array.
     let mut g = Groups::new(file, policy, builder);
+    let differing = tails(&mut at.to_string(), (na, nb), &mut g, size, value);
+    parts.push((g, differing));
+    Groups::fold(parts).expect("the tails part")
+}
+
+/// The elements of two lists at `path`, `na` and `nb` long, past the end of the shorter
+/// one: each one difference covering `size(i, left)` values, `value(i, left)` its example
+/// (built only for a pattern's first); returns the values that differ.
+fn tails(
+    path: &mut String,
+    (na, nb): (usize, usize),
+    g: &mut Groups,
+    size: impl Fn(usize, bool) -> usize,
+    value: impl Fn(usize, bool) -> Value,
+) -> usize {
+    let list = path.len();
     let mut differing = 0;
-    let mut path = String::new();
     for (i, left) in [(nb..na, true), (na..nb, false)]
         .into_iter()
         .flat_map(|(r, left)| r.map(move |i| (i, left)))
     {
-        let row = if left { a(i) } else { b(i) };
-        path.clear();
-        path.push_str(at);
-        push_index(&mut path, i);
-        let n = row.len().max(1);
-        g.add(&path, n, None, || only(left, row.value()));
+        push_index(path, i);
+        let n = size(i, left);
+        g.add(path, n, None, || only(left, value(i, left)));
         differing += n;
+        path.truncate(list);
     }
-    parts.push((g, differing));
-    Groups::fold(parts).expect("the tails part")
+    differing
 }
 
 fn only(left: bool, value: Value) -> Change {
@@ -252,16 +282,8 @@ fn record_diff<R: Record>(
             differing += leaf_diff(path, Leaf::Str(u), Leaf::Str(v), tol, g);
             path.truncate(list);
         }
-        for (j, left) in [(b.len()..a.len(), true), (a.len()..b.len(), false)]
-            .into_iter()
-            .flat_map(|(r, left)| r.map(move |j| (j, left)))
-        {
-            push_index(path, j);
-            let v = if left { &a[j] } else { &b[j] };
-            g.add(path, 1, None, || only(left, v.as_str().into()));
-            differing += 1;
-            path.truncate(list);
-        }
+        let string = |j: usize, left| if left { &a[j] } else { &b[j] }.as_str().into();
+        differing += tails(path, (a.len(), b.len()), g, |_, _| 1, string);
         path.truncate(record);
     }
     differing
@@ -277,42 +299,16 @@ pub(super) fn record_arrays<'p, R: Record>(
     policy: &'p Policy,
     builder: Builder,
 ) -> (Groups<'p>, usize) {
-    let tol = policy.tolerances(file);
-    let n = a.len().min(b.len());
-    let starts: Vec<usize> = (0..n).step_by(PER_PART).collect();
-    let mut parts: Vec<(Groups, usize)> = starts
-        .par_iter()
-        .map(|&start| {
-            let mut g = Groups::new(file, policy, builder);
-            let mut differing = 0;
-            let mut path = String::new();
-            for i in start..(start + PER_PART).min(n) {
-                path.clear();
-                path.push_str(at);
-                push_index(&mut path, i);
-                differing += record_diff(&mut path, &a[i], &b[i], &tol, &mut g);
-            }
-            (g, differing)
-        })
-        .collect();
-    // The records past the end of the shorter array.
-    let mut g = Groups::new(file, policy, builder);
-    let mut differing = 0;
-    let mut path = String::new();
-    for (i, left) in [(b.len()..a.len(), true), (a.len()..b.len(), false)]
-        .into_iter()
-        .flat_map(|(r, left)| r.map(move |i| (i, left)))
-    {
-        let r = if left { &a[i] } else { &b[i] };
-        path.clear();
-        path.push_str(at);
-        push_index(&mut path, i);
-        let n = r.leaves();
-        g.add(&path, n, None, || only(left, r.value()));
-        differing += n;
-    }
-    parts.push((g, differing));
-    Groups::fold(parts).expect("the tails part")
+    let record = |i: usize, left: bool| if left { &a[i] } else { &b[i] };
+    array_diff(
+        file,
+        at,
+        (a.len(), b.len()),
+        (policy, builder),
+        |path, i, tol, g| record_diff(path, &a[i], &b[i], tol, g),
+        |i, left| record(i, left).leaves(),
+        |i, left| record(i, left).value(),
+    )
 }
 
 /// [`leaf_count`](super::value_diff::leaf_count) of an array of records.
