@@ -13,11 +13,10 @@ use serde_json::Value;
 
 use super::typed::{self, array_leaves, Lane, Leaf};
 use super::value_diff::leaf_count;
-use super::{diff_json, json_groups, normalize_json, Groups, OutputDrift, Policy};
+use super::{both_paths, diff_json, json_groups, normalize_json, Groups, OutputDrift, Policy};
 use crate::config::ProfilerConfig;
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
-use crate::pipeline::ProfilePath;
 use crate::profile::forecast::{forecast_apart, Matrices};
 
 const FILE: &str = "forecast.json";
@@ -59,15 +58,7 @@ pub(super) fn drift(
     if !cfg.token_usage_forecast || ist.is_empty() || atif.iter().any(Frame::is_empty) {
         return None;
     }
-    let (left, rights) = rayon::join(
-        || Side::new(ist, ProfilePath::Ist.flavor()),
-        || {
-            atif.par_iter()
-                .zip(builders)
-                .map(|(f, &b)| Side::new(f, ProfilePath::Atif(b).flavor()))
-                .collect::<Vec<_>>()
-        },
-    );
+    let (left, rights) = both_paths(ist, atif, builders, |f, p| Side::new(f, p.flavor()));
     Some(
         rights
             .par_iter()
@@ -81,34 +72,21 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     let (Some(lm), Some(rm)) = (&left.mats, &right.mats) else {
         return diff_json(FILE, &left.whole(), &right.whole(), policy, builder);
     };
-    let ((doc, x), y) = rayon::join(
+    let (doc, matrices) = rayon::join(
+        || json_groups(FILE, &left.doc, &right.doc, policy, builder),
         || {
-            rayon::join(
-                || json_groups(FILE, &left.doc, &right.doc, policy, builder),
-                || {
-                    matrix_groups(
-                        "X",
-                        (&lm.x, lm.integer),
-                        (&rm.x, rm.integer),
-                        policy,
-                        builder,
-                    )
-                },
-            )
-        },
-        || {
-            matrix_groups(
-                "Y",
-                (&lm.y, lm.integer),
-                (&rm.y, rm.integer),
-                policy,
-                builder,
-            )
+            [("X", &lm.x, &rm.x), ("Y", &lm.y, &rm.y)]
+                .into_par_iter()
+                .map(|(name, a, b)| {
+                    matrix_groups(name, (a, lm.integer), (b, rm.integer), policy, builder)
+                })
+                .collect::<Vec<_>>()
         },
     );
     // Document order: `X` and `Y` come after `n_samples`; their patterns are theirs alone,
     // so the order of the folds only keeps each pattern's first example first.
-    let (groups, differing) = Groups::fold([doc, x, y]).expect("three parts");
+    let (groups, differing) =
+        Groups::fold(std::iter::once(doc).chain(matrices)).expect("the document part");
     let leaves =
         |s: &Side, m: &Matrices| leaf_count(&s.doc) + matrix_leaves(&m.x) + matrix_leaves(&m.y);
     let compared = leaves(left, lm).max(leaves(right, rm));
@@ -176,6 +154,7 @@ fn matrix_groups<'a>(
 mod tests {
     use super::*;
     use crate::drift::{diff_compared, Compared};
+    use crate::pipeline::ProfilePath;
     use crate::profile::{unit, Unit};
     use proptest::prelude::*;
 

@@ -23,6 +23,7 @@ use crate::config::ProfilerConfig;
 use crate::differences::{normalize_active_uuids, rename_uuids};
 use crate::frame::csv::Table;
 use crate::frame::from_atif::Builder;
+use crate::frame::Frame;
 use crate::pipeline::ProfilePath;
 use crate::profile::Outputs;
 use crate::profile::{self, Unit};
@@ -641,6 +642,24 @@ fn mooncake_diffs(
     Ok(mc::diff(&left.rows, &right.rows))
 }
 
+/// `f` of the IST frame and of each builder's frame (with its path), side by side.
+fn both_paths<'f, T: Send>(
+    ist: &'f Frame,
+    atif: &'f [Frame],
+    builders: &[Builder],
+    f: impl Fn(&'f Frame, ProfilePath) -> T + Sync,
+) -> (T, Vec<T>) {
+    rayon::join(
+        || f(ist, ProfilePath::Ist),
+        || {
+            atif.par_iter()
+                .zip(builders)
+                .map(|(frame, &b)| f(frame, ProfilePath::Atif(b)))
+                .collect()
+        },
+    )
+}
+
 /// Run one item: IST path vs the ATIF path with `builder`.
 pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
     run_item_builders(item, &[builder], policy, opts, &|| {})
@@ -762,54 +781,28 @@ pub fn run_item_builders(
     // next: only one unit's outputs are ever held (not every file of both paths).
     let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
     for u in Unit::ALL {
-        if u == Unit::Csv {
-            let drifts = table_diff::drift(&ist_frame, &atif_frames, builders, &cfg, policy);
+        // Units the drift compares from the frames and typed results, per builder; `None`
+        // where the unit is compared as written files (below).
+        let (ist, atif) = (&ist_frame, &atif_frames[..]);
+        let one_file = |d: Vec<OutputDrift>| d.into_iter().map(|d| vec![d]).collect();
+        let typed: Option<Vec<Vec<OutputDrift>>> = match u {
+            Unit::Csv => Some(one_file(table_diff::drift(
+                ist, atif, builders, &cfg, policy,
+            ))),
+            Unit::Forecast => forecast::drift(ist, atif, builders, &cfg, policy).map(one_file),
+            Unit::WorkflowProfiling => workflow::drift(ist, atif, builders, &cfg, policy),
+            _ => None,
+        };
+        if let Some(drifts) = typed {
             for (out, d) in outputs.iter_mut().zip(drifts) {
-                out.push(d);
+                out.extend(d);
             }
             lap(&format!("{u:?}"));
             continue;
         }
-        if u == Unit::Forecast {
-            if let Some(drifts) = forecast::drift(&ist_frame, &atif_frames, builders, &cfg, policy)
-            {
-                for (out, d) in outputs.iter_mut().zip(drifts) {
-                    out.push(d);
-                }
-                lap(&format!("{u:?}"));
-                continue;
-            }
-        }
-        if u == Unit::WorkflowProfiling {
-            if let Some(drifts) = workflow::drift(&ist_frame, &atif_frames, builders, &cfg, policy)
-            {
-                for (out, d) in outputs.iter_mut().zip(drifts) {
-                    out.extend(d);
-                }
-                lap(&format!("{u:?}"));
-                continue;
-            }
-        }
-        let (ist_out, atif_outs) = rayon::join(
-            || {
-                Compared::new(profile::unit(
-                    &ist_frame,
-                    &cfg,
-                    ProfilePath::Ist.flavor(),
-                    u,
-                ))
-            },
-            || {
-                atif_frames
-                    .par_iter()
-                    .zip(builders)
-                    .map(|(f, &b)| {
-                        let flavor = ProfilePath::Atif(b).flavor();
-                        Compared::new(profile::unit(f, &cfg, flavor, u))
-                    })
-                    .collect::<Vec<_>>()
-            },
-        );
+        let (ist_out, atif_outs) = both_paths(&ist_frame, &atif_frames, builders, |f, p| {
+            Compared::new(profile::unit(f, &cfg, p.flavor(), u))
+        });
         for ((out, &b), atif_out) in outputs.iter_mut().zip(builders).zip(&atif_outs) {
             out.extend(diff_compared(&ist_out, atif_out, policy, b));
         }

@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::value_diff::{Change, Tolerance};
-use super::{Groups, OutputDrift, Policy};
+use super::{both_paths, Groups, OutputDrift, Policy};
 use crate::config::ProfilerConfig;
 use crate::differences::{note_uuid, rename_in, Names};
 use crate::frame::csv::{Cell, CsvOptions, FrameCells, Table};
@@ -139,14 +139,7 @@ pub(super) fn drift(
     let opts = CsvOptions {
         exclude_io_text: cfg.csv_exclude_io_text,
     };
-    let (left, rights) = rayon::join(
-        || Renamed::new(ist, opts),
-        || {
-            atif.par_iter()
-                .map(|f| Renamed::new(f, opts))
-                .collect::<Vec<_>>()
-        },
-    );
+    let (left, rights) = both_paths(ist, atif, builders, |f, _| Renamed::new(f, opts));
     rights
         .iter()
         .zip(builders)
