@@ -350,6 +350,22 @@ pub enum Apart {
     Spikes(concurrency_spikes::SpikeAnalysis),
 }
 
+/// An analysis whose metrics grow with the calls: its report, and its metrics whole, or
+/// with `apart` without those members (the analysis then returned beside them).
+fn grown(mut a: Apart, apart: bool) -> (String, Value, Option<Apart>) {
+    let report = match &mut a {
+        Apart::Nested(n) => std::mem::take(&mut n.report),
+        Apart::Spikes(c) => std::mem::take(&mut c.report),
+    };
+    let json = match (&a, apart) {
+        (Apart::Nested(n), false) => nested_stack::to_json(n),
+        (Apart::Nested(n), true) => nested_stack::to_json_apart(n),
+        (Apart::Spikes(c), false) => concurrency_spikes::to_json(c),
+        (Apart::Spikes(c), true) => concurrency_spikes::to_json_apart(c),
+    };
+    (report, json, apart.then_some(a))
+}
+
 /// Analysis `k` of [`WORKFLOW_SECTIONS`]; `None` when the configuration turns it off.
 pub fn workflow_section(
     frame: &Frame,
@@ -370,8 +386,7 @@ pub fn workflow_section_apart(
     apart: bool,
 ) -> Option<WorkflowSection> {
     let b = &cfg.bottleneck_analysis;
-    let mut apart_from = None;
-    let (report, metrics) = match WORKFLOW_SECTIONS.get(k).copied()? {
+    let (report, metrics, apart) = match WORKFLOW_SECTIONS.get(k).copied()? {
         "simple_stack_analysis" if b.enable_simple_stack => {
             let s = simple_stack::simple_stack(
                 frame,
@@ -381,40 +396,22 @@ pub fn workflow_section_apart(
                 },
             );
             let json = simple_stack::to_json(&s);
-            (s.summary, json)
+            (s.summary, json, None)
         }
         "nested_stack_analysis" if b.enable_nested_stack => {
-            let mut n = nested_stack::nested_stack(frame);
-            if apart {
-                let json = nested_stack::to_json_apart(&n);
-                let report = std::mem::take(&mut n.report);
-                apart_from = Some(Apart::Nested(n));
-                (report, json)
-            } else {
-                let json = nested_stack::to_json(&n);
-                (n.report, json)
-            }
+            grown(Apart::Nested(nested_stack::nested_stack(frame)), apart)
         }
         "concurrency_spike_analysis" if cfg.concurrency_spike_analysis.enable => {
             let c = concurrency_spikes::concurrency_spikes(
                 frame,
                 cfg.concurrency_spike_analysis.spike_threshold,
             );
-            if apart {
-                let mut c = c;
-                let json = concurrency_spikes::to_json_apart(&c);
-                let report = std::mem::take(&mut c.report);
-                apart_from = Some(Apart::Spikes(c));
-                (report, json)
-            } else {
-                let json = concurrency_spikes::to_json(&c);
-                (c.report, json)
-            }
+            grown(Apart::Spikes(c), apart)
         }
         "prefix_span_analysis" if cfg.prefix_span_analysis.enable => {
             let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
             let json = prefix_span::to_json(&p);
-            (p.report, json)
+            (p.report, json, None)
         }
         _ => return None,
     };
@@ -422,6 +419,6 @@ pub fn workflow_section_apart(
         key: WORKFLOW_SECTIONS[k],
         report,
         metrics,
-        apart: apart_from,
+        apart,
     })
 }
