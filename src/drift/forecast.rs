@@ -153,37 +153,21 @@ fn matrix_groups<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drift::{diff_compared, Compared};
-    use crate::pipeline::ProfilePath;
-    use crate::profile::{unit, Unit};
+    use crate::drift::testing::{corpus_frames, whole_files_drift};
+    use crate::profile::Unit;
     use proptest::prelude::*;
 
     #[test]
     fn typed_matrices_drift_as_the_whole_files() {
-        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
         let cfg = ProfilerConfig::all_on();
         let policy = Policy::default();
         let builders = [Builder::Pr1751, Builder::Faithful];
         let mut compared_matrices = false;
         for item in ["nested_trip_planner", "react_calculator", "sample"] {
-            let path = corpus.join(item).join("all_requests_profiler_traces.json");
-            let trace = crate::trace::load_file(&path, &Default::default()).unwrap();
-            let crate::trace::Trace::Ist(ist_trace) = &trace else {
-                panic!("an IST trace")
-            };
-            let ist = crate::frame::from_ist::frame(ist_trace);
-            let atif = crate::pipeline::as_atif(&trace).unwrap();
-            let frames: Vec<Frame> = builders
-                .iter()
-                .map(|&b| crate::frame::from_atif::frame(&atif, b))
-                .collect();
+            let (ist, frames) = corpus_frames(item, &builders, &cfg);
             let got = drift(&ist, &frames, &builders, &cfg, &policy).expect("frames with rows");
-            let whole = |f: &Frame, p: ProfilePath| {
-                Compared::new(unit(f, &cfg, p.flavor(), Unit::Forecast))
-            };
-            let left = whole(&ist, ProfilePath::Ist);
-            for ((f, &b), got) in frames.iter().zip(&builders).zip(got) {
-                let want = diff_compared(&left, &whole(f, ProfilePath::Atif(b)), &policy, b);
+            let want = whole_files_drift((&ist, &frames), &builders, &cfg, &policy, Unit::Forecast);
+            for ((got, want), b) in got.into_iter().zip(want).zip(&builders) {
                 compared_matrices |= want[0]
                     .patterns
                     .iter()

@@ -1041,6 +1041,51 @@ pub fn exit_code(entries: &[crate::corpus::FileEntry], report: &DriftReport) -> 
     }
 }
 
+/// What the tests of the typed drifts share.
+#[cfg(test)]
+pub(super) mod testing {
+    use super::*;
+
+    /// Bundled corpus item `item`'s IST frame and each builder's frame (from NAT's
+    /// converter), with the NOVA columns `cfg` asks for.
+    pub fn corpus_frames(
+        item: &str,
+        builders: &[Builder],
+        cfg: &ProfilerConfig,
+    ) -> (Frame, Vec<Frame>) {
+        let trace = crate::trace::corpus_ist(item);
+        let mut ist = crate::frame::from_ist::frame(&trace);
+        let trace = crate::trace::Trace::Ist(trace);
+        let atif = crate::pipeline::as_atif(&trace).unwrap();
+        let mut frames: Vec<Frame> = builders
+            .iter()
+            .map(|&b| crate::frame::from_atif::frame(&atif, b))
+            .collect();
+        for f in std::iter::once(&mut ist).chain(&mut frames) {
+            profile::prepare(f, cfg);
+        }
+        (ist, frames)
+    }
+
+    /// Per builder, the drift of `unit`'s whole files, written and compared file by file.
+    pub fn whole_files_drift(
+        (ist, frames): (&Frame, &[Frame]),
+        builders: &[Builder],
+        cfg: &ProfilerConfig,
+        policy: &Policy,
+        unit: Unit,
+    ) -> Vec<Vec<OutputDrift>> {
+        let whole =
+            |f: &Frame, p: ProfilePath| Compared::new(profile::unit(f, cfg, p.flavor(), unit));
+        let left = whole(ist, ProfilePath::Ist);
+        frames
+            .iter()
+            .zip(builders)
+            .map(|(f, &b)| diff_compared(&left, &whole(f, ProfilePath::Atif(b)), policy, b))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -359,8 +359,8 @@ pub(super) fn drift(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drift::{diff_compared, Compared};
-    use crate::profile::{unit, Unit};
+    use crate::drift::testing::{corpus_frames, whole_files_drift};
+    use crate::profile::Unit;
 
     #[test]
     fn spike_intervals_are_renamed_and_sorted_as_in_the_file() {
@@ -410,33 +410,19 @@ mod tests {
 
     #[test]
     fn section_by_section_equals_the_whole_files() {
-        let item = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("corpus/nested_trip_planner/all_requests_profiler_traces.json");
-        let trace = crate::trace::load_file(&item, &Default::default()).unwrap();
-        let crate::trace::Trace::Ist(ist_trace) = &trace else {
-            panic!("an IST trace")
-        };
         let cfg = ProfilerConfig::all_on();
-        let mut ist = crate::frame::from_ist::frame(ist_trace);
-        crate::profile::prepare(&mut ist, &cfg);
-        let atif = crate::pipeline::as_atif(&trace).unwrap();
         let builders = [Builder::Pr1751, Builder::Faithful];
-        let frames: Vec<Frame> = builders
-            .iter()
-            .map(|&b| {
-                let mut f = crate::frame::from_atif::frame(&atif, b);
-                crate::profile::prepare(&mut f, &cfg);
-                f
-            })
-            .collect();
+        let (ist, frames) = corpus_frames("nested_trip_planner", &builders, &cfg);
         let policy = Policy::default();
         let got = drift(&ist, &frames, &builders, &cfg, &policy).expect("frames with rows");
-        let whole = |f: &Frame, p: ProfilePath| {
-            Compared::new(unit(f, &cfg, p.flavor(), Unit::WorkflowProfiling))
-        };
-        let left = whole(&ist, ProfilePath::Ist);
-        for ((f, &b), got) in frames.iter().zip(&builders).zip(got) {
-            let want = diff_compared(&left, &whole(f, ProfilePath::Atif(b)), &policy, b);
+        let want = whole_files_drift(
+            (&ist, &frames),
+            &builders,
+            &cfg,
+            &policy,
+            Unit::WorkflowProfiling,
+        );
+        for ((got, want), b) in got.into_iter().zip(want).zip(&builders) {
             assert!(want.iter().any(|o| o.differing > 0), "a case with drift");
             assert_eq!(got, want, "{b:?}");
         }
