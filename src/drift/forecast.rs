@@ -17,7 +17,7 @@ use super::{both_paths, diff_json, json_groups, normalize_json, Groups, OutputDr
 use crate::config::ProfilerConfig;
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
-use crate::profile::forecast::{forecast_apart, Matrices};
+use crate::profile::forecast::{forecast_apart, with_matrices, Matrices};
 
 const FILE: &str = "forecast.json";
 
@@ -37,12 +37,7 @@ impl Side {
 
     /// The whole file's value (the diff of a path without matrices is the JSON walk's).
     fn whole(&self) -> Value {
-        let mut doc = self.doc.clone();
-        if let (Some(m), Value::Object(o)) = (&self.mats, &mut doc) {
-            o.shift_insert(2, "X".into(), matrix_value(&m.x, m.integer));
-            o.shift_insert(3, "Y".into(), matrix_value(&m.y, m.integer));
-        }
-        doc
+        with_matrices(self.doc.clone(), self.mats.as_ref())
     }
 }
 
@@ -98,11 +93,6 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     }
 }
 
-/// A matrix as `forecast.json` holds it.
-fn matrix_value(m: &[Vec<f64>], integer: bool) -> Value {
-    Value::Array(m.iter().map(|r| Cells(r, integer).value()).collect())
-}
-
 /// A matrix row: its cells, integers or not.
 struct Cells<'a>(&'a [f64], bool);
 
@@ -121,7 +111,7 @@ impl Lane for Cells<'_> {
     }
 }
 
-/// [`leaf_count`] of [`matrix_value`].
+/// [`leaf_count`] of a matrix's [`cells`](crate::profile::forecast::cells).
 fn matrix_leaves(m: &[Vec<f64>]) -> usize {
     array_leaves(m.len(), |i| Cells(&m[i], false))
 }
@@ -130,7 +120,7 @@ fn matrix_leaves(m: &[Vec<f64>]) -> usize {
 type Matrix<'a> = (&'a [Vec<f64>], bool);
 
 /// The differences of matrix `name` (a member of the root), grouped as the JSON walk over
-/// [`matrix_value`]s groups them, and how many values differ.
+/// their [`cells`](crate::profile::forecast::cells) groups them, and how many values differ.
 fn matrix_groups<'a>(
     name: &str,
     (a, ai): Matrix<'_>,
@@ -154,6 +144,7 @@ fn matrix_groups<'a>(
 mod tests {
     use super::*;
     use crate::drift::testing::{corpus_frames, whole_files_drift};
+    use crate::profile::forecast::cells;
     use crate::profile::Unit;
     use proptest::prelude::*;
 
@@ -204,7 +195,7 @@ mod tests {
             .unwrap();
             let b_ = Builder::Pr1751;
             let finish = |(g, n): (Groups, usize), compared| (g.finish(compared), n);
-            let (av, bv) = (matrix_value(&a.0, a.1), matrix_value(&b.0, b.1));
+            let (av, bv) = (cells(&a.0, a.1), cells(&b.0, b.1));
             let compared = leaf_count(&av).max(leaf_count(&bv));
             prop_assert_eq!(
                 leaf_count(&av),

@@ -214,7 +214,13 @@ fn ridge(a: &[Vec<f64>], b: &[Vec<f64>], lambda: f64) -> Vec<Vec<f64>> {
 
 /// `forecast.json`.
 pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
-    let (mut doc, mats) = forecast_apart(frame, flavor);
+    let (doc, mats) = forecast_apart(frame, flavor);
+    with_matrices(doc, mats.as_ref())
+}
+
+/// `forecast.json` from [`forecast_apart`]'s parts: the matrices, if any, put back after
+/// `n_samples`.
+pub fn with_matrices(mut doc: Value, mats: Option<&Matrices>) -> Value {
     if let (Some(m), Value::Object(o)) = (mats, &mut doc) {
         o.shift_insert(2, "X".into(), cells(&m.x, m.integer));
         o.shift_insert(3, "Y".into(), cells(&m.y, m.integer));
@@ -224,7 +230,7 @@ pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
 
 /// `forecast.json` apart from its matrices: when NAT's matrices are built, they are
 /// returned and the value lacks its members `X` and `Y` (which [`forecast`] puts back as
-/// [`cell`]s after `n_samples`). The drift compares the matrices as numbers: at 100,000
+/// [`cell`]s after `n_samples`, [`with_matrices`]). The drift compares the matrices as numbers: at 100,000
 /// requests they are 2 × 10.8M cells, 32 bytes each as JSON values.
 pub fn forecast_apart(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>) {
     let mats = match matrices(frame, flavor) {
@@ -274,7 +280,8 @@ pub fn cell(v: f64, integer: bool) -> Value {
     }
 }
 
-fn cells(m: &[Vec<f64>], integer: bool) -> Value {
+/// A matrix as `forecast.json` holds it.
+pub fn cells(m: &[Vec<f64>], integer: bool) -> Value {
     Value::Array(
         m.iter()
             .map(|r| Value::Array(r.iter().map(|&v| cell(v, integer)).collect()))
