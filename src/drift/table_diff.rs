@@ -402,9 +402,8 @@ mod tests {
         // seen only in text, on both sides.
         let quoted = ist.rows[3].uuid.clone().unwrap();
         for f in [&mut ist, &mut atif] {
-            f.rows[1].llm_text_input = Some(format!(
-                "call {quoted} then 0123abcd-0000-4000-8000-00000000000f"
-            ));
+            f.rows[1].llm_text_input =
+                Some(format!("call {quoted} then 0123abcd-0000-4000-8000-00000000000f").into());
             crate::profile::prepare(f, &cfg);
         }
         let renamed = Renamed::new(&ist, CsvOptions::default());

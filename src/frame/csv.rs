@@ -378,8 +378,7 @@ impl<'f> FrameCells<'f> {
                 .as_ref()
                 .expect("NOVA columns only with NOVA data")
         };
-        let text = |v: &'f Option<String>| Cell::Text(v.as_deref().unwrap_or(""));
-        let name = |v: &'f Option<crate::frame::Text>| Cell::Text(v.as_deref().unwrap_or(""));
+        let text = |v: &'f Option<crate::frame::Text>| Cell::Text(v.as_deref().unwrap_or(""));
         let float = |x: Option<f64>| Cell::Float(x.unwrap_or(f64::NAN));
         let tokens = |v: Option<i64>, k: usize| match v {
             None => Cell::Text(""),
@@ -397,14 +396,14 @@ impl<'f> FrameCells<'f> {
             LlmTextInput => text(&r.llm_text_input),
             LlmTextOutput => text(&r.llm_text_output),
             LlmNewToken => text(&r.llm_new_token),
-            LlmName => name(&r.llm_name),
-            ToolName => name(&r.tool_name),
-            FunctionName | NovaEventId => name(&r.function_name),
-            FunctionId => name(&r.function_id),
-            ParentFunctionName => name(&r.parent_function_name),
-            ParentFunctionId => name(&r.parent_function_id),
-            Uuid => name(&r.uuid),
-            Framework => name(&r.framework),
+            LlmName => text(&r.llm_name),
+            ToolName => text(&r.tool_name),
+            FunctionName | NovaEventId => text(&r.function_name),
+            FunctionId => text(&r.function_id),
+            ParentFunctionName => text(&r.parent_function_name),
+            ParentFunctionId => text(&r.parent_function_id),
+            Uuid => text(&r.uuid),
+            Framework => text(&r.framework),
             NovaRemaining => {
                 let n = nova();
                 if n.requests_remaining_is_int {

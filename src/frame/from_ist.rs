@@ -36,13 +36,13 @@ fn adapter_text(
     step: &IntermediateStep,
     want: EventType,
     pick: fn(&crate::trace::ist::StreamEventData) -> Option<&Value>,
-) -> Option<String> {
+) -> Option<Text> {
     if step.event_type() != want {
-        return Some(String::new());
+        return Some(Text::new());
     }
     match &step.payload.data {
-        None => Some(String::new()),
-        Some(d) => text_of(pick(d)),
+        None => Some(Text::new()),
+        Some(d) => text_of(pick(d)).map(Text::from),
     }
 }
 

@@ -8,12 +8,12 @@ pub mod from_atif;
 pub mod from_ist;
 pub mod nova;
 
-use std::sync::Arc;
-
 use crate::trace::ist::EventType;
 
-/// Shared, immutable text (names repeat on thousands of rows).
-pub type Text = Arc<str>;
+/// Shared, immutable text (names repeat on thousands of rows): one pointer (an
+/// `Option<Text>` is 8 bytes, half an `Option<Arc<str>>` and a third of an
+/// `Option<String>`), and `""` or a literal allocates nothing.
+pub type Text = arcstr::ArcStr;
 
 /// One row of NAT's frame (`DataFrameRow`), plus the ATIF-era `span_event_timestamp`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,9 +29,9 @@ pub struct Row {
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
     /// `None` is Python `None` (an empty CSV cell, NaN for pandas), distinct from `""`.
-    pub llm_text_input: Option<String>,
-    pub llm_text_output: Option<String>,
-    pub llm_new_token: Option<String>,
+    pub llm_text_input: Option<Text>,
+    pub llm_text_output: Option<Text>,
+    pub llm_new_token: Option<Text>,
     pub llm_name: Option<Text>,
     pub tool_name: Option<Text>,
     pub function_name: Option<Text>,

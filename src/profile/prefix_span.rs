@@ -49,7 +49,7 @@ fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
                 op: &'static str,
                 name: String,
                 start: f64,
-                text: Option<String>,
+                text: Option<crate::frame::Text>,
             }
             let mut partial: FxHashMap<String, Open> = FxHashMap::default();
             let mut calls = Vec::new();

@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::pr1751::{ancestry, Ancestry};
 use crate::frame::from_ist::Interner;
-use crate::frame::Row;
+use crate::frame::{Row, Text};
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Step, Trajectory};
 use crate::trace::ist::EventType;
@@ -136,9 +136,9 @@ impl Emit<'_> {
             prompt_tokens: Some(0),
             completion_tokens: Some(0),
             total_tokens: Some(0),
-            llm_text_input: Some(String::new()),
-            llm_text_output: Some(String::new()),
-            llm_new_token: Some(String::new()),
+            llm_text_input: Some(Text::new()),
+            llm_text_output: Some(Text::new()),
+            llm_new_token: Some(Text::new()),
             llm_name: Some(n.get("")),
             tool_name: Some(n.get("")),
             function_name: Some(n.get(&anc.function_name)),
@@ -202,7 +202,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
                     r.llm_name = Some(model.clone());
                     let r = e.push(EventType::LLM_END, end, &anc, &uuid);
                     r.llm_name = Some(model);
-                    r.llm_text_output = Some(step.message.text());
+                    r.llm_text_output = Some(step.message.text().into());
                     r.prompt_tokens = Some(p);
                     r.completion_tokens = Some(c);
                     r.total_tokens = Some(p.saturating_add(c));

@@ -18,7 +18,7 @@
 use serde_json::{Map, Value};
 
 use crate::frame::from_ist::Interner;
-use crate::frame::Row;
+use crate::frame::{Row, Text};
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Message, Step, Trajectory};
 use crate::trace::ist::EventType;
@@ -118,9 +118,9 @@ impl RowBuilder<'_> {
             prompt_tokens: None,
             completion_tokens: None,
             total_tokens: None,
-            llm_text_input: Some(String::new()),
-            llm_text_output: Some(String::new()),
-            llm_new_token: Some(String::new()),
+            llm_text_input: Some(Text::new()),
+            llm_text_output: Some(Text::new()),
+            llm_new_token: Some(Text::new()),
             llm_name: Some(n.get("")),
             tool_name: Some(n.get("")),
             function_name: Some(n.get(&anc.function_name)),
@@ -138,10 +138,10 @@ impl RowBuilder<'_> {
 /// The rows of trajectory number `example`, appended to `rows`.
 pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, rows: &mut Vec<Row>) {
     let mut b = RowBuilder { names, example };
-    let mut last_user = String::new();
+    let mut last_user = Text::new();
     for (si, step) in t.steps.iter().enumerate() {
         let ts = ts(step);
-        let msg = text(Some(&step.message));
+        let msg = Text::from(text(Some(&step.message)));
         match step.source.as_str() {
             "user" => {
                 last_user = msg.clone();
@@ -170,7 +170,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, row
                                 .unwrap_or_default();
                             let mut r = b.row(EventType::TOOL_END, ts, &tool_anc);
                             r.tool_name = Some(b.names.get(&call.function_name));
-                            r.llm_text_output = Some(content);
+                            r.llm_text_output = Some(content.into());
                             r.uuid = Some(b.names.get(&row_uuid(example, si, i + 1)));
                             rows.push(r);
                         }
