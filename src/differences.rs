@@ -4,7 +4,7 @@
 //! differences` prints this list, so no difference is hidden.
 
 /// UUID → its name (`U0`, `U1`, …), in order of first appearance.
-pub type Names = rustc_hash::FxHashMap<String, String>;
+pub type Names = rustc_hash::FxHashMap<String, crate::frame::Text>;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -208,9 +208,9 @@ fn is_uuid(b: &[u8]) -> bool {
 }
 
 /// The name of UUID `u`: the next one (`U<number of names so far>`) when it has none yet.
-fn name_of<'n>(u: &str, names: &'n mut Names) -> &'n str {
+fn name_of<'n>(u: &str, names: &'n mut Names) -> &'n crate::frame::Text {
     if !names.contains_key(u) {
-        let n = format!("U{}", names.len());
+        let n = arcstr::format!("U{}", names.len());
         names.insert(u.to_string(), n);
     }
     &names[u]
@@ -220,6 +220,18 @@ fn name_of<'n>(u: &str, names: &'n mut Names) -> &'n str {
 pub fn note_uuid(text: &str, names: &mut Names) {
     if text.len() == 36 && is_uuid(text.as_bytes()) {
         name_of(text, names);
+    }
+}
+
+/// [`rename_in`] of shared text: a whole UUID becomes its name (shared by every place that
+/// names it), text without a UUID stays itself.
+pub fn rename_text(text: &crate::frame::Text, names: &mut Names) -> crate::frame::Text {
+    if text.len() == 36 && is_uuid(text.as_bytes()) {
+        return name_of(text, names).clone();
+    }
+    match rename_in(text, names) {
+        std::borrow::Cow::Borrowed(_) => text.clone(),
+        std::borrow::Cow::Owned(t) => t.into(),
     }
 }
 

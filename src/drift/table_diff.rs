@@ -112,7 +112,7 @@ impl Cells for Renamed<'_> {
     fn cell(&self, r: usize, c: usize) -> Cell<'_> {
         match self.cells.cell(r, c) {
             Cell::Text(s) if s.len() == 36 => {
-                Cell::Text(self.names.get(s).map_or(s, String::as_str))
+                Cell::Text(self.names.get(s).map_or(s, crate::frame::Text::as_str))
             }
             Cell::Text(s) if s.len() > 36 && !self.texts.is_empty() => {
                 Cell::Text(self.texts.get(&(r, c)).map_or(s, String::as_str))

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::value_diff::{Change, Closeness};
 use super::{Groups, Policy};
 use crate::frame::from_atif::Builder;
+use crate::frame::Text;
 
 /// Rows or records per part of a diff (parts are diffed side by side).
 const PER_PART: usize = 4096;
@@ -231,7 +232,7 @@ pub(super) trait Record: Sync {
     /// The key of the list of strings after the scalars, if the record has one.
     const LIST: Option<&'static str> = None;
     fn leaf(&self, j: usize) -> Leaf<'_>;
-    fn list(&self) -> &[String] {
+    fn list(&self) -> &[Text] {
         &[]
     }
 
@@ -242,7 +243,8 @@ pub(super) trait Record: Sync {
             .map(|(j, k)| (k.to_string(), self.leaf(j).value()))
             .collect();
         if let Some(k) = Self::LIST {
-            m.insert(k.to_string(), self.list().into());
+            let list = self.list().iter().map(|s| Value::from(s.as_str()));
+            m.insert(k.to_string(), list.collect());
         }
         Value::Object(m)
     }
@@ -456,7 +458,7 @@ mod tests {
 
     /// A record with a list of strings after its scalars.
     #[derive(Debug, Clone)]
-    struct Listed(Leaf<'static>, Vec<String>);
+    struct Listed(Leaf<'static>, Vec<Text>);
 
     impl Record for Listed {
         const KEYS: &'static [&'static str] = &["x"];
@@ -464,13 +466,13 @@ mod tests {
         fn leaf(&self, _: usize) -> Leaf<'_> {
             self.0
         }
-        fn list(&self) -> &[String] {
+        fn list(&self) -> &[Text] {
             &self.1
         }
     }
 
     fn listed() -> impl Strategy<Value = Listed> {
-        let s = prop_oneof![Just("a"), Just("b"), Just("1")].prop_map(String::from);
+        let s = prop_oneof![Just("a"), Just("b"), Just("1")].prop_map(Text::from);
         (leaf(), prop::collection::vec(s, 0..3)).prop_map(|(x, l)| Listed(x, l))
     }
 

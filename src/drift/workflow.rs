@@ -19,10 +19,10 @@ use serde_json::Value;
 use super::typed::{self, array_leaves, Lane, Leaf, Record, Records};
 use super::{diff_text, json_groups, Groups, OutputDrift, Policy};
 use crate::config::ProfilerConfig;
-use crate::differences::{normalize_active_uuids, rename_in, rename_uuids_value_with};
+use crate::differences::{normalize_active_uuids, rename_in, rename_text, rename_uuids_value_with};
 use crate::drift::value_diff::leaf_count;
 use crate::frame::from_atif::Builder;
-use crate::frame::Frame;
+use crate::frame::{Frame, Text};
 use crate::pipeline::ProfilePath;
 use crate::profile::concurrency_spikes::Spike;
 use crate::profile::nested_stack::{CallNode, Nested, NodeMetrics};
@@ -97,9 +97,7 @@ impl Side {
                 let mut list = a.spikes;
                 for s in &mut list {
                     for u in &mut s.active_uuids {
-                        if let Cow::Owned(t) = rename_in(u, &mut self.names) {
-                            *u = t;
-                        }
+                        *u = rename_text(u, &mut self.names);
                     }
                     // `normalize_active_uuids`.
                     s.active_uuids.sort();
@@ -172,7 +170,7 @@ impl Record for Spike {
         }
     }
 
-    fn list(&self) -> &[String] {
+    fn list(&self) -> &[Text] {
         &self.active_uuids
     }
 }
@@ -373,7 +371,7 @@ mod tests {
             start: 1.0,
             end: 2.0,
             concurrency: 2,
-            active_uuids: uuids.map(String::from).to_vec(),
+            active_uuids: uuids.map(Text::from).to_vec(),
         };
         // The second lists the two the other way round: named U0, U1 by the first, it
         // reads U1, U0 until sorted.

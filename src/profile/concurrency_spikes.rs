@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::nested_stack::{build, midpoint_level, segments, CallForest, Families};
 use super::pyfloat::fixed;
-use crate::frame::Frame;
+use crate::frame::{Frame, Text};
 use crate::numeric::np_mean;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +24,7 @@ pub struct Spike {
     pub concurrency: i64,
     /// Distinct UUIDs of the active calls. NAT lists a Python set (order depends on
     /// PYTHONHASHSEED, Q10); here: order of first appearance in the call trees.
-    pub active_uuids: Vec<String>,
+    pub active_uuids: Vec<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +114,7 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
                     open_list.retain(|&m| open[m]);
                     let mut active = open_list.clone();
                     active.sort_by_key(|&m| dfs_pos[m]);
-                    let mut uuids: Vec<String> = Vec::new();
+                    let mut uuids: Vec<Text> = Vec::new();
                     for &m in &active {
                         let x = &forest.nodes[m];
                         if !uuids.contains(&x.uuid) {

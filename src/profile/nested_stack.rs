@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
 
 use super::pyfloat::fixed;
-use crate::frame::Frame;
+use crate::frame::{Frame, Text};
 
 /// A call tree: nodes in an arena, children by index.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -22,9 +22,10 @@ pub struct CallForest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallNode {
-    pub uuid: String,
+    /// Shared with the frame's rows.
+    pub uuid: Text,
     pub op_type: &'static str,
-    pub name: String,
+    pub name: Text,
     pub start: f64,
     pub end: f64,
     pub duration: f64,
@@ -83,29 +84,30 @@ pub fn build(frame: &Frame, families: Families) -> CallForest {
 fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut CallForest) {
     let mut stack: Vec<usize> = Vec::new();
     // Python dict semantics: re-assigning a key keeps its first position.
-    let mut top_level: Vec<(String, usize)> = Vec::new();
-    let mut partial: FxHashMap<String, usize> = FxHashMap::default();
+    let mut top_level: Vec<(Text, usize)> = Vec::new();
+    let mut partial: FxHashMap<Text, usize> = FxHashMap::default();
     for &ri in rows {
         let r = &frame.rows[ri];
         let et = r.event_type.as_str();
         let Some(op) = op_type(et, families) else {
             continue;
         };
-        let uuid = r.uuid.as_deref().unwrap_or("None").to_string();
+        let uuid = r.uuid.clone().unwrap_or(arcstr::literal!("None"));
         let ts = r.event_timestamp;
         if et.ends_with("_START") {
             let name = match op {
-                "LLM" => r.llm_name.as_deref(),
-                "TOOL" => r.tool_name.as_deref(),
-                _ => r.function_name.as_deref(),
+                "LLM" => &r.llm_name,
+                "TOOL" => &r.tool_name,
+                _ => &r.function_name,
             }
+            .as_ref()
             .filter(|n| !n.is_empty())
+            .cloned()
             .unwrap_or(match op {
-                "LLM" => "unknown_llm",
-                "TOOL" => "unknown_tool",
-                _ => "unknown_function",
-            })
-            .to_string();
+                "LLM" => arcstr::literal!("unknown_llm"),
+                "TOOL" => arcstr::literal!("unknown_tool"),
+                _ => arcstr::literal!("unknown_function"),
+            });
             let n = f.nodes.len();
             f.nodes.push(CallNode {
                 uuid: uuid.clone(),
@@ -348,7 +350,7 @@ pub struct Nested {
     pub forest: CallForest,
     pub concurrency: Concurrency,
     /// Keyed by UUID, first-seen position, last value (Python dict semantics).
-    pub node_metrics: Vec<(String, NodeMetrics)>,
+    pub node_metrics: Vec<(Text, NodeMetrics)>,
     pub top: Vec<NodeMetrics>,
     pub report: String,
 }
@@ -367,7 +369,7 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     let order = forest.dfs();
     let conc = concurrency(&forest, &order);
     let (self_t, sub_t) = forest.times();
-    let mut metrics: Vec<(String, NodeMetrics)> = Vec::new();
+    let mut metrics: Vec<(Text, NodeMetrics)> = Vec::new();
     let mut pos: FxHashMap<&str, usize> = FxHashMap::default();
     for &n in &order {
         let x = &forest.nodes[n];
@@ -377,7 +379,7 @@ pub fn nested_stack(frame: &Frame) -> Nested {
             subtree_time: sub_t[n],
             concurrency_midpoint: midpoint_level(&conc.segments, x.start, x.end, true),
         };
-        match pos.get(x.uuid.as_str()) {
+        match pos.get(&*x.uuid) {
             Some(&i) => metrics[i].1 = m,
             None => {
                 pos.insert(&x.uuid, metrics.len());
@@ -463,7 +465,7 @@ pub fn to_json(n: &Nested) -> Value {
     let segs: Vec<Value> = n.concurrency.segments.iter().map(segment_json).collect();
     let mut nm = Map::with_capacity(n.node_metrics.len());
     for (u, m) in &n.node_metrics {
-        nm.insert(u.clone(), metrics_json(&n.forest, m));
+        nm.insert(u.to_string(), metrics_json(&n.forest, m));
     }
     if let Value::Object(o) = &mut v {
         if let Some(Value::Object(c)) = o.get_mut("concurrency") {
