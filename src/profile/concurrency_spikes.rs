@@ -179,63 +179,109 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
     a
 }
 
+/// The report, written line by line into one string (at 100,000 requests it lists over a
+/// million spike intervals: a string per line, then joined, held the report twice over).
 fn report(a: &SpikeAnalysis) -> String {
-    let mut lines = vec![
-        "=== Concurrency Spike Analysis ===".to_string(),
-        format!("Total calls in dataset: {}", a.num_calls),
-        format!(
+    use std::fmt::Write;
+    // About 70 bytes per interval line.
+    let mut out = String::with_capacity(1024 + 72 * a.spikes.len());
+    // Lines joined by "\n", as NAT's "\n".join(lines).
+    let line = |out: &mut String, args: std::fmt::Arguments| {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.write_fmt(args).expect("writing to a String");
+    };
+    line(&mut out, format_args!("=== Concurrency Spike Analysis ==="));
+    line(
+        &mut out,
+        format_args!("Total calls in dataset: {}", a.num_calls),
+    );
+    line(
+        &mut out,
+        format_args!(
             "Total time observed: {} units (sum of concurrency timeline)",
             fixed(a.total_time, 2)
         ),
-        "\n-- Concurrency Distribution --".to_string(),
-    ];
+    );
+    line(&mut out, format_args!("\n-- Concurrency Distribution --"));
     let mut dist = a.distribution.clone();
     dist.sort_by_key(|d| d.0);
     for (c, d) in dist {
-        lines.push(format!("  concurrency={c}: {} time", fixed(d, 2)));
+        line(
+            &mut out,
+            format_args!("  concurrency={c}: {} time", fixed(d, 2)),
+        );
     }
-    lines.push(format!(
-        "\nPercentiles => p50={}, p90={}, p95={}, p99={}",
-        fixed(a.p[0], 1),
-        fixed(a.p[1], 1),
-        fixed(a.p[2], 1),
-        fixed(a.p[3], 1)
-    ));
-    lines.push(format!("Spike threshold chosen: {}", a.threshold));
-    lines.push("\n-- Detected Spike Intervals --".to_string());
+    line(
+        &mut out,
+        format_args!(
+            "\nPercentiles => p50={}, p90={}, p95={}, p99={}",
+            fixed(a.p[0], 1),
+            fixed(a.p[1], 1),
+            fixed(a.p[2], 1),
+            fixed(a.p[3], 1)
+        ),
+    );
+    line(
+        &mut out,
+        format_args!("Spike threshold chosen: {}", a.threshold),
+    );
+    line(&mut out, format_args!("\n-- Detected Spike Intervals --"));
     if a.spikes.is_empty() {
-        lines.push("No intervals exceed concurrency spike threshold.".to_string());
+        line(
+            &mut out,
+            format_args!("No intervals exceed concurrency spike threshold."),
+        );
     }
     for (i, s) in a.spikes.iter().enumerate() {
-        lines.push(format!(
-            "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
-            i + 1,
-            fixed(s.start, 2),
-            fixed(s.end, 2),
-            s.concurrency,
-            fixed(s.end - s.start, 2),
-            s.active_uuids.len()
-        ));
+        line(
+            &mut out,
+            format_args!(
+                "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
+                i + 1,
+                fixed(s.start, 2),
+                fixed(s.end, 2),
+                s.concurrency,
+                fixed(s.end - s.start, 2),
+                s.active_uuids.len()
+            ),
+        );
     }
-    lines.push("\n-- Correlation Stats for Spiked Calls --".to_string());
-    lines.push(format!(
-        "Avg prompt_tokens in spike calls: {}",
-        fixed(a.avg_prompt_tokens, 1)
-    ));
-    lines.push(format!(
-        "Avg total_tokens in spike calls : {}",
-        fixed(a.avg_total_tokens, 1)
-    ));
-    lines.push("\n-- Average Latency by Midpoint Concurrency --".to_string());
+    line(
+        &mut out,
+        format_args!("\n-- Correlation Stats for Spiked Calls --"),
+    );
+    line(
+        &mut out,
+        format_args!(
+            "Avg prompt_tokens in spike calls: {}",
+            fixed(a.avg_prompt_tokens, 1)
+        ),
+    );
+    line(
+        &mut out,
+        format_args!(
+            "Avg total_tokens in spike calls : {}",
+            fixed(a.avg_total_tokens, 1)
+        ),
+    );
+    line(
+        &mut out,
+        format_args!("\n-- Average Latency by Midpoint Concurrency --"),
+    );
     if a.latency_by_level.is_empty() {
-        lines.push("No calls or no concurrency data.".to_string());
+        line(&mut out, format_args!("No calls or no concurrency data."));
     }
     let mut lat = a.latency_by_level.clone();
     lat.sort_by_key(|l| l.0);
     for (c, l) in lat {
-        lines.push(format!("  concurrency={c} => avg_latency={}", fixed(l, 2)));
+        line(
+            &mut out,
+            format_args!("  concurrency={c} => avg_latency={}", fixed(l, 2)),
+        );
     }
-    lines.join("\n")
+    out
 }
 
 /// A `spike_intervals` entry.
