@@ -12,11 +12,7 @@ use atif_drift::trace::{load_file, LoadOptions, Trace};
 use atif_drift::{corpus, report, validate};
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// mimalloc: memory a stage frees goes to other threads and, after a while
-/// (`alloc::keep_freed_memory`), back to the OS (glibc's per-thread arenas kept it: 10,000
-/// requests peaked at 2.5 GiB with glibc, 1.8 with this).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+atif_drift::use_jemalloc!();
 
 /// Does moving a NAT profiler from IntermediateStep traces to ATIF change what it says?
 ///
@@ -344,7 +340,6 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    atif_drift::alloc::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(c) => c,
         Err(e) => {

@@ -4,9 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The allocator the `atif-drift` binary uses, so `cargo xtask bench` measures what users run.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The allocator the `atif-drift` binary uses, so `cargo xtask bench` measures what users run.
+atif_drift::use_jemalloc!();
 
 mod bad_inputs;
 mod bench;
@@ -33,7 +32,6 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    atif_drift::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Drift(a) => drift::run(a),
