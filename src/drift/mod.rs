@@ -779,34 +779,64 @@ pub fn run_item_builders(
     let counts = Some(counts);
     // One output unit at a time, both paths side by side, diffed and dropped before the
     // next: only one unit's outputs are ever held (not every file of both paths).
-    let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
-    for u in Unit::ALL {
+    let (ist, atif) = (&ist_frame, &atif_frames[..]);
+    // Per builder, the drift of unit `u`'s files.
+    let unit_drift = |u: Unit| -> Vec<Vec<OutputDrift>> {
         // Units the drift compares from the frames and typed results, per builder; `None`
         // where the unit is compared as written files (below).
-        let (ist, atif) = (&ist_frame, &atif_frames[..]);
         let one_file = |d: Vec<OutputDrift>| d.into_iter().map(|d| vec![d]).collect();
         let typed: Option<Vec<Vec<OutputDrift>>> = match u {
             Unit::Csv => Some(one_file(table_diff::drift(
                 ist, atif, builders, &cfg, policy,
             ))),
             Unit::Forecast => forecast::drift(ist, atif, builders, &cfg, policy).map(one_file),
-            Unit::WorkflowProfiling => workflow::drift(ist, atif, builders, &cfg, policy),
             _ => None,
         };
-        if let Some(drifts) = typed {
-            for (out, d) in outputs.iter_mut().zip(drifts) {
-                out.extend(d);
-            }
-            lap(&format!("{u:?}"));
+        let drifts = typed.unwrap_or_else(|| {
+            let (ist_out, atif_outs) = both_paths(ist, atif, builders, |f, p| {
+                Compared::new(profile::unit(f, &cfg, p.flavor(), u))
+            });
+            builders
+                .iter()
+                .zip(&atif_outs)
+                .map(|(&b, atif_out)| diff_compared(&ist_out, atif_out, policy, b))
+                .collect()
+        });
+        lap(&format!("{u:?}"));
+        drifts
+    };
+    let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
+    let add = |outputs: &mut Vec<Vec<OutputDrift>>, drifts: Vec<Vec<OutputDrift>>| {
+        for (out, d) in outputs.iter_mut().zip(drifts) {
+            out.extend(d);
+        }
+    };
+    for (k, &u) in Unit::ALL.iter().enumerate() {
+        if u != Unit::WorkflowProfiling {
+            add(&mut outputs, unit_drift(u));
             continue;
         }
-        let (ist_out, atif_outs) = both_paths(&ist_frame, &atif_frames, builders, |f, p| {
-            Compared::new(profile::unit(f, &cfg, p.flavor(), u))
-        });
-        for ((out, &b), atif_out) in outputs.iter_mut().zip(builders).zip(&atif_outs) {
-            out.extend(diff_compared(&ist_out, atif_out, policy, b));
+        let Some((metrics, reports)) = workflow::drift(ist, atif, builders, &cfg, policy) else {
+            add(&mut outputs, unit_drift(u));
+            continue;
+        };
+        lap("WorkflowProfiling metrics");
+        // The report's line diff runs on one thread: it runs beside the units after it.
+        let (report, after) = rayon::join(
+            || reports.drift(builders, policy),
+            || {
+                Unit::ALL[k + 1..]
+                    .iter()
+                    .map(|&u| unit_drift(u))
+                    .collect::<Vec<_>>()
+            },
+        );
+        add(&mut outputs, metrics);
+        add(&mut outputs, report.into_iter().map(|r| vec![r]).collect());
+        for drifts in after {
+            add(&mut outputs, drifts);
         }
-        lap(&format!("{u:?}"));
+        break;
     }
     // The frames are freed side by side (at 10,000 requests, half a million rows of small
     // strings), not one after the other at the end of the function.

@@ -257,15 +257,16 @@ fn nested_groups<'p>(
     [segments, records]
 }
 
-/// Per builder, the drift of the metrics and of the report (in `COMPARED` order); `None`
-/// when a frame is empty or every analysis is off (the whole-file path handles those).
+/// Per builder, the drift of the metrics, and the reports to diff (the metrics come before the
+/// report in `COMPARED` order); `None` when a frame is empty or every analysis is off (the
+/// whole-file path handles those).
 pub(super) fn drift(
     ist: &Frame,
     atif: &[Frame],
     builders: &[Builder],
     cfg: &ProfilerConfig,
     policy: &Policy,
-) -> Option<Vec<Vec<OutputDrift>>> {
+) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
     if ist.is_empty() || atif.iter().any(Frame::is_empty) {
         return None;
     }
@@ -334,24 +335,44 @@ pub(super) fn drift(
             m.push(part);
         }
     }
-    metrics
+    let metrics = metrics
         .into_par_iter()
         .zip(&atif_sides)
-        .zip(builders)
-        .map(|((m, side), &b)| {
+        .map(|(m, side)| {
             let (groups, differing) = Groups::fold(m)?;
             let compared = ist_side.leaves.max(side.leaves);
-            Some(vec![
-                OutputDrift {
-                    file: METRICS.into(),
-                    compared,
-                    differing,
-                    patterns: groups.finish(compared),
-                },
-                diff_text(REPORT, &ist_side.report, &side.report, policy, b),
-            ])
+            Some(vec![OutputDrift {
+                file: METRICS.into(),
+                compared,
+                differing,
+                patterns: groups.finish(compared),
+            }])
         })
-        .collect::<Option<Vec<_>>>()
+        .collect::<Option<Vec<_>>>()?;
+    let reports = Reports {
+        ist: ist_side.report,
+        atif: atif_sides.into_iter().map(|s| s.report).collect(),
+    };
+    Some((metrics, reports))
+}
+
+/// Both paths' `workflow_profiling_report.txt`, UUIDs renamed, to be diffed
+/// ([`Reports::drift`]).
+pub(super) struct Reports {
+    ist: String,
+    /// Per builder.
+    atif: Vec<String>,
+}
+
+impl Reports {
+    /// Per builder, the drift of the report (a line diff).
+    pub(super) fn drift(&self, builders: &[Builder], policy: &Policy) -> Vec<OutputDrift> {
+        self.atif
+            .par_iter()
+            .zip(builders)
+            .map(|(atif, &b)| diff_text(REPORT, &self.ist, atif, policy, b))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -412,7 +433,15 @@ mod tests {
         let builders = [Builder::Pr1751, Builder::Faithful];
         let (ist, frames) = corpus_frames("nested_trip_planner", &builders, &cfg);
         let policy = Policy::default();
-        let got = drift(&ist, &frames, &builders, &cfg, &policy).expect("frames with rows");
+        let (metrics, reports) =
+            drift(&ist, &frames, &builders, &cfg, &policy).expect("frames with rows");
+        let got = metrics
+            .into_iter()
+            .zip(reports.drift(&builders, &policy))
+            .map(|(mut m, r)| {
+                m.push(r);
+                m
+            });
         let want = whole_files_drift(
             (&ist, &frames),
             &builders,
@@ -420,7 +449,7 @@ mod tests {
             &policy,
             Unit::WorkflowProfiling,
         );
-        for ((got, want), b) in got.into_iter().zip(want).zip(&builders) {
+        for ((got, want), b) in got.zip(want).zip(&builders) {
             assert!(want.iter().any(|o| o.differing > 0), "a case with drift");
             assert_eq!(got, want, "{b:?}");
         }
