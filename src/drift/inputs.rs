@@ -164,14 +164,6 @@ fn chunk(first: usize, raws: &[Vec<u8>], builders: &[Builder], convert: bool) ->
     Some(c)
 }
 
-fn concat(parts: Vec<Vec<Row>>) -> Vec<Row> {
-    let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for p in parts {
-        all.extend(p);
-    }
-    all
-}
-
 /// `n` more elements of the list (fewer at its end); `None` when one nests deeper than
 /// `max_depth` (counting the list's own level: `too_deep`'s limit on the whole file).
 fn read_batch<R: std::io::BufRead>(
@@ -216,8 +208,19 @@ fn by_request_in_batches(
     if !batch.first().is_some_and(|first| is_ist_request(first)) {
         return None;
     }
-    let mut chunks: Vec<Chunk> = Vec::new();
     let mut requests = 0;
+    let mut steps = 0;
+    // Each batch's chunks go into the frames' rows as soon as they are done, so their memory
+    // is reused by the next batch (gathered at the end, every chunk's rows were held until
+    // then, and copied once more).
+    let mut ist_rows = Vec::new();
+    let mut ist_sessions = Vec::new();
+    let mut atif_rows: Vec<Vec<Row>> = vec![Vec::new(); builders.len()];
+    let mut atif_sessions = Vec::new();
+    // As the whole-trace conversion: the first request that does not convert (reported once
+    // every request is read, since one that does not parse sends the item down the
+    // whole-trace path instead).
+    let mut convert_error = None;
     while !batch.is_empty() {
         let (done, next) = rayon::join(
             || {
@@ -229,47 +232,40 @@ fn by_request_in_batches(
             },
             || read_batch(&mut list, batch_size, opts.max_depth),
         );
-        chunks.extend(done?);
+        for c in done? {
+            steps += c.steps;
+            ist_rows.extend(c.ist_rows);
+            ist_sessions.extend(c.ist_sessions);
+            match c.atif {
+                Some(Ok((rows, sessions))) if convert_error.is_none() => {
+                    for (all, rows) in atif_rows.iter_mut().zip(rows) {
+                        all.extend(rows);
+                    }
+                    atif_sessions.extend(sessions);
+                }
+                Some(Err(e)) if convert_error.is_none() => convert_error = Some(e),
+                _ => {}
+            }
+        }
         requests += batch.len();
         batch = next?;
     }
-    let counts = (requests, chunks.iter().map(|c| c.steps).sum());
+    let counts = (requests, steps);
     let fail = |error| Failed {
         counts: Some(counts),
         error,
     };
-    let mut ist_rows = Vec::new();
-    let mut ist_sessions = Vec::with_capacity(requests);
-    let mut atif_rows: Vec<Vec<Vec<Row>>> = vec![Vec::new(); builders.len()];
-    let mut atif_sessions = Vec::new();
-    for c in chunks {
-        ist_rows.push(c.ist_rows);
-        ist_sessions.extend(c.ist_sessions);
-        match c.atif {
-            Some(Ok((rows, sessions))) => {
-                for (all, rows) in atif_rows.iter_mut().zip(rows) {
-                    all.push(rows);
-                }
-                atif_sessions.extend(sessions);
-            }
-            // As the whole-trace conversion: the first request that does not convert.
-            Some(Err((n, e))) => return Some(Err(fail(crate::convert::request_error(n, e)))),
-            None => {}
-        }
+    if let Some((n, e)) = convert_error {
+        return Some(Err(fail(crate::convert::request_error(n, e))));
     }
-    // The frames' rows are gathered side by side.
-    let (ist_frame, converted) = rayon::join(
-        || Frame::new(Layout::Ist, requests, concat(ist_rows)),
-        || {
-            convert.then(|| {
-                builders
-                    .par_iter()
-                    .zip(atif_rows)
-                    .map(|(&b, rows)| Frame::new(from_atif::layout(b), requests, concat(rows)))
-                    .collect::<Vec<_>>()
-            })
-        },
-    );
+    let ist_frame = Frame::new(Layout::Ist, requests, ist_rows);
+    let converted = convert.then(|| {
+        builders
+            .iter()
+            .zip(atif_rows)
+            .map(|(&b, rows)| Frame::new(from_atif::layout(b), requests, rows))
+            .collect::<Vec<_>>()
+    });
     let (atif_frames, atif_sessions) = match item.atif.as_deref() {
         None => (converted.unwrap_or_default(), atif_sessions),
         Some(p) => match load_atif(p, opts) {
