@@ -778,7 +778,8 @@ pub fn run_item_builders(
     };
     let counts = Some(counts);
     // One output unit at a time, both paths side by side, diffed and dropped before the
-    // next: only one unit's outputs are ever held (not every file of both paths).
+    // next: only one unit's outputs are ever held (not every file of both paths), apart from
+    // the workflow reports, whose line diff runs beside the units after them.
     let (ist, atif) = (&ist_frame, &atif_frames[..]);
     // Per builder, the drift of unit `u`'s files.
     let unit_drift = |u: Unit| -> Vec<Vec<OutputDrift>> {
