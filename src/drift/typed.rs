@@ -168,9 +168,27 @@ fn array_diff<'p>(
     value: impl Fn(usize, bool) -> Value,
 ) -> (Groups<'p>, usize) {
     let tol = policy.tolerances(file);
-    let n = na.min(nb);
+    let mut parts = in_parts(file, (policy, builder), na.min(nb), |path, i, g| {
+        path.push_str(at);
+        push_index(path, i);
+        element(path, i, &tol, g)
+    });
+    let mut g = Groups::new(file, policy, builder);
+    let differing = tails(&mut at.to_string(), (na, nb), &mut g, size, value);
+    parts.push((g, differing));
+    Groups::fold(parts).expect("the tails part")
+}
+
+/// `element(path, i, groups)` for `i` in `0..n`, in parts of [`PER_PART`] diffed side by
+/// side (`path` comes empty); each part's groups and values that differ, in order.
+fn in_parts<'p>(
+    file: &'p str,
+    (policy, builder): (&'p Policy, Builder),
+    n: usize,
+    element: impl Fn(&mut String, usize, &mut Groups<'p>) -> usize + Sync,
+) -> Vec<(Groups<'p>, usize)> {
     let starts: Vec<usize> = (0..n).step_by(PER_PART).collect();
-    let mut parts: Vec<(Groups, usize)> = starts
+    starts
         .par_iter()
         .map(|&start| {
             let mut g = Groups::new(file, policy, builder);
@@ -178,17 +196,11 @@ fn array_diff<'p>(
             let mut path = String::new();
             for i in start..(start + PER_PART).min(n) {
                 path.clear();
-                path.push_str(at);
-                push_index(&mut path, i);
-                differing += element(&mut path, i, &tol, &mut g);
+                differing += element(&mut path, i, &mut g);
             }
             (g, differing)
         })
-        .collect();
-    let mut g = Groups::new(file, policy, builder);
-    let differing = tails(&mut at.to_string(), (na, nb), &mut g, size, value);
-    parts.push((g, differing));
-    Groups::fold(parts).expect("the tails part")
+        .collect()
 }
 
 /// The elements of two lists at `path`, `na` and `nb` long, past the end of the shorter
@@ -375,30 +387,18 @@ pub(super) fn records<'p, K: AsRef<str> + Sync, R: Record>(
     builder: Builder,
 ) -> (Groups<'p>, usize) {
     let tol = policy.tolerances(file);
-    let starts: Vec<usize> = (0..a.entries.len()).step_by(PER_PART).collect();
-    let mut parts: Vec<(Groups, usize)> = starts
-        .par_iter()
-        .map(|&start| {
-            let mut g = Groups::new(file, policy, builder);
-            let mut differing = 0;
-            let mut path = String::new();
-            let end = (start + PER_PART).min(a.entries.len());
-            for (i, (k, x)) in a.entries[start..end].iter().enumerate() {
-                let k = k.as_ref();
-                path.clear();
-                path.push_str(at);
-                push_key(&mut path, k);
-                let Some(y) = b.get(start + i, k) else {
-                    let n = x.leaves();
-                    g.add(&path, n, None, || Change::OnlyLeft { value: x.value() });
-                    differing += n;
-                    continue;
-                };
-                differing += record_diff(&mut path, x, y, &tol, &mut g);
-            }
-            (g, differing)
-        })
-        .collect();
+    let mut parts = in_parts(file, (policy, builder), a.entries.len(), |path, i, g| {
+        let (k, x) = &a.entries[i];
+        let k = k.as_ref();
+        path.push_str(at);
+        push_key(path, k);
+        let Some(y) = b.get(i, k) else {
+            let n = x.leaves();
+            g.add(path, n, None, || Change::OnlyLeft { value: x.value() });
+            return n;
+        };
+        record_diff(path, x, y, &tol, g)
+    });
     // The right object's records the left one lacks.
     let mut g = Groups::new(file, policy, builder);
     let mut differing = 0;
