@@ -12,7 +12,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::nested_stack::{build, midpoint_level, segments, CallForest, Families};
+use super::nested_stack::{build, midpoint_level, percentiles, segments, CallForest, Families};
 use super::pyfloat::fixed;
 use crate::frame::{Frame, Text};
 use crate::numeric::np_mean;
@@ -215,13 +215,7 @@ fn report(a: &SpikeAnalysis) -> String {
     }
     line(
         &mut out,
-        format_args!(
-            "\nPercentiles => p50={}, p90={}, p95={}, p99={}",
-            fixed(a.p[0], 1),
-            fixed(a.p[1], 1),
-            fixed(a.p[2], 1),
-            fixed(a.p[3], 1)
-        ),
+        format_args!("\nPercentiles => {}", percentiles(&a.p)),
     );
     line(
         &mut out,

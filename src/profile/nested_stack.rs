@@ -152,6 +152,13 @@ fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut Call
     );
 }
 
+/// The reports' `p50=…, p90=…, p95=…, p99=…` (one decimal each), of the levels at those
+/// percentiles.
+pub(super) fn percentiles(p: &[f64; 4]) -> String {
+    let [p50, p90, p95, p99] = p.map(|x| fixed(x, 1));
+    format!("p50={p50}, p90={p90}, p95={p95}, p99={p99}")
+}
+
 impl CallForest {
     /// Depth-first pre-order over all roots (iterative: trees can be deep, Q3).
     pub fn dfs(&self) -> Vec<usize> {
@@ -394,13 +401,7 @@ pub fn nested_stack(frame: &Frame) -> Nested {
         "=== Multi-Example Nested Call Profiling Report ===".to_string(),
         format!("Total calls (across all examples): {}", order.len()),
         "\n-- Concurrency Distribution (all examples) --".to_string(),
-        format!(
-            "p50={}, p90={}, p95={}, p99={}",
-            fixed(conc.p[0], 1),
-            fixed(conc.p[1], 1),
-            fixed(conc.p[2], 1),
-            fixed(conc.p[3], 1)
-        ),
+        percentiles(&conc.p),
         "\n-- Top 5 Calls by Bottleneck Score (subtree_time) --".to_string(),
     ];
     for (i, m) in top.iter().enumerate() {
