@@ -47,10 +47,16 @@ pub enum FileStatus {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FileEntry {
-    /// Path relative to the corpus root (the file itself when the root is a file).
+    /// Path relative to the corpus root (the file itself when the root is a file). A name
+    /// that is not UTF-8 is written with U+FFFD for its invalid bytes.
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     #[serde(flatten)]
     pub status: FileStatus,
+}
+
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
 }
 
 impl FileEntry {
@@ -154,7 +160,7 @@ pub fn walk_with(
                 if path == root {
                     return Err(Error::Io {
                         path,
-                        source: e
+                        cause: e
                             .into_io_error()
                             .unwrap_or_else(|| std::io::Error::other("walk failed")),
                     });
@@ -168,17 +174,34 @@ pub fn walk_with(
                 continue;
             }
         };
-        if !entry.file_type().is_file() {
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        if !ft.is_file() {
+            // A FIFO, device or socket (or a link to one) is never opened: reading it could
+            // block forever or never end. It is accounted for, as a failure.
+            let kind = crate::fsio::non_regular(entry.path()).unwrap_or("not a regular file");
+            out.push(FileEntry {
+                path: rel(root, entry.path()),
+                status: FileStatus::Failed {
+                    error: format!(
+                        "{}: is {kind}, not a regular file: refused (it could block or never end)",
+                        entry.path().display()
+                    ),
+                },
+            });
             continue;
         }
         let sniffed = defer(entry.path())
-            && std::fs::File::open(entry.path())
+            && crate::fsio::open_regular(entry.path())
+                .ok()
                 .and_then(|mut f| {
                     use std::io::Read;
                     let mut head = vec![0u8; 4096];
-                    let n = f.read(&mut head)?;
+                    let n = f.read(&mut head).ok()?;
                     head.truncate(n);
-                    Ok(looks_like_ist(&head))
+                    Some(looks_like_ist(&head))
                 })
                 .unwrap_or(false);
         let status = if sniffed {

@@ -5,11 +5,19 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot read: {source}")]
+    /// The cause is in the message, not a `source()`: printed with its chain (`{:#}`), an
+    /// error would otherwise say its cause twice.
+    #[error("{path}: cannot read: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
+    },
+
+    /// Writing an output failed; nothing was left under `path` (see [`crate::fsio`]).
+    #[error("{path}: cannot write: {cause}")]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
     },
 
     #[error("{path}:{line}:{column}: {json_path}: {message}")]
@@ -26,12 +34,9 @@ pub enum Error {
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
 
-    #[error("{path}: file is {size} bytes, over the limit of {limit} bytes (raise it with --max-file-size)")]
-    TooLarge {
-        path: PathBuf,
-        size: u64,
-        limit: u64,
-    },
+    /// Counted on the bytes read: a file system's length can be 0 (devices, `/proc`).
+    #[error("{path}: file is over the limit of {limit} bytes (raise it with --max-file-size)")]
+    TooLarge { path: PathBuf, limit: u64 },
 
     #[error("{context}: {message}")]
     Convert { context: String, message: String },
@@ -47,6 +52,7 @@ impl Error {
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {
             Error::Io { path, .. }
+            | Error::Write { path, .. }
             | Error::Json { path, .. }
             | Error::Format { path, .. }
             | Error::TooLarge { path, .. } => Some(path),
@@ -61,10 +67,7 @@ pub fn parse_text_file<T>(
     path: &std::path::Path,
     parse: impl FnOnce(&str) -> std::result::Result<T, String>,
 ) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::fsio::read_text(path, crate::fsio::SMALL_FILE_LIMIT)?;
     parse(&text).map_err(|message| Error::Format {
         path: path.to_path_buf(),
         message,

@@ -12,11 +12,14 @@
 //! - [`drift`]: comparing outputs.
 //! - [`mooncake`]: Dynamo-style mooncake trace export (aiperf replay) from both paths.
 //! - [`validate`]: the ATIF checklist and per-version schema rules.
+//! - [`fsio`]: bounded reads of regular files, atomic writes of files and output directories.
 //! - [`corpus`]: walking a corpus directory, accounting for every file.
+//! - [`app`]: the commands both binaries run (`drift`), with their checks and outputs.
 //! - [`report`]: pure renderers of computed results.
 //! - [`differences`]: every deliberate difference from NAT, with its reason.
 
 pub mod alloc;
+pub mod app;
 pub mod atof;
 pub mod config;
 pub mod convert;
@@ -25,6 +28,7 @@ pub mod differences;
 pub mod drift;
 pub mod error;
 pub mod frame;
+pub mod fsio;
 pub mod gen;
 pub mod mooncake;
 pub mod numeric;

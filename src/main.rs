@@ -139,6 +139,16 @@ enum ReportFormat {
     Json,
 }
 
+impl From<ReportFormat> for atif_drift::app::ReportFormat {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Table => Self::Table,
+            ReportFormat::Markdown => Self::Markdown,
+            ReportFormat::Json => Self::Json,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum OutFormat {
     Text,
@@ -230,9 +240,14 @@ enum Cmd {
         /// How the ATIF path builds its frame.
         #[arg(long, value_enum, default_value = "pr1751")]
         builder: BuilderArg,
-        /// Output directory (created if missing).
+        /// Output directory (created if missing). It is written whole: it ends up holding this
+        /// run's files and nothing else, or is left untouched on an error. A directory holding
+        /// other files is refused (see --force).
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
+        /// Replace an output directory that holds files this command does not write.
+        #[arg(long)]
+        force: bool,
         /// A NAT workflow YAML: its `eval.general.profiler` section is the configuration
         /// (NAT defaults for missing keys). Default: every analysis on.
         #[arg(long, value_name = "FILE")]
@@ -266,9 +281,13 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
-        /// Also write report.json and report.md to this directory.
+        /// Also write report.json and report.md to this directory (written whole; checked
+        /// before the run; a directory holding other files is refused, see --force).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Replace an --out directory that holds files this command does not write.
+        #[arg(long, requires = "out")]
+        force: bool,
         /// Run only partition K of N (items in path order, round robin), e.g. 2/3; merge the
         /// partitions' JSON reports with `merge-reports`.
         #[arg(long, value_name = "K/N")]
@@ -320,6 +339,9 @@ enum Cmd {
         /// Output directory.
         #[arg(short, long)]
         output: PathBuf,
+        /// Replace a run's directory that holds files gen does not write.
+        #[arg(long)]
+        force: bool,
     },
     /// Print every deliberate difference from NAT, with its reason.
     Differences {
@@ -340,43 +362,87 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(c) => c,
-        Err(e) => {
+    let cli = Cli::parse();
+    // A panic is a bug, but still an error of the run: exit 2, never a verdict.
+    match std::panic::catch_unwind(move || run(cli)) {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(_) => {
+            eprintln!("error: internal error (the message above); please report it");
             ExitCode::from(2)
         }
     }
 }
 
-fn render_drift(r: &atif_drift::drift::DriftReport, format: ReportFormat) {
-    match format {
-        ReportFormat::Table => {
-            out(&report::drift::table(r));
-            out(&report::drift::details(r, 40));
-        }
-        ReportFormat::Markdown => out(&report::drift::markdown(r)),
-        ReportFormat::Json => out(&report::drift::json(r)),
-    }
-}
+/// Set once standard output is closed (`| head`): the rest of the output is dropped, and
+/// the exit code stays the verdict's.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Write to standard output; a closed pipe (`| head`) ends the program quietly.
+/// Write to standard output. A closed pipe drops the rest quietly; the run goes on to its
+/// verdict and exit code (a gate piped into `head` must still fail).
 fn out(text: &str) {
-    if let Err(e) = std::io::stdout().write_all(text.as_bytes()) {
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            return;
         }
         eprintln!("error: cannot write to standard output: {e}");
         std::process::exit(2);
     }
 }
 
+/// Write an output file atomically (`-`: standard output).
 fn write_output(path: &Path, text: &str) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {
         out(text);
         return Ok(());
     }
-    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+    Ok(atif_drift::fsio::write_atomic(path, text.as_bytes())?)
+}
+
+/// Refuse to write `output` when it is one of `inputs` (`-o IN` would replace the input).
+fn refuse_input_as_output(output: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
+    if output.as_os_str() == "-" {
+        return Ok(());
+    }
+    Ok(atif_drift::fsio::refuse_overwriting_inputs(
+        output, inputs, false,
+    )?)
+}
+
+/// Refuse an input too large to profile in this machine's memory, before reading it.
+fn check_memory(input: &Path) -> anyhow::Result<()> {
+    /// What `profile` holds per input byte at most (the parsed trace and every output):
+    /// measured at about 10× on real NAT traces.
+    const BYTES_PER_INPUT_BYTE: u64 = 10;
+    let Ok(size) = std::fs::metadata(input).map(|m| m.len()) else {
+        return Ok(());
+    };
+    if let Some(avail) = atif_drift::fsio::available_memory() {
+        let need = size.saturating_mul(BYTES_PER_INPUT_BYTE);
+        if need > avail {
+            bail!(
+                "{}: {} MB of input needs about {} MB of memory to profile, and {} MB are \
+                 available: refused (`atif-drift drift` streams the input and needs far less)",
+                input.display(),
+                size >> 20,
+                need >> 20,
+                avail >> 20
+            );
+        }
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -393,6 +459,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ..
         } => {
             use atif_drift::mooncake as mc;
+            refuse_input_as_output(&output, &[&input])?;
             let tok = match &m.tokenizer {
                 Some(p) => mc::Tokenizer::from_file(p)?,
                 None => mc::Tokenizer::cl100k(),
@@ -438,6 +505,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent_version,
             ..
         } => {
+            refuse_input_as_output(&output, &[&input])?;
             let trace = load_file(&input, &opts)?;
             let detected = match &trace {
                 Trace::Ist(_) => FromFormat::Ist,
@@ -527,6 +595,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             csv_exclude_io_text,
             no_llm_metrics,
+            force,
         } => {
             use atif_drift::config::ProfilerConfig;
             use atif_drift::pipeline::{self, ProfilePath};
@@ -539,6 +608,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             cfg.csv_exclude_io_text |= csv_exclude_io_text;
             cfg.compute_llm_metrics &= !no_llm_metrics;
+            let mut inputs = vec![input.as_path()];
+            inputs.extend(config.as_deref());
+            atif_drift::fsio::refuse_overwriting_inputs(&output, &inputs, true)?;
+            let mut ours = atif_drift::pipeline::OUTPUT_FILES.to_vec();
+            ours.push(&cfg.prediction_trie.output_filename);
+            let dir = atif_drift::fsio::OutputDir::create(&output, &ours, force)?;
+            check_memory(&input)?;
             let trace = load_file(&input, &opts)?;
             let path = match path {
                 PathArg::Ist => ProfilePath::Ist,
@@ -546,11 +622,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let outputs = pipeline::profile(&trace, path, &cfg)
                 .with_context(|| format!("{}", input.display()))?;
-            std::fs::create_dir_all(&output)
-                .with_context(|| format!("{}: cannot create", output.display()))?;
             for (name, content) in &outputs.files {
-                write_output(&output.join(name), &content.text())?;
+                dir.write(name, content.text().as_bytes())?;
             }
+            dir.commit()?;
             if outputs.content("inference_optimization.json").is_none() {
                 eprintln!(
                     "warning: no events: only the trace dump and the CSV are written (as NAT does)"
@@ -569,52 +644,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             builder,
             format,
             out: out_dir,
+            force,
             partition,
         } => {
-            use atif_drift::drift::{self, policy::Policy};
             use atif_drift::frame::from_atif::Builder;
-            let policy = match &policy {
-                Some(p) => Policy::from_file(p)?,
-                None => Policy::default(),
+            let builders = match builder {
+                DriftBuilderArg::Pr1751 => vec![Builder::Pr1751],
+                DriftBuilderArg::Faithful => vec![Builder::Faithful],
+                DriftBuilderArg::Both => Builder::ALL.to_vec(),
             };
-            let builders: &[Builder] = match builder {
-                DriftBuilderArg::Pr1751 => &[Builder::Pr1751],
-                DriftBuilderArg::Faithful => &[Builder::Faithful],
-                DriftBuilderArg::Both => &[Builder::Pr1751, Builder::Faithful],
+            let cmd = atif_drift::app::DriftCommand {
+                corpora: corpus,
+                policy,
+                builders,
+                format: format.into(),
+                out: out_dir,
+                force,
+                partition,
+                step_summary: None,
+                list_files: false,
+                load: opts,
             };
-            let part = partition
-                .as_deref()
-                .map(drift::parse_partition)
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            let (entries, r) =
-                report::drift::job_with_progress(&corpus, builders, &policy, &opts, part)?;
-            render_drift(&r, format);
-            for e in entries.iter().filter(|e| e.is_failed()) {
-                if let corpus::FileStatus::Failed { error } = &e.status {
-                    eprintln!("error: {error}");
-                }
-            }
-            if let Some(dir) = &out_dir {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("{}: cannot create", dir.display()))?;
-                write_output(&dir.join("report.json"), &report::drift::json(&r))?;
-                write_output(&dir.join("report.md"), &report::drift::markdown(&r))?;
-            }
-            Ok(ExitCode::from(drift::exit_code(&entries, &r)))
+            let code = atif_drift::app::drift(&cmd, &mut |t| out(t), &mut |t| eprint!("{t}"))?;
+            Ok(ExitCode::from(code))
         }
         Cmd::MergeReports { reports, format } => {
             let mut all = Vec::new();
             for p in &reports {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("{}: cannot read", p.display()))?;
-                all.push(
-                    serde_json::from_str(&text)
-                        .with_context(|| format!("{}: not a drift report", p.display()))?,
-                );
+                let text = atif_drift::fsio::read_text(p, atif_drift::fsio::SMALL_FILE_LIMIT)?;
+                let r = serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not a drift report", p.display()))?;
+                all.push((p.display().to_string(), r));
             }
-            let r = atif_drift::drift::merge(all).map_err(anyhow::Error::msg)?;
-            render_drift(&r, format);
+            let r = atif_drift::drift::merge(all)?;
+            out(&atif_drift::app::render_drift(&r, format.into()));
+            for f in &r.failures {
+                eprintln!("error: {f}");
+            }
             Ok(ExitCode::from(atif_drift::drift::exit_code(&[], &r)))
         }
         Cmd::Dedupe {
@@ -645,22 +711,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             count,
             from_json,
             output,
+            force,
         } => {
-            use atif_drift::gen::run::{generate, write_case, RunSpec};
+            use atif_drift::gen::run::{generate, write_case_with, RunSpec};
             if let Some(f) = from_json {
-                let text = std::fs::read_to_string(&f)
-                    .with_context(|| format!("{}: cannot read", f.display()))?;
+                let text = atif_drift::fsio::read_text(&f, atif_drift::fsio::SMALL_FILE_LIMIT)?;
                 let run: RunSpec = serde_json::from_str(&text)
                     .with_context(|| format!("{}: not a run.json", f.display()))?;
-                write_case(&run, &output)
-                    .with_context(|| format!("{}: cannot write", output.display()))?;
+                write_case_with(&run, &output, force)?;
                 eprintln!("wrote {}", output.display());
                 return Ok(ExitCode::SUCCESS);
             }
-            for s in seed..seed.saturating_add(count) {
-                let dir = output.join(format!("seed-{s}"));
-                write_case(&generate(s), &dir)
-                    .with_context(|| format!("{}: cannot write", dir.display()))?;
+            let Some(end) = seed.checked_add(count) else {
+                bail!(
+                    "--seed {seed} --count {count}: the last seed would be past {}",
+                    u64::MAX
+                );
+            };
+            for s in seed..end {
+                write_case_with(&generate(s), &output.join(format!("seed-{s}")), force)?;
             }
             eprintln!("wrote {count} generated runs to {}", output.display());
             Ok(ExitCode::SUCCESS)
@@ -680,6 +749,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => {
             let entries = corpus::walk(&root, &opts)?;
+            for e in entries.iter().filter(|e| e.path.to_str().is_none()) {
+                eprintln!(
+                    "warning: {}: file name is not UTF-8: reported with U+FFFD for its invalid bytes",
+                    e.path.display()
+                );
+            }
             match format {
                 OutFormat::Text => out(&report::inventory::table(&entries, None)),
                 OutFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&entries)?)),

@@ -11,6 +11,18 @@ use crate::profile::{self, Flavor, Outputs};
 use crate::trace::atif::{AtifItem, AtifLayout, AtifTrace};
 use crate::trace::load::Trace;
 
+/// Every file `profile` can write (the prediction trie's name aside: the configuration names
+/// it): an output directory holding only these is a previous run's, replaced whole.
+pub const OUTPUT_FILES: &[&str] = &[
+    "all_requests_profiler_traces.json",
+    "standardized_data_all.csv",
+    "inference_optimization.json",
+    "workflow_profiling_report.txt",
+    "workflow_profiling_metrics.json",
+    "prediction_trie.json",
+    "forecast.json",
+];
+
 /// Which profiler to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

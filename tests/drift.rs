@@ -314,10 +314,10 @@ fn reports_are_deterministic_across_threads_and_partitions() {
         .unwrap()
         .install(|| drift::job(&corpus, &builders, &pol, &opts).unwrap().1);
     assert_eq!(json(&single), json(&full));
-    let parts: Vec<DriftReport> = (1..=3)
+    let parts: Vec<(String, DriftReport)> = (1..=3)
         .rev()
         .map(|k| {
-            drift::job_with(
+            let r = drift::job_with(
                 &corpus,
                 &builders,
                 &pol,
@@ -327,10 +327,18 @@ fn reports_are_deterministic_across_threads_and_partitions() {
                 &|| {},
             )
             .unwrap()
-            .1
+            .1;
+            (format!("part{k}.json"), r)
         })
         .collect();
-    assert_eq!(json(&drift::merge(parts).unwrap()), json(&full));
+    assert_eq!(json(&drift::merge(parts.clone()).unwrap()), json(&full));
+    // A partition twice, or one missing, is refused and named.
+    let mut twice = parts.clone();
+    twice.push(parts[0].clone());
+    let e = drift::merge(twice).unwrap_err().to_string();
+    assert!(e.contains("given twice") && e.contains("part3.json"), "{e}");
+    let e = drift::merge(parts[1..].to_vec()).unwrap_err().to_string();
+    assert!(e.contains("3/3 missing"), "{e}");
 }
 
 /// The report does not depend on the order corpora are given in (or on one given twice).

@@ -198,10 +198,12 @@ fn by_request_in_batches(
     opts: &LoadOptions,
     batch_size: usize,
 ) -> Option<Result<Inputs, Failed>> {
-    if std::fs::metadata(&item.ist).ok()?.len() > opts.max_file_size {
+    // Not a regular file, or over the limit: the whole-file load reports why.
+    let file = crate::fsio::open_regular(&item.ist).ok()?;
+    if file.metadata().ok()?.len() > opts.max_file_size {
         return None;
     }
-    let file = std::fs::File::open(&item.ist).ok()?;
+    let file = crate::fsio::Limited::new(file, opts.max_file_size);
     let mut list = ListReader::new(std::io::BufReader::with_capacity(1 << 20, file));
     let convert = item.atif.as_deref().is_none();
     let mut batch = read_batch(&mut list, batch_size, opts.max_depth)?;

@@ -146,10 +146,11 @@ pub struct OutputDrift {
 }
 
 impl OutputDrift {
+    /// Differing values neither expected nor within a threshold: what fails the gate.
     pub fn unexpected(&self) -> usize {
         self.patterns
             .iter()
-            .filter(|p| p.expected.is_none())
+            .filter(|p| p.is_unexpected())
             .map(|p| p.values)
             .sum()
     }
@@ -176,9 +177,16 @@ pub struct ItemDrift {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
     pub schema: String,
+    /// The partition this report covers (`k/n`), when the job ran one (`--partition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
     pub items: Vec<ItemDrift>,
     /// Policy expectations that matched nothing (stale).
     pub unused_expectations: Vec<String>,
+    /// Corpus files that failed to load (`path: error`): they fail the run (exit 2) however
+    /// the items compare, and a merge of partitions carries them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
 }
 
 impl DriftReport {
@@ -190,8 +198,9 @@ impl DriftReport {
             .map(OutputDrift::unexpected)
             .sum()
     }
+    /// Items that could not run plus corpus files that failed to load.
     pub fn errors(&self) -> usize {
-        self.items.iter().filter(|i| i.error.is_some()).count()
+        self.items.iter().filter(|i| i.error.is_some()).count() + self.failures.len()
     }
 }
 
@@ -881,8 +890,10 @@ pub fn run(
     let unused_expectations = policy.unused(&used);
     DriftReport {
         schema: REPORT_SCHEMA.into(),
+        partition: None,
         items: out,
         unused_expectations,
+        failures: Vec::new(),
     }
 }
 
@@ -899,7 +910,7 @@ pub fn partition(items: Vec<Item>, k: usize, n: usize) -> Vec<Item> {
 
 /// Parse `k/n` (1 ≤ k ≤ n).
 pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
-    let err = || format!("--partition {s:?}: expected k/n with 1 <= k <= n, e.g. 2/3");
+    let err = || format!("partition {s:?}: expected k/n with 1 <= k <= n, e.g. 2/3");
     let (k, n) = s.split_once('/').ok_or_else(err)?;
     let (k, n): (usize, usize) = (
         k.trim().parse().map_err(|_| err())?,
@@ -912,18 +923,50 @@ pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// Merge the reports of several partitions: items sorted by (item, builder), and an
-/// expectation is stale only if it was stale in every partition.
-pub fn merge(reports: Vec<DriftReport>) -> Result<DriftReport, String> {
+/// expectation is stale only if it was stale in every partition. `reports` are named (by
+/// their file) for the messages. Refused: another schema, a partition given twice, a
+/// missing partition, partitions of different counts; a report without a partition is the
+/// whole job (`1/1`). File failures of every partition are carried.
+pub fn merge(reports: Vec<(String, DriftReport)>) -> Result<DriftReport, crate::Error> {
+    let refuse = |name: &str, message: String| crate::Error::Format {
+        path: PathBuf::from(name),
+        message,
+    };
     let mut items = Vec::new();
+    let mut failures = Vec::new();
     let mut unused: Option<Vec<String>> = None;
-    for r in reports {
+    let mut seen: Vec<(usize, usize, String)> = Vec::new();
+    for (name, r) in reports {
         if r.schema != REPORT_SCHEMA {
-            return Err(format!(
-                "report schema {:?} is not {REPORT_SCHEMA:?}",
-                r.schema
+            return Err(refuse(
+                &name,
+                format!("report schema {:?} is not {REPORT_SCHEMA:?}", r.schema),
             ));
         }
+        let (k, n) = match r.partition.as_deref() {
+            None => (1, 1),
+            Some(p) => parse_partition(p)
+                .map_err(|e| refuse(&name, format!("bad partition in the report: {e}")))?,
+        };
+        if let Some((_, n0, first)) = seen.first() {
+            if *n0 != n {
+                return Err(refuse(
+                    &name,
+                    format!("partition {k}/{n} does not belong with {first}'s ({n0} partitions)"),
+                ));
+            }
+        }
+        if let Some((_, _, other)) = seen.iter().find(|(k0, _, _)| *k0 == k) {
+            return Err(refuse(
+                &name,
+                format!(
+                    "partition {k}/{n} given twice (also {other}): its items would count twice"
+                ),
+            ));
+        }
+        seen.push((k, n, name));
         items.extend(r.items);
+        failures.extend(r.failures);
         unused = Some(match unused {
             None => r.unused_expectations,
             Some(u) => u
@@ -932,19 +975,32 @@ pub fn merge(reports: Vec<DriftReport>) -> Result<DriftReport, String> {
                 .collect(),
         });
     }
-    let rank = |b: Builder| match b {
-        Builder::Pr1751 => 0,
-        Builder::Faithful => 1,
-    };
+    if let Some((_, n, _)) = seen.first() {
+        let missing: Vec<String> = (1..=*n)
+            .filter(|k| !seen.iter().any(|(k0, _, _)| k0 == k))
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(crate::Error::Other(format!(
+                "merge-reports: partition {} missing: a merge of some partitions would pass \
+                 items nobody checked",
+                missing.join(", ")
+            )));
+        }
+    }
     items.sort_by(|a, b| {
         a.item
             .cmp(&b.item)
-            .then(rank(a.builder).cmp(&rank(b.builder)))
+            .then(a.builder.rank().cmp(&b.builder.rank()))
     });
+    failures.sort();
+    failures.dedup();
     Ok(DriftReport {
         schema: REPORT_SCHEMA.into(),
+        partition: None,
         items,
         unused_expectations: unused.unwrap_or_default(),
+        failures,
     })
 }
 
@@ -975,9 +1031,12 @@ pub fn job_with(
     let mut entries = Vec::new();
     let mut items = Vec::new();
     let mut deferred = Vec::new();
-    for c in corpora {
+    for c in distinct_corpora(corpora) {
         let walked = crate::corpus::walk_with(c, opts, &is_item_trace)?;
         let found = items_of(c, &walked);
+        if found.is_empty() {
+            return Err(no_item(c, &walked));
+        }
         for (j, e) in walked.iter().enumerate() {
             let full = abs_path(c, &e.path);
             let provisional = matches!(
@@ -1004,7 +1063,69 @@ pub fn job_with(
     total(items.len() * builders.len());
     let mut report = run(&items, builders, policy, opts, tick);
     settle(&mut entries, &deferred, &mut report, opts);
+    report.partition = partition_kn.map(|(k, n)| format!("{k}/{n}"));
+    report.failures = entries
+        .iter()
+        .filter_map(|e| match &e.status {
+            crate::corpus::FileStatus::Failed { error } => {
+                Some(format!("{}: {error}", e.path.display()))
+            }
+            _ => None,
+        })
+        .collect();
     Ok((entries, report))
+}
+
+/// The corpora once each: the same directory given twice (`corpus`, `./corpus`, its absolute
+/// path) or a directory given with one of its subdirectories is walked once, as the outer
+/// directory given first. Paths that do not resolve are kept (the walk reports them).
+fn distinct_corpora(corpora: &[PathBuf]) -> Vec<&Path> {
+    let resolved: Vec<(Option<PathBuf>, &Path)> = corpora
+        .iter()
+        .map(|c| (c.canonicalize().ok(), c.as_path()))
+        .collect();
+    let mut out: Vec<&Path> = Vec::new();
+    for (i, (canon, path)) in resolved.iter().enumerate() {
+        let covered = canon.as_ref().is_some_and(|me| {
+            resolved.iter().enumerate().any(|(j, (other, _))| {
+                other
+                    .as_ref()
+                    .is_some_and(|o| (me != o && me.starts_with(o)) || (me == o && j < i))
+            })
+        });
+        if !covered {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The error for a corpus argument without an item: a gate given a mistyped or empty
+/// directory must not pass.
+fn no_item(corpus: &Path, walked: &[crate::corpus::FileEntry]) -> crate::Error {
+    let failed: Vec<String> = walked
+        .iter()
+        .filter_map(|e| match &e.status {
+            crate::corpus::FileStatus::Failed { error } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut message = format!(
+        "no corpus item here ({} files): an item is a directory holding NAT's \
+         all_requests_profiler_traces.json",
+        walked.len()
+    );
+    if !failed.is_empty() {
+        message.push_str(&format!(
+            "; {} files failed, the first: {}",
+            failed.len(),
+            failed[0]
+        ));
+    }
+    crate::Error::Format {
+        path: corpus.to_path_buf(),
+        message,
+    }
 }
 
 fn abs_path(corpus: &Path, rel: &Path) -> PathBuf {

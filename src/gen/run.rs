@@ -715,11 +715,24 @@ pub fn token_totals(run: &RunSpec) -> (u64, u64, u64) {
 
 /// Write a run as a corpus item: `all_requests_profiler_traces.json` (IST),
 /// `atof_events.json`, and `run.json` (the ground truth).
-pub fn write_case(run: &RunSpec, dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+pub fn write_case(run: &RunSpec, dir: &std::path::Path) -> crate::Result<()> {
+    write_case_with(run, dir, false)
+}
+
+/// The files [`write_case`] writes.
+pub const CASE_FILES: &[&str] = &[
+    "all_requests_profiler_traces.json",
+    "atof_events.json",
+    "run.json",
+];
+
+/// [`write_case`]: the directory is written whole ([`crate::fsio::OutputDir`]), replacing a
+/// previous case's; one holding other files is refused unless `force`.
+pub fn write_case_with(run: &RunSpec, dir: &std::path::Path, force: bool) -> crate::Result<()> {
+    let out = crate::fsio::OutputDir::create(dir, CASE_FILES, force)?;
     let ist = to_ist(run);
     let write =
-        |name: &str, v: &Value| std::fs::write(dir.join(name), crate::pyjson::dumps(v) + "\n");
+        |name: &str, v: &Value| out.write(name, (crate::pyjson::dumps(v) + "\n").as_bytes());
     write(
         "all_requests_profiler_traces.json",
         &serde_json::to_value(&ist.requests).expect("IST serialises"),
@@ -728,7 +741,8 @@ pub fn write_case(run: &RunSpec, dir: &std::path::Path) -> std::io::Result<()> {
     write(
         "run.json",
         &serde_json::to_value(run).expect("a run serialises"),
-    )
+    )?;
+    out.commit()
 }
 
 #[cfg(test)]

@@ -441,10 +441,7 @@ pub fn sessions_of_file(
             message: "an ATOF event stream: convert it to ATIF first (--to atif)".into(),
         }),
         Err(e @ Error::Json { .. }) => {
-            let bytes = std::fs::read(path).map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let bytes = crate::trace::load::read_bytes(path, opts)?;
             let text = String::from_utf8_lossy(&bytes);
             let Ok((requests, mut warnings)) = recover_truncated(&text) else {
                 return Err(e);

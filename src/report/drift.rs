@@ -5,10 +5,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use crate::drift::{DriftReport, OutputDrift, PatternDrift};
 
 fn builder_name(b: crate::frame::from_atif::Builder) -> &'static str {
-    match b {
-        crate::frame::from_atif::Builder::Pr1751 => "pr1751",
-        crate::frame::from_atif::Builder::Faithful => "faithful",
-    }
+    b.name()
 }
 
 fn status(o: &OutputDrift) -> &'static str {
@@ -336,7 +333,7 @@ pub fn job_with_progress(
         policy,
         opts,
         partition,
-        &|n| pb.set_length(n as u64),
+        &|n| super::show_progress(&pb, n),
         &|| pb.inc(1),
     );
     pb.finish_and_clear();

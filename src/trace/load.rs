@@ -295,21 +295,9 @@ fn key_list(keys: &[String]) -> String {
     }
 }
 
-/// Read a file with the size limit applied.
+/// Read a regular file with the size limit applied to the bytes read (see [`crate::fsio`]).
 pub fn read_bytes(path: &Path, opts: &LoadOptions) -> Result<Vec<u8>> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > opts.max_file_size {
-        return Err(Error::TooLarge {
-            path: path.to_path_buf(),
-            size: meta.len(),
-            limit: opts.max_file_size,
-        });
-    }
-    std::fs::read(path).map_err(io)
+    crate::fsio::read_regular(path, opts.max_file_size)
 }
 
 /// Load one trace file, detecting its format from the content.

@@ -20,6 +20,24 @@ pub enum Builder {
     Faithful,
 }
 
+impl Builder {
+    /// Every builder, in report order.
+    pub const ALL: [Builder; 2] = [Builder::Pr1751, Builder::Faithful];
+
+    /// The builder's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builder::Pr1751 => "pr1751",
+            Builder::Faithful => "faithful",
+        }
+    }
+
+    /// The builder's place in report order.
+    pub fn rank(self) -> usize {
+        self as usize
+    }
+}
+
 /// The frame `builder` makes of a trace: its trajectories' rows in order.
 pub fn frame(trace: &AtifTrace, builder: Builder) -> Frame {
     let mut names = Interner::default();

@@ -1,0 +1,127 @@
+//! The application layer of the commands both binaries run: `atif-drift drift` and
+//! `cargo xtask drift` call [`drift`], so that they share one implementation (checks, outputs,
+//! exit code) and differ only in their defaults.
+
+use std::path::PathBuf;
+
+use crate::drift::{self, policy::Policy};
+use crate::error::{Error, Result};
+use crate::frame::from_atif::Builder;
+use crate::fsio::{self, OutputDir};
+use crate::report;
+use crate::trace::LoadOptions;
+
+/// The files `drift --out DIR` writes.
+pub const REPORT_FILES: &[&str] = &["report.json", "report.md"];
+
+/// How to render a drift report on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// The per-output table, the unexpected patterns and the summary line.
+    Table,
+    /// The Markdown report.
+    Markdown,
+    /// The schema-versioned JSON report.
+    Json,
+}
+
+/// A drift run, as the command line gives it.
+#[derive(Debug, Clone)]
+pub struct DriftCommand {
+    /// Corpus directories (or item trace files).
+    pub corpora: Vec<PathBuf>,
+    /// The policy file; `None`: no tolerances or expectations.
+    pub policy: Option<PathBuf>,
+    /// The ATIF builders to compare with the IST path, in report order.
+    pub builders: Vec<Builder>,
+    /// What standard output shows.
+    pub format: ReportFormat,
+    /// Where to also write report.json and report.md.
+    pub out: Option<PathBuf>,
+    /// Replace `out` even when it holds other files.
+    pub force: bool,
+    /// `k/n`: run only this partition.
+    pub partition: Option<String>,
+    /// Append the Markdown report here (GitHub's `GITHUB_STEP_SUMMARY`).
+    pub step_summary: Option<PathBuf>,
+    /// List every corpus file's status before the report (the xtask's view).
+    pub list_files: bool,
+    /// Input limits.
+    pub load: LoadOptions,
+}
+
+/// Render `r` in `format`.
+pub fn render_drift(r: &drift::DriftReport, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Table => report::drift::table(r) + &report::drift::details(r, 40),
+        ReportFormat::Markdown => report::drift::markdown(r),
+        ReportFormat::Json => report::drift::json(r),
+    }
+}
+
+/// Run `cmd`: everything that can be refused (policy, partition, output directory) is
+/// checked before the job runs. `stdout` receives the report, `stderr` the errors. Returns
+/// the exit code: 0 no unexpected drift, 1 unexpected drift, 2 a file or item failed.
+pub fn drift(
+    cmd: &DriftCommand,
+    stdout: &mut dyn FnMut(&str),
+    stderr: &mut dyn FnMut(&str),
+) -> Result<u8> {
+    let policy = match &cmd.policy {
+        Some(p) => Policy::from_file(p)?,
+        None => Policy::default(),
+    };
+    let part = cmd
+        .partition
+        .as_deref()
+        .map(drift::parse_partition)
+        .transpose()
+        .map_err(|e| Error::Other(format!("--partition: {e}")))?;
+    let out_dir = match &cmd.out {
+        Some(dir) => Some(OutputDir::create(dir, REPORT_FILES, cmd.force)?),
+        None => None,
+    };
+    let (entries, r) =
+        report::drift::job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
+    if cmd.list_files {
+        let t = report::inventory::totals(&entries);
+        stdout(&format!(
+            "{} files: {} loaded, {} skipped, {} failed\n",
+            entries.len(),
+            t.loaded,
+            t.skipped,
+            t.failed
+        ));
+    }
+    stdout(&render_drift(&r, cmd.format));
+    for f in &r.failures {
+        stderr(&format!("error: {f}\n"));
+    }
+    if let Some(dir) = out_dir {
+        dir.write("report.json", report::drift::json(&r).as_bytes())?;
+        dir.write("report.md", report::drift::markdown(&r).as_bytes())?;
+        dir.commit()?;
+    }
+    if let Some(summary) = &cmd.step_summary {
+        append(summary, &report::drift::markdown(&r))?;
+    }
+    Ok(drift::exit_code(&entries, &r))
+}
+
+/// Append `text` to the file `path` (a CI step summary: other steps write it too).
+fn append(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let err = |cause| Error::Write {
+        path: path.to_path_buf(),
+        cause,
+    };
+    if let Some(kind) = fsio::non_regular(path).filter(|k| *k == "a directory") {
+        return Err(err(std::io::Error::other(format!("is {kind}"))));
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(err)
+}

@@ -1,0 +1,486 @@
+//! File I/O at the edges: bounded reads of regular files, atomic writes of files and of
+//! whole output directories.
+//!
+//! - Reads never block and never run unbounded: a FIFO, device, socket or directory is
+//!   refused before a byte is read ([`open_regular`] opens without blocking and checks the
+//!   opened file's type), and the size limit is enforced on the bytes read, not on the length
+//!   the file system reports (`/proc` files and devices report 0).
+//! - A file is written to a temporary file beside it, then renamed into place
+//!   ([`write_atomic`]): a full disk, a signal or a crash never leaves a truncated file under
+//!   the final name. An existing non-regular target (`/dev/null`, `/dev/stdout`, a FIFO) is
+//!   written directly, since renaming over it would replace the device.
+//! - A directory of outputs is staged in a hidden sibling and renamed into place in one step
+//!   ([`OutputDir`]): it holds one run's complete set or is untouched, even when two runs
+//!   write the same directory at once.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// What a non-regular file is, for messages.
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO";
+        }
+        if ft.is_char_device() {
+            return "a character device";
+        }
+        if ft.is_block_device() {
+            return "a block device";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Why `path` (after following links) cannot be read as an input, when it is not a regular
+/// file: `Some("a FIFO")`. Does not open the file.
+pub fn non_regular(path: &Path) -> Option<&'static str> {
+    let meta = std::fs::metadata(path).ok()?;
+    (!meta.is_file()).then(|| file_kind(&meta.file_type()))
+}
+
+fn not_regular(path: &Path, kind: &str) -> Error {
+    Error::Format {
+        path: path.to_path_buf(),
+        message: format!("is {kind}, not a regular file: refused (it could block or never end)"),
+    }
+}
+
+/// Open `path` for reading if it is a regular file. The open itself does not block (a FIFO
+/// with no writer would), and the type is checked on the opened file, so a file swapped for
+/// a FIFO between a check and the open is refused too.
+pub fn open_regular(path: &Path) -> Result<File> {
+    let io = |cause| Error::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let mut oo = std::fs::OpenOptions::new();
+    oo.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        oo.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = oo.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular(path, file_kind(&meta.file_type())));
+    }
+    Ok(file)
+}
+
+/// A reader that fails once more than `limit` bytes have been read from it.
+pub struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R> Limited<R> {
+    /// `inner`, allowed `limit` bytes.
+    pub fn new(inner: R, limit: u64) -> Self {
+        Limited {
+            inner,
+            left: limit,
+            limit,
+        }
+    }
+}
+
+/// The message of the error a [`Limited`] reader returns past its limit.
+pub fn over_limit_message(limit: u64) -> String {
+    format!("file is over the limit of {limit} bytes (raise it with --max-file-size)")
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Ask for one byte past the limit, so that a file of exactly `limit` bytes passes.
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left + 1).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(over_limit_message(self.limit)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The bytes of the regular file `path`, at most `limit` of them ([`Error::TooLarge`] past it).
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = open_regular(path)?;
+    let hint = file.metadata().map_or(0, |m| m.len()).min(limit);
+    let mut bytes = Vec::new();
+    // The hint is what the file system says; the limit holds whatever it says.
+    bytes
+        .try_reserve_exact(usize::try_from(hint).unwrap_or(0))
+        .map_err(|_| Error::Format {
+            path: path.to_path_buf(),
+            message: format!("file of {hint} bytes does not fit in memory"),
+        })?;
+    match Limited::new(file, limit).read_to_end(&mut bytes) {
+        Ok(_) => Ok(bytes),
+        Err(_) if bytes.len() as u64 >= limit => Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        }),
+        Err(cause) => Err(Error::Io {
+            path: path.to_path_buf(),
+            cause,
+        }),
+    }
+}
+
+/// The text of a small regular file (a configuration or policy), at most `limit` bytes.
+pub fn read_text(path: &Path, limit: u64) -> Result<String> {
+    let bytes = read_regular(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        message: format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// The limit for configuration, policy and report files read whole: 256 MiB.
+pub const SMALL_FILE_LIMIT: u64 = 256 << 20;
+
+fn write_error(path: &Path, cause: std::io::Error) -> Error {
+    Error::Write {
+        path: path.to_path_buf(),
+        cause,
+    }
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other process or thread of this machine uses at the same time:
+/// `.<name>.<pid>-<n>.<what>` (hidden, so a glob over the directory does not see it).
+fn sibling(path: &Path, what: &str) -> PathBuf {
+    let name = path.file_name().map_or_else(OsString::new, OsString::from);
+    let mut s = OsString::from(".");
+    s.push(&name);
+    s.push(format!(
+        ".{}-{}.{what}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    ));
+    path.with_file_name(s)
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Write `path` atomically: `fill` writes the content into a temporary file beside `path`,
+/// which is then renamed onto `path`. On any error the temporary file is removed and `path`
+/// is left as it was. An existing non-regular `path` (a device, a FIFO) is written directly.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_dir() {
+            return Err(write_error(
+                path,
+                std::io::Error::other("is a directory, not a file"),
+            ));
+        }
+        if !meta.is_file() {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| write_error(path, e))?;
+            let mut w = std::io::BufWriter::new(&mut f);
+            fill(&mut w).map_err(|e| write_error(path, e))?;
+            return w.flush().map_err(|e| write_error(path, e));
+        }
+    }
+    let tmp = sibling(path, "tmp");
+    let result = (|| {
+        let f = File::create(&tmp)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        // Errors a file system reports only when the file is closed (NFS, quotas).
+        f.sync_data()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(write_error(path, e));
+    }
+    Ok(())
+}
+
+/// [`write_atomic_with`] of a byte string.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Whether `a` and `b` name the same existing file (after links).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Refuse to write `output` when it is one of `inputs`, or (for a directory of outputs)
+/// when it holds one of them.
+pub fn refuse_overwriting_inputs(output: &Path, inputs: &[&Path], dir: bool) -> Result<()> {
+    let Ok(out) = output.canonicalize() else {
+        return Ok(()); // does not exist yet: cannot be an input
+    };
+    for input in inputs {
+        let Ok(inp) = input.canonicalize() else {
+            continue;
+        };
+        let clash = if dir {
+            inp.starts_with(&out)
+        } else {
+            inp == out
+        };
+        if clash {
+            let how = if dir {
+                "holds the input"
+            } else {
+                "is the input"
+            };
+            return Err(Error::Format {
+                path: output.to_path_buf(),
+                message: format!(
+                    "output {how} {}: refused (write the outputs elsewhere)",
+                    input.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The memory the system can still give (Linux's `MemAvailable`), when it says.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A directory of outputs, written as a whole: files go into a hidden staging directory
+/// beside the final one, and [`OutputDir::commit`] renames it into place, replacing the
+/// previous run's directory. Dropped without a commit, the staging directory is removed and
+/// the final directory is untouched.
+pub struct OutputDir {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl OutputDir {
+    /// Prepare to write the directory `target`. Refused when `target` is a file, or when it
+    /// holds entries other than `ours` (the names this command writes) unless `force` (then
+    /// the whole directory is replaced). Creates `target`'s parent when missing.
+    pub fn create(target: &Path, ours: &[&str], force: bool) -> Result<Self> {
+        match std::fs::symlink_metadata(target) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(write_error(
+                    target,
+                    std::io::Error::other("exists and is not a directory"),
+                ))
+            }
+            Ok(_) if !force => {
+                let foreign = foreign_entries(target, ours)?;
+                if !foreign.is_empty() {
+                    return Err(Error::Format {
+                        path: target.to_path_buf(),
+                        message: format!(
+                            "output directory holds files this command did not write ({}): \
+                             refused; choose an empty or new directory, or pass --force to \
+                             replace the whole directory",
+                            foreign.join(", ")
+                        ),
+                    });
+                }
+            }
+            _ => {}
+        }
+        let parent = parent_of(target);
+        std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+        let staging = sibling(target, "staging");
+        std::fs::create_dir(&staging).map_err(|e| write_error(&staging, e))?;
+        Ok(OutputDir {
+            target: target.to_path_buf(),
+            staging,
+            committed: false,
+        })
+    }
+
+    /// The final directory.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Where a file named `name` is staged.
+    pub fn staged(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
+    }
+
+    /// Stage the file `name`; errors name the final path.
+    pub fn write_with(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let named = |e: Error| match e {
+            Error::Write { cause, .. } => write_error(&self.target.join(name), cause),
+            e => e,
+        };
+        write_atomic_with(&self.staged(name), fill).map_err(named)
+    }
+
+    /// Stage the file `name` with `bytes`.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_with(name, |w| w.write_all(bytes))
+    }
+
+    /// Put the staged directory in place of the final one, in one rename. A directory that
+    /// is there (a previous run's, or a concurrent run's that committed first) is moved aside
+    /// and removed: the final directory always holds exactly one run's files.
+    pub fn commit(mut self) -> Result<()> {
+        for _ in 0..100 {
+            match std::fs::rename(&self.staging, &self.target) {
+                Ok(()) => {
+                    self.committed = true;
+                    return Ok(());
+                }
+                // A non-empty directory is in the way (an empty one is replaced by rename).
+                Err(_) if self.target.is_dir() => {
+                    let old = sibling(&self.target, "old");
+                    match std::fs::rename(&self.target, &old) {
+                        Ok(()) => {
+                            let _ = std::fs::remove_dir_all(&old);
+                        }
+                        // Another run moved it first: try again.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(write_error(&self.target, e)),
+                    }
+                }
+                Err(e) => return Err(write_error(&self.target, e)),
+            }
+        }
+        Err(write_error(
+            &self.target,
+            std::io::Error::other("another process keeps replacing this directory"),
+        ))
+    }
+}
+
+impl Drop for OutputDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// The entries of `dir` whose names are not in `ours`, sorted.
+fn foreign_entries(dir: &Path, ours: &[&str]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let io = |cause| Error::Io {
+        path: dir.to_path_buf(),
+        cause,
+    };
+    for e in std::fs::read_dir(dir).map_err(io)? {
+        let e = e.map_err(io)?;
+        let name = e.file_name();
+        let is_ours = name.to_str().is_some_and(|n| ours.contains(&n)) && e.path().is_file();
+        if !is_ours {
+            out.push(name.to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("atif-drift-fsio-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn limited_reader_allows_exactly_the_limit() {
+        let mut v = Vec::new();
+        assert!(Limited::new(&b"abcd"[..], 4).read_to_end(&mut v).is_ok());
+        let mut v = Vec::new();
+        assert!(Limited::new(&b"abcde"[..], 4).read_to_end(&mut v).is_err());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let d = tmp("failed-write");
+        let f = d.join("out.json");
+        std::fs::write(&f, "old").unwrap();
+        let r = write_atomic_with(&f, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(matches!(r, Err(Error::Write { .. })));
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_output_dir_is_replaced_whole_and_refuses_foreign_files() {
+        let d = tmp("outdir");
+        let out = d.join("o");
+        let w = OutputDir::create(&out, &["a", "b"], false).unwrap();
+        w.write("a", b"1").unwrap();
+        w.write("b", b"1").unwrap();
+        w.commit().unwrap();
+        let w = OutputDir::create(&out, &["a", "b"], false).unwrap();
+        w.write("a", b"2").unwrap();
+        w.commit().unwrap();
+        let names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a"], "the previous run's b is gone");
+        std::fs::write(out.join("mine.txt"), "x").unwrap();
+        let e = OutputDir::create(&out, &["a", "b"], false).err().unwrap();
+        assert!(e.to_string().contains("mine.txt"), "{e}");
+        // Not committed: the staging directory goes, the target stays.
+        let w = OutputDir::create(&out, &["a"], true).unwrap();
+        w.write("a", b"3").unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        assert_eq!(std::fs::read_to_string(out.join("a")).unwrap(), "2");
+    }
+}
