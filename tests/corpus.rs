@@ -35,11 +35,12 @@ fn every_corpus_file_is_accounted_for() {
             })
             .count()
     };
-    // 5 real runs and 3 generated ones (corpus/generated, `atif-drift gen --seed 1 --count 3`).
-    assert_eq!(loaded("all_requests_profiler_traces.json", "ist"), 8);
+    // 5 runs with NAT's converter ATIF, 1 in nat eval's layout (no nat_atif.json) and 3
+    // generated ones (corpus/generated, `atif-drift gen --seed 1 --count 3`).
+    assert_eq!(loaded("all_requests_profiler_traces.json", "ist"), 9);
     assert_eq!(loaded("atof_events.json", "atof"), 3);
     assert_eq!(loaded("nat_atif.json", "atif-list"), 5);
-    assert_eq!(loaded("workflow_output_atif.json", "atif-eval-output"), 4);
+    assert_eq!(loaded("workflow_output_atif.json", "atif-eval-output"), 5);
 }
 
 /// Read → write keeps every field: the IST traces and NAT's converter ATIF of every item

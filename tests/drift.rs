@@ -26,7 +26,18 @@ fn bundled_corpus_passes_with_the_committed_policy() {
         &LoadOptions::default(),
     )
     .unwrap();
-    assert_eq!(r.items.len(), 16, "5 real runs + 3 generated × 2 builders");
+    assert_eq!(
+        r.items.len(),
+        18,
+        "5 real runs + 1 in nat eval's layout + 3 generated × 2 builders"
+    );
+    // nat eval's layout (workflow_output_atif.json only): the ATIF sessions pair with the
+    // IST requests by position, not by the eval item's session id.
+    for i in r.items.iter().filter(|i| i.item == "nat_eval_output") {
+        let m = i.mooncake.as_ref().unwrap();
+        assert!(m.rows_ist > 0 && m.paired == m.rows_ist, "{m:?}");
+        assert_eq!((m.only_ist, m.only_atif), (0, 0), "{m:?}");
+    }
     assert_eq!(
         drift::exit_code(&entries, &r),
         0,

@@ -292,12 +292,22 @@ fn atif_calls(t: &Trajectory, out: &mut Vec<LlmCall>) {
 }
 
 /// One session per trajectory: `request-<n>` (NAT's converter) → `conv_<n>`, like the IST
-/// side; any other session id `s` → `conv_<s>`.
+/// side; any other session id `s` → `conv_<s>`. In NAT eval's `workflow_output_atif.json`
+/// the session ids are the items' (`builtins.str:'calc_01'`) and the trajectories come in the
+/// eval items' order, which is the IST trace's request order: trajectory `i` is `conv_<i>`,
+/// so the sessions pair with the IST side's by request.
 pub fn sessions_from_atif(trace: &AtifTrace) -> Vec<Session> {
+    let by_position = trace.layout == crate::trace::atif::AtifLayout::EvalOutput;
     trace
         .trajectories()
         .enumerate()
-        .map(|(i, t)| session_from_atif(i, t))
+        .map(|(i, t)| {
+            let mut s = session_from_atif(i, t);
+            if by_position {
+                s.session_id = format!("conv_{i}");
+            }
+            s
+        })
         .collect()
 }
 
