@@ -35,8 +35,15 @@ struct Cli {
     #[arg(long, global = true, default_value_t = LoadOptions::default().max_file_size, value_name = "BYTES")]
     max_file_size: u64,
 
-    /// Refuse input documents nested deeper than this many arrays/objects.
-    #[arg(long, global = true, default_value_t = LoadOptions::default().max_depth, value_name = "LEVELS")]
+    /// Refuse input documents nested deeper than this many arrays/objects (at most 127, the
+    /// JSON parser's own limit).
+    #[arg(
+        long,
+        global = true,
+        default_value_t = LoadOptions::default().max_depth,
+        value_name = "LEVELS",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=atif_drift::trace::load::MAX_DEPTH as u64)
+    )]
     max_depth: usize,
 
     #[command(subcommand)]

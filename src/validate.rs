@@ -77,6 +77,7 @@ impl FileReport {
 /// `[{item_id, trajectory}]`, or JSONL). `Err` only when it cannot be read or parsed.
 pub fn validate_file(path: &Path, opts: &LoadOptions) -> Result<FileReport> {
     let bytes = read_bytes(path, opts)?;
+    crate::trace::load::check_depth(path, &bytes, opts)?;
     let docs = parse_documents(path, &bytes)?;
     let mut problems = Vec::new();
     let mut trajectories = 0;
@@ -98,19 +99,6 @@ fn parse_documents(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Value)>> {
             message: "empty file".into(),
         });
     }
-    let err = |e: serde_json::Error, line: usize| {
-        let mut message = e.to_string();
-        if let Some(i) = message.rfind(" at line ") {
-            message.truncate(i);
-        }
-        Error::Json {
-            path: path.to_path_buf(),
-            line,
-            column: e.column(),
-            json_path: ".".into(),
-            message,
-        }
-    };
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => Ok(vec![(String::new(), v)]),
         Err(e) if e.classify() == serde_json::error::Category::Syntax && e.line() > 1 => {
@@ -122,18 +110,12 @@ fn parse_documents(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Value)>> {
                 }
                 match serde_json::from_slice::<Value>(line) {
                     Ok(v @ Value::Object(_)) => docs.push((format!("line {}: ", i + 1), v)),
-                    _ => {
-                        let line = e.line();
-                        return Err(err(e, line));
-                    }
+                    _ => return Err(crate::trace::load::json_error(path, bytes, e, None)),
                 }
             }
             Ok(docs)
         }
-        Err(e) => {
-            let line = e.line();
-            Err(err(e, line))
-        }
+        Err(e) => Err(crate::trace::load::json_error(path, bytes, e, None)),
     }
 }
 

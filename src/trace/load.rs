@@ -19,6 +19,10 @@ use super::atif::{AtifItem, AtifLayout, AtifTrace, Trajectory};
 use super::ist::{IntermediateStep, IstRequest, IstTrace};
 use crate::error::{Error, Result};
 
+/// The deepest nesting `--max-depth` can allow: serde_json refuses documents deeper than 128
+/// levels whatever the limit here, and counts one level more than [`too_deep`].
+pub const MAX_DEPTH: usize = 127;
+
 /// Limits that keep a bad input from exhausting memory.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions {
@@ -300,21 +304,31 @@ pub fn read_bytes(path: &Path, opts: &LoadOptions) -> Result<Vec<u8>> {
     crate::fsio::read_regular(path, opts.max_file_size)
 }
 
-/// Load one trace file, detecting its format from the content.
-pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Trace> {
-    let bytes = read_bytes(path, opts)?;
-    if let Some((line, column)) = too_deep(&bytes, opts.max_depth) {
+/// Refuse `bytes` (the content of `path`) when they nest deeper than `opts.max_depth`.
+pub fn check_depth(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<()> {
+    if let Some((line, column)) = too_deep(bytes, opts.max_depth) {
         return Err(Error::Json {
             path: path.to_path_buf(),
             line,
             column,
             json_path: ".".into(),
-            message: format!(
-                "nested deeper than {} levels (raise the limit with --max-depth)",
-                opts.max_depth
-            ),
+            message: if opts.max_depth >= MAX_DEPTH {
+                format!("nested deeper than {MAX_DEPTH} levels, the most this tool reads")
+            } else {
+                format!(
+                    "nested deeper than {} levels (raise the limit with --max-depth, up to {MAX_DEPTH})",
+                    opts.max_depth
+                )
+            },
         });
     }
+    Ok(())
+}
+
+/// Load one trace file, detecting its format from the content.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Trace> {
+    let bytes = read_bytes(path, opts)?;
+    check_depth(path, &bytes, opts)?;
     load_bytes(path, &bytes)
 }
 
@@ -466,7 +480,14 @@ impl Error {
     }
 }
 
-fn json_error(path: &Path, _bytes: &[u8], e: serde_json::Error, line_no: Option<usize>) -> Error {
+/// A serde_json error as [`Error::Json`] naming `path`, the line (`line_no` for a JSONL line
+/// parsed alone, whose error says line 1) and the column, with syntax errors explained.
+pub(crate) fn json_error(
+    path: &Path,
+    bytes: &[u8],
+    e: serde_json::Error,
+    line_no: Option<usize>,
+) -> Error {
     let (line, column) = match line_no {
         Some(l) => (l, e.column()),
         None => (e.line(), e.column()),
@@ -476,6 +497,9 @@ fn json_error(path: &Path, _bytes: &[u8], e: serde_json::Error, line_no: Option<
     if let Some(i) = message.rfind(" at line ") {
         message.truncate(i);
     }
+    if e.is_syntax() {
+        message = explain_syntax(bytes, e.line(), e.column(), message);
+    }
     Error::Json {
         path: PathBuf::from(path),
         line,
@@ -483,6 +507,47 @@ fn json_error(path: &Path, _bytes: &[u8], e: serde_json::Error, line_no: Option<
         json_path: ".".into(),
         message,
     }
+}
+
+/// A syntax error said in the user's terms: a file that does not start as JSON is "not
+/// JSON"; `NaN` and `Infinity` (which Python's `json.dumps` writes with its default
+/// `allow_nan=True`) are named as what they are.
+fn explain_syntax(bytes: &[u8], line: usize, column: usize, message: String) -> String {
+    // The byte serde_json stopped at: `column` is 1-based within line `line` (of `bytes`).
+    let line_start = if line <= 1 {
+        0
+    } else {
+        memchr::memchr_iter(b'\n', bytes)
+            .nth(line - 2)
+            .map_or(bytes.len(), |i| i + 1)
+    };
+    let at = (line_start + column.saturating_sub(1)).min(bytes.len());
+    let rest = &bytes[at..];
+    for word in ["NaN", "-Infinity", "Infinity"] {
+        // serde_json stops on the first byte it cannot take, or just after it.
+        let near = bytes[at.saturating_sub(1)..].starts_with(word.as_bytes());
+        if rest.starts_with(word.as_bytes()) || near {
+            return format!(
+                "{word} is not JSON (Python writes it with json.dumps' default allow_nan=True): \
+                 write the value as null or a string, or fix the exporter"
+            );
+        }
+    }
+    let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let first = first.map(|i| bytes[i]);
+    let starts_as_json = matches!(
+        first,
+        Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+    ) && !bytes.starts_with(b"\xEF\xBB\xBF");
+    if !starts_as_json {
+        let what = if bytes.starts_with(b"\xEF\xBB\xBF") {
+            "not JSON: the file starts with a UTF-8 byte-order mark".to_string()
+        } else {
+            format!("not JSON: {message}")
+        };
+        return what;
+    }
+    message
 }
 
 fn parse_kind(path: &Path, bytes: &[u8], kind: Kind) -> Result<Trace> {
