@@ -559,3 +559,250 @@ mod tests {
         assert_eq!(iso_to_epoch("2026-01-01T25:00:00Z"), None);
     }
 }
+
+/// Whether Python 3.11's `datetime.fromisoformat(s)` accepts `s`: CPython 3.11's C parser
+/// (`_datetimemodule.c`) followed step by step — the separator found by the date's shape
+/// (any one character), calendar and ISO week dates, `HH[:MM[:SS[.f…]]]` with or without
+/// colons, fractions of any length (digits past six dropped), `Z` or `±HH[:MM[:SS[.f]]]`
+/// offsets strictly within a day, and `datetime`'s ranges (years 1–9999, hour ≤ 23).
+/// Checked against Python itself on generated strings (`tests/data/fromisoformat.json`).
+pub fn fromisoformat_accepts(s: &str) -> bool {
+    // All valid strings have at least 7 characters.
+    if s.chars().count() < 7 {
+        return false;
+    }
+    let b = s.as_bytes();
+    // C reads past the end as the terminating NUL.
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let sep = iso_separator(b);
+    let Some(date) = iso_date(b, sep) else {
+        return false;
+    };
+    let (year, month, day) = date;
+    let mut time = (0, 0, 0, 0i64);
+    if b.len() > sep {
+        // The separator is one character, whatever its UTF-8 length.
+        let lead = at(sep);
+        let width = if lead & 0x80 == 0 {
+            1
+        } else {
+            match lead & 0xf0 {
+                0xe0 => 3,
+                0xf0 => 4,
+                _ => 2,
+            }
+        };
+        let start = sep + width;
+        if start > b.len() {
+            return false;
+        }
+        match iso_time(b, start) {
+            Some(t) => time = t,
+            None => return false,
+        }
+    }
+    let (hour, minute, second, _) = time;
+    (1..=9999).contains(&year)
+        && chrono::NaiveDate::from_ymd_opt(year, month, day).is_some()
+        && hour <= 23
+        && minute <= 59
+        && second <= 59
+}
+
+/// `_find_isoformat_datetime_separator`: where the date ends.
+fn iso_separator(b: &[u8]) -> usize {
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let len = b.len();
+    if len == 7 {
+        return 7;
+    }
+    if at(4) == b'-' {
+        if at(5) == b'W' {
+            if len < 8 {
+                return usize::MAX; // -1: the date parse fails
+            }
+            if len > 8 && at(8) == b'-' {
+                if len == 9 {
+                    return usize::MAX;
+                }
+                if len > 10 && at(10).is_ascii_digit() {
+                    return 8;
+                }
+                return 10;
+            }
+            return 8;
+        }
+        return 10;
+    }
+    if at(4) == b'W' {
+        let mut idx = 7;
+        while idx < len && at(idx).is_ascii_digit() {
+            idx += 1;
+        }
+        if idx < 9 {
+            return idx;
+        }
+        return if idx % 2 == 0 { 7 } else { 8 };
+    }
+    8
+}
+
+/// `parse_digits`: `n` ASCII digits at `*p`.
+fn iso_digits(b: &[u8], p: &mut usize, n: usize) -> Option<i64> {
+    let mut v = 0i64;
+    for _ in 0..n {
+        let c = b.get(*p).copied().unwrap_or(0);
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+        *p += 1;
+    }
+    Some(v)
+}
+
+/// `parse_isoformat_date` over the first `len` bytes (year, month, day).
+fn iso_date(b: &[u8], len: usize) -> Option<(i32, u32, u32)> {
+    if len == usize::MAX {
+        return None;
+    }
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let mut p = 0;
+    let year = iso_digits(b, &mut p, 4)?;
+    let uses_sep = at(p) == b'-';
+    if uses_sep {
+        p += 1;
+    }
+    if at(p) == b'W' {
+        p += 1;
+        let week = iso_digits(b, &mut p, 2)?;
+        let mut wday = 1;
+        if p < len {
+            if uses_sep {
+                let c = at(p);
+                p += 1;
+                if c != b'-' {
+                    return None;
+                }
+            }
+            wday = iso_digits(b, &mut p, 1)?;
+        }
+        return iso_week_date(year, week, wday);
+    }
+    let month = iso_digits(b, &mut p, 2)?;
+    if uses_sep {
+        let c = at(p);
+        p += 1;
+        if c != b'-' {
+            return None;
+        }
+    }
+    let day = iso_digits(b, &mut p, 2)?;
+    Some((year as i32, month as u32, day as u32))
+}
+
+/// `iso_to_ymd`: an ISO week date as a calendar date (`None`: week or weekday out of range).
+fn iso_week_date(year: i64, week: i64, wday: i64) -> Option<(i32, u32, u32)> {
+    let is_leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    // Python's proleptic ordinal (0001-01-01 is day 1), with C's truncating `/` and `%`
+    // as CPython computes it (they differ from Euclid's only for year 0).
+    let days_before_year = |y: i64| {
+        let y = y - 1;
+        y * 365 + y / 4 - y / 100 + y / 400
+    };
+    let jan1 = days_before_year(year) + 1;
+    if !(1..53).contains(&week) {
+        let first_weekday = (jan1 + 6) % 7;
+        let long = week == 53 && (first_weekday == 3 || (first_weekday == 2 && is_leap(year)));
+        if !long {
+            return None;
+        }
+    }
+    if !(1..8).contains(&wday) {
+        return None;
+    }
+    // iso_week1_monday
+    let first_weekday = (jan1 + 6) % 7;
+    let mut week1_monday = jan1 - first_weekday;
+    if first_weekday > 3 {
+        week1_monday += 7;
+    }
+    let ordinal = week1_monday + (week - 1) * 7 + wday - 1;
+    // ord_to_ymd through chrono (0001-01-01 = ordinal 1); out of chrono's range: not a date.
+    let epoch = chrono::NaiveDate::from_ymd_opt(1, 1, 1)?;
+    let d = epoch.checked_add_signed(chrono::TimeDelta::try_days(ordinal - 1)?)?;
+    use chrono::Datelike;
+    Some((d.year(), d.month(), d.day()))
+}
+
+/// `parse_hh_mm_ss_ff` over `b[start..end]` (C's view: reads go on past `end` to the NUL).
+/// `Some((h, m, s, us, more))`: `more` is C's return value 1, "not the end of the string".
+fn iso_hh_mm_ss_ff(b: &[u8], start: usize, end: usize) -> Option<(i64, i64, i64, i64, bool)> {
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let mut vals = [0i64; 3];
+    let mut p = start;
+    let mut has_sep = true;
+    let mut i = 0;
+    while i < 3 {
+        vals[i] = iso_digits(b, &mut p, 2)?;
+        let c = at(p);
+        p += 1;
+        if i == 0 {
+            has_sep = c == b':';
+        }
+        if p >= end {
+            return Some((vals[0], vals[1], vals[2], 0, c != 0));
+        } else if has_sep && c == b':' {
+            i += 1;
+            continue;
+        } else if c == b'.' || c == b',' {
+            break;
+        } else if !has_sep {
+            p -= 1;
+        } else {
+            return None; // malformed time separator
+        }
+        i += 1;
+    }
+    let remains = end - p;
+    let to_parse = remains.min(6);
+    let mut us = iso_digits(b, &mut p, to_parse)?;
+    if to_parse < 6 {
+        // to_parse == 0 multiplies 0 (C indexes before its table; the product is still 0).
+        us *= 10i64.pow((6 - to_parse) as u32);
+    }
+    while at(p).is_ascii_digit() {
+        p += 1;
+    }
+    Some((vals[0], vals[1], vals[2], us, at(p) != 0))
+}
+
+/// `parse_isoformat_time` from `start` to the end of `b`: (hour, minute, second, µs).
+fn iso_time(b: &[u8], start: usize) -> Option<(i64, i64, i64, i64)> {
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let end = b.len();
+    let mut tz = start;
+    loop {
+        if matches!(at(tz), b'Z' | b'+' | b'-') {
+            break;
+        }
+        tz += 1;
+        if tz >= end {
+            break;
+        }
+    }
+    let (h, m, s, us, more) = iso_hh_mm_ss_ff(b, start, tz)?;
+    if tz == end {
+        return (!more).then_some((h, m, s, us));
+    }
+    if at(tz) == b'Z' {
+        return (at(tz + 1) == 0).then_some((h, m, s, us));
+    }
+    let (th, tm, ts, tus, more) = iso_hh_mm_ss_ff(b, tz + 1, end)?;
+    if more {
+        return None;
+    }
+    // timezone(): strictly within a day.
+    let offset_us = ((th * 3600 + tm * 60 + ts) * 1_000_000) + tus;
+    (offset_us < 86_400_000_000).then_some((h, m, s, us))
+}

@@ -10,11 +10,11 @@
 //! | `schema_version` present and one of ATIF-v1.0 … v1.8 | error |
 //! | `agent.name`, `agent.version` present | error |
 //! | `steps` non-empty, `step_id` sequential from 1 | error |
-//! | `timestamp` parses as ISO 8601 | error |
+//! | `timestamp` is accepted by Python 3.11's `datetime.fromisoformat` after `Z` → `+00:00` (Harbor's check) | error |
 //! | agent-only fields (`model_name`, `reasoning_effort`, `reasoning_content`, `tool_calls`, `metrics`) only on agent steps | error |
 //! | `llm_call_count == 0` with `metrics` or `reasoning_content` | error |
 //! | observation `source_call_id` refers to a tool call of the same step | error |
-//! | every tool call has an observation result (same step or a later one) | error |
+//! | every tool call has an observation result in its step | warning (Harbor accepts such calls) |
 //! | token counts, costs, `total_steps`, `llm_call_count` non-negative | error |
 //! | content parts: `text` parts carry `text`, `image`/`audio` parts carry `source` | error |
 //! | embedded subagents carry a unique `trajectory_id`; a subagent reference carries `trajectory_id` or `trajectory_path` | error |
@@ -31,7 +31,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::pyfmt::iso_to_epoch_micros;
 use crate::trace::atif::{minor_version, KNOWN_VERSIONS};
 use crate::trace::load::{read_bytes, LoadOptions};
 
@@ -78,7 +77,7 @@ impl FileReport {
 pub fn validate_file(path: &Path, opts: &LoadOptions) -> Result<FileReport> {
     let bytes = read_bytes(path, opts)?;
     crate::trace::load::check_depth(path, &bytes, opts)?;
-    let docs = parse_documents(path, &bytes)?;
+    let docs = parse_documents(path, &clamp_big_integers(&bytes))?;
     let mut problems = Vec::new();
     let mut trajectories = 0;
     for (prefix, doc) in &docs {
@@ -89,6 +88,75 @@ pub fn validate_file(path: &Path, opts: &LoadOptions) -> Result<FileReport> {
         trajectories,
         problems,
     })
+}
+
+/// `bytes` with every integer literal outside the 64-bit range replaced by the nearest one
+/// that fits (`u64::MAX`, `i64::MIN`). serde_json reads such integers as floats; Harbor
+/// (Python) keeps them integers. Clamped, they stay integers of the same sign, which is all
+/// the rules ask of them (type, sign, step sequence). Strings are left alone.
+fn clamp_big_integers(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut done = 0; // bytes[..done] are in `out` already
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            let start = i;
+            while i < bytes.len()
+                && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+            {
+                i += 1;
+            }
+            let tok = &bytes[start..i];
+            let (neg, digits) = match tok.split_first() {
+                Some((b'-', rest)) => (true, rest),
+                _ => (false, tok),
+            };
+            let integer = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+            let fits = std::str::from_utf8(tok).is_ok_and(|t| {
+                if neg {
+                    t.parse::<i64>().is_ok()
+                } else {
+                    t.parse::<u64>().is_ok()
+                }
+            });
+            if integer && !fits {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+                o.extend_from_slice(&bytes[done..start]);
+                let clamped = if neg {
+                    i64::MIN.to_string()
+                } else {
+                    u64::MAX.to_string()
+                };
+                o.extend_from_slice(clamped.as_bytes());
+                done = i;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(bytes),
+        Some(mut o) => {
+            o.extend_from_slice(&bytes[done..]);
+            std::borrow::Cow::Owned(o)
+        }
+    }
 }
 
 /// The JSON documents of a file with their path prefix: one for JSON, one per line for JSONL.
@@ -205,6 +273,12 @@ enum Ty {
     Bool,
     Obj,
     Arr,
+    /// An array of integers (Harbor: `list[int]`).
+    ArrInt,
+    /// An array of numbers (`list[float]`, which takes integers too).
+    ArrNum,
+    /// An array of objects (`list[dict]`).
+    ArrObj,
     StrOrNum,
 }
 
@@ -218,6 +292,9 @@ impl Ty {
             Ty::Bool => "a boolean",
             Ty::Obj => "an object",
             Ty::Arr => "an array",
+            Ty::ArrInt => "an array of integers",
+            Ty::ArrNum => "an array of numbers",
+            Ty::ArrObj => "an array of objects",
             Ty::StrOrNum => "a string or a number",
         }
     }
@@ -230,9 +307,17 @@ impl Ty {
             Ty::Bool => v.is_boolean(),
             Ty::Obj => v.is_object(),
             Ty::Arr => v.is_array(),
+            Ty::ArrInt => all_of(v, |e| e.is_i64() || e.is_u64()),
+            Ty::ArrNum => all_of(v, Value::is_number),
+            Ty::ArrObj => all_of(v, Value::is_object),
             Ty::StrOrNum => v.is_string() || v.is_number(),
         }
     }
+}
+
+/// Whether `v` is an array whose elements all satisfy `elem`.
+fn all_of(v: &Value, elem: impl Fn(&Value) -> bool) -> bool {
+    v.as_array().is_some_and(|a| a.iter().all(elem))
 }
 
 /// A field of an ATIF object: name, type, required, first version (minor) that has it.
@@ -254,7 +339,7 @@ const AGENT: &[Field] = &[
     Field("name", Ty::Str, true, 0),
     Field("version", Ty::Str, true, 0),
     Field("model_name", Ty::Str, false, 0),
-    Field("tool_definitions", Ty::Arr, false, 0),
+    Field("tool_definitions", Ty::ArrObj, false, 0),
     Field("extra", Ty::Obj, false, 0),
 ];
 const STEP: &[Field] = &[
@@ -296,9 +381,9 @@ const METRICS: &[Field] = &[
     Field("completion_tokens", Ty::NonNegInt, false, 0),
     Field("cached_tokens", Ty::NonNegInt, false, 0),
     Field("cost_usd", Ty::NonNegNum, false, 0),
-    Field("prompt_token_ids", Ty::Arr, false, 0),
-    Field("completion_token_ids", Ty::Arr, false, 0),
-    Field("logprobs", Ty::Arr, false, 0),
+    Field("prompt_token_ids", Ty::ArrInt, false, 0),
+    Field("completion_token_ids", Ty::ArrInt, false, 0),
+    Field("logprobs", Ty::ArrNum, false, 0),
     Field("extra", Ty::Obj, false, 0),
 ];
 const FINAL_METRICS: &[Field] = &[
@@ -510,7 +595,11 @@ pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut
                 "`steps` must hold at least one step",
             );
         }
-        validate_steps(steps, path, minor, problems);
+        let agent_model = obj
+            .get("agent")
+            .and_then(|a| a.get("model_name"))
+            .is_some_and(Value::is_string);
+        validate_steps(steps, path, minor, agent_model, problems);
     }
     if let Some(subs) = obj.get("subagent_trajectories").and_then(Value::as_array) {
         let mut seen = HashSet::new();
@@ -544,7 +633,14 @@ pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut
     }
 }
 
-fn validate_steps(steps: &[Value], path: &str, minor: u32, problems: &mut Vec<Problem>) {
+/// `agent_model`: the trajectory's agent names a model, which its agent steps inherit.
+fn validate_steps(
+    steps: &[Value],
+    path: &str,
+    minor: u32,
+    agent_model: bool,
+    problems: &mut Vec<Problem>,
+) {
     let mut any_llm = false;
     // tool_call_id -> (step index, path) of calls still waiting for an observation result.
     let mut open_calls: Vec<(String, String)> = Vec::new();
@@ -553,8 +649,8 @@ fn validate_steps(steps: &[Value], path: &str, minor: u32, problems: &mut Vec<Pr
         let Some(s) = check_object(step, &sp, "step", STEP, minor, problems) else {
             continue;
         };
-        if let Some(id) = s.get("step_id").and_then(Value::as_i64) {
-            if id != i as i64 + 1 {
+        if let Some(Value::Number(id)) = s.get("step_id").filter(|v| v.is_i64() || v.is_u64()) {
+            if id.as_u64() != Some(i as u64 + 1) {
                 push(
                     problems,
                     Severity::Error,
@@ -565,13 +661,14 @@ fn validate_steps(steps: &[Value], path: &str, minor: u32, problems: &mut Vec<Pr
             }
         }
         if let Some(Value::String(ts)) = s.get("timestamp") {
-            if iso_to_epoch_micros(ts).is_none() {
+            // Harbor: `datetime.fromisoformat(v.replace("Z", "+00:00"))` (Python 3.11).
+            if !crate::pyfmt::fromisoformat_accepts(&ts.replace('Z', "+00:00")) {
                 push(
                     problems,
                     Severity::Error,
                     &sp,
                     "timestamp",
-                    format!("not an ISO 8601 timestamp: {ts:?}"),
+                    format!("not an ISO 8601 timestamp (Python's datetime.fromisoformat refuses it): {ts:?}"),
                 );
             }
         }
@@ -619,7 +716,8 @@ fn validate_steps(steps: &[Value], path: &str, minor: u32, problems: &mut Vec<Pr
             }
         }
         if source == Some("agent")
-            && (s.get("metrics").is_some_and(Value::is_object)
+            && (agent_model
+                || s.get("metrics").is_some_and(Value::is_object)
                 || s.get("model_name").is_some_and(Value::is_string))
         {
             any_llm = true;
@@ -721,12 +819,22 @@ fn validate_steps(steps: &[Value], path: &str, minor: u32, problems: &mut Vec<Pr
                             minor,
                             problems,
                         ) {
+                            // Harbor: a reference resolves by `trajectory_id` (embedded, from
+                            // v1.7) or `trajectory_path` (a file); `session_id` is informational.
                             let has = |k: &str| sr.get(k).is_some_and(Value::is_string);
-                            if minor <= 6 && !has("session_id") {
-                                push(problems, Severity::Error, &srp, "session_id", "missing required field `session_id` of subagent trajectory reference");
-                            }
-                            if minor >= 7 && !has("trajectory_id") && !has("trajectory_path") {
-                                push(problems, Severity::Error, &srp, "", "a subagent reference needs `trajectory_id` or `trajectory_path`");
+                            if !has("trajectory_id") && !has("trajectory_path") {
+                                let need = if minor >= 7 {
+                                    "`trajectory_id` or `trajectory_path`"
+                                } else {
+                                    "`trajectory_path` (`trajectory_id` exists from ATIF-v1.7)"
+                                };
+                                push(
+                                    problems,
+                                    Severity::Error,
+                                    &srp,
+                                    "",
+                                    format!("a subagent reference needs {need}: `session_id` alone does not resolve"),
+                                );
                             }
                         }
                     }
@@ -734,13 +842,14 @@ fn validate_steps(steps: &[Value], path: &str, minor: u32, problems: &mut Vec<Pr
             }
         }
     }
+    // Harbor accepts these (a command with no output, such as `sleep 3`): a warning.
     for (id, cp) in open_calls {
         push(
             problems,
-            Severity::Error,
+            Severity::Warning,
             &cp,
             "",
-            format!("tool call {id:?} has no observation result"),
+            format!("tool call {id:?} has no observation result in its step"),
         );
     }
     if !steps.is_empty() && !any_llm {
@@ -749,7 +858,7 @@ fn validate_steps(steps: &[Value], path: &str, minor: u32, problems: &mut Vec<Pr
             Severity::Warning,
             path,
             "steps",
-            "no LLM-backed agent step (an agent step with `metrics` or `model_name`)",
+            "no LLM-backed agent step (an agent step with `metrics` or `model_name`, or any agent step when `agent.model_name` is set)",
         );
     }
 }
@@ -805,7 +914,13 @@ fn check_parts(parts: &[Value], path: &str, minor: u32, problems: &mut Vec<Probl
                         let sp = field_path(&pp, "source");
                         check_object(src, &sp, "media source", MEDIA_SOURCE, minor, problems);
                         if let Some(mt) = src.get("media_type").and_then(Value::as_str) {
-                            let mt = mt.trim().to_ascii_lowercase();
+                            // Harbor normalises audio media types (case, spaces, aliases),
+                            // never image ones.
+                            let mt = if t == "image" {
+                                mt.to_string()
+                            } else {
+                                mt.trim().to_ascii_lowercase()
+                            };
                             let ok = if t == "image" {
                                 IMAGE_TYPES.contains(&mt.as_str())
                             } else {

@@ -93,6 +93,9 @@ def resolve(name, path, t):
         "31_cached_tokens_float": f"steps[{i_llm}].metrics.cached_tokens",
     }[name]
 
+# Cases Harbor accepts that `validate` only warns about (valid, with a warning at the path).
+WARNINGS = {"20_tool_call_without_observation"}
+
 def harbor_verdict(file):
     py = os.environ.get("HARBOR_PY")
     if not py:
@@ -109,6 +112,8 @@ def main():
         f = out / f"{name}.json"
         f.write_text(json.dumps(t, indent=2) + "\n")
         manifest[name] = {"path": resolve(name, path, t), "harbor": harbor_verdict(f)}
+        if name in WARNINGS:
+            manifest[name]["severity"] = "warning"
     (out / "cases.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {len(manifest)} cases", file=sys.stderr)
 
