@@ -76,8 +76,13 @@ impl FileReport {
 /// `[{item_id, trajectory}]`, or JSONL). `Err` only when it cannot be read or parsed.
 pub fn validate_file(path: &Path, opts: &LoadOptions) -> Result<FileReport> {
     let bytes = read_bytes(path, opts)?;
-    crate::trace::load::check_depth(path, &bytes, opts)?;
-    let docs = parse_documents(path, &clamp_big_integers(&bytes))?;
+    validate_bytes(path, &bytes, opts)
+}
+
+/// [`validate_file`] of content already read; `path` names it in messages and the report.
+pub fn validate_bytes(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<FileReport> {
+    crate::trace::load::check_depth(path, bytes, opts)?;
+    let docs = parse_documents(path, &clamp_big_integers(bytes))?;
     let mut problems = Vec::new();
     let mut trajectories = 0;
     for (prefix, doc) in &docs {

@@ -173,3 +173,149 @@ fn timestamps_follow_python_fromisoformat() {
         &wrong[..wrong.len().min(20)]
     );
 }
+
+/// Our verdict on Harbor's: `Ok(())` when they agree or ours is stricter for a listed reason.
+fn compare_with_harbor(
+    harbor_accepts: bool,
+    r: &atif_drift::validate::FileReport,
+) -> Result<(), String> {
+    // Deliberate strictness (README's rule table): errors Harbor does not raise.
+    const DELIBERATE: &[&str] = &[
+        "must be a non-negative",    // non-negative counts and costs
+        "must be an integer, found", // JSON types: no "1" or 1.0 for an integer
+        "must be a string, found",   // … no number for a string
+        "must be a boolean, found",
+        "must be an array of integers", // … in arrays too
+        "must be an array of numbers",
+        "not part of ATIF-v1.", // per-version field gating
+        "need ATIF-v1.",        // content parts before v1.6, audio before v1.8
+        "missing required field `schema_version`",
+        "missing required field `session_id` (optional only from ATIF-v1.7",
+    ];
+    let errors: Vec<&str> = r
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .map(|p| p.message.as_str())
+        .collect();
+    match (harbor_accepts, errors.is_empty()) {
+        (false, true) => Err("accepted what Harbor rejects".into()),
+        (true, false) => {
+            let undocumented: Vec<&&str> = errors
+                .iter()
+                .filter(|e| !DELIBERATE.iter().any(|d| e.contains(d)))
+                .collect();
+            if undocumented.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("rejected what Harbor accepts: {undocumented:?}"))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Seeded mutants of the valid fixtures with Harbor 0.25.0's verdicts
+/// (`cargo xtask mutants --harbor PYTHON`): ours never accepts what Harbor rejects, and
+/// rejects what Harbor accepts only for the deliberate, listed reasons.
+#[test]
+fn mutants_agree_with_harbor() {
+    use atif_drift::gen::atif_mutants::{fingerprint, mutant};
+    let text = std::fs::read_to_string(data("mutants.json")).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(cases.len() >= 3000, "{} mutants", cases.len());
+    let mut bases = std::collections::BTreeMap::new();
+    for f in json_files(&data("valid")) {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        bases.insert(f.file_name().unwrap().to_string_lossy().into_owned(), v);
+    }
+    let mut wrong = Vec::new();
+    for c in &cases {
+        let (m, what) = mutant(
+            &bases[c["base"].as_str().unwrap()],
+            c["seed"].as_u64().unwrap(),
+        );
+        let text = serde_json::to_string_pretty(&m).unwrap();
+        assert_eq!(
+            fingerprint(&text),
+            c["fingerprint"].as_str().unwrap(),
+            "mutant {} is not the one Harbor judged ({what}): the generator changed; rerun cargo xtask mutants",
+            c["seed"]
+        );
+        let r = atif_drift::validate::validate_bytes(
+            Path::new("mutant.json"),
+            text.as_bytes(),
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        if let Err(e) = compare_with_harbor(c["harbor"] == "accepts", &r) {
+            wrong.push(format!(
+                "{} {what}: {e} (Harbor: {})",
+                c["seed"], c["harbor_errors"]
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {}:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+}
+
+fn validate_text(text: &str) -> atif_drift::validate::FileReport {
+    atif_drift::validate::validate_bytes(
+        Path::new("t.json"),
+        text.as_bytes(),
+        &LoadOptions::default(),
+    )
+    .unwrap()
+}
+
+/// Integers past 64 bits stay integers (Python's), and `agent.model_name` makes agent steps
+/// LLM-backed.
+#[test]
+fn big_integers_and_agent_model_name() {
+    let doc = |tokens: &str, step_id: &str, model: &str| {
+        format!(
+            r#"{{"schema_version": "ATIF-v1.7", "agent": {{"name": "a", "version": "1"{model}}},
+               "steps": [{{"step_id": {step_id}, "source": "agent", "message": "m",
+                           "metrics": {{"prompt_tokens": {tokens}}}}}]}}"#
+        )
+    };
+    let r = validate_text(&doc("18446744073709551616", "1", ""));
+    assert!(r.is_valid(), "{:?}", r.problems);
+    let r = validate_text(&doc("-18446744073709551616", "1", ""));
+    assert!(!r.is_valid());
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.message.contains("non-negative")),
+        "{:?}",
+        r.problems
+    );
+    let r = validate_text(&doc("1", "18446744073709551617", ""));
+    assert!(
+        r.problems.iter().any(|p| p.path == "steps[0].step_id"),
+        "{:?}",
+        r.problems
+    );
+    let r = validate_text(&doc("1", "9223372036854775809", ""));
+    assert!(
+        r.problems.iter().any(|p| p.path == "steps[0].step_id"),
+        "{:?}",
+        r.problems
+    );
+    // An agent step without metrics or model_name is LLM-backed when the agent names a model.
+    let plain = r#"{"schema_version": "ATIF-v1.7", "agent": {"name": "a", "version": "1"MODEL},
+                    "steps": [{"step_id": 1, "source": "agent", "message": "m"}]}"#;
+    let warned = |t: &str| {
+        validate_text(t)
+            .problems
+            .iter()
+            .any(|p| p.message.contains("no LLM-backed agent step"))
+    };
+    assert!(warned(&plain.replace("MODEL", "")));
+    assert!(!warned(&plain.replace("MODEL", r#", "model_name": "m1""#)));
+}

@@ -1,5 +1,6 @@
 //! Generators of test inputs.
 
+pub mod atif_mutants;
 pub mod bad_inputs;
 pub mod replicate;
 pub mod run;

@@ -11,6 +11,7 @@ mod bad_inputs;
 mod bench;
 mod drift;
 mod fuzz;
+mod mutants;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "atif-drift project tasks")]
@@ -29,6 +30,8 @@ enum Cmd {
     GenBadInputs(bad_inputs::Args),
     /// Run the cargo-fuzz targets for a bounded time each (not part of CI).
     Fuzz(fuzz::Args),
+    /// Record Harbor's verdicts on seeded ATIF mutants (tests/data/validate/mutants.json).
+    Mutants(mutants::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => bench::run(a),
         Cmd::GenBadInputs(a) => bad_inputs::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
+        Cmd::Mutants(a) => mutants::run(a),
     };
     match result {
         Ok(code) => code,
