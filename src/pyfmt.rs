@@ -452,114 +452,6 @@ fn parse_offset(b: &[u8]) -> Option<i64> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn float_repr_matches_python() {
-        for (x, want) in [
-            (1.0, "1.0"),
-            (0.1, "0.1"),
-            (1e-5, "1e-05"),
-            (0.0001, "0.0001"),
-            (1e16, "1e+16"),
-            (1e15, "1000000000000000.0"),
-            (123.456, "123.456"),
-            (-2.5e-7, "-2.5e-07"),
-            (1795422240.0729344, "1795422240.0729344"),
-            (7301.000118255615, "7301.000118255615"),
-            // An exact tie at 17 digits: Python rounds half to even.
-            (f64::from_bits(0x402A_E7B2_0000_0000), "13.452529907226562"), // exactly 13.4525299072265625
-            (1.7976931348623157e308, "1.7976931348623157e+308"),
-            (f64::INFINITY, "inf"),
-            (-0.0, "-0.0"),
-        ] {
-            assert_eq!(float_repr(x), want, "{x:e}");
-        }
-    }
-
-    proptest::proptest! {
-        /// Python's repr is a round-trip representation: it parses back to the same float.
-        #[test]
-        fn float_repr_round_trips(bits in proptest::num::u64::ANY) {
-            let x = f64::from_bits(bits);
-            proptest::prop_assume!(x.is_finite());
-            let s = float_repr(x);
-            proptest::prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
-            proptest::prop_assert!(s.contains('.') || s.contains('e'), "{}", s);
-        }
-    }
-
-    proptest::proptest! {
-        /// Where `may_tie` says no tie is possible, re-rounding the exact value to the
-        /// shortest digit count gives the shortest digits themselves: skipping it changes
-        /// nothing. On any float and on floats with short binary fractions (where ties live).
-        #[test]
-        fn tie_shortcut_gives_the_exact_digits(
-            bits in proptest::num::u64::ANY,
-            m in 1u64..(1 << 53),
-            k in 0i32..70,
-        ) {
-            for x in [f64::from_bits(bits), m as f64 / 2f64.powi(k), m as f64 * 2f64.powi(k)] {
-                proptest::prop_assume!(x.is_finite() && x != 0.0);
-                let (shortest, n) = shortest_sci(x);
-                if !may_tie(x, n) {
-                    proptest::prop_assert_eq!(&shortest, &format!("{:.*e}", n - 1, x));
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn repr_of_json_values_matches_python() {
-        let v = json!({"a": [1, 2.5, null, true], "b'": "it's", "c": "say \"x\"", "d": "tab\tnl\n\u{7f}é\u{a0}"});
-        assert_eq!(
-            repr(&v),
-            r#"{'a': [1, 2.5, None, True], "b'": "it's", 'c': 'say "x"', 'd': 'tab\tnl\n\x7fé\xa0'}"#
-        );
-        assert_eq!(py_str(&json!("plain")), "plain");
-        assert_eq!(str_repr("both ' and \""), r#"'both \' and "'"#);
-    }
-
-    #[test]
-    fn epoch_to_iso_rounds_half_even_like_cpython() {
-        assert_eq!(
-            epoch_to_iso(1795422240.0729344).unwrap(),
-            "2026-11-23T08:24:00.072934+00:00"
-        );
-        assert_eq!(
-            epoch_to_iso(1767225600.0).unwrap(),
-            "2026-01-01T00:00:00+00:00"
-        );
-        // 0.9999996 s rounds up into the next second.
-        assert_eq!(
-            epoch_to_iso(1767225600.9999996).unwrap(),
-            "2026-01-01T00:00:01+00:00"
-        );
-        assert_eq!(epoch_to_iso(f64::NAN), None);
-    }
-
-    #[test]
-    fn iso_parsing_follows_python_311() {
-        assert_eq!(iso_to_epoch("2026-01-01T00:00:00Z"), Some(1767225600.0));
-        assert_eq!(
-            iso_to_epoch("2026-01-01T01:00:00+01:00"),
-            Some(1767225600.0)
-        );
-        assert_eq!(
-            iso_to_epoch("2026-11-23T08:24:00.072934+00:00"),
-            Some(1795422240.072934)
-        );
-        assert_eq!(iso_to_epoch("2026-01-01"), Some(1767225600.0));
-        assert_eq!(iso_to_epoch("2026-01-01T00:00:00.5"), Some(1767225600.5));
-        assert_eq!(iso_to_epoch("not a date"), None);
-        assert_eq!(iso_to_epoch("2026-13-01T00:00:00Z"), None);
-        assert_eq!(iso_to_epoch("2026-01-01T25:00:00Z"), None);
-    }
-}
-
 /// Whether Python 3.11's `datetime.fromisoformat(s)` accepts `s`: CPython 3.11's C parser
 /// (`_datetimemodule.c`) followed step by step — the separator found by the date's shape
 /// (any one character), calendar and ISO week dates, `HH[:MM[:SS[.f…]]]` with or without
@@ -805,4 +697,112 @@ fn iso_time(b: &[u8], start: usize) -> Option<(i64, i64, i64, i64)> {
     // timezone(): strictly within a day.
     let offset_us = ((th * 3600 + tm * 60 + ts) * 1_000_000) + tus;
     (offset_us < 86_400_000_000).then_some((h, m, s, us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn float_repr_matches_python() {
+        for (x, want) in [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123.456, "123.456"),
+            (-2.5e-7, "-2.5e-07"),
+            (1795422240.0729344, "1795422240.0729344"),
+            (7301.000118255615, "7301.000118255615"),
+            // An exact tie at 17 digits: Python rounds half to even.
+            (f64::from_bits(0x402A_E7B2_0000_0000), "13.452529907226562"), // exactly 13.4525299072265625
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (f64::INFINITY, "inf"),
+            (-0.0, "-0.0"),
+        ] {
+            assert_eq!(float_repr(x), want, "{x:e}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Python's repr is a round-trip representation: it parses back to the same float.
+        #[test]
+        fn float_repr_round_trips(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite());
+            let s = float_repr(x);
+            proptest::prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
+            proptest::prop_assert!(s.contains('.') || s.contains('e'), "{}", s);
+        }
+    }
+
+    proptest::proptest! {
+        /// Where `may_tie` says no tie is possible, re-rounding the exact value to the
+        /// shortest digit count gives the shortest digits themselves: skipping it changes
+        /// nothing. On any float and on floats with short binary fractions (where ties live).
+        #[test]
+        fn tie_shortcut_gives_the_exact_digits(
+            bits in proptest::num::u64::ANY,
+            m in 1u64..(1 << 53),
+            k in 0i32..70,
+        ) {
+            for x in [f64::from_bits(bits), m as f64 / 2f64.powi(k), m as f64 * 2f64.powi(k)] {
+                proptest::prop_assume!(x.is_finite() && x != 0.0);
+                let (shortest, n) = shortest_sci(x);
+                if !may_tie(x, n) {
+                    proptest::prop_assert_eq!(&shortest, &format!("{:.*e}", n - 1, x));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn repr_of_json_values_matches_python() {
+        let v = json!({"a": [1, 2.5, null, true], "b'": "it's", "c": "say \"x\"", "d": "tab\tnl\n\u{7f}é\u{a0}"});
+        assert_eq!(
+            repr(&v),
+            r#"{'a': [1, 2.5, None, True], "b'": "it's", 'c': 'say "x"', 'd': 'tab\tnl\n\x7fé\xa0'}"#
+        );
+        assert_eq!(py_str(&json!("plain")), "plain");
+        assert_eq!(str_repr("both ' and \""), r#"'both \' and "'"#);
+    }
+
+    #[test]
+    fn epoch_to_iso_rounds_half_even_like_cpython() {
+        assert_eq!(
+            epoch_to_iso(1795422240.0729344).unwrap(),
+            "2026-11-23T08:24:00.072934+00:00"
+        );
+        assert_eq!(
+            epoch_to_iso(1767225600.0).unwrap(),
+            "2026-01-01T00:00:00+00:00"
+        );
+        // 0.9999996 s rounds up into the next second.
+        assert_eq!(
+            epoch_to_iso(1767225600.9999996).unwrap(),
+            "2026-01-01T00:00:01+00:00"
+        );
+        assert_eq!(epoch_to_iso(f64::NAN), None);
+    }
+
+    #[test]
+    fn iso_parsing_follows_python_311() {
+        assert_eq!(iso_to_epoch("2026-01-01T00:00:00Z"), Some(1767225600.0));
+        assert_eq!(
+            iso_to_epoch("2026-01-01T01:00:00+01:00"),
+            Some(1767225600.0)
+        );
+        assert_eq!(
+            iso_to_epoch("2026-11-23T08:24:00.072934+00:00"),
+            Some(1795422240.072934)
+        );
+        assert_eq!(iso_to_epoch("2026-01-01"), Some(1767225600.0));
+        assert_eq!(iso_to_epoch("2026-01-01T00:00:00.5"), Some(1767225600.5));
+        assert_eq!(iso_to_epoch("not a date"), None);
+        assert_eq!(iso_to_epoch("2026-13-01T00:00:00Z"), None);
+        assert_eq!(iso_to_epoch("2026-01-01T25:00:00Z"), None);
+    }
 }

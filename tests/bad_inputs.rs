@@ -41,7 +41,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             "recursion limit",
         ),
         ("deep_nesting_truncated", "[".repeat(100_000).into_bytes(), "EOF"),
-        ("nan_literal", ist(&STEP.replace("1767225600.5", "NaN")), "expected value"),
+        ("nan_literal", ist(&STEP.replace("1767225600.5", "NaN")), "NaN is not JSON"),
         ("trailing_garbage", [ist(STEP), b" ]]".to_vec()].concat(), "trailing characters"),
         ("atif_missing_agent", br#"{"schema_version":"ATIF-v1.7","steps":[]}"#.to_vec(), "agent"),
         ("atif_step_wrong_type", br#"{"schema_version":"ATIF-v1.7","agent":{"name":"a","version":"1"},"steps":[{"step_id":"x","source":"user"}]}"#.to_vec(), "steps[0].step_id"),

@@ -87,7 +87,7 @@ fn names(dir: &Path) -> Vec<String> {
 
 // ---- Verdicts ----
 
-/// 1. A `[[threshold]]` covering the drift passes the gate.
+/// (Item 1) A `[[threshold]]` covering the drift passes the gate.
 #[test]
 fn a_threshold_lets_drift_through_the_verdict() {
     let dir = tmp("threshold");
@@ -109,7 +109,7 @@ fn a_threshold_lets_drift_through_the_verdict() {
     assert_eq!(code(&o), Some(1));
 }
 
-/// 2. A corpus argument without an item is an error, and a stray unparsable file is counted.
+/// (Item 2) A corpus argument without an item is an error, and a stray unparsable file is counted.
 #[test]
 fn a_corpus_without_an_item_is_an_error_and_failures_are_counted() {
     let dir = tmp("no-item");
@@ -133,7 +133,7 @@ fn a_corpus_without_an_item_is_an_error_and_failures_are_counted() {
     assert!(stderr(&o).contains("stray.json"), "{}", stderr(&o));
 }
 
-/// 3. A closed standard output keeps the verdict's exit code.
+/// (Item 3) A closed standard output keeps the verdict's exit code.
 #[test]
 fn a_closed_stdout_keeps_the_verdict() {
     let mut child = bin()
@@ -148,7 +148,7 @@ fn a_closed_stdout_keeps_the_verdict() {
     assert_eq!(child.wait().unwrap().code(), Some(1));
 }
 
-/// 4. merge-reports refuses a partition twice or missing, and carries file failures.
+/// (Item 4) merge-reports refuses a partition twice or missing, and carries file failures.
 #[test]
 fn merge_refuses_duplicate_and_missing_partitions_and_carries_failures() {
     let dir = tmp("merge");
@@ -190,7 +190,7 @@ fn merge_refuses_duplicate_and_missing_partitions_and_carries_failures() {
     assert!(stderr(&o).contains("bad.json"), "{}", stderr(&o));
 }
 
-/// 5. The same corpus given several ways runs each item once.
+/// (Item 5) The same corpus given several ways runs each item once.
 #[test]
 fn a_corpus_given_twice_runs_once() {
     let items = |args: &[PathBuf]| {
@@ -237,7 +237,7 @@ fn with_file_size_limit(cmd: &mut Command, bytes: u64) -> &mut Command {
     }
 }
 
-/// 7. A write that fails (file size limit, full device) leaves no file under the final name,
+/// (Item 7) A write that fails (file size limit, full device) leaves no file under the final name,
 /// no temporary, and the previous output intact; the error names the file.
 #[cfg(target_os = "linux")]
 #[test]
@@ -299,7 +299,7 @@ fn a_failed_write_leaves_nothing_half_written() {
     );
 }
 
-/// 7. Two `profile -o SAME` at once leave one run's complete set, never a mix.
+/// (Item 7) Two `profile -o SAME` at once leave one run's complete set, never a mix.
 #[test]
 fn concurrent_profiles_never_mix_their_outputs() {
     let dir = tmp("concurrent");
@@ -350,7 +350,7 @@ fn concurrent_profiles_never_mix_their_outputs() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// 8. A second profile replaces the first run's files; a directory holding other files is
+/// (Item 8) A second profile replaces the first run's files; a directory holding other files is
 /// refused unless --force.
 #[test]
 fn profile_leaves_no_stale_outputs_and_refuses_foreign_files() {
@@ -389,7 +389,7 @@ fn profile_leaves_no_stale_outputs_and_refuses_foreign_files() {
     assert!(!out.join("notes.txt").exists());
 }
 
-/// 9. An output that is an input, or a directory holding one, is refused.
+/// (Item 9) An output that is an input, or a directory holding one, is refused.
 #[test]
 fn outputs_never_overwrite_inputs() {
     let dir = tmp("onto-input");
@@ -429,7 +429,7 @@ fn mkfifo(p: &Path) {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }
 
-/// 10. FIFOs and devices are never read: no hang, no endless read, no item vanishing.
+/// (Item 10) FIFOs and devices are never read: no hang, no endless read, no item vanishing.
 #[cfg(unix)]
 #[test]
 fn fifos_and_devices_fail_their_item_without_hanging() {
@@ -473,7 +473,7 @@ fn fifos_and_devices_fail_their_item_without_hanging() {
     );
 }
 
-/// 11. A file name that is not UTF-8 is reported lossily, never dropping the report.
+/// (Item 11) A file name that is not UTF-8 is reported lossily, never dropping the report.
 #[cfg(target_os = "linux")]
 #[test]
 fn inventory_reports_non_utf8_names() {
@@ -493,7 +493,7 @@ fn inventory_reports_non_utf8_names() {
     assert!(stderr(&o).contains("not UTF-8"), "{}", stderr(&o));
 }
 
-/// 12. An allocation that fails ends in a clear error and exit 2, not an abort.
+/// (Item 12) An allocation that fails ends in a clear error and exit 2, not an abort.
 #[cfg(target_os = "linux")]
 #[test]
 fn out_of_memory_is_an_error_not_an_abort() {
@@ -531,7 +531,7 @@ fn out_of_memory_is_an_error_not_an_abort() {
 
 // ---- Smaller ----
 
-/// 13. The small defects: each message says what is wrong, once, naming the file.
+/// (Item 13) The small defects: each message says what is wrong, once, naming the file.
 #[test]
 fn small_defects() {
     let dir = tmp("small");
@@ -585,7 +585,7 @@ fn small_defects() {
     assert!(stderr(&o).contains("NaN is not JSON"), "{}", stderr(&o));
 }
 
-/// 13. An unwritable step summary names its path.
+/// (Item 13) An unwritable step summary names its path.
 #[test]
 fn an_unwritable_step_summary_is_named() {
     let dir = tmp("summary");

@@ -323,10 +323,10 @@ pub fn mutant(base: &Value, seed: u64) -> (Value, String) {
                 } else {
                     json!(7)
                 };
-                if let Some(m) = get_mut(&mut v, &sp).and_then(|s| s.get_mut("metrics")) {
-                    if let Value::Object(m) = m {
-                        m.insert(field.into(), json!([good, elem]));
-                    }
+                if let Some(Value::Object(m)) =
+                    get_mut(&mut v, &sp).and_then(|s| s.get_mut("metrics"))
+                {
+                    m.insert(field.into(), json!([good, elem]));
                 }
                 format!(
                     "element {}.metrics.{field} = [{good}, {shown}]",

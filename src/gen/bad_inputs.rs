@@ -321,6 +321,12 @@ pub fn cases() -> Vec<Case> {
         "atof_not_objects.json".into(),
         b"[{\"atof_version\": \"0.1\", \"kind\": \"scope\"}, 3, \"x\"]".to_vec(),
     );
+    // 7. Not JSON at all, and Python's -Infinity (NaN and Infinity are in 1.).
+    add("not_json_text.json".into(), b"hello, world\n".to_vec());
+    add(
+        "python_infinity.json".into(),
+        b"{\"schema_version\": \"ATIF-v1.7\", \"x\": -Infinity}".to_vec(),
+    );
     out
 }
 

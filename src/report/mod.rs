@@ -24,3 +24,16 @@ pub fn show_progress(pb: &indicatif::ProgressBar, len: usize) {
     pb.set_length(len as u64);
     pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
 }
+
+#[cfg(test)]
+mod tests {
+    /// The bar draws nothing until its length is known (its first frame was a full bar at 0/0).
+    #[test]
+    fn progress_is_hidden_until_its_length_is_known() {
+        let pb = super::progress_bar("t");
+        assert!(pb.is_hidden());
+        assert_eq!(pb.length(), None);
+        super::show_progress(&pb, 3);
+        assert_eq!(pb.length(), Some(3));
+    }
+}
