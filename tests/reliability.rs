@@ -299,47 +299,53 @@ fn a_failed_write_leaves_nothing_half_written() {
     );
 }
 
-/// (Item 7) Two `profile -o SAME` at once leave one run's complete set, never a mix.
+/// (Item 7) Two `profile -o SAME` at once leave one run's complete set, never a mix: one run
+/// profiles the sample (seven files), the other an empty trace (two files).
 #[test]
 fn concurrent_profiles_never_mix_their_outputs() {
     let dir = tmp("concurrent");
-    let reference = |path: &str| {
-        let d = dir.join(format!("ref-{path}"));
-        let o = run(bin()
-            .arg("profile")
-            .arg(sample_trace())
-            .args(["--path", path, "-o"])
-            .arg(&d));
-        assert_eq!(code(&o), Some(0), "{}", stderr(&o));
-        names(&d)
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, "[]").unwrap();
+    let inputs = [sample_trace(), empty];
+    let contents = |d: &Path| {
+        names(d)
             .into_iter()
             .map(|n| (std::fs::read(d.join(&n)).unwrap(), n))
             .collect::<Vec<_>>()
     };
-    let (ist, atif) = (reference("ist"), reference("atif"));
-    assert_ne!(ist, atif);
+    let reference: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let d = dir.join(format!("ref-{i}"));
+            let o = run(bin().arg("profile").arg(input).arg("-o").arg(&d));
+            assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+            contents(&d)
+        })
+        .collect();
+    assert_ne!(reference[0].len(), reference[1].len());
     let target = dir.join("same");
-    for _ in 0..4 {
-        let spawn = |path: &str| {
+    for round in 0..6 {
+        let spawn = |input: &Path| {
             bin()
                 .arg("profile")
-                .arg(sample_trace())
-                .args(["--path", path, "-o"])
+                .arg(input)
+                .arg("-o")
                 .arg(&target)
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap()
         };
-        let (mut a, mut b) = (spawn("ist"), spawn("atif"));
+        // Either may start (and so, most often, finish) first.
+        let (first, second) = if round % 2 == 0 { (0, 1) } else { (1, 0) };
+        let mut a = spawn(&inputs[first]);
+        let mut b = spawn(&inputs[second]);
         assert!(a.wait().unwrap().success());
         assert!(b.wait().unwrap().success());
-        let got: Vec<_> = names(&target)
-            .into_iter()
-            .map(|n| (std::fs::read(target.join(&n)).unwrap(), n))
-            .collect();
+        let got = contents(&target);
         assert!(
-            got == ist || got == atif,
-            "a mixed set: {:?}",
+            got == reference[0] || got == reference[1],
+            "round {round}: a mixed set: {:?}",
             names(&target)
         );
     }
