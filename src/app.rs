@@ -78,7 +78,14 @@ pub fn drift(
         .transpose()
         .map_err(|e| Error::Other(format!("--partition: {e}")))?;
     let out_dir = match &cmd.out {
-        Some(dir) => Some(OutputDir::create(dir, REPORT_FILES, cmd.force)?),
+        Some(dir) => {
+            // --force replaces the directory whole: never one holding an input.
+            let mut inputs: Vec<&std::path::Path> =
+                cmd.corpora.iter().map(PathBuf::as_path).collect();
+            inputs.extend(cmd.policy.as_deref());
+            fsio::refuse_overwriting_inputs(dir, &inputs, true)?;
+            Some(OutputDir::create(dir, REPORT_FILES, cmd.force)?)
+        }
         None => None,
     };
     let (entries, r) =
@@ -106,6 +113,33 @@ pub fn drift(
         append(summary, &report::drift::markdown(&r))?;
     }
     Ok(drift::exit_code(&entries, &r))
+}
+
+/// Set once standard output is closed (`| head`): later output is dropped and the exit code
+/// stays the verdict's.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Write `text` to standard output, for both binaries. A closed pipe drops the rest quietly
+/// (the run goes on to its verdict and exit code: a gate piped into `head` must still fail);
+/// any other write error ends the process with exit 2.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            return;
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
 }
 
 /// Append `text` to the file `path` (a CI step summary: other steps write it too).

@@ -2,7 +2,6 @@
 //! Exit codes: 0 = success / no drift over threshold, 1 = drift over threshold or an
 //! invalid file, 2 = error (unreadable input, bad arguments).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -384,29 +383,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Set once standard output is closed (`| head`): the rest of the output is dropped, and
-/// the exit code stays the verdict's.
-static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Write to standard output. A closed pipe drops the rest quietly; the run goes on to its
-/// verdict and exit code (a gate piped into `head` must still fail).
+/// Write to standard output (a closed pipe keeps the verdict's exit code).
 fn out(text: &str) {
-    use std::sync::atomic::Ordering;
-    if STDOUT_CLOSED.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            STDOUT_CLOSED.store(true, Ordering::Relaxed);
-            return;
-        }
-        eprintln!("error: cannot write to standard output: {e}");
-        std::process::exit(2);
-    }
+    atif_drift::app::print_stdout(text);
 }
 
 /// Write an output file atomically (`-`: standard output).

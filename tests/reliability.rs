@@ -466,6 +466,19 @@ fn fifos_and_devices_fail_their_item_without_hanging() {
         let o = run_bounded(bin().arg("inventory").arg(&c), 60);
         assert_eq!(code(&o), Some(2), "{name}: inventory: {}", stdout(&o));
     }
+    // A tokenizer given as a FIFO.
+    let fifo = dir.join("tokenizer.json");
+    mkfifo(&fifo);
+    let o = run_bounded(
+        bin()
+            .arg("convert")
+            .arg(sample_trace())
+            .args(["--to", "mooncake", "-o", "-", "--tokenizer"])
+            .arg(&fifo),
+        60,
+    );
+    assert_eq!(code(&o), Some(2));
+    assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
     // The size limit holds on bytes read: /proc files report a length of 0.
     let o = run_bounded(
         bin().args(["--max-file-size", "10", "validate", "/proc/self/status"]),

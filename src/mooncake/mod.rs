@@ -62,7 +62,8 @@ impl Tokenizer {
 
     /// Load a HuggingFace `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Format {
+        let bytes = crate::fsio::read_regular(path, crate::fsio::SMALL_FILE_LIMIT)?;
+        let tokenizer = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| Error::Format {
             path: path.to_path_buf(),
             message: format!("not a HuggingFace tokenizer.json: {e}"),
         })?;

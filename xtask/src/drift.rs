@@ -55,6 +55,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         list_files: true,
         load: LoadOptions::default(),
     };
-    let code = atif_drift::app::drift(&cmd, &mut |t| print!("{t}"), &mut |t| eprint!("{t}"))?;
+    let code = atif_drift::app::drift(&cmd, &mut atif_drift::app::print_stdout, &mut |t| {
+        eprint!("{t}")
+    })?;
     Ok(ExitCode::from(code))
 }
