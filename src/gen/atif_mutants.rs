@@ -119,20 +119,12 @@ const MEDIA_TYPES: &[&str] = &[
     "text/plain",
 ];
 
-const VERSIONS: &[&str] = &[
-    "ATIF-v1.0",
-    "ATIF-v1.1",
-    "ATIF-v1.2",
-    "ATIF-v1.3",
-    "ATIF-v1.4",
-    "ATIF-v1.5",
-    "ATIF-v1.6",
-    "ATIF-v1.7",
-    "ATIF-v1.8",
-    "ATIF-v1.9",
-    "atif-v1.7",
-    "1.7",
-];
+/// Versions a mutant may claim: every known one, then three that are not.
+fn versions() -> Vec<&'static str> {
+    let mut v = crate::trace::atif::KNOWN_VERSIONS.to_vec();
+    v.extend(["ATIF-v1.9", "atif-v1.7", "1.7"]);
+    v
+}
 
 /// Every node of `v` as a path of keys and indices, the root first.
 fn paths(v: &Value) -> Vec<Vec<Step>> {
@@ -267,7 +259,7 @@ pub fn mutant(base: &Value, seed: u64) -> (Value, String) {
             format!("boundary {} = {shown}", render(&p))
         }
         "version" => {
-            let ver = *rng.pick(VERSIONS);
+            let ver = *rng.pick(&versions());
             // The root's, or an embedded subagent's.
             let roots: Vec<&Vec<Step>> = all
                 .iter()
