@@ -170,6 +170,38 @@ fn write_error(path: &Path, cause: std::io::Error) -> Error {
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
+/// Temporary files and staging directories that exist right now, for [`remove_tracked`].
+static TRACKED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn track(p: &Path) {
+    if let Ok(mut t) = TRACKED.lock() {
+        t.push(p.to_path_buf());
+    }
+}
+
+fn untrack(p: &Path) {
+    if let Ok(mut t) = TRACKED.lock() {
+        t.retain(|x| x != p);
+    }
+}
+
+/// Remove every temporary file and staging directory this process has open: what an
+/// interrupted run calls (the binaries' SIGINT/SIGTERM handler) before it exits, so that an
+/// interrupted run leaves nothing behind, as a failed one does not.
+pub fn remove_tracked() {
+    let paths = match TRACKED.lock() {
+        Ok(mut t) => std::mem::take(&mut *t),
+        Err(_) => return,
+    };
+    for p in paths {
+        if p.is_dir() {
+            let _ = std::fs::remove_dir_all(&p);
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
 /// A name no other process or thread of this machine uses at the same time:
 /// `.<name>.<pid>-<n>.<what>` (hidden, so a glob over the directory does not see it).
 fn sibling(path: &Path, what: &str) -> PathBuf {
@@ -217,6 +249,7 @@ pub fn write_atomic_with(
         }
     }
     let tmp = sibling(path, "tmp");
+    track(&tmp);
     let result = (|| {
         let f = File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
@@ -228,11 +261,11 @@ pub fn write_atomic_with(
         drop(f);
         std::fs::rename(&tmp, path)
     })();
-    if let Err(e) = result {
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(write_error(path, e));
     }
-    Ok(())
+    untrack(&tmp);
+    result.map_err(|e| write_error(path, e))
 }
 
 /// [`write_atomic_with`] of a byte string.
@@ -306,10 +339,12 @@ impl OutputDir {
     pub fn create(target: &Path, ours: &[&str], force: bool) -> Result<Self> {
         match std::fs::symlink_metadata(target) {
             Ok(meta) if !meta.is_dir() => {
-                return Err(write_error(
-                    target,
-                    std::io::Error::other("exists and is not a directory"),
-                ))
+                let why = if meta.file_type().is_symlink() {
+                    "is a symbolic link: give the directory it points to"
+                } else {
+                    "exists and is not a directory"
+                };
+                return Err(write_error(target, std::io::Error::other(why)));
             }
             Ok(_) if !force => {
                 let foreign = foreign_entries(target, ours)?;
@@ -330,7 +365,11 @@ impl OutputDir {
         let parent = parent_of(target);
         std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
         let staging = sibling(target, "staging");
-        std::fs::create_dir(&staging).map_err(|e| write_error(&staging, e))?;
+        track(&staging);
+        if let Err(e) = std::fs::create_dir(&staging) {
+            untrack(&staging);
+            return Err(write_error(&staging, e));
+        }
         Ok(OutputDir {
             target: target.to_path_buf(),
             staging,
@@ -374,10 +413,11 @@ impl OutputDir {
             match std::fs::rename(&self.staging, &self.target) {
                 Ok(()) => {
                     self.committed = true;
+                    untrack(&self.staging);
                     return Ok(());
                 }
                 // A non-empty directory is in the way (an empty one is replaced by rename).
-                Err(_) if self.target.is_dir() => {
+                Err(e) if is_not_empty(&e) && self.target.is_dir() => {
                     let old = sibling(&self.target, "old");
                     match std::fs::rename(&self.target, &old) {
                         Ok(()) => {
@@ -398,10 +438,17 @@ impl OutputDir {
     }
 }
 
+/// Whether a rename failed because a non-empty directory holds the new name.
+fn is_not_empty(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::DirectoryNotEmpty
+        || e.kind() == std::io::ErrorKind::AlreadyExists
+}
+
 impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
+            untrack(&self.staging);
         }
     }
 }

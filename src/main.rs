@@ -369,6 +369,13 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Interrupted: no temporary file or staging directory is left behind (the final names
+    // were never touched), and the exit code says so (128 + SIGINT).
+    let _ = ctrlc::set_handler(|| {
+        atif_drift::fsio::remove_tracked();
+        eprintln!("interrupted: no partial output left behind");
+        std::process::exit(130);
+    });
     // A panic is a bug, but still an error of the run: exit 2, never a verdict.
     match std::panic::catch_unwind(move || run(cli)) {
         Ok(Ok(c)) => c,

@@ -623,3 +623,41 @@ fn an_unwritable_step_summary_is_named() {
     let e = atif_drift::app::drift(&cmd, &mut |_| {}, &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains(&*dir.to_string_lossy()), "{e}");
 }
+
+/// (Item 7) SIGINT in the middle of a profile: the output directory is untouched and no
+/// temporary file or staging directory is left.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_profile_leaves_nothing() {
+    let dir = tmp("sigint");
+    let out = dir.join("out");
+    let trace = common::root().join("corpus/nested_trip_planner/all_requests_profiler_traces.json");
+    let mut child = bin()
+        .arg("profile")
+        .arg(&trace)
+        .arg("-o")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The staging directory is made before the input is read.
+    let start = Instant::now();
+    while !names(&dir).iter().any(|n| n.starts_with('.')) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no staging directory"
+        );
+        if child.try_wait().unwrap().is_some() {
+            return; // finished before it could be interrupted: nothing to check
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    if status.success() {
+        return; // the signal came after the commit
+    }
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(names(&dir).is_empty(), "left behind: {:?}", names(&dir));
+}
