@@ -368,7 +368,7 @@ impl OutputDir {
         track(&staging);
         if let Err(e) = std::fs::create_dir(&staging) {
             untrack(&staging);
-            return Err(write_error(&staging, e));
+            return Err(write_error(target, e));
         }
         Ok(OutputDir {
             target: target.to_path_buf(),
