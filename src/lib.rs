@@ -2,6 +2,7 @@
 //! change what it says?
 //!
 //! Data flows one way: **trace → frame → analyses → drift → report**.
+//! - [`event`]: NAT's event types (the vocabulary every layer shares).
 //! - [`trace`]: IST, ATIF and ATOF models, format detection, corpus walking.
 //! - [`atof`]: ATOF event streams, their LLM spans and LLM-span dedupe (NeMo Relay's rule and a strict one).
 //! - [`convert`]: IST → ATIF with NAT 1.9.0's converter semantics.
@@ -27,6 +28,7 @@ pub mod corpus;
 pub mod differences;
 pub mod drift;
 pub mod error;
+pub mod event;
 pub mod frame;
 pub mod fsio;
 pub mod gen;

@@ -80,7 +80,7 @@ pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result
                 )));
             };
             let mut frame = from_ist::frame(ist);
-            let traces = profile::traces_json(ist);
+            let traces = crate::trace::ist::traces_json(ist);
             Ok(profile::run(&mut frame, Some(traces), cfg, path.flavor()))
         }
         ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg)),

@@ -137,7 +137,7 @@ fn traces_json_is_byte_identical_to_nat() {
         let Trace::Ist(ist) = load_file(&path, &LoadOptions::default()).unwrap() else {
             panic!()
         };
-        let ours = atif_drift::pyjson::dumps(&atif_drift::profile::traces_json(&ist));
+        let ours = atif_drift::pyjson::dumps(&atif_drift::trace::ist::traces_json(&ist));
         assert!(
             ours == std::fs::read_to_string(&path).unwrap(),
             "{}",

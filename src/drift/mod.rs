@@ -7,6 +7,7 @@
 //! 150 values" rather than listing 150 lines.
 
 mod forecast;
+pub mod mooncake;
 pub mod inputs;
 pub mod policy;
 mod table_diff;
@@ -169,7 +170,7 @@ pub struct ItemDrift {
     pub ist_path: Option<PathBuf>,
     /// The mooncake replay's drift (its differences are also the `mooncake.jsonl` output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mooncake: Option<crate::mooncake::MooncakeDrift>,
+    pub mooncake: Option<mooncake::MooncakeDrift>,
     /// Set when a path could not run; the item then has no outputs.
     pub error: Option<String>,
 }
@@ -634,7 +635,7 @@ fn mooncake_diffs(
     atif: &[crate::mooncake::Session],
 ) -> Result<
     (
-        crate::mooncake::MooncakeDrift,
+        mooncake::MooncakeDrift,
         Vec<(String, Change, usize)>,
         usize,
     ),
@@ -648,7 +649,7 @@ fn mooncake_diffs(
         || mc::rows(atif, &tok, &opts),
     );
     let (left, right) = (left?, right?);
-    Ok(mc::diff(&left.rows, &right.rows))
+    Ok(mooncake::diff(&left.rows, &right.rows))
 }
 
 /// `f` of the IST frame and of each builder's frame (with its path), side by side.
@@ -721,7 +722,7 @@ pub fn run_item_builders(
     let drift =
         |builder: Builder,
          counts: Option<(usize, usize)>,
-         r: Result<(Vec<OutputDrift>, crate::mooncake::MooncakeDrift), String>| {
+         r: Result<(Vec<OutputDrift>, mooncake::MooncakeDrift), String>| {
             let (outputs, mooncake, error) = match r {
                 Ok((o, m)) => (o, Some(m), None),
                 Err(e) => (vec![], None, Some(e)),

@@ -8,7 +8,7 @@ pub mod from_atif;
 pub mod from_ist;
 pub mod nova;
 
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 /// Shared, immutable text (names repeat on thousands of rows): one pointer (an
 /// `Option<Text>` is 8 bytes, half an `Option<Arc<str>>` and a third of an

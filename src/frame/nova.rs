@@ -3,7 +3,7 @@
 use rustc_hash::FxHashMap;
 
 use super::{Frame, Nova};
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 /// Compute the six NOVA columns for `frame` (rows keep their order).
 pub fn compute(frame: &Frame) -> Nova {

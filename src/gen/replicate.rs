@@ -80,7 +80,7 @@ impl<'a> Replicator<'a> {
 }
 
 /// [`replicate`]'s trace written as NAT writes its trace file (`json.dump`, indent 2: the
-/// bytes of `pyjson::dumps(&profile::traces_json(&replicate(trace, n)))`), a request at a
+/// bytes of `pyjson::dumps(&trace::ist::traces_json(&replicate(trace, n)))`), a request at a
 /// time, so that inputs larger than memory can be made.
 pub fn write_replica(
     trace: &IstTrace,
@@ -97,7 +97,7 @@ pub fn write_replica(
         text.clear();
         text.push_str(if written == 0 { "[" } else { "," });
         text.push_str("\n  ");
-        let request = crate::profile::request_json(k, &q.intermediate_steps);
+        let request = crate::trace::ist::request_json(k, &q.intermediate_steps);
         crate::pyjson::dumps_at(&request, 1, &mut text);
         out.write_all(text.as_bytes())?;
         written += 1;
@@ -115,7 +115,7 @@ mod tests {
         for n in [0, 1, 7] {
             let mut out = Vec::new();
             write_replica(&src, n, &mut out).unwrap();
-            let whole = crate::pyjson::dumps(&crate::profile::traces_json(&replicate(&src, n)));
+            let whole = crate::pyjson::dumps(&crate::trace::ist::traces_json(&replicate(&src, n)));
             assert_eq!(String::from_utf8(out).unwrap(), whole, "{n} requests");
         }
     }

@@ -25,9 +25,7 @@
 //! (`extra.llm_request.messages`, NeMo Relay: on the agent step or the user step before it)
 //! its messages give the text as on the IST side. That difference is reported as drift.
 
-mod drift;
 
-pub use drift::{diff, MooncakeDrift};
 
 use std::collections::HashMap;
 use std::path::Path;

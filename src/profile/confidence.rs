@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::Flavor;
 use crate::frame::Frame;
 use crate::numeric::{nat_percentile, py_mean, py_pstdev};
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 const Z: [f64; 3] = [1.645, 1.96, 2.576];
 

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 
 use crate::frame::Frame;
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 use super::Flavor;
 

@@ -19,7 +19,6 @@ use serde::Serialize;
 
 use crate::config::ProfilerConfig;
 use crate::frame::{csv, nova, Frame};
-use crate::trace::ist::IstTrace;
 
 /// Which NAT's analyses to reproduce where they differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -241,24 +240,6 @@ pub fn flat_traces_json(frame: &Frame) -> Value {
             })
             .collect(),
     )
-}
-
-/// `all_requests_profiler_traces.json`: every request re-numbered in file order, each step
-/// as `IntermediateStep.model_dump()` (all fields, `null` for None), as NAT's runner writes it.
-pub fn traces_json(trace: &IstTrace) -> Value {
-    Value::Array(
-        trace
-            .requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| request_json(i, &r.intermediate_steps))
-            .collect(),
-    )
-}
-
-/// Request number `n` of [`traces_json`].
-pub fn request_json(n: usize, steps: &[crate::trace::IntermediateStep]) -> Value {
-    json!({"request_number": n, "intermediate_steps": steps})
 }
 
 /// `inference_optimization.json` (`InferenceOptimizationHolder`), key order as NAT's.

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::pyfloat::fixed;
 use crate::frame::Frame;
 use crate::numeric::{np_mean, np_percentile};
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 /// How END-only groups (an END without a START, e.g. NAT's ATIF-native TOOL_END rows) count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::PredictionTrie as TrieConfig;
 use crate::frame::{Frame, Row};
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 /// Samples of one metric (`MetricsAccumulator`).
 #[derive(Debug, Clone, Default, PartialEq)]

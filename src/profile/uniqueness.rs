@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::frame::Frame;
 use crate::numeric::np_percentile;
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 /// The distinct `\w+` words of an already lower-cased text: the maximal runs of word
 /// characters (the regex crate's `\w`, `regex_syntax::is_word_character`), found in one pass

@@ -114,95 +114,7 @@ pub struct TokenUsage {
     pub extra: Map<String, Value>,
 }
 
-macro_rules! event_types {
-    ($($v:ident),* $(,)?) => {
-        /// NAT's `IntermediateStepType`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-        pub enum EventType { $($v),* }
-        impl EventType {
-            /// Every event type, in NAT's declaration order.
-            pub const ALL: &'static [EventType] = &[$(EventType::$v),*];
-            /// The wire name, e.g. `LLM_START`.
-            pub fn as_str(self) -> &'static str {
-                match self { $(EventType::$v => stringify!($v)),* }
-            }
-        }
-    };
-}
-event_types!(
-    LLM_START,
-    LLM_END,
-    LLM_NEW_TOKEN,
-    TOOL_START,
-    TOOL_END,
-    WORKFLOW_START,
-    WORKFLOW_END,
-    TASK_START,
-    TASK_END,
-    TTC_START,
-    TTC_END,
-    FUNCTION_START,
-    FUNCTION_END,
-    CUSTOM_START,
-    CUSTOM_END,
-    SPAN_START,
-    SPAN_CHUNK,
-    SPAN_END,
-);
-
-/// NAT's `IntermediateStepCategory`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    Llm,
-    Tool,
-    Workflow,
-    Task,
-    Function,
-    Custom,
-    Span,
-    Ttc,
-}
-
-/// NAT's `IntermediateStepState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Start,
-    Chunk,
-    End,
-}
-
-impl EventType {
-    pub fn category(self) -> Category {
-        use EventType::*;
-        match self {
-            LLM_START | LLM_END | LLM_NEW_TOKEN => Category::Llm,
-            TOOL_START | TOOL_END => Category::Tool,
-            WORKFLOW_START | WORKFLOW_END => Category::Workflow,
-            TASK_START | TASK_END => Category::Task,
-            TTC_START | TTC_END => Category::Ttc,
-            FUNCTION_START | FUNCTION_END => Category::Function,
-            CUSTOM_START | CUSTOM_END => Category::Custom,
-            SPAN_START | SPAN_CHUNK | SPAN_END => Category::Span,
-        }
-    }
-
-    pub fn state(self) -> State {
-        use EventType::*;
-        match self {
-            LLM_NEW_TOKEN | SPAN_CHUNK => State::Chunk,
-            LLM_START | TOOL_START | WORKFLOW_START | TASK_START | TTC_START | FUNCTION_START
-            | CUSTOM_START | SPAN_START => State::Start,
-            _ => State::End,
-        }
-    }
-}
-
-impl std::fmt::Display for EventType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::event::{Category, EventType, State};
 
 impl IntermediateStep {
     pub fn event_type(&self) -> EventType {
@@ -277,4 +189,22 @@ mod tests {
             3
         );
     }
+}
+
+/// `all_requests_profiler_traces.json`: every request re-numbered in file order, each step
+/// as `IntermediateStep.model_dump()` (all fields, `null` for None), as NAT's runner writes it.
+pub fn traces_json(trace: &IstTrace) -> serde_json::Value {
+    serde_json::Value::Array(
+        trace
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| request_json(i, &r.intermediate_steps))
+            .collect(),
+    )
+}
+
+/// Request number `n` of [`traces_json`].
+pub fn request_json(n: usize, steps: &[IntermediateStep]) -> serde_json::Value {
+    serde_json::json!({"request_number": n, "intermediate_steps": steps})
 }

@@ -32,7 +32,7 @@ use crate::frame::from_ist::Interner;
 use crate::frame::{Row, Text};
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Step, Trajectory};
-use crate::trace::ist::EventType;
+use crate::event::EventType;
 
 /// One thing IST has and ATIF (as NAT's converter writes it) does not.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -123,7 +123,7 @@ struct Emit<'a> {
 impl Emit<'_> {
     fn push(&mut self, et: EventType, ts: f64, anc: &Ancestry, uuid: &str) -> &mut Row {
         let n = &mut *self.names;
-        let span = if et.state() == crate::trace::ist::State::End {
+        let span = if et.state() == crate::event::State::End {
             anc.start
         } else {
             None

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{InputSource, Row};
-use crate::drift::value_diff::Change;
+use super::value_diff::Change;
+use crate::mooncake::{InputSource, Row};
 
 /// Rows are paired by (session, turn): the k-th row of a session on each side.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
