@@ -74,7 +74,7 @@ pub fn drift(
     let part = cmd
         .partition
         .as_deref()
-        .map(drift::parse_partition)
+        .map(crate::job::parse_partition)
         .transpose()
         .map_err(|e| Error::Other(format!("--partition: {e}")))?;
     let out_dir = match &cmd.out {
@@ -88,8 +88,7 @@ pub fn drift(
         }
         None => None,
     };
-    let (entries, r) =
-        report::drift::job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
+    let (entries, r) = job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
     if cmd.list_files {
         let t = report::inventory::totals(&entries);
         stdout(&format!(
@@ -112,7 +111,29 @@ pub fn drift(
     if let Some(summary) = &cmd.step_summary {
         append(summary, &report::drift::markdown(&r))?;
     }
-    Ok(drift::exit_code(&entries, &r))
+    Ok(crate::job::exit_code(&entries, &r))
+}
+
+/// [`crate::job::job_with`] with a progress bar on standard error (drawn only on a terminal).
+pub fn job_with_progress(
+    corpora: &[PathBuf],
+    builders: &[Builder],
+    policy: &Policy,
+    opts: &LoadOptions,
+    partition: Option<(usize, usize)>,
+) -> Result<(Vec<crate::corpus::FileEntry>, drift::DriftReport)> {
+    let pb = report::progress_bar("drift");
+    let r = crate::job::job_with(
+        corpora,
+        builders,
+        policy,
+        opts,
+        partition,
+        &|n| report::show_progress(&pb, n),
+        &|| pb.inc(1),
+    );
+    pb.finish_and_clear();
+    r
 }
 
 /// Set once standard output is closed (`| head`): later output is dropped and the exit code

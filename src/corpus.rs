@@ -102,21 +102,26 @@ pub fn inspect_file(path: &Path, opts: &LoadOptions) -> FileStatus {
             let (kind, units, steps) = describe(&trace);
             FileStatus::Loaded { kind, units, steps }
         }
-        Err(Error::Format { message, .. })
-            if expected_output || in_atif_native || message.starts_with("not a trace") =>
-        {
-            let reason = if expected_output {
-                "NAT profiler output (expected result)".to_string()
-            } else if in_atif_native {
-                "NAT ATIF-native profiler output (expected result)".to_string()
-            } else {
-                message
-            };
-            FileStatus::Skipped { reason }
-        }
+        Err(Error::NotATrace { message, .. }) => FileStatus::Skipped {
+            reason: skip_reason(expected_output, in_atif_native).unwrap_or(message),
+        },
+        Err(Error::Format { .. }) if expected_output || in_atif_native => FileStatus::Skipped {
+            reason: skip_reason(expected_output, in_atif_native).unwrap_or_default(),
+        },
         Err(e) => FileStatus::Failed {
             error: e.to_string(),
         },
+    }
+}
+
+/// Why a file that does not load as a trace is an expected result, not a failure.
+fn skip_reason(expected_output: bool, in_atif_native: bool) -> Option<String> {
+    if expected_output {
+        Some("NAT profiler output (expected result)".into())
+    } else if in_atif_native {
+        Some("NAT ATIF-native profiler output (expected result)".into())
+    } else {
+        None
     }
 }
 

@@ -34,6 +34,11 @@ pub enum Error {
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
 
+    /// The file is JSON but no trace (a NAT output, a list of numbers…): a corpus walk skips
+    /// it with this reason instead of failing.
+    #[error("{path}: {message}")]
+    NotATrace { path: PathBuf, message: String },
+
     /// Counted on the bytes read: a file system's length can be 0 (devices, `/proc`).
     #[error("{path}: file is over the limit of {limit} bytes (raise it with --max-file-size)")]
     TooLarge { path: PathBuf, limit: u64 },
@@ -55,6 +60,7 @@ impl Error {
             | Error::Write { path, .. }
             | Error::Json { path, .. }
             | Error::Format { path, .. }
+            | Error::NotATrace { path, .. }
             | Error::TooLarge { path, .. } => Some(path),
             _ => None,
         }

@@ -10,7 +10,8 @@
 //! - [`frame`]: NAT's standardized frame (one typed struct), built from IST, and its CSV.
 //! - [`profile`]: the analyses, one file each, on the frame only.
 //! - [`numeric`], [`pyfmt`], [`pyjson`]: Python's and numpy's numerics and text formats.
-//! - [`drift`]: comparing outputs.
+//! - [`drift`]: the drift engine: comparing two paths' outputs under a policy (no I/O).
+//! - [`job`]: the drift job: corpus items, inputs, runs, accounting, partitions, exit codes.
 //! - [`mooncake`]: Dynamo-style mooncake trace export (aiperf replay) from both paths.
 //! - [`validate`]: the ATIF checklist and per-version schema rules.
 //! - [`fsio`]: bounded reads of regular files, atomic writes of files and output directories.
@@ -32,6 +33,7 @@ pub mod event;
 pub mod frame;
 pub mod fsio;
 pub mod gen;
+pub mod job;
 pub mod mooncake;
 pub mod numeric;
 pub mod pipeline;

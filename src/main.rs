@@ -669,12 +669,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("{}: not a drift report", p.display()))?;
                 all.push((p.display().to_string(), r));
             }
-            let r = atif_drift::drift::merge(all)?;
+            let r = atif_drift::job::merge(all)?;
             out(&atif_drift::app::render_drift(&r, format.into()));
             for f in &r.failures {
                 eprintln!("error: {f}");
             }
-            Ok(ExitCode::from(atif_drift::drift::exit_code(&[], &r)))
+            Ok(ExitCode::from(atif_drift::job::exit_code(&[], &r)))
         }
         Cmd::Dedupe {
             input,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use atif_drift::drift::{self, policy::Policy, DriftReport};
 use atif_drift::frame::from_atif::Builder;
+use atif_drift::job;
 use atif_drift::trace::LoadOptions;
 use serde_json::Value;
 
@@ -19,7 +20,7 @@ fn policy() -> Policy {
 
 #[test]
 fn bundled_corpus_passes_with_the_committed_policy() {
-    let (entries, r) = drift::job(
+    let (entries, r) = job::job(
         &[root().join("corpus")],
         &[Builder::Pr1751, Builder::Faithful],
         &policy(),
@@ -39,7 +40,7 @@ fn bundled_corpus_passes_with_the_committed_policy() {
         assert_eq!((m.only_ist, m.only_atif), (0, 0), "{m:?}");
     }
     assert_eq!(
-        drift::exit_code(&entries, &r),
+        job::exit_code(&entries, &r),
         0,
         "{}",
         atif_drift::report::drift::details(&r, 20)
@@ -61,7 +62,7 @@ fn bundled_corpus_passes_with_the_committed_policy() {
 
 #[test]
 fn json_report_round_trips_and_markdown_is_a_table() {
-    let (_, r) = drift::job(
+    let (_, r) = job::job(
         &[root().join("corpus/sample")],
         &[Builder::Faithful],
         &policy(),
@@ -106,7 +107,7 @@ fn llm_steps(atif: &mut Value) -> impl Iterator<Item = &mut Value> {
 }
 
 fn unexpected_patterns(corpus: &Path, builder: Builder) -> (u8, Vec<String>) {
-    let (entries, r) = drift::job(
+    let (entries, r) = job::job(
         &[corpus.to_path_buf()],
         &[builder],
         &policy(),
@@ -121,7 +122,7 @@ fn unexpected_patterns(corpus: &Path, builder: Builder) -> (u8, Vec<String>) {
         .filter(|p| p.is_unexpected())
         .map(|p| p.pattern.clone())
         .collect();
-    (drift::exit_code(&entries, &r), pats)
+    (job::exit_code(&entries, &r), pats)
 }
 
 #[test]
@@ -231,7 +232,7 @@ fn a_changed_completion_count_is_new_mooncake_drift() {
 
 #[test]
 fn mooncake_drift_is_in_every_item_and_explained_by_the_policy() {
-    let (_, r) = drift::job(
+    let (_, r) = job::job(
         &[root().join("corpus")],
         &[Builder::Pr1751],
         &policy(),
@@ -277,7 +278,7 @@ fn pr1751_drift_is_nats_own_drift() {
             .collect(),
     };
     let pol = policy();
-    for item in drift::discover(&root().join("corpus"), &LoadOptions::default()).unwrap() {
+    for item in job::discover(&root().join("corpus"), &LoadOptions::default()).unwrap() {
         let dir = item.ist.parent().unwrap();
         let nat = drift::diff_outputs(
             &read(dir),
@@ -285,7 +286,7 @@ fn pr1751_drift_is_nats_own_drift() {
             &pol,
             Builder::Pr1751,
         );
-        let ours = drift::run_item(&item, Builder::Pr1751, &pol, &LoadOptions::default()).outputs;
+        let ours = job::run_item(&item, Builder::Pr1751, &pol, &LoadOptions::default()).outputs;
         for n in &nat {
             let o = ours
                 .iter()
@@ -318,17 +319,17 @@ fn reports_are_deterministic_across_threads_and_partitions() {
     let pol = policy();
     let opts = LoadOptions::default();
     let json = |r: &DriftReport| atif_drift::report::drift::json(r);
-    let (_, full) = drift::job(&corpus, &builders, &pol, &opts).unwrap();
+    let (_, full) = job::job(&corpus, &builders, &pol, &opts).unwrap();
     let single = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .unwrap()
-        .install(|| drift::job(&corpus, &builders, &pol, &opts).unwrap().1);
+        .install(|| job::job(&corpus, &builders, &pol, &opts).unwrap().1);
     assert_eq!(json(&single), json(&full));
     let parts: Vec<(String, DriftReport)> = (1..=3)
         .rev()
         .map(|k| {
-            let r = drift::job_with(
+            let r = job::job_with(
                 &corpus,
                 &builders,
                 &pol,
@@ -342,13 +343,13 @@ fn reports_are_deterministic_across_threads_and_partitions() {
             (format!("part{k}.json"), r)
         })
         .collect();
-    assert_eq!(json(&drift::merge(parts.clone()).unwrap()), json(&full));
+    assert_eq!(json(&job::merge(parts.clone()).unwrap()), json(&full));
     // A partition twice, or one missing, is refused and named.
     let mut twice = parts.clone();
     twice.push(parts[0].clone());
-    let e = drift::merge(twice).unwrap_err().to_string();
+    let e = job::merge(twice).unwrap_err().to_string();
     assert!(e.contains("given twice") && e.contains("part3.json"), "{e}");
-    let e = drift::merge(parts[1..].to_vec()).unwrap_err().to_string();
+    let e = job::merge(parts[1..].to_vec()).unwrap_err().to_string();
     assert!(e.contains("3/3 missing"), "{e}");
 }
 
@@ -360,8 +361,7 @@ fn report_is_independent_of_corpus_order() {
         root().join("corpus/react_calculator"),
     );
     let run = |c: &[PathBuf]| {
-        let (_, r) =
-            drift::job(c, &[Builder::Faithful], &policy(), &LoadOptions::default()).unwrap();
+        let (_, r) = job::job(c, &[Builder::Faithful], &policy(), &LoadOptions::default()).unwrap();
         atif_drift::report::drift::json(&r)
     };
     let ab = run(&[a.clone(), b.clone()]);
@@ -374,7 +374,7 @@ fn report_is_independent_of_corpus_order() {
 #[test]
 fn job_accounts_for_files_as_the_walk_does() {
     let corpus = root().join("corpus");
-    let (entries, _) = drift::job(
+    let (entries, _) = job::job(
         std::slice::from_ref(&corpus),
         &[Builder::Pr1751],
         &policy(),
@@ -390,11 +390,11 @@ fn job_accounts_for_files_as_the_walk_does() {
     let text = std::fs::read_to_string(&trace).unwrap();
     std::fs::write(&trace, &text[..text.len() / 2]).unwrap();
     let (entries, r) =
-        drift::job(&[c], &[Builder::Pr1751], &policy(), &LoadOptions::default()).unwrap();
+        job::job(&[c], &[Builder::Pr1751], &policy(), &LoadOptions::default()).unwrap();
     let e = entries
         .iter()
         .find(|e| e.path.ends_with("all_requests_profiler_traces.json"))
         .unwrap();
     assert!(e.is_failed(), "{e:?}");
-    assert_eq!(drift::exit_code(&entries, &r), 2);
+    assert_eq!(job::exit_code(&entries, &r), 2);
 }

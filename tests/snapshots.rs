@@ -5,19 +5,20 @@
 
 use std::path::PathBuf;
 
-use atif_drift::drift::{self, policy::Policy};
+use atif_drift::drift::policy::Policy;
 use atif_drift::frame::from_atif::Builder;
+use atif_drift::job;
 use atif_drift::trace::LoadOptions;
 
 #[test]
 fn drift_report_per_item_and_builder() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let policy = Policy::from_file(&root.join("drift.toml")).unwrap();
-    let items = drift::discover(&root.join("corpus"), &LoadOptions::default()).unwrap();
+    let items = job::discover(&root.join("corpus"), &LoadOptions::default()).unwrap();
     assert!(items.len() >= 5);
     for item in &items {
         for builder in [Builder::Pr1751, Builder::Faithful] {
-            let r = drift::run_item(item, builder, &policy, &LoadOptions::default());
+            let r = job::run_item(item, builder, &policy, &LoadOptions::default());
             let mut text = String::new();
             for o in &r.outputs {
                 text.push_str(&format!(

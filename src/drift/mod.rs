@@ -8,14 +8,11 @@
 
 mod forecast;
 pub mod mooncake;
-pub mod inputs;
 pub mod policy;
 mod table_diff;
 mod typed;
 pub mod value_diff;
 mod workflow;
-
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -28,72 +25,12 @@ use crate::frame::Frame;
 use crate::pipeline::ProfilePath;
 use crate::profile::Outputs;
 use crate::profile::{self, Unit};
-use crate::trace::LoadOptions;
 use policy::Policy;
 use rayon::prelude::*;
 use value_diff::{leaf_count, Change, ChangeRef};
 
 /// The version of the JSON report's layout.
 pub const REPORT_SCHEMA: &str = "atif-drift/drift-report/v1";
-
-/// One corpus item: an IST trace, optionally its ATIF and its NAT workflow configuration.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Item {
-    pub name: String,
-    pub ist: PathBuf,
-    /// NAT's ATIF for the same run; `None` → converted from the IST trace.
-    pub atif: Option<PathBuf>,
-    pub config: Option<PathBuf>,
-}
-
-/// An item's IST trace by name: `all_requests_profiler_traces.json`, not under `atif_native/`
-/// (NAT's ATIF-native profiler writes a file of that name too).
-fn is_item_trace(p: &Path) -> bool {
-    p.file_name()
-        .is_some_and(|n| n == "all_requests_profiler_traces.json")
-        && !p.components().any(|c| c.as_os_str() == "atif_native")
-}
-
-/// Corpus items: every directory (at any depth, `atif_native/` outputs aside) holding an
-/// `all_requests_profiler_traces.json` that loads as IST, in path order.
-pub fn discover(corpus: &Path, opts: &LoadOptions) -> Result<Vec<Item>, crate::Error> {
-    Ok(items_of(corpus, &crate::corpus::walk(corpus, opts)?))
-}
-
-/// The items among `entries`, the result of [`crate::corpus::walk`] over `corpus`: no trace
-/// is loaded again.
-pub fn items_of(corpus: &Path, entries: &[crate::corpus::FileEntry]) -> Vec<Item> {
-    let mut items = Vec::new();
-    for e in entries {
-        let is_ist = matches!(
-            e.status,
-            crate::corpus::FileStatus::Loaded { kind: "ist", .. }
-        );
-        if !is_ist || !is_item_trace(&e.path) {
-            continue;
-        }
-        // Entry paths are relative to the corpus root, except when the root is the file.
-        let p = if e.path.is_absolute() || corpus.is_file() {
-            e.path.clone()
-        } else {
-            corpus.join(&e.path)
-        };
-        let dir = p.parent().unwrap_or(corpus);
-        let name = dir
-            .strip_prefix(corpus)
-            .ok()
-            .filter(|r| !r.as_os_str().is_empty())
-            .unwrap_or(dir);
-        let opt = |f: &str| Some(dir.join(f)).filter(|x| x.exists());
-        items.push(Item {
-            name: name.display().to_string(),
-            ist: p.clone(),
-            atif: opt("nat_atif.json").or_else(|| opt("workflow_output_atif.json")),
-            config: opt("config.yml"),
-        });
-    }
-    items
-}
 
 /// One group of differences sharing a path pattern.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,12 +99,6 @@ pub struct ItemDrift {
     pub item: String,
     pub builder: Builder,
     pub outputs: Vec<OutputDrift>,
-    /// (requests, steps) of the IST trace, when it loaded (to settle the corpus accounting).
-    #[serde(skip)]
-    pub ist_loaded: Option<(usize, usize)>,
-    /// The item's IST trace file (to settle the corpus accounting).
-    #[serde(skip)]
-    pub ist_path: Option<PathBuf>,
     /// The mooncake replay's drift (its differences are also the `mooncake.jsonl` output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mooncake: Option<mooncake::MooncakeDrift>,
@@ -633,14 +564,7 @@ pub const MOONCAKE: &str = "mooncake.jsonl";
 fn mooncake_diffs(
     ist: &[crate::mooncake::Session],
     atif: &[crate::mooncake::Session],
-) -> Result<
-    (
-        mooncake::MooncakeDrift,
-        Vec<(String, Change, usize)>,
-        usize,
-    ),
-    crate::Error,
-> {
+) -> Result<(mooncake::MooncakeDrift, Vec<(String, Change, usize)>, usize), crate::Error> {
     use crate::mooncake as mc;
     let tok = mc::Tokenizer::cl100k();
     let opts = mc::Options::default();
@@ -670,123 +594,39 @@ fn both_paths<'f, T: Send>(
     )
 }
 
-/// Run one item: IST path vs the ATIF path with `builder`.
-pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
-    run_item_builders(item, &[builder], policy, opts, &|| {})
-        .pop()
-        .expect("one run per builder")
-}
-
-/// Run one item with every builder: the traces are loaded, the IST path profiled and the
-/// mooncake rows compared once, the ATIF path once per builder; the stages run in turn
-/// (items run in parallel). `tick` is called after each builder's run;
-/// `ATIF_DRIFT_TIMINGS=1` prints each stage's time to stderr.
-pub fn run_item_builders(
-    item: &Item,
+/// The drift of one item from its loaded inputs: the IST frame and one frame per builder
+/// (without their NOVA columns, which are added here), both sides' mooncake sessions and the
+/// item's profiler configuration. Per builder, in order: the drift of every output (the
+/// mooncake rows last) and the mooncake summary. Pure: `lap(stage)` is called after each
+/// stage, for the job's timings.
+#[allow(clippy::too_many_arguments)]
+pub fn drift_frames(
+    mut ist_frame: Frame,
+    mut atif_frames: Vec<Frame>,
+    ist_sessions: &[crate::mooncake::Session],
+    atif_sessions: &[crate::mooncake::Session],
     builders: &[Builder],
+    cfg: &ProfilerConfig,
     policy: &Policy,
-    opts: &LoadOptions,
-    tick: &(dyn Fn() + Sync),
-) -> Vec<ItemDrift> {
-    let timings = std::env::var_os("ATIF_DRIFT_TIMINGS").is_some();
-    let t0 = std::time::Instant::now();
-    let lap = |what: &str| {
-        if timings {
-            // Resident memory now (Linux), to see which stage holds the peak.
-            let rss = std::fs::read_to_string("/proc/self/status")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("VmRSS:"))
-                        .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
-                })
-                .unwrap_or_default();
-            // CPU time of the process so far (user + system; Linux clock ticks are 1/100 s),
-            // to see how well a stage uses the cores.
-            let cpu = std::fs::read_to_string("/proc/self/stat")
-                .ok()
-                .and_then(|s| {
-                    let after_name = s.rsplit_once(')')?.1;
-                    let f: Vec<&str> = after_name.split_whitespace().collect();
-                    let ticks = |i: usize| f.get(i)?.parse::<f64>().ok();
-                    Some((ticks(11)? + ticks(12)?) / 100.0)
-                })
-                .unwrap_or(f64::NAN);
-            eprintln!(
-                "{}: {what} done at {:.3} s (CPU {cpu:.2} s), RSS {rss}",
-                item.name,
-                t0.elapsed().as_secs_f64()
+    lap: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<(Vec<OutputDrift>, mooncake::MooncakeDrift)>, crate::Error> {
+    let cfg = cfg.clone();
+    // The NOVA columns and the mooncake rows, side by side.
+    let (mooncake, ()) = rayon::join(
+        || mooncake_diffs(ist_sessions, atif_sessions),
+        || {
+            rayon::join(
+                || profile::prepare(&mut ist_frame, &cfg),
+                || {
+                    atif_frames
+                        .par_iter_mut()
+                        .for_each(|f| profile::prepare(f, &cfg))
+                },
             );
-        }
-    };
-    let drift =
-        |builder: Builder,
-         counts: Option<(usize, usize)>,
-         r: Result<(Vec<OutputDrift>, mooncake::MooncakeDrift), String>| {
-            let (outputs, mooncake, error) = match r {
-                Ok((o, m)) => (o, Some(m), None),
-                Err(e) => (vec![], None, Some(e)),
-            };
-            ItemDrift {
-                item: item.name.clone(),
-                builder,
-                outputs,
-                ist_loaded: counts,
-                ist_path: Some(item.ist.clone()),
-                mooncake,
-                error,
-            }
-        };
-    let shared = (|| -> Result<_, inputs::Failed> {
-        let cfg = match &item.config {
-            Some(c) => ProfilerConfig::from_workflow_yaml(c).map_err(|error| inputs::Failed {
-                counts: None,
-                error,
-            })?,
-            None => ProfilerConfig::all_on(),
-        };
-        let inputs::Inputs {
-            counts,
-            mut ist_frame,
-            mut atif_frames,
-            ist_sessions,
-            atif_sessions,
-        } = inputs::build(item, builders, opts)?;
-        lap("load, convert and frames");
-        // The NOVA columns and the mooncake rows, side by side.
-        let (mooncake, ()) = rayon::join(
-            || mooncake_diffs(&ist_sessions, &atif_sessions),
-            || {
-                rayon::join(
-                    || profile::prepare(&mut ist_frame, &cfg),
-                    || {
-                        atif_frames
-                            .par_iter_mut()
-                            .for_each(|f| profile::prepare(f, &cfg))
-                    },
-                );
-            },
-        );
-        let mooncake = mooncake.map_err(|error| inputs::Failed {
-            counts: Some(counts),
-            error,
-        })?;
-        lap("NOVA and mooncake");
-        Ok((counts, cfg, ist_frame, atif_frames, mooncake))
-    })();
-    let (counts, cfg, ist_frame, atif_frames, (summary, mc_diffs, mc_compared)) = match shared {
-        Ok(x) => x,
-        Err(inputs::Failed { counts, error }) => {
-            return builders
-                .iter()
-                .map(|&b| {
-                    tick();
-                    drift(b, counts, Err(error.to_string()))
-                })
-                .collect()
-        }
-    };
-    let counts = Some(counts);
+        },
+    );
+    let (summary, mc_diffs, mc_compared) = mooncake?;
+    lap("NOVA and mooncake");
     // One output unit at a time, both paths side by side, diffed and dropped before the
     // next: only one unit's outputs are ever held (not every file of both paths), apart from
     // the workflow reports, whose line diff runs beside the units after them.
@@ -852,7 +692,7 @@ pub fn run_item_builders(
     // The frames are freed side by side (at 10,000 requests, half a million rows of small
     // strings), not one after the other at the end of the function.
     rayon::join(|| drop(ist_frame), || drop(atif_frames));
-    builders
+    Ok(builders
         .iter()
         .zip(outputs)
         .map(|(&builder, mut outputs)| {
@@ -863,335 +703,9 @@ pub fn run_item_builders(
                 differing,
                 patterns: group(MOONCAKE, mc_diffs.clone(), mc_compared, policy, builder),
             });
-            tick();
-            drift(builder, counts, Ok((outputs, summary.clone())))
+            (outputs, summary.clone())
         })
-        .collect()
-}
-
-/// Run every item with every builder, in parallel; the report keeps items in order and
-/// builders in the order given, whatever the thread count. `tick` is called after each run.
-pub fn run(
-    items: &[Item],
-    builders: &[Builder],
-    policy: &Policy,
-    opts: &LoadOptions,
-    tick: &(dyn Fn() + Sync),
-) -> DriftReport {
-    let out: Vec<ItemDrift> = items
-        .par_iter()
-        .flat_map_iter(|item| run_item_builders(item, builders, policy, opts, tick))
-        .collect();
-    let used: Vec<String> = out
-        .iter()
-        .flat_map(|i| &i.outputs)
-        .flat_map(|o| &o.patterns)
-        .filter_map(|p| p.expected.clone())
-        .collect();
-    let unused_expectations = policy.unused(&used);
-    DriftReport {
-        schema: REPORT_SCHEMA.into(),
-        partition: None,
-        items: out,
-        unused_expectations,
-        failures: Vec::new(),
-    }
-}
-
-/// Items of partition `k` of `n` (1-based, like nextest's `--partition count:k/n`): item i
-/// (in path order) goes to partition `i mod n + 1`.
-pub fn partition(items: Vec<Item>, k: usize, n: usize) -> Vec<Item> {
-    items
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| n == 0 || i % n + 1 == k)
-        .map(|(_, it)| it)
-        .collect()
-}
-
-/// Parse `k/n` (1 ≤ k ≤ n).
-pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
-    let err = || format!("partition {s:?}: expected k/n with 1 <= k <= n, e.g. 2/3");
-    let (k, n) = s.split_once('/').ok_or_else(err)?;
-    let (k, n): (usize, usize) = (
-        k.trim().parse().map_err(|_| err())?,
-        n.trim().parse().map_err(|_| err())?,
-    );
-    if k == 0 || n == 0 || k > n {
-        return Err(err());
-    }
-    Ok((k, n))
-}
-
-/// Merge the reports of several partitions: items sorted by (item, builder), and an
-/// expectation is stale only if it was stale in every partition. `reports` are named (by
-/// their file) for the messages. Refused: another schema, a partition given twice, a
-/// missing partition, partitions of different counts; a report without a partition is the
-/// whole job (`1/1`). File failures of every partition are carried.
-pub fn merge(reports: Vec<(String, DriftReport)>) -> Result<DriftReport, crate::Error> {
-    let refuse = |name: &str, message: String| crate::Error::Format {
-        path: PathBuf::from(name),
-        message,
-    };
-    let mut items = Vec::new();
-    let mut failures = Vec::new();
-    let mut unused: Option<Vec<String>> = None;
-    let mut seen: Vec<(usize, usize, String)> = Vec::new();
-    for (name, r) in reports {
-        if r.schema != REPORT_SCHEMA {
-            return Err(refuse(
-                &name,
-                format!("report schema {:?} is not {REPORT_SCHEMA:?}", r.schema),
-            ));
-        }
-        let (k, n) = match r.partition.as_deref() {
-            None => (1, 1),
-            Some(p) => parse_partition(p)
-                .map_err(|e| refuse(&name, format!("bad partition in the report: {e}")))?,
-        };
-        if let Some((_, n0, first)) = seen.first() {
-            if *n0 != n {
-                return Err(refuse(
-                    &name,
-                    format!("partition {k}/{n} does not belong with {first}'s ({n0} partitions)"),
-                ));
-            }
-        }
-        if let Some((_, _, other)) = seen.iter().find(|(k0, _, _)| *k0 == k) {
-            return Err(refuse(
-                &name,
-                format!(
-                    "partition {k}/{n} given twice (also {other}): its items would count twice"
-                ),
-            ));
-        }
-        seen.push((k, n, name));
-        items.extend(r.items);
-        failures.extend(r.failures);
-        unused = Some(match unused {
-            None => r.unused_expectations,
-            Some(u) => u
-                .into_iter()
-                .filter(|x| r.unused_expectations.contains(x))
-                .collect(),
-        });
-    }
-    if let Some((_, n, _)) = seen.first() {
-        let missing: Vec<String> = (1..=*n)
-            .filter(|k| !seen.iter().any(|(k0, _, _)| k0 == k))
-            .map(|k| format!("{k}/{n}"))
-            .collect();
-        if !missing.is_empty() {
-            return Err(crate::Error::Other(format!(
-                "merge-reports: partition {} missing: a merge of some partitions would pass \
-                 items nobody checked",
-                missing.join(", ")
-            )));
-        }
-    }
-    items.sort_by(|a, b| {
-        a.item
-            .cmp(&b.item)
-            .then(a.builder.rank().cmp(&b.builder.rank()))
-    });
-    failures.sort();
-    failures.dedup();
-    Ok(DriftReport {
-        schema: REPORT_SCHEMA.into(),
-        partition: None,
-        items,
-        unused_expectations: unused.unwrap_or_default(),
-        failures,
-    })
-}
-
-/// The whole drift job on one or more corpora: account for every file, then run every
-/// item with every builder.
-pub fn job(
-    corpora: &[PathBuf],
-    builders: &[Builder],
-    policy: &Policy,
-    opts: &LoadOptions,
-) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
-    job_with(corpora, builders, policy, opts, None, &|_| {}, &|| {})
-}
-
-/// [`job`] restricted to partition `(k, n)`, with progress hooks: `total(runs)` once the
-/// runs are known, `tick()` after each.
-pub fn job_with(
-    corpora: &[PathBuf],
-    builders: &[Builder],
-    policy: &Policy,
-    opts: &LoadOptions,
-    partition_kn: Option<(usize, usize)>,
-    total: &dyn Fn(usize),
-    tick: &(dyn Fn() + Sync),
-) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
-    // Item traces are not parsed by the walk: each item's run loads its trace once and
-    // settles its entry (`settle`).
-    let mut entries = Vec::new();
-    let mut items = Vec::new();
-    let mut deferred = Vec::new();
-    for c in distinct_corpora(corpora) {
-        let walked = crate::corpus::walk_with(c, opts, &is_item_trace)?;
-        let found = items_of(c, &walked);
-        if found.is_empty() {
-            return Err(no_item(c, &walked));
-        }
-        for (j, e) in walked.iter().enumerate() {
-            let full = abs_path(c, &e.path);
-            let provisional = matches!(
-                e.status,
-                crate::corpus::FileStatus::Loaded {
-                    kind: "ist",
-                    units: 0,
-                    steps: 0
-                }
-            );
-            if provisional && is_item_trace(&full) {
-                deferred.push((entries.len() + j, full));
-            }
-        }
-        items.extend(found);
-        entries.extend(walked);
-    }
-    // The report must not depend on the order the corpora were given in.
-    items.sort_by(|a, b| (&a.name, &a.ist).cmp(&(&b.name, &b.ist)));
-    items.dedup_by(|a, b| a.ist == b.ist);
-    if let Some((k, n)) = partition_kn {
-        items = partition(items, k, n);
-    }
-    total(items.len() * builders.len());
-    let mut report = run(&items, builders, policy, opts, tick);
-    settle(&mut entries, &deferred, &mut report, opts);
-    report.partition = partition_kn.map(|(k, n)| format!("{k}/{n}"));
-    report.failures = entries
-        .iter()
-        .filter_map(|e| match &e.status {
-            crate::corpus::FileStatus::Failed { error } => {
-                Some(format!("{}: {error}", e.path.display()))
-            }
-            _ => None,
-        })
-        .collect();
-    Ok((entries, report))
-}
-
-/// The corpora once each: the same directory given twice (`corpus`, `./corpus`, its absolute
-/// path) or a directory given with one of its subdirectories is walked once, as the outer
-/// directory given first. Paths that do not resolve are kept (the walk reports them).
-fn distinct_corpora(corpora: &[PathBuf]) -> Vec<&Path> {
-    let resolved: Vec<(Option<PathBuf>, &Path)> = corpora
-        .iter()
-        .map(|c| (c.canonicalize().ok(), c.as_path()))
-        .collect();
-    let mut out: Vec<&Path> = Vec::new();
-    for (i, (canon, path)) in resolved.iter().enumerate() {
-        let covered = canon.as_ref().is_some_and(|me| {
-            resolved.iter().enumerate().any(|(j, (other, _))| {
-                other
-                    .as_ref()
-                    .is_some_and(|o| (me != o && me.starts_with(o)) || (me == o && j < i))
-            })
-        });
-        if !covered {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// The error for a corpus argument without an item: a gate given a mistyped or empty
-/// directory must not pass.
-fn no_item(corpus: &Path, walked: &[crate::corpus::FileEntry]) -> crate::Error {
-    let failed: Vec<String> = walked
-        .iter()
-        .filter_map(|e| match &e.status {
-            crate::corpus::FileStatus::Failed { error } => Some(error.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut message = format!(
-        "no corpus item here ({} files): an item is a directory holding NAT's \
-         all_requests_profiler_traces.json",
-        walked.len()
-    );
-    if !failed.is_empty() {
-        message.push_str(&format!(
-            "; {} files failed, the first: {}",
-            failed.len(),
-            failed[0]
-        ));
-    }
-    crate::Error::Format {
-        path: corpus.to_path_buf(),
-        message,
-    }
-}
-
-fn abs_path(corpus: &Path, rel: &Path) -> PathBuf {
-    if rel.is_absolute() || corpus.is_file() {
-        rel.to_path_buf()
-    } else {
-        corpus.join(rel)
-    }
-}
-
-/// Give each deferred entry its real status: from the item run that loaded it (requests and
-/// steps, or the error), or, for items this job did not run (another partition), by loading
-/// it now. A trace that turns out not to be one is skipped with the reason, and its item
-/// leaves the report.
-fn settle(
-    entries: &mut [crate::corpus::FileEntry],
-    deferred: &[(usize, PathBuf)],
-    report: &mut DriftReport,
-    opts: &LoadOptions,
-) {
-    use crate::corpus::FileStatus;
-    let mut dropped = Vec::new();
-    for (i, path) in deferred {
-        let run = report
-            .items
-            .iter()
-            .find(|r| r.ist_path.as_deref() == Some(path.as_path()));
-        let status = match run {
-            None => crate::corpus::inspect_file(path, opts),
-            Some(r) => match (r.ist_loaded, &r.error) {
-                (Some((units, steps)), _) => FileStatus::Loaded {
-                    kind: "ist",
-                    units,
-                    steps,
-                },
-                (None, Some(e)) if e.contains(": not a trace") => {
-                    dropped.push(path.clone());
-                    FileStatus::Skipped { reason: e.clone() }
-                }
-                (None, Some(e)) => FileStatus::Failed { error: e.clone() },
-                (None, None) => crate::corpus::inspect_file(path, opts),
-            },
-        };
-        entries[*i].status = status;
-    }
-    report
-        .items
-        .retain(|r| r.ist_path.as_ref().is_none_or(|p| !dropped.contains(p)));
-    // Internal to the job: the report carries no paths.
-    for r in &mut report.items {
-        r.ist_loaded = None;
-        r.ist_path = None;
-    }
-}
-
-/// 2 if a file failed to load or an item could not run, 1 if there is drift the policy does
-/// not expect, 0 otherwise.
-pub fn exit_code(entries: &[crate::corpus::FileEntry], report: &DriftReport) -> u8 {
-    if entries.iter().any(crate::corpus::FileEntry::is_failed) || report.errors() > 0 {
-        2
-    } else if report.unexpected() > 0 {
-        1
-    } else {
-        0
-    }
+        .collect())
 }
 
 /// What the tests of the typed drifts share.

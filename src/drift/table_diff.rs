@@ -340,7 +340,8 @@ fn diff_csv_in_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drift::{diff_compared, inputs, Compared};
+    use crate::drift::{diff_compared, Compared};
+    use crate::job::inputs;
     use crate::pipeline::ProfilePath;
     use crate::profile::{unit, Unit};
 
@@ -360,7 +361,7 @@ mod tests {
     #[test]
     fn frames_drift_as_their_written_tables() {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-        let items = crate::drift::discover(&corpus, &Default::default()).unwrap();
+        let items = crate::job::discover(&corpus, &Default::default()).unwrap();
         assert!(items.len() >= 8, "every corpus item: {}", items.len());
         let builders = [Builder::Pr1751, Builder::Faithful];
         for item in &items {

@@ -25,8 +25,6 @@
 //! (`extra.llm_request.messages`, NeMo Relay: on the agent step or the user step before it)
 //! its messages give the text as on the IST side. That difference is reported as drift.
 
-
-
 use std::collections::HashMap;
 use std::path::Path;
 

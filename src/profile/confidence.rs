@@ -6,9 +6,9 @@
 use serde_json::{json, Value};
 
 use super::Flavor;
+use crate::event::EventType;
 use crate::frame::Frame;
 use crate::numeric::{nat_percentile, py_mean, py_pstdev};
-use crate::event::EventType;
 
 const Z: [f64; 3] = [1.645, 1.96, 2.576];
 

@@ -17,8 +17,8 @@ use rustc_hash::FxHashMap;
 
 use serde_json::{json, Value};
 
-use crate::frame::Frame;
 use crate::event::EventType;
+use crate::frame::Frame;
 
 use super::Flavor;
 

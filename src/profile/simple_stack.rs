@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::pyfloat::fixed;
+use crate::event::EventType;
 use crate::frame::Frame;
 use crate::numeric::{np_mean, np_percentile};
-use crate::event::EventType;
 
 /// How END-only groups (an END without a START, e.g. NAT's ATIF-native TOOL_END rows) count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -11,8 +11,8 @@ use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
 
 use crate::config::PredictionTrie as TrieConfig;
-use crate::frame::{Frame, Row};
 use crate::event::EventType;
+use crate::frame::{Frame, Row};
 
 /// Samples of one metric (`MetricsAccumulator`).
 #[derive(Debug, Clone, Default, PartialEq)]

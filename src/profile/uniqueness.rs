@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
+use crate::event::EventType;
 use crate::frame::Frame;
 use crate::numeric::np_percentile;
-use crate::event::EventType;
 
 /// The distinct `\w+` words of an already lower-cased text: the maximal runs of word
 /// characters (the regex crate's `\w`, `regex_syntax::is_word_character`), found in one pass

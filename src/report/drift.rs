@@ -317,25 +317,3 @@ fn removed(pr: usize, fa: usize) -> String {
     }
     format!("{:.0} %", 100.0 * (pr as f64 - fa as f64) / pr as f64)
 }
-
-/// [`crate::drift::job_with`] with a progress bar on standard error (drawn only on a terminal).
-pub fn job_with_progress(
-    corpora: &[std::path::PathBuf],
-    builders: &[crate::frame::from_atif::Builder],
-    policy: &crate::drift::policy::Policy,
-    opts: &crate::trace::LoadOptions,
-    partition: Option<(usize, usize)>,
-) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
-    let pb = super::progress_bar("drift");
-    let r = crate::drift::job_with(
-        corpora,
-        builders,
-        policy,
-        opts,
-        partition,
-        &|n| super::show_progress(&pb, n),
-        &|| pb.inc(1),
-    );
-    pb.finish_and_clear();
-    r
-}

@@ -154,6 +154,24 @@ impl IstTrace {
     }
 }
 
+/// `all_requests_profiler_traces.json`: every request re-numbered in file order, each step
+/// as `IntermediateStep.model_dump()` (all fields, `null` for None), as NAT's runner writes it.
+pub fn traces_json(trace: &IstTrace) -> serde_json::Value {
+    serde_json::Value::Array(
+        trace
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| request_json(i, &r.intermediate_steps))
+            .collect(),
+    )
+}
+
+/// Request number `n` of [`traces_json`].
+pub fn request_json(n: usize, steps: &[IntermediateStep]) -> serde_json::Value {
+    serde_json::json!({"request_number": n, "intermediate_steps": steps})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,22 +207,4 @@ mod tests {
             3
         );
     }
-}
-
-/// `all_requests_profiler_traces.json`: every request re-numbered in file order, each step
-/// as `IntermediateStep.model_dump()` (all fields, `null` for None), as NAT's runner writes it.
-pub fn traces_json(trace: &IstTrace) -> serde_json::Value {
-    serde_json::Value::Array(
-        trace
-            .requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| request_json(i, &r.intermediate_steps))
-            .collect(),
-    )
-}
-
-/// Request number `n` of [`traces_json`].
-pub fn request_json(n: usize, steps: &[IntermediateStep]) -> serde_json::Value {
-    serde_json::json!({"request_number": n, "intermediate_steps": steps})
 }

@@ -352,7 +352,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Trace> {
     }
     match serde_json::from_slice::<Shape>(bytes) {
         Ok(shape) => {
-            let kind = classify(&shape).map_err(|message| Error::Format {
+            let kind = classify(&shape).map_err(|message| Error::NotATrace {
                 path: path.to_path_buf(),
                 message,
             })?;
@@ -556,7 +556,7 @@ fn parse_kind(path: &Path, bytes: &[u8], kind: Kind) -> Result<Trace> {
         Kind::IstRequests => match typed::<Vec<IstRequest>>(path, bytes, None) {
             Ok(requests) => Trace::Ist(IstTrace { requests }),
             Err(e) if is_flat_rows(bytes) => {
-                return Err(Error::Format {
+                return Err(Error::NotATrace {
                     path: path.to_path_buf(),
                     message: format!(
                         "not a trace: flat profiler rows as NAT's ATIF-native profiler writes them \

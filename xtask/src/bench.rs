@@ -15,9 +15,10 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use atif_drift::config::ProfilerConfig;
-use atif_drift::drift::{self, policy::Policy, Item};
+use atif_drift::drift::policy::Policy;
 use atif_drift::frame::from_atif::Builder;
 use atif_drift::frame::{csv, from_ist, nova};
+use atif_drift::job::{self, IstOutcome, Item};
 use atif_drift::pipeline::{profile, ProfilePath};
 use atif_drift::profile as analyses;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
@@ -204,8 +205,8 @@ fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
         atif: None,
         config: None,
     };
-    let (r, t) = secs(|| {
-        drift::run(
+    let ((r, outcomes), t) = secs(|| {
+        job::run_with_outcomes(
             &[item],
             &[Builder::Pr1751],
             &Policy::default(),
@@ -214,11 +215,10 @@ fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
         )
     });
     anyhow::ensure!(r.errors() == 0, "drift run failed");
-    let events = r
-        .items
-        .first()
-        .and_then(|i| i.ist_loaded)
-        .map_or(0, |c| c.1);
+    let events = match outcomes.first() {
+        Some(IstOutcome::Loaded(_, steps)) => *steps,
+        _ => 0,
+    };
     println!("{t:.3} {:.0} {events}", peak_rss_mib());
     Ok(ExitCode::SUCCESS)
 }

@@ -28,11 +28,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::pr1751::{ancestry, Ancestry};
+use crate::event::EventType;
 use crate::frame::from_ist::Interner;
 use crate::frame::{Row, Text};
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Step, Trajectory};
-use crate::event::EventType;
 
 /// One thing IST has and ATIF (as NAT's converter writes it) does not.
 #[derive(Debug, Clone, Copy, serde::Serialize)]

@@ -17,11 +17,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::event::EventType;
 use crate::frame::from_ist::Interner;
 use crate::frame::{Row, Text};
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Message, Step, Trajectory};
-use crate::event::EventType;
 
 /// `_iso_to_epoch`: missing or unparsable → 0.0.
 fn ts(step: &Step) -> f64 {

@@ -294,9 +294,9 @@ mod tests {
     fn corpus_items() -> Vec<Item> {
         let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
         let opts = LoadOptions::default();
-        let walked = crate::corpus::walk_with(&corpus, &opts, &super::super::is_item_trace)
+        let walked = crate::corpus::walk_with(&corpus, &opts, &crate::job::is_item_trace)
             .expect("the corpus walks");
-        super::super::items_of(&corpus, &walked)
+        crate::job::items_of(&corpus, &walked)
     }
 
     fn outcome(r: Result<Inputs, Failed>) -> Result<Inputs, (Option<(usize, usize)>, String)> {
