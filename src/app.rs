@@ -68,7 +68,7 @@ pub fn drift(
     stderr: &mut dyn FnMut(&str),
 ) -> Result<u8> {
     let policy = match &cmd.policy {
-        Some(p) => Policy::from_file(p)?,
+        Some(p) => crate::job::load_policy(p)?,
         None => Policy::default(),
     };
     let part = cmd
@@ -114,6 +114,26 @@ pub fn drift(
     Ok(crate::job::exit_code(&entries, &r))
 }
 
+/// A progress bar on standard error, drawn only when it is a terminal.
+pub fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
+    // Hidden until its length is known ([`show_progress`]): a first frame at 0/0 is a full bar.
+    let pb =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_prefix(what);
+    pb
+}
+
+/// Give a [`progress_bar`] its length and start drawing it (on a terminal only).
+pub fn show_progress(pb: &indicatif::ProgressBar, len: usize) {
+    pb.set_length(len as u64);
+    pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+}
+
 /// [`crate::job::job_with`] with a progress bar on standard error (drawn only on a terminal).
 pub fn job_with_progress(
     corpora: &[PathBuf],
@@ -122,14 +142,14 @@ pub fn job_with_progress(
     opts: &LoadOptions,
     partition: Option<(usize, usize)>,
 ) -> Result<(Vec<crate::corpus::FileEntry>, drift::DriftReport)> {
-    let pb = report::progress_bar("drift");
+    let pb = progress_bar("drift");
     let r = crate::job::job_with(
         corpora,
         builders,
         policy,
         opts,
         partition,
-        &|n| report::show_progress(&pb, n),
+        &|n| show_progress(&pb, n),
         &|| pb.inc(1),
     );
     pb.finish_and_clear();
@@ -179,4 +199,17 @@ fn append(path: &std::path::Path, text: &str) -> Result<()> {
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The bar draws nothing until its length is known (its first frame was a full bar at 0/0).
+    #[test]
+    fn progress_is_hidden_until_its_length_is_known() {
+        let pb = super::progress_bar("t");
+        assert!(pb.is_hidden());
+        assert_eq!(pb.length(), None);
+        super::show_progress(&pb, 3);
+        assert_eq!(pb.length(), Some(3));
+    }
 }

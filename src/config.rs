@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{parse_text_file, Result};
+use crate::error::Result;
+use crate::fsio::parse_text_file;
 
 /// A number NAT leaves as its unvalidated default (an int) unless the user sets it, in
 /// which case pydantic turns it into a float (quirk Q13: `min_support: 2` means 2·N).

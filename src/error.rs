@@ -66,16 +66,3 @@ impl Error {
         }
     }
 }
-
-/// Read a small text file (a configuration or policy) and parse it: a read failure is
-/// [`Error::Io`], a parse failure [`Error::Format`], both naming `path`.
-pub fn parse_text_file<T>(
-    path: &std::path::Path,
-    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
-) -> Result<T> {
-    let text = crate::fsio::read_text(path, crate::fsio::SMALL_FILE_LIMIT)?;
-    parse(&text).map_err(|message| Error::Format {
-        path: path.to_path_buf(),
-        message,
-    })
-}

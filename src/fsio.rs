@@ -161,6 +161,19 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String> {
 /// The limit for configuration, policy and report files read whole: 256 MiB.
 pub const SMALL_FILE_LIMIT: u64 = 256 << 20;
 
+/// Read a small text file (a configuration or policy) and parse it: a read failure is
+/// [`Error::Io`], a parse failure [`Error::Format`], both naming `path`.
+pub fn parse_text_file<T>(
+    path: &std::path::Path,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let text = read_text(path, SMALL_FILE_LIMIT)?;
+    parse(&text).map_err(|message| Error::Format {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
 fn write_error(path: &Path, cause: std::io::Error) -> Error {
     Error::Write {
         path: path.to_path_buf(),

@@ -1,13 +1,11 @@
 //! One profiler run from a loaded trace: choose the path, build the frame, run the analyses.
 
-use serde::Serialize;
-
 use crate::config::ProfilerConfig;
 use crate::convert::{ist_to_atif, ConvertOptions};
 use crate::error::Error;
 use crate::frame::from_atif::{self, Builder};
 use crate::frame::from_ist;
-use crate::profile::{self, Flavor, Outputs};
+use crate::profile::{self, Outputs};
 use crate::trace::atif::{AtifItem, AtifLayout, AtifTrace};
 use crate::trace::load::Trace;
 
@@ -23,26 +21,7 @@ pub const OUTPUT_FILES: &[&str] = &[
     "forecast.json",
 ];
 
-/// Which profiler to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfilePath {
-    /// NAT 1.9.0 on IntermediateSteps.
-    Ist,
-    /// The frame built from ATIF by `Builder`.
-    Atif(Builder),
-}
-
-impl ProfilePath {
-    /// The analyses' behaviour: 1.6.0rc1's for `pr1751` (NAT's ATIF-native profiler),
-    /// 1.9.0's otherwise.
-    pub fn flavor(self) -> Flavor {
-        match self {
-            ProfilePath::Atif(Builder::Pr1751) => Flavor::Nat160rc1,
-            _ => Flavor::Nat190,
-        }
-    }
-}
+pub use crate::profile::ProfilePath;
 
 /// ATIF of a trace: as is (borrowed), or IST converted with NAT 1.9.0's converter rules.
 pub fn as_atif(trace: &Trace) -> Result<std::borrow::Cow<'_, AtifTrace>, Error> {

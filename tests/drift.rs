@@ -15,7 +15,7 @@ fn root() -> PathBuf {
 }
 
 fn policy() -> Policy {
-    Policy::from_file(&root().join("drift.toml")).unwrap()
+    atif_drift::job::load_policy(&root().join("drift.toml")).unwrap()
 }
 
 #[test]

@@ -215,10 +215,10 @@ proptest! {
     /// policy expects it.
     #[test]
     fn path_drift_on_generated_runs_stays_within_the_policy(run in run_spec()) {
-        use atif_drift::drift::{diff_outputs, policy::Policy};
+        use atif_drift::drift::diff_outputs;
         use atif_drift::frame::from_atif::Builder;
         use atif_drift::pipeline::{profile, ProfilePath};
-        let policy = Policy::from_file(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/drift.toml"))).unwrap();
+        let policy = atif_drift::job::load_policy(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/drift.toml"))).unwrap();
         let trace = atif_drift::trace::Trace::Ist(to_ist(&run));
         let cfg = atif_drift::config::ProfilerConfig::all_on();
         let ist = profile(&trace, ProfilePath::Ist, &cfg).unwrap();

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use atif_drift::drift::policy::Policy;
 use atif_drift::frame::from_atif::Builder;
 use atif_drift::job;
 use atif_drift::trace::LoadOptions;
@@ -13,7 +12,7 @@ use atif_drift::trace::LoadOptions;
 #[test]
 fn drift_report_per_item_and_builder() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let policy = Policy::from_file(&root.join("drift.toml")).unwrap();
+    let policy = atif_drift::job::load_policy(&root.join("drift.toml")).unwrap();
     let items = job::discover(&root.join("corpus"), &LoadOptions::default()).unwrap();
     assert!(items.len() >= 5);
     for item in &items {

@@ -22,8 +22,8 @@ use crate::differences::{normalize_active_uuids, rename_uuids};
 use crate::frame::csv::Table;
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
-use crate::pipeline::ProfilePath;
 use crate::profile::Outputs;
+use crate::profile::ProfilePath;
 use crate::profile::{self, Unit};
 use policy::Policy;
 use rayon::prelude::*;
@@ -516,7 +516,6 @@ pub fn diff_compared(
     COMPARED
         .iter()
         .filter_map(|&file| {
-            let t0 = std::time::Instant::now();
             let drift = match (ist.get(file), atif.get(file)) {
                 (None, None) => return None,
                 (Some(Normalized::Json(a)), Some(Normalized::Json(b))) => {
@@ -546,9 +545,6 @@ pub fn diff_compared(
                     }
                 }
             };
-            if std::env::var_os("ATIF_DRIFT_TIMINGS").is_some() {
-                eprintln!("  diff {file}: {:.3} s", t0.elapsed().as_secs_f64());
-            }
             Some(drift)
         })
         .collect()

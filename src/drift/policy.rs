@@ -29,13 +29,11 @@
 //! indices in paths appear as `[*]` (escape brackets as `\[*\]` to match them literally).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::value_diff::{Closeness, Tolerance};
-use crate::error::{parse_text_file, Result};
 use crate::frame::from_atif::Builder;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,10 +181,6 @@ impl Default for Policy {
 }
 
 impl Policy {
-    pub fn from_file(path: &Path) -> Result<Policy> {
-        parse_text_file(path, Policy::from_toml)
-    }
-
     pub fn from_toml(text: &str) -> std::result::Result<Policy, String> {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| e.to_string())?;
         let default = Tolerance {

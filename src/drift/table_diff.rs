@@ -342,7 +342,7 @@ mod tests {
     use super::*;
     use crate::drift::{diff_compared, Compared};
     use crate::job::inputs;
-    use crate::pipeline::ProfilePath;
+    use crate::profile::ProfilePath;
     use crate::profile::{unit, Unit};
 
     /// The CSV drift of two frames as the written and renamed tables give it.

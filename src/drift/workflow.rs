@@ -23,9 +23,9 @@ use crate::differences::{normalize_active_uuids, rename_in, rename_text, rename_
 use crate::drift::value_diff::leaf_count;
 use crate::frame::from_atif::Builder;
 use crate::frame::{Frame, Text};
-use crate::pipeline::ProfilePath;
 use crate::profile::concurrency_spikes::Spike;
 use crate::profile::nested_stack::{CallNode, Nested, NodeMetrics};
+use crate::profile::ProfilePath;
 use crate::profile::{workflow_section_apart, Apart, WorkflowSection, WORKFLOW_SECTIONS};
 
 const METRICS: &str = "workflow_profiling_metrics.json";

@@ -87,6 +87,11 @@ pub enum IstOutcome {
     Failed(String),
 }
 
+/// The policy in the TOML file `path` (see [`crate::drift::policy`]).
+pub fn load_policy(path: &Path) -> crate::Result<Policy> {
+    crate::fsio::parse_text_file(path, Policy::from_toml)
+}
+
 /// Run one item: IST path vs the ATIF path with `builder`.
 pub fn run_item(item: &Item, builder: Builder, policy: &Policy, opts: &LoadOptions) -> ItemDrift {
     run_item_builders(item, &[builder], policy, opts, &|| {})

@@ -161,6 +161,27 @@ pub fn unit(frame: &Frame, cfg: &ProfilerConfig, flavor: Flavor, unit: Unit) -> 
     Outputs { files }
 }
 
+/// Which profiler to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfilePath {
+    /// NAT 1.9.0 on IntermediateSteps.
+    Ist,
+    /// The frame built from ATIF by `Builder`.
+    Atif(crate::frame::from_atif::Builder),
+}
+
+impl ProfilePath {
+    /// The analyses' behaviour: 1.6.0rc1's for `pr1751` (NAT's ATIF-native profiler),
+    /// 1.9.0's otherwise.
+    pub fn flavor(self) -> Flavor {
+        match self {
+            ProfilePath::Atif(crate::frame::from_atif::Builder::Pr1751) => Flavor::Nat160rc1,
+            _ => Flavor::Nat190,
+        }
+    }
+}
+
 /// Run the profiler on a frame. `traces` is the `all_requests_profiler_traces.json` value
 /// (the IST dump, or the frame's flat rows on the ATIF path); `None` leaves that file out.
 /// The NOVA columns are added to `frame` when the configuration asks for them; the units
