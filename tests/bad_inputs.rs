@@ -205,3 +205,59 @@ fn depth_limit_fails_cleanly_with_the_position() {
         .to_string();
     assert!(!e.contains("nested deeper"), "{e}");
 }
+
+/// Files that are not regular files, names that are not UTF-8, and a full device: the
+/// loader, the corpus walk and the writer each refuse or report them, naming the file,
+/// without blocking, reading forever or panicking. (They cannot be committed, so they are
+/// made here; `tests/reliability.rs` runs the same through the binary.)
+#[cfg(target_os = "linux")]
+#[test]
+fn special_files_names_and_a_full_device() {
+    use atif_drift::trace::load_file;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir("special");
+    let fifo = dir.join("fifo.json");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.json")).unwrap();
+    let odd = dir.join(std::ffi::OsStr::from_bytes(b"odd-\xff.json"));
+    std::fs::write(&odd, "[1, 2]").unwrap();
+    let opts = LoadOptions::default();
+    let e = load_file(&fifo, &opts).unwrap_err().to_string();
+    assert!(e.contains("fifo.json") && e.contains("FIFO"), "{e}");
+    let e = load_file(&dir.join("zero.json"), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("zero.json") && e.contains("character device"),
+        "{e}"
+    );
+    let e = load_file(&odd, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("odd-\u{FFFD}.json") && e.contains("not a trace"),
+        "{e}"
+    );
+    let entries = walk(&dir, &opts).unwrap();
+    let status = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.path.to_string_lossy() == name)
+            .map(|e| e.status.clone())
+    };
+    assert!(matches!(
+        status("fifo.json"),
+        Some(FileStatus::Failed { .. })
+    ));
+    assert!(matches!(
+        status("zero.json"),
+        Some(FileStatus::Failed { .. })
+    ));
+    assert!(matches!(
+        status("odd-\u{FFFD}.json"),
+        Some(FileStatus::Skipped { .. })
+    ));
+    // /dev/full: every write fails with ENOSPC, as on a full disk.
+    let e = atif_drift::fsio::write_atomic(Path::new("/dev/full"), b"x").unwrap_err();
+    assert!(e.to_string().starts_with("/dev/full: cannot write"), "{e}");
+}
