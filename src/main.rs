@@ -182,50 +182,14 @@ enum Cmd {
     ///   atif-drift convert corpus/react_calculator/all_requests_profiler_traces.json --to mooncake -o trace.jsonl
     ///   atif-drift convert events.json --from atof --to atif --dedupe strict -o trajectory.json
     #[command(verbatim_doc_comment)]
-    Convert {
-        /// The input trace (IST or ATOF; ATIF too for --to mooncake).
-        input: PathBuf,
-        /// The input's format. Always detected from the content; when given, it must match.
-        #[arg(long, value_enum)]
-        from: Option<FromFormat>,
-        /// ATOF → ATIF: how LLM spans observed twice are merged.
-        #[arg(long, value_enum, default_value = "relay")]
-        dedupe: DedupeArg,
-        /// ATOF → ATIF: the trajectory's session id (Relay's exporter takes it as an argument).
-        #[arg(long, default_value = "atof-session")]
-        session_id: String,
-        /// ATOF → ATIF: the agent version to write.
-        #[arg(long, default_value = "0.0.0")]
-        agent_version: String,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "atif")]
-        to: ToFormat,
-        /// Where to write the result (`-` for standard output).
-        #[arg(short, long, value_name = "FILE")]
-        output: PathBuf,
-        /// Agent name to write (default: NAT's, `nat-agent` or the workflow function name).
-        #[arg(long)]
-        agent_name: Option<String>,
-        #[command(flatten)]
-        mooncake: MooncakeArgs,
-    },
+    Convert(ConvertArgs),
     /// Validate ATIF files against the ATIF schema of their version and the export checklist.
     ///
     /// Exit 0: every file valid (warnings allowed); 1: some file invalid; 2: some file
     /// unreadable. Every problem is printed with its JSON path.
     ///
     /// Example: atif-drift validate corpus/*/nat_atif.json
-    Validate {
-        /// ATIF files: one trajectory, a list, NAT eval output, or JSONL.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Treat warnings as errors.
-        #[arg(long)]
-        deny_warnings: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: OutFormat,
-    },
+    Validate(ValidateArgs),
     /// Run the profiler on a trace and write NAT's output files to a directory.
     ///
     /// `--path ist` is NAT 1.9.0's profiler (every file byte-identical or JSON-equal to NAT's);
@@ -237,34 +201,7 @@ enum Cmd {
     /// configuration asks).
     ///
     /// Example: atif-drift profile corpus/sample/all_requests_profiler_traces.json --path ist -o out/
-    Profile {
-        /// The input trace: IST, or ATIF in any layout (for --path atif).
-        input: PathBuf,
-        /// Which path to run.
-        #[arg(long, value_enum, default_value = "ist")]
-        path: PathArg,
-        /// How the ATIF path builds its frame.
-        #[arg(long, value_enum, default_value = "pr1751")]
-        builder: BuilderArg,
-        /// Output directory (created if missing). It is written whole: it ends up holding this
-        /// run's files and nothing else, or is left untouched on an error. A directory holding
-        /// other files is refused (see --force).
-        #[arg(short, long, value_name = "DIR")]
-        output: PathBuf,
-        /// Replace an output directory that holds files this command does not write.
-        #[arg(long)]
-        force: bool,
-        /// A NAT workflow YAML: its `eval.general.profiler` section is the configuration
-        /// (NAT defaults for missing keys). Default: every analysis on.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// NAT's `csv_exclude_io_text`: leave the three text columns out of the CSV.
-        #[arg(long)]
-        csv_exclude_io_text: bool,
-        /// NAT's `compute_llm_metrics` off: no NOVA columns.
-        #[arg(long)]
-        no_llm_metrics: bool,
-    },
+    Profile(ProfileArgs),
     /// Does the ATIF path say what the IST path says? Run both on every corpus item and
     /// report every difference, classified by the policy.
     ///
@@ -274,55 +211,16 @@ enum Cmd {
     /// expectations; 1: unexpected drift; 2: an input failed to load or an item failed.
     ///
     /// Example: atif-drift drift corpus/ --policy drift.toml --builder both --format markdown
-    Drift {
-        /// Corpus directories.
-        #[arg(required = true)]
-        corpus: Vec<PathBuf>,
-        /// The drift policy (tolerances and expected drift with reasons); default: none.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Which ATIF builder(s) to compare with the IST path.
-        #[arg(long, value_enum, default_value = "pr1751")]
-        builder: DriftBuilderArg,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: ReportFormat,
-        /// Also write report.json and report.md to this directory (written whole; checked
-        /// before the run; a directory holding other files is refused, see --force).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Replace an --out directory that holds files this command does not write.
-        #[arg(long, requires = "out")]
-        force: bool,
-        /// Run only partition K of N (items in path order, round robin), e.g. 2/3; merge the
-        /// partitions' JSON reports with `merge-reports`.
-        #[arg(long, value_name = "K/N")]
-        partition: Option<String>,
-    },
+    Drift(DriftArgs),
     /// Merge drift reports (JSON) of several partitions into one, and exit as `drift` would.
-    MergeReports {
-        /// JSON reports written by `drift --format json` or `--out`.
-        #[arg(required = true)]
-        reports: Vec<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: ReportFormat,
-    },
+    MergeReports(MergeReportsArgs),
     /// LLM-span dedupe of an ATOF event stream: which spans are one provider call.
     ///
     /// `--mode relay` applies NeMo Relay 0.10.4's rule (its ATIF exporter's), `--mode strict`
     /// the stricter rule with a deterministic tie-break (see `atif_drift::atof::dedupe`).
     ///
     /// Example: atif-drift dedupe tests/data/relay/d1_equal_fidelity_tie.events.json --mode strict
-    Dedupe {
-        /// ATOF events (a JSON list or JSONL).
-        input: PathBuf,
-        #[arg(long, value_enum, default_value = "relay")]
-        mode: DedupeArg,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: OutFormat,
-    },
+    Dedupe(DedupeArgs),
     /// Generate agent runs (nested agents, overlapping and repeated LLM calls, parallel and
     /// failing tools, hook + gateway observations) as corpus items.
     ///
@@ -332,39 +230,177 @@ enum Cmd {
     /// failing property case) instead.
     ///
     /// Example: atif-drift gen --seed 1 --count 3 -o corpus/generated
-    Gen {
-        /// First seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Number of runs (seeds seed, seed+1, …).
-        #[arg(long, default_value_t = 1)]
-        count: u64,
-        /// A run.json to write instead of generated runs.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "count"])]
-        from_json: Option<PathBuf>,
-        /// Output directory.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Replace a run's directory that holds files gen does not write.
-        #[arg(long)]
-        force: bool,
-    },
+    Gen(GenArgs),
     /// Print every deliberate difference from NAT, with its reason.
-    Differences {
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: OutFormat,
-    },
+    Differences(DifferencesArgs),
     /// List every file of a corpus: what it is, how big, and whether it loads.
     ///
     /// Exit 2 when a file fails to load (the others are still listed).
-    Inventory {
-        /// Corpus directory (or a single file).
-        corpus: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: OutFormat,
-    },
+    Inventory(InventoryArgs),
+}
+
+/// The arguments of `convert`.
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// The input trace (IST or ATOF; ATIF too for --to mooncake).
+    input: PathBuf,
+    /// The input's format. Always detected from the content; when given, it must match.
+    #[arg(long, value_enum)]
+    from: Option<FromFormat>,
+    /// ATOF → ATIF: how LLM spans observed twice are merged.
+    #[arg(long, value_enum, default_value = "relay")]
+    dedupe: DedupeArg,
+    /// ATOF → ATIF: the trajectory's session id (Relay's exporter takes it as an argument).
+    #[arg(long, default_value = "atof-session")]
+    session_id: String,
+    /// ATOF → ATIF: the agent version to write.
+    #[arg(long, default_value = "0.0.0")]
+    agent_version: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "atif")]
+    to: ToFormat,
+    /// Where to write the result (`-` for standard output).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Agent name to write (default: NAT's, `nat-agent` or the workflow function name).
+    #[arg(long)]
+    agent_name: Option<String>,
+    #[command(flatten)]
+    mooncake: MooncakeArgs,
+}
+
+/// The arguments of `validate`.
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// ATIF files: one trajectory, a list, NAT eval output, or JSONL.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutFormat,
+}
+
+/// The arguments of `profile`.
+#[derive(clap::Args)]
+struct ProfileArgs {
+    /// The input trace: IST, or ATIF in any layout (for --path atif).
+    input: PathBuf,
+    /// Which path to run.
+    #[arg(long, value_enum, default_value = "ist")]
+    path: PathArg,
+    /// How the ATIF path builds its frame.
+    #[arg(long, value_enum, default_value = "pr1751")]
+    builder: BuilderArg,
+    /// Output directory (created if missing). It is written whole: it ends up holding this
+    /// run's files and nothing else, or is left untouched on an error. A directory holding
+    /// other files is refused (see --force).
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
+    /// Replace an output directory that holds files this command does not write.
+    #[arg(long)]
+    force: bool,
+    /// A NAT workflow YAML: its `eval.general.profiler` section is the configuration
+    /// (NAT defaults for missing keys). Default: every analysis on.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// NAT's `csv_exclude_io_text`: leave the three text columns out of the CSV.
+    #[arg(long)]
+    csv_exclude_io_text: bool,
+    /// NAT's `compute_llm_metrics` off: no NOVA columns.
+    #[arg(long)]
+    no_llm_metrics: bool,
+}
+
+/// The arguments of `drift`.
+#[derive(clap::Args)]
+struct DriftArgs {
+    /// Corpus directories.
+    #[arg(required = true)]
+    corpus: Vec<PathBuf>,
+    /// The drift policy (tolerances and expected drift with reasons); default: none.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Which ATIF builder(s) to compare with the IST path.
+    #[arg(long, value_enum, default_value = "pr1751")]
+    builder: DriftBuilderArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
+    /// Also write report.json and report.md to this directory (written whole; checked
+    /// before the run; a directory holding other files is refused, see --force).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Replace an --out directory that holds files this command does not write.
+    #[arg(long, requires = "out")]
+    force: bool,
+    /// Run only partition K of N (items in path order, round robin), e.g. 2/3; merge the
+    /// partitions' JSON reports with `merge-reports`.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<String>,
+}
+
+/// The arguments of `mergereports`.
+#[derive(clap::Args)]
+struct MergeReportsArgs {
+    /// JSON reports written by `drift --format json` or `--out`.
+    #[arg(required = true)]
+    reports: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
+}
+
+/// The arguments of `dedupe`.
+#[derive(clap::Args)]
+struct DedupeArgs {
+    /// ATOF events (a JSON list or JSONL).
+    input: PathBuf,
+    #[arg(long, value_enum, default_value = "relay")]
+    mode: DedupeArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutFormat,
+}
+
+/// The arguments of `gen`.
+#[derive(clap::Args)]
+struct GenArgs {
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Number of runs (seeds seed, seed+1, …).
+    #[arg(long, default_value_t = 1)]
+    count: u64,
+    /// A run.json to write instead of generated runs.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "count"])]
+    from_json: Option<PathBuf>,
+    /// Output directory.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Replace a run's directory that holds files gen does not write.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The arguments of `differences`.
+#[derive(clap::Args)]
+struct DifferencesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutFormat,
+}
+
+/// The arguments of `inventory`.
+#[derive(clap::Args)]
+struct InventoryArgs {
+    /// Corpus directory (or a single file).
+    corpus: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutFormat,
 }
 
 fn main() -> ExitCode {
@@ -444,319 +480,362 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         max_depth: cli.max_depth,
     };
     match cli.cmd {
-        Cmd::Convert {
-            input,
-            to: ToFormat::Mooncake,
-            output,
-            mooncake: m,
-            ..
-        } => {
-            use atif_drift::mooncake as mc;
-            refuse_input_as_output(&output, &[&input])?;
-            let tok = match &m.tokenizer {
-                Some(p) => mc::Tokenizer::from_file(p)?,
-                None => mc::Tokenizer::cl100k(),
-            };
-            let mopts = mc::Options {
-                block_size: m.block_size,
-                delay: (!m.no_delay).then_some(m.delay),
-                skip_requests: m.skip_requests,
-                num_requests: m.num_requests,
-            };
-            let (sessions, mut warnings) = mc::sessions_of_file(&input, &opts)?;
-            let export = mc::rows(&sessions, &tok, &mopts)?;
-            warnings.extend(export.warnings);
-            for w in &warnings {
-                eprintln!("warning: {}: {w}", input.display());
-            }
-            write_output(&output, &mc::to_jsonl(&export.rows))?;
-            let without_text = export
-                .rows
-                .iter()
-                .filter(|r| r.source == mc::InputSource::PromptTokens)
-                .count();
-            eprintln!(
-                "wrote {} mooncake rows ({} tokenizer, block size {}) -> {}",
-                export.rows.len(),
-                tok.name(),
-                m.block_size,
-                output.display()
-            );
-            if without_text > 0 {
-                eprintln!("note: {without_text} rows have no prompt text in the input: input_length is the recorded prompt_tokens and hash_ids is empty");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Convert {
-            input,
-            from,
-            to: ToFormat::Atif,
-            output,
-            agent_name,
-            dedupe,
+        Cmd::Convert(a) => match a.to {
+            ToFormat::Mooncake => convert_mooncake(a, opts),
+            ToFormat::Atif => convert_atif(a, opts),
+        },
+        Cmd::Validate(a) => validate(a, opts),
+        Cmd::Profile(a) => profile(a, opts),
+        Cmd::Drift(a) => drift(a, opts),
+        Cmd::MergeReports(a) => merge_reports(a),
+        Cmd::Dedupe(a) => dedupe(a, opts),
+        Cmd::Gen(a) => gen(a),
+        Cmd::Differences(a) => differences(a),
+        Cmd::Inventory(a) => inventory(a, opts),
+    }
+}
+
+fn convert_mooncake(
+    ConvertArgs {
+        input,
+        output,
+        mooncake: m,
+        ..
+    }: ConvertArgs,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    use atif_drift::mooncake as mc;
+    refuse_input_as_output(&output, &[&input])?;
+    let tok = match &m.tokenizer {
+        Some(p) => mc::Tokenizer::from_file(p)?,
+        None => mc::Tokenizer::cl100k(),
+    };
+    let mopts = mc::Options {
+        block_size: m.block_size,
+        delay: (!m.no_delay).then_some(m.delay),
+        skip_requests: m.skip_requests,
+        num_requests: m.num_requests,
+    };
+    let (sessions, mut warnings) = mc::sessions_of_file(&input, &opts)?;
+    let export = mc::rows(&sessions, &tok, &mopts)?;
+    warnings.extend(export.warnings);
+    for w in &warnings {
+        eprintln!("warning: {}: {w}", input.display());
+    }
+    write_output(&output, &mc::to_jsonl(&export.rows))?;
+    let without_text = export
+        .rows
+        .iter()
+        .filter(|r| r.source == mc::InputSource::PromptTokens)
+        .count();
+    eprintln!(
+        "wrote {} mooncake rows ({} tokenizer, block size {}) -> {}",
+        export.rows.len(),
+        tok.name(),
+        m.block_size,
+        output.display()
+    );
+    if without_text > 0 {
+        eprintln!("note: {without_text} rows have no prompt text in the input: input_length is the recorded prompt_tokens and hash_ids is empty");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn convert_atif(
+    ConvertArgs {
+        input,
+        from,
+        output,
+        agent_name,
+        dedupe,
+        session_id,
+        agent_version,
+        ..
+    }: ConvertArgs,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    refuse_input_as_output(&output, &[&input])?;
+    let trace = load_file(&input, &opts)?;
+    let detected = match &trace {
+        Trace::Ist(_) => FromFormat::Ist,
+        Trace::Atif(_) => FromFormat::Atif,
+        Trace::Atof(_) => FromFormat::Atof,
+    };
+    if from.is_some_and(|f| f != detected) {
+        bail!(
+            "{}: --from says otherwise, but the file is {}",
+            input.display(),
+            trace.kind()
+        );
+    }
+    if let Trace::Atof(events) = &trace {
+        use atif_drift::atof::export::{export, ExportOptions};
+        let eo = ExportOptions {
             session_id,
+            agent_name: agent_name.unwrap_or_else(|| "agent".into()),
             agent_version,
-            ..
-        } => {
-            refuse_input_as_output(&output, &[&input])?;
-            let trace = load_file(&input, &opts)?;
-            let detected = match &trace {
-                Trace::Ist(_) => FromFormat::Ist,
-                Trace::Atif(_) => FromFormat::Atif,
-                Trace::Atof(_) => FromFormat::Atof,
-            };
-            if from.is_some_and(|f| f != detected) {
-                bail!(
-                    "{}: --from says otherwise, but the file is {}",
-                    input.display(),
-                    trace.kind()
-                );
+            mode: dedupe.into(),
+        };
+        let t = export(events, &eo);
+        write_output(&output, &(serde_json::to_string_pretty(&t)? + "\n"))?;
+        eprintln!(
+            "wrote 1 ATIF trajectory ({} steps) from {} ATOF events -> {}",
+            t["steps"].as_array().map_or(0, Vec::len),
+            events.len(),
+            output.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Trace::Ist(ist) = trace else {
+        bail!(
+            "{}: is {}: ATIF → ATIF is not a conversion (IST or ATOF input)",
+            input.display(),
+            trace.kind()
+        );
+    };
+    let trajectories = ist_to_atif(&ist, &ConvertOptions { agent_name })
+        .map_err(|(n, e)| anyhow::anyhow!("{}: request {n}: {e}", input.display()))?;
+    let mut text = serde_json::to_string_pretty(&trajectories)?;
+    text.push('\n');
+    write_output(&output, &text)?;
+    eprintln!(
+        "wrote {} ATIF trajectories -> {}",
+        trajectories.len(),
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(
+    ValidateArgs {
+        files,
+        deny_warnings,
+        format,
+    }: ValidateArgs,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::new();
+    let mut unreadable = false;
+    for f in &files {
+        match validate::validate_file(f, &opts) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                unreadable = true;
             }
-            if let Trace::Atof(events) = &trace {
-                use atif_drift::atof::export::{export, ExportOptions};
-                let eo = ExportOptions {
-                    session_id,
-                    agent_name: agent_name.unwrap_or_else(|| "agent".into()),
-                    agent_version,
-                    mode: dedupe.into(),
-                };
-                let t = export(events, &eo);
-                write_output(&output, &(serde_json::to_string_pretty(&t)? + "\n"))?;
-                eprintln!(
-                    "wrote 1 ATIF trajectory ({} steps) from {} ATOF events -> {}",
-                    t["steps"].as_array().map_or(0, Vec::len),
-                    events.len(),
-                    output.display()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            let Trace::Ist(ist) = trace else {
-                bail!(
-                    "{}: is {}: ATIF → ATIF is not a conversion (IST or ATOF input)",
-                    input.display(),
-                    trace.kind()
-                );
-            };
-            let trajectories = ist_to_atif(&ist, &ConvertOptions { agent_name })
-                .map_err(|(n, e)| anyhow::anyhow!("{}: request {n}: {e}", input.display()))?;
-            let mut text = serde_json::to_string_pretty(&trajectories)?;
-            text.push('\n');
-            write_output(&output, &text)?;
-            eprintln!(
-                "wrote {} ATIF trajectories -> {}",
-                trajectories.len(),
-                output.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Validate {
-            files,
-            deny_warnings,
-            format,
-        } => {
-            let mut reports = Vec::new();
-            let mut unreadable = false;
-            for f in &files {
-                match validate::validate_file(f, &opts) {
-                    Ok(r) => reports.push(r),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        unreadable = true;
-                    }
-                }
-            }
-            match format {
-                OutFormat::Text => out(&report::validation::text(&reports)),
-                OutFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&reports)?)),
-            }
-            let invalid = reports
-                .iter()
-                .any(|r| !r.is_valid() || (deny_warnings && r.warnings() > 0));
-            Ok(if unreadable {
-                ExitCode::from(2)
-            } else if invalid {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Cmd::Profile {
-            input,
-            path,
-            builder,
-            output,
-            config,
-            csv_exclude_io_text,
-            no_llm_metrics,
-            force,
-        } => {
-            use atif_drift::config::ProfilerConfig;
-            use atif_drift::pipeline::{self, ProfilePath};
-            let mut cfg = match &config {
-                Some(p) => ProfilerConfig::from_workflow_yaml(p)?,
-                None => ProfilerConfig::all_on(),
-            };
-            for key in cfg.unknown.keys() {
-                eprintln!("warning: eval.general.profiler.{key}: unknown to atif-drift, ignored");
-            }
-            cfg.csv_exclude_io_text |= csv_exclude_io_text;
-            cfg.compute_llm_metrics &= !no_llm_metrics;
-            let mut inputs = vec![input.as_path()];
-            inputs.extend(config.as_deref());
-            atif_drift::fsio::refuse_overwriting_inputs(&output, &inputs, true)?;
-            let mut ours = atif_drift::pipeline::OUTPUT_FILES.to_vec();
-            ours.push(&cfg.prediction_trie.output_filename);
-            let dir = atif_drift::fsio::OutputDir::create(&output, &ours, force)?;
-            check_memory(&input)?;
-            let trace = load_file(&input, &opts)?;
-            let path = match path {
-                PathArg::Ist => ProfilePath::Ist,
-                PathArg::Atif => ProfilePath::Atif(builder.into()),
-            };
-            let outputs = pipeline::profile(&trace, path, &cfg)
-                .with_context(|| format!("{}", input.display()))?;
-            for (name, content) in &outputs.files {
-                dir.write(name, content.text().as_bytes())?;
-            }
-            dir.commit()?;
-            if outputs.content("inference_optimization.json").is_none() {
-                eprintln!(
-                    "warning: no events: only the trace dump and the CSV are written (as NAT does)"
-                );
-            }
-            eprintln!(
-                "wrote {} files -> {}",
-                outputs.files.len(),
-                output.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Drift {
-            corpus,
-            policy,
-            builder,
-            format,
-            out: out_dir,
-            force,
-            partition,
-        } => {
-            use atif_drift::frame::from_atif::Builder;
-            let builders = match builder {
-                DriftBuilderArg::Pr1751 => vec![Builder::Pr1751],
-                DriftBuilderArg::Faithful => vec![Builder::Faithful],
-                DriftBuilderArg::Both => Builder::ALL.to_vec(),
-            };
-            let cmd = atif_drift::app::DriftCommand {
-                corpora: corpus,
-                policy,
-                builders,
-                format: format.into(),
-                out: out_dir,
-                force,
-                partition,
-                step_summary: None,
-                list_files: false,
-                load: opts,
-            };
-            let code = atif_drift::app::drift(&cmd, &mut |t| out(t), &mut |t| eprint!("{t}"))?;
-            Ok(ExitCode::from(code))
-        }
-        Cmd::MergeReports { reports, format } => {
-            let mut all = Vec::new();
-            for p in &reports {
-                let text = atif_drift::fsio::read_text(p, atif_drift::fsio::SMALL_FILE_LIMIT)?;
-                let r = serde_json::from_str(&text)
-                    .with_context(|| format!("{}: not a drift report", p.display()))?;
-                all.push((p.display().to_string(), r));
-            }
-            let r = atif_drift::job::merge(all)?;
-            out(&atif_drift::app::render_drift(&r, format.into()));
-            for f in &r.failures {
-                eprintln!("error: {f}");
-            }
-            Ok(ExitCode::from(atif_drift::job::exit_code(&[], &r)))
-        }
-        Cmd::Dedupe {
-            input,
-            mode,
-            format,
-        } => {
-            use atif_drift::atof::dedupe::{dedupe, Mode};
-            let Trace::Atof(events) = load_file(&input, &opts)? else {
-                bail!("{}: not an ATOF event stream", input.display());
-            };
-            let spans = atif_drift::atof::llm_spans(&events);
-            let mode: Mode = mode.into();
-            let d = dedupe(&spans, mode);
-            match format {
-                OutFormat::Text => out(&report::dedupe::table(&spans, &d)),
-                OutFormat::Json => out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"mode": mode, "spans": spans, "dedupe": d})
-                    )?
-                )),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Gen {
-            seed,
-            count,
-            from_json,
-            output,
-            force,
-        } => {
-            use atif_drift::gen::run::{generate, write_case_with, RunSpec};
-            if let Some(f) = from_json {
-                let text = atif_drift::fsio::read_text(&f, atif_drift::fsio::SMALL_FILE_LIMIT)?;
-                let run: RunSpec = serde_json::from_str(&text)
-                    .with_context(|| format!("{}: not a run.json", f.display()))?;
-                write_case_with(&run, &output, force)?;
-                eprintln!("wrote {}", output.display());
-                return Ok(ExitCode::SUCCESS);
-            }
-            let Some(end) = seed.checked_add(count) else {
-                bail!(
-                    "--seed {seed} --count {count}: the last seed would be past {}",
-                    u64::MAX
-                );
-            };
-            for s in seed..end {
-                write_case_with(&generate(s), &output.join(format!("seed-{s}")), force)?;
-            }
-            eprintln!("wrote {count} generated runs to {}", output.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Differences { format } => {
-            match format {
-                OutFormat::Text => out(&atif_drift::differences::markdown()),
-                OutFormat::Json => out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(atif_drift::differences::DIFFERENCES)?
-                )),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Inventory {
-            corpus: root,
-            format,
-        } => {
-            let entries = corpus::walk(&root, &opts)?;
-            for e in entries.iter().filter(|e| e.path.to_str().is_none()) {
-                eprintln!(
-                    "warning: {}: file name is not UTF-8: reported with U+FFFD for its invalid bytes",
-                    e.path.display()
-                );
-            }
-            match format {
-                OutFormat::Text => out(&report::inventory::table(&entries, None)),
-                OutFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&entries)?)),
-            }
-            Ok(if entries.iter().any(corpus::FileEntry::is_failed) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            })
         }
     }
+    match format {
+        OutFormat::Text => out(&report::validation::text(&reports)),
+        OutFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&reports)?)),
+    }
+    let invalid = reports
+        .iter()
+        .any(|r| !r.is_valid() || (deny_warnings && r.warnings() > 0));
+    Ok(if unreadable {
+        ExitCode::from(2)
+    } else if invalid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn profile(
+    ProfileArgs {
+        input,
+        path,
+        builder,
+        output,
+        config,
+        csv_exclude_io_text,
+        no_llm_metrics,
+        force,
+    }: ProfileArgs,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    use atif_drift::config::ProfilerConfig;
+    use atif_drift::pipeline::{self, ProfilePath};
+    let mut cfg = match &config {
+        Some(p) => ProfilerConfig::from_workflow_yaml(p)?,
+        None => ProfilerConfig::all_on(),
+    };
+    for key in cfg.unknown.keys() {
+        eprintln!("warning: eval.general.profiler.{key}: unknown to atif-drift, ignored");
+    }
+    cfg.csv_exclude_io_text |= csv_exclude_io_text;
+    cfg.compute_llm_metrics &= !no_llm_metrics;
+    let mut inputs = vec![input.as_path()];
+    inputs.extend(config.as_deref());
+    atif_drift::fsio::refuse_overwriting_inputs(&output, &inputs, true)?;
+    let mut ours = atif_drift::pipeline::OUTPUT_FILES.to_vec();
+    ours.push(&cfg.prediction_trie.output_filename);
+    let dir = atif_drift::fsio::OutputDir::create(&output, &ours, force)?;
+    check_memory(&input)?;
+    let trace = load_file(&input, &opts)?;
+    let path = match path {
+        PathArg::Ist => ProfilePath::Ist,
+        PathArg::Atif => ProfilePath::Atif(builder.into()),
+    };
+    let outputs =
+        pipeline::profile(&trace, path, &cfg).with_context(|| format!("{}", input.display()))?;
+    for (name, content) in &outputs.files {
+        dir.write(name, content.text().as_bytes())?;
+    }
+    dir.commit()?;
+    if outputs.content("inference_optimization.json").is_none() {
+        eprintln!("warning: no events: only the trace dump and the CSV are written (as NAT does)");
+    }
+    eprintln!(
+        "wrote {} files -> {}",
+        outputs.files.len(),
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn drift(
+    DriftArgs {
+        corpus,
+        policy,
+        builder,
+        format,
+        out: out_dir,
+        force,
+        partition,
+    }: DriftArgs,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    use atif_drift::frame::from_atif::Builder;
+    let builders = match builder {
+        DriftBuilderArg::Pr1751 => vec![Builder::Pr1751],
+        DriftBuilderArg::Faithful => vec![Builder::Faithful],
+        DriftBuilderArg::Both => Builder::ALL.to_vec(),
+    };
+    let cmd = atif_drift::app::DriftCommand {
+        corpora: corpus,
+        policy,
+        builders,
+        format: format.into(),
+        out: out_dir,
+        force,
+        partition,
+        step_summary: None,
+        list_files: false,
+        load: opts,
+    };
+    let code = atif_drift::app::drift(&cmd, &mut |t| out(t), &mut |t| eprint!("{t}"))?;
+    Ok(ExitCode::from(code))
+}
+
+fn merge_reports(
+    MergeReportsArgs { reports, format }: MergeReportsArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut all = Vec::new();
+    for p in &reports {
+        let text = atif_drift::fsio::read_text(p, atif_drift::fsio::SMALL_FILE_LIMIT)?;
+        let r = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a drift report", p.display()))?;
+        all.push((p.display().to_string(), r));
+    }
+    let r = atif_drift::job::merge(all)?;
+    out(&atif_drift::app::render_drift(&r, format.into()));
+    for f in &r.failures {
+        eprintln!("error: {f}");
+    }
+    Ok(ExitCode::from(atif_drift::job::exit_code(&[], &r)))
+}
+
+fn dedupe(
+    DedupeArgs {
+        input,
+        mode,
+        format,
+    }: DedupeArgs,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    use atif_drift::atof::dedupe::{dedupe, Mode};
+    let Trace::Atof(events) = load_file(&input, &opts)? else {
+        bail!("{}: not an ATOF event stream", input.display());
+    };
+    let spans = atif_drift::atof::llm_spans(&events);
+    let mode: Mode = mode.into();
+    let d = dedupe(&spans, mode);
+    match format {
+        OutFormat::Text => out(&report::dedupe::table(&spans, &d)),
+        OutFormat::Json => out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"mode": mode, "spans": spans, "dedupe": d})
+            )?
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gen(
+    GenArgs {
+        seed,
+        count,
+        from_json,
+        output,
+        force,
+    }: GenArgs,
+) -> anyhow::Result<ExitCode> {
+    use atif_drift::gen::run::{generate, write_case_with, RunSpec};
+    if let Some(f) = from_json {
+        let text = atif_drift::fsio::read_text(&f, atif_drift::fsio::SMALL_FILE_LIMIT)?;
+        let run: RunSpec = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a run.json", f.display()))?;
+        write_case_with(&run, &output, force)?;
+        eprintln!("wrote {}", output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(end) = seed.checked_add(count) else {
+        bail!(
+            "--seed {seed} --count {count}: the last seed would be past {}",
+            u64::MAX
+        );
+    };
+    for s in seed..end {
+        write_case_with(&generate(s), &output.join(format!("seed-{s}")), force)?;
+    }
+    eprintln!("wrote {count} generated runs to {}", output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn differences(DifferencesArgs { format }: DifferencesArgs) -> anyhow::Result<ExitCode> {
+    match format {
+        OutFormat::Text => out(&atif_drift::differences::markdown()),
+        OutFormat::Json => out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(atif_drift::differences::DIFFERENCES)?
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inventory(
+    InventoryArgs {
+        corpus: root,
+        format,
+    }: InventoryArgs,
+    opts: LoadOptions,
+) -> anyhow::Result<ExitCode> {
+    let entries = corpus::walk(&root, &opts)?;
+    for e in entries.iter().filter(|e| e.path.to_str().is_none()) {
+        eprintln!(
+            "warning: {}: file name is not UTF-8: reported with U+FFFD for its invalid bytes",
+            e.path.display()
+        );
+    }
+    match format {
+        OutFormat::Text => out(&report::inventory::table(&entries, None)),
+        OutFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&entries)?)),
+    }
+    Ok(if entries.iter().any(corpus::FileEntry::is_failed) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
