@@ -263,125 +263,82 @@ pub fn mutant(base: &Value, seed: u64) -> (Value, String) {
 
 /// The `delete` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_delete(ctx: &mut Ctx) -> Option<String> {
-    let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
-    } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let members: Vec<&Vec<Step>> = all
-            .iter()
-            .filter(|p| matches!(p.last(), Some(Step::Key(_))))
-            .collect();
-        let p = (*rng.pick(&members)).clone();
-        let (last, parent) = p.split_last().expect("a member path");
-        if let (Step::Key(k), Some(Value::Object(m))) = (last, get_mut(v, parent)) {
-            m.shift_remove(k);
-        }
-        format!("delete {}", render(&p))
-    })
+    let Ctx { rng, v, all, .. } = ctx;
+    let members: Vec<&Vec<Step>> = all
+        .iter()
+        .filter(|p| matches!(p.last(), Some(Step::Key(_))))
+        .collect();
+    let p = (*rng.pick(&members)).clone();
+    let (last, parent) = p.split_last().expect("a member path");
+    if let (Step::Key(k), Some(Value::Object(m))) = (last, get_mut(v, parent)) {
+        m.shift_remove(k);
+    }
+    Some(format!("delete {}", render(&p)))
 }
 
 /// The `retype` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_retype(ctx: &mut Ctx) -> Option<String> {
-    let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
-    } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let p = rng.pick(&all[1..]).clone();
-        let new = rng.pick(&odd_values()).clone();
-        let shown = new.to_string();
-        if let Some(x) = get_mut(v, &p) {
-            *x = new;
-        }
-        format!("retype {} = {shown}", render(&p))
-    })
+    let Ctx { rng, v, all, .. } = ctx;
+    let p = rng.pick(&all[1..]).clone();
+    let new = rng.pick(&odd_values()).clone();
+    let shown = new.to_string();
+    if let Some(x) = get_mut(v, &p) {
+        *x = new;
+    }
+    Some(format!("retype {} = {shown}", render(&p)))
 }
 
 /// The `boundary` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_boundary(ctx: &mut Ctx) -> Option<String> {
     let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
+        rng, v, base, all, ..
     } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let numbers: Vec<&Vec<Step>> = all
-            .iter()
-            .filter(|p| get(base, p).is_some_and(|x| x.is_number()))
-            .collect();
-        if numbers.is_empty() {
-            return None;
-        }
-        let p = (*rng.pick(&numbers)).clone();
-        let new = rng.pick(&boundary_values()).clone();
-        let shown = new.to_string();
-        if let Some(x) = get_mut(v, &p) {
-            *x = new;
-        }
-        format!("boundary {} = {shown}", render(&p))
-    })
+    let numbers: Vec<&Vec<Step>> = all
+        .iter()
+        .filter(|p| get(base, p).is_some_and(|x| x.is_number()))
+        .collect();
+    if numbers.is_empty() {
+        return None;
+    }
+    let p = (*rng.pick(&numbers)).clone();
+    let new = rng.pick(&boundary_values()).clone();
+    let shown = new.to_string();
+    if let Some(x) = get_mut(v, &p) {
+        *x = new;
+    }
+    Some(format!("boundary {} = {shown}", render(&p)))
 }
 
 /// The `version` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_version(ctx: &mut Ctx) -> Option<String> {
-    let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
-    } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let ver = *rng.pick(&versions());
-        // The root's, or an embedded subagent's.
-        let roots: Vec<&Vec<Step>> = all
-            .iter()
-            .filter(|p| p.last() == Some(&Step::Key("schema_version".into())))
-            .collect();
-        let p = if roots.is_empty() {
-            vec![Step::Key("schema_version".into())]
-        } else {
-            (*rng.pick(&roots)).clone()
-        };
-        let (_, parent) = p.split_last().expect("a member path");
-        if let Some(Value::Object(m)) = get_mut(v, parent) {
-            m.insert("schema_version".into(), json!(ver));
-        }
-        format!("version {} = {ver}", render(&p))
-    })
+    let Ctx { rng, v, all, .. } = ctx;
+    let ver = *rng.pick(&versions());
+    // The root's, or an embedded subagent's.
+    let roots: Vec<&Vec<Step>> = all
+        .iter()
+        .filter(|p| p.last() == Some(&Step::Key("schema_version".into())))
+        .collect();
+    let p = if roots.is_empty() {
+        vec![Step::Key("schema_version".into())]
+    } else {
+        (*rng.pick(&roots)).clone()
+    };
+    let (_, parent) = p.split_last().expect("a member path");
+    if let Some(Value::Object(m)) = get_mut(v, parent) {
+        m.insert("schema_version".into(), json!(ver));
+    }
+    Some(format!("version {} = {ver}", render(&p)))
 }
 
 /// The `timestamp` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_timestamp(ctx: &mut Ctx) -> Option<String> {
-    let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
-    } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let sp = pick_path(rng, steps)?;
-        let ts = *rng.pick(TIMESTAMPS);
-        if let Some(Value::Object(m)) = get_mut(v, &sp) {
-            m.insert("timestamp".into(), json!(ts));
-        }
-        format!("timestamp {}.timestamp = {ts:?}", render(&sp))
-    })
+    let Ctx { rng, v, steps, .. } = ctx;
+    let sp = pick_path(rng, steps)?;
+    let ts = *rng.pick(TIMESTAMPS);
+    if let Some(Value::Object(m)) = get_mut(v, &sp) {
+        m.insert("timestamp".into(), json!(ts));
+    }
+    Some(format!("timestamp {}.timestamp = {ts:?}", render(&sp)))
 }
 
 /// The `element` mutation; `None` when `base` offers nothing to mutate this way.
@@ -390,135 +347,110 @@ fn mutate_element(ctx: &mut Ctx) -> Option<String> {
         rng,
         v,
         base,
-        all,
         steps,
+        ..
     } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        // An array field gets (or has an element replaced by) an element of another type.
-        let field = *rng.pick(&[
-            "prompt_token_ids",
-            "completion_token_ids",
-            "logprobs",
-            "tool_definitions",
-        ]);
-        let elem = rng.pick(&odd_values()).clone();
-        let shown = elem.to_string();
-        if field == "tool_definitions" {
-            if let Some(Value::Object(a)) = v.get_mut("agent") {
-                a.insert(field.into(), json!([{"type": "function"}, elem]));
-            }
-            format!("element agent.{field} = [{{…}}, {shown}]")
-        } else {
-            let agent_steps: Vec<&Vec<Step>> = steps
-                .iter()
-                .filter(|p| get(base, p).is_some_and(|s| s.get("metrics").is_some()))
-                .collect();
-            let sp = pick_path(rng, &agent_steps)?.clone();
-            let good = if field == "logprobs" {
-                json!(-0.5)
-            } else {
-                json!(7)
-            };
-            if let Some(Value::Object(m)) = get_mut(v, &sp).and_then(|s| s.get_mut("metrics")) {
-                m.insert(field.into(), json!([good, elem]));
-            }
-            format!(
-                "element {}.metrics.{field} = [{good}, {shown}]",
-                render(&sp)
-            )
+    // An array field gets (or has an element replaced by) an element of another type.
+    let field = *rng.pick(&[
+        "prompt_token_ids",
+        "completion_token_ids",
+        "logprobs",
+        "tool_definitions",
+    ]);
+    let elem = rng.pick(&odd_values()).clone();
+    let shown = elem.to_string();
+    if field == "tool_definitions" {
+        if let Some(Value::Object(a)) = v.get_mut("agent") {
+            a.insert(field.into(), json!([{"type": "function"}, elem]));
         }
-    })
+        Some(format!("element agent.{field} = [{{…}}, {shown}]"))
+    } else {
+        let agent_steps: Vec<&Vec<Step>> = steps
+            .iter()
+            .filter(|p| get(base, p).is_some_and(|s| s.get("metrics").is_some()))
+            .collect();
+        let sp = pick_path(rng, &agent_steps)?.clone();
+        let good = if field == "logprobs" {
+            json!(-0.5)
+        } else {
+            json!(7)
+        };
+        if let Some(Value::Object(m)) = get_mut(v, &sp).and_then(|s| s.get_mut("metrics")) {
+            m.insert(field.into(), json!([good, elem]));
+        }
+        Some(format!(
+            "element {}.metrics.{field} = [{good}, {shown}]",
+            render(&sp)
+        ))
+    }
 }
 
 /// The `media` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_media(ctx: &mut Ctx) -> Option<String> {
-    let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
-    } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let sp = pick_path(rng, steps)?;
-        let mt = *rng.pick(MEDIA_TYPES);
-        let kind = if rng.below(2) == 0 { "image" } else { "audio" };
-        let ver = *rng.pick(&["ATIF-v1.6", "ATIF-v1.8"]);
-        v["schema_version"] = json!(ver);
-        if let Some(Value::Object(m)) = get_mut(v, &sp) {
-            m.insert(
-            "message".into(),
-            json!([{"type": "text", "text": "see"}, {"type": kind, "source": {"media_type": mt, "path": "media/x.bin"}}]),
-        );
-        }
-        format!("media {}.message = {kind} {mt:?} at {ver}", render(&sp))
-    })
+    let Ctx { rng, v, steps, .. } = ctx;
+    let sp = pick_path(rng, steps)?;
+    let mt = *rng.pick(MEDIA_TYPES);
+    let kind = if rng.below(2) == 0 { "image" } else { "audio" };
+    let ver = *rng.pick(&["ATIF-v1.6", "ATIF-v1.8"]);
+    v["schema_version"] = json!(ver);
+    if let Some(Value::Object(m)) = get_mut(v, &sp) {
+        m.insert(
+        "message".into(),
+        json!([{"type": "text", "text": "see"}, {"type": kind, "source": {"media_type": mt, "path": "media/x.bin"}}]),
+    );
+    }
+    Some(format!(
+        "media {}.message = {kind} {mt:?} at {ver}",
+        render(&sp)
+    ))
 }
 
 /// The `subagent-ref` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_subagent_ref(ctx: &mut Ctx) -> Option<String> {
-    let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
-    } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let sp = pick_path(rng, steps)?;
-        let refs: &[Value] = &[
-            json!({"session_id": "s1"}),
-            json!({"trajectory_path": "sub.json"}),
-            json!({"trajectory_id": "t1"}),
-            json!({"session_id": "s1", "trajectory_path": "sub.json"}),
-            json!({}),
-            json!({"trajectory_id": 5}),
-        ];
-        let r = rng.pick(refs).clone();
-        let ver = *rng.pick(&["ATIF-v1.5", "ATIF-v1.6", "ATIF-v1.7"]);
-        v["schema_version"] = json!(ver);
-        let shown = r.to_string();
-        if let Some(Value::Object(m)) = get_mut(v, &sp) {
-            let obs = m
-                .entry("observation")
-                .or_insert_with(|| json!({"results": []}));
-            if let Some(Value::Array(results)) = obs.get_mut("results") {
-                results.push(json!({"content": "done", "subagent_trajectory_ref": [r]}));
-            } else {
-                *obs = json!({"results": [{"content": "done", "subagent_trajectory_ref": [r]}]});
-            }
+    let Ctx { rng, v, steps, .. } = ctx;
+    let sp = pick_path(rng, steps)?;
+    let refs: &[Value] = &[
+        json!({"session_id": "s1"}),
+        json!({"trajectory_path": "sub.json"}),
+        json!({"trajectory_id": "t1"}),
+        json!({"session_id": "s1", "trajectory_path": "sub.json"}),
+        json!({}),
+        json!({"trajectory_id": 5}),
+    ];
+    let r = rng.pick(refs).clone();
+    let ver = *rng.pick(&["ATIF-v1.5", "ATIF-v1.6", "ATIF-v1.7"]);
+    v["schema_version"] = json!(ver);
+    let shown = r.to_string();
+    if let Some(Value::Object(m)) = get_mut(v, &sp) {
+        let obs = m
+            .entry("observation")
+            .or_insert_with(|| json!({"results": []}));
+        if let Some(Value::Array(results)) = obs.get_mut("results") {
+            results.push(json!({"content": "done", "subagent_trajectory_ref": [r]}));
+        } else {
+            *obs = json!({"results": [{"content": "done", "subagent_trajectory_ref": [r]}]});
         }
-        format!("subagent-ref {} + {shown} at {ver}", render(&sp))
-    })
+    }
+    Some(format!("subagent-ref {} + {shown} at {ver}", render(&sp)))
 }
 
 /// The `unknown-key` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_unknown_key(ctx: &mut Ctx) -> Option<String> {
     let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
+        rng, v, base, all, ..
     } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let objects: Vec<&Vec<Step>> = all
-            .iter()
-            .filter(|p| get(base, p).is_some_and(|x| x.is_object()))
-            .collect();
-        let p = (*rng.pick(&objects)).clone();
-        let key = *rng.pick(&["surprise", "extra", "Extra", "step_id", "metrics", "notes"]);
-        let val = rng.pick(&odd_values()).clone();
-        let shown = val.to_string();
-        if let Some(Value::Object(m)) = get_mut(v, &p) {
-            m.insert(key.into(), val);
-        }
-        format!("unknown-key {}.{key} = {shown}", render(&p))
-    })
+    let objects: Vec<&Vec<Step>> = all
+        .iter()
+        .filter(|p| get(base, p).is_some_and(|x| x.is_object()))
+        .collect();
+    let p = (*rng.pick(&objects)).clone();
+    let key = *rng.pick(&["surprise", "extra", "Extra", "step_id", "metrics", "notes"]);
+    let val = rng.pick(&odd_values()).clone();
+    let shown = val.to_string();
+    if let Some(Value::Object(m)) = get_mut(v, &p) {
+        m.insert(key.into(), val);
+    }
+    Some(format!("unknown-key {}.{key} = {shown}", render(&p)))
 }
 
 /// The `tool-call` mutation; `None` when `base` offers nothing to mutate this way.
@@ -527,76 +459,66 @@ fn mutate_tool_call(ctx: &mut Ctx) -> Option<String> {
         rng,
         v,
         base,
-        all,
         steps,
+        ..
     } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        let with_calls: Vec<&Vec<Step>> = steps
-            .iter()
-            .filter(|p| {
-                get(base, p)
-                    .and_then(|s| s.get("tool_calls"))
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| !a.is_empty())
-            })
-            .collect();
-        let sp = pick_path(rng, &with_calls)?.clone();
-        let op = rng.below(4);
-        let step = get_mut(v, &sp).expect("a step");
-        let m: &mut Map<String, Value> = step.as_object_mut().expect("an object");
-        let what = match op {
-            0 => {
-                m.shift_remove("observation");
-                "observation removed"
-            }
-            1 => {
-                if let Some(Value::Array(r)) =
-                    m.get_mut("observation").and_then(|o| o.get_mut("results"))
-                {
-                    for x in r.iter_mut() {
-                        x["source_call_id"] = json!("call_elsewhere");
-                    }
+    let with_calls: Vec<&Vec<Step>> = steps
+        .iter()
+        .filter(|p| {
+            get(base, p)
+                .and_then(|s| s.get("tool_calls"))
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        })
+        .collect();
+    let sp = pick_path(rng, &with_calls)?.clone();
+    let op = rng.below(4);
+    let step = get_mut(v, &sp).expect("a step");
+    let m: &mut Map<String, Value> = step.as_object_mut().expect("an object");
+    let what = match op {
+        0 => {
+            m.shift_remove("observation");
+            "observation removed"
+        }
+        1 => {
+            if let Some(Value::Array(r)) =
+                m.get_mut("observation").and_then(|o| o.get_mut("results"))
+            {
+                for x in r.iter_mut() {
+                    x["source_call_id"] = json!("call_elsewhere");
                 }
-                "source_call_id changed"
             }
-            2 => {
-                if let Some(Value::Array(c)) = m.get_mut("tool_calls") {
-                    c.push(json!({"tool_call_id": "call_extra", "function_name": "f", "arguments": {}}));
-                }
-                "a call without result added"
+            "source_call_id changed"
+        }
+        2 => {
+            if let Some(Value::Array(c)) = m.get_mut("tool_calls") {
+                c.push(
+                    json!({"tool_call_id": "call_extra", "function_name": "f", "arguments": {}}),
+                );
             }
-            _ => {
-                if let Some(Value::Array(c)) = m.get_mut("tool_calls") {
-                    c[0]["arguments"] = json!("a=1");
-                }
-                "arguments as a string"
+            "a call without result added"
+        }
+        _ => {
+            if let Some(Value::Array(c)) = m.get_mut("tool_calls") {
+                c[0]["arguments"] = json!("a=1");
             }
-        };
-        format!("tool-call {}: {what}", render(&sp))
-    })
+            "arguments as a string"
+        }
+    };
+    Some(format!("tool-call {}: {what}", render(&sp)))
 }
 
 /// The `step-id` mutation; `None` when `base` offers nothing to mutate this way.
 fn mutate_step_id(ctx: &mut Ctx) -> Option<String> {
-    let Ctx {
-        rng,
-        v,
-        base,
-        all,
-        steps,
-    } = ctx;
-    let _ = (&base, &all, &steps);
-    Some({
-        // step-id
-        let sp = pick_path(rng, steps)?;
-        let new = rng.pick(&boundary_values()).clone();
-        let shown = new.to_string();
-        if let Some(Value::Object(m)) = get_mut(v, &sp) {
-            m.insert("step_id".into(), new);
-        }
-        format!("step-id {}.step_id = {shown}", render(&sp))
-    })
+    let Ctx { rng, v, steps, .. } = ctx;
+    // step-id
+    let sp = pick_path(rng, steps)?;
+    let new = rng.pick(&boundary_values()).clone();
+    let shown = new.to_string();
+    if let Some(Value::Object(m)) = get_mut(v, &sp) {
+        m.insert("step_id".into(), new);
+    }
+    Some(format!("step-id {}.step_id = {shown}", render(&sp)))
 }
 
 /// FNV-1a of `text`: the recorded verdicts name the mutant they were made on.
