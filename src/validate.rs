@@ -647,205 +647,21 @@ fn validate_steps(
     problems: &mut Vec<Problem>,
 ) {
     let mut any_llm = false;
-    // tool_call_id -> (step index, path) of calls still waiting for an observation result.
+    // tool_call_id -> path of calls still waiting for an observation result.
     let mut open_calls: Vec<(String, String)> = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let sp = idx(path, "steps", i);
         let Some(s) = check_object(step, &sp, "step", STEP, minor, problems) else {
             continue;
         };
-        if let Some(Value::Number(id)) = s.get("step_id").filter(|v| v.is_i64() || v.is_u64()) {
-            if id.as_u64() != Some(i as u64 + 1) {
-                push(
-                    problems,
-                    Severity::Error,
-                    &sp,
-                    "step_id",
-                    format!("expected step_id {} (sequential from 1), got {id}", i + 1),
-                );
-            }
-        }
-        if let Some(Value::String(ts)) = s.get("timestamp") {
-            // Harbor: `datetime.fromisoformat(v.replace("Z", "+00:00"))` (Python 3.11).
-            if !crate::pyfmt::fromisoformat_accepts(&ts.replace('Z', "+00:00")) {
-                push(
-                    problems,
-                    Severity::Error,
-                    &sp,
-                    "timestamp",
-                    format!("not an ISO 8601 timestamp (Python's datetime.fromisoformat refuses it): {ts:?}"),
-                );
-            }
-        }
-        let source = s.get("source").and_then(Value::as_str);
-        if let Some(src) = source {
-            if !matches!(src, "system" | "user" | "agent") {
-                push(
-                    problems,
-                    Severity::Error,
-                    &sp,
-                    "source",
-                    format!("`source` must be one of system, user, agent; found {src:?}"),
-                );
-            } else if src != "agent" {
-                for f in [
-                    "model_name",
-                    "reasoning_effort",
-                    "reasoning_content",
-                    "tool_calls",
-                    "metrics",
-                ] {
-                    if s.get(f).is_some_and(|v| !v.is_null()) {
-                        push(
-                            problems,
-                            Severity::Error,
-                            &sp,
-                            f,
-                            format!("`{f}` is only allowed on agent steps (source is {src:?})"),
-                        );
-                    }
-                }
-            }
-        }
-        if s.get("llm_call_count").and_then(Value::as_u64) == Some(0) {
-            for f in ["metrics", "reasoning_content"] {
-                if s.get(f).is_some_and(|v| !v.is_null()) {
-                    push(
-                        problems,
-                        Severity::Error,
-                        &sp,
-                        f,
-                        format!("`{f}` is not allowed when llm_call_count is 0"),
-                    );
-                }
-            }
-        }
-        if source == Some("agent")
+        let source = check_step_fields(s, i, &sp, problems);
+        any_llm |= source == Some("agent")
             && (agent_model
                 || s.get("metrics").is_some_and(Value::is_object)
-                || s.get("model_name").is_some_and(Value::is_string))
-        {
-            any_llm = true;
-        }
-        if let Some(parts) = s.get("message").and_then(Value::as_array) {
-            if minor >= 6 {
-                check_parts(parts, &field_path(&sp, "message"), minor, problems);
-            }
-        }
-        if let Some(m) = s.get("metrics").filter(|m| m.is_object()) {
-            check_object(
-                m,
-                &field_path(&sp, "metrics"),
-                "metrics",
-                METRICS,
-                minor,
-                problems,
-            );
-        }
-        let mut call_ids = Vec::new();
-        if let Some(calls) = s.get("tool_calls").and_then(Value::as_array) {
-            for (j, c) in calls.iter().enumerate() {
-                let cp = idx(&sp, "tool_calls", j);
-                if let Some(c) = check_object(c, &cp, "tool call", TOOL_CALL, minor, problems) {
-                    if let Some(id) = c.get("tool_call_id").and_then(Value::as_str) {
-                        call_ids.push(id.to_string());
-                        open_calls.push((id.to_string(), cp));
-                    }
-                }
-            }
-        }
-        let extra_invocations = s
-            .get("extra")
-            .and_then(|e| e.get("tool_invocations"))
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        if extra_invocations && call_ids.is_empty() {
-            push(
-                problems,
-                Severity::Warning,
-                &sp,
-                "tool_calls",
-                "extra.tool_invocations records tool runs but the step has no tool_calls",
-            );
-        }
-        if let Some(o) = s.get("observation").filter(|o| !o.is_null()) {
-            let op = field_path(&sp, "observation");
-            if let Some(o) = check_object(o, &op, "observation", OBSERVATION, minor, problems) {
-                for (j, r) in o
-                    .get("results")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let rp = idx(&op, "results", j);
-                    let Some(r) = check_object(
-                        r,
-                        &rp,
-                        "observation result",
-                        OBSERVATION_RESULT,
-                        minor,
-                        problems,
-                    ) else {
-                        continue;
-                    };
-                    if let Some(id) = r.get("source_call_id").and_then(Value::as_str) {
-                        if !call_ids.iter().any(|c| c == id) {
-                            push(
-                                problems,
-                                Severity::Error,
-                                &rp,
-                                "source_call_id",
-                                format!(
-                                    "source_call_id {id:?} refers to no tool call of this step"
-                                ),
-                            );
-                        }
-                        open_calls.retain(|(c, _)| c != id);
-                    }
-                    if let Some(parts) = r.get("content").and_then(Value::as_array) {
-                        if minor >= 6 {
-                            check_parts(parts, &field_path(&rp, "content"), minor, problems);
-                        }
-                    }
-                    for (k, sr) in r
-                        .get("subagent_trajectory_ref")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .enumerate()
-                    {
-                        let srp = idx(&rp, "subagent_trajectory_ref", k);
-                        if let Some(sr) = check_object(
-                            sr,
-                            &srp,
-                            "subagent trajectory reference",
-                            SUBAGENT_REF,
-                            minor,
-                            problems,
-                        ) {
-                            // Harbor: a reference resolves by `trajectory_id` (embedded, from
-                            // v1.7) or `trajectory_path` (a file); `session_id` is informational.
-                            let has = |k: &str| sr.get(k).is_some_and(Value::is_string);
-                            if !has("trajectory_id") && !has("trajectory_path") {
-                                let need = if minor >= 7 {
-                                    "`trajectory_id` or `trajectory_path`"
-                                } else {
-                                    "`trajectory_path` (`trajectory_id` exists from ATIF-v1.7)"
-                                };
-                                push(
-                                    problems,
-                                    Severity::Error,
-                                    &srp,
-                                    "",
-                                    format!("a subagent reference needs {need}: `session_id` alone does not resolve"),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
+                || s.get("model_name").is_some_and(Value::is_string));
+        check_step_content(s, &sp, minor, problems);
+        let call_ids = check_tool_calls(s, &sp, minor, &mut open_calls, problems);
+        check_observation(s, &sp, minor, &call_ids, &mut open_calls, problems);
     }
     // Harbor accepts these (a command with no output, such as `sleep 3`): a warning.
     for (id, cp) in open_calls {
@@ -865,6 +681,228 @@ fn validate_steps(
             "steps",
             "no LLM-backed agent step (an agent step with `metrics` or `model_name`, or any agent step when `agent.model_name` is set)",
         );
+    }
+}
+
+/// A step's own fields: `step_id` in sequence, `timestamp`, `source` and the fields only
+/// agent steps may have, `llm_call_count`. Returns the step's source.
+fn check_step_fields<'s>(
+    s: &'s Map<String, Value>,
+    i: usize,
+    sp: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<&'s str> {
+    if let Some(Value::Number(id)) = s.get("step_id").filter(|v| v.is_i64() || v.is_u64()) {
+        if id.as_u64() != Some(i as u64 + 1) {
+            push(
+                problems,
+                Severity::Error,
+                sp,
+                "step_id",
+                format!("expected step_id {} (sequential from 1), got {id}", i + 1),
+            );
+        }
+    }
+    if let Some(Value::String(ts)) = s.get("timestamp") {
+        // Harbor: `datetime.fromisoformat(v.replace("Z", "+00:00"))` (Python 3.11).
+        if !crate::pyfmt::fromisoformat_accepts(&ts.replace('Z', "+00:00")) {
+            push(
+                problems,
+                Severity::Error,
+                sp,
+                "timestamp",
+                format!("not an ISO 8601 timestamp (Python's datetime.fromisoformat refuses it): {ts:?}"),
+            );
+        }
+    }
+    let source = s.get("source").and_then(Value::as_str);
+    if let Some(src) = source {
+        if !matches!(src, "system" | "user" | "agent") {
+            push(
+                problems,
+                Severity::Error,
+                sp,
+                "source",
+                format!("`source` must be one of system, user, agent; found {src:?}"),
+            );
+        } else if src != "agent" {
+            for f in [
+                "model_name",
+                "reasoning_effort",
+                "reasoning_content",
+                "tool_calls",
+                "metrics",
+            ] {
+                if s.get(f).is_some_and(|v| !v.is_null()) {
+                    push(
+                        problems,
+                        Severity::Error,
+                        sp,
+                        f,
+                        format!("`{f}` is only allowed on agent steps (source is {src:?})"),
+                    );
+                }
+            }
+        }
+    }
+    if s.get("llm_call_count").and_then(Value::as_u64) == Some(0) {
+        for f in ["metrics", "reasoning_content"] {
+            if s.get(f).is_some_and(|v| !v.is_null()) {
+                push(
+                    problems,
+                    Severity::Error,
+                    sp,
+                    f,
+                    format!("`{f}` is not allowed when llm_call_count is 0"),
+                );
+            }
+        }
+    }
+    source
+}
+
+/// A step's message content parts (v1.6+) and metrics.
+fn check_step_content(s: &Map<String, Value>, sp: &str, minor: u32, problems: &mut Vec<Problem>) {
+    if let Some(parts) = s.get("message").and_then(Value::as_array) {
+        if minor >= 6 {
+            check_parts(parts, &field_path(sp, "message"), minor, problems);
+        }
+    }
+    if let Some(m) = s.get("metrics").filter(|m| m.is_object()) {
+        check_object(
+            m,
+            &field_path(sp, "metrics"),
+            "metrics",
+            METRICS,
+            minor,
+            problems,
+        );
+    }
+}
+
+/// A step's tool calls: each checked and recorded as waiting for its observation result.
+/// Returns the step's call ids.
+fn check_tool_calls(
+    s: &Map<String, Value>,
+    sp: &str,
+    minor: u32,
+    open_calls: &mut Vec<(String, String)>,
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    let mut call_ids = Vec::new();
+    if let Some(calls) = s.get("tool_calls").and_then(Value::as_array) {
+        for (j, c) in calls.iter().enumerate() {
+            let cp = idx(sp, "tool_calls", j);
+            if let Some(c) = check_object(c, &cp, "tool call", TOOL_CALL, minor, problems) {
+                if let Some(id) = c.get("tool_call_id").and_then(Value::as_str) {
+                    call_ids.push(id.to_string());
+                    open_calls.push((id.to_string(), cp));
+                }
+            }
+        }
+    }
+    let extra_invocations = s
+        .get("extra")
+        .and_then(|e| e.get("tool_invocations"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if extra_invocations && call_ids.is_empty() {
+        push(
+            problems,
+            Severity::Warning,
+            sp,
+            "tool_calls",
+            "extra.tool_invocations records tool runs but the step has no tool_calls",
+        );
+    }
+    call_ids
+}
+
+/// A step's observation: each result refers to a tool call of the step (closing it), its
+/// content parts, and its subagent references.
+fn check_observation(
+    s: &Map<String, Value>,
+    sp: &str,
+    minor: u32,
+    call_ids: &[String],
+    open_calls: &mut Vec<(String, String)>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(o) = s.get("observation").filter(|o| !o.is_null()) {
+        let op = field_path(sp, "observation");
+        if let Some(o) = check_object(o, &op, "observation", OBSERVATION, minor, problems) {
+            for (j, r) in o
+                .get("results")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let rp = idx(&op, "results", j);
+                let Some(r) = check_object(
+                    r,
+                    &rp,
+                    "observation result",
+                    OBSERVATION_RESULT,
+                    minor,
+                    problems,
+                ) else {
+                    continue;
+                };
+                if let Some(id) = r.get("source_call_id").and_then(Value::as_str) {
+                    if !call_ids.iter().any(|c| c == id) {
+                        push(
+                            problems,
+                            Severity::Error,
+                            &rp,
+                            "source_call_id",
+                            format!("source_call_id {id:?} refers to no tool call of this step"),
+                        );
+                    }
+                    open_calls.retain(|(c, _)| c != id);
+                }
+                if let Some(parts) = r.get("content").and_then(Value::as_array) {
+                    if minor >= 6 {
+                        check_parts(parts, &field_path(&rp, "content"), minor, problems);
+                    }
+                }
+                for (k, sr) in r
+                    .get("subagent_trajectory_ref")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let srp = idx(&rp, "subagent_trajectory_ref", k);
+                    if let Some(sr) = check_object(
+                        sr,
+                        &srp,
+                        "subagent trajectory reference",
+                        SUBAGENT_REF,
+                        minor,
+                        problems,
+                    ) {
+                        // Harbor: a reference resolves by `trajectory_id` (embedded, from
+                        // v1.7) or `trajectory_path` (a file); `session_id` is informational.
+                        let has = |k: &str| sr.get(k).is_some_and(Value::is_string);
+                        if !has("trajectory_id") && !has("trajectory_path") {
+                            let need = if minor >= 7 {
+                                "`trajectory_id` or `trajectory_path`"
+                            } else {
+                                "`trajectory_path` (`trajectory_id` exists from ATIF-v1.7)"
+                            };
+                            push(
+                                problems,
+                                Severity::Error,
+                                &srp,
+                                "",
+                                format!("a subagent reference needs {need}: `session_id` alone does not resolve"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
