@@ -2,12 +2,10 @@
 //! bench` measures what users run) call [`use_jemalloc!`](crate::use_jemalloc) once, at their
 //! root.
 //!
-//! jemalloc, with freed memory returned to the OS after 1 s ([`MALLOC_CONF`]). Measured on a
-//! drift of 100,000 requests (2 cores), against mimalloc keeping freed memory 10 s: peak RSS
-//! 3.5 GB instead of 4.7–4.8 GB in the same wall time; at 10,000 requests 430 MB instead of
-//! 510 MB, the same time. Each stage of a drift frees what the next allocates, mostly from
-//! other threads: the shorter decay hands that memory back between the long stages of a large
-//! run, where jemalloc's default (10 s) and mimalloc kept most of it.
+//! jemalloc, with freed memory returned to the OS after 1 s ([`MALLOC_CONF`]): each stage of
+//! a drift frees what the next allocates, mostly from other threads, and the short decay hands
+//! that memory back between the long stages of a large run (the measurement that chose it is in
+//! ARCHITECTURE.md's performance notes).
 
 /// jemalloc's options, read when it starts (before `main`): freed ("dirty") pages go back to
 /// the OS after 1 s, without the intermediate lazily-freed ("muzzy") state. The environment
