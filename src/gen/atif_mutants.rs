@@ -201,6 +201,18 @@ fn get_mut<'a>(v: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
     Some(cur)
 }
 
+/// The paths among `paths` whose node in `base` satisfies `pred`, in order.
+fn matching<'p>(
+    paths: &'p [Vec<Step>],
+    base: &Value,
+    pred: impl Fn(&Value) -> bool,
+) -> Vec<&'p Vec<Step>> {
+    paths
+        .iter()
+        .filter(|p| get(base, p).is_some_and(&pred))
+        .collect()
+}
+
 /// One of `paths`, cloned; `None` when there is none.
 fn pick_path<P: Clone>(rng: &mut Rng, paths: &[P]) -> Option<P> {
     (!paths.is_empty()).then(|| rng.pick(paths).clone())
@@ -293,10 +305,7 @@ fn mutate_boundary(ctx: &mut Ctx) -> Option<String> {
     let Ctx {
         rng, v, base, all, ..
     } = ctx;
-    let numbers: Vec<&Vec<Step>> = all
-        .iter()
-        .filter(|p| get(base, p).is_some_and(|x| x.is_number()))
-        .collect();
+    let numbers = matching(all, base, |x| x.is_number());
     if numbers.is_empty() {
         return None;
     }
@@ -365,10 +374,7 @@ fn mutate_element(ctx: &mut Ctx) -> Option<String> {
         }
         Some(format!("element agent.{field} = [{{…}}, {shown}]"))
     } else {
-        let agent_steps: Vec<&Vec<Step>> = steps
-            .iter()
-            .filter(|p| get(base, p).is_some_and(|s| s.get("metrics").is_some()))
-            .collect();
+        let agent_steps = matching(steps, base, |s| s.get("metrics").is_some());
         let sp = pick_path(rng, &agent_steps)?.clone();
         let good = if field == "logprobs" {
             json!(-0.5)
@@ -439,10 +445,7 @@ fn mutate_unknown_key(ctx: &mut Ctx) -> Option<String> {
     let Ctx {
         rng, v, base, all, ..
     } = ctx;
-    let objects: Vec<&Vec<Step>> = all
-        .iter()
-        .filter(|p| get(base, p).is_some_and(|x| x.is_object()))
-        .collect();
+    let objects = matching(all, base, |x| x.is_object());
     let p = (*rng.pick(&objects)).clone();
     let key = *rng.pick(&["surprise", "extra", "Extra", "step_id", "metrics", "notes"]);
     let val = rng.pick(&odd_values()).clone();
@@ -462,15 +465,11 @@ fn mutate_tool_call(ctx: &mut Ctx) -> Option<String> {
         steps,
         ..
     } = ctx;
-    let with_calls: Vec<&Vec<Step>> = steps
-        .iter()
-        .filter(|p| {
-            get(base, p)
-                .and_then(|s| s.get("tool_calls"))
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty())
-        })
-        .collect();
+    let with_calls = matching(steps, base, |s| {
+        s.get("tool_calls")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
     let sp = pick_path(rng, &with_calls)?.clone();
     let op = rng.below(4);
     let step = get_mut(v, &sp).expect("a step");
