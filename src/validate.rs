@@ -514,6 +514,32 @@ fn idx(base: &str, field: &str, i: usize) -> String {
     format!("{}[{i}]", field_path(base, field))
 }
 
+/// The minor version of `v`'s `schema_version` (the latest when it is missing, mistyped or
+/// unknown; those are reported).
+fn schema_minor(v: &Value, path: &str, problems: &mut Vec<Problem>) -> u32 {
+    let version = v.get("schema_version");
+    match version {
+        Some(Value::String(s)) => match minor_version(s) {
+            Some(m) => m,
+            None => {
+                push(
+                    problems,
+                    Severity::Error,
+                    path,
+                    "schema_version",
+                    format!(
+                        "unknown schema_version {s:?} (known: {})",
+                        KNOWN_VERSIONS.join(", ")
+                    ),
+                );
+                (KNOWN_VERSIONS.len() - 1) as u32
+            }
+        },
+        // Reported by check_object (missing or wrong type); validate as the latest version.
+        _ => (KNOWN_VERSIONS.len() - 1) as u32,
+    }
+}
+
 /// Validate one trajectory value at `path`.
 pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut Vec<Problem>) {
     if let Some(m) = v.as_object() {
@@ -533,27 +559,7 @@ pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut
         }
     }
     // Version first: it decides which fields exist.
-    let version = v.get("schema_version");
-    let minor = match version {
-        Some(Value::String(s)) => match minor_version(s) {
-            Some(m) => m,
-            None => {
-                push(
-                    problems,
-                    Severity::Error,
-                    path,
-                    "schema_version",
-                    format!(
-                        "unknown schema_version {s:?} (known: {})",
-                        KNOWN_VERSIONS.join(", ")
-                    ),
-                );
-                (KNOWN_VERSIONS.len() - 1) as u32
-            }
-        },
-        // Reported by check_object (missing or wrong type); validate as the latest version.
-        _ => (KNOWN_VERSIONS.len() - 1) as u32,
-    };
+    let minor = schema_minor(v, path, problems);
     let Some(obj) = check_object(v, path, "trajectory", TRAJECTORY, minor, problems) else {
         return;
     };
@@ -607,34 +613,40 @@ pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut
         validate_steps(steps, path, minor, agent_model, problems);
     }
     if let Some(subs) = obj.get("subagent_trajectories").and_then(Value::as_array) {
-        let mut seen = HashSet::new();
-        for (i, sub) in subs.iter().enumerate() {
-            let p = idx(path, "subagent_trajectories", i);
-            match sub.get("trajectory_id") {
-                Some(Value::String(id)) => {
-                    if !seen.insert(id.clone()) {
-                        push(
-                            problems,
-                            Severity::Error,
-                            &p,
-                            "trajectory_id",
-                            format!("duplicate subagent trajectory_id {id:?}"),
-                        );
-                    }
-                }
-                _ => push(
-                    problems,
-                    Severity::Error,
-                    &p,
-                    "trajectory_id",
-                    "an embedded subagent must set `trajectory_id`",
-                ),
-            }
-            validate_trajectory(sub, &p, true, problems);
-        }
+        validate_subagents(subs, path, problems);
     }
     if !embedded {
         check_secrets(v, path, problems);
+    }
+}
+
+/// Embedded subagent trajectories: each carries a unique `trajectory_id` and is itself a
+/// valid trajectory.
+fn validate_subagents(subs: &[Value], path: &str, problems: &mut Vec<Problem>) {
+    let mut seen = HashSet::new();
+    for (i, sub) in subs.iter().enumerate() {
+        let p = idx(path, "subagent_trajectories", i);
+        match sub.get("trajectory_id") {
+            Some(Value::String(id)) => {
+                if !seen.insert(id.clone()) {
+                    push(
+                        problems,
+                        Severity::Error,
+                        &p,
+                        "trajectory_id",
+                        format!("duplicate subagent trajectory_id {id:?}"),
+                    );
+                }
+            }
+            _ => push(
+                problems,
+                Severity::Error,
+                &p,
+                "trajectory_id",
+                "an embedded subagent must set `trajectory_id`",
+            ),
+        }
+        validate_trajectory(sub, &p, true, problems);
     }
 }
 
@@ -954,41 +966,7 @@ fn check_parts(parts: &[Value], path: &str, minor: u32, problems: &mut Vec<Probl
                 }
                 match p.get("source") {
                     Some(src @ Value::Object(_)) => {
-                        let sp = field_path(&pp, "source");
-                        check_object(src, &sp, "media source", MEDIA_SOURCE, minor, problems);
-                        if let Some(mt) = src.get("media_type").and_then(Value::as_str) {
-                            // Harbor normalises audio media types (case, spaces, aliases),
-                            // never image ones.
-                            let mt = if t == "image" {
-                                mt.to_string()
-                            } else {
-                                mt.trim().to_ascii_lowercase()
-                            };
-                            let ok = if t == "image" {
-                                IMAGE_TYPES.contains(&mt.as_str())
-                            } else {
-                                AUDIO_TYPES.contains(&mt.as_str())
-                                    || AUDIO_ALIASES.contains(&mt.as_str())
-                            };
-                            if !ok {
-                                push(
-                                    problems,
-                                    Severity::Error,
-                                    &sp,
-                                    "media_type",
-                                    format!("media_type {mt:?} is not a supported {t} type"),
-                                );
-                            }
-                        }
-                        if t == "image" && src.get("duration_sec").is_some() {
-                            push(
-                                problems,
-                                Severity::Error,
-                                &sp,
-                                "duration_sec",
-                                "`duration_sec` is only for audio sources",
-                            );
-                        }
+                        check_media_source(src, t, &pp, minor, problems)
                     }
                     _ => push(
                         problems,
@@ -1008,6 +986,45 @@ fn check_parts(parts: &[Value], path: &str, minor: u32, problems: &mut Vec<Probl
             ),
             None => {}
         }
+    }
+}
+
+/// The `source` of an image or audio content part (`t`) at `pp`: its fields, and a media type
+/// of its kind (audio ones normalised as Harbor does, image ones exact).
+fn check_media_source(src: &Value, t: &str, pp: &str, minor: u32, problems: &mut Vec<Problem>) {
+    let sp = field_path(pp, "source");
+    check_object(src, &sp, "media source", MEDIA_SOURCE, minor, problems);
+    if let Some(mt) = src.get("media_type").and_then(Value::as_str) {
+        // Harbor normalises audio media types (case, spaces, aliases),
+        // never image ones.
+        let mt = if t == "image" {
+            mt.to_string()
+        } else {
+            mt.trim().to_ascii_lowercase()
+        };
+        let ok = if t == "image" {
+            IMAGE_TYPES.contains(&mt.as_str())
+        } else {
+            AUDIO_TYPES.contains(&mt.as_str()) || AUDIO_ALIASES.contains(&mt.as_str())
+        };
+        if !ok {
+            push(
+                problems,
+                Severity::Error,
+                &sp,
+                "media_type",
+                format!("media_type {mt:?} is not a supported {t} type"),
+            );
+        }
+    }
+    if t == "image" && src.get("duration_sec").is_some() {
+        push(
+            problems,
+            Severity::Error,
+            &sp,
+            "duration_sec",
+            "`duration_sec` is only for audio sources",
+        );
     }
 }
 

@@ -623,68 +623,16 @@ pub fn drift_frames(
     );
     let (summary, mc_diffs, mc_compared) = mooncake?;
     lap("NOVA and mooncake");
-    // One output unit at a time, both paths side by side, diffed and dropped before the
-    // next: only one unit's outputs are ever held (not every file of both paths), apart from
-    // the workflow reports, whose line diff runs beside the units after them.
-    let (ist, atif) = (&ist_frame, &atif_frames[..]);
-    // Per builder, the drift of unit `u`'s files.
-    let unit_drift = |u: Unit| -> Vec<Vec<OutputDrift>> {
-        // Units the drift compares from the frames and typed results, per builder; `None`
-        // where the unit is compared as written files (below).
-        let one_file = |d: Vec<OutputDrift>| d.into_iter().map(|d| vec![d]).collect();
-        let typed: Option<Vec<Vec<OutputDrift>>> = match u {
-            Unit::Csv => Some(one_file(table_diff::drift(
-                ist, atif, builders, &cfg, policy,
-            ))),
-            Unit::Forecast => forecast::drift(ist, atif, builders, &cfg, policy).map(one_file),
-            _ => None,
-        };
-        let drifts = typed.unwrap_or_else(|| {
-            let (ist_out, atif_outs) = both_paths(ist, atif, builders, |f, p| {
-                Compared::new(profile::unit(f, &cfg, p.flavor(), u))
-            });
-            builders
-                .iter()
-                .zip(&atif_outs)
-                .map(|(&b, atif_out)| diff_compared(&ist_out, atif_out, policy, b))
-                .collect()
-        });
-        lap(&format!("{u:?}"));
-        drifts
-    };
-    let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
-    let add = |outputs: &mut Vec<Vec<OutputDrift>>, drifts: Vec<Vec<OutputDrift>>| {
-        for (out, d) in outputs.iter_mut().zip(drifts) {
-            out.extend(d);
-        }
-    };
-    for (k, &u) in Unit::ALL.iter().enumerate() {
-        if u != Unit::WorkflowProfiling {
-            add(&mut outputs, unit_drift(u));
-            continue;
-        }
-        let Some((metrics, reports)) = workflow::drift(ist, atif, builders, &cfg, policy) else {
-            add(&mut outputs, unit_drift(u));
-            continue;
-        };
-        lap("WorkflowProfiling metrics");
-        // The report's line diff runs on one thread: it runs beside the units after it.
-        let (report, after) = rayon::join(
-            || reports.drift(builders, policy),
-            || {
-                Unit::ALL[k + 1..]
-                    .iter()
-                    .map(|&u| unit_drift(u))
-                    .collect::<Vec<_>>()
-            },
-        );
-        add(&mut outputs, metrics);
-        add(&mut outputs, report.into_iter().map(|r| vec![r]).collect());
-        for drifts in after {
-            add(&mut outputs, drifts);
-        }
-        break;
-    }
+    let outputs = units_drift(
+        &Side {
+            ist: &ist_frame,
+            atif: &atif_frames,
+            builders,
+            cfg: &cfg,
+            policy,
+        },
+        lap,
+    );
     // The frames are freed side by side (at 10,000 requests, half a million rows of small
     // strings), not one after the other at the end of the function.
     rayon::join(|| drop(ist_frame), || drop(atif_frames));
@@ -702,6 +650,96 @@ pub fn drift_frames(
             (outputs, summary.clone())
         })
         .collect())
+}
+
+/// The two paths of one item, ready to be diffed: the IST frame, one frame per builder (NOVA
+/// columns added), the configuration and the policy.
+struct Side<'a> {
+    ist: &'a Frame,
+    atif: &'a [Frame],
+    builders: &'a [Builder],
+    cfg: &'a ProfilerConfig,
+    policy: &'a Policy,
+}
+
+/// Per builder, the drift of unit `u`'s files: from the frames and typed results where the
+/// unit has a typed diff, otherwise as its written files.
+fn unit_drift(side: &Side, u: Unit, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>> {
+    let Side {
+        ist,
+        atif,
+        builders,
+        cfg,
+        policy,
+    } = *side;
+    let one_file = |d: Vec<OutputDrift>| d.into_iter().map(|d| vec![d]).collect();
+    let typed: Option<Vec<Vec<OutputDrift>>> = match u {
+        Unit::Csv => Some(one_file(table_diff::drift(
+            ist, atif, builders, cfg, policy,
+        ))),
+        Unit::Forecast => forecast::drift(ist, atif, builders, cfg, policy).map(one_file),
+        _ => None,
+    };
+    let drifts = typed.unwrap_or_else(|| {
+        let (ist_out, atif_outs) = both_paths(ist, atif, builders, |f, p| {
+            Compared::new(profile::unit(f, cfg, p.flavor(), u))
+        });
+        builders
+            .iter()
+            .zip(&atif_outs)
+            .map(|(&b, atif_out)| diff_compared(&ist_out, atif_out, policy, b))
+            .collect()
+    });
+    lap(&format!("{u:?}"));
+    drifts
+}
+
+/// Per builder, the drift of every unit's files, in NAT's file order. One output unit at a
+/// time, both paths side by side, diffed and dropped before the next: only one unit's outputs
+/// are ever held (not every file of both paths), apart from the workflow reports, whose line
+/// diff runs beside the units after them.
+fn units_drift(side: &Side, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>> {
+    let Side {
+        ist,
+        atif,
+        builders,
+        cfg,
+        policy,
+    } = *side;
+    let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
+    let add = |outputs: &mut Vec<Vec<OutputDrift>>, drifts: Vec<Vec<OutputDrift>>| {
+        for (out, d) in outputs.iter_mut().zip(drifts) {
+            out.extend(d);
+        }
+    };
+    for (k, &u) in Unit::ALL.iter().enumerate() {
+        if u != Unit::WorkflowProfiling {
+            add(&mut outputs, unit_drift(side, u, lap));
+            continue;
+        }
+        let Some((metrics, reports)) = workflow::drift(ist, atif, builders, cfg, policy) else {
+            add(&mut outputs, unit_drift(side, u, lap));
+            continue;
+        };
+        lap("WorkflowProfiling metrics");
+        // The report's line diff runs on one thread: it runs beside the units after it.
+        let (report, after) = rayon::join(
+            || reports.drift(builders, policy),
+            || {
+                Unit::ALL[k + 1..]
+                    .iter()
+                    .map(|&u| unit_drift(side, u, lap))
+                    .collect::<Vec<_>>()
+            },
+        );
+        add(&mut outputs, metrics);
+        add(&mut outputs, report.into_iter().map(|r| vec![r]).collect());
+        for drifts in after {
+            add(&mut outputs, drifts);
+        }
+        break;
+    }
+    outputs
 }
 
 /// What the tests of the typed drifts share.
