@@ -248,13 +248,9 @@ fn base_extra(step: &IntermediateStep) -> Map<String, Value> {
     m
 }
 
-/// Convert one request's steps into one trajectory.
-pub fn convert_request(
-    steps: &[IntermediateStep],
-    session_id: &str,
-    opts: &ConvertOptions,
-) -> Result<Trajectory, ConvertError> {
-    let mut agent = Agent {
+/// NAT's agent before the trajectory's steps name it (`nat-agent`, version 0.0.0).
+fn nat_agent(opts: &ConvertOptions) -> Agent {
+    Agent {
         name: opts
             .agent_name
             .clone()
@@ -264,8 +260,12 @@ pub fn convert_request(
         tool_definitions: None,
         extra: None,
         unknown: Map::new(),
-    };
-    let mut traj = Trajectory {
+    }
+}
+
+/// NAT's trajectory shell: schema version, session id and agent, no steps yet.
+fn empty_trajectory(session_id: &str, agent: &Agent) -> Trajectory {
+    Trajectory {
         schema_version: NAT_VERSION.into(),
         session_id: Some(session_id.into()),
         trajectory_id: None,
@@ -277,7 +277,137 @@ pub fn convert_request(
         extra: None,
         subagent_trajectories: None,
         unknown: Map::new(),
+    }
+}
+
+/// NAT's `final_metrics`: token totals (absent when 0) and the agent steps, or none when all
+/// are 0.
+fn final_metrics(
+    (prompt, completion, cached): (i64, i64, i64),
+    out: &[Step],
+) -> Option<FinalMetrics> {
+    let agent_steps = out.iter().filter(|s| s.source == "agent").count() as i64;
+    if prompt == 0 && completion == 0 && cached == 0 && agent_steps == 0 {
+        return None;
+    }
+    let nz = |v: i64| (v != 0).then_some(v);
+    Some(FinalMetrics {
+        total_prompt_tokens: nz(prompt),
+        total_completion_tokens: nz(completion),
+        total_cached_tokens: nz(cached),
+        total_steps: Some(agent_steps),
+        ..Default::default()
+    })
+}
+
+/// Close the pending LLM turn: its agent step, with the tool and function calls observed
+/// while it was pending, sorted, as its tool calls and observation.
+fn flush_pending(pending: &mut Option<Pending>, out: &mut Vec<Step>) -> Result<(), ConvertError> {
+    let Some(mut p) = pending.take() else {
+        return Ok(());
     };
+    p.observed.sort_by(|a, b| {
+        a.order_key
+            .partial_cmp(&b.order_key)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut step = blank_step(
+        out.len() as i64 + 1,
+        "agent",
+        p.message,
+        iso(&p.uuid, p.timestamp)?,
+    );
+    step.model_name = p.model_name;
+    step.metrics = p.metrics;
+    let mut extra = Map::new();
+    extra.insert("ancestry".into(), p.ancestry);
+    extra.insert("invocation".into(), p.invocation);
+    extra.insert(
+        "tool_ancestry".into(),
+        Value::Array(p.observed.iter().map(|o| o.ancestry.clone()).collect()),
+    );
+    if !p.observed.is_empty() {
+        extra.insert(
+            "tool_invocations".into(),
+            Value::Array(p.observed.iter().map(|o| o.invocation.clone()).collect()),
+        );
+        step.observation = Some(Observation {
+            results: p.observed.iter().map(|o| o.result.clone()).collect(),
+            unknown: Map::new(),
+        });
+        step.tool_calls = Some(p.observed.into_iter().map(|o| o.call).collect());
+    }
+    step.extra = Some(extra);
+    out.push(step);
+    Ok(())
+}
+
+/// A tool or function call seen with no LLM turn pending: an agent step of its own (step
+/// `n_steps + 1`).
+fn lone_tool_step(
+    ist: &IntermediateStep,
+    obs: Observed,
+    n_steps: usize,
+) -> Result<Step, ConvertError> {
+    let mut step = blank_step(
+        n_steps as i64 + 1,
+        "agent",
+        String::new(),
+        iso(ist.uuid(), ist.ts())?,
+    );
+    let mut extra = base_extra(ist);
+    extra.insert(
+        "tool_invocations".into(),
+        Value::Array(vec![obs.invocation]),
+    );
+    extra.insert("tool_ancestry".into(), Value::Array(vec![obs.ancestry]));
+    step.extra = Some(extra);
+    step.tool_calls = Some(vec![obs.call]);
+    step.observation = Some(Observation {
+        results: vec![obs.result],
+        unknown: Map::new(),
+    });
+    Ok(step)
+}
+
+/// The WORKFLOW_END's final answer as an agent step, unless it repeats the last agent
+/// message (NAT's rule: emitted when it differs, or when it comes later).
+fn final_output_step(ist: &IntermediateStep, out: &[Step]) -> Result<Option<Step>, ConvertError> {
+    let final_output = ist
+        .payload
+        .data
+        .as_ref()
+        .and_then(|d| d.output.as_ref())
+        .filter(|v| !v.is_null())
+        .map_or_else(String::new, py_str);
+    let last_agent = out.iter().rev().find(|s| s.source == "agent");
+    let last_msg = last_agent.map(|s| s.message.text()).unwrap_or_default();
+    let last_ts = last_agent
+        .and_then(|s| s.timestamp.as_deref())
+        .and_then(iso_to_epoch);
+    let emit = !final_output.is_empty()
+        && (final_output != last_msg || last_ts.is_some_and(|t| ist.ts() > t));
+    if !emit {
+        return Ok(None);
+    }
+    let mut step = blank_step(
+        out.len() as i64 + 1,
+        "agent",
+        final_output,
+        iso(ist.uuid(), ist.ts())?,
+    );
+    step.extra = Some(base_extra(ist));
+    Ok(Some(step))
+}
+
+/// Convert one request's steps into one trajectory.
+pub fn convert_request(
+    steps: &[IntermediateStep],
+    session_id: &str,
+    opts: &ConvertOptions,
+) -> Result<Trajectory, ConvertError> {
+    let mut agent = nat_agent(opts);
+    let mut traj = empty_trajectory(session_id, &agent);
     if steps.is_empty() {
         return Ok(traj);
     }
@@ -291,46 +421,6 @@ pub fn convert_request(
     let mut out: Vec<Step> = Vec::new();
     let mut pending: Option<Pending> = None;
     let (mut total_prompt, mut total_completion, mut total_cached) = (0i64, 0i64, 0i64);
-
-    let flush = |pending: &mut Option<Pending>, out: &mut Vec<Step>| -> Result<(), ConvertError> {
-        let Some(mut p) = pending.take() else {
-            return Ok(());
-        };
-        p.observed.sort_by(|a, b| {
-            a.order_key
-                .partial_cmp(&b.order_key)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        let mut step = blank_step(
-            out.len() as i64 + 1,
-            "agent",
-            p.message,
-            iso(&p.uuid, p.timestamp)?,
-        );
-        step.model_name = p.model_name;
-        step.metrics = p.metrics;
-        let mut extra = Map::new();
-        extra.insert("ancestry".into(), p.ancestry);
-        extra.insert("invocation".into(), p.invocation);
-        extra.insert(
-            "tool_ancestry".into(),
-            Value::Array(p.observed.iter().map(|o| o.ancestry.clone()).collect()),
-        );
-        if !p.observed.is_empty() {
-            extra.insert(
-                "tool_invocations".into(),
-                Value::Array(p.observed.iter().map(|o| o.invocation.clone()).collect()),
-            );
-            step.observation = Some(Observation {
-                results: p.observed.iter().map(|o| o.result.clone()).collect(),
-                unknown: Map::new(),
-            });
-            step.tool_calls = Some(p.observed.into_iter().map(|o| o.call).collect());
-        }
-        step.extra = Some(extra);
-        out.push(step);
-        Ok(())
-    };
 
     for ist in sorted {
         let data = ist.payload.data.as_ref();
@@ -356,31 +446,13 @@ pub fn convert_request(
                 out.push(step);
             }
             EventType::WORKFLOW_END => {
-                flush(&mut pending, &mut out)?;
-                let final_output = data
-                    .and_then(|d| d.output.as_ref())
-                    .filter(|v| !v.is_null())
-                    .map_or_else(String::new, py_str);
-                let last_agent = out.iter().rev().find(|s| s.source == "agent");
-                let last_msg = last_agent.map(|s| s.message.text()).unwrap_or_default();
-                let last_ts = last_agent
-                    .and_then(|s| s.timestamp.as_deref())
-                    .and_then(iso_to_epoch);
-                let emit = !final_output.is_empty()
-                    && (final_output != last_msg || last_ts.is_some_and(|t| ist.ts() > t));
-                if emit {
-                    let mut step = blank_step(
-                        out.len() as i64 + 1,
-                        "agent",
-                        final_output,
-                        iso(ist.uuid(), ist.ts())?,
-                    );
-                    step.extra = Some(base_extra(ist));
+                flush_pending(&mut pending, &mut out)?;
+                if let Some(step) = final_output_step(ist, &out)? {
                     out.push(step);
                 }
             }
             EventType::LLM_END => {
-                flush(&mut pending, &mut out)?;
+                flush_pending(&mut pending, &mut out)?;
                 let llm_output = data
                     .and_then(|d| d.output.as_ref())
                     .filter(|v| !v.is_null())
@@ -413,43 +485,15 @@ pub fn convert_request(
                 if let Some(p) = pending.as_mut() {
                     p.observed.push(obs);
                 } else {
-                    let mut step = blank_step(
-                        out.len() as i64 + 1,
-                        "agent",
-                        String::new(),
-                        iso(ist.uuid(), ist.ts())?,
-                    );
-                    let mut extra = base_extra(ist);
-                    extra.insert(
-                        "tool_invocations".into(),
-                        Value::Array(vec![obs.invocation]),
-                    );
-                    extra.insert("tool_ancestry".into(), Value::Array(vec![obs.ancestry]));
-                    step.extra = Some(extra);
-                    step.tool_calls = Some(vec![obs.call]);
-                    step.observation = Some(Observation {
-                        results: vec![obs.result],
-                        unknown: Map::new(),
-                    });
-                    out.push(step);
+                    out.push(lone_tool_step(ist, obs, out.len())?);
                 }
             }
             _ => {}
         }
     }
-    flush(&mut pending, &mut out)?;
+    flush_pending(&mut pending, &mut out)?;
 
-    let agent_steps = out.iter().filter(|s| s.source == "agent").count() as i64;
-    if total_prompt != 0 || total_completion != 0 || total_cached != 0 || agent_steps != 0 {
-        let nz = |v: i64| (v != 0).then_some(v);
-        traj.final_metrics = Some(FinalMetrics {
-            total_prompt_tokens: nz(total_prompt),
-            total_completion_tokens: nz(total_completion),
-            total_cached_tokens: nz(total_cached),
-            total_steps: Some(agent_steps),
-            ..Default::default()
-        });
-    }
+    traj.final_metrics = final_metrics((total_prompt, total_completion, total_cached), &out);
     traj.agent = agent;
     traj.steps = out;
     Ok(traj)
