@@ -163,85 +163,58 @@ struct CallRec {
     self_tool: bool,
 }
 
-/// The rows of trajectory number `example`, appended to `all`.
-pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all: &mut Vec<Row>) {
-    let mut e = Emit {
-        names,
-        example,
-        rows: Vec::new(),
-    };
-    let mut calls: Vec<CallRec> = Vec::new();
-    for (si, step) in t.steps.iter().enumerate() {
-        let ts = iso(step);
-        let anc = ancestry(step, None);
-        match step.source.as_str() {
-            "user" => {
-                e.push(
-                    EventType::WORKFLOW_START,
-                    ts,
-                    &anc,
-                    &super::pr1751::row_uuid(example, si, 0),
-                );
-            }
-            "agent" => {
-                let is_llm = step.metrics.is_some() || step.model_name.is_some();
-                let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
-                if is_llm {
-                    let uuid = super::pr1751::row_uuid(example, si, 0);
-                    let model = step.model_name.clone().unwrap_or_default();
-                    let (p, c) = step.metrics.as_ref().map_or((0, 0), |m| {
-                        (
-                            m.prompt_tokens.unwrap_or(0),
-                            m.completion_tokens.unwrap_or(0),
-                        )
-                    });
-                    let start = anc.start.unwrap_or(ts);
-                    let end = anc.end.unwrap_or(ts);
-                    let model = e.names.get(&model);
-                    let r = e.push(EventType::LLM_START, start, &anc, &uuid);
-                    r.llm_name = Some(model.clone());
-                    let r = e.push(EventType::LLM_END, end, &anc, &uuid);
-                    r.llm_name = Some(model);
-                    r.llm_text_output = Some(step.message.text().into());
-                    r.prompt_tokens = Some(p);
-                    r.completion_tokens = Some(c);
-                    r.total_tokens = Some(p.saturating_add(c));
-                } else if !step.message.text().is_empty()
-                    && !has_calls
-                    && step.observation.is_none()
-                {
-                    e.push(
-                        EventType::WORKFLOW_END,
-                        ts,
-                        &anc,
-                        &super::pr1751::row_uuid(example, si, 0),
-                    );
-                }
-                for (i, call) in step.tool_calls.iter().flatten().enumerate() {
-                    let a = ancestry(step, Some(i));
-                    let uuid = call
-                        .tool_call_id
-                        .strip_prefix("call_")
-                        .unwrap_or(&call.tool_call_id)
-                        .to_string();
-                    // A NAT function's own span names itself and has no framework; a call
-                    // that names itself but ran under a framework is that framework's tool.
-                    let named_self = a.function_name == call.function_name;
-                    let self_span = named_self && a.framework.is_none();
-                    let self_tool = named_self && a.framework.is_some();
-                    calls.push(CallRec {
-                        uuid,
-                        name: call.function_name.clone(),
-                        anc: a,
-                        step: si,
-                        self_span,
-                        self_tool,
-                    });
-                }
-            }
-            _ => {}
-        }
+/// An LLM-backed agent step's LLM_START and LLM_END rows (the step's span times when kept,
+/// else its timestamp).
+fn push_llm(e: &mut Emit, step: &Step, uuid: &str, ts: f64, anc: &Ancestry) {
+    let model = step.model_name.clone().unwrap_or_default();
+    let (p, c) = step.metrics.as_ref().map_or((0, 0), |m| {
+        (
+            m.prompt_tokens.unwrap_or(0),
+            m.completion_tokens.unwrap_or(0),
+        )
+    });
+    let start = anc.start.unwrap_or(ts);
+    let end = anc.end.unwrap_or(ts);
+    let model = e.names.get(&model);
+    let r = e.push(EventType::LLM_START, start, anc, uuid);
+    r.llm_name = Some(model.clone());
+    let r = e.push(EventType::LLM_END, end, anc, uuid);
+    r.llm_name = Some(model);
+    r.llm_text_output = Some(step.message.text().into());
+    r.prompt_tokens = Some(p);
+    r.completion_tokens = Some(c);
+    r.total_tokens = Some(p.saturating_add(c));
+}
+
+/// The tool calls of agent step `si`, recorded for the rows written after every step is seen.
+fn record_calls(step: &Step, si: usize, calls: &mut Vec<CallRec>) {
+    for (i, call) in step.tool_calls.iter().flatten().enumerate() {
+        let a = ancestry(step, Some(i));
+        let uuid = call
+            .tool_call_id
+            .strip_prefix("call_")
+            .unwrap_or(&call.tool_call_id)
+            .to_string();
+        // A NAT function's own span names itself and has no framework; a call
+        // that names itself but ran under a framework is that framework's tool.
+        let named_self = a.function_name == call.function_name;
+        let self_span = named_self && a.framework.is_none();
+        let self_tool = named_self && a.framework.is_some();
+        calls.push(CallRec {
+            uuid,
+            name: call.function_name.clone(),
+            anc: a,
+            step: si,
+            self_span,
+            self_tool,
+        });
     }
+}
+
+/// The rows of the trajectory's tool and function calls, once every step is seen: a call
+/// is a TOOL or a FUNCTION span; a NAT function without times takes its tool twin's (inside
+/// it, after the batch's launches), or spans its descendants, or is zero-length at its step.
+fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
     let function_names: HashSet<&str> = calls
         .iter()
         .filter(|c| c.self_span)
@@ -249,7 +222,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
         .collect();
     // TOOL twins per (step, name), in order, for NAT-function spans without times.
     let mut twins: HashMap<(usize, &str), Vec<(f64, f64)>> = HashMap::new();
-    for c in &calls {
+    for c in calls {
         if !c.self_span && function_names.contains(c.name.as_str()) {
             if let (Some(s), Some(t)) = (c.anc.start, c.anc.end) {
                 twins
@@ -269,9 +242,8 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
         }
     }
     let mut used: HashMap<(usize, &str), usize> = HashMap::new();
-    let step_ts: Vec<f64> = t.steps.iter().map(iso).collect();
     let mut deferred: Vec<&CallRec> = Vec::new();
-    for c in &calls {
+    for c in calls {
         let is_tool = c.self_tool || (!c.self_span && function_names.contains(c.name.as_str()));
         let has_twin = twins.contains_key(&(c.step, c.name.as_str()));
         if c.self_span && c.anc.start.is_none() && !has_twin {
@@ -324,7 +296,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
             r.tool_name = Some(n);
         }
     }
-    rebuild_function_spans(&mut e);
+    rebuild_function_spans(e);
     for c in deferred {
         if !e
             .rows
@@ -338,6 +310,57 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
             e.push(EventType::FUNCTION_END, ts, &a, &c.uuid);
         }
     }
+}
+
+/// The rows of trajectory number `example`, appended to `all`.
+pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all: &mut Vec<Row>) {
+    let mut e = Emit {
+        names,
+        example,
+        rows: Vec::new(),
+    };
+    let mut calls: Vec<CallRec> = Vec::new();
+    for (si, step) in t.steps.iter().enumerate() {
+        let ts = iso(step);
+        let anc = ancestry(step, None);
+        match step.source.as_str() {
+            "user" => {
+                e.push(
+                    EventType::WORKFLOW_START,
+                    ts,
+                    &anc,
+                    &super::pr1751::row_uuid(example, si, 0),
+                );
+            }
+            "agent" => {
+                let is_llm = step.metrics.is_some() || step.model_name.is_some();
+                let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+                if is_llm {
+                    push_llm(
+                        &mut e,
+                        step,
+                        &super::pr1751::row_uuid(example, si, 0),
+                        ts,
+                        &anc,
+                    );
+                } else if !step.message.text().is_empty()
+                    && !has_calls
+                    && step.observation.is_none()
+                {
+                    e.push(
+                        EventType::WORKFLOW_END,
+                        ts,
+                        &anc,
+                        &super::pr1751::row_uuid(example, si, 0),
+                    );
+                }
+                record_calls(step, si, &mut calls);
+            }
+            _ => {}
+        }
+    }
+    let step_ts: Vec<f64> = t.steps.iter().map(iso).collect();
+    push_call_rows(&mut e, &calls, &step_ts);
     e.rows
         .sort_by(|a, b| a.event_timestamp.total_cmp(&b.event_timestamp));
     all.extend(e.rows);
