@@ -102,14 +102,14 @@ pub fn inspect_file(path: &Path, opts: &LoadOptions) -> FileStatus {
             let (kind, units, steps) = describe(&trace);
             FileStatus::Loaded { kind, units, steps }
         }
-        Err(Error::NotATrace { message, .. }) => FileStatus::Skipped {
-            reason: skip_reason(expected_output, in_atif_native).unwrap_or(message),
-        },
-        Err(Error::Format { .. }) if expected_output || in_atif_native => FileStatus::Skipped {
-            reason: skip_reason(expected_output, in_atif_native).unwrap_or_default(),
-        },
-        Err(e) => FileStatus::Failed {
-            error: e.to_string(),
+        Err(e) => match (skip_reason(expected_output, in_atif_native), e) {
+            (Some(reason), Error::NotATrace { .. } | Error::Format { .. }) => {
+                FileStatus::Skipped { reason }
+            }
+            (None, Error::NotATrace { message, .. }) => FileStatus::Skipped { reason: message },
+            (_, e) => FileStatus::Failed {
+                error: e.to_string(),
+            },
         },
     }
 }
@@ -190,10 +190,7 @@ pub fn walk_with(
             out.push(FileEntry {
                 path: rel(root, entry.path()),
                 status: FileStatus::Failed {
-                    error: format!(
-                        "{}: is {kind}, not a regular file: refused (it could block or never end)",
-                        entry.path().display()
-                    ),
+                    error: crate::fsio::not_regular(entry.path(), kind).to_string(),
                 },
             });
             continue;

@@ -53,7 +53,8 @@ pub fn non_regular(path: &Path) -> Option<&'static str> {
     (!meta.is_file()).then(|| file_kind(&meta.file_type()))
 }
 
-fn not_regular(path: &Path, kind: &str) -> Error {
+/// The error for `path`, which is `kind` (see [`non_regular`]) and not a regular file.
+pub fn not_regular(path: &Path, kind: &str) -> Error {
     Error::Format {
         path: path.to_path_buf(),
         message: format!("is {kind}, not a regular file: refused (it could block or never end)"),

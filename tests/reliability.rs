@@ -661,3 +661,33 @@ fn an_interrupted_profile_leaves_nothing() {
     assert_eq!(status.code(), Some(130), "{status:?}");
     assert!(names(&dir).is_empty(), "left behind: {:?}", names(&dir));
 }
+
+/// An item trace that turns out not to be one (NAT's ATIF-native flat rows under the IST
+/// name) is skipped with its reason and leaves the report; the other items run.
+#[test]
+fn an_item_trace_that_is_not_a_trace_leaves_the_report() {
+    let dir = tmp("not-a-trace");
+    copy_sample(&dir, "a");
+    std::fs::create_dir_all(dir.join("b")).unwrap();
+    std::fs::copy(
+        sample().join("atif_native/all_requests_profiler_traces.json"),
+        dir.join("b/all_requests_profiler_traces.json"),
+    )
+    .unwrap();
+    let o = run(bin().arg("drift").arg(&dir).args(["--format", "json"]));
+    assert_eq!(
+        code(&o),
+        Some(1),
+        "drift without a policy, no error: {}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let items: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["a"]);
+    assert!(v.get("failures").is_none(), "{}", v["failures"]);
+}

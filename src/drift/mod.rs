@@ -606,17 +606,16 @@ pub fn drift_frames(
     policy: &Policy,
     lap: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<(Vec<OutputDrift>, mooncake::MooncakeDrift)>, crate::Error> {
-    let cfg = cfg.clone();
     // The NOVA columns and the mooncake rows, side by side.
     let (mooncake, ()) = rayon::join(
         || mooncake_diffs(ist_sessions, atif_sessions),
         || {
             rayon::join(
-                || profile::prepare(&mut ist_frame, &cfg),
+                || profile::prepare(&mut ist_frame, cfg),
                 || {
                     atif_frames
                         .par_iter_mut()
-                        .for_each(|f| profile::prepare(f, &cfg))
+                        .for_each(|f| profile::prepare(f, cfg))
                 },
             );
         },
@@ -628,7 +627,7 @@ pub fn drift_frames(
             ist: &ist_frame,
             atif: &atif_frames,
             builders,
-            cfg: &cfg,
+            cfg,
             policy,
         },
         lap,

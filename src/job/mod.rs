@@ -237,31 +237,44 @@ pub fn run_with_outcomes(
     opts: &LoadOptions,
     tick: &(dyn Fn() + Sync),
 ) -> (DriftReport, Vec<IstOutcome>) {
-    let runs: Vec<(Vec<ItemDrift>, IstOutcome)> = items
+    let runs = run_items(items, builders, policy, opts, tick);
+    let outcomes = runs.iter().map(|(_, o)| o.clone()).collect();
+    (
+        report_of(runs.into_iter().map(|(r, _)| r), policy),
+        outcomes,
+    )
+}
+
+/// Every item's runs (one per builder) and its [`IstOutcome`], in the items' order.
+fn run_items(
+    items: &[Item],
+    builders: &[Builder],
+    policy: &Policy,
+    opts: &LoadOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Vec<(Vec<ItemDrift>, IstOutcome)> {
+    items
         .par_iter()
         .map(|item| run_item_builders(item, builders, policy, opts, tick))
-        .collect();
-    let mut out = Vec::new();
-    let mut outcomes = Vec::new();
-    for (r, o) in runs {
-        out.extend(r);
-        outcomes.push(o);
-    }
-    let used: Vec<String> = out
+        .collect()
+}
+
+/// The report of these runs: their drifts in order, and the policy's expectations none used.
+fn report_of(runs: impl Iterator<Item = Vec<ItemDrift>>, policy: &Policy) -> DriftReport {
+    let items: Vec<ItemDrift> = runs.flatten().collect();
+    let used: Vec<String> = items
         .iter()
         .flat_map(|i| &i.outputs)
         .flat_map(|o| &o.patterns)
         .filter_map(|p| p.expected.clone())
         .collect();
-    let unused_expectations = policy.unused(&used);
-    let report = DriftReport {
+    DriftReport {
         schema: REPORT_SCHEMA.into(),
         partition: None,
-        items: out,
-        unused_expectations,
+        items,
+        unused_expectations: policy.unused(&used),
         failures: Vec::new(),
-    };
-    (report, outcomes)
+    }
 }
 
 /// Items of partition `k` of `n` (1-based, like nextest's `--partition count:k/n`): item i
@@ -428,15 +441,15 @@ pub fn job_with(
         items = partition(items, k, n);
     }
     total(items.len() * builders.len());
-    let (mut report, outcomes) = run_with_outcomes(&items, builders, policy, opts, tick);
-    settle(
-        &mut entries,
-        &deferred,
-        &items,
-        &outcomes,
-        &mut report,
-        opts,
-    );
+    let runs = run_items(&items, builders, policy, opts, tick);
+    let outcomes: Vec<IstOutcome> = runs.iter().map(|(_, o)| o.clone()).collect();
+    settle(&mut entries, &deferred, &items, &outcomes, opts);
+    // An item whose trace turns out not to be one leaves the report (its file is skipped).
+    let kept = runs
+        .into_iter()
+        .filter(|(_, o)| !matches!(o, IstOutcome::NotATrace(_)))
+        .map(|(r, _)| r);
+    let mut report = report_of(kept, policy);
     report.partition = partition_kn.map(|(k, n)| format!("{k}/{n}"));
     report.failures = entries
         .iter()
@@ -512,47 +525,32 @@ fn abs_path(corpus: &Path, rel: &Path) -> PathBuf {
 
 /// Give each deferred entry its real status: from the item run that loaded it (requests and
 /// steps, or the error), or, for items this job did not run (another partition), by loading
-/// it now. A trace that turns out not to be one is skipped with the reason, and its item
-/// leaves the report.
+/// it now. A trace that turns out not to be one is skipped with the reason.
 fn settle(
     entries: &mut [crate::corpus::FileEntry],
     deferred: &[(usize, PathBuf)],
     items: &[Item],
     outcomes: &[IstOutcome],
-    report: &mut DriftReport,
     opts: &LoadOptions,
 ) {
     use crate::corpus::FileStatus;
-    let mut dropped = Vec::new();
     for (i, path) in deferred {
         let run = items.iter().position(|it| it.ist == *path);
-        let status = match run.map(|k| (&items[k], &outcomes[k])) {
+        entries[*i].status = match run.map(|k| &outcomes[k]) {
             None => crate::corpus::inspect_file(path, opts),
-            Some((_, IstOutcome::Loaded(units, steps))) => FileStatus::Loaded {
+            Some(IstOutcome::Loaded(units, steps)) => FileStatus::Loaded {
                 kind: "ist",
                 units: *units,
                 steps: *steps,
             },
-            Some((item, IstOutcome::NotATrace(reason))) => {
-                dropped.push(item.ist.clone());
-                FileStatus::Skipped {
-                    reason: reason.clone(),
-                }
-            }
-            Some((_, IstOutcome::Failed(error))) => FileStatus::Failed {
+            Some(IstOutcome::NotATrace(reason)) => FileStatus::Skipped {
+                reason: reason.clone(),
+            },
+            Some(IstOutcome::Failed(error)) => FileStatus::Failed {
                 error: error.clone(),
             },
         };
-        entries[*i].status = status;
     }
-    // The report holds each item's runs in the items' order, one per builder.
-    let per_item = report.items.len() / items.len().max(1);
-    let mut k = 0;
-    report.items.retain(|_| {
-        let keep = !dropped.contains(&items[k / per_item.max(1)].ist);
-        k += 1;
-        keep
-    });
 }
 
 /// 2 if a file failed to load or an item could not run, 1 if there is drift the policy does
