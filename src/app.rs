@@ -190,8 +190,8 @@ fn append(path: &std::path::Path, text: &str) -> Result<()> {
         path: path.to_path_buf(),
         cause,
     };
-    if let Some(kind) = fsio::non_regular(path).filter(|k| *k == "a directory") {
-        return Err(err(std::io::Error::other(format!("is {kind}"))));
+    if path.is_dir() {
+        return Err(err(std::io::Error::other("is a directory")));
     }
     std::fs::OpenOptions::new()
         .create(true)
