@@ -85,7 +85,7 @@ impl<'a> Replicator<'a> {
 pub fn write_replica(
     trace: &IstTrace,
     n: usize,
-    out: &mut impl std::io::Write,
+    out: &mut (impl std::io::Write + ?Sized),
 ) -> std::io::Result<()> {
     let replicator = Replicator::new(trace);
     let mut text = String::new();

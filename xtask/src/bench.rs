@@ -130,10 +130,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `n` replicated requests of `from` written as NAT writes its trace file (`json.dump`,
-/// indent 2), a request at a time; returns the file.
-fn replica(from: &Path, n: usize) -> anyhow::Result<PathBuf> {
-    use std::io::Write;
+#[derive(clap::Args)]
+pub struct ReplicateArgs {
+    /// The corpus item whose requests are replicated.
+    #[arg(long, default_value = "corpus/sample")]
+    from: PathBuf,
+    /// How many requests to write.
+    #[arg(long, default_value_t = 10_000)]
+    requests: usize,
+    /// The trace file to write (atomically).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+/// `cargo xtask replicate`: the bench's input written where the user says.
+pub fn replicate(args: ReplicateArgs) -> anyhow::Result<ExitCode> {
+    write_replica(&args.from, args.requests, &args.output)?;
+    eprintln!(
+        "wrote {} requests of {} -> {}",
+        args.requests,
+        args.from.display(),
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `n` replicated requests of `from` written to `out` as NAT writes its trace file
+/// (`json.dump`, indent 2), a request at a time.
+fn write_replica(from: &Path, n: usize, out: &Path) -> anyhow::Result<()> {
     let Trace::Ist(src) = load_file(
         &from.join("all_requests_profiler_traces.json"),
         &LoadOptions::default(),
@@ -141,12 +165,18 @@ fn replica(from: &Path, n: usize) -> anyhow::Result<PathBuf> {
     else {
         anyhow::bail!("{}: no IST trace", from.display())
     };
+    atif_drift::fsio::write_atomic_with(out, |file| {
+        atif_drift::gen::replicate::write_replica(&src, n, file)
+    })?;
+    Ok(())
+}
+
+/// `n` replicated requests of `from` in a fresh temporary directory; returns the file.
+fn replica(from: &Path, n: usize) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("atif-drift-bench-{n}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let input = dir.join("all_requests_profiler_traces.json");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&input)?);
-    atif_drift::gen::replicate::write_replica(&src, n, &mut file)?;
-    file.flush()?;
+    write_replica(from, n, &input)?;
     Ok(input)
 }
 

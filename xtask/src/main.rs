@@ -32,6 +32,9 @@ enum Cmd {
     Fuzz(fuzz::Args),
     /// Record Harbor's verdicts on seeded ATIF mutants (tests/data/validate/mutants.json).
     Mutants(mutants::Args),
+    /// Write a corpus item's requests replicated N times (shifted times, fresh ids) as NAT
+    /// writes its trace file: the bench's input, kept for a look or a comparison.
+    Replicate(bench::ReplicateArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Cmd::GenBadInputs(a) => bad_inputs::run(a),
         Cmd::Fuzz(a) => fuzz::run(a),
         Cmd::Mutants(a) => mutants::run(a),
+        Cmd::Replicate(a) => bench::replicate(a),
     };
     match result {
         Ok(code) => code,
