@@ -161,15 +161,36 @@ impl ProfilerConfig {
         parse_text_file(path, Self::from_workflow_yaml_str)
     }
 
-    pub fn from_workflow_yaml_str(text: &str) -> std::result::Result<Self, String> {
-        let doc: Value =
-            serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
-        let section = doc.pointer("/eval/general/profiler").ok_or(
-            "no `eval.general.profiler` section: not a NAT workflow config with the profiler on",
-        )?;
-        serde_path_to_error::deserialize(section.clone())
-            .map_err(|e| format!("eval.general.profiler.{}: {}", e.path(), e.inner()))
+    /// The `eval.general.profiler` section of the text of a NAT workflow YAML.
+    pub fn from_workflow_yaml_str(text: &str) -> std::result::Result<Self, ConfigError> {
+        let doc: Value = serde_yaml_ng::from_str(text).map_err(ConfigError::Yaml)?;
+        let section = doc
+            .pointer("/eval/general/profiler")
+            .ok_or(ConfigError::NoProfiler)?;
+        serde_path_to_error::deserialize(section.clone()).map_err(|e| ConfigError::Field {
+            path: e.path().to_string(),
+            cause: e.into_inner(),
+        })
     }
+}
+
+/// Why a workflow configuration gives no profiler configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not YAML.
+    #[error("not valid YAML: {0}")]
+    Yaml(serde_yaml_ng::Error),
+    /// No `eval.general.profiler`.
+    #[error("no `eval.general.profiler` section: not a NAT workflow config with the profiler on")]
+    NoProfiler,
+    /// A key of the section with a value of the wrong type.
+    #[error("eval.general.profiler.{path}: {cause}")]
+    Field {
+        /// The key's path inside the section.
+        path: String,
+        /// What is wrong with its value.
+        cause: serde_json::Error,
+    },
 }
 
 #[cfg(test)]
@@ -205,13 +226,16 @@ mod tests {
             DefaultOrFloat::User(2.0)
         );
         let bad = "eval:\n  general:\n    profiler:\n      concurrency_spike_analysis:\n        spike_threshold: many\n";
-        let e = ProfilerConfig::from_workflow_yaml_str(bad).unwrap_err();
+        let e = ProfilerConfig::from_workflow_yaml_str(bad)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("concurrency_spike_analysis.spike_threshold"),
             "{e}"
         );
         assert!(ProfilerConfig::from_workflow_yaml_str("a: 1")
             .unwrap_err()
+            .to_string()
             .contains("eval.general.profiler"));
     }
 }

@@ -164,14 +164,14 @@ pub const SMALL_FILE_LIMIT: u64 = 256 << 20;
 
 /// Read a small text file (a configuration or policy) and parse it: a read failure is
 /// [`Error::Io`], a parse failure [`Error::Format`], both naming `path`.
-pub fn parse_text_file<T>(
+pub fn parse_text_file<T, E: std::fmt::Display>(
     path: &std::path::Path,
-    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
 ) -> Result<T> {
     let text = read_text(path, SMALL_FILE_LIMIT)?;
-    parse(&text).map_err(|message| Error::Format {
+    parse(&text).map_err(|e| Error::Format {
         path: path.to_path_buf(),
-        message,
+        message: e.to_string(),
     })
 }
 

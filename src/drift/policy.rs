@@ -180,9 +180,55 @@ impl Default for Policy {
     }
 }
 
+/// Why a policy file does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Not TOML, or not the policy's keys and types.
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// A glob that does not compile; `at` is where it is (`expected[2].pattern`).
+    #[error("{at} {pattern:?}: {cause}")]
+    Glob {
+        /// The key holding the pattern.
+        at: String,
+        /// The pattern.
+        pattern: String,
+        /// Why it does not compile.
+        cause: globset::Error,
+    },
+    /// The path tolerances' patterns do not build into one set.
+    #[error("tolerance.paths: {0}")]
+    PathSet(globset::Error),
+    /// An expectation without a reason.
+    #[error("expected[{index}] ({pattern}): every expectation needs a reason")]
+    NoReason {
+        /// Its place among the expectations.
+        index: usize,
+        /// Its pattern.
+        pattern: String,
+    },
+    /// A threshold's share outside 0..=100.
+    #[error("threshold[{index}].max_values_pct must be within 0..=100, got {value}")]
+    Share {
+        /// Its place among the thresholds.
+        index: usize,
+        /// The share given.
+        value: f64,
+    },
+}
+
+fn glob(at: String, pattern: &str) -> std::result::Result<Glob, PolicyError> {
+    Glob::new(pattern).map_err(|cause| PolicyError::Glob {
+        at,
+        pattern: pattern.to_string(),
+        cause,
+    })
+}
+
 impl Policy {
-    pub fn from_toml(text: &str) -> std::result::Result<Policy, String> {
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| e.to_string())?;
+    /// A policy from the text of a `drift.toml`.
+    pub fn from_toml(text: &str) -> std::result::Result<Policy, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text)?;
         let default = Tolerance {
             abs: raw.tolerance.abs,
             rel: raw.tolerance.rel,
@@ -204,41 +250,33 @@ impl Policy {
         let mut paths = GlobSetBuilder::new();
         let mut path_tolerances = Vec::new();
         for t in raw.tolerance.paths {
-            paths.add(
-                Glob::new(&t.pattern)
-                    .map_err(|err| format!("tolerance.paths {:?}: {err}", t.pattern))?,
-            );
+            paths.add(glob("tolerance.paths".into(), &t.pattern)?);
             path_tolerances.push(Tolerance {
                 abs: t.abs,
                 rel: t.rel,
             });
         }
-        let paths = paths
-            .build()
-            .map_err(|err| format!("tolerance.paths: {err}"))?;
+        let paths = paths.build().map_err(PolicyError::PathSet)?;
         let mut expected = Vec::new();
         for (i, e) in raw.expected.into_iter().enumerate() {
             if e.reason.trim().is_empty() {
-                return Err(format!(
-                    "expected[{i}] ({}): every expectation needs a reason",
-                    e.pattern
-                ));
+                return Err(PolicyError::NoReason {
+                    index: i,
+                    pattern: e.pattern,
+                });
             }
-            let m = Glob::new(&e.pattern)
-                .map_err(|err| format!("expected[{i}].pattern {:?}: {err}", e.pattern))?
-                .compile_matcher();
+            let m = glob(format!("expected[{i}].pattern"), &e.pattern)?.compile_matcher();
             expected.push((e, m));
         }
         let mut thresholds = Vec::new();
         for (i, t) in raw.threshold.into_iter().enumerate() {
             if !(0.0..=100.0).contains(&t.max_values_pct) {
-                return Err(format!(
-                    "threshold[{i}].max_values_pct must be within 0..=100, got {}",
-                    t.max_values_pct
-                ));
+                return Err(PolicyError::Share {
+                    index: i,
+                    value: t.max_values_pct,
+                });
             }
-            let m = Glob::new(&t.pattern)
-                .map_err(|err| format!("threshold[{i}].pattern {:?}: {err}", t.pattern))?;
+            let m = glob(format!("threshold[{i}].pattern"), &t.pattern)?;
             thresholds.push((t, m.compile_matcher()));
         }
         Ok(Policy {
@@ -433,6 +471,7 @@ mod tests {
         assert!(
             Policy::from_toml("[[expected]]\npattern = \"a\"\nreason = \"\"")
                 .unwrap_err()
+                .to_string()
                 .contains("needs a reason")
         );
         assert!(Policy::from_toml("bogus = 1").is_err());

@@ -288,9 +288,19 @@ pub fn partition(items: Vec<Item>, k: usize, n: usize) -> Vec<Item> {
         .collect()
 }
 
+/// A `--partition` that is not `k/n` with 1 ≤ k ≤ n.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("partition {given:?}: expected k/n with 1 <= k <= n, e.g. 2/3")]
+pub struct PartitionError {
+    /// What was given.
+    pub given: String,
+}
+
 /// Parse `k/n` (1 ≤ k ≤ n).
-pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
-    let err = || format!("partition {s:?}: expected k/n with 1 <= k <= n, e.g. 2/3");
+pub fn parse_partition(s: &str) -> Result<(usize, usize), PartitionError> {
+    let err = || PartitionError {
+        given: s.to_string(),
+    };
     let (k, n) = s.split_once('/').ok_or_else(err)?;
     let (k, n): (usize, usize) = (
         k.trim().parse().map_err(|_| err())?,

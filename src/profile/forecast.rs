@@ -37,7 +37,31 @@ pub struct Matrices {
 }
 
 /// The matrices as the flavor's NAT builds them.
-pub fn matrices(frame: &Frame, flavor: Flavor) -> Result<Matrices, String> {
+/// Why NAT's forecast fit fails, in the words of the Python exception it raises (written
+/// into `forecast.json`'s `error`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    /// 1.6.0rc1: no example has an LLM_END.
+    #[error("ValueError: DataFrame contains no forecastable LLM_END rows. Filter out tool-only or zero-token traces before training.")]
+    NoForecastableRows,
+    /// 1.9.0: the trace has no request.
+    #[error("ZeroDivisionError: division by zero (no requests)")]
+    NoRequests,
+    /// 1.9.0: an LLM_END whose UUID no earlier LLM_START had.
+    #[error("KeyError: '{uuid}' (LLM_END without an earlier LLM_START)")]
+    EndWithoutStart {
+        /// The LLM_END's UUID (`None` when it has none).
+        uuid: String,
+    },
+    /// 1.9.0: a request without LLM_END.
+    #[error("IndexError: tuple index out of range (request {request} has no LLM_END)")]
+    RequestWithoutEnd {
+        /// The request's index.
+        request: usize,
+    },
+}
+
+pub fn matrices(frame: &Frame, flavor: Flavor) -> Result<Matrices, FitError> {
     match flavor {
         Flavor::Nat190 => matrices_ist(frame),
         Flavor::Nat160rc1 => matrices_from_frame(frame),
@@ -47,7 +71,7 @@ pub fn matrices(frame: &Frame, flavor: Flavor) -> Result<Matrices, String> {
 /// 1.6.0rc1 `_extract_from_dataframe`: per example (time order), each LLM_END gives
 /// `[seconds since the previous LLM_END (0.0 for the first), prompt, completion]`;
 /// examples without LLM_END are left out; none at all is an error.
-fn matrices_from_frame(frame: &Frame) -> Result<Matrices, String> {
+fn matrices_from_frame(frame: &Frame) -> Result<Matrices, FitError> {
     let mut runs: Vec<Rows> = Vec::new();
     for (_, idx) in frame.rows_by_example_in_time() {
         let mut prev: Option<f64> = None;
@@ -69,7 +93,7 @@ fn matrices_from_frame(frame: &Frame) -> Result<Matrices, String> {
         }
     }
     if runs.is_empty() {
-        return Err("ValueError: DataFrame contains no forecastable LLM_END rows. Filter out tool-only or zero-token traces before training.".into());
+        return Err(FitError::NoForecastableRows);
     }
     Ok(assemble(runs, false))
 }
@@ -100,7 +124,7 @@ fn assemble(runs: Vec<Rows>, integer: bool) -> Matrices {
 /// `_extract_token_usage_meta` + `_preprocess_for_forecasting` + `_flatten_features`.
 /// `Err` where NAT's fit fails (and writes no model): an LLM_END without an earlier
 /// LLM_START of its UUID (KeyError), or a request without LLM_END (IndexError) (Q15).
-fn matrices_ist(frame: &Frame) -> Result<Matrices, String> {
+fn matrices_ist(frame: &Frame) -> Result<Matrices, FitError> {
     let mut by_example: Vec<Vec<usize>> = vec![Vec::new(); frame.examples];
     for (i, r) in frame.rows.iter().enumerate() {
         if r.example_number < by_example.len() {
@@ -108,7 +132,7 @@ fn matrices_ist(frame: &Frame) -> Result<Matrices, String> {
         }
     }
     if by_example.is_empty() {
-        return Err("ZeroDivisionError: division by zero (no requests)".into());
+        return Err(FitError::NoRequests);
     }
     let mut sbc: FxHashMap<&str, i64> = FxHashMap::default();
     let mut runs: Vec<Rows> = Vec::new();
@@ -122,8 +146,8 @@ fn matrices_ist(frame: &Frame) -> Result<Matrices, String> {
                     sbc.insert(uuid, r.seconds_between_calls);
                 }
                 EventType::LLM_END => {
-                    let s = *sbc.get(uuid).ok_or_else(|| {
-                        format!("KeyError: '{uuid}' (LLM_END without an earlier LLM_START)")
+                    let s = *sbc.get(uuid).ok_or_else(|| FitError::EndWithoutStart {
+                        uuid: uuid.to_string(),
                     })?;
                     run.push([
                         s as f64,
@@ -137,9 +161,7 @@ fn matrices_ist(frame: &Frame) -> Result<Matrices, String> {
         runs.push(run);
     }
     if let Some(i) = runs.iter().position(Vec::is_empty) {
-        return Err(format!(
-            "IndexError: tuple index out of range (request {i} has no LLM_END)"
-        ));
+        return Err(FitError::RequestWithoutEnd { request: i });
     }
     Ok(assemble(runs, true))
 }
@@ -236,7 +258,7 @@ pub fn forecast_apart(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>
     let mats = match matrices(frame, flavor) {
         Ok(m) => m,
         Err(e) => {
-            let doc = json!({"matrix_length": null, "n_samples": 0, "X": null, "Y": null, "error": e,
+            let doc = json!({"matrix_length": null, "n_samples": 0, "X": null, "Y": null, "error": e.to_string(),
                           "model": model_doc(), "forecasts": []});
             return (doc, None);
         }

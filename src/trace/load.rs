@@ -261,8 +261,36 @@ fn is_atof_event(keys: &[String]) -> bool {
     has(keys, "atof_version") || (has(keys, "kind") && has(keys, "scope_category"))
 }
 
+/// A JSON document that is no trace, by its shape.
+#[derive(Debug, PartialEq)]
+enum Unrecognized<'a> {
+    Objects(&'a [String]),
+    Scalars,
+    Object(&'a [String]),
+    Scalar,
+}
+
+impl std::fmt::Display for Unrecognized<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unrecognized::Objects(k) => {
+                write!(
+                    f,
+                    "not a trace: a list of objects with keys {}",
+                    key_list(k)
+                )
+            }
+            Unrecognized::Scalars => f.write_str("not a trace: a list of scalars"),
+            Unrecognized::Object(k) => {
+                write!(f, "not a trace: a JSON object with keys {}", key_list(k))
+            }
+            Unrecognized::Scalar => f.write_str("not a trace: a JSON scalar"),
+        }
+    }
+}
+
 /// Why a JSON document is not a trace, or which kind it is.
-fn classify(shape: &Shape) -> std::result::Result<Kind, String> {
+fn classify(shape: &Shape) -> std::result::Result<Kind, Unrecognized<'_>> {
     match shape {
         Shape::List(None) => Ok(Kind::IstEmpty),
         Shape::List(Some(Elem::List)) => Ok(Kind::IstBareLists),
@@ -272,17 +300,11 @@ fn classify(shape: &Shape) -> std::result::Result<Kind, String> {
         }
         Shape::List(Some(Elem::Object(k))) if is_trajectory(k) => Ok(Kind::AtifList),
         Shape::List(Some(Elem::Object(k))) if is_atof_event(k) => Ok(Kind::AtofList),
-        Shape::List(Some(Elem::Object(k))) => Err(format!(
-            "not a trace: a list of objects with keys {}",
-            key_list(k)
-        )),
-        Shape::List(Some(Elem::Scalar)) => Err("not a trace: a list of scalars".to_string()),
+        Shape::List(Some(Elem::Object(k))) => Err(Unrecognized::Objects(k)),
+        Shape::List(Some(Elem::Scalar)) => Err(Unrecognized::Scalars),
         Shape::Object(k) if is_trajectory(k) => Ok(Kind::AtifSingle),
-        Shape::Object(k) => Err(format!(
-            "not a trace: a JSON object with keys {}",
-            key_list(k)
-        )),
-        Shape::Scalar => Err("not a trace: a JSON scalar".to_string()),
+        Shape::Object(k) => Err(Unrecognized::Object(k)),
+        Shape::Scalar => Err(Unrecognized::Scalar),
     }
 }
 
@@ -354,7 +376,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Trace> {
         Ok(shape) => {
             let kind = classify(&shape).map_err(|message| Error::NotATrace {
                 path: path.to_path_buf(),
-                message,
+                message: message.to_string(),
             })?;
             parse_kind(path, bytes, kind)
         }
