@@ -95,18 +95,52 @@ fn bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(v).expect("serialises")
 }
 
+/// The cases as they are made, in order.
+struct Cases(Vec<Case>);
+
+impl Cases {
+    fn add(&mut self, name: String, bytes: Vec<u8>) {
+        self.0.push(Case { name, bytes });
+    }
+}
+
+/// Each JSON type, with a name for the case's file.
+fn kinds() -> [(&'static str, Value); 7] {
+    [
+        ("null", Value::Null),
+        ("bool", json!(true)),
+        ("int", json!(-7)),
+        ("float", json!(1.5)),
+        ("string", json!("x")),
+        ("list", json!([1])),
+        ("object", json!({"k": 1})),
+    ]
+}
+
 /// Every case, in a fixed order.
 pub fn cases() -> Vec<Case> {
-    let mut out = Vec::new();
-    let mut add = |name: String, bytes: Vec<u8>| out.push(Case { name, bytes });
+    let mut out = Cases(Vec::new());
+    truncated_ist(&mut out);
+    ist_field_types(&mut out);
+    ist_semantic(&mut out);
+    lexical(&mut out);
+    atif_cases(&mut out);
+    jsonl_and_atof(&mut out);
+    not_json(&mut out);
+    out.0
+}
 
-    // 1. Truncations of a valid IST file at 30 evenly spread offsets.
+/// 1. Truncations of a valid IST file at 30 evenly spread offsets.
+fn truncated_ist(out: &mut Cases) {
     let ist = bytes(&base_ist());
     for k in 1..=30 {
         let cut = ist.len() * k / 31;
-        add(format!("ist_truncated_{k:02}.json"), ist[..cut].to_vec());
+        out.add(format!("ist_truncated_{k:02}.json"), ist[..cut].to_vec());
     }
-    // 2. Every field of a step replaced by each JSON type, or removed.
+}
+
+/// 2. Every field of a step replaced by each JSON type, or removed.
+fn ist_field_types(out: &mut Cases) {
     let fields: &[&[&str]] = &[
         &["parent_id"],
         &["function_ancestry"],
@@ -129,30 +163,25 @@ pub fn cases() -> Vec<Case> {
         &["payload", "usage_info", "seconds_between_calls"],
         &["payload", "UUID"],
     ];
-    let kinds: &[(&str, Value)] = &[
-        ("null", Value::Null),
-        ("bool", json!(true)),
-        ("int", json!(-7)),
-        ("float", json!(1.5)),
-        ("string", json!("x")),
-        ("list", json!([1])),
-        ("object", json!({"k": 1})),
-    ];
+    let kinds = kinds();
     for f in fields {
-        for (kind, value) in kinds {
+        for (kind, value) in &kinds {
             let mut v = base_ist();
             let mut p = vec!["0", "intermediate_steps", "2"];
             p.extend_from_slice(f);
             set(&mut v, &p, value.clone());
-            add(format!("ist_{}_{kind}.json", f.join("_")), bytes(&v));
+            out.add(format!("ist_{}_{kind}.json", f.join("_")), bytes(&v));
         }
         let mut v = base_ist();
         let mut p = vec!["0", "intermediate_steps", "2"];
         p.extend_from_slice(f);
         remove(&mut v, &p);
-        add(format!("ist_{}_missing.json", f.join("_")), bytes(&v));
+        out.add(format!("ist_{}_missing.json", f.join("_")), bytes(&v));
     }
-    // 3. Semantic oddities the profiler must survive (tolerated, documented in the test).
+}
+
+/// 3. Semantic oddities the profiler must survive (tolerated, documented in the test).
+fn ist_semantic(out: &mut Cases) {
     let semantic: Vec<(&str, Mutation)> = vec![
         (
             "ist_unmatched_start.json",
@@ -213,55 +242,62 @@ pub fn cases() -> Vec<Case> {
     for (name, f) in semantic {
         let mut v = base_ist();
         f(&mut v);
-        add(name.to_string(), bytes(&v));
+        out.add(name.to_string(), bytes(&v));
     }
-    // 4. Lexical hostility.
+}
+
+/// 4. Lexical hostility.
+fn lexical(out: &mut Cases) {
+    let ist = bytes(&base_ist());
     let text = String::from_utf8(ist.clone()).expect("utf-8");
-    add(
+    out.add(
         "ist_nan_literal.json".into(),
         text.replacen("1767225601.0", "NaN", 1).into_bytes(),
     );
-    add(
+    out.add(
         "ist_infinity_literal.json".into(),
         text.replacen("1767225601.0", "Infinity", 1).into_bytes(),
     );
-    add(
+    out.add(
         "ist_number_overflow.json".into(),
         text.replacen("1767225601.0", "1e999", 1).into_bytes(),
     );
-    add("ist_invalid_utf8.json".into(), {
+    out.add("ist_invalid_utf8.json".into(), {
         let mut b = ist.clone();
         let i = b.iter().position(|&c| c == b'?').unwrap_or(10);
         b[i] = 0xff;
         b
     });
-    add(
+    out.add(
         "ist_bom.json".into(),
         [&[0xef, 0xbb, 0xbf][..], &ist].concat(),
     );
-    add(
+    out.add(
         "deep_nesting.json".into(),
         format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
     );
-    add(
+    out.add(
         "deep_nesting_object.json".into(),
         format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000)).into_bytes(),
     );
-    add("empty.json".into(), vec![]);
-    add("whitespace.json".into(), b" \n\t ".to_vec());
-    add("binary.bin".into(), (0u8..=255).collect());
-    add("null.json".into(), b"null".to_vec());
-    add("string.json".into(), b"\"trace\"".to_vec());
-    add("number.json".into(), b"3".to_vec());
-    add(
+    out.add("empty.json".into(), vec![]);
+    out.add("whitespace.json".into(), b" \n\t ".to_vec());
+    out.add("binary.bin".into(), (0u8..=255).collect());
+    out.add("null.json".into(), b"null".to_vec());
+    out.add("string.json".into(), b"\"trace\"".to_vec());
+    out.add("number.json".into(), b"3".to_vec());
+    out.add(
         "trailing_garbage.json".into(),
         [&ist[..], b"\n}}}"].concat(),
     );
-    add(
+    out.add(
         "two_documents.json".into(),
         [&ist[..], b"\n", &ist[..]].concat(),
     );
-    // 5. ATIF: every top-level and step field as each JSON type, unknown versions.
+}
+
+/// 5. ATIF: every top-level and step field as each JSON type, unknown versions.
+fn atif_cases(out: &mut Cases) {
     let atif_fields: &[&[&str]] = &[
         &["schema_version"],
         &["agent"],
@@ -279,16 +315,16 @@ pub fn cases() -> Vec<Case> {
         &["steps", "1", "extra", "invocation"],
     ];
     for f in atif_fields {
-        for (kind, value) in kinds.iter().filter(|(k, _)| *k != "float") {
+        for (kind, value) in kinds().iter().filter(|(k, _)| *k != "float") {
             let mut v = base_atif();
             set(&mut v, f, value.clone());
-            add(format!("atif_{}_{kind}.json", f.join("_")), bytes(&v));
+            out.add(format!("atif_{}_{kind}.json", f.join("_")), bytes(&v));
         }
     }
     for version in ["ATIF-v0.9", "ATIF-v1.9", "ATIF-v2.0", "1.7", ""] {
         let mut v = base_atif();
         v["schema_version"] = json!(version);
-        add(
+        out.add(
             format!(
                 "atif_version_{}.json",
                 if version.is_empty() { "empty" } else { version }
@@ -298,36 +334,41 @@ pub fn cases() -> Vec<Case> {
     }
     let atif = bytes(&base_atif());
     for k in 1..=10 {
-        add(
+        out.add(
             format!("atif_truncated_{k:02}.json"),
             atif[..atif.len() * k / 11].to_vec(),
         );
     }
-    // 6. JSONL and ATOF oddities.
+}
+
+/// 6. JSONL and ATOF oddities.
+fn jsonl_and_atof(out: &mut Cases) {
     let line = serde_json::to_string(&base_atif()).expect("serialises");
-    add(
+    out.add(
         "jsonl_bad_second_line.jsonl".into(),
         format!("{line}\n{{\"steps\": [\n").into_bytes(),
     );
-    add(
+    out.add(
         "jsonl_scalar_line.jsonl".into(),
         format!("{line}\n42\n").into_bytes(),
     );
-    add(
+    out.add(
         "jsonl_mixed_atif_atof.jsonl".into(),
         format!("{line}\n{{\"atof_version\": \"0.1\", \"kind\": \"scope\"}}\n").into_bytes(),
     );
-    add(
+    out.add(
         "atof_not_objects.json".into(),
         b"[{\"atof_version\": \"0.1\", \"kind\": \"scope\"}, 3, \"x\"]".to_vec(),
     );
-    // 7. Not JSON at all, and Python's -Infinity (NaN and Infinity are in 1.).
-    add("not_json_text.json".into(), b"hello, world\n".to_vec());
-    add(
+}
+
+/// 7. Not JSON at all, and Python's -Infinity (NaN and Infinity are in 1.).
+fn not_json(out: &mut Cases) {
+    out.add("not_json_text.json".into(), b"hello, world\n".to_vec());
+    out.add(
         "python_infinity.json".into(),
         b"{\"schema_version\": \"ATIF-v1.7\", \"x\": -Infinity}".to_vec(),
     );
-    out
 }
 
 /// The documented handling of one input: `error: <message without the file name>` or
