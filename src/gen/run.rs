@@ -312,6 +312,23 @@ fn ancestry(id: &str, name: &str, parent: Option<(&str, &str)>) -> Value {
            "parent_id": parent.map(|p| p.0), "parent_name": parent.map(|p| p.1)})
 }
 
+/// What every event of one request shares.
+struct Request<'a> {
+    r: usize,
+    /// The workflow span's UUID.
+    wf: String,
+    /// The agent function's id and ancestry.
+    agent_fn: String,
+    agent: Value,
+    question: &'a str,
+}
+
+fn meta(k: &str, v: Value) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(k.into(), v);
+    Value::Object(m)
+}
+
 /// The run as NAT IntermediateSteps (`all_requests_profiler_traces.json`).
 pub fn to_ist(run: &RunSpec) -> IstTrace {
     let tl = timeline(run);
@@ -320,135 +337,38 @@ pub fn to_ist(run: &RunSpec) -> IstTrace {
         let (s, e) = tl.requests[r];
         let mut ist = Ist { steps: vec![] };
         let root = ancestry("root", "root", None);
-        let wf = id("33333333", r, 0);
         let agent_fn = id("44444444", r, 0);
-        let agent = ancestry(&agent_fn, "agent", Some(("root", "root")));
-        let question = PROMPTS[req.question];
-        let meta = |k: &str, v: Value| {
-            let mut m = serde_json::Map::new();
-            m.insert(k.into(), v);
-            Value::Object(m)
+        let rq = Request {
+            r,
+            wf: id("33333333", r, 0),
+            agent: ancestry(&agent_fn, "agent", Some(("root", "root"))),
+            agent_fn,
+            question: PROMPTS[req.question],
         };
+        let wf = &rq.wf;
         ist.push(
             s,
             "WORKFLOW_START",
             "agent",
-            &wf,
+            wf,
             "root",
             &root,
             None,
             Value::Null,
-            json!({"input": question}),
+            json!({"input": rq.question}),
             Value::Null,
         );
-        let calls: Vec<&PlacedCall> = tl.calls.iter().filter(|c| c.request == r).collect();
-        let tools: Vec<&PlacedTool> = tl.tools.iter().filter(|t| t.request == r).collect();
-        for c in &calls {
-            let (anc, parent) = match c.agent {
-                None => (agent.clone(), wf.clone()),
-                Some(k) => (
-                    ancestry(
-                        &id("55555555", r, k),
-                        "sub_agent",
-                        Some((&agent_fn, "agent")),
-                    ),
-                    id("66666666", r, k),
-                ),
-            };
-            let model = MODELS[c.spec.model];
-            let prompt = PROMPTS[c.spec.prompt];
-            ist.push(
-                c.start_ms,
-                "LLM_START",
-                model,
-                &c.id,
-                &parent,
-                &anc,
-                None,
-                meta("chat_inputs", json!([{"role": "user", "content": prompt}])),
-                json!({"input": prompt}),
-                Value::Null,
-            );
-            ist.push(c.end_ms, "LLM_END", model, &c.id, &parent, &anc, Some(c.start_ms),
-                meta("chat_responses", json!([{"text": answer(&c.spec)}])),
-                json!({"input": prompt, "output": answer(&c.spec)}),
-                json!({"token_usage": usage(&c.spec), "num_llm_calls": 1, "seconds_between_calls": 0}));
+        for c in tl.calls.iter().filter(|c| c.request == r) {
+            ist_call(&mut ist, &rq, c);
         }
-        for t in &tools {
-            let name = TOOLS[t.spec.tool];
-            let anc = ancestry(
-                &id("77777777", r, t.index),
-                name,
-                Some((&agent_fn, "agent")),
-            );
-            let input = json!({"query": question});
-            let output = if t.spec.fails {
-                format!("Error: {name} failed")
-            } else {
-                format!("{name} result")
-            };
-            ist.push(
-                t.start_ms,
-                "TOOL_START",
-                name,
-                &t.id,
-                &wf,
-                &anc,
-                None,
-                meta("tool_inputs", input.clone()),
-                json!({"input": input.to_string()}),
-                Value::Null,
-            );
-            if !t.spec.nested.is_empty() {
-                let sub = ancestry(
-                    &id("55555555", r, t.index),
-                    "sub_agent",
-                    Some((&agent_fn, "agent")),
-                );
-                let fid = id("66666666", r, t.index);
-                ist.push(
-                    t.start_ms + 0.5,
-                    "FUNCTION_START",
-                    "sub_agent",
-                    &fid,
-                    &t.id,
-                    &sub,
-                    None,
-                    Value::Null,
-                    json!({"input": question}),
-                    Value::Null,
-                );
-                ist.push(
-                    t.end_ms - 0.5,
-                    "FUNCTION_END",
-                    "sub_agent",
-                    &fid,
-                    &t.id,
-                    &sub,
-                    Some(t.start_ms + 0.5),
-                    Value::Null,
-                    json!({"output": output}),
-                    Value::Null,
-                );
-            }
-            ist.push(
-                t.end_ms,
-                "TOOL_END",
-                name,
-                &t.id,
-                &wf,
-                &anc,
-                Some(t.start_ms),
-                meta("tool_outputs", json!({"result": output})),
-                json!({"input": input.to_string(), "output": output}),
-                Value::Null,
-            );
+        for t in tl.tools.iter().filter(|t| t.request == r) {
+            ist_tool(&mut ist, &rq, t);
         }
         ist.push(
             e,
             "WORKFLOW_END",
             "agent",
-            &wf,
+            wf,
             "root",
             &root,
             Some(s),
@@ -467,32 +387,170 @@ pub fn to_ist(run: &RunSpec) -> IstTrace {
     IstTrace { requests }
 }
 
+/// An LLM call's LLM_START and LLM_END.
+fn ist_call(ist: &mut Ist, rq: &Request, c: &PlacedCall) {
+    let (anc, parent) = match c.agent {
+        None => (rq.agent.clone(), rq.wf.clone()),
+        Some(k) => (
+            ancestry(
+                &id("55555555", rq.r, k),
+                "sub_agent",
+                Some((&rq.agent_fn, "agent")),
+            ),
+            id("66666666", rq.r, k),
+        ),
+    };
+    let model = MODELS[c.spec.model];
+    let prompt = PROMPTS[c.spec.prompt];
+    ist.push(
+        c.start_ms,
+        "LLM_START",
+        model,
+        &c.id,
+        &parent,
+        &anc,
+        None,
+        meta("chat_inputs", json!([{"role": "user", "content": prompt}])),
+        json!({"input": prompt}),
+        Value::Null,
+    );
+    ist.push(
+        c.end_ms,
+        "LLM_END",
+        model,
+        &c.id,
+        &parent,
+        &anc,
+        Some(c.start_ms),
+        meta("chat_responses", json!([{"text": answer(&c.spec)}])),
+        json!({"input": prompt, "output": answer(&c.spec)}),
+        json!({"token_usage": usage(&c.spec), "num_llm_calls": 1, "seconds_between_calls": 0}),
+    );
+}
+
+/// A tool call's TOOL_START and TOOL_END, and the nested agent's FUNCTION span inside.
+fn ist_tool(ist: &mut Ist, rq: &Request, t: &PlacedTool) {
+    let name = TOOLS[t.spec.tool];
+    let (r, wf) = (rq.r, &rq.wf);
+    let anc = ancestry(
+        &id("77777777", r, t.index),
+        name,
+        Some((&rq.agent_fn, "agent")),
+    );
+    let input = json!({"query": rq.question});
+    let output = if t.spec.fails {
+        format!("Error: {name} failed")
+    } else {
+        format!("{name} result")
+    };
+    ist.push(
+        t.start_ms,
+        "TOOL_START",
+        name,
+        &t.id,
+        wf,
+        &anc,
+        None,
+        meta("tool_inputs", input.clone()),
+        json!({"input": input.to_string()}),
+        Value::Null,
+    );
+    if !t.spec.nested.is_empty() {
+        let sub = ancestry(
+            &id("55555555", r, t.index),
+            "sub_agent",
+            Some((&rq.agent_fn, "agent")),
+        );
+        let fid = id("66666666", r, t.index);
+        ist.push(
+            t.start_ms + 0.5,
+            "FUNCTION_START",
+            "sub_agent",
+            &fid,
+            &t.id,
+            &sub,
+            None,
+            Value::Null,
+            json!({"input": rq.question}),
+            Value::Null,
+        );
+        ist.push(
+            t.end_ms - 0.5,
+            "FUNCTION_END",
+            "sub_agent",
+            &fid,
+            &t.id,
+            &sub,
+            Some(t.start_ms + 0.5),
+            Value::Null,
+            json!({"output": output}),
+            Value::Null,
+        );
+    }
+    ist.push(
+        t.end_ms,
+        "TOOL_END",
+        name,
+        &t.id,
+        wf,
+        &anc,
+        Some(t.start_ms),
+        meta("tool_outputs", json!({"result": output})),
+        json!({"input": input.to_string(), "output": output}),
+        Value::Null,
+    );
+}
+
 fn iso(ms: f64) -> String {
     crate::pyfmt::epoch_to_iso(epoch(ms)).unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn atof_event(
-    ms: f64,
-    seq: usize,
-    category: &str,
-    phase: &str,
-    uuid: &str,
-    parent: &str,
-    name: &str,
-    model: Option<&str>,
-    metadata: Value,
-    data: Value,
-) -> (f64, usize, Value) {
-    (
-        ms,
-        seq,
-        json!({"atof_version": "0.1", "attributes": [], "category": category,
-               "category_profile": model.map(|m| json!({"model_name": m})),
-               "data": data, "data_schema": null, "kind": "scope", "metadata": metadata,
-               "name": name, "parent_uuid": parent, "propagation_root_uuid": parent,
-               "scope_category": phase, "timestamp": iso(ms), "uuid": uuid}),
-    )
+/// One ATOF scope: its start and end events differ only in time, phase, metadata and data.
+struct Scope<'a> {
+    category: &'a str,
+    uuid: &'a str,
+    parent: &'a str,
+    name: &'a str,
+    model: Option<&'a str>,
+}
+
+/// A scope of no model.
+fn scope<'a>(category: &'a str, uuid: &'a str, parent: &'a str, name: &'a str) -> Scope<'a> {
+    Scope {
+        category,
+        uuid,
+        parent,
+        name,
+        model: None,
+    }
+}
+
+/// ATOF events with their time and the order they were made in.
+#[derive(Default)]
+struct Atof {
+    events: Vec<(f64, usize, Value)>,
+}
+
+impl Atof {
+    fn push(&mut self, scope: &Scope, ms: f64, phase: &str, metadata: Value, data: Value) {
+        let seq = self.events.len() + 1;
+        self.events.push((
+            ms,
+            seq,
+            json!({"atof_version": "0.1", "attributes": [], "category": scope.category,
+                   "category_profile": scope.model.map(|m| json!({"model_name": m})),
+                   "data": data, "data_schema": null, "kind": "scope", "metadata": metadata,
+                   "name": scope.name, "parent_uuid": scope.parent,
+                   "propagation_root_uuid": scope.parent,
+                   "scope_category": phase, "timestamp": iso(ms), "uuid": scope.uuid}),
+        ));
+    }
+
+    /// A scope's start at `start` and end at `end`, neither with metadata or data.
+    fn bare(&mut self, scope: &Scope, start: f64, end: f64) {
+        self.push(scope, start, "start", Value::Null, Value::Null);
+        self.push(scope, end, "end", Value::Null, Value::Null);
+    }
 }
 
 /// The run as ATOF events (NeMo Relay's shape): per request an agent scope, per call an LLM
@@ -500,92 +558,27 @@ fn atof_event(
 /// scopes under their tool. Ordered by time, ends before starts at the same instant.
 pub fn to_atof(run: &RunSpec) -> Vec<Value> {
     let tl = timeline(run);
-    let mut ev: Vec<(f64, usize, Value)> = Vec::new();
-    let mut push = |x: (f64, usize, Value)| ev.push(x);
-    let mut seq = 0;
-    let mut next = || {
-        seq += 1;
-        seq
-    };
-    for (r, _) in run.requests.iter().enumerate() {
+    let mut ev = Atof::default();
+    for (r, req) in run.requests.iter().enumerate() {
         let (s, e) = tl.requests[r];
         let agent = id("88888888", r, 0);
-        push(atof_event(
-            s,
-            next(),
-            "agent",
-            "start",
-            &agent,
-            "root",
-            "agent",
-            None,
-            Value::Null,
-            Value::Null,
-        ));
-        push(atof_event(
-            e,
-            next(),
-            "agent",
-            "end",
-            &agent,
-            "root",
-            "agent",
-            None,
-            Value::Null,
-            Value::Null,
-        ));
+        ev.bare(&scope("agent", &agent, "root", "agent"), s, e);
         for t in tl.tools.iter().filter(|t| t.request == r) {
-            let name = TOOLS[t.spec.tool];
-            push(atof_event(
-                t.start_ms,
-                next(),
-                "tool",
-                "start",
-                &t.id,
-                &agent,
-                name,
-                None,
-                Value::Null,
-                json!({"query": PROMPTS[run.requests[r].question]}),
-            ));
-            push(atof_event(
+            let tool = scope("tool", &t.id, &agent, TOOLS[t.spec.tool]);
+            let data = json!({"query": PROMPTS[req.question]});
+            ev.push(&tool, t.start_ms, "start", Value::Null, data);
+            let result = if t.spec.fails { "error" } else { "ok" };
+            ev.push(
+                &tool,
                 t.end_ms,
-                next(),
-                "tool",
                 "end",
-                &t.id,
-                &agent,
-                name,
-                None,
                 Value::Null,
-                json!({"result": if t.spec.fails { "error" } else { "ok" }}),
-            ));
+                json!({"result": result}),
+            );
             if !t.spec.nested.is_empty() {
                 let sub = id("99999999", r, t.index);
-                push(atof_event(
-                    t.start_ms + 0.5,
-                    next(),
-                    "agent",
-                    "start",
-                    &sub,
-                    &t.id,
-                    "sub_agent",
-                    None,
-                    Value::Null,
-                    Value::Null,
-                ));
-                push(atof_event(
-                    t.end_ms - 0.5,
-                    next(),
-                    "agent",
-                    "end",
-                    &sub,
-                    &t.id,
-                    "sub_agent",
-                    None,
-                    Value::Null,
-                    Value::Null,
-                ));
+                let sub = scope("agent", &sub, &t.id, "sub_agent");
+                ev.bare(&sub, t.start_ms + 0.5, t.end_ms - 0.5);
             }
         }
         for c in tl.calls.iter().filter(|c| c.request == r) {
@@ -593,112 +586,68 @@ pub fn to_atof(run: &RunSpec) -> Vec<Value> {
                 None => agent.clone(),
                 Some(k) => id("99999999", r, k),
             };
-            let model = MODELS[c.spec.model];
-            let request = json!({"content": {"messages": [{"role": "user", "content": PROMPTS[c.spec.prompt]}],
-                                             "model": model}, "headers": {}});
-            let openai_usage = json!({"prompt_tokens": c.spec.prompt_tokens,
-                "completion_tokens": c.spec.completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": c.spec.cached_tokens},
-                "completion_tokens_details": {"reasoning_tokens": c.spec.reasoning_tokens}});
-            let message = answer(&c.spec);
-            let full = |with_usage: bool| {
-                let mut v = json!({"choices": [{"finish_reason": "stop", "index": 0,
-                    "message": {"content": message, "role": "assistant"}}]});
-                if with_usage {
-                    v["usage"] = openai_usage.clone();
-                }
-                v
-            };
-            if run.dual_observation {
-                let hook = c.id.replacen("11111111", "aaaaaaaa", 1);
-                let hm = |phase: &str| json!({"hook_event_name": phase, "provider_payload_exact": false});
-                push(atof_event(
-                    c.start_ms,
-                    next(),
-                    "llm",
-                    "start",
-                    &hook,
-                    &parent,
-                    "openrouter",
-                    Some(model),
-                    hm("pre_api_request"),
-                    request.clone(),
-                ));
-                push(atof_event(
-                    c.end_ms + 0.5,
-                    next(),
-                    "llm",
-                    "end",
-                    &hook,
-                    &parent,
-                    "openrouter",
-                    Some(model),
-                    hm("post_api_request"),
-                    json!({"assistant_content_chars": message.chars().count(), "usage": openai_usage.clone()}),
-                ));
-                let gm = json!({"gateway_path": "/v1/chat/completions"});
-                push(atof_event(
-                    c.start_ms + 0.5,
-                    next(),
-                    "llm",
-                    "start",
-                    &c.id,
-                    &parent,
-                    "openai.chat_completions",
-                    Some(model),
-                    gm.clone(),
-                    request.clone(),
-                ));
-                push(atof_event(
-                    c.end_ms,
-                    next(),
-                    "llm",
-                    "end",
-                    &c.id,
-                    &parent,
-                    "openai.chat_completions",
-                    Some(model),
-                    gm,
-                    full(false),
-                ));
-            } else {
-                push(atof_event(
-                    c.start_ms,
-                    next(),
-                    "llm",
-                    "start",
-                    &c.id,
-                    &parent,
-                    "openai.chat_completions",
-                    Some(model),
-                    Value::Null,
-                    request.clone(),
-                ));
-                push(atof_event(
-                    c.end_ms,
-                    next(),
-                    "llm",
-                    "end",
-                    &c.id,
-                    &parent,
-                    "openai.chat_completions",
-                    Some(model),
-                    Value::Null,
-                    full(true),
-                ));
-            }
+            atof_call(&mut ev, c, &parent, run.dual_observation);
         }
     }
     let rank = |v: &Value| match v["scope_category"].as_str() {
         Some("end") => 0,
         _ => 1,
     };
+    let mut ev = ev.events;
     ev.sort_by(|a, b| {
         a.0.total_cmp(&b.0)
             .then(rank(&a.2).cmp(&rank(&b.2)))
             .then(a.1.cmp(&b.1))
     });
     ev.into_iter().map(|x| x.2).collect()
+}
+
+/// An LLM call's span under `parent`, or with `dual` a hook span and a gateway span.
+fn atof_call(ev: &mut Atof, c: &PlacedCall, parent: &str, dual: bool) {
+    let model = MODELS[c.spec.model];
+    let request = json!({"content": {"messages": [{"role": "user", "content": PROMPTS[c.spec.prompt]}],
+                                     "model": model}, "headers": {}});
+    let openai_usage = json!({"prompt_tokens": c.spec.prompt_tokens,
+        "completion_tokens": c.spec.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": c.spec.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": c.spec.reasoning_tokens}});
+    let message = answer(&c.spec);
+    let full = |with_usage: bool| {
+        let mut v = json!({"choices": [{"finish_reason": "stop", "index": 0,
+            "message": {"content": message, "role": "assistant"}}]});
+        if with_usage {
+            v["usage"] = openai_usage.clone();
+        }
+        v
+    };
+    let llm = |uuid, name| Scope {
+        category: "llm",
+        uuid,
+        parent,
+        name,
+        model: Some(model),
+    };
+    let gateway = llm(&c.id, "openai.chat_completions");
+    if dual {
+        let hook = c.id.replacen("11111111", "aaaaaaaa", 1);
+        let hook = llm(&hook, "openrouter");
+        let hm = |phase: &str| json!({"hook_event_name": phase, "provider_payload_exact": false});
+        ev.push(
+            &hook,
+            c.start_ms,
+            "start",
+            hm("pre_api_request"),
+            request.clone(),
+        );
+        let post = json!({"assistant_content_chars": message.chars().count(), "usage": openai_usage.clone()});
+        ev.push(&hook, c.end_ms + 0.5, "end", hm("post_api_request"), post);
+        let gm = json!({"gateway_path": "/v1/chat/completions"});
+        ev.push(&gateway, c.start_ms + 0.5, "start", gm.clone(), request);
+        ev.push(&gateway, c.end_ms, "end", gm, full(false));
+    } else {
+        ev.push(&gateway, c.start_ms, "start", Value::Null, request);
+        ev.push(&gateway, c.end_ms, "end", Value::Null, full(true));
+    }
 }
 
 /// Ground-truth token totals of a run: (prompt, completion, cached).
