@@ -908,96 +908,20 @@ impl Tree {
                 roles.insert(u.to_string(), role(e).map(str::to_string));
             }
         }
-        // Parent chains are followed at most `bound` steps: a longer chain is a cycle.
-        let bound = parents.len() + 1;
-        let non_turn_parent = |mut cur: Option<String>, skip: &str| {
-            let mut steps = 0;
-            while let Some(u) = cur {
-                steps += 1;
-                if steps > bound {
-                    return false;
-                }
-                if u != skip {
-                    if let Some(r) = roles.get(&u) {
-                        if r.as_deref() != Some("turn") {
-                            return true;
-                        }
-                    }
-                }
-                cur = parents.get(&u).cloned();
-            }
-            false
-        };
+        let non_turn = |u: &str| roles.get(u).is_some_and(|r| r.as_deref() != Some("turn"));
+        // A turn scope is an agent unless an agent that is not a turn holds it.
         let agents: BTreeSet<String> = events
             .iter()
             .filter(|e| is_start(e) && is_agent(e))
             .filter(|e| {
                 role(e) != Some("turn")
-                    || !non_turn_parent(e.parent_uuid().map(str::to_string), e.uuid().unwrap_or(""))
+                    || ancestor(&parents, e.parent_uuid(), e.uuid().unwrap_or(""), non_turn)
+                        .is_none()
             })
             .filter_map(|e| e.uuid().map(str::to_string))
             .collect();
-        let nearest = |mut cur: Option<String>, skip: &str| {
-            let mut steps = 0;
-            while let Some(u) = cur {
-                steps += 1;
-                if steps > bound {
-                    return None;
-                }
-                if u != skip && agents.contains(&u) {
-                    return Some(u);
-                }
-                cur = parents.get(&u).cloned();
-            }
-            None
-        };
-        let mut nodes: HashMap<String, Node> = HashMap::new();
-        for e in events.iter().filter(|e| is_start(e) && is_agent(e)) {
-            let Some(u) = e.uuid().filter(|u| agents.contains(*u)) else {
-                continue;
-            };
-            let referenced = role(e) == Some("subagent")
-                || e.0.get("metadata").and_then(delegation_call_id).is_some()
-                || e.data().and_then(delegation_call_id).is_some();
-            nodes.insert(
-                u.to_string(),
-                Node {
-                    uuid: u.to_string(),
-                    name: e.name().to_string(),
-                    session_id: e
-                        .metadata()
-                        .and_then(|m| m.get("session_id"))
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    referenced,
-                    parent: nearest(e.parent_uuid().map(str::to_string), u),
-                    children: vec![],
-                    start_us: e.micros().unwrap_or(0),
-                },
-            );
-        }
-        let links: Vec<(String, String)> = nodes
-            .values()
-            .filter_map(|n| n.parent.clone().map(|p| (p, n.uuid.clone())))
-            .collect();
-        let mut roots: Vec<String> = nodes
-            .values()
-            .filter(|n| n.parent.is_none())
-            .map(|n| n.uuid.clone())
-            .collect();
-        for (p, c) in links {
-            if let Some(n) = nodes.get_mut(&p) {
-                n.children.push(c);
-            }
-        }
-        let start: HashMap<String, (i64, String)> = nodes
-            .iter()
-            .map(|(u, n)| (u.clone(), (n.start_us, u.clone())))
-            .collect();
-        roots.sort_by_key(|u| start.get(u).cloned());
-        for n in nodes.values_mut() {
-            n.children.sort_by_key(|u| start.get(u).cloned());
-        }
+        let nodes = agent_nodes(events, &agents, &parents);
+        let (nodes, roots) = linked(nodes);
         Tree {
             nodes,
             roots,
@@ -1005,7 +929,94 @@ impl Tree {
             agents,
         }
     }
+}
 
+/// The first of `from` and its ancestors (not `skip`) for which `is` holds. Parent chains
+/// are followed at most as many steps as there are links: a longer chain is a cycle.
+fn ancestor(
+    parents: &HashMap<String, String>,
+    from: Option<&str>,
+    skip: &str,
+    is: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let bound = parents.len() + 1;
+    let mut cur = from;
+    let mut steps = 0;
+    while let Some(u) = cur {
+        steps += 1;
+        if steps > bound {
+            return None;
+        }
+        if u != skip && is(u) {
+            return Some(u.to_string());
+        }
+        cur = parents.get(u).map(String::as_str);
+    }
+    None
+}
+
+/// A node per agent scope's start.
+fn agent_nodes(
+    events: &[Event],
+    agents: &BTreeSet<String>,
+    parents: &HashMap<String, String>,
+) -> HashMap<String, Node> {
+    let mut nodes: HashMap<String, Node> = HashMap::new();
+    for e in events.iter().filter(|e| is_start(e) && is_agent(e)) {
+        let Some(u) = e.uuid().filter(|u| agents.contains(*u)) else {
+            continue;
+        };
+        let referenced = role(e) == Some("subagent")
+            || e.0.get("metadata").and_then(delegation_call_id).is_some()
+            || e.data().and_then(delegation_call_id).is_some();
+        nodes.insert(
+            u.to_string(),
+            Node {
+                uuid: u.to_string(),
+                name: e.name().to_string(),
+                session_id: e
+                    .metadata()
+                    .and_then(|m| m.get("session_id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                referenced,
+                parent: ancestor(parents, e.parent_uuid(), u, |p| agents.contains(p)),
+                children: vec![],
+                start_us: e.micros().unwrap_or(0),
+            },
+        );
+    }
+    nodes
+}
+
+/// The nodes with their children, and the roots, each list in start order.
+fn linked(mut nodes: HashMap<String, Node>) -> (HashMap<String, Node>, Vec<String>) {
+    let links: Vec<(String, String)> = nodes
+        .values()
+        .filter_map(|n| n.parent.clone().map(|p| (p, n.uuid.clone())))
+        .collect();
+    let mut roots: Vec<String> = nodes
+        .values()
+        .filter(|n| n.parent.is_none())
+        .map(|n| n.uuid.clone())
+        .collect();
+    for (p, c) in links {
+        if let Some(n) = nodes.get_mut(&p) {
+            n.children.push(c);
+        }
+    }
+    let start: HashMap<String, (i64, String)> = nodes
+        .iter()
+        .map(|(u, n)| (u.clone(), (n.start_us, u.clone())))
+        .collect();
+    roots.sort_by_key(|u| start.get(u).cloned());
+    for n in nodes.values_mut() {
+        n.children.sort_by_key(|u| start.get(u).cloned());
+    }
+    (nodes, roots)
+}
+
+impl Tree {
     fn owner(&self, e: &Event) -> Option<String> {
         if is_agent(e) {
             return e

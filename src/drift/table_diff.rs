@@ -207,6 +207,77 @@ fn one_sided_row(
     });
 }
 
+/// The columns of both sides, as [`diff_csv_in_parts`] compares them: per column of the
+/// left side, its index, name, index on the right and tolerance.
+type Columns<'h> = [(usize, &'h String, usize, Tolerance)];
+
+/// The cells of rows of both sides that share a key, column by column.
+struct RowDiff<'a, A, B> {
+    a: &'a A,
+    b: &'a B,
+    columns: &'a Columns<'a>,
+    /// Reused buffers: the path, and the two cells' texts.
+    path: String,
+    bx: String,
+    by: String,
+}
+
+impl<A: Cells, B: Cells> RowDiff<'_, A, B> {
+    /// Left row `i` and right row `j`, both of key `k`: returns the cells that differ.
+    fn row(&mut self, groups: &mut Groups, k: &Key, i: usize, j: usize) -> usize {
+        let (bx, by) = (&mut self.bx, &mut self.by);
+        let mut differing = 0;
+        for &(ci, name, cj, tol) in self.columns {
+            let (x, y) = (self.a.cell(i, ci), self.b.cell(j, cj));
+            // Numbers are compared as the text they are written as, without
+            // writing them; text as it is.
+            let nums = match x.same_text(y) {
+                Some(true) => continue,
+                Some(false) => x.number().flatten().zip(y.number().flatten()),
+                None => {
+                    let (x, y) = (x.text(bx), y.text(by));
+                    if x == y {
+                        continue;
+                    }
+                    x.parse::<f64>().ok().zip(y.parse::<f64>().ok())
+                }
+            };
+            if nums.is_some_and(|(p, q)| tol.close(p, q)) {
+                continue;
+            }
+            let path = &mut self.path;
+            path.clear();
+            path.push_str(k.1);
+            path.push('.');
+            path.push_str(name);
+            differing += 1;
+            groups.add(path, 1, nums, || Change::Value {
+                left: Value::String(x.text(bx).to_string()),
+                right: Value::String(y.text(by).to_string()),
+            });
+        }
+        differing
+    }
+}
+
+/// The columns of one side only (`columns.NAME`); returns how many.
+fn one_sided_columns(groups: &mut Groups, ha: &[String], hb: &[String]) -> usize {
+    let mut differing = 0;
+    for name in ha.iter().filter(|n| col(hb, n).is_none()) {
+        differing += 1;
+        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyLeft {
+            value: Value::String(name.clone()),
+        });
+    }
+    for name in hb.iter().filter(|n| col(ha, n).is_none()) {
+        differing += 1;
+        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyRight {
+            value: Value::String(name.clone()),
+        });
+    }
+    differing
+}
+
 /// [`diff_csv`] with `per_part` left rows per part.
 fn diff_csv_in_parts(
     file: &str,
@@ -249,7 +320,14 @@ fn diff_csv_in_parts(
             let mut groups = Groups::new(file, policy, builder);
             let (mut compared, mut differing) = (0, 0);
             let mut path = String::new();
-            let (mut bx, mut by) = (String::new(), String::new());
+            let mut rows_diff = RowDiff {
+                a,
+                b,
+                columns: &columns,
+                path: String::new(),
+                bx: String::new(),
+                by: String::new(),
+            };
             let mut right_only = Vec::new();
             for (k, i) in rows.iter() {
                 while let Some((rk, _)) = right.next_if(|(rk, _)| rk < k) {
@@ -263,35 +341,8 @@ fn diff_csv_in_parts(
                     differing += ha.len();
                     continue;
                 };
-                for &(ci, name, cj, tol) in &columns {
-                    compared += 1;
-                    let (x, y) = (a.cell(*i, ci), b.cell(*j, cj));
-                    // Numbers are compared as the text they are written as, without
-                    // writing them; text as it is.
-                    let nums = match x.same_text(y) {
-                        Some(true) => continue,
-                        Some(false) => x.number().flatten().zip(y.number().flatten()),
-                        None => {
-                            let (x, y) = (x.text(&mut bx), y.text(&mut by));
-                            if x == y {
-                                continue;
-                            }
-                            x.parse::<f64>().ok().zip(y.parse::<f64>().ok())
-                        }
-                    };
-                    if nums.is_some_and(|(p, q)| tol.close(p, q)) {
-                        continue;
-                    }
-                    path.clear();
-                    path.push_str(k.1);
-                    path.push('.');
-                    path.push_str(name);
-                    differing += 1;
-                    groups.add(&path, 1, nums, || Change::Value {
-                        left: Value::String(x.text(&mut bx).to_string()),
-                        right: Value::String(y.text(&mut by).to_string()),
-                    });
-                }
+                compared += columns.len();
+                differing += rows_diff.row(&mut groups, k, *i, *j);
             }
             right_only.extend(right.map(|(rk, _)| rk));
             ((groups, differing), compared, right_only)
@@ -317,18 +368,7 @@ fn diff_csv_in_parts(
         compared += hb.len();
         differing += hb.len();
     }
-    for name in ha.iter().filter(|n| col(hb, n).is_none()) {
-        differing += 1;
-        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyLeft {
-            value: Value::String(name.clone()),
-        });
-    }
-    for name in hb.iter().filter(|n| col(ha, n).is_none()) {
-        differing += 1;
-        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyRight {
-            value: Value::String(name.clone()),
-        });
-    }
+    differing += one_sided_columns(&mut groups, ha, hb);
     OutputDrift {
         file: file.into(),
         compared,

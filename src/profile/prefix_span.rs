@@ -188,14 +188,11 @@ fn py_num(v: DefaultOrFloat) -> String {
     }
 }
 
-pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
-    let max_text_len = cfg.max_text_len.max(0) as usize;
-    let seqs = sequences(frame, max_text_len);
-    let n = seqs.len();
-    // Tokens to ids, so the miner compares integers.
+/// The sequences' tokens as ids (so the miner compares integers), and the token of each id.
+fn token_ids(seqs: &[(usize, Vec<Call>)]) -> (Vec<Vec<usize>>, Vec<String>) {
     let mut ids: FxHashMap<String, usize> = FxHashMap::default();
     let mut names: Vec<String> = Vec::new();
-    let db: Vec<Vec<usize>> = seqs
+    let db = seqs
         .iter()
         .map(|(_, calls)| {
             calls
@@ -209,6 +206,49 @@ pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
                 .collect()
         })
         .collect();
+    (db, names)
+}
+
+/// A frequent pattern with its coverage of the examples, their list and the pattern's
+/// average duration over its contiguous occurrences.
+fn measured(pattern: Vec<String>, frequency: usize, seqs: &[(usize, Vec<Call>)]) -> Pattern {
+    let n = seqs.len();
+    let (mut examples, mut occ, mut total) = (Vec::new(), 0usize, 0.0f64);
+    for (ex, calls) in seqs {
+        let m = contiguous_matches(&pattern, calls);
+        if m.is_empty() {
+            continue;
+        }
+        examples.push(*ex);
+        for s in m {
+            let d: Vec<f64> = calls[s..s + pattern.len()]
+                .iter()
+                .map(|c| c.duration)
+                .collect();
+            total += np_sum(&d);
+            occ += 1;
+        }
+    }
+    let coverage = if n > 0 {
+        examples.len() as f64 / n as f64
+    } else {
+        0.0
+    };
+    examples.sort_unstable();
+    Pattern {
+        pattern,
+        frequency,
+        coverage,
+        average_duration: if occ > 0 { total / occ as f64 } else { 0.0 },
+        examples_containing: examples,
+    }
+}
+
+pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
+    let max_text_len = cfg.max_text_len.max(0) as usize;
+    let seqs = sequences(frame, max_text_len);
+    let n = seqs.len();
+    let (db, names) = token_ids(&seqs);
     let minsup = match cfg.min_support {
         DefaultOrFloat::Default(i) => i.max(0) as usize,
         DefaultOrFloat::User(f) => (crate::numeric::py_round(f * n as f64) as i64).max(1) as usize,
@@ -224,42 +264,14 @@ pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
         DefaultOrFloat::Default(i) => i as f64,
         DefaultOrFloat::User(f) => f,
     };
-    let mut patterns = Vec::new();
-    for (freq, pat) in found {
-        let pattern: Vec<String> = pat.iter().map(|&i| names[i].clone()).collect();
-        let (mut examples, mut occ, mut total) = (Vec::new(), 0usize, 0.0f64);
-        for (ex, calls) in &seqs {
-            let m = contiguous_matches(&pattern, calls);
-            if m.is_empty() {
-                continue;
-            }
-            examples.push(*ex);
-            for s in m {
-                let d: Vec<f64> = calls[s..s + pattern.len()]
-                    .iter()
-                    .map(|c| c.duration)
-                    .collect();
-                total += np_sum(&d);
-                occ += 1;
-            }
-        }
-        let coverage = if n > 0 {
-            examples.len() as f64 / n as f64
-        } else {
-            0.0
-        };
-        if coverage < min_coverage {
-            continue;
-        }
-        examples.sort_unstable();
-        patterns.push(Pattern {
-            pattern,
-            frequency: freq,
-            coverage,
-            average_duration: if occ > 0 { total / occ as f64 } else { 0.0 },
-            examples_containing: examples,
-        });
-    }
+    let mut patterns: Vec<Pattern> = found
+        .into_iter()
+        .map(|(freq, pat)| {
+            let pattern = pat.iter().map(|&i| names[i].clone()).collect();
+            measured(pattern, freq, &seqs)
+        })
+        .filter(|p| p.coverage >= min_coverage)
+        .collect();
     patterns.sort_by(|a, b| {
         (b.frequency, b.coverage, b.average_duration)
             .partial_cmp(&(a.frequency, a.coverage, a.average_duration))
@@ -272,6 +284,12 @@ pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
             report: "No patterns passed coverage/duration thresholds.".into(),
         };
     }
+    let report = report(&patterns, n, cfg);
+    PrefixSpanResult { patterns, report }
+}
+
+/// The text report of the patterns found in `n` examples.
+fn report(patterns: &[Pattern], n: usize, cfg: &PrefixSpanConfig) -> String {
     let mut lines = vec![
         "=== PrefixSpan Sub-Workflow Mining w/ LLM Text ===".to_string(),
         format!("Total examples: {n}"),
@@ -299,10 +317,7 @@ pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
         ));
         lines.push(format!("   Examples containing: [{}]", ex.join(", ")));
     }
-    PrefixSpanResult {
-        patterns,
-        report: lines.join("\n"),
-    }
+    lines.join("\n")
 }
 
 pub fn to_json(r: &PrefixSpanResult) -> Value {
