@@ -66,6 +66,59 @@ fn num(n: i64) -> Value {
     Value::from(n)
 }
 
+/// The IST row `i` (`a`) and the ATIF row paired with it (`b`): their differing fields
+/// counted in `d` and pushed to `diffs`; returns how many leading hash blocks they share.
+fn paired_rows(
+    i: usize,
+    a: &Row,
+    b: &Row,
+    d: &mut MooncakeDrift,
+    diffs: &mut Vec<(String, Change, usize)>,
+) -> usize {
+    let mut field = |name: &str, l: Value, r: Value| {
+        if l != r {
+            diffs.push((
+                format!("rows.{i}.{name}"),
+                Change::Value { left: l, right: r },
+                1,
+            ));
+            true
+        } else {
+            false
+        }
+    };
+    if field("input_length", num(a.input_length), num(b.input_length)) {
+        d.input_length_differs += 1;
+    }
+    if field("output_length", num(a.output_length), num(b.output_length)) {
+        d.output_length_differs += 1;
+    }
+    let delay = |r: &Row| r.delay.map_or(Value::Null, Value::from);
+    if field("delay", delay(a), delay(b)) {
+        d.delay_differs += 1;
+    }
+    let common = a
+        .hash_ids
+        .iter()
+        .zip(&b.hash_ids)
+        .take_while(|(x, y)| x == y)
+        .count();
+    if a.hash_ids != b.hash_ids {
+        diffs.push((
+            format!("rows.{i}.hash_ids"),
+            Change::Value {
+                left: Value::String(format!("{} blocks", a.hash_ids.len())),
+                right: Value::String(format!(
+                    "{} blocks, {common} leading in common",
+                    b.hash_ids.len()
+                )),
+            },
+            1,
+        ));
+    }
+    common
+}
+
 /// Compare the two sides' rows. Returns the summary and the differences as
 /// `(path, change, count)` with paths `rows.<i>.<field>` (`i`: the IST row, or the ATIF row
 /// for rows only on that side), ready for the drift engine's policy grouping.
@@ -108,50 +161,9 @@ pub fn diff(ist: &[Row], atif: &[Row]) -> (MooncakeDrift, Vec<(String, Change, u
         matched.insert(j);
         d.paired += 1;
         compared += 4;
-        let b = &atif[j];
-        let mut field = |name: &str, l: Value, r: Value| {
-            if l != r {
-                diffs.push((
-                    format!("rows.{i}.{name}"),
-                    Change::Value { left: l, right: r },
-                    1,
-                ));
-                true
-            } else {
-                false
-            }
-        };
-        if field("input_length", num(a.input_length), num(b.input_length)) {
-            d.input_length_differs += 1;
-        }
-        if field("output_length", num(a.output_length), num(b.output_length)) {
-            d.output_length_differs += 1;
-        }
-        let delay = |r: &Row| r.delay.map_or(Value::Null, Value::from);
-        if field("delay", delay(a), delay(b)) {
-            d.delay_differs += 1;
-        }
-        let common = a
-            .hash_ids
-            .iter()
-            .zip(&b.hash_ids)
-            .take_while(|(x, y)| x == y)
-            .count();
+        let common = paired_rows(i, a, &atif[j], &mut d, &mut diffs);
         blocks += a.hash_ids.len();
         shared += common;
-        if a.hash_ids != b.hash_ids {
-            diffs.push((
-                format!("rows.{i}.hash_ids"),
-                Change::Value {
-                    left: Value::String(format!("{} blocks", a.hash_ids.len())),
-                    right: Value::String(format!(
-                        "{} blocks, {common} leading in common",
-                        b.hash_ids.len()
-                    )),
-                },
-                1,
-            ));
-        }
     }
     for (j, r) in atif
         .iter()

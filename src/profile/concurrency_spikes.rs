@@ -78,6 +78,49 @@ fn add_to<K: PartialEq + Copy, V>(
     }
 }
 
+/// The UUIDs of the calls `active` in a spike (each once, in their order), and the prompt
+/// and total tokens of their ends (positive ones) pushed to `tokens`.
+fn active_uuids(
+    frame: &Frame,
+    forest: &CallForest,
+    active: &[usize],
+    tokens: (&mut Vec<f64>, &mut Vec<f64>),
+) -> Vec<Text> {
+    let (p_tokens, t_tokens) = tokens;
+    let mut uuids: Vec<Text> = Vec::new();
+    for &m in active {
+        let x = &forest.nodes[m];
+        if !uuids.contains(&x.uuid) {
+            uuids.push(x.uuid.clone());
+        }
+        if let Some(r) = x.end_row.map(|r| &frame.rows[r]) {
+            if let Some(p) = r.prompt_tokens.filter(|&p| p > 0) {
+                p_tokens.push(p as f64);
+            }
+            if let Some(tt) = r.total_tokens.filter(|&tt| tt > 0) {
+                t_tokens.push(tt as f64);
+            }
+        }
+    }
+    uuids
+}
+
+/// The mean latency of the calls at each concurrency level (a call's level: the one at its
+/// midpoint), levels in first-seen order.
+fn latency_by_level(forest: &CallForest, order: &[usize]) -> Vec<(i64, f64)> {
+    let segs = segments(forest, order);
+    let mut by_level: Vec<(i64, Vec<f64>)> = Vec::new();
+    for &n in order {
+        let x = &forest.nodes[n];
+        let mc = midpoint_level(&segs, x.start, x.end, false);
+        add_to(&mut by_level, mc as i64, |v| v.push(x.duration), Vec::new);
+    }
+    by_level
+        .into_iter()
+        .map(|(c, d)| (c, np_mean(&d)))
+        .collect()
+}
+
 pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
     let forest: CallForest = build(frame, Families::LlmAndTool);
     let order = forest.dfs();
@@ -114,21 +157,8 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
                     open_list.retain(|&m| open[m]);
                     let mut active = open_list.clone();
                     active.sort_by_key(|&m| dfs_pos[m]);
-                    let mut uuids: Vec<Text> = Vec::new();
-                    for &m in &active {
-                        let x = &forest.nodes[m];
-                        if !uuids.contains(&x.uuid) {
-                            uuids.push(x.uuid.clone());
-                        }
-                        if let Some(r) = x.end_row.map(|r| &frame.rows[r]) {
-                            if let Some(p) = r.prompt_tokens.filter(|&p| p > 0) {
-                                p_tokens.push(p as f64);
-                            }
-                            if let Some(tt) = r.total_tokens.filter(|&tt| tt > 0) {
-                                t_tokens.push(tt as f64);
-                            }
-                        }
-                    }
+                    let tokens = (&mut p_tokens, &mut t_tokens);
+                    let uuids = active_uuids(frame, &forest, &active, tokens);
                     spikes.push(Spike {
                         start: prev,
                         end: t,
@@ -151,17 +181,7 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
     let total_time = distribution.iter().fold(0.0, |a, (_, d)| a + d);
     let p = [50.0, 90.0, 95.0, 99.0].map(|pct| level_at(&distribution, total_time, pct));
 
-    let segs = segments(&forest, &order);
-    let mut by_level: Vec<(i64, Vec<f64>)> = Vec::new();
-    for &n in &order {
-        let x = &forest.nodes[n];
-        let mc = midpoint_level(&segs, x.start, x.end, false);
-        add_to(&mut by_level, mc as i64, |v| v.push(x.duration), Vec::new);
-    }
-    let latency_by_level: Vec<(i64, f64)> = by_level
-        .into_iter()
-        .map(|(c, d)| (c, np_mean(&d)))
-        .collect();
+    let latency_by_level = latency_by_level(&forest, &order);
     let avg = |v: &[f64]| if v.is_empty() { 0.0 } else { np_mean(v) };
     let mut a = SpikeAnalysis {
         num_calls: order.len(),

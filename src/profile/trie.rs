@@ -320,8 +320,67 @@ pub fn generated_at(frame: &Frame) -> String {
     crate::pyfmt::epoch_to_iso(last).unwrap_or_else(|| "1970-01-01T00:00:00+00:00".into())
 }
 
-/// The trie as NAT serialises it, `generated_at` given by the caller.
-pub fn prediction_trie(frame: &Frame, cfg: &TrieConfig, generated_at: &str) -> Value {
+impl NodeAccs {
+    /// One call through this node.
+    fn add(&mut self, c: &Call, cfg: &TrieConfig) {
+        slot(&mut self.remaining, c.call_index).add(c.remaining as f64);
+        slot(&mut self.output, c.call_index).add(c.output_tokens as f64);
+        if let Some(t) = c.time_to_next_ms {
+            slot(&mut self.interarrival, c.call_index).add(t);
+        }
+        self.all_remaining.add(c.remaining as f64);
+        self.all_output.add(c.output_tokens as f64);
+        if let Some(t) = c.time_to_next_ms {
+            self.all_interarrival.add(t);
+        }
+        if cfg.auto_sensitivity {
+            slot(&mut self.sensitivity, c.call_index).add(c.sensitivity);
+            self.all_sensitivity.add(c.sensitivity);
+        }
+    }
+
+    /// `predictions_by_call_index`: per call index, ascending (NAT's
+    /// `set(remaining) | set(interarrival) | set(output)` of these small ints).
+    fn by_index(&self, cfg: &TrieConfig) -> Map<String, Value> {
+        let mut idx: Vec<usize> = self
+            .remaining
+            .iter()
+            .chain(&self.interarrival)
+            .chain(&self.output)
+            .map(|(k, _)| *k)
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let empty = Acc::default();
+        idx.into_iter()
+            .map(|k| {
+                let prediction = json!({
+                    "remaining_calls": get(&self.remaining, k).unwrap_or(&empty).metrics(),
+                    "interarrival_ms": get(&self.interarrival, k).unwrap_or(&empty).metrics(),
+                    "output_tokens": get(&self.output, k).unwrap_or(&empty).metrics(),
+                    "latency_sensitivity": to_sensitivity(get(&self.sensitivity, k), cfg),
+                });
+                (k.to_string(), prediction)
+            })
+            .collect()
+    }
+
+    /// `predictions_any_index` (null when no call passed the node).
+    fn any(&self, cfg: &TrieConfig) -> Value {
+        if self.all_remaining.0.is_empty() {
+            return Value::Null;
+        }
+        json!({
+            "remaining_calls": self.all_remaining.metrics(),
+            "interarrival_ms": self.all_interarrival.metrics(),
+            "output_tokens": self.all_output.metrics(),
+            "latency_sensitivity": to_sensitivity(Some(&self.all_sensitivity), cfg),
+        })
+    }
+}
+
+/// Every node's accumulators, by path from the root, in first-touched order.
+fn node_accs(frame: &Frame, cfg: &TrieConfig) -> Vec<(Vec<String>, NodeAccs)> {
     let mut accs: Vec<(Vec<String>, NodeAccs)> = Vec::new();
     for (_, rows) in frame.rows_by_example() {
         let mut cs = calls(frame, &rows, cfg);
@@ -338,92 +397,61 @@ pub fn prediction_trie(frame: &Frame, cfg: &TrieConfig, generated_at: &str) -> V
                         accs.len() - 1
                     }
                 };
-                let a = &mut accs[i].1;
-                slot(&mut a.remaining, c.call_index).add(c.remaining as f64);
-                slot(&mut a.output, c.call_index).add(c.output_tokens as f64);
-                if let Some(t) = c.time_to_next_ms {
-                    slot(&mut a.interarrival, c.call_index).add(t);
-                }
-                a.all_remaining.add(c.remaining as f64);
-                a.all_output.add(c.output_tokens as f64);
-                if let Some(t) = c.time_to_next_ms {
-                    a.all_interarrival.add(t);
-                }
-                if cfg.auto_sensitivity {
-                    slot(&mut a.sensitivity, c.call_index).add(c.sensitivity);
-                    a.all_sensitivity.add(c.sensitivity);
-                }
+                accs[i].1.add(c, cfg);
             }
         }
     }
-    // Build the node tree in first-touched order.
-    #[derive(Default)]
-    struct Node {
-        by_index: Map<String, Value>,
-        any: Value,
-        children: Vec<(String, Node)>,
-    }
-    let mut root = Node {
-        any: Value::Null,
-        ..Default::default()
-    };
-    for (key, a) in &accs {
-        let mut node = &mut root;
-        for name in key {
-            let i = match node.children.iter().position(|(n, _)| n == name) {
-                Some(i) => i,
-                None => {
-                    node.children.push((
-                        name.clone(),
-                        Node {
-                            any: Value::Null,
-                            ..Default::default()
-                        },
-                    ));
-                    node.children.len() - 1
-                }
-            };
-            node = &mut node.children[i].1;
-        }
-        // set(remaining) | set(interarrival) | set(output): ascending for these small ints.
-        let mut idx: Vec<usize> = a
-            .remaining
-            .iter()
-            .chain(&a.interarrival)
-            .chain(&a.output)
-            .map(|(k, _)| *k)
-            .collect();
-        idx.sort_unstable();
-        idx.dedup();
-        for k in idx {
-            let empty = Acc::default();
-            node.by_index.insert(
-                k.to_string(),
-                json!({
-                    "remaining_calls": get(&a.remaining, k).unwrap_or(&empty).metrics(),
-                    "interarrival_ms": get(&a.interarrival, k).unwrap_or(&empty).metrics(),
-                    "output_tokens": get(&a.output, k).unwrap_or(&empty).metrics(),
-                    "latency_sensitivity": to_sensitivity(get(&a.sensitivity, k), cfg),
-                }),
-            );
-        }
-        if !a.all_remaining.0.is_empty() {
-            node.any = json!({
-                "remaining_calls": a.all_remaining.metrics(),
-                "interarrival_ms": a.all_interarrival.metrics(),
-                "output_tokens": a.all_output.metrics(),
-                "latency_sensitivity": to_sensitivity(Some(&a.all_sensitivity), cfg),
-            });
+    accs
+}
+
+/// A node of the trie as it is written.
+struct Node {
+    by_index: Map<String, Value>,
+    any: Value,
+    children: Vec<(String, Node)>,
+}
+
+impl Node {
+    fn new() -> Node {
+        Node {
+            by_index: Map::new(),
+            any: Value::Null,
+            children: Vec::new(),
         }
     }
-    fn ser(name: &str, n: &Node) -> Value {
+
+    /// The child `name`, made if new (children in first-touched order).
+    fn child(&mut self, name: &str) -> &mut Node {
+        let i = match self.children.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.children.push((name.to_string(), Node::new()));
+                self.children.len() - 1
+            }
+        };
+        &mut self.children[i].1
+    }
+
+    fn to_json(&self, name: &str) -> Value {
         let mut children = Map::new();
-        for (k, c) in &n.children {
-            children.insert(k.clone(), ser(k, c));
+        for (k, c) in &self.children {
+            children.insert(k.clone(), c.to_json(k));
         }
-        json!({"name": name, "predictions_by_call_index": n.by_index, "predictions_any_index": n.any,
-               "children": children})
+        json!({"name": name, "predictions_by_call_index": self.by_index,
+               "predictions_any_index": self.any, "children": children})
+    }
+}
+
+/// The trie as NAT serialises it, `generated_at` given by the caller.
+pub fn prediction_trie(frame: &Frame, cfg: &TrieConfig, generated_at: &str) -> Value {
+    let mut root = Node::new();
+    for (key, a) in &node_accs(frame, cfg) {
+        let node = key.iter().fold(&mut root, |node, name| node.child(name));
+        node.by_index = a.by_index(cfg);
+        if !a.all_remaining.0.is_empty() {
+            node.any = a.any(cfg);
+        }
     }
     json!({"version": "1.0", "generated_at": generated_at, "workflow_name": "profiled_workflow",
-           "root": ser("root", &root)})
+           "root": root.to_json("root")})
 }
