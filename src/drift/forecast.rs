@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use super::typed::{self, array_leaves, Lane, Leaf};
 use super::value_diff::leaf_count;
-use super::{both_paths, diff_json, json_groups, normalize_json, Groups, OutputDrift, Policy};
-use crate::config::ProfilerConfig;
+use super::{
+    both_paths, diff_json, json_groups, normalize_json, Groups, OutputDrift, Paths, Policy,
+};
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
 use crate::profile::forecast::{forecast_apart, with_matrices, Matrices};
@@ -43,17 +44,12 @@ impl Side {
 
 /// Per builder, the drift of `forecast.json`; `None` when the forecast is off or a frame
 /// is empty (the unit-by-unit path handles those).
-pub(super) fn drift(
-    ist: &Frame,
-    atif: &[Frame],
-    builders: &[Builder],
-    cfg: &ProfilerConfig,
-    policy: &Policy,
-) -> Option<Vec<OutputDrift>> {
-    if !cfg.token_usage_forecast || ist.is_empty() || atif.iter().any(Frame::is_empty) {
+pub(super) fn drift(paths: &Paths) -> Option<Vec<OutputDrift>> {
+    if !paths.cfg.token_usage_forecast || paths.any_empty() {
         return None;
     }
-    let (left, rights) = both_paths(ist, atif, builders, |f, p| Side::new(f, p.flavor()));
+    let (builders, policy) = (paths.builders, paths.policy);
+    let (left, rights) = both_paths(paths, |f, p| Side::new(f, p.flavor()));
     Some(
         rights
             .par_iter()
@@ -143,6 +139,7 @@ fn matrix_groups<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ProfilerConfig;
     use crate::drift::testing::{corpus_frames, whole_files_drift};
     use crate::profile::forecast::cells;
     use crate::profile::Unit;
@@ -156,7 +153,14 @@ mod tests {
         let mut compared_matrices = false;
         for item in ["nested_trip_planner", "react_calculator", "sample"] {
             let (ist, frames) = corpus_frames(item, &builders, &cfg);
-            let got = drift(&ist, &frames, &builders, &cfg, &policy).expect("frames with rows");
+            let got = drift(&Paths {
+                ist: &ist,
+                atif: &frames,
+                builders: &builders,
+                cfg: &cfg,
+                policy: &policy,
+            })
+            .expect("frames with rows");
             let want = whole_files_drift((&ist, &frames), &builders, &cfg, &policy, Unit::Forecast);
             for ((got, want), b) in got.into_iter().zip(want).zip(&builders) {
                 compared_matrices |= want[0]

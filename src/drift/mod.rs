@@ -574,16 +574,16 @@ fn mooncake_diffs(
 
 /// `f` of the IST frame and of each builder's frame (with its path), side by side.
 fn both_paths<'f, T: Send>(
-    ist: &'f Frame,
-    atif: &'f [Frame],
-    builders: &[Builder],
+    paths: &Paths<'f>,
     f: impl Fn(&'f Frame, ProfilePath) -> T + Sync,
 ) -> (T, Vec<T>) {
     rayon::join(
-        || f(ist, ProfilePath::Ist),
+        || f(paths.ist, ProfilePath::Ist),
         || {
-            atif.par_iter()
-                .zip(builders)
+            paths
+                .atif
+                .par_iter()
+                .zip(paths.builders)
                 .map(|(frame, &b)| f(frame, ProfilePath::Atif(b)))
                 .collect()
         },
@@ -623,7 +623,7 @@ pub fn drift_frames(
     let (summary, mc_diffs, mc_compared) = mooncake?;
     lap("NOVA and mooncake");
     let outputs = units_drift(
-        &Side {
+        &Paths {
             ist: &ist_frame,
             atif: &atif_frames,
             builders,
@@ -652,35 +652,39 @@ pub fn drift_frames(
 }
 
 /// The two paths of one item, ready to be diffed: the IST frame, one frame per builder (NOVA
-/// columns added), the configuration and the policy.
-struct Side<'a> {
-    ist: &'a Frame,
-    atif: &'a [Frame],
-    builders: &'a [Builder],
-    cfg: &'a ProfilerConfig,
-    policy: &'a Policy,
+/// columns added), the configuration and the policy. What every diff of an output unit reads.
+pub(super) struct Paths<'a> {
+    pub ist: &'a Frame,
+    pub atif: &'a [Frame],
+    pub builders: &'a [Builder],
+    pub cfg: &'a ProfilerConfig,
+    pub policy: &'a Policy,
+}
+
+impl Paths<'_> {
+    /// Whether a frame has no row (the typed diffs leave such items to the whole files').
+    pub fn any_empty(&self) -> bool {
+        self.ist.is_empty() || self.atif.iter().any(Frame::is_empty)
+    }
 }
 
 /// Per builder, the drift of unit `u`'s files: from the frames and typed results where the
 /// unit has a typed diff, otherwise as its written files.
-fn unit_drift(side: &Side, u: Unit, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>> {
-    let Side {
-        ist,
-        atif,
+fn unit_drift(paths: &Paths, u: Unit, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>> {
+    let Paths {
         builders,
         cfg,
         policy,
-    } = *side;
+        ..
+    } = *paths;
     let one_file = |d: Vec<OutputDrift>| d.into_iter().map(|d| vec![d]).collect();
     let typed: Option<Vec<Vec<OutputDrift>>> = match u {
-        Unit::Csv => Some(one_file(table_diff::drift(
-            ist, atif, builders, cfg, policy,
-        ))),
-        Unit::Forecast => forecast::drift(ist, atif, builders, cfg, policy).map(one_file),
+        Unit::Csv => Some(one_file(table_diff::drift(paths))),
+        Unit::Forecast => forecast::drift(paths).map(one_file),
         _ => None,
     };
     let drifts = typed.unwrap_or_else(|| {
-        let (ist_out, atif_outs) = both_paths(ist, atif, builders, |f, p| {
+        let (ist_out, atif_outs) = both_paths(paths, |f, p| {
             Compared::new(profile::unit(f, cfg, p.flavor(), u))
         });
         builders
@@ -697,14 +701,10 @@ fn unit_drift(side: &Side, u: Unit, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<Outp
 /// time, both paths side by side, diffed and dropped before the next: only one unit's outputs
 /// are ever held (not every file of both paths), apart from the workflow reports, whose line
 /// diff runs beside the units after them.
-fn units_drift(side: &Side, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>> {
-    let Side {
-        ist,
-        atif,
-        builders,
-        cfg,
-        policy,
-    } = *side;
+fn units_drift(paths: &Paths, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>> {
+    let Paths {
+        builders, policy, ..
+    } = *paths;
     let mut outputs: Vec<Vec<OutputDrift>> = builders.iter().map(|_| Vec::new()).collect();
     let add = |outputs: &mut Vec<Vec<OutputDrift>>, drifts: Vec<Vec<OutputDrift>>| {
         for (out, d) in outputs.iter_mut().zip(drifts) {
@@ -713,11 +713,11 @@ fn units_drift(side: &Side, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>
     };
     for (k, &u) in Unit::ALL.iter().enumerate() {
         if u != Unit::WorkflowProfiling {
-            add(&mut outputs, unit_drift(side, u, lap));
+            add(&mut outputs, unit_drift(paths, u, lap));
             continue;
         }
-        let Some((metrics, reports)) = workflow::drift(ist, atif, builders, cfg, policy) else {
-            add(&mut outputs, unit_drift(side, u, lap));
+        let Some((metrics, reports)) = workflow::drift(paths) else {
+            add(&mut outputs, unit_drift(paths, u, lap));
             continue;
         };
         lap("WorkflowProfiling metrics");
@@ -727,7 +727,7 @@ fn units_drift(side: &Side, lap: &(dyn Fn(&str) + Sync)) -> Vec<Vec<OutputDrift>
             || {
                 Unit::ALL[k + 1..]
                     .iter()
-                    .map(|&u| unit_drift(side, u, lap))
+                    .map(|&u| unit_drift(paths, u, lap))
                     .collect::<Vec<_>>()
             },
         );

@@ -16,8 +16,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::value_diff::{Change, Tolerance};
-use super::{both_paths, Groups, OutputDrift, Policy};
-use crate::config::ProfilerConfig;
+use super::{both_paths, Groups, OutputDrift, Paths, Policy};
 use crate::differences::{note_uuid, rename_in, Names};
 use crate::frame::csv::{Cell, CsvOptions, FrameCells, Table};
 use crate::frame::from_atif::Builder;
@@ -129,17 +128,17 @@ impl Cells for Renamed<'_> {
 }
 
 /// Per builder, the drift of the CSV of the IST frame against that builder's frame.
-pub(super) fn drift(
-    ist: &Frame,
-    atif: &[Frame],
-    builders: &[Builder],
-    cfg: &ProfilerConfig,
-    policy: &Policy,
-) -> Vec<OutputDrift> {
+pub(super) fn drift(paths: &Paths) -> Vec<OutputDrift> {
+    let Paths {
+        builders,
+        cfg,
+        policy,
+        ..
+    } = *paths;
     let opts = CsvOptions {
         exclude_io_text: cfg.csv_exclude_io_text,
     };
-    let (left, rights) = both_paths(ist, atif, builders, |f, _| Renamed::new(f, opts));
+    let (left, rights) = both_paths(paths, |f, _| Renamed::new(f, opts));
     rights
         .iter()
         .zip(builders)
@@ -380,6 +379,7 @@ fn diff_csv_in_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ProfilerConfig;
     use crate::drift::{diff_compared, Compared};
     use crate::job::inputs;
     use crate::profile::ProfilePath;
@@ -416,13 +416,13 @@ mod tests {
             i.atif_frames
                 .iter_mut()
                 .for_each(|f| crate::profile::prepare(f, &cfg));
-            let got = drift(
-                &i.ist_frame,
-                &i.atif_frames,
-                &builders,
-                &cfg,
-                &Policy::default(),
-            );
+            let got = drift(&Paths {
+                ist: &i.ist_frame,
+                atif: &i.atif_frames,
+                builders: &builders,
+                cfg: &cfg,
+                policy: &Policy::default(),
+            });
             for ((f, &b), got) in i.atif_frames.iter().zip(&builders).zip(got) {
                 let want = tables_drift(&i.ist_frame, f, b, &cfg);
                 assert!(want.differing > 0, "{}: a case with drift", item.name);
@@ -449,13 +449,13 @@ mod tests {
         }
         let renamed = Renamed::new(&ist, CsvOptions::default());
         assert_eq!(renamed.texts.len(), 1, "the longer text is renamed once");
-        let got = drift(
-            &ist,
-            &[atif.clone()],
-            &[Builder::Pr1751],
-            &cfg,
-            &Policy::default(),
-        );
+        let got = drift(&Paths {
+            ist: &ist,
+            atif: &[atif.clone()],
+            builders: &[Builder::Pr1751],
+            cfg: &cfg,
+            policy: &Policy::default(),
+        });
         assert_eq!(got[0], tables_drift(&ist, &atif, Builder::Pr1751, &cfg));
     }
     #[test]

@@ -17,12 +17,11 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::typed::{self, array_leaves, Lane, Leaf, Record, Records};
-use super::{diff_text, json_groups, Groups, OutputDrift, Policy};
-use crate::config::ProfilerConfig;
+use super::{diff_text, json_groups, Groups, OutputDrift, Paths, Policy};
 use crate::differences::{normalize_active_uuids, rename_in, rename_text, rename_uuids_value_with};
 use crate::drift::value_diff::leaf_count;
 use crate::frame::from_atif::Builder;
-use crate::frame::{Frame, Text};
+use crate::frame::Text;
 use crate::profile::concurrency_spikes::Spike;
 use crate::profile::nested_stack::{CallNode, Nested, NodeMetrics};
 use crate::profile::ProfilePath;
@@ -260,16 +259,17 @@ fn nested_groups<'p>(
 /// Per builder, the drift of the metrics, and the reports to diff (the metrics come before the
 /// report in `COMPARED` order); `None` when a frame is empty or every analysis is off (the
 /// whole-file path handles those).
-pub(super) fn drift(
-    ist: &Frame,
-    atif: &[Frame],
-    builders: &[Builder],
-    cfg: &ProfilerConfig,
-    policy: &Policy,
-) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
-    if ist.is_empty() || atif.iter().any(Frame::is_empty) {
+pub(super) fn drift(paths: &Paths) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
+    if paths.any_empty() {
         return None;
     }
+    let Paths {
+        ist,
+        atif,
+        builders,
+        cfg,
+        policy,
+    } = *paths;
     let ist_flavor = ProfilePath::Ist.flavor();
     let mut ist_side = Side::default();
     let mut atif_sides: Vec<Side> = builders.iter().map(|_| Side::default()).collect();
@@ -378,6 +378,7 @@ impl Reports {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ProfilerConfig;
     use crate::drift::testing::{corpus_frames, whole_files_drift};
     use crate::profile::Unit;
 
@@ -433,8 +434,14 @@ mod tests {
         let builders = [Builder::Pr1751, Builder::Faithful];
         let (ist, frames) = corpus_frames("nested_trip_planner", &builders, &cfg);
         let policy = Policy::default();
-        let (metrics, reports) =
-            drift(&ist, &frames, &builders, &cfg, &policy).expect("frames with rows");
+        let (metrics, reports) = drift(&Paths {
+            ist: &ist,
+            atif: &frames,
+            builders: &builders,
+            cfg: &cfg,
+            policy: &policy,
+        })
+        .expect("frames with rows");
         let got = metrics
             .into_iter()
             .zip(reports.drift(&builders, &policy))

@@ -12,64 +12,49 @@ pub struct CsvOptions {
     pub exclude_io_text: bool,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Col {
-    EventType,
-    EventTimestamp,
-    SpanEventTimestamp,
-    ExampleNumber,
-    PromptTokens,
-    CompletionTokens,
-    TotalTokens,
-    LlmTextInput,
-    LlmTextOutput,
-    LlmNewToken,
-    LlmName,
-    ToolName,
-    FunctionName,
-    FunctionId,
-    ParentFunctionName,
-    ParentFunctionId,
-    Uuid,
-    Framework,
-    NovaEventId,
-    NovaRemaining,
-    NovaNext,
-    NovaEnd,
-    NovaOsl,
-    NovaSessionEnd,
+/// The CSV's columns, each with its header (one list: the enum and its headers cannot part).
+macro_rules! columns {
+    ($($col:ident => $header:literal,)*) => {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Col {
+            $($col,)*
+        }
+
+        impl Col {
+            fn header(self) -> &'static str {
+                match self {
+                    $(Col::$col => $header,)*
+                }
+            }
+        }
+    };
 }
 
-impl Col {
-    fn header(self) -> &'static str {
-        use Col::*;
-        match self {
-            EventType => "event_type",
-            EventTimestamp => "event_timestamp",
-            SpanEventTimestamp => "span_event_timestamp",
-            ExampleNumber => "example_number",
-            PromptTokens => "prompt_tokens",
-            CompletionTokens => "completion_tokens",
-            TotalTokens => "total_tokens",
-            LlmTextInput => "llm_text_input",
-            LlmTextOutput => "llm_text_output",
-            LlmNewToken => "llm_new_token",
-            LlmName => "llm_name",
-            ToolName => "tool_name",
-            FunctionName => "function_name",
-            FunctionId => "function_id",
-            ParentFunctionName => "parent_function_name",
-            ParentFunctionId => "parent_function_id",
-            Uuid => "UUID",
-            Framework => "framework",
-            NovaEventId => "NOVA-Event-ID",
-            NovaRemaining => "NOVA-Requests-Remaining-In-Event",
-            NovaNext => "NOVA-Time-To-Next-Event",
-            NovaEnd => "NOVA-Time-To-Event-End",
-            NovaOsl => "NOVA-Predicted-OSL",
-            NovaSessionEnd => "NOVA-Time-To-Session-End",
-        }
-    }
+columns! {
+    EventType => "event_type",
+    EventTimestamp => "event_timestamp",
+    SpanEventTimestamp => "span_event_timestamp",
+    ExampleNumber => "example_number",
+    PromptTokens => "prompt_tokens",
+    CompletionTokens => "completion_tokens",
+    TotalTokens => "total_tokens",
+    LlmTextInput => "llm_text_input",
+    LlmTextOutput => "llm_text_output",
+    LlmNewToken => "llm_new_token",
+    LlmName => "llm_name",
+    ToolName => "tool_name",
+    FunctionName => "function_name",
+    FunctionId => "function_id",
+    ParentFunctionName => "parent_function_name",
+    ParentFunctionId => "parent_function_id",
+    Uuid => "UUID",
+    Framework => "framework",
+    NovaEventId => "NOVA-Event-ID",
+    NovaRemaining => "NOVA-Requests-Remaining-In-Event",
+    NovaNext => "NOVA-Time-To-Next-Event",
+    NovaEnd => "NOVA-Time-To-Event-End",
+    NovaOsl => "NOVA-Predicted-OSL",
+    NovaSessionEnd => "NOVA-Time-To-Session-End",
 }
 
 fn columns(frame: &Frame, opts: CsvOptions) -> Vec<Col> {

@@ -27,10 +27,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::pr1751::{ancestry, Ancestry};
+use super::pr1751::{ancestry, ancestry_row, Ancestry};
 use crate::event::EventType;
 use crate::frame::from_ist::Interner;
-use crate::frame::{Row, Text};
+use crate::frame::Row;
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Step, Trajectory};
 
@@ -128,28 +128,13 @@ impl Emit<'_> {
         } else {
             None
         };
-        self.rows.push(Row {
-            event_type: et,
-            event_timestamp: ts,
-            span_event_timestamp: span,
-            example_number: self.example,
-            prompt_tokens: Some(0),
-            completion_tokens: Some(0),
-            total_tokens: Some(0),
-            llm_text_input: Some(Text::new()),
-            llm_text_output: Some(Text::new()),
-            llm_new_token: Some(Text::new()),
-            llm_name: Some(n.get("")),
-            tool_name: Some(n.get("")),
-            function_name: Some(n.get(&anc.function_name)),
-            function_id: Some(n.get(&anc.function_id)),
-            parent_function_name: Some(n.get(&anc.parent_name)).filter(|p| !p.is_empty()),
-            parent_function_id: Some(n.get(&anc.parent_id)).filter(|p| !p.is_empty()),
-            uuid: Some(n.get(uuid)),
-            framework: anc.framework.as_deref().map(|f| n.get(f)),
-            parent_id: None,
-            seconds_between_calls: 0,
-        });
+        let mut row = ancestry_row(n, self.example, et, ts, anc);
+        row.span_event_timestamp = span;
+        (row.prompt_tokens, row.completion_tokens, row.total_tokens) = (Some(0), Some(0), Some(0));
+        row.parent_function_name = row.parent_function_name.filter(|p| !p.is_empty());
+        row.parent_function_id = row.parent_function_id.filter(|p| !p.is_empty());
+        row.uuid = Some(n.get(uuid));
+        self.rows.push(row);
         self.rows.last_mut().expect("just pushed")
     }
 }
@@ -440,10 +425,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn frame_of(steps: Value) -> Frame {
-        super::super::frame(
-            &super::super::test_trace(steps),
-            super::super::Builder::Faithful,
-        )
+        super::super::test_frame(steps, super::super::Builder::Faithful)
     }
 
     fn anc(name: &str, id: &str, parent: &str) -> Value {

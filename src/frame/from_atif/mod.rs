@@ -80,3 +80,9 @@ fn test_trace(steps: serde_json::Value) -> AtifTrace {
     .unwrap();
     AtifTrace::single(t)
 }
+
+/// The frame `builder` builds from a one-trajectory trace of these steps.
+#[cfg(test)]
+fn test_frame(steps: serde_json::Value, builder: Builder) -> crate::frame::Frame {
+    frame(&test_trace(steps), builder)
+}

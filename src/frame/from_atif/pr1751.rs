@@ -109,29 +109,41 @@ struct RowBuilder<'a> {
 
 impl RowBuilder<'_> {
     fn row(&mut self, event_type: EventType, event_timestamp: f64, anc: &Ancestry) -> Row {
-        let n = &mut *self.names;
-        Row {
-            event_type,
-            event_timestamp,
-            span_event_timestamp: anc.start,
-            example_number: self.example,
-            prompt_tokens: None,
-            completion_tokens: None,
-            total_tokens: None,
-            llm_text_input: Some(Text::new()),
-            llm_text_output: Some(Text::new()),
-            llm_new_token: Some(Text::new()),
-            llm_name: Some(n.get("")),
-            tool_name: Some(n.get("")),
-            function_name: Some(n.get(&anc.function_name)),
-            function_id: Some(n.get(&anc.function_id)),
-            parent_function_name: Some(n.get(&anc.parent_name)),
-            parent_function_id: Some(n.get(&anc.parent_id)),
-            uuid: Some(n.get("")),
-            framework: anc.framework.as_deref().map(|f| n.get(f)),
-            parent_id: None,
-            seconds_between_calls: 0,
-        }
+        ancestry_row(self.names, self.example, event_type, event_timestamp, anc)
+    }
+}
+
+/// A row of example `example` placed by its ancestry: no tokens, empty texts, names and
+/// UUID, the function and its parent from the ancestry, the span's start as
+/// `span_event_timestamp`.
+pub(super) fn ancestry_row(
+    n: &mut Interner,
+    example: usize,
+    event_type: EventType,
+    event_timestamp: f64,
+    anc: &Ancestry,
+) -> Row {
+    Row {
+        event_type,
+        event_timestamp,
+        span_event_timestamp: anc.start,
+        example_number: example,
+        prompt_tokens: None,
+        completion_tokens: None,
+        total_tokens: None,
+        llm_text_input: Some(Text::new()),
+        llm_text_output: Some(Text::new()),
+        llm_new_token: Some(Text::new()),
+        llm_name: Some(n.get("")),
+        tool_name: Some(n.get("")),
+        function_name: Some(n.get(&anc.function_name)),
+        function_id: Some(n.get(&anc.function_id)),
+        parent_function_name: Some(n.get(&anc.parent_name)),
+        parent_function_id: Some(n.get(&anc.parent_id)),
+        uuid: Some(n.get("")),
+        framework: anc.framework.as_deref().map(|f| n.get(f)),
+        parent_id: None,
+        seconds_between_calls: 0,
     }
 }
 
@@ -218,10 +230,7 @@ mod tests {
     use serde_json::json;
 
     fn frame_of(steps: Value) -> Frame {
-        super::super::frame(
-            &super::super::test_trace(steps),
-            super::super::Builder::Pr1751,
-        )
+        super::super::test_frame(steps, super::super::Builder::Pr1751)
     }
 
     fn anc(f: &str) -> Value {
