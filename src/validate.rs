@@ -1144,6 +1144,152 @@ fn check_secrets(v: &Value, path: &str, problems: &mut Vec<Problem>) {
     walk(v, path.to_string(), None, problems);
 }
 
+/// The validator's field tables against the typed ATIF model that the loader, the converter
+/// and the builders use ([`crate::trace::atif`]): the same fields, of types the table accepts.
+/// Each model type is written out with every field set (a struct literal, so a field added
+/// to the model fails to compile here until the table is checked), then serialised.
+#[cfg(test)]
+mod model {
+    use super::*;
+    use crate::trace::atif::*;
+
+    fn map() -> Option<Map<String, Value>> {
+        Some(Map::new())
+    }
+
+    fn metrics() -> Metrics {
+        Metrics {
+            prompt_tokens: Some(1),
+            completion_tokens: Some(1),
+            cached_tokens: Some(0),
+            cost_usd: Some(0.5),
+            prompt_token_ids: Some(vec![1.into()]),
+            completion_token_ids: Some(vec![1.into()]),
+            logprobs: Some(vec![(-0.5).into()]),
+            extra: map(),
+            unknown: Map::new(),
+        }
+    }
+
+    fn step() -> Step {
+        Step {
+            step_id: 1,
+            timestamp: Some("2026-01-01T00:00:00Z".into()),
+            source: "agent".into(),
+            model_name: Some("m".into()),
+            reasoning_effort: Some("low".into()),
+            message: Message::Text("hi".into()),
+            reasoning_content: Some("r".into()),
+            tool_calls: Some(vec![tool_call()]),
+            observation: Some(observation()),
+            metrics: Some(metrics()),
+            is_copied_context: Some(false),
+            extra: map(),
+            llm_call_count: Some(1),
+            unknown: Map::new(),
+        }
+    }
+
+    fn tool_call() -> ToolCall {
+        ToolCall {
+            tool_call_id: "c".into(),
+            function_name: "f".into(),
+            arguments: serde_json::json!({}),
+            extra: map(),
+            unknown: Map::new(),
+        }
+    }
+
+    fn observation() -> Observation {
+        Observation {
+            results: vec![result()],
+            unknown: Map::new(),
+        }
+    }
+
+    fn result() -> ObservationResult {
+        ObservationResult {
+            source_call_id: Some("c".into()),
+            content: Some(Message::Text("out".into())),
+            subagent_trajectory_ref: Some(vec![]),
+            extra: map(),
+            unknown: Map::new(),
+        }
+    }
+
+    fn trajectory() -> Trajectory {
+        Trajectory {
+            schema_version: "ATIF-v1.7".into(),
+            session_id: Some("s".into()),
+            trajectory_id: Some("t".into()),
+            agent: Agent {
+                name: "a".into(),
+                version: "1".into(),
+                model_name: Some("m".into()),
+                tool_definitions: Some(vec![serde_json::json!({})]),
+                extra: map(),
+                unknown: Map::new(),
+            },
+            steps: vec![step()],
+            notes: Some("n".into()),
+            final_metrics: Some(FinalMetrics {
+                total_prompt_tokens: Some(1),
+                total_completion_tokens: Some(1),
+                total_cached_tokens: Some(0),
+                total_cost_usd: Some(0.5),
+                total_steps: Some(1),
+                extra: map(),
+                unknown: Map::new(),
+            }),
+            continued_trajectory_ref: Some("r".into()),
+            extra: map(),
+            subagent_trajectories: Some(vec![]),
+            unknown: Map::new(),
+        }
+    }
+
+    /// The table's fields are the object's keys, each value of the table's type.
+    fn same(what: &str, table: &[Field], v: &Value) {
+        let obj = v.as_object().expect("an object");
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        let mut fields: Vec<&str> = table.iter().map(|f| f.0).collect();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(
+            keys, fields,
+            "{what}: the model's fields against the table's"
+        );
+        for f in table {
+            let multimodal = MULTIMODAL.contains(&f.0);
+            assert!(
+                f.1.accepts(&obj[f.0]) || multimodal,
+                "{what}.{}: the model writes {}, the table wants {}",
+                f.0,
+                obj[f.0],
+                f.1.name()
+            );
+        }
+    }
+
+    #[test]
+    fn the_tables_are_the_typed_models_fields() {
+        let t = serde_json::to_value(trajectory()).unwrap();
+        same("trajectory", TRAJECTORY, &t);
+        same("agent", AGENT, &t["agent"]);
+        same("final_metrics", FINAL_METRICS, &t["final_metrics"]);
+        let s = &t["steps"][0];
+        same("step", STEP, s);
+        same("tool_call", TOOL_CALL, &s["tool_calls"][0]);
+        same("observation", OBSERVATION, &s["observation"]);
+        same(
+            "observation result",
+            OBSERVATION_RESULT,
+            &s["observation"]["results"][0],
+        );
+        same("metrics", METRICS, &s["metrics"]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

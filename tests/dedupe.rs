@@ -266,3 +266,39 @@ fn strict_export_has_one_agent_step_per_call() {
         );
     }
 }
+
+/// The ATOF exporter writes the one ATIF model: its trajectory for every event stream we have
+/// (Relay's scenarios, the random mixes, the generated corpus) passes the validator, whose
+/// field tables are the typed model's (`validate::model`), with no error: no field the model
+/// lacks, none of another type.
+#[test]
+fn the_exporter_writes_valid_atif_of_the_model() {
+    use atif_drift::atof::export::{export, ExportOptions};
+    use atif_drift::validate::{validate_document, Severity};
+    let mut streams: Vec<std::path::PathBuf> = Vec::new();
+    for set in SETS {
+        for e in std::fs::read_dir(set_dir(set)).unwrap() {
+            let p = e.unwrap().path();
+            if p.to_string_lossy().ends_with(".events.json") {
+                streams.push(p);
+            }
+        }
+    }
+    for seed in 1..=3 {
+        streams.push(common::root().join(format!("corpus/generated/seed-{seed}/atof_events.json")));
+    }
+    streams.sort();
+    assert!(streams.len() > 30, "{} event streams", streams.len());
+    for p in &streams {
+        let events: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let t = export(&events, &ExportOptions::default());
+        let mut problems = Vec::new();
+        validate_document(&t, "", &mut problems);
+        let errors: Vec<_> = problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
+    }
+}
