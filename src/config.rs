@@ -25,10 +25,13 @@ impl<'de> Deserialize<'de> for DefaultOrFloat {
     }
 }
 
+/// `prompt_caching_prefixes`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PromptCaching {
+    /// Whether the analysis runs.
     pub enable: bool,
+    /// The share of calls a prefix must appear in to be reported.
     pub min_frequency: f64,
 }
 impl Default for PromptCaching {
@@ -40,17 +43,23 @@ impl Default for PromptCaching {
     }
 }
 
+/// `bottleneck_analysis`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default)]
 pub struct Bottleneck {
+    /// Whether the simple-stack analysis runs.
     pub enable_simple_stack: bool,
+    /// Whether the nested-stack analysis runs.
     pub enable_nested_stack: bool,
 }
 
+/// `concurrency_spike_analysis`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ConcurrencySpikes {
+    /// Whether the analysis runs.
     pub enable: bool,
+    /// The concurrency from which an interval is a spike.
     pub spike_threshold: i64,
 }
 impl Default for ConcurrencySpikes {
@@ -62,14 +71,21 @@ impl Default for ConcurrencySpikes {
     }
 }
 
+/// `prefix_span_analysis`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PrefixSpan {
+    /// Whether the analysis runs.
     pub enable: bool,
+    /// Minimum support: a count (NAT's default) or a share of the examples (user-set).
     pub min_support: DefaultOrFloat,
+    /// Minimum share of the examples a pattern must cover.
     pub min_coverage: DefaultOrFloat,
+    /// Longest LLM text kept in a call's token.
     pub max_text_len: i64,
+    /// How many patterns are reported.
     pub top_k: i64,
+    /// Whether the mining chains with the common-prefix analysis.
     pub chain_with_common_prefixes: bool,
 }
 impl Default for PrefixSpan {
@@ -85,16 +101,25 @@ impl Default for PrefixSpan {
     }
 }
 
+/// `prediction_trie`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PredictionTrie {
+    /// Whether the trie is built.
     pub enable: bool,
+    /// The file the trie is written to.
     pub output_filename: String,
+    /// Whether latency sensitivity is computed per call.
     pub auto_sensitivity: bool,
+    /// The scale sensitivity scores are mapped onto.
     pub sensitivity_scale: i64,
+    /// Weight of a call's share of the critical path.
     pub w_critical: f64,
+    /// Weight of the calls that follow it in parallel (fan-out).
     pub w_fanout: f64,
+    /// Weight of its position in the request.
     pub w_position: f64,
+    /// Weight of its overlap with other calls.
     pub w_parallel: f64,
 }
 impl Default for PredictionTrie {
@@ -117,17 +142,29 @@ impl Default for PredictionTrie {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default)]
 pub struct ProfilerConfig {
+    /// Whether the base metrics (confidence intervals) are computed.
     pub base_metrics: bool,
+    /// Whether the workflow runtime forecast is computed.
     pub workflow_runtime_forecast: bool,
+    /// Whether the token uniqueness forecast is computed.
     pub token_uniqueness_forecast: bool,
+    /// Whether the token usage forecast (`forecast.json`) is fitted.
     pub token_usage_forecast: bool,
+    /// Whether the LLM metrics (NOVA columns) are computed.
     pub compute_llm_metrics: bool,
+    /// Whether the CSV leaves out the LLM text columns.
     pub csv_exclude_io_text: bool,
+    /// The common-prefix analysis.
     pub prompt_caching_prefixes: PromptCaching,
+    /// The bottleneck analyses.
     pub bottleneck_analysis: Bottleneck,
+    /// The concurrency-spike analysis.
     pub concurrency_spike_analysis: ConcurrencySpikes,
+    /// The PrefixSpan pattern mining.
     pub prefix_span_analysis: PrefixSpan,
+    /// The prediction trie.
     pub prediction_trie: PredictionTrie,
+    /// Dynamo's metrics section, kept as it came (not an analysis of ours).
     pub dynamo_metrics: Option<Value>,
     /// Keys this tool does not know (reported, never silently dropped).
     #[serde(flatten)]

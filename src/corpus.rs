@@ -27,30 +27,39 @@ pub const NAT_OUTPUT_FILES: &[&str] = &[
     "profiler_config.json",
 ];
 
+/// What became of one file of a corpus.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum FileStatus {
+    /// It loads as a trace.
     Loaded {
+        /// The kind of trace (`IST`, `ATIF`, `ATOF`…).
         kind: &'static str,
         /// Requests (IST), trajectories (ATIF) or events (ATOF).
         units: usize,
         /// IST steps, ATIF steps or ATOF events.
         steps: usize,
     },
+    /// It is not a trace and is passed over.
     Skipped {
+        /// Why it is passed over.
         reason: String,
     },
+    /// It should be a trace and does not load.
     Failed {
+        /// The error, naming the file and where in it.
         error: String,
     },
 }
 
+/// One file of a corpus and what became of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileEntry {
     /// Path relative to the corpus root (the file itself when the root is a file). A name
     /// that is not UTF-8 is written with U+FFFD for its invalid bytes.
     #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
+    /// What became of it.
     #[serde(flatten)]
     pub status: FileStatus,
 }
@@ -60,6 +69,7 @@ fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl FileEntry {
+    /// Whether it failed to load.
     pub fn is_failed(&self) -> bool {
         matches!(self.status, FileStatus::Failed { .. })
     }

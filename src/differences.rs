@@ -9,6 +9,7 @@ pub type Names = rustc_hash::FxHashMap<String, crate::frame::Text>;
 use serde::Serialize;
 use serde_json::Value;
 
+/// A deliberate difference from NAT.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Difference {
     /// Stable identifier, used by tests and reports.
@@ -23,6 +24,7 @@ pub struct Difference {
     pub reason: &'static str,
 }
 
+/// Every deliberate difference, in the order they are listed to users.
 pub const DIFFERENCES: &[Difference] = &[
     Difference {
         id: "atof.dedupe-order",
@@ -235,6 +237,7 @@ pub fn rename_text(text: &crate::frame::Text, names: &mut Names) -> crate::frame
     }
 }
 
+/// `text` with every UUID in it renamed by `names` (borrowed when there is none).
 pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, str> {
     // Most strings are shorter than a UUID or are exactly one (the metrics' `active_uuids`,
     // node keys): those skip the scan.

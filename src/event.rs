@@ -9,7 +9,8 @@ macro_rules! event_types {
         /// NAT's `IntermediateStepType`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-        pub enum EventType { $($v),* }
+        /// A NAT IntermediateStep event type (`LLM_START`, `TOOL_END`…).
+        pub enum EventType { $(#[doc = stringify!($v)] $v),* }
         impl EventType {
             /// Every event type, in NAT's declaration order.
             pub const ALL: &'static [EventType] = &[$(EventType::$v),*];
@@ -44,25 +45,37 @@ event_types!(
 /// NAT's `IntermediateStepCategory`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
+    /// `LLM_*`.
     Llm,
+    /// `TOOL_*`.
     Tool,
+    /// `WORKFLOW_*`.
     Workflow,
+    /// `TASK_*`.
     Task,
+    /// `FUNCTION_*`.
     Function,
+    /// `CUSTOM_*`.
     Custom,
+    /// `SPAN_*`.
     Span,
+    /// `TTC_*`.
     Ttc,
 }
 
 /// NAT's `IntermediateStepState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// `*_START`.
     Start,
+    /// `*_CHUNK` (a streamed piece).
     Chunk,
+    /// `*_END`.
     End,
 }
 
 impl EventType {
+    /// The family of the event (`LLM_END` → `Llm`).
     pub fn category(self) -> Category {
         use EventType::*;
         match self {
@@ -77,6 +90,7 @@ impl EventType {
         }
     }
 
+    /// Whether the event starts, streams or ends its span.
     pub fn state(self) -> State {
         use EventType::*;
         match self {

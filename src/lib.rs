@@ -20,6 +20,8 @@
 //! - [`report`]: pure renderers of computed results.
 //! - [`differences`]: every deliberate difference from NAT, with its reason.
 
+#![warn(missing_docs)]
+
 pub mod alloc;
 pub mod app;
 pub mod atof;

@@ -34,39 +34,51 @@ use crate::error::{Error, Result};
 use crate::trace::atif::{minor_version, KNOWN_VERSIONS};
 use crate::trace::load::{read_bytes, LoadOptions};
 
+/// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The file is not valid ATIF.
     Error,
+    /// Valid, but likely a mistake.
     Warning,
 }
 
+/// One problem found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// How bad it is.
     pub severity: Severity,
     /// JSON path inside the file (`.` for the document).
     pub path: String,
+    /// What is wrong.
     pub message: String,
 }
 
 /// The verdict on one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
+    /// The file.
     pub file: PathBuf,
+    /// Trajectories it holds.
     pub trajectories: usize,
+    /// The problems found.
     pub problems: Vec<Problem>,
 }
 
 impl FileReport {
+    /// Errors found.
     pub fn errors(&self) -> usize {
         self.problems
             .iter()
             .filter(|p| p.severity == Severity::Error)
             .count()
     }
+    /// Warnings found.
     pub fn warnings(&self) -> usize {
         self.problems.len() - self.errors()
     }
+    /// Whether no error was found.
     pub fn is_valid(&self) -> bool {
         self.errors() == 0
     }

@@ -44,6 +44,7 @@ use super::{LlmSpan, Metrics};
 /// Largest gap between two observations of one call sharing a request id (strict mode).
 pub const STRICT_SKEW_US: i64 = 50_000;
 
+/// Which LLM-span dedupe rule to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {

@@ -32,9 +32,13 @@ use super::{
 /// Who the trajectory belongs to (Relay takes these from the exporter's constructor).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportOptions {
+    /// The trajectory's `session_id` (and the root's `trajectory_id` when no agent scope is the root).
     pub session_id: String,
+    /// `agent.name` of every trajectory.
     pub agent_name: String,
+    /// `agent.version` of every trajectory.
     pub agent_version: String,
+    /// The LLM-span dedupe rule applied before the steps are built.
     pub mode: Mode,
 }
 

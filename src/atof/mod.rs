@@ -15,10 +15,13 @@ use serde_json::{json, Map, Value};
 /// event's usage (OpenAI or Anthropic shape).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Metrics {
+    /// Prompt tokens reported by the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
+    /// Completion tokens reported by the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completion_tokens: Option<u64>,
+    /// Prompt tokens served from the provider's cache.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u64>,
     /// Usage keys beyond the counts above (e.g. `completion_tokens_details`).
@@ -37,6 +40,7 @@ impl Metrics {
         }
     }
 
+    /// Whether no count is known.
     pub fn is_empty(&self) -> bool {
         self.prompt_tokens.is_none()
             && self.completion_tokens.is_none()
@@ -53,18 +57,23 @@ impl<'a> Event<'a> {
     fn str(&self, key: &str) -> Option<&'a str> {
         self.0.get(key).and_then(Value::as_str)
     }
+    /// The event's `uuid`.
     pub fn uuid(&self) -> Option<&'a str> {
         self.str("uuid")
     }
+    /// The event's `parent_uuid`.
     pub fn parent_uuid(&self) -> Option<&'a str> {
         self.str("parent_uuid")
     }
+    /// The event's `category` (`llm`, `tool`, `agent`…).
     pub fn category(&self) -> Option<&'a str> {
         self.str("category")
     }
+    /// The event's `scope_category` (`start` or `end`).
     pub fn scope_category(&self) -> Option<&'a str> {
         self.str("scope_category")
     }
+    /// The event's `name` (empty when it has none).
     pub fn name(&self) -> &'a str {
         self.str("name").unwrap_or("")
     }
@@ -73,9 +82,11 @@ impl<'a> Event<'a> {
         self.str("timestamp")
             .and_then(crate::pyfmt::iso_to_epoch_micros)
     }
+    /// The event's `metadata` object.
     pub fn metadata(&self) -> Option<&'a Map<String, Value>> {
         self.0.get("metadata").and_then(Value::as_object)
     }
+    /// The event's `data`.
     pub fn data(&self) -> Option<&'a Value> {
         self.0.get("data").filter(|d| !d.is_null())
     }
@@ -493,6 +504,7 @@ pub fn metrics(output: &Value) -> Option<Metrics> {
 /// How a span was observed: one observer sees one provider call at most once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Observer {
+    /// The span's name (the LLM start event's `name`).
     pub name: String,
     /// `gateway:<path>`, `api-hook:<source>`, `hook`, or `plain`.
     pub class: String,
@@ -501,22 +513,36 @@ pub struct Observer {
 /// One LLM span (a start and an end event with data): a dedupe candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmSpan {
+    /// The span's UUID.
     pub uuid: String,
+    /// The UUID of the scope that holds the span.
     pub parent_uuid: Option<String>,
+    /// Start time, microseconds since the epoch.
     pub start_us: i64,
+    /// End time, microseconds since the epoch.
     pub end_us: i64,
+    /// A digest of the request payload (model and messages), to match observations of one call.
     pub request_signature: String,
+    /// A digest of the response payload.
     pub response_signature: String,
     /// Characters of the assistant message the response carries, or the hook's
     /// `assistant_content_chars` summary.
     pub response_chars: Option<usize>,
+    /// Provider correlation ids found in the span (response id, request id…).
     pub correlation_keys: std::collections::BTreeSet<String>,
+    /// The model the span names.
     pub model: Option<String>,
+    /// How exactly the span saw the provider call (higher: closer to the wire).
     pub fidelity: u8,
+    /// The usage the span reports.
     pub metrics: Option<Metrics>,
+    /// Observed by an agent hook.
     pub hook: bool,
+    /// Observed by a gateway.
     pub gateway: bool,
+    /// The observer says its payload is not the exact provider payload.
     pub non_exact: bool,
+    /// Who observed the call.
     pub observer: Observer,
 }
 

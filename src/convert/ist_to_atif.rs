@@ -40,7 +40,13 @@ pub struct ConvertOptions {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConvertError {
     #[error("step with UUID {uuid}: event_timestamp {ts} is outside the range of a datetime")]
-    TimestampOutOfRange { uuid: String, ts: f64 },
+    /// A timestamp no datetime holds (NAT's converter raises).
+    TimestampOutOfRange {
+        /// The step's UUID.
+        uuid: String,
+        /// Its `event_timestamp`.
+        ts: f64,
+    },
 }
 
 /// NAT's `_extract_user_input` for a JSON-decoded `data.input`.

@@ -41,6 +41,7 @@ pub struct PatternDrift {
     pub values: usize,
     /// The first difference, as an example.
     pub example_path: String,
+    /// The pattern's first difference.
     pub example: Change,
     /// The policy's reason when this drift is expected.
     pub expected: Option<String>,
@@ -50,6 +51,7 @@ pub struct PatternDrift {
     /// Largest absolute and relative difference among numeric changes under this pattern.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_abs: Option<f64>,
+    /// The largest relative difference between two numbers of the pattern.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rel: Option<f64>,
     /// Set when the policy lets this much drift through (`max_values_pct`).
@@ -76,10 +78,13 @@ fn number(v: &Value) -> Option<f64> {
 /// The drift of one output file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputDrift {
+    /// The output file (`forecast.json`, `standardized_data_all.csv`…).
     pub file: String,
     /// Values (or CSV cells / text lines) compared.
     pub compared: usize,
+    /// How many of the compared values differ.
     pub differing: usize,
+    /// The differences grouped by pattern, each classified by the policy.
     pub patterns: Vec<PatternDrift>,
 }
 
@@ -94,10 +99,14 @@ impl OutputDrift {
     }
 }
 
+/// The drift of one corpus item for one builder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemDrift {
+    /// The item (its directory, relative to the corpus).
     pub item: String,
+    /// The ATIF path's builder.
     pub builder: Builder,
+    /// Per output file, its drift.
     pub outputs: Vec<OutputDrift>,
     /// The mooncake replay's drift (its differences are also the `mooncake.jsonl` output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,12 +115,15 @@ pub struct ItemDrift {
     pub error: Option<String>,
 }
 
+/// The drift of a whole job: every item × builder, and what could not be compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
+    /// The report's schema (`atif-drift/drift-report/N`).
     pub schema: String,
     /// The partition this report covers (`k/n`), when the job ran one (`--partition`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
+    /// Per item and builder, in (item, builder) order.
     pub items: Vec<ItemDrift>,
     /// Policy expectations that matched nothing (stale).
     pub unused_expectations: Vec<String>,
@@ -348,8 +360,11 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// `generated_at` dropped and `active_uuids` lists sorted (listed differences).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Normalized {
+    /// A JSON output.
     Json(Value),
+    /// A CSV output's cells.
     Table(Table),
+    /// A text output.
     Text(String),
 }
 

@@ -12,19 +12,31 @@ use crate::mooncake::{InputSource, Row};
 /// Rows are paired by (session, turn): the k-th row of a session on each side.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MooncakeDrift {
+    /// Rows on the IST path.
     pub rows_ist: usize,
+    /// Rows on the ATIF path.
     pub rows_atif: usize,
     /// Rows of the ATIF side whose input_length is the recorded prompt_tokens (no text).
     pub atif_rows_without_text: usize,
+    /// Rows found on both paths (by session and turn).
     pub paired: usize,
+    /// Rows only on the IST path.
     pub only_ist: usize,
+    /// Rows only on the ATIF path.
     pub only_atif: usize,
+    /// Paired rows whose `input_length` differs.
     pub input_length_differs: usize,
+    /// Total input tokens on the IST path.
     pub input_tokens_ist: i64,
+    /// Total input tokens on the ATIF path.
     pub input_tokens_atif: i64,
+    /// Paired rows whose `output_length` differs.
     pub output_length_differs: usize,
+    /// Total output tokens on the IST path.
     pub output_tokens_ist: i64,
+    /// Total output tokens on the ATIF path.
     pub output_tokens_atif: i64,
+    /// Paired rows whose `delay` differs.
     pub delay_differs: usize,
     /// Share of the IST rows' hash blocks that the paired ATIF row has at the same position
     /// with the same id (1.0: the replay sends the same prefixes).
@@ -32,6 +44,7 @@ pub struct MooncakeDrift {
     /// Prefix-cache reuse each replay would show: share of hash blocks already sent by an
     /// earlier row of the file (`None` when the side has no hash blocks).
     pub block_reuse_ist: Option<f64>,
+    /// The share of hash blocks reused across rows on the ATIF path (`None` without text).
     pub block_reuse_atif: Option<f64>,
 }
 

@@ -51,9 +51,11 @@ struct RawPolicy {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
+    /// The glob over `file:path` the threshold covers.
     pub pattern: String,
     /// At most this percentage of the output's compared values may differ under the pattern.
     pub max_values_pct: f64,
+    /// The builders it applies to (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builders: Option<Vec<Builder>>,
 }
@@ -125,10 +127,14 @@ struct FileTolerance {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
+    /// The glob over `file:path` the expectation covers.
     pub pattern: String,
+    /// Why this drift is expected (printed with it).
     pub reason: String,
+    /// The builders it applies to (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builders: Option<Vec<Builder>>,
+    /// The ATIF loss it stands for (one of `faithful::LOSSES`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<String>,
 }
@@ -161,6 +167,7 @@ impl Closeness for FileTolerances<'_> {
     }
 }
 
+/// A drift policy (`drift.toml`): tolerances, expected drift and thresholds.
 #[derive(Debug, Clone)]
 pub struct Policy {
     thresholds: Vec<(Threshold, GlobMatcher)>,
@@ -289,6 +296,7 @@ impl Policy {
         })
     }
 
+    /// The numeric tolerance of `file`'s values (the file's, else the default).
     pub fn tolerance(&self, file: &str) -> Tolerance {
         self.files.get(file).copied().unwrap_or(self.default)
     }
@@ -348,6 +356,7 @@ impl Policy {
             .collect()
     }
 
+    /// The `[[expected]]` entries, in file order.
     pub fn expectations(&self) -> impl Iterator<Item = &Expectation> {
         self.expected.iter().map(|(e, _)| e)
     }

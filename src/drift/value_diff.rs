@@ -8,13 +8,17 @@ use serde_json::Value;
 /// Integers against integers are always compared exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Tolerance {
+    /// Largest absolute difference that counts as equal.
     pub abs: f64,
+    /// Largest difference relative to the larger magnitude that counts as equal.
     pub rel: f64,
 }
 
 impl Tolerance {
+    /// Only equal numbers are equal.
     pub const EXACT: Tolerance = Tolerance { abs: 0.0, rel: 0.0 };
 
+    /// Whether `a` and `b` are equal within this tolerance (NaN equals NaN).
     pub fn close(&self, a: f64, b: f64) -> bool {
         if a == b || (a.is_nan() && b.is_nan()) {
             return true;
@@ -27,6 +31,7 @@ impl Tolerance {
 /// Which two numbers at a path count as equal: a [`Tolerance`] per path (any
 /// `Fn(&str) -> Tolerance`), or something that decides faster (`policy::FileTolerances`).
 pub trait Closeness {
+    /// Whether `a` and `b` at `path` count as equal.
     fn close(&self, path: &str, a: f64, b: f64) -> bool;
 }
 
@@ -36,23 +41,42 @@ impl<F: Fn(&str) -> Tolerance> Closeness for F {
     }
 }
 
+/// What changed at a path: a value, a type, or a member on one side only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// Same type, different value.
-    Value { left: Value, right: Value },
+    Value {
+        /// The left side's value.
+        left: Value,
+        /// The right side's value.
+        right: Value,
+    },
     /// Different JSON types (an int `0` against a float `0.0` counts here).
-    Type { left: Value, right: Value },
+    Type {
+        /// The left side's value.
+        left: Value,
+        /// The right side's value.
+        right: Value,
+    },
     /// Present only on the left.
-    OnlyLeft { value: Value },
+    OnlyLeft {
+        /// The value.
+        value: Value,
+    },
     /// Present only on the right.
-    OnlyRight { value: Value },
+    OnlyRight {
+        /// The value.
+        value: Value,
+    },
 }
 
+/// One difference between two JSON values: where, and what changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
     /// e.g. `confidence_intervals.llm_latency_confidence_intervals.p95`, `steps[3].message`.
     pub path: String,
+    /// What changed.
     #[serde(flatten)]
     pub change: Change,
 }
@@ -91,13 +115,18 @@ pub fn diff_with(left: &Value, right: &Value, tol: &dyn Closeness) -> Vec<Differ
 /// A difference as [`visit`] sees it: borrowing both sides, nothing copied.
 #[derive(Debug, Clone, Copy)]
 pub enum ChangeRef<'a> {
+    /// Same type, different value.
     Value(&'a Value, &'a Value),
+    /// Different JSON types.
     Type(&'a Value, &'a Value),
+    /// Present only on the left.
     OnlyLeft(&'a Value),
+    /// Present only on the right.
     OnlyRight(&'a Value),
 }
 
 impl ChangeRef<'_> {
+    /// The owned [`Change`] (the values copied).
     pub fn to_owned(self) -> Change {
         match self {
             ChangeRef::Value(l, r) => Change::Value {

@@ -105,6 +105,7 @@ fn int<T: std::fmt::Display>(i: T, out: &mut String) {
 /// reading back the CSV text. All cells are in one buffer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
+    /// The column names, in order.
     pub header: Vec<String>,
     text: String,
     /// Where each row starts in `text`.
@@ -142,10 +143,12 @@ impl Table {
         self.ends.push(end);
     }
 
+    /// How many rows.
     pub fn len(&self) -> usize {
         self.starts.len()
     }
 
+    /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
     }
@@ -231,9 +234,11 @@ pub fn to_csv(frame: &Frame, opts: CsvOptions) -> String {
 /// are written alike, so they compare equal without being written.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'a> {
+    /// Text, written as it is (quoted where the CSV needs it).
     Text(&'a str),
     /// Written as Python's `repr` (NaN: an empty cell).
     Float(f64),
+    /// An integer.
     Int(i64),
 }
 
@@ -320,14 +325,17 @@ impl<'f> FrameCells<'f> {
         }
     }
 
+    /// The column names, in order.
     pub fn header(&self) -> &[String] {
         &self.header
     }
 
+    /// How many rows.
     pub fn len(&self) -> usize {
         self.frame.rows.len()
     }
 
+    /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
         self.frame.rows.is_empty()
     }

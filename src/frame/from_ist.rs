@@ -12,6 +12,7 @@ use serde_json::Value;
 pub struct Interner(rustc_hash::FxHashSet<Text>);
 
 impl Interner {
+    /// The shared text of `s` (one allocation per distinct string).
     pub fn get(&mut self, s: &str) -> Text {
         if let Some(t) = self.0.get(s) {
             return t.clone();

@@ -18,7 +18,9 @@ pub type Text = arcstr::ArcStr;
 /// One row of NAT's frame (`DataFrameRow`), plus the ATIF-era `span_event_timestamp`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// The event's type.
     pub event_type: EventType,
+    /// The event's time, seconds since the epoch.
     pub event_timestamp: f64,
     /// Only the ATIF-native frame has this column.
     pub span_event_timestamp: Option<f64>,
@@ -26,19 +28,31 @@ pub struct Row {
     pub example_number: usize,
     /// `None` is pandas' NaN (the ATIF-native frame leaves tokens empty on non-LLM rows).
     pub prompt_tokens: Option<i64>,
+    /// Completion tokens (LLM_END rows).
     pub completion_tokens: Option<i64>,
+    /// Total tokens (LLM_END rows).
     pub total_tokens: Option<i64>,
     /// `None` is Python `None` (an empty CSV cell, NaN for pandas), distinct from `""`.
     pub llm_text_input: Option<Text>,
+    /// The LLM's output text.
     pub llm_text_output: Option<Text>,
+    /// A streamed chunk's text.
     pub llm_new_token: Option<Text>,
+    /// The LLM's name (LLM rows).
     pub llm_name: Option<Text>,
+    /// The tool's name (TOOL rows).
     pub tool_name: Option<Text>,
+    /// The function the event ran in.
     pub function_name: Option<Text>,
+    /// That function's id.
     pub function_id: Option<Text>,
+    /// Its parent function's name.
     pub parent_function_name: Option<Text>,
+    /// Its parent function's id.
     pub parent_function_id: Option<Text>,
+    /// The event's UUID (shared by a span's start and end).
     pub uuid: Option<Text>,
+    /// The framework that emitted the event.
     pub framework: Option<Text>,
     /// The IST step's `parent_id` (not a CSV column; the prediction trie's sibling map
     /// uses it). `None` on frames built from ATIF.
@@ -51,14 +65,18 @@ pub struct Row {
 /// NAT's six `NOVA-*` columns (`LLMMetrics.compute_profiling_metrics`), one entry per row.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Nova {
+    /// `NOVA-Requests-Remaining-In-Event`, per row.
     pub requests_remaining: Vec<f64>,
     /// pandas keeps `NOVA-Requests-Remaining-In-Event` int64 only when no
     /// (example, function) group has an LLM_START (quirk Q8).
     pub requests_remaining_is_int: bool,
+    /// `NOVA-Time-To-Next-Event`, per row.
     pub time_to_next: Vec<f64>,
+    /// `NOVA-Time-To-Event-End`, per row.
     pub time_to_event_end: Vec<f64>,
     /// NaN where there is no value.
     pub predicted_osl: Vec<f64>,
+    /// `NOVA-Time-To-Session-End`, per row.
     pub time_to_session_end: Vec<f64>,
 }
 
@@ -75,14 +93,18 @@ pub enum Layout {
 /// The frame: rows in NAT's order, plus the NOVA columns when computed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
+    /// Which path built the frame (its column order and event order).
     pub layout: Layout,
     /// Number of requests (IST) or trajectories (ATIF), empty ones included.
     pub examples: usize,
+    /// The rows, in the order NAT's frame has them.
     pub rows: Vec<Row>,
+    /// The LLM metrics columns, once computed.
     pub nova: Option<Nova>,
 }
 
 impl Frame {
+    /// A frame without LLM metrics.
     pub fn new(layout: Layout, examples: usize, rows: Vec<Row>) -> Self {
         Frame {
             layout,
@@ -92,6 +114,7 @@ impl Frame {
         }
     }
 
+    /// Whether the frame has no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }

@@ -12,7 +12,9 @@ type Mutation = Box<dyn Fn(&mut Value)>;
 
 /// One generated case: file name and bytes.
 pub struct Case {
+    /// The case's file name (its kind of damage).
     pub name: String,
+    /// The file's bytes.
     pub bytes: Vec<u8>,
 }
 

@@ -49,6 +49,7 @@ pub struct Replicator<'a> {
 }
 
 impl<'a> Replicator<'a> {
+    /// A replicator of `trace`'s requests.
     pub fn new(trace: &'a IstTrace) -> Self {
         let ts = trace
             .requests

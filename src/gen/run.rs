@@ -14,31 +14,45 @@ use serde_json::{json, Value};
 
 use crate::trace::ist::{IstRequest, IstTrace};
 
+/// The models calls are drawn from.
 pub const MODELS: &[&str] = &["test-model", "meta/llama-3.1-70b-instruct", "acme-reasoner"];
+/// The prompts questions and calls are drawn from.
 pub const PROMPTS: &[&str] = &[
     "What is 12 times 7?",
     "Summarise the last tool result.",
     "Plan a trip to Lyon.",
     "Which tool should run next?",
 ];
+/// The tools calls are drawn from.
 pub const TOOLS: &[&str] = &["calculator", "web_search", "weather"];
 
 /// One provider call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallSpec {
+    /// Index into [`MODELS`].
     pub model: usize,
+    /// Index into [`PROMPTS`].
     pub prompt: usize,
+    /// How long the call takes.
     pub duration_ms: u32,
+    /// Prompt tokens.
     pub prompt_tokens: u64,
+    /// Completion tokens.
     pub completion_tokens: u64,
+    /// Cached prompt tokens.
     pub cached_tokens: u64,
+    /// Reasoning tokens.
     pub reasoning_tokens: u64,
 }
 
+/// One tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolSpec {
+    /// Index into [`TOOLS`].
     pub tool: usize,
+    /// How long the tool runs.
     pub duration_ms: u32,
+    /// Whether it fails.
     pub fails: bool,
     /// A nested agent: the tool delegates to a sub-agent making these calls in sequence.
     pub nested: Vec<CallSpec>,
@@ -47,22 +61,29 @@ pub struct ToolSpec {
 /// One agent turn: one call, or two overlapping ones, then tools in parallel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnSpec {
+    /// One call, or two overlapping ones.
     pub calls: Vec<CallSpec>,
     /// Start of the second call after the first's start (it always overlaps the first).
     pub overlap_offset_ms: u32,
+    /// The tools called after the calls, in parallel.
     pub tools: Vec<ToolSpec>,
+    /// The pause before the next turn.
     pub gap_ms: u32,
 }
 
+/// One request of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestSpec {
+    /// Index into [`PROMPTS`]: the user's question.
     pub question: usize,
+    /// Its turns, in order.
     pub turns: Vec<TurnSpec>,
 }
 
 /// A generated run: the ground truth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
+    /// Its requests.
     pub requests: Vec<RequestSpec>,
     /// Every call observed by a non-exact hook and by a gateway (else one plain span).
     pub dual_observation: bool,
@@ -152,22 +173,34 @@ pub fn generate(seed: u64) -> RunSpec {
 /// One call with its place in time and in the agent tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlacedCall {
+    /// The request it belongs to.
     pub request: usize,
+    /// What it is.
     pub spec: CallSpec,
+    /// Its start, milliseconds from the run's start.
     pub start_ms: f64,
+    /// Its end.
     pub end_ms: f64,
     /// `None`: the request's root agent; `Some(k)`: the nested agent of tool call k.
     pub agent: Option<usize>,
+    /// Its UUID.
     pub id: String,
 }
 
+/// A tool call placed in time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlacedTool {
+    /// The request it belongs to.
     pub request: usize,
+    /// What it is.
     pub spec: ToolSpec,
+    /// Its start, milliseconds from the run's start.
     pub start_ms: f64,
+    /// Its end.
     pub end_ms: f64,
+    /// Its index among the request's tools.
     pub index: usize,
+    /// Its UUID.
     pub id: String,
 }
 
@@ -175,7 +208,9 @@ pub struct PlacedTool {
 /// follow each other 1 s apart.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Timeline {
+    /// The LLM calls.
     pub calls: Vec<PlacedCall>,
+    /// The tool calls.
     pub tools: Vec<PlacedTool>,
     /// (start, end) of each request.
     pub requests: Vec<(f64, f64)>,
@@ -185,6 +220,7 @@ fn id(kind: &str, r: usize, k: usize) -> String {
     format!("{kind:0>8.8}-{r:04x}-4000-8000-{k:012x}")
 }
 
+/// Every call and tool placed in time, and each request's span.
 pub fn timeline(run: &RunSpec) -> Timeline {
     let mut t = Timeline::default();
     let mut cursor = 0.0;

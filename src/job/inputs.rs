@@ -38,16 +38,21 @@ const BATCH: usize = 8 * CHUNK;
 pub struct Inputs {
     /// (requests, steps) of the IST trace.
     pub counts: (usize, usize),
+    /// The IST path's frame.
     pub ist_frame: Frame,
     /// One per builder, in the builders' order.
     pub atif_frames: Vec<Frame>,
+    /// The IST path's mooncake sessions.
     pub ist_sessions: Vec<Session>,
+    /// The ATIF path's mooncake sessions.
     pub atif_sessions: Vec<Session>,
 }
 
 /// Why an item's inputs could not be built, with the IST counts when the IST trace loaded.
 pub struct Failed {
+    /// The requests read before the failure, and of how many (when known).
     pub counts: Option<(usize, usize)>,
+    /// What went wrong, naming the file.
     pub error: Error,
 }
 

@@ -19,10 +19,13 @@ use crate::trace::LoadOptions;
 /// One corpus item: an IST trace, optionally its ATIF and its NAT workflow configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Item {
+    /// The item's name: its directory relative to the corpus.
     pub name: String,
+    /// Its IST trace.
     pub ist: PathBuf,
     /// NAT's ATIF for the same run; `None` → converted from the IST trace.
     pub atif: Option<PathBuf>,
+    /// Its NAT workflow configuration, when it has one.
     pub config: Option<PathBuf>,
 }
 

@@ -46,12 +46,15 @@ pub enum Tokenizer {
     Cl100k(&'static tiktoken_rs::CoreBPE),
     /// A HuggingFace `tokenizer.json` (e.g. the model's own, as Dynamo uses).
     HuggingFace {
+        /// The `tokenizer.json` it was read from.
         path: String,
+        /// The tokenizer.
         tokenizer: Box<tokenizers::Tokenizer>,
     },
 }
 
 impl Tokenizer {
+    /// OpenAI's cl100k_base.
     pub fn cl100k() -> Self {
         Tokenizer::Cl100k(tiktoken_rs::cl100k_base_singleton())
     }
@@ -69,6 +72,7 @@ impl Tokenizer {
         })
     }
 
+    /// The tokenizer's name as reports print it.
     pub fn name(&self) -> String {
         match self {
             Tokenizer::Cl100k(_) => "cl100k_base".into(),
@@ -91,10 +95,13 @@ impl Tokenizer {
 /// Which requests to export and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
+    /// Tokens per hash block.
     pub block_size: usize,
     /// Milliseconds between a session's turns; `None`: no `delay` field.
     pub delay: Option<u64>,
+    /// Requests skipped at the start.
     pub skip_requests: usize,
+    /// At most this many requests (all when absent).
     pub num_requests: Option<usize>,
 }
 
@@ -114,7 +121,9 @@ impl Default for Options {
 pub struct LlmCall {
     /// The prompt text; `None` when the source has none (NAT's ATIF).
     pub text: Option<String>,
+    /// Prompt tokens the call reports.
     pub prompt_tokens: i64,
+    /// Completion tokens the call reports.
     pub completion_tokens: i64,
     /// The call's end time (epoch seconds), its sort key.
     pub end_ts: f64,
@@ -123,7 +132,9 @@ pub struct LlmCall {
 /// The calls of one request (one ATIF trajectory), in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
+    /// The session (request) id.
     pub session_id: String,
+    /// Its LLM calls, in order.
     pub calls: Vec<LlmCall>,
 }
 
@@ -140,18 +151,26 @@ pub enum InputSource {
 /// One mooncake row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// The session the row belongs to.
     pub session_id: String,
+    /// Input tokens.
     pub input_length: i64,
+    /// Output tokens.
     pub output_length: i64,
+    /// The hash of each block of the input.
     pub hash_ids: Vec<u64>,
+    /// Milliseconds since the session's previous row.
     pub delay: Option<u64>,
+    /// Where the input came from (its text, or the reported token count).
     pub source: InputSource,
 }
 
 /// The rows, and a warning for everything skipped.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Export {
+    /// The rows, in order.
     pub rows: Vec<Row>,
+    /// What could not be converted exactly.
     pub warnings: Vec<String>,
 }
 
@@ -164,6 +183,7 @@ pub struct BlockHasher {
 }
 
 impl BlockHasher {
+    /// The hashes of `tokens`' blocks of `block_size`, each chained to the ones before.
     pub fn hash(&mut self, tokens: &[u32], block_size: usize) -> Vec<u64> {
         let mut parent: i64 = -1;
         let mut out = Vec::with_capacity(tokens.len().div_ceil(block_size.max(1)));

@@ -17,29 +17,42 @@ use super::pyfloat::fixed;
 use crate::frame::{Frame, Text};
 use crate::numeric::np_mean;
 
+/// An interval in which the concurrency reached the threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spike {
+    /// Its start, seconds since the epoch.
     pub start: f64,
+    /// Its end.
     pub end: f64,
+    /// The concurrency in it.
     pub concurrency: i64,
     /// Distinct UUIDs of the active calls. NAT lists a Python set (order depends on
     /// PYTHONHASHSEED, Q10); here: order of first appearance in the call trees.
     pub active_uuids: Vec<Text>,
 }
 
+/// NAT's concurrency-spike analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpikeAnalysis {
+    /// LLM and tool calls analysed.
     pub num_calls: usize,
     /// Time per level, in order of first appearance.
     pub distribution: Vec<(i64, f64)>,
+    /// The time the distribution covers.
     pub total_time: f64,
+    /// The concurrency's 50th, 90th, 95th and 99th percentiles (time-weighted).
     pub p: [f64; 4],
+    /// The spike threshold.
     pub threshold: i64,
+    /// The spikes, in time order.
     pub spikes: Vec<Spike>,
+    /// Mean prompt tokens of the calls in spikes.
     pub avg_prompt_tokens: f64,
+    /// Mean total tokens of the calls in spikes.
     pub avg_total_tokens: f64,
     /// Mean latency per midpoint level, in order of first appearance.
     pub latency_by_level: Vec<(i64, f64)>,
+    /// The analysis's text report.
     pub report: String,
 }
 
@@ -121,6 +134,7 @@ fn latency_by_level(forest: &CallForest, order: &[usize]) -> Vec<(i64, f64)> {
         .collect()
 }
 
+/// The analysis of `frame` with spikes from `threshold`.
 pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
     let forest: CallForest = build(frame, Families::LlmAndTool);
     let order = forest.dfs();

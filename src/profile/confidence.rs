@@ -19,8 +19,11 @@ pub enum Ci {
     Empty,
     /// Data: n, mean, the three (lower, upper) intervals and percentiles.
     Values {
+        /// How many values.
         n: usize,
+        /// Their mean.
         mean: f64,
+        /// The 90 %, 95 % and 99 % confidence intervals.
         intervals: [(f64, f64); 3],
         /// `None` for the throughput estimate, whose percentiles stay the int `0`.
         percentiles: Option<[f64; 3]>,
@@ -28,6 +31,7 @@ pub enum Ci {
 }
 
 impl Ci {
+    /// The metric as NAT writes it.
     pub fn to_json(&self) -> Value {
         match self {
             Ci::Empty => {

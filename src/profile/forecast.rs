@@ -25,10 +25,14 @@ use super::Flavor;
 /// NAT's per-request `[seconds_between_calls, prompt_tokens, completion_tokens]` rows.
 pub type Rows = Vec<[f64; 3]>;
 
+/// NAT's forecast training matrices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrices {
+    /// Calls per window.
     pub matrix_length: usize,
+    /// The feature rows.
     pub x: Vec<Vec<f64>>,
+    /// The target rows.
     pub y: Vec<Vec<f64>>,
     /// numpy's dtype: int64 on the IST path, float64 on the ATIF path.
     pub integer: bool,
@@ -61,6 +65,7 @@ pub enum FitError {
     },
 }
 
+/// The matrices as the flavor's NAT builds them.
 pub fn matrices(frame: &Frame, flavor: Flavor) -> Result<Matrices, FitError> {
     match flavor {
         Flavor::Nat190 => matrices_ist(frame),

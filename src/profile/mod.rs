@@ -37,7 +37,9 @@ pub enum Flavor {
 /// text, so that the drift run compares them without printing and re-parsing them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
+    /// A text file.
     Text(String),
+    /// A JSON file.
     Json(Value),
     /// A CSV file's cells (`standardized_data_all.csv`).
     Table(csv::Table),
@@ -57,6 +59,7 @@ impl Content {
 /// Every file of one profiler run, in NAT's write order: (file name, content).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outputs {
+    /// Each file's name and content, in NAT's order.
     pub files: Vec<(String, Content)>,
 }
 
@@ -66,6 +69,7 @@ impl Outputs {
         self.content(name).map(Content::text)
     }
 
+    /// The content of the file `name`.
     pub fn content(&self, name: &str) -> Option<&Content> {
         self.files.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
@@ -99,6 +103,7 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// Every unit, in NAT's order of its files.
     pub const ALL: [Unit; 5] = [
         Unit::Csv,
         Unit::InferenceOptimization,
@@ -336,8 +341,11 @@ pub const WORKFLOW_SECTIONS: [&str; 4] = [
 
 /// One analysis of the workflow profiling files.
 pub struct WorkflowSection {
+    /// The analysis's key in `workflow_profiling_metrics.json`.
     pub key: &'static str,
+    /// Its part of `workflow_profiling_report.txt`.
     pub report: String,
+    /// Its metrics.
     pub metrics: Value,
     /// From [`workflow_section_apart`]: the analysis whose members that grow with the
     /// calls `metrics` then lacks.

@@ -15,21 +15,30 @@ use crate::frame::{Frame, Text};
 /// A call tree: nodes in an arena, children by index.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CallForest {
+    /// Every call, in the order first seen.
     pub nodes: Vec<CallNode>,
     /// Top-level calls in NAT's order.
     pub roots: Vec<usize>,
 }
 
+/// A call (LLM, tool or function span) in the call tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallNode {
     /// Shared with the frame's rows.
     pub uuid: Text,
+    /// `LLM`, `TOOL` or `FUNCTION`.
     pub op_type: &'static str,
+    /// The call's name.
     pub name: Text,
+    /// Its start, seconds since the epoch.
     pub start: f64,
+    /// Its end.
     pub end: f64,
+    /// `end - start`.
     pub duration: f64,
+    /// Its children, by index.
     pub children: Vec<usize>,
+    /// Its parent, by index.
     pub parent: Option<usize>,
     /// Frame row of the END that closed the call (tokens for the spike analysis).
     pub end_row: Option<usize>,
@@ -243,7 +252,9 @@ impl CallForest {
 /// Piecewise-constant concurrency over all nodes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Concurrency {
+    /// Intervals of constant concurrency: (start, end, concurrency).
     pub segments: Vec<(f64, f64, i64)>,
+    /// The concurrency's 50th, 90th, 95th and 99th percentiles.
     pub p: [f64; 4],
 }
 
@@ -344,24 +355,35 @@ pub fn midpoint_level(
     0.0
 }
 
+/// A call's metrics in the nested-stack analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeMetrics {
+    /// The call, by index.
     pub node: usize,
+    /// Its time not covered by its children.
     pub self_time: f64,
+    /// Its whole duration.
     pub subtree_time: f64,
+    /// The concurrency at its midpoint.
     pub concurrency_midpoint: f64,
 }
 
+/// NAT's nested-stack analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nested {
+    /// The call tree.
     pub forest: CallForest,
+    /// Its concurrency.
     pub concurrency: Concurrency,
     /// Keyed by UUID, first-seen position, last value (Python dict semantics).
     pub node_metrics: Vec<(Text, NodeMetrics)>,
+    /// The calls with the most self time.
     pub top: Vec<NodeMetrics>,
+    /// The analysis's text report.
     pub report: String,
 }
 
+/// The analysis of `frame`.
 pub fn nested_stack(frame: &Frame) -> Nested {
     let forest = build(frame, Families::All);
     if forest.roots.is_empty() {

@@ -25,18 +25,27 @@ struct Call {
     duration: f64,
 }
 
+/// A frequent sequence of calls.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
+    /// Its calls' tokens.
     pub pattern: Vec<String>,
+    /// Its support.
     pub frequency: usize,
+    /// The share of examples containing it.
     pub coverage: f64,
+    /// Its mean duration over its contiguous occurrences.
     pub average_duration: f64,
+    /// The examples containing it.
     pub examples_containing: Vec<usize>,
 }
 
+/// NAT's PrefixSpan sub-workflow mining.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrefixSpanResult {
+    /// The patterns, most frequent first.
     pub patterns: Vec<Pattern>,
+    /// The analysis's text report.
     pub report: String,
 }
 
@@ -244,6 +253,7 @@ fn measured(pattern: Vec<String>, frequency: usize, seqs: &[(usize, Vec<Call>)])
     }
 }
 
+/// The mining of `frame`'s calls under `cfg`.
 pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
     let max_text_len = cfg.max_text_len.max(0) as usize;
     let seqs = sequences(frame, max_text_len);
@@ -320,6 +330,7 @@ fn report(patterns: &[Pattern], n: usize, cfg: &PrefixSpanConfig) -> String {
     lines.join("\n")
 }
 
+/// The result as NAT writes it.
 pub fn to_json(r: &PrefixSpanResult) -> Value {
     json!({"patterns": r.patterns.iter().map(|p| json!({
         "pattern": p.pattern, "frequency": p.frequency, "coverage": p.coverage,

@@ -74,16 +74,22 @@ impl Trie {
 /// One kept prefix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrefixInfo {
+    /// The prefix text.
     pub prefix: String,
+    /// Its length in characters.
     pub prefix_length: usize,
+    /// Calls that start with it.
     pub calls_count: u32,
+    /// Their share of the group's calls.
     pub calls_percentage: f64,
 }
 
 /// One `llm_name` group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
+    /// Calls in the group.
     pub total_calls: usize,
+    /// Its common prefixes.
     pub prefix_info: Vec<PrefixInfo>,
 }
 
@@ -167,6 +173,7 @@ fn group_prefixes(texts: &[&str], min_frequency: f64) -> Vec<PrefixInfo> {
         .collect()
 }
 
+/// The groups as NAT writes them.
 pub fn to_json(groups: &BTreeMap<String, Group>) -> Value {
     let mut m = Map::new();
     for (name, g) in groups {

@@ -1,6 +1,7 @@
 //! Python's `format(x, ".Nf")`, exact with ties to even (Rust's `{:.N}` is too), with
 //! Python's spellings of the non-finite values.
 
+/// `x` with `prec` decimals, as Python's `f"{x:.{prec}f}"`.
 pub fn fixed(x: f64, prec: usize) -> String {
     if x.is_nan() {
         "nan".into()

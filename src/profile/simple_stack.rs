@@ -25,31 +25,48 @@ pub enum EndOnly {
     FromSpanStart,
 }
 
+/// One operation (LLM or tool call) as the simple stack sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operation {
+    /// `LLM` or `TOOL`.
     pub op_type: &'static str,
+    /// Its name.
     pub name: String,
+    /// Its start, seconds since the epoch.
     pub start: f64,
+    /// Its end.
     pub end: f64,
+    /// Its UUID.
     pub uuid: String,
 }
 
+/// The statistics of one operation kind and name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpStats {
+    /// `LLM` or `TOOL`.
     pub op_type: &'static str,
+    /// The name.
     pub name: String,
+    /// How many operations.
     pub usage_count: usize,
+    /// Their mean duration.
     pub avg_duration: f64,
+    /// Their duration's 95th percentile.
     pub p95_duration: f64,
+    /// Their duration's 99th percentile.
     pub p99_duration: f64,
+    /// The most of them running at once.
     pub max_concurrency: i64,
+    /// NAT's bottleneck score.
     pub bottleneck_score: f64,
 }
 
+/// NAT's simple-stack bottleneck analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimpleStack {
     /// Keyed `"{type}:{name}"`, in groupby (sorted by type, then name) order.
     pub stats: Vec<(String, OpStats)>,
+    /// The analysis's text report.
     pub summary: String,
 }
 
@@ -167,6 +184,7 @@ fn max_concurrency<'a>(ops: impl Iterator<Item = &'a Operation>) -> i64 {
     max
 }
 
+/// The analysis of `frame`.
 pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
     let ops = operations(frame, end_only);
     if ops.is_empty() {
@@ -252,6 +270,7 @@ pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
     }
 }
 
+/// The analysis as NAT writes it.
 pub fn to_json(s: &SimpleStack) -> Value {
     let mut m = Map::new();
     for (k, o) in &s.stats {

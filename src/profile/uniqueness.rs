@@ -107,6 +107,7 @@ pub fn token_uniqueness(frame: &Frame) -> Vec<(String, [f64; 3])> {
         .collect()
 }
 
+/// The forecast as NAT writes it.
 pub fn to_json(u: &[(String, [f64; 3])]) -> Value {
     let mut m = Map::new();
     for (name, p) in u {

@@ -88,6 +88,7 @@ pub fn table(r: &DriftReport) -> String {
     s
 }
 
+/// The one-line summary of a report (items, outputs, drift, unexpected, errors).
 pub fn summary_line(r: &DriftReport) -> String {
     let outputs: usize = r.items.iter().map(|i| i.outputs.len()).sum();
     let drifting = r

@@ -7,11 +7,15 @@ use crate::corpus::{FileEntry, FileStatus};
 /// Counts of loaded / skipped / failed files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
+    /// Files that load as traces.
     pub loaded: usize,
+    /// Files passed over.
     pub skipped: usize,
+    /// Files that should load and do not.
     pub failed: usize,
 }
 
+/// The counts of `entries` by status.
 pub fn totals(entries: &[FileEntry]) -> Totals {
     let mut t = Totals::default();
     for e in entries {

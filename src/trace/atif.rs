@@ -32,27 +32,39 @@ pub fn minor_version(schema_version: &str) -> Option<u32> {
         .map(|i| i as u32)
 }
 
+/// An ATIF trajectory (v1.0–v1.8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trajectory {
+    /// `ATIF-v1.x`.
     #[serde(default = "default_version")]
     pub schema_version: String,
+    /// The session the trajectory belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The trajectory's own id (v1.7+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trajectory_id: Option<String>,
+    /// The agent that ran.
     pub agent: Agent,
+    /// The steps, in order.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// Free-form notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// Totals over the steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_metrics: Option<FinalMetrics>,
+    /// The trajectory this one continues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continued_trajectory_ref: Option<String>,
+    /// Producer-specific data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// Embedded subagent trajectories (v1.7+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subagent_trajectories: Option<Vec<Trajectory>>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
@@ -61,16 +73,23 @@ fn default_version() -> String {
     NAT_VERSION.to_string()
 }
 
+/// The agent of a trajectory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
+    /// Its name.
     pub name: String,
+    /// Its version.
     pub version: String,
+    /// The model it used by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_name: Option<String>,
+    /// The tools it could call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_definitions: Option<Vec<Value>>,
+    /// Producer-specific data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
@@ -78,30 +97,44 @@ pub struct Agent {
 /// `system`, `user` or `agent` (kept as text so an unknown source still loads).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// Its number, from 1.
     pub step_id: i64,
+    /// When it happened (ISO 8601).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// `system`, `user` or `agent`.
     pub source: String,
+    /// The model of an agent step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_name: Option<String>,
+    /// The reasoning effort asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<Value>,
+    /// The step's message.
     #[serde(default)]
     pub message: Message,
+    /// The model's reasoning text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// The tools the step called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// The tools' results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observation: Option<Observation>,
+    /// The step's token counts and cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
+    /// Whether the step repeats context from an earlier trajectory (v1.5+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_copied_context: Option<bool>,
+    /// Producer-specific data (NAT: ancestry, invocation times).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// LLM calls behind the step (v1.7+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_call_count: Option<i64>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
@@ -110,7 +143,9 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Message {
+    /// Text.
     Text(String),
+    /// Content parts (v1.6+).
     Parts(Vec<Value>),
 }
 
@@ -141,76 +176,109 @@ pub fn parts_text(parts: &[Value]) -> String {
         .join(" ")
 }
 
+/// A tool call of an agent step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
+    /// Its id, which its result names.
     pub tool_call_id: String,
+    /// The tool.
     pub function_name: String,
+    /// Its arguments.
     #[serde(default)]
     pub arguments: Value,
+    /// Producer-specific data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
 
+/// The results of a step's tool calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
+    /// One per result.
     #[serde(default)]
     pub results: Vec<ObservationResult>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
 
+/// One tool result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObservationResult {
+    /// The tool call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_call_id: Option<String>,
+    /// Its content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Message>,
+    /// The subagent trajectories it refers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subagent_trajectory_ref: Option<Vec<Value>>,
+    /// Producer-specific data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
 
+/// A step's token counts and cost.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metrics {
+    /// Prompt tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<i64>,
+    /// Completion tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens: Option<i64>,
+    /// Prompt tokens served from cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<i64>,
+    /// Cost in US dollars.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// The prompt's token ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_token_ids: Option<Vec<Value>>,
+    /// The completion's token ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_token_ids: Option<Vec<Value>>,
+    /// The completion's log probabilities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Vec<Value>>,
+    /// Producer-specific data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
 
+/// A trajectory's totals.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FinalMetrics {
+    /// Prompt tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_prompt_tokens: Option<i64>,
+    /// Completion tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_completion_tokens: Option<i64>,
+    /// Cached prompt tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_cached_tokens: Option<i64>,
+    /// Cost in US dollars.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_cost_usd: Option<f64>,
+    /// Steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_steps: Option<i64>,
+    /// Producer-specific data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
@@ -220,13 +288,16 @@ pub struct FinalMetrics {
 pub struct AtifItem {
     /// NAT eval's `item_id` when the file was a `workflow_output_atif.json` wrapper.
     pub item_id: Option<Value>,
+    /// The trajectory.
     pub trajectory: Trajectory,
 }
 
 /// The ATIF content of a file: trajectories in file order (trajectory i = `example_number` i).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AtifTrace {
+    /// How the file held the trajectories.
     pub layout: AtifLayout,
+    /// The trajectories.
     pub items: Vec<AtifItem>,
 }
 
@@ -257,9 +328,11 @@ impl AtifTrace {
         }
     }
 
+    /// The trajectories, in file order.
     pub fn trajectories(&self) -> impl Iterator<Item = &Trajectory> {
         self.items.iter().map(|i| &i.trajectory)
     }
+    /// Steps over every trajectory.
     pub fn step_count(&self) -> usize {
         self.trajectories().map(|t| t.steps.len()).sum()
     }

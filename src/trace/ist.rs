@@ -15,7 +15,9 @@ pub struct IstRequest {
     /// NAT's `request_number`; kept as written (NAT does not sort by it).
     #[serde(default)]
     pub request_number: Option<Value>,
+    /// The request's events, in order.
     pub intermediate_steps: Vec<IntermediateStep>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -23,9 +25,13 @@ pub struct IstRequest {
 /// NAT's `IntermediateStep` (top level: `extra="forbid"` in NAT; unknown keys kept here).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntermediateStep {
+    /// The UUID of the function the event ran in.
     pub parent_id: String,
+    /// The function and its parent.
     pub function_ancestry: InvocationNode,
+    /// The event.
     pub payload: Payload,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -33,12 +39,17 @@ pub struct IntermediateStep {
 /// NAT's `InvocationNode`: the NAT function that was running when the step was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvocationNode {
+    /// The function's id.
     pub function_id: String,
+    /// The function's name.
     pub function_name: String,
+    /// Its parent's id.
     #[serde(default)]
     pub parent_id: Option<String>,
+    /// Its parent's name.
     #[serde(default)]
     pub parent_name: Option<String>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -46,25 +57,35 @@ pub struct InvocationNode {
 /// NAT's `IntermediateStepPayload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payload {
+    /// `LLM_START`, `TOOL_END`…
     pub event_type: EventType,
+    /// When it happened, seconds since the epoch.
     pub event_timestamp: f64,
+    /// When its span started (END events).
     #[serde(default)]
     pub span_event_timestamp: Option<f64>,
     /// `LLMFrameworkEnum` value (`langchain`, …); kept as text so new frameworks load.
     #[serde(default)]
     pub framework: Option<String>,
+    /// The LLM, tool or function name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Tags.
     #[serde(default)]
     pub tags: Option<Value>,
+    /// Metadata (chat inputs and responses, tool inputs and outputs).
     #[serde(default)]
     pub metadata: Option<Value>,
+    /// The input, output or chunk.
     #[serde(default)]
     pub data: Option<StreamEventData>,
+    /// Token usage (LLM_END).
     #[serde(default)]
     pub usage_info: Option<UsageInfo>,
+    /// The span's UUID (shared by its START and END).
     #[serde(rename = "UUID")]
     pub uuid: String,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -72,14 +93,19 @@ pub struct Payload {
 /// NAT's `StreamEventData`: arbitrary JSON values.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StreamEventData {
+    /// The input.
     #[serde(default)]
     pub input: Option<Value>,
+    /// The output.
     #[serde(default)]
     pub output: Option<Value>,
+    /// A streamed chunk.
     #[serde(default)]
     pub chunk: Option<Value>,
+    /// A payload.
     #[serde(default)]
     pub payload: Option<Value>,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -87,12 +113,16 @@ pub struct StreamEventData {
 /// NAT's `UsageInfo`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UsageInfo {
+    /// The token counts.
     #[serde(default)]
     pub token_usage: TokenUsage,
+    /// LLM calls counted.
     #[serde(default)]
     pub num_llm_calls: i64,
+    /// Seconds since the previous call.
     #[serde(default)]
     pub seconds_between_calls: i64,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -100,16 +130,22 @@ pub struct UsageInfo {
 /// NAT's `TokenUsageBaseModel` (every count defaults to 0).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TokenUsage {
+    /// Prompt tokens.
     #[serde(default)]
     pub prompt_tokens: i64,
+    /// Completion tokens.
     #[serde(default)]
     pub completion_tokens: i64,
+    /// Prompt tokens served from cache.
     #[serde(default)]
     pub cached_tokens: i64,
+    /// Reasoning tokens.
     #[serde(default)]
     pub reasoning_tokens: i64,
+    /// Total tokens as the provider reported them.
     #[serde(default)]
     pub total_tokens: i64,
+    /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -117,15 +153,19 @@ pub struct TokenUsage {
 pub use crate::event::{Category, EventType, State};
 
 impl IntermediateStep {
+    /// The event's type.
     pub fn event_type(&self) -> EventType {
         self.payload.event_type
     }
+    /// The event's time.
     pub fn ts(&self) -> f64 {
         self.payload.event_timestamp
     }
+    /// The event's name.
     pub fn name(&self) -> Option<&str> {
         self.payload.name.as_deref()
     }
+    /// The event's UUID.
     pub fn uuid(&self) -> &str {
         &self.payload.uuid
     }
@@ -142,10 +182,12 @@ impl IntermediateStep {
 /// A whole IST trace file: requests in file order (request i = `example_number` i).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct IstTrace {
+    /// The requests, in file order.
     pub requests: Vec<IstRequest>,
 }
 
 impl IstTrace {
+    /// Events over every request.
     pub fn step_count(&self) -> usize {
         self.requests
             .iter()

@@ -12,6 +12,7 @@ use std::io::BufRead;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotAList;
 
+/// Reads a JSON array one element at a time.
 pub struct ListReader<R> {
     r: R,
     started: bool,
@@ -36,6 +37,7 @@ fn is_ws(c: u8) -> bool {
 }
 
 impl<R: BufRead> ListReader<R> {
+    /// A reader of the array `r` holds.
     pub fn new(r: R) -> Self {
         ListReader {
             r,

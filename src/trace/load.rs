@@ -79,13 +79,16 @@ pub fn too_deep(bytes: &[u8], max: usize) -> Option<(usize, usize)> {
 /// The content of one trace file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trace {
+    /// IntermediateSteps.
     Ist(IstTrace),
+    /// ATIF trajectories.
     Atif(AtifTrace),
     /// ATOF event stream (raw events, in file order).
     Atof(Vec<Value>),
 }
 
 impl Trace {
+    /// The trace's kind, as reports name it.
     pub fn kind(&self) -> &'static str {
         match self {
             Trace::Ist(_) => "ist",

@@ -37,8 +37,11 @@ use crate::trace::atif::{Step, Trajectory};
 /// One thing IST has and ATIF (as NAT's converter writes it) does not.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Loss {
+    /// Its name (the `--keep` value).
     pub id: &'static str,
+    /// What of the IST trace ATIF does not carry.
     pub what: &'static str,
+    /// What it changes in the profiler's outputs.
     pub why: &'static str,
     /// Output paths (globs) this loss can change.
     pub affects: &'static [&'static str],

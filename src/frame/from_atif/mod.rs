@@ -16,7 +16,9 @@ use crate::trace::atif::{AtifTrace, Trajectory};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
+    /// NAT's own ATIF-native profiler (PR #1751, `nvidia-nat-profiler` 1.6.0rc1).
     Pr1751,
+    /// The IST frame recovered as closely as ATIF allows.
     Faithful,
 }
 

@@ -39,12 +39,19 @@ fn text(m: Option<&Message>) -> String {
 /// Flattened ancestry of a step or of its tool call `i` (`_ancestry_from_extra`).
 #[derive(Debug, Clone, Default)]
 pub struct Ancestry {
+    /// The function's id.
     pub function_id: String,
+    /// The function's name.
     pub function_name: String,
+    /// Its parent function's id.
     pub parent_id: String,
+    /// Its parent function's name.
     pub parent_name: String,
+    /// The span's start, seconds since the epoch, when the step says.
     pub start: Option<f64>,
+    /// The span's end, when the step says.
     pub end: Option<f64>,
+    /// The framework the step names.
     pub framework: Option<String>,
 }
 
