@@ -12,7 +12,7 @@ use crate::report;
 use crate::trace::LoadOptions;
 
 /// The files `drift --out DIR` writes.
-pub const REPORT_FILES: &[&str] = &["report.json", "report.md"];
+pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md"];
 
 /// How to render a drift report on standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub fn drift(
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.
-pub fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
     // Hidden until its length is known ([`show_progress`]): a first frame at 0/0 is a full bar.
     let pb =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
@@ -129,13 +129,13 @@ pub fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
 }
 
 /// Give a [`progress_bar`] its length and start drawing it (on a terminal only).
-pub fn show_progress(pb: &indicatif::ProgressBar, len: usize) {
+pub(crate) fn show_progress(pb: &indicatif::ProgressBar, len: usize) {
     pb.set_length(len as u64);
     pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
 }
 
 /// [`crate::job::job_with`] with a progress bar on standard error (drawn only on a terminal).
-pub fn job_with_progress(
+pub(crate) fn job_with_progress(
     corpora: &[PathBuf],
     builders: &[Builder],
     policy: &Policy,

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::trace::load::{load_file, LoadOptions, Trace};
 
 /// File names NAT's profilers write: in a corpus they are expected results, not inputs.
-pub const NAT_OUTPUT_FILES: &[&str] = &[
+pub(crate) const NAT_OUTPUT_FILES: &[&str] = &[
     "standardized_data_all.csv",
     "inference_optimization.json",
     "workflow_profiling_report.txt",
@@ -76,7 +76,7 @@ impl FileEntry {
 }
 
 /// Summarise a loaded trace as (kind, units, steps).
-pub fn describe(trace: &Trace) -> (&'static str, usize, usize) {
+pub(crate) fn describe(trace: &Trace) -> (&'static str, usize, usize) {
     match trace {
         Trace::Ist(t) => (trace.kind(), t.requests.len(), t.step_count()),
         Trace::Atif(a) => (trace.kind(), a.items.len(), a.step_count()),
@@ -142,7 +142,7 @@ pub fn walk(root: &Path, opts: &LoadOptions) -> Result<Vec<FileEntry>, Error> {
 
 /// Whether `bytes` start like NAT's `all_requests_profiler_traces.json`: `[` then `]` or
 /// `{"request_number"` / `{"intermediate_steps"` (a sniff of the first bytes, no parse).
-pub fn looks_like_ist(bytes: &[u8]) -> bool {
+pub(crate) fn looks_like_ist(bytes: &[u8]) -> bool {
     let mut it = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace());
     match (it.next(), it.next()) {
         (Some(b'['), Some(b']')) => true,

@@ -103,7 +103,7 @@ impl<R> Limited<R> {
 }
 
 /// The message of the error a [`Limited`] reader returns past its limit.
-pub fn over_limit_message(limit: u64) -> String {
+pub(crate) fn over_limit_message(limit: u64) -> String {
     format!("file is over the limit of {limit} bytes (raise it with --max-file-size)")
 }
 

@@ -27,7 +27,7 @@ fn decompose(x: f64) -> (BigInt, i64) {
 }
 
 /// `a / b` correctly rounded to binary64 (round half to even), like Python's `int / int`.
-pub fn div_to_f64(a: &BigInt, b: &BigUint) -> f64 {
+pub(crate) fn div_to_f64(a: &BigInt, b: &BigUint) -> f64 {
     assert!(!b.is_zero(), "division by zero");
     if a.is_zero() {
         return 0.0;
@@ -209,7 +209,7 @@ pub fn np_percentile(data: &[f64], pct: f64) -> f64 {
 }
 
 /// `np.percentile` on already sorted data.
-pub fn np_percentile_sorted(sorted: &[f64], pct: f64) -> f64 {
+pub(crate) fn np_percentile_sorted(sorted: &[f64], pct: f64) -> f64 {
     let n = sorted.len();
     assert!(n > 0, "percentile of empty data");
     let q = pct / 100.0;

@@ -67,7 +67,7 @@ pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result
 }
 
 /// The ATIF path on ATIF already at hand: every file, the flat trace dump included.
-pub fn profile_atif(atif: &AtifTrace, builder: Builder, cfg: &ProfilerConfig) -> Outputs {
+pub(crate) fn profile_atif(atif: &AtifTrace, builder: Builder, cfg: &ProfilerConfig) -> Outputs {
     let mut frame = from_atif::frame(atif, builder);
     let traces = profile::flat_traces_json(&frame);
     profile::run(

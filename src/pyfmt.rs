@@ -293,7 +293,7 @@ pub fn py_str(v: &Value) -> String {
 
 /// Split an epoch float into whole seconds and microseconds exactly as CPython's
 /// `datetime.fromtimestamp` does (`_PyTime_ObjectToTimeval`, round half to even).
-pub fn epoch_to_sec_us(epoch: f64) -> Option<(i64, u32)> {
+pub(crate) fn epoch_to_sec_us(epoch: f64) -> Option<(i64, u32)> {
     if !epoch.is_finite() {
         return None;
     }

@@ -74,7 +74,7 @@ fn write(v: &Value, level: usize, out: &mut String) {
 }
 
 /// Python's JSON float: `repr`, with `NaN`/`Infinity`/`-Infinity` literals.
-pub fn float_json(f: f64) -> String {
+pub(crate) fn float_json(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f == f64::INFINITY {

@@ -553,7 +553,12 @@ fn schema_minor(v: &Value, path: &str, problems: &mut Vec<Problem>) -> u32 {
 }
 
 /// Validate one trajectory value at `path`.
-pub fn validate_trajectory(v: &Value, path: &str, embedded: bool, problems: &mut Vec<Problem>) {
+pub(crate) fn validate_trajectory(
+    v: &Value,
+    path: &str,
+    embedded: bool,
+    problems: &mut Vec<Problem>,
+) {
     if let Some(m) = v.as_object() {
         if !["schema_version", "agent", "steps"]
             .iter()

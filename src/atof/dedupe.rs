@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use super::{LlmSpan, Metrics};
 
 /// Largest gap between two observations of one call sharing a request id (strict mode).
-pub const STRICT_SKEW_US: i64 = 50_000;
+pub(crate) const STRICT_SKEW_US: i64 = 50_000;
 
 /// Which LLM-span dedupe rule to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -111,7 +111,7 @@ fn shared_key(a: &LlmSpan, b: &LlmSpan) -> bool {
 }
 
 /// Relay's `same_physical_llm_request`.
-pub fn relay_match(a: &LlmSpan, b: &LlmSpan) -> bool {
+pub(crate) fn relay_match(a: &LlmSpan, b: &LlmSpan) -> bool {
     let models = match (&a.model, &b.model) {
         (Some(x), Some(y)) => x == y,
         _ => true,
@@ -123,7 +123,7 @@ pub fn relay_match(a: &LlmSpan, b: &LlmSpan) -> bool {
 }
 
 /// A model name without a trailing date snapshot (`acme-chat-2026-01-15` → `acme-chat`).
-pub fn model_family(model: &str) -> &str {
+pub(crate) fn model_family(model: &str) -> &str {
     let b = model.as_bytes();
     let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     if b.len() > 11 && b[b.len() - 11] == b'-' {
@@ -139,7 +139,7 @@ pub fn model_family(model: &str) -> &str {
 }
 
 /// The strict rule for one pair (points 1–4 of the module documentation).
-pub fn strict_match(a: &LlmSpan, b: &LlmSpan) -> bool {
+pub(crate) fn strict_match(a: &LlmSpan, b: &LlmSpan) -> bool {
     if !same_parent(a, b) {
         return false;
     }

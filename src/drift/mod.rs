@@ -359,7 +359,7 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// One output as the diff compares it: UUIDs renamed in order of appearance, and for JSON
 /// `generated_at` dropped and `active_uuids` lists sorted (listed differences).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Normalized {
+pub(crate) enum Normalized {
     /// A JSON output.
     Json(Value),
     /// A CSV output's cells.
@@ -566,7 +566,7 @@ pub fn diff_compared(
 }
 
 /// The name the mooncake rows are compared under.
-pub const MOONCAKE: &str = "mooncake.jsonl";
+pub(crate) const MOONCAKE: &str = "mooncake.jsonl";
 
 /// Mooncake rows (Dynamo's defaults, cl100k_base) from the IST trace and from the ATIF side
 /// (NAT's ATIF, or the IST converted), and their differences as `(path, change, count)`

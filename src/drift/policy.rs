@@ -50,7 +50,7 @@ struct RawPolicy {
 /// Drift allowed without an explanation, up to a share of the output's compared values.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Threshold {
+pub(crate) struct Threshold {
     /// The glob over `file:path` the threshold covers.
     pub pattern: String,
     /// At most this percentage of the output's compared values may differ under the pattern.

@@ -101,7 +101,7 @@ pub fn diff(left: &Value, right: &Value, tol: Tolerance) -> Vec<Difference> {
 /// [`diff`] with a tolerance chosen per path (e.g. absolute for timestamps). The tolerance is
 /// asked for only where two numbers differ; paths are built in one reused buffer and copied
 /// only for differences.
-pub fn diff_with(left: &Value, right: &Value, tol: &dyn Closeness) -> Vec<Difference> {
+pub(crate) fn diff_with(left: &Value, right: &Value, tol: &dyn Closeness) -> Vec<Difference> {
     let mut out = Vec::new();
     visit(left, right, tol, &mut |path, change| {
         out.push(Difference {

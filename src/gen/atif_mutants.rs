@@ -27,7 +27,7 @@ impl Rng {
 }
 
 /// The mutation kinds, in the order the seed picks them.
-pub const KINDS: &[&str] = &[
+pub(crate) const KINDS: &[&str] = &[
     "delete",
     "retype",
     "boundary",

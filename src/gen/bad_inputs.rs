@@ -46,7 +46,7 @@ pub fn base_ist() -> Value {
 }
 
 /// A small valid ATIF trajectory.
-pub fn base_atif() -> Value {
+pub(crate) fn base_atif() -> Value {
     json!({
         "schema_version": "ATIF-v1.7", "session_id": "s", "agent": {"name": "a", "version": "1"},
         "steps": [

@@ -43,7 +43,7 @@ pub fn replicate(trace: &IstTrace, n: usize) -> IstTrace {
 }
 
 /// Replicas one request at a time (large inputs are written without being held).
-pub struct Replicator<'a> {
+pub(crate) struct Replicator<'a> {
     trace: &'a IstTrace,
     stride: f64,
 }

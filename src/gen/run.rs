@@ -15,16 +15,16 @@ use serde_json::{json, Value};
 use crate::trace::ist::{IstRequest, IstTrace};
 
 /// The models calls are drawn from.
-pub const MODELS: &[&str] = &["test-model", "meta/llama-3.1-70b-instruct", "acme-reasoner"];
+pub(crate) const MODELS: &[&str] = &["test-model", "meta/llama-3.1-70b-instruct", "acme-reasoner"];
 /// The prompts questions and calls are drawn from.
-pub const PROMPTS: &[&str] = &[
+pub(crate) const PROMPTS: &[&str] = &[
     "What is 12 times 7?",
     "Summarise the last tool result.",
     "Plan a trip to Lyon.",
     "Which tool should run next?",
 ];
 /// The tools calls are drawn from.
-pub const TOOLS: &[&str] = &["calculator", "web_search", "weather"];
+pub(crate) const TOOLS: &[&str] = &["calculator", "web_search", "weather"];
 
 /// One provider call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -291,7 +291,7 @@ pub fn timeline(run: &RunSpec) -> Timeline {
 }
 
 /// Base of generated times: 2026-01-01T00:00:00Z.
-pub const BASE_EPOCH: f64 = 1_767_225_600.0;
+pub(crate) const BASE_EPOCH: f64 = 1_767_225_600.0;
 
 fn epoch(ms: f64) -> f64 {
     BASE_EPOCH + ms / 1000.0
@@ -705,7 +705,7 @@ pub fn write_case(run: &RunSpec, dir: &std::path::Path) -> crate::Result<()> {
 }
 
 /// The files [`write_case`] writes.
-pub const CASE_FILES: &[&str] = &[
+pub(crate) const CASE_FILES: &[&str] = &[
     "all_requests_profiler_traces.json",
     "atof_events.json",
     "run.json",

@@ -131,7 +131,7 @@ fn resources() -> (String, f64) {
 /// each builder's, and what the IST trace turned out to be. `tick` is called after each
 /// builder's run; `ATIF_DRIFT_TIMINGS=1` prints each stage's time, CPU time and resident
 /// memory to stderr.
-pub fn run_item_builders(
+pub(crate) fn run_item_builders(
     item: &Item,
     builders: &[Builder],
     policy: &Policy,

@@ -178,7 +178,7 @@ pub struct Export {
 /// `k-1`, its tokens); ids are consecutive integers from 0 in order of first appearance,
 /// shared by every text given to one hasher, so equal prefixes get equal leading ids.
 #[derive(Debug, Default)]
-pub struct BlockHasher {
+pub(crate) struct BlockHasher {
     ids: HashMap<(i64, Vec<u32>), u64>,
 }
 
@@ -199,7 +199,7 @@ impl BlockHasher {
 
 /// Dynamo's `chat_inputs_to_text`: contents of dict messages (when truthy) and string
 /// messages as they are, joined by newlines.
-pub fn messages_text(messages: &Value) -> String {
+pub(crate) fn messages_text(messages: &Value) -> String {
     let Some(list) = messages.as_array() else {
         return String::new();
     };

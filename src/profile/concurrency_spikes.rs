@@ -313,7 +313,7 @@ fn report(a: &SpikeAnalysis) -> String {
 }
 
 /// A `spike_intervals` entry.
-pub fn spike_json(s: &Spike) -> Value {
+pub(crate) fn spike_json(s: &Spike) -> Value {
     crate::profile::object([
         ("start_time", json!(s.start)),
         ("end_time", json!(s.end)),

@@ -103,7 +103,7 @@ pub fn workflow_run_times(frame: &Frame) -> Vec<f64> {
 
 /// Per request, events in time order (stable): each LLM_END after an LLM_START gives
 /// `end - most recent start` (no UUID matching: quirk Q1).
-pub fn llm_latencies(frame: &Frame) -> Vec<f64> {
+pub(crate) fn llm_latencies(frame: &Frame) -> Vec<f64> {
     let mut out = Vec::new();
     for (_, idx) in frame.rows_by_example_in_time() {
         let mut prev: Option<f64> = None;

@@ -377,7 +377,7 @@ fn grown(mut a: Apart, apart: bool) -> (String, Value, Option<Apart>) {
 }
 
 /// Analysis `k` of [`WORKFLOW_SECTIONS`]; `None` when the configuration turns it off.
-pub fn workflow_section(
+pub(crate) fn workflow_section(
     frame: &Frame,
     cfg: &ProfilerConfig,
     flavor: Flavor,

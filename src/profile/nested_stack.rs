@@ -461,7 +461,7 @@ fn metrics_json(f: &CallForest, m: &NodeMetrics) -> Value {
 
 /// A node's metrics as `node_metrics` and `top_bottlenecks` hold them, with its UUID and
 /// name as given (the drift's renamed ones).
-pub fn metrics_json_named(x: &CallNode, m: &NodeMetrics, uuid: &str, name: &str) -> Value {
+pub(crate) fn metrics_json_named(x: &CallNode, m: &NodeMetrics, uuid: &str, name: &str) -> Value {
     // `object`, not `json!` (which grows the map key by key): there is one per call.
     crate::profile::object([
         ("uuid", uuid.into()),
@@ -478,7 +478,7 @@ pub fn metrics_json_named(x: &CallNode, m: &NodeMetrics, uuid: &str, name: &str)
 }
 
 /// A `timeline_segments` entry.
-pub fn segment_json(&(s, e, c): &(f64, f64, i64)) -> Value {
+pub(crate) fn segment_json(&(s, e, c): &(f64, f64, i64)) -> Value {
     json!([s, e, c])
 }
 

@@ -27,7 +27,7 @@ pub enum EndOnly {
 
 /// One operation (LLM or tool call) as the simple stack sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Operation {
+pub(crate) struct Operation {
     /// `LLM` or `TOOL`.
     pub op_type: &'static str,
     /// Its name.
@@ -82,7 +82,7 @@ fn op_of(et: EventType) -> Option<&'static str> {
 }
 
 /// The operations, in UUID order.
-pub fn operations(frame: &Frame, end_only: EndOnly) -> Vec<Operation> {
+pub(crate) fn operations(frame: &Frame, end_only: EndOnly) -> Vec<Operation> {
     // Rows by UUID (hashed, then the UUIDs sorted once: most have two rows).
     let mut by_uuid: rustc_hash::FxHashMap<&str, Vec<usize>> = Default::default();
     for (i, r) in frame.rows.iter().enumerate() {

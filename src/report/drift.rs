@@ -89,7 +89,7 @@ pub fn table(r: &DriftReport) -> String {
 }
 
 /// The one-line summary of a report (items, outputs, drift, unexpected, errors).
-pub fn summary_line(r: &DriftReport) -> String {
+pub(crate) fn summary_line(r: &DriftReport) -> String {
     let outputs: usize = r.items.iter().map(|i| i.outputs.len()).sum();
     let drifting = r
         .items
@@ -201,7 +201,7 @@ fn pct(x: Option<f64>) -> String {
 /// The mooncake replay's drift, one row per item (it does not depend on the builder): rows
 /// on each side, length differences, how much of the IST replay's prefix blocks the ATIF
 /// replay sends too, and the prefix-cache reuse each replay would show.
-pub fn mooncake_section(r: &DriftReport, markdown: bool) -> Option<String> {
+pub(crate) fn mooncake_section(r: &DriftReport, markdown: bool) -> Option<String> {
     let header = [
         "item",
         "rows IST / ATIF",
@@ -264,7 +264,7 @@ pub fn json(r: &DriftReport) -> String {
 /// With both builders: per item and output, how many values differ from the IST path with
 /// NAT's own ATIF mapping (pr1751) and with the faithful one — how much drift a better
 /// mapping removes. `None` when the report does not hold both.
-pub fn builders_side_by_side(r: &DriftReport) -> Option<String> {
+pub(crate) fn builders_side_by_side(r: &DriftReport) -> Option<String> {
     use crate::frame::from_atif::Builder;
     let find = |item: &str, b: Builder| r.items.iter().find(|i| i.item == item && i.builder == b);
     let mut names: Vec<&str> = r.items.iter().map(|i| i.item.as_str()).collect();

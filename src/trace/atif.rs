@@ -167,7 +167,7 @@ impl Message {
 }
 
 /// Non-empty `text` fields of content parts, joined by one space.
-pub fn parts_text(parts: &[Value]) -> String {
+pub(crate) fn parts_text(parts: &[Value]) -> String {
     parts
         .iter()
         .filter_map(|p| p.get("text").and_then(Value::as_str))
