@@ -430,8 +430,9 @@ impl OutputDir {
                     untrack(&self.staging);
                     return Ok(());
                 }
-                // A non-empty directory is in the way (an empty one is replaced by rename).
-                Err(e) if is_not_empty(&e) && self.target.is_dir() => {
+                // A non-empty directory is in the way (an empty one is replaced by rename);
+                // when another run has moved it away meanwhile, the next rename succeeds.
+                Err(e) if is_not_empty(&e) => {
                     let old = sibling(&self.target, "old");
                     match std::fs::rename(&self.target, &old) {
                         Ok(()) => {
@@ -468,16 +469,28 @@ impl Drop for OutputDir {
 }
 
 /// The entries of `dir` whose names are not in `ours`, sorted.
+/// The entries of `dir` other than the files `ours`. A directory that another run moves
+/// away meanwhile (it committed first) holds nothing foreign: entries are judged by their
+/// directory entry, not looked up again by path.
 fn foreign_entries(dir: &Path, ours: &[&str]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let io = |cause| Error::Io {
         path: dir.to_path_buf(),
         cause,
     };
-    for e in std::fs::read_dir(dir).map_err(io)? {
-        let e = e.map_err(io)?;
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if gone(&e) => return Ok(out),
+        r => r.map_err(io)?,
+    };
+    for e in entries {
+        let e = match e {
+            Err(e) if gone(&e) => break,
+            r => r.map_err(io)?,
+        };
         let name = e.file_name();
-        let is_ours = name.to_str().is_some_and(|n| ours.contains(&n)) && e.path().is_file();
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        let is_ours = name.to_str().is_some_and(|n| ours.contains(&n)) && is_file;
         if !is_ours {
             out.push(name.to_string_lossy().into_owned());
         }
@@ -495,6 +508,24 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// A concurrent run that commits first moves the directory away while this run checks
+    /// it: nothing foreign is there, and the check does not fail (it failed the whole run
+    /// when the directory was read after it was gone, or its files looked up by path).
+    #[test]
+    fn a_directory_moved_away_meanwhile_holds_nothing_foreign() {
+        let d = tmp("moved");
+        assert_eq!(
+            foreign_entries(&d.join("gone"), &["a.json"]).unwrap(),
+            Vec::<String>::new()
+        );
+        std::fs::write(d.join("a.json"), "{}").unwrap();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        assert_eq!(
+            foreign_entries(&d, &["a.json"]).unwrap(),
+            vec!["sub".to_string()]
+        );
     }
 
     #[test]
