@@ -18,7 +18,7 @@ use super::{
 };
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
-use crate::profile::forecast::{forecast_apart, with_matrices, Matrices};
+use crate::profile::forecast::{forecast_parts, with_matrices, Matrices};
 
 const FILE: &str = "forecast.json";
 
@@ -31,7 +31,7 @@ struct Side {
 
 impl Side {
     fn new(frame: &Frame, flavor: crate::profile::Flavor) -> Self {
-        let (mut doc, mats) = forecast_apart(frame, flavor);
+        let (mut doc, mats) = forecast_parts(frame, flavor);
         normalize_json(&mut doc);
         Side { doc, mats }
     }

@@ -25,7 +25,7 @@ use crate::frame::Text;
 use crate::profile::concurrency_spikes::Spike;
 use crate::profile::nested_stack::{CallNode, Nested, NodeMetrics};
 use crate::profile::ProfilePath;
-use crate::profile::{workflow_section_apart, Apart, WorkflowSection, WORKFLOW_SECTIONS};
+use crate::profile::{workflow_analysis, Analysis, WORKFLOW_SECTIONS};
 
 const METRICS: &str = "workflow_profiling_metrics.json";
 const REPORT: &str = "workflow_profiling_report.txt";
@@ -65,17 +65,18 @@ struct NestedParts {
 const NESTED_AT: &str = "nested_stack_analysis";
 
 impl Side {
-    /// Add a section: its report text, and its metrics.
-    fn take(&mut self, s: WorkflowSection) -> Taken {
+    /// Add an analysis: its report text, and its metrics.
+    fn take(&mut self, a: Analysis) -> Taken {
         self.report.push_str("\n\n\n");
         self.report
-            .push_str(&rename_in(&s.report, &mut self.report_names));
-        let mut part = Value::Object(std::iter::once((s.key.to_string(), s.metrics)).collect());
+            .push_str(&rename_in(a.report(), &mut self.report_names));
+        let metrics = (a.key().to_string(), a.fixed_metrics());
+        let mut part = Value::Object(std::iter::once(metrics).collect());
         // Document order: in the nested-stack analysis `timeline_segments` and the
         // percentiles hold no text, so `node_metrics` is renamed first, then the rest.
         let (mut nested, mut spikes) = (None, None);
-        match s.apart {
-            Some(Apart::Nested(n)) => {
+        match a {
+            Analysis::Nested(n) => {
                 let entries = n
                     .node_metrics
                     .iter()
@@ -92,7 +93,7 @@ impl Side {
                 nested = Some(NestedParts { nested: n, entries });
             }
             // Its only text is in `spike_intervals`.
-            Some(Apart::Spikes(a)) => {
+            Analysis::Spikes(a) => {
                 let mut list = a.spikes;
                 for s in &mut list {
                     for u in &mut s.active_uuids {
@@ -104,7 +105,7 @@ impl Side {
                 self.leaves += typed::record_array_leaves(&list);
                 spikes = Some(list);
             }
-            None => {}
+            Analysis::SimpleStack(_) | Analysis::PrefixSpan(_) => {}
         }
         rename_uuids_value_with(&mut part, &mut self.names);
         normalize_active_uuids(&mut part);
@@ -277,14 +278,14 @@ pub(super) fn drift(paths: &Paths) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
     let mut metrics: Vec<Vec<(Groups, usize)>> = builders.iter().map(|_| Vec::new()).collect();
     for k in 0..WORKFLOW_SECTIONS.len() {
         let (left, rights) = rayon::join(
-            || workflow_section_apart(ist, cfg, ist_flavor, k, true).map(|s| ist_side.take(s)),
+            || workflow_analysis(ist, cfg, ist_flavor, k).map(|a| ist_side.take(a)),
             || {
                 atif.par_iter()
                     .zip(builders)
                     .zip(&mut atif_sides)
                     .map(|((f, &b), side)| {
-                        workflow_section_apart(f, cfg, ProfilePath::Atif(b).flavor(), k, true)
-                            .map(|s| side.take(s))
+                        workflow_analysis(f, cfg, ProfilePath::Atif(b).flavor(), k)
+                            .map(|a| side.take(a))
                     })
                     .collect::<Vec<_>>()
             },
@@ -413,12 +414,7 @@ mod tests {
         let mut whole = Value::Object(std::iter::once((key.to_string(), to_json(&a))).collect());
         crate::differences::rename_uuids_value(&mut whole);
         normalize_active_uuids(&mut whole);
-        let taken = Side::default().take(WorkflowSection {
-            key,
-            report: String::new(),
-            metrics: crate::profile::concurrency_spikes::to_json_apart(&a),
-            apart: Some(Apart::Spikes(a)),
-        });
+        let taken = Side::default().take(Analysis::Spikes(a));
         let typed: Vec<Value> = taken.spikes.unwrap().iter().map(Record::value).collect();
         assert_eq!(Value::Array(typed), whole[key]["spike_intervals"]);
         whole[key]

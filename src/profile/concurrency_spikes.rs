@@ -324,7 +324,7 @@ pub(crate) fn spike_json(s: &Spike) -> Value {
 
 /// The analysis's metrics.
 pub fn to_json(a: &SpikeAnalysis) -> Value {
-    let mut v = to_json_apart(a);
+    let mut v = fixed_json(a);
     if let Value::Object(o) = &mut v {
         let spikes = a.spikes.iter().map(spike_json).collect();
         o.shift_insert(6, "spike_intervals".into(), Value::Array(spikes));
@@ -334,7 +334,7 @@ pub fn to_json(a: &SpikeAnalysis) -> Value {
 
 /// [`to_json`] without `spike_intervals`, which grows with the calls (the drift compares
 /// it typed).
-pub fn to_json_apart(a: &SpikeAnalysis) -> Value {
+pub fn fixed_json(a: &SpikeAnalysis) -> Value {
     let mut dist = Map::new();
     for (c, d) in &a.distribution {
         dist.insert(c.to_string(), json!(d));

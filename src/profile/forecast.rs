@@ -241,11 +241,11 @@ fn ridge(a: &[Vec<f64>], b: &[Vec<f64>], lambda: f64) -> Vec<Vec<f64>> {
 
 /// `forecast.json`.
 pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
-    let (doc, mats) = forecast_apart(frame, flavor);
+    let (doc, mats) = forecast_parts(frame, flavor);
     with_matrices(doc, mats.as_ref())
 }
 
-/// `forecast.json` from [`forecast_apart`]'s parts: the matrices, if any, put back after
+/// `forecast.json` from [`forecast_parts`]'s parts: the matrices, if any, put back after
 /// `n_samples`.
 pub fn with_matrices(mut doc: Value, mats: Option<&Matrices>) -> Value {
     if let (Some(m), Value::Object(o)) = (mats, &mut doc) {
@@ -259,7 +259,7 @@ pub fn with_matrices(mut doc: Value, mats: Option<&Matrices>) -> Value {
 /// returned and the value lacks its members `X` and `Y` (which [`forecast`] puts back as
 /// [`cell`]s after `n_samples`, [`with_matrices`]). The drift compares the matrices as numbers: at 100,000
 /// requests they are 2 × 10.8M cells, 32 bytes each as JSON values.
-pub fn forecast_apart(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>) {
+pub fn forecast_parts(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>) {
     let mats = match matrices(frame, flavor) {
         Ok(m) => m,
         Err(e) => {

@@ -315,16 +315,16 @@ pub fn workflow_profiling(
     flavor: Flavor,
 ) -> Option<(String, Value)> {
     use rayon::prelude::*;
-    let sections: Vec<Option<WorkflowSection>> = (0..WORKFLOW_SECTIONS.len())
+    let sections: Vec<Option<Analysis>> = (0..WORKFLOW_SECTIONS.len())
         .into_par_iter()
-        .map(|k| workflow_section(frame, cfg, flavor, k))
+        .map(|k| workflow_analysis(frame, cfg, flavor, k))
         .collect();
     let mut report = String::new();
     let mut metrics = serde_json::Map::new();
-    for s in sections.into_iter().flatten() {
+    for a in sections.into_iter().flatten() {
         report.push_str("\n\n\n");
-        report.push_str(&s.report);
-        metrics.insert(s.key.into(), s.metrics);
+        report.push_str(a.report());
+        metrics.insert(a.key().into(), a.metrics());
     }
     (!metrics.is_empty()).then(|| (report, Value::Object(metrics)))
 }
@@ -339,96 +339,92 @@ pub const WORKFLOW_SECTIONS: [&str; 4] = [
     "prefix_span_analysis",
 ];
 
-/// One analysis of the workflow profiling files.
-pub struct WorkflowSection {
-    /// The analysis's key in `workflow_profiling_metrics.json`.
-    pub key: &'static str,
-    /// Its part of `workflow_profiling_report.txt`.
-    pub report: String,
-    /// Its metrics.
-    pub metrics: Value,
-    /// From [`workflow_section_apart`]: the analysis whose members that grow with the
-    /// calls `metrics` then lacks.
-    pub apart: Option<Apart>,
-}
-
-/// An analysis whose metrics are returned without their members that grow with the calls.
-pub enum Apart {
-    /// Without `timeline_segments` and `node_metrics` ([`nested_stack::to_json_apart`]).
+/// One analysis of the workflow profiling files, as computed: its report, its metrics as
+/// NAT writes them, and (for the drift) its metrics apart from the members that grow with
+/// the calls, which the drift reads typed from the analysis itself.
+pub enum Analysis {
+    /// The simple-stack bottleneck analysis.
+    SimpleStack(simple_stack::SimpleStack),
+    /// The nested-stack analysis; `timeline_segments` and `node_metrics` grow with the calls.
     Nested(nested_stack::Nested),
-    /// Without `spike_intervals` ([`concurrency_spikes::to_json_apart`]).
+    /// The concurrency-spike analysis; `spike_intervals` grows with the calls.
     Spikes(concurrency_spikes::SpikeAnalysis),
+    /// PrefixSpan pattern mining.
+    PrefixSpan(prefix_span::PrefixSpanResult),
 }
 
-/// An analysis whose metrics grow with the calls: its report, and its metrics whole, or
-/// with `apart` without those members (the analysis then returned beside them).
-fn grown(mut a: Apart, apart: bool) -> (String, Value, Option<Apart>) {
-    let report = match &mut a {
-        Apart::Nested(n) => std::mem::take(&mut n.report),
-        Apart::Spikes(c) => std::mem::take(&mut c.report),
-    };
-    let json = match (&a, apart) {
-        (Apart::Nested(n), false) => nested_stack::to_json(n),
-        (Apart::Nested(n), true) => nested_stack::to_json_apart(n),
-        (Apart::Spikes(c), false) => concurrency_spikes::to_json(c),
-        (Apart::Spikes(c), true) => concurrency_spikes::to_json_apart(c),
-    };
-    (report, json, apart.then_some(a))
+impl Analysis {
+    /// Its key in `workflow_profiling_metrics.json`, one of [`WORKFLOW_SECTIONS`].
+    pub fn key(&self) -> &'static str {
+        WORKFLOW_SECTIONS[match self {
+            Analysis::SimpleStack(_) => 0,
+            Analysis::Nested(_) => 1,
+            Analysis::Spikes(_) => 2,
+            Analysis::PrefixSpan(_) => 3,
+        }]
+    }
+
+    /// Its part of `workflow_profiling_report.txt`.
+    pub fn report(&self) -> &str {
+        match self {
+            Analysis::SimpleStack(s) => &s.summary,
+            Analysis::Nested(n) => &n.report,
+            Analysis::Spikes(c) => &c.report,
+            Analysis::PrefixSpan(p) => &p.report,
+        }
+    }
+
+    /// Its metrics, as NAT writes them.
+    pub fn metrics(&self) -> Value {
+        match self {
+            Analysis::SimpleStack(s) => simple_stack::to_json(s),
+            Analysis::Nested(n) => nested_stack::to_json(n),
+            Analysis::Spikes(c) => concurrency_spikes::to_json(c),
+            Analysis::PrefixSpan(p) => prefix_span::to_json(p),
+        }
+    }
+
+    /// [`Analysis::metrics`] without the members that grow with the calls (the whole
+    /// metrics for the analyses that have none).
+    pub fn fixed_metrics(&self) -> Value {
+        match self {
+            Analysis::Nested(n) => nested_stack::fixed_json(n),
+            Analysis::Spikes(c) => concurrency_spikes::fixed_json(c),
+            other => other.metrics(),
+        }
+    }
 }
 
 /// Analysis `k` of [`WORKFLOW_SECTIONS`]; `None` when the configuration turns it off.
-pub(crate) fn workflow_section(
+pub fn workflow_analysis(
     frame: &Frame,
     cfg: &ProfilerConfig,
     flavor: Flavor,
     k: usize,
-) -> Option<WorkflowSection> {
-    workflow_section_apart(frame, cfg, flavor, k, false)
-}
-
-/// [`workflow_section`]; with `apart`, the nested-stack and spike analyses are returned as
-/// computed ([`Apart`]) and their metrics lack the members that grow with the calls.
-pub fn workflow_section_apart(
-    frame: &Frame,
-    cfg: &ProfilerConfig,
-    flavor: Flavor,
-    k: usize,
-    apart: bool,
-) -> Option<WorkflowSection> {
+) -> Option<Analysis> {
     let b = &cfg.bottleneck_analysis;
-    let (report, metrics, apart) = match WORKFLOW_SECTIONS.get(k).copied()? {
+    Some(match WORKFLOW_SECTIONS.get(k).copied()? {
         "simple_stack_analysis" if b.enable_simple_stack => {
-            let s = simple_stack::simple_stack(
+            Analysis::SimpleStack(simple_stack::simple_stack(
                 frame,
                 match flavor {
                     Flavor::Nat190 => simple_stack::EndOnly::Skip,
                     Flavor::Nat160rc1 => simple_stack::EndOnly::FromSpanStart,
                 },
-            );
-            let json = simple_stack::to_json(&s);
-            (s.summary, json, None)
+            ))
         }
         "nested_stack_analysis" if b.enable_nested_stack => {
-            grown(Apart::Nested(nested_stack::nested_stack(frame)), apart)
+            Analysis::Nested(nested_stack::nested_stack(frame))
         }
         "concurrency_spike_analysis" if cfg.concurrency_spike_analysis.enable => {
-            let c = concurrency_spikes::concurrency_spikes(
+            Analysis::Spikes(concurrency_spikes::concurrency_spikes(
                 frame,
                 cfg.concurrency_spike_analysis.spike_threshold,
-            );
-            grown(Apart::Spikes(c), apart)
+            ))
         }
         "prefix_span_analysis" if cfg.prefix_span_analysis.enable => {
-            let p = prefix_span::prefix_span(frame, &cfg.prefix_span_analysis);
-            let json = prefix_span::to_json(&p);
-            (p.report, json, None)
+            Analysis::PrefixSpan(prefix_span::prefix_span(frame, &cfg.prefix_span_analysis))
         }
         _ => return None,
-    };
-    Some(WorkflowSection {
-        key: WORKFLOW_SECTIONS[k],
-        report,
-        metrics,
-        apart,
     })
 }

@@ -484,7 +484,7 @@ pub(crate) fn segment_json(&(s, e, c): &(f64, f64, i64)) -> Value {
 
 /// The analysis's metrics.
 pub fn to_json(n: &Nested) -> Value {
-    let mut v = to_json_apart(n);
+    let mut v = fixed_json(n);
     let segs: Vec<Value> = n.concurrency.segments.iter().map(segment_json).collect();
     let mut nm = Map::with_capacity(n.node_metrics.len());
     for (u, m) in &n.node_metrics {
@@ -501,7 +501,7 @@ pub fn to_json(n: &Nested) -> Value {
 
 /// [`to_json`] without its two members that grow with the calls,
 /// `concurrency.timeline_segments` and `node_metrics` (the drift compares them typed).
-pub fn to_json_apart(n: &Nested) -> Value {
+pub fn fixed_json(n: &Nested) -> Value {
     let p = n.concurrency.p;
     use crate::profile::object;
     object([
