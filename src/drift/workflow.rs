@@ -66,10 +66,12 @@ const NESTED_AT: &str = "nested_stack_analysis";
 
 impl Side {
     /// Add an analysis: its report text, and its metrics.
-    fn take(&mut self, a: Analysis) -> Taken {
+    fn take(&mut self, mut a: Analysis) -> Taken {
         self.report.push_str("\n\n\n");
+        let report = a.take_report();
         self.report
-            .push_str(&rename_in(a.report(), &mut self.report_names));
+            .push_str(&rename_in(&report, &mut self.report_names));
+        drop(report);
         let metrics = (a.key().to_string(), a.fixed_metrics());
         let mut part = Value::Object(std::iter::once(metrics).collect());
         // Document order: in the nested-stack analysis `timeline_segments` and the

@@ -216,16 +216,8 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
 /// The report, written line by line into one string (at 100,000 requests it lists over a
 /// million spike intervals: a string per line, then joined, held the report twice over).
 fn report(a: &SpikeAnalysis) -> String {
-    use std::fmt::Write;
     // About 70 bytes per interval line.
     let mut out = String::with_capacity(1024 + 72 * a.spikes.len());
-    // Lines joined by "\n", as NAT's "\n".join(lines).
-    let line = |out: &mut String, args: std::fmt::Arguments| {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.write_fmt(args).expect("writing to a String");
-    };
     line(&mut out, format_args!("=== Concurrency Spike Analysis ==="));
     line(
         &mut out,
@@ -255,16 +247,32 @@ fn report(a: &SpikeAnalysis) -> String {
         &mut out,
         format_args!("Spike threshold chosen: {}", a.threshold),
     );
-    line(&mut out, format_args!("\n-- Detected Spike Intervals --"));
+    spike_lines(&mut out, a);
+    correlation_lines(&mut out, a);
+    out
+}
+
+/// A line of the report, after the ones before (NAT's `"\n".join(lines)`).
+fn line(out: &mut String, args: std::fmt::Arguments) {
+    use std::fmt::Write;
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.write_fmt(args).expect("writing to a String");
+}
+
+/// The report's spike intervals.
+fn spike_lines(out: &mut String, a: &SpikeAnalysis) {
+    line(out, format_args!("\n-- Detected Spike Intervals --"));
     if a.spikes.is_empty() {
         line(
-            &mut out,
+            out,
             format_args!("No intervals exceed concurrency spike threshold."),
         );
     }
     for (i, s) in a.spikes.iter().enumerate() {
         line(
-            &mut out,
+            out,
             format_args!(
                 "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
                 i + 1,
@@ -276,40 +284,43 @@ fn report(a: &SpikeAnalysis) -> String {
             ),
         );
     }
+}
+
+/// The report's token and latency correlations.
+fn correlation_lines(out: &mut String, a: &SpikeAnalysis) {
     line(
-        &mut out,
+        out,
         format_args!("\n-- Correlation Stats for Spiked Calls --"),
     );
     line(
-        &mut out,
+        out,
         format_args!(
             "Avg prompt_tokens in spike calls: {}",
             fixed(a.avg_prompt_tokens, 1)
         ),
     );
     line(
-        &mut out,
+        out,
         format_args!(
             "Avg total_tokens in spike calls : {}",
             fixed(a.avg_total_tokens, 1)
         ),
     );
     line(
-        &mut out,
+        out,
         format_args!("\n-- Average Latency by Midpoint Concurrency --"),
     );
     if a.latency_by_level.is_empty() {
-        line(&mut out, format_args!("No calls or no concurrency data."));
+        line(out, format_args!("No calls or no concurrency data."));
     }
     let mut lat = a.latency_by_level.clone();
     lat.sort_by_key(|l| l.0);
     for (c, l) in lat {
         line(
-            &mut out,
+            out,
             format_args!("  concurrency={c} => avg_latency={}", fixed(l, 2)),
         );
     }
-    out
 }
 
 /// A `spike_intervals` entry.

@@ -374,6 +374,17 @@ impl Analysis {
         }
     }
 
+    /// Its report, taken out (the analysis then holds an empty one): the drift keeps the
+    /// nested-stack analysis for its typed members, not its report.
+    pub fn take_report(&mut self) -> String {
+        std::mem::take(match self {
+            Analysis::SimpleStack(s) => &mut s.summary,
+            Analysis::Nested(n) => &mut n.report,
+            Analysis::Spikes(c) => &mut c.report,
+            Analysis::PrefixSpan(p) => &mut p.report,
+        })
+    }
+
     /// Its metrics, as NAT writes them.
     pub fn metrics(&self) -> Value {
         match self {
