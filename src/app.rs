@@ -1,5 +1,5 @@
 //! The application layer of the commands both binaries run: `atif-drift drift` and
-//! `cargo xtask drift` call [`drift`], so that they share one implementation (checks, outputs,
+//! `cargo xtask drift` call [`drift()`], so that they share one implementation (checks, outputs,
 //! exit code) and differ only in their defaults.
 
 use std::path::PathBuf;

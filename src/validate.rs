@@ -426,6 +426,10 @@ const MEDIA_SOURCE: &[Field] = &[
 const MULTIMODAL: &[&str] = &["message", "content"];
 
 /// Check one object against its field table; returns the object when it is one.
+///
+/// Kept in one piece: Harbor's per-field checks in the order its pydantic models apply them
+/// (presence, version, type, then the multimodal and nested cases), so the problems come in
+/// Harbor's order.
 fn check_object<'v>(
     v: &'v Value,
     path: &str,
@@ -553,6 +557,8 @@ fn schema_minor(v: &Value, path: &str, problems: &mut Vec<Problem>) -> u32 {
 }
 
 /// Validate one trajectory value at `path`.
+///
+/// Kept in one piece: Harbor's trajectory-level checks in its order (see [`check_object`]).
 pub(crate) fn validate_trajectory(
     v: &Value,
     path: &str,
@@ -849,6 +855,8 @@ fn check_tool_calls(
 
 /// A step's observation: each result refers to a tool call of the step (closing it), its
 /// content parts, and its subagent references.
+///
+/// Kept in one piece: Harbor's observation checks in its order (see [`check_object`]).
 fn check_observation(
     s: &Map<String, Value>,
     sp: &str,

@@ -14,14 +14,14 @@
 //!   always the same.
 //! - [`Mode::Strict`]: the stricter guard and deterministic tie-break asked for in the review
 //!   of NeMo Flow PR #183. Spans, sorted by (start, end, uuid), join *clusters* (one cluster =
-//!   one physical call) under [`strict_match`]:
+//!   one physical call) under `strict_match`:
 //!   1. same non-null parent;
 //!   2. models: both present and equal once a date snapshot suffix (`-2026-01-15`,
 //!      `-20260115`) is dropped, or both missing; one missing only with identical signatures
 //!      or a shared correlation key (a model on one side only is a hint of another call);
 //!   3. time: half-open overlap (`a.start < b.end && b.start < a.end`: back-to-back calls do
 //!      not merge), or, with a shared correlation key, a gap of at most
-//!      [`STRICT_SKEW_US`] (two clocks recording one call);
+//!      `STRICT_SKEW_US` (two clocks recording one call);
 //!   4. evidence: correlation keys, when both sides carry some, must share one (and then
 //!      suffice); otherwise identical request+response signatures, or a hook/gateway pair
 //!      with equal request signatures *and* compatible responses (equal signatures, the

@@ -165,7 +165,7 @@ pub(crate) fn user_message(req: &Value) -> Value {
     }
 }
 
-/// The request's signature: its [`user_message`], as JSON text.
+/// The request's signature: its `user_message`, as JSON text.
 pub fn request_signature(input: &Value) -> String {
     user_message(unwrap_request(input)).to_string()
 }

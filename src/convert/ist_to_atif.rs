@@ -407,6 +407,9 @@ fn final_output_step(ist: &IntermediateStep, out: &[Step]) -> Result<Option<Step
 }
 
 /// Convert one request's steps into one trajectory.
+///
+/// Kept in one piece: it follows NAT's `IntermediateStepToATIFConverter.convert` loop branch
+/// for branch, so it reads against NAT's source; each branch's body is a function.
 pub fn convert_request(
     steps: &[IntermediateStep],
     session_id: &str,

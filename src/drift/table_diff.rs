@@ -278,6 +278,9 @@ fn one_sided_columns(groups: &mut Groups, ha: &[String], hb: &[String]) -> usize
 }
 
 /// [`diff_csv`] with `per_part` left rows per part.
+/// Kept in one piece: the parallel walk of the left rows in chunks, and the fold that puts
+/// the right-only rows and columns after them in document order, share the chunks' key
+/// ranges; a row's cells are [`RowDiff::row`].
 fn diff_csv_in_parts(
     file: &str,
     a: &impl Cells,

@@ -262,6 +262,10 @@ fn nested_groups<'p>(
 /// Per builder, the drift of the metrics, and the reports to diff (the metrics come before the
 /// report in `COMPARED` order); `None` when a frame is empty or every analysis is off (the
 /// whole-file path handles those).
+///
+/// Kept in one piece: one loop over the analyses in which each stage (both paths' analyses
+/// side by side, their typed records, the per-builder fold) feeds the next, and only one
+/// analysis is held at a time.
 pub(super) fn drift(paths: &Paths) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
     if paths.any_empty() {
         return None;

@@ -29,9 +29,9 @@ pub(crate) const TOOLS: &[&str] = &["calculator", "web_search", "weather"];
 /// One provider call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallSpec {
-    /// Index into [`MODELS`].
+    /// Index into `MODELS`.
     pub model: usize,
-    /// Index into [`PROMPTS`].
+    /// Index into `PROMPTS`.
     pub prompt: usize,
     /// How long the call takes.
     pub duration_ms: u32,
@@ -48,7 +48,7 @@ pub struct CallSpec {
 /// One tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolSpec {
-    /// Index into [`TOOLS`].
+    /// Index into `TOOLS`.
     pub tool: usize,
     /// How long the tool runs.
     pub duration_ms: u32,
@@ -74,7 +74,7 @@ pub struct TurnSpec {
 /// One request of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestSpec {
-    /// Index into [`PROMPTS`]: the user's question.
+    /// Index into `PROMPTS`: the user's question.
     pub question: usize,
     /// Its turns, in order.
     pub turns: Vec<TurnSpec>,

@@ -197,6 +197,41 @@ fn by_request(
     by_request_in_batches(item, builders, opts, BATCH)
 }
 
+/// The chunks' results as they are done. Each batch's chunks go into the frames' rows as soon
+/// as they are done, so their memory is reused by the next batch (gathered at the end, every
+/// chunk's rows were held until then, and copied once more).
+#[derive(Default)]
+struct Gathered {
+    steps: usize,
+    ist_rows: Vec<Row>,
+    ist_sessions: Vec<Session>,
+    /// Per builder.
+    atif_rows: Vec<Vec<Row>>,
+    atif_sessions: Vec<Session>,
+    /// As the whole-trace conversion: the first request that does not convert (reported
+    /// once every request is read, since one that does not parse sends the item down the
+    /// whole-trace path instead).
+    convert_error: Option<(usize, crate::convert::ConvertError)>,
+}
+
+impl Gathered {
+    fn add(&mut self, c: Chunk) {
+        self.steps += c.steps;
+        self.ist_rows.extend(c.ist_rows);
+        self.ist_sessions.extend(c.ist_sessions);
+        match c.atif {
+            Some(Ok((rows, sessions))) if self.convert_error.is_none() => {
+                for (all, rows) in self.atif_rows.iter_mut().zip(rows) {
+                    all.extend(rows);
+                }
+                self.atif_sessions.extend(sessions);
+            }
+            Some(Err(e)) if self.convert_error.is_none() => self.convert_error = Some(e),
+            _ => {}
+        }
+    }
+}
+
 fn by_request_in_batches(
     item: &Item,
     builders: &[Builder],
@@ -216,18 +251,10 @@ fn by_request_in_batches(
         return None;
     }
     let mut requests = 0;
-    let mut steps = 0;
-    // Each batch's chunks go into the frames' rows as soon as they are done, so their memory
-    // is reused by the next batch (gathered at the end, every chunk's rows were held until
-    // then, and copied once more).
-    let mut ist_rows = Vec::new();
-    let mut ist_sessions = Vec::new();
-    let mut atif_rows: Vec<Vec<Row>> = vec![Vec::new(); builders.len()];
-    let mut atif_sessions = Vec::new();
-    // As the whole-trace conversion: the first request that does not convert (reported once
-    // every request is read, since one that does not parse sends the item down the
-    // whole-trace path instead).
-    let mut convert_error = None;
+    let mut g = Gathered {
+        atif_rows: vec![Vec::new(); builders.len()],
+        ..Gathered::default()
+    };
     while !batch.is_empty() {
         let (done, next) = rayon::join(
             || {
@@ -240,23 +267,19 @@ fn by_request_in_batches(
             || read_batch(&mut list, batch_size, opts.max_depth),
         );
         for c in done? {
-            steps += c.steps;
-            ist_rows.extend(c.ist_rows);
-            ist_sessions.extend(c.ist_sessions);
-            match c.atif {
-                Some(Ok((rows, sessions))) if convert_error.is_none() => {
-                    for (all, rows) in atif_rows.iter_mut().zip(rows) {
-                        all.extend(rows);
-                    }
-                    atif_sessions.extend(sessions);
-                }
-                Some(Err(e)) if convert_error.is_none() => convert_error = Some(e),
-                _ => {}
-            }
+            g.add(c);
         }
         requests += batch.len();
         batch = next?;
     }
+    let Gathered {
+        steps,
+        ist_rows,
+        ist_sessions,
+        atif_rows,
+        atif_sessions,
+        convert_error,
+    } = g;
     let counts = (requests, steps);
     let fail = |error| Failed {
         counts: Some(counts),

@@ -131,6 +131,9 @@ fn resources() -> (String, f64) {
 /// each builder's, and what the IST trace turned out to be. `tick` is called after each
 /// builder's run; `ATIF_DRIFT_TIMINGS=1` prints each stage's time, CPU time and resident
 /// memory to stderr.
+///
+/// Kept in one piece: the item's stages in order, each timed (`lap`) and each turning its
+/// failure into the item's outcome.
 pub(crate) fn run_item_builders(
     item: &Item,
     builders: &[Builder],

@@ -11,7 +11,7 @@
 //!   content, `str()` of it) or the message itself (strings), joined by `"\n"`; a call with
 //!   empty text is skipped (warning);
 //! - `input_length` = token count of that text (no special tokens); `hash_ids` = ids of its
-//!   chained blocks of `block_size` tokens (see [`BlockHasher`]), shared across the file;
+//!   chained blocks of `block_size` tokens (see `BlockHasher`), shared across the file;
 //! - `output_length` = the END's `completion_tokens`; `session_id` = `conv_<request_number>`;
 //!   `delay` on every row of a session after its first;
 //! - `--skip-requests` then `--num-requests` select requests; a request without calls is

@@ -82,6 +82,9 @@ fn op_of(et: EventType) -> Option<&'static str> {
 }
 
 /// The operations, in UUID order.
+///
+/// Kept in one piece: it follows NAT's `_build_operations` (1.9.0) and `get_events`
+/// (1.6.0rc1) branch for branch, which differ only in the rows an END-only UUID gives.
 pub(crate) fn operations(frame: &Frame, end_only: EndOnly) -> Vec<Operation> {
     // Rows by UUID (hashed, then the UUIDs sorted once: most have two rows).
     let mut by_uuid: rustc_hash::FxHashMap<&str, Vec<usize>> = Default::default();
@@ -185,6 +188,9 @@ fn max_concurrency<'a>(ops: impl Iterator<Item = &'a Operation>) -> i64 {
 }
 
 /// The analysis of `frame`.
+///
+/// Kept in one piece: it follows NAT's `analyze_bottlenecks` statement by statement (its
+/// statistics, score and report in NAT's order).
 pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
     let ops = operations(frame, end_only);
     if ops.is_empty() {

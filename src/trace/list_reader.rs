@@ -113,6 +113,9 @@ impl<R: BufRead> ListReader<R> {
 
     /// One element: an object, list or string up to its closing byte, a scalar up to the
     /// next `,`, `]` or whitespace.
+    ///
+    /// Kept in one piece: one byte-level state machine (string, escape, nesting), the list
+    /// reader's hot loop.
     fn element(&mut self, out: &mut Vec<u8>) -> Result<(), NotAList> {
         match self.peek()? {
             None | Some(b',' | b']' | b'}') => return Err(NotAList),

@@ -199,6 +199,39 @@ fn record_calls(step: &Step, si: usize, calls: &mut Vec<CallRec>) {
     }
 }
 
+/// The times of a NAT function inside its tool twin `(s, t)`: in IST it starts after every
+/// tool of the batch was launched (`launches`: parallel calls), and ends before its tool.
+fn inside_twin((s, t): (f64, f64), launches: Option<&Vec<f64>>) -> (f64, f64) {
+    let launched = launches
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|&x| x < t)
+        .fold(s, f64::max);
+    let start = launched + NESTING_EPSILON;
+    (start, (t - NESTING_EPSILON).max(start))
+}
+
+/// A call's START and END rows: a TOOL span (named) or a FUNCTION span.
+fn push_span(e: &mut Emit, c: &CallRec, is_tool: bool, start: f64, end: f64) {
+    let (st, en) = if is_tool {
+        (EventType::TOOL_START, EventType::TOOL_END)
+    } else {
+        (EventType::FUNCTION_START, EventType::FUNCTION_END)
+    };
+    let mut a = c.anc.clone();
+    a.start = Some(start);
+    let tool_name = is_tool.then(|| e.names.get(&c.name));
+    let r = e.push(st, start, &a, &c.uuid);
+    if let Some(n) = &tool_name {
+        r.tool_name = Some(n.clone());
+    }
+    let r = e.push(en, end, &a, &c.uuid);
+    if let Some(n) = tool_name {
+        r.tool_name = Some(n);
+    }
+}
+
 /// The rows of the trajectory's tool and function calls, once every step is seen: a call
 /// is a TOOL or a FUNCTION span; a NAT function without times takes its tool twin's (inside
 /// it, after the batch's launches), or spans its descendants, or is zero-length at its step.
@@ -250,39 +283,12 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
                     .copied();
                 *k += 1;
                 match twin {
-                    // The function runs inside its tool: in IST it starts after every tool
-                    // of the batch was launched (parallel calls), and ends before its tool.
-                    Some((s, t)) => {
-                        let launched = tool_starts
-                            .get(&c.step)
-                            .into_iter()
-                            .flatten()
-                            .copied()
-                            .filter(|&x| x < t)
-                            .fold(s, f64::max);
-                        let start = launched + NESTING_EPSILON;
-                        (start, (t - NESTING_EPSILON).max(start))
-                    }
+                    Some(twin) => inside_twin(twin, tool_starts.get(&c.step)),
                     None => (step_ts[c.step], step_ts[c.step]),
                 }
             }
         };
-        let (st, en) = if is_tool {
-            (EventType::TOOL_START, EventType::TOOL_END)
-        } else {
-            (EventType::FUNCTION_START, EventType::FUNCTION_END)
-        };
-        let mut a = c.anc.clone();
-        a.start = Some(start);
-        let tool_name = is_tool.then(|| e.names.get(&c.name));
-        let r = e.push(st, start, &a, &c.uuid);
-        if let Some(n) = &tool_name {
-            r.tool_name = Some(n.clone());
-        }
-        let r = e.push(en, end, &a, &c.uuid);
-        if let Some(n) = tool_name {
-            r.tool_name = Some(n);
-        }
+        push_span(e, c, is_tool, start, end);
     }
     rebuild_function_spans(e);
     for c in deferred {
