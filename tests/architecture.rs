@@ -1,8 +1,8 @@
 //! ARCHITECTURE.md's layer table, enforced (a "tidy" test, as rust-analyzer's): every
 //! `crate::` edge in `src/` is one the table allows, every module has a row, the allowed
 //! graph has no cycle, and modules marked pure touch no file, process, environment or
-//! standard stream. Failures name the file and line. Tests inside a module (from its first
-//! `#[cfg(test)]`) are not checked.
+//! standard stream. Failures name the file and line. Items under `#[cfg(test)]` (a module's
+//! tests) are not checked; code after them is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,93 @@ fn layers(markdown: &str) -> BTreeMap<String, Layer> {
 }
 
 /// The source without comments, with the same line breaks (so offsets keep their lines).
+/// `text` with every item under `#[cfg(test)]` blanked (its lines kept, so line numbers
+/// stay): the item runs to its `;` or to the `}` closing its first `{`, braces inside
+/// strings, characters and comments not counted.
+fn without_tests(text: &str) -> String {
+    const ATTR: &str = "#[cfg(test)]";
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    while let Some(at) = text[from..].find(ATTR).map(|i| from + i) {
+        out.push_str(&text[from..at]);
+        let end = item_end(b, at + ATTR.len());
+        out.extend(
+            text[at..end]
+                .chars()
+                .map(|c| if c == '\n' { c } else { ' ' }),
+        );
+        from = end;
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
+/// Where the item starting at `i` ends: after its `;`, or after the `}` closing its first `{`.
+fn item_end(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'r' if b.get(i + 1).is_some_and(|&c| c == b'"' || c == b'#')
+                && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')) =>
+            {
+                // A raw string: r"…", r#"…"#.
+                let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+                if b.get(i + 1 + hashes) == Some(&b'"') {
+                    let close: Vec<u8> = std::iter::once(b'"')
+                        .chain(std::iter::repeat_n(b'#', hashes))
+                        .collect();
+                    i += 2 + hashes;
+                    while i < b.len() && !b[i..].starts_with(&close) {
+                        i += 1;
+                    }
+                    i += close.len();
+                    continue;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            // A character literal ('{', '\''), not a lifetime ('a).
+            b'\'' if b.get(i + 2) == Some(&b'\'') => i += 2,
+            b'\'' if b.get(i + 1) == Some(&b'\\') => {
+                i += 2;
+                while i < b.len() && b[i] != b'\'' {
+                    i += 1;
+                }
+            }
+            b';' if depth == 0 => return i + 1,
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
+}
+
 fn strip_comments(text: &str) -> String {
     text.lines()
         .map(|l| match l.find("//") {
@@ -142,11 +229,7 @@ const IMPURE: &[&str] = &[
 
 /// The violations in the file `rel` (of module `module`) with source `text`.
 fn check_file(rel: &str, module: &str, text: &str, table: &BTreeMap<String, Layer>) -> Vec<String> {
-    let code = match text.find("#[cfg(test)]") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    let code = strip_comments(code);
+    let code = strip_comments(&without_tests(text));
     let mut out = Vec::new();
     let Some(layer) = table.get(module) else {
         return vec![format!(
@@ -278,7 +361,7 @@ fn the_layer_table_holds() {
     let mut actual: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (rel, module, text) in sources() {
         problems.extend(check_file(&rel, &module, &text, &table));
-        let code = strip_comments(text.split("#[cfg(test)]").next().unwrap_or(""));
+        let code = strip_comments(&without_tests(&text));
         for (_, used) in edges(&code).into_iter().filter(|(_, u)| *u != module) {
             actual.entry(module.clone()).or_default().insert(used);
         }
@@ -330,8 +413,17 @@ fn the_checker_catches_forbidden_edges() {
         "{p:?}"
     );
     assert!(!check("use std::{env, fmt};\n").is_empty());
-    // Tests inside the module are not checked.
+    // Tests inside the module are not checked; code after them is.
     assert!(check("fn f() {}\n#[cfg(test)]\nmod tests { use crate::trace; }\n").is_empty());
+    let after = "#[cfg(test)]\nmod tests {\n    const S: &str = \"}\";\n    const C: char = '}';\n    \
+                 const R: &str = r#\"}\"#;\n    // }\n    fn f<'a>(x: &'a str) -> &'a str { x }\n}\n\
+                 #[cfg(test)]\nmod more;\nuse crate::trace::load_file;\n";
+    let p = check(after);
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("src/drift/x.rs:11:") && p.contains("crate::trace")),
+        "{p:?}"
+    );
     assert!(!check_file("src/new.rs", "new", "", &table).is_empty());
     let mut g = BTreeMap::new();
     g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
