@@ -140,7 +140,7 @@ fn matrix_groups<'a>(
 mod tests {
     use super::*;
     use crate::config::ProfilerConfig;
-    use crate::drift::testing::{corpus_frames, whole_files_drift};
+    use crate::drift::testing::{corpus_frames, paths, whole_files_drift};
     use crate::profile::forecast::cells;
     use crate::profile::Unit;
     use proptest::prelude::*;
@@ -153,14 +153,8 @@ mod tests {
         let mut compared_matrices = false;
         for item in ["nested_trip_planner", "react_calculator", "sample"] {
             let (ist, frames) = corpus_frames(item, &builders, &cfg);
-            let got = drift(&Paths {
-                ist: &ist,
-                atif: &frames,
-                builders: &builders,
-                cfg: &cfg,
-                policy: &policy,
-            })
-            .expect("frames with rows");
+            let got =
+                drift(&paths((&ist, &frames), &builders, &cfg, &policy)).expect("frames with rows");
             let want = whole_files_drift((&ist, &frames), &builders, &cfg, &policy, Unit::Forecast);
             for ((got, want), b) in got.into_iter().zip(want).zip(&builders) {
                 compared_matrices |= want[0]

@@ -782,6 +782,22 @@ pub(super) mod testing {
         (ist, frames)
     }
 
+    /// The paths of these frames.
+    pub fn paths<'a>(
+        (ist, atif): (&'a Frame, &'a [Frame]),
+        builders: &'a [Builder],
+        cfg: &'a ProfilerConfig,
+        policy: &'a Policy,
+    ) -> Paths<'a> {
+        Paths {
+            ist,
+            atif,
+            builders,
+            cfg,
+            policy,
+        }
+    }
+
     /// Per builder, the drift of `unit`'s whole files, written and compared file by file.
     pub fn whole_files_drift(
         (ist, frames): (&Frame, &[Frame]),

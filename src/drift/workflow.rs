@@ -386,7 +386,7 @@ impl Reports {
 mod tests {
     use super::*;
     use crate::config::ProfilerConfig;
-    use crate::drift::testing::{corpus_frames, whole_files_drift};
+    use crate::drift::testing::{corpus_frames, paths, whole_files_drift};
     use crate::profile::Unit;
 
     #[test]
@@ -436,14 +436,8 @@ mod tests {
         let builders = [Builder::Pr1751, Builder::Faithful];
         let (ist, frames) = corpus_frames("nested_trip_planner", &builders, &cfg);
         let policy = Policy::default();
-        let (metrics, reports) = drift(&Paths {
-            ist: &ist,
-            atif: &frames,
-            builders: &builders,
-            cfg: &cfg,
-            policy: &policy,
-        })
-        .expect("frames with rows");
+        let (metrics, reports) =
+            drift(&paths((&ist, &frames), &builders, &cfg, &policy)).expect("frames with rows");
         let got = metrics
             .into_iter()
             .zip(reports.drift(&builders, &policy))
