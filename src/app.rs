@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::frame::from_atif::Builder;
 use crate::fsio::{self, OutputDir};
 use crate::report;
+use crate::report::terminal::{Style, Verbosity};
 use crate::trace::LoadOptions;
 
 /// The files `drift --out DIR` writes.
@@ -17,7 +18,8 @@ pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md"];
 /// How to render a drift report on standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
-    /// The per-output table, the unexpected patterns and the summary line.
+    /// The verdict, the overview, the unexpected patterns and the verdict again, fit to the
+    /// terminal ([`terminal_style`]).
     Table,
     /// The Markdown report.
     Markdown,
@@ -36,6 +38,8 @@ pub struct DriftCommand {
     pub builders: Vec<Builder>,
     /// What standard output shows.
     pub format: ReportFormat,
+    /// How much the table format shows.
+    pub verbosity: Verbosity,
     /// Where to also write report.json and report.md.
     pub out: Option<PathBuf>,
     /// Replace `out` even when it holds other files.
@@ -50,10 +54,10 @@ pub struct DriftCommand {
     pub load: LoadOptions,
 }
 
-/// Render `r` in `format`.
-pub fn render_drift(r: &drift::DriftReport, format: ReportFormat) -> String {
+/// Render `r` in `format` (the table in `style`).
+pub fn render_drift(r: &drift::DriftReport, format: ReportFormat, style: &Style) -> String {
     match format {
-        ReportFormat::Table => report::drift::table(r) + &report::drift::details(r, 40),
+        ReportFormat::Table => report::terminal::render(r, style),
         ReportFormat::Markdown => report::drift::markdown(r),
         ReportFormat::Json => report::drift::json(r),
     }
@@ -99,7 +103,11 @@ pub fn drift(
             t.failed
         ));
     }
-    stdout(&render_drift(&r, cmd.format));
+    stdout(&render_drift(
+        &r,
+        cmd.format,
+        &terminal_style(cmd.verbosity),
+    ));
     for f in &r.failures {
         stderr(&format!("error: {f}\n"));
     }
@@ -112,6 +120,32 @@ pub fn drift(
         append(summary, &report::drift::markdown(&r))?;
     }
     Ok(crate::job::exit_code(&entries, &r))
+}
+
+/// The terminal report's style for standard output: its width is `COLUMNS` when set, else
+/// the terminal's, else 100 (a log); colour only on a terminal, off with `NO_COLOR` (any
+/// value), `CLICOLOR=0` or `TERM=dumb`, on anywhere with `CLICOLOR_FORCE` (not `0`).
+pub fn terminal_style(verbosity: Verbosity) -> Style {
+    use std::io::IsTerminal;
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let tty = std::io::stdout().is_terminal();
+    let width = var("COLUMNS")
+        .and_then(|v| v.to_str()?.trim().parse::<usize>().ok())
+        .filter(|&w| w >= 20)
+        .or_else(|| {
+            let (terminal_size::Width(w), _) = terminal_size::terminal_size()?;
+            tty.then_some(w as usize)
+        })
+        .unwrap_or(Style::LOG.width);
+    let is = |k: &str, v: &str| var(k).is_some_and(|x| x == v);
+    let forced = var("CLICOLOR_FORCE").is_some_and(|x| x != "0");
+    let color =
+        forced || (tty && var("NO_COLOR").is_none() && !is("CLICOLOR", "0") && !is("TERM", "dumb"));
+    Style {
+        width,
+        color,
+        verbosity,
+    }
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.

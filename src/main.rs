@@ -340,6 +340,31 @@ struct DriftArgs {
     /// partitions' JSON reports with `merge-reports`.
     #[arg(long, value_name = "K/N")]
     partition: Option<String>,
+    #[command(flatten)]
+    verbosity: VerbosityArgs,
+}
+
+/// How much the table format shows.
+#[derive(clap::Args)]
+struct VerbosityArgs {
+    /// Print only the verdict (PASS, FAIL or ERROR, with counts).
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print every output, every pattern with an example, the mooncake replay and the
+    /// builders side by side.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+impl VerbosityArgs {
+    fn level(&self) -> atif_drift::report::terminal::Verbosity {
+        use atif_drift::report::terminal::Verbosity;
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
 }
 
 /// The arguments of `mergereports`.
@@ -351,6 +376,8 @@ struct MergeReportsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
+    #[command(flatten)]
+    verbosity: VerbosityArgs,
 }
 
 /// The arguments of `dedupe`.
@@ -703,6 +730,7 @@ fn drift(
         out: out_dir,
         force,
         partition,
+        verbosity,
     }: DriftArgs,
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
@@ -717,6 +745,7 @@ fn drift(
         policy,
         builders,
         format: format.into(),
+        verbosity: verbosity.level(),
         out: out_dir,
         force,
         partition,
@@ -729,7 +758,11 @@ fn drift(
 }
 
 fn merge_reports(
-    MergeReportsArgs { reports, format }: MergeReportsArgs,
+    MergeReportsArgs {
+        reports,
+        format,
+        verbosity,
+    }: MergeReportsArgs,
 ) -> anyhow::Result<ExitCode> {
     let mut all = Vec::new();
     for p in &reports {
@@ -739,7 +772,8 @@ fn merge_reports(
         all.push((p.display().to_string(), r));
     }
     let r = atif_drift::job::merge(all)?;
-    out(&atif_drift::app::render_drift(&r, format.into()));
+    let style = atif_drift::app::terminal_style(verbosity.level());
+    out(&atif_drift::app::render_drift(&r, format.into(), &style));
     for f in &r.failures {
         eprintln!("error: {f}");
     }

@@ -43,7 +43,7 @@ fn bundled_corpus_passes_with_the_committed_policy() {
         job::exit_code(&entries, &r),
         0,
         "{}",
-        atif_drift::report::drift::details(&r, 20)
+        atif_drift::report::terminal::render(&r, &atif_drift::report::terminal::Style::LOG)
     );
     assert!(
         r.unused_expectations.is_empty(),

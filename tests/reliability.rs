@@ -129,7 +129,11 @@ fn a_corpus_without_an_item_is_an_error_and_failures_are_counted() {
     std::fs::write(c.join("stray.json"), "{ not json").unwrap();
     let o = run(bin().arg("drift").arg(&c).args(["--format", "table"]));
     assert_eq!(code(&o), Some(2));
-    assert!(stdout(&o).contains(", 1 errors"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("ERROR: 1 item or file could not be compared"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stderr(&o).contains("stray.json"), "{}", stderr(&o));
 }
 
@@ -613,6 +617,7 @@ fn an_unwritable_step_summary_is_named() {
         policy: None,
         builders: vec![atif_drift::frame::from_atif::Builder::Pr1751],
         format: atif_drift::app::ReportFormat::Json,
+        verbosity: atif_drift::report::terminal::Verbosity::Normal,
         out: None,
         force: false,
         partition: None,

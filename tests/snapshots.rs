@@ -60,3 +60,59 @@ fn mooncake_rows_of_the_sample() {
         insta::assert_snapshot!("mooncake__sample", mc::to_jsonl(&rows.rows));
     });
 }
+
+/// The terminal report as a person reads it, at 80 and 120 columns: a passing run (the
+/// sample under the committed policy), a failing one (no policy: every difference is
+/// unexpected), an erroring one, and the quiet and verbose views.
+#[test]
+fn terminal_reports() {
+    use atif_drift::report::terminal::{render, Style, Verbosity};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let opts = LoadOptions::default();
+    let run = |item: &str, policy: &atif_drift::drift::policy::Policy, builders: &[Builder]| {
+        // Relative, as a user gives it: the report names the item by the path given.
+        let corpus = PathBuf::from("corpus").join(item);
+        job::job(&[corpus], builders, policy, &opts).unwrap().1
+    };
+    let committed = job::load_policy(&root.join("drift.toml")).unwrap();
+    let none = atif_drift::drift::policy::Policy::default();
+    let pass = run("sample", &committed, &Builder::ALL);
+    let fail = run("generated/seed-2", &none, &[Builder::Pr1751]);
+    let mut error = pass.clone();
+    error.items[1].outputs.clear();
+    error.items[1].error = Some(
+        "corpus/sample/nat_atif.json:3:17: [0].steps: invalid type: map, expected a sequence"
+            .into(),
+    );
+    error.failures = vec!["corpus/sample/notes.json:1:1: .: expected value".into()];
+    let style = |width, verbosity| Style {
+        width,
+        color: false,
+        verbosity,
+    };
+    let cases = [
+        ("pass", &pass, 80, Verbosity::Normal),
+        ("pass", &pass, 120, Verbosity::Normal),
+        ("fail", &fail, 80, Verbosity::Normal),
+        ("fail", &fail, 120, Verbosity::Normal),
+        ("error", &error, 80, Verbosity::Normal),
+        ("fail_quiet", &fail, 80, Verbosity::Quiet),
+        ("pass_verbose", &pass, 120, Verbosity::Verbose),
+    ];
+    for (name, r, width, verbosity) in cases {
+        let text = render(r, &style(width, verbosity));
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with("FAIL") && !l.starts_with("PASS") && !l.starts_with("ERROR"))
+        {
+            assert!(
+                line.chars().count() <= width,
+                "{name} at {width}: a line of {} columns: {line}",
+                line.chars().count()
+            );
+        }
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(format!("terminal__{name}__{width}"), text);
+        });
+    }
+}

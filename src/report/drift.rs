@@ -1,8 +1,7 @@
-//! Rendering a [`DriftReport`]: a terminal table, Markdown and JSON — pure functions.
+//! Rendering a [`DriftReport`] as Markdown and JSON, and the tables the terminal report
+//! ([`super::terminal`]) shares — pure functions.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-
-use crate::drift::{DriftReport, OutputDrift, PatternDrift};
+use crate::drift::{DriftReport, OutputDrift};
 
 fn builder_name(b: crate::frame::from_atif::Builder) -> &'static str {
     b.name()
@@ -16,76 +15,6 @@ fn status(o: &OutputDrift) -> &'static str {
     } else {
         "NEW DRIFT"
     }
-}
-
-fn short(p: &PatternDrift) -> String {
-    let mut s = p.pattern.clone();
-    if s.chars().count() > 70 {
-        s = format!("{}…", s.chars().take(69).collect::<String>());
-    }
-    s
-}
-
-/// The worst pattern of an output: unexpected ones first, then by size.
-fn worst(o: &OutputDrift) -> Option<&PatternDrift> {
-    o.patterns
-        .iter()
-        .max_by_key(|p| (p.is_unexpected(), p.values))
-}
-
-/// One row per item × builder × output.
-pub fn table(r: &DriftReport) -> String {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec![
-            "item",
-            "builder",
-            "output",
-            "status",
-            "differing / compared",
-            "unexpected",
-            "largest drift",
-        ]);
-    for i in &r.items {
-        if let Some(e) = &i.error {
-            t.add_row(vec![
-                i.item.as_str(),
-                builder_name(i.builder),
-                "-",
-                "ERROR",
-                "",
-                "",
-                e.as_str(),
-            ]);
-            continue;
-        }
-        for o in &i.outputs {
-            let w = worst(o)
-                .map(|p| format!("{} ({} values)", short(p), p.values))
-                .unwrap_or_default();
-            t.add_row(vec![
-                i.item.clone(),
-                builder_name(i.builder).into(),
-                o.file.clone(),
-                status(o).into(),
-                format!("{} / {}", o.differing, o.compared),
-                o.unexpected().to_string(),
-                w,
-            ]);
-        }
-    }
-    let mut s = format!("{t}\n");
-    if let Some(m) = mooncake_section(r, false) {
-        s.push_str("\nMooncake replay (aiperf), IST rows vs ATIF rows:\n");
-        s.push_str(&m);
-    }
-    if let Some(side) = builders_side_by_side(r) {
-        s.push_str("\nNAT's ATIF mapping (pr1751) vs the faithful builder, values differing from the IST path:\n");
-        s.push_str(&side);
-    }
-    s.push_str(&summary_line(r));
-    s
 }
 
 /// The one-line summary of a report (items, outputs, drift, unexpected, errors).
@@ -105,37 +34,6 @@ pub(crate) fn summary_line(r: &DriftReport) -> String {
     );
     for u in &r.unused_expectations {
         s.push_str(&format!("warning: expectation matched nothing: {u}\n"));
-    }
-    s
-}
-
-/// The unexpected patterns, with an example each (at most `limit` lines, then a count).
-pub fn details(r: &DriftReport, limit: usize) -> String {
-    let mut s = String::new();
-    let mut shown = 0;
-    let mut hidden = 0;
-    for i in &r.items {
-        for o in &i.outputs {
-            for p in o.patterns.iter().filter(|p| p.is_unexpected()) {
-                if shown == limit {
-                    hidden += 1;
-                    continue;
-                }
-                shown += 1;
-                s.push_str(&format!(
-                    "NEW DRIFT {} [{}] {}: {} values, e.g. {} {}\n",
-                    i.item,
-                    builder_name(i.builder),
-                    p.pattern,
-                    p.values,
-                    p.example_path,
-                    serde_json::to_string(&p.example).unwrap_or_default()
-                ));
-            }
-        }
-    }
-    if hidden > 0 {
-        s.push_str(&format!("… and {hidden} more unexpected patterns (the JSON and Markdown reports list them all)\n"));
     }
     s
 }
@@ -169,7 +67,7 @@ pub fn markdown(r: &DriftReport) -> String {
             ));
         }
     }
-    if let Some(m) = mooncake_section(r, true) {
+    if let Some(m) = mooncake_section(r) {
         s.push_str("\n### Mooncake replay (aiperf)\n\nIST rows (Dynamo's converter, cl100k_base, block size 64) vs rows from the ATIF side.\n\n");
         s.push_str(&m);
     }
@@ -201,7 +99,44 @@ fn pct(x: Option<f64>) -> String {
 /// The mooncake replay's drift, one row per item (it does not depend on the builder): rows
 /// on each side, length differences, how much of the IST replay's prefix blocks the ATIF
 /// replay sends too, and the prefix-cache reuse each replay would show.
-pub(crate) fn mooncake_section(r: &DriftReport, markdown: bool) -> Option<String> {
+pub(crate) fn mooncake_section(r: &DriftReport) -> Option<String> {
+    let (header, rows) = mooncake_rows(r)?;
+    let mut s = format!("| {} |\n|---|", header.join(" | "));
+    s.push_str(&"---:|".repeat(header.len() - 1));
+    s.push('\n');
+    for row in rows {
+        s.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    Some(s)
+}
+
+/// [`mooncake_section`] for a terminal `width` columns wide: per item, its measures as one
+/// paragraph wrapped at spaces (ten columns do not fit a terminal).
+pub(crate) fn mooncake_lines(r: &DriftReport, width: usize) -> Option<String> {
+    let (header, rows) = mooncake_rows(r)?;
+    let mut s = String::new();
+    for row in rows {
+        let measures: Vec<String> = header[1..]
+            .iter()
+            .zip(&row[1..])
+            .map(|(h, v)| format!("{h} {v}"))
+            .collect();
+        let text = format!("{}: {}", row[0], measures.join(", "));
+        let opts = textwrap::Options::new(width.max(20))
+            .subsequent_indent("    ")
+            .break_words(false)
+            .word_separator(textwrap::WordSeparator::AsciiSpace)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
+        for line in textwrap::wrap(&text, opts) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+    }
+    Some(s)
+}
+
+/// The mooncake section's header and one row per item; `None` without mooncake rows.
+fn mooncake_rows(r: &DriftReport) -> Option<([&'static str; 10], Vec<Vec<String>>)> {
     let header = [
         "item",
         "rows IST / ATIF",
@@ -234,26 +169,7 @@ pub(crate) fn mooncake_section(r: &DriftReport, markdown: bool) -> Option<String
             format!("{} / {}", pct(m.block_reuse_ist), pct(m.block_reuse_atif)),
         ]);
     }
-    if rows.is_empty() {
-        return None;
-    }
-    if markdown {
-        let mut s = format!("| {} |\n|---|", header.join(" | "));
-        s.push_str(&"---:|".repeat(header.len() - 1));
-        s.push('\n');
-        for row in rows {
-            s.push_str(&format!("| {} |\n", row.join(" | ")));
-        }
-        return Some(s);
-    }
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
-    for row in rows {
-        t.add_row(row);
-    }
-    Some(format!("{t}\n"))
+    (!rows.is_empty()).then_some((header, rows))
 }
 
 /// The JSON report (schema-versioned; stable order: items, builders and files as run).
@@ -264,21 +180,19 @@ pub fn json(r: &DriftReport) -> String {
 /// With both builders: per item and output, how many values differ from the IST path with
 /// NAT's own ATIF mapping (pr1751) and with the faithful one — how much drift a better
 /// mapping removes. `None` when the report does not hold both.
-pub(crate) fn builders_side_by_side(r: &DriftReport) -> Option<String> {
+pub(crate) fn builders_side_by_side(r: &DriftReport, width: usize) -> Option<String> {
     use crate::frame::from_atif::Builder;
     let find = |item: &str, b: Builder| r.items.iter().find(|i| i.item == item && i.builder == b);
     let mut names: Vec<&str> = r.items.iter().map(|i| i.item.as_str()).collect();
     names.dedup();
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec![
-            "item",
-            "output",
-            "differing (pr1751)",
-            "differing (faithful)",
-            "drift removed",
-        ]);
+    let header = [
+        "item",
+        "output",
+        "differing\n(pr1751)",
+        "differing\n(faithful)",
+        "drift\nremoved",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut any = false;
     for name in names {
         let (Some(p), Some(f)) = (find(name, Builder::Pr1751), find(name, Builder::Faithful))
@@ -293,7 +207,7 @@ pub(crate) fn builders_side_by_side(r: &DriftReport) -> Option<String> {
             };
             tp += o.differing;
             tf += fo.differing;
-            t.add_row(vec![
+            rows.push(vec![
                 name.to_string(),
                 o.file.clone(),
                 o.differing.to_string(),
@@ -301,7 +215,7 @@ pub(crate) fn builders_side_by_side(r: &DriftReport) -> Option<String> {
                 removed(o.differing, fo.differing),
             ]);
         }
-        t.add_row(vec![
+        rows.push(vec![
             name.to_string(),
             "(all)".into(),
             tp.to_string(),
@@ -309,7 +223,7 @@ pub(crate) fn builders_side_by_side(r: &DriftReport) -> Option<String> {
             removed(tp, tf),
         ]);
     }
-    any.then(|| format!("{t}\n"))
+    any.then(|| super::terminal::fit(&header, &rows, width, (0, super::terminal::Cut::Start)))
 }
 
 fn removed(pr: usize, fa: usize) -> String {

@@ -3,4 +3,5 @@
 pub mod dedupe;
 pub mod drift;
 pub mod inventory;
+pub mod terminal;
 pub mod validation;

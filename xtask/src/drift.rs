@@ -29,6 +29,12 @@ pub struct Args {
     /// Run only partition K of N (for a CI matrix); merge with `atif-drift merge-reports`.
     #[arg(long, value_name = "K/N")]
     partition: Option<String>,
+    /// Print only the verdict.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print every output and pattern, the mooncake replay and the builders side by side.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -48,6 +54,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             BuilderArg::Both => Builder::ALL.to_vec(),
         },
         format: atif_drift::app::ReportFormat::Table,
+        verbosity: match (args.quiet, args.verbose) {
+            (true, _) => atif_drift::report::terminal::Verbosity::Quiet,
+            (_, true) => atif_drift::report::terminal::Verbosity::Verbose,
+            _ => atif_drift::report::terminal::Verbosity::Normal,
+        },
         out: args.out,
         force: args.force,
         partition: args.partition,

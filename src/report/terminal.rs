@@ -1,0 +1,499 @@
+//! The drift report on a terminal or in a CI log: the verdict first and last, an overview
+//! that fits the width (one row per item × builder), each unexpected pattern with its size,
+//! its largest difference and an example with both sides labelled, and what to do about a
+//! failure. `-v` adds the per-output table, every pattern, the mooncake replay and the
+//! builders side by side. Pure: the width, colour and verbosity come from the caller.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+
+use crate::drift::value_diff::Change;
+use crate::drift::{DriftReport, ItemDrift, OutputDrift, PatternDrift};
+
+/// How much the terminal report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// The verdict only.
+    Quiet,
+    /// The verdict, the overview, the unexpected patterns and what to do.
+    Normal,
+    /// Also every output, every pattern, the mooncake replay and the builders side by side.
+    Verbose,
+}
+
+/// Where the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Columns to fit (a terminal's width; 100 in a log).
+    pub width: usize,
+    /// ANSI colours for the verdict and the status.
+    pub color: bool,
+    /// How much to show.
+    pub verbosity: Verbosity,
+}
+
+impl Style {
+    /// A log's style: 100 columns, no colour, normal verbosity.
+    pub const LOG: Style = Style {
+        width: 100,
+        color: false,
+        verbosity: Verbosity::Normal,
+    };
+}
+
+/// The outcome of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No unexpected drift, no error.
+    Pass,
+    /// Unexpected drift.
+    Fail,
+    /// An item or a file could not be compared.
+    Error,
+}
+
+/// The verdict: its outcome and its line (`PASS: …`, `FAIL: 3 unexpected patterns in 2
+/// items …`, `ERROR: …`).
+pub fn verdict(r: &DriftReport) -> (Outcome, String) {
+    let outputs: usize = r.items.iter().map(|i| i.outputs.len()).sum();
+    let drifting = r
+        .items
+        .iter()
+        .flat_map(|i| &i.outputs)
+        .filter(|o| o.differing > 0)
+        .count();
+    let unexpected: Vec<(&ItemDrift, &PatternDrift)> = unexpected(r).collect();
+    let mut items: Vec<&str> = unexpected.iter().map(|(i, _)| i.item.as_str()).collect();
+    items.dedup();
+    let fail = format!(
+        "{} in {}",
+        plural(unexpected.len(), "unexpected pattern"),
+        plural(items.len(), "item"),
+    );
+    let runs = format!(
+        "{}, {}",
+        plural(r.items.len(), "run"),
+        plural(outputs, "output")
+    );
+    if r.errors() > 0 {
+        let also = if unexpected.is_empty() {
+            String::new()
+        } else {
+            format!("; {fail}")
+        };
+        let what = match r.errors() {
+            1 => "1 item or file".to_string(),
+            n => format!("{n} items or files"),
+        };
+        return (
+            Outcome::Error,
+            format!("ERROR: {what} could not be compared{also} ({runs})"),
+        );
+    }
+    if !unexpected.is_empty() {
+        let values = plural(r.unexpected(), "value");
+        return (Outcome::Fail, format!("FAIL: {fail} ({values}; {runs})"));
+    }
+    (
+        Outcome::Pass,
+        format!("PASS: no unexpected drift ({runs}, {drifting} with expected drift)"),
+    )
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Every unexpected pattern with its item, in report order.
+fn unexpected(r: &DriftReport) -> impl Iterator<Item = (&ItemDrift, &PatternDrift)> {
+    r.items.iter().flat_map(|i| {
+        i.outputs
+            .iter()
+            .flat_map(|o| o.patterns.iter().filter(|p| p.is_unexpected()))
+            .map(move |p| (i, p))
+    })
+}
+
+fn paint(s: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// The verdict line, its first word coloured.
+fn verdict_line(r: &DriftReport, color: bool) -> String {
+    let (outcome, line) = verdict(r);
+    let code = match outcome {
+        Outcome::Pass => "1;32",
+        Outcome::Fail => "1;31",
+        Outcome::Error => "1;33",
+    };
+    match line.split_once(':') {
+        Some((word, rest)) => format!("{}:{rest}\n", paint(word, code, color)),
+        None => format!("{line}\n"),
+    }
+}
+
+/// Which end of a cell that is too long is cut.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Cut {
+    /// Keep the start (a pattern: `rows.LLM_NEW…`).
+    End,
+    /// Keep the end (a path: `…generated/seed-2`).
+    Start,
+}
+
+/// A table of `header` and `rows` that fits `width` columns without breaking a word: when it
+/// is too wide, the cells of column `flex` are cut short with `…` (to no fewer than 12
+/// columns); when it is still too wide, column `flex` is left out. Header cells may hold
+/// line breaks.
+pub(crate) fn fit(
+    header: &[&str],
+    rows: &[Vec<String>],
+    width: usize,
+    (flex, end): (usize, Cut),
+) -> String {
+    let len = |s: &str| s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let natural: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| len(&r[c]))
+                .chain([len(header[c])])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // "│ " + " ┆ " between cells + " │".
+    let total = |widths: &[usize]| widths.iter().sum::<usize>() + 3 * widths.len() + 1;
+    let mut keep: Vec<usize> = (0..header.len()).collect();
+    let mut cut = natural[flex];
+    if total(&natural) > width {
+        let others = total(&natural) - natural[flex];
+        cut = width.saturating_sub(others).max(12).max(len(header[flex]));
+        if others + cut > width {
+            keep.retain(|&c| c != flex);
+        }
+    }
+    let cell = |c: usize, text: &str| -> String {
+        if c != flex || text.chars().count() <= cut {
+            return text.to_string();
+        }
+        let n = text.chars().count();
+        match end {
+            Cut::End => text.chars().take(cut - 1).chain(['…']).collect(),
+            Cut::Start => ['…']
+                .into_iter()
+                .chain(text.chars().skip(n + 1 - cut))
+                .collect(),
+        }
+    };
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(keep.iter().map(|&c| header[c]).collect::<Vec<_>>());
+    for r in rows {
+        t.add_row(keep.iter().map(|&c| cell(c, &r[c])).collect::<Vec<_>>());
+    }
+    format!("{t}\n")
+}
+
+fn status(o: &OutputDrift) -> String {
+    match (o.differing, o.unexpected()) {
+        (0, _) => "same".into(),
+        (_, 0) => "expected".into(),
+        (_, n) => format!("NEW: {n} values"),
+    }
+}
+
+/// One row per item × builder: its values differing, its outputs with drift, its status.
+fn overview(r: &DriftReport, style: &Style) -> String {
+    let header = [
+        "item",
+        "builder",
+        "differing / compared",
+        "outputs",
+        "status",
+    ];
+    let mut rows = Vec::new();
+    for i in &r.items {
+        let builder = i.builder.name().to_string();
+        if i.error.is_some() {
+            let dash = || "-".to_string();
+            rows.push(vec![
+                i.item.clone(),
+                builder,
+                dash(),
+                dash(),
+                "ERROR".into(),
+            ]);
+            continue;
+        }
+        let (differing, compared) = i
+            .outputs
+            .iter()
+            .fold((0, 0), |(d, c), o| (d + o.differing, c + o.compared));
+        let drifting = i.outputs.iter().filter(|o| o.differing > 0).count();
+        let unexpected: usize = i.outputs.iter().map(OutputDrift::unexpected).sum();
+        let status = match (differing, unexpected) {
+            (0, _) => "same".to_string(),
+            (_, 0) => "expected".to_string(),
+            (_, n) => format!("NEW: {n} values"),
+        };
+        rows.push(vec![
+            i.item.clone(),
+            builder,
+            format!("{differing} / {compared}"),
+            format!("{drifting} of {}", i.outputs.len()),
+            status,
+        ]);
+    }
+    let mut s = fit(&header, &rows, style.width, (0, Cut::Start));
+    let errors = r
+        .items
+        .iter()
+        .filter_map(|i| {
+            Some(format!(
+                "error: {} [{}]: {}",
+                i.item,
+                i.builder.name(),
+                i.error.as_ref()?
+            ))
+        })
+        .chain(r.failures.iter().map(|f| format!("error: {f}")));
+    for e in errors {
+        for w in textwrap::wrap(&e, wrapping(style.width).subsequent_indent("    ")) {
+            s.push_str(&w);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// One row per item × builder × output, with its largest pattern (`-v`).
+fn outputs_table(r: &DriftReport, style: &Style) -> String {
+    let header = [
+        "item",
+        "builder",
+        "output",
+        "differing\n/ compared",
+        "status",
+        "largest pattern",
+    ];
+    let mut rows = Vec::new();
+    for i in &r.items {
+        for o in &i.outputs {
+            let worst = o
+                .patterns
+                .iter()
+                .max_by_key(|p| (p.is_unexpected(), p.values))
+                .map(|p| format!("{}: {}", plural(p.values, "value"), local(p)))
+                .unwrap_or_default();
+            rows.push(vec![
+                i.item.clone(),
+                i.builder.name().to_string(),
+                o.file.clone(),
+                format!("{} / {}", o.differing, o.compared),
+                status(o),
+                worst,
+            ]);
+        }
+    }
+    fit(&header, &rows, style.width, (5, Cut::End))
+}
+
+/// The pattern without its file (`rows.TOOL_START` for `standardized_data_all.csv:rows.TOOL_START`).
+fn local(p: &PatternDrift) -> &str {
+    p.pattern
+        .split_once(':')
+        .map_or(&p.pattern, |(_, rest)| rest)
+}
+
+/// A value as an example shows it: JSON, cut to `max` characters.
+fn shown(v: &serde_json::Value, max: usize) -> String {
+    let s = serde_json::to_string(v).unwrap_or_default();
+    if s.chars().count() <= max {
+        return s;
+    }
+    format!(
+        "{}…",
+        s.chars().take(max.saturating_sub(1)).collect::<String>()
+    )
+}
+
+/// The example of a pattern, both sides labelled.
+fn example(p: &PatternDrift, max: usize) -> String {
+    match &p.example {
+        Change::Value { left, right } => {
+            format!("IST {} → ATIF {}", shown(left, max), shown(right, max))
+        }
+        Change::Type { left, right } => format!(
+            "IST {} → ATIF {} (another type)",
+            shown(left, max),
+            shown(right, max)
+        ),
+        Change::OnlyLeft { value } => format!("IST only: {}", shown(value, max)),
+        Change::OnlyRight { value } => format!("ATIF only: {}", shown(value, max)),
+    }
+}
+
+/// The largest numeric difference of a pattern, when it has one.
+fn largest(p: &PatternDrift) -> Option<String> {
+    let abs = p.max_abs?;
+    Some(match p.max_rel {
+        Some(rel) if rel < 0.0005 => format!("largest |Δ| {} (< 0.1 %)", number(abs)),
+        Some(rel) => format!("largest |Δ| {} ({:.1} %)", number(abs), 100.0 * rel),
+        None => format!("largest |Δ| {}", number(abs)),
+    })
+}
+
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.6}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+/// One pattern as a block of lines wrapped to the width: its head, its size and largest
+/// difference, its example, its reason when expected.
+fn pattern_block(i: &ItemDrift, p: &PatternDrift, style: &Style) -> String {
+    let head = if p.is_unexpected() {
+        paint("NEW DRIFT", "1;31", style.color)
+    } else {
+        "expected".to_string()
+    };
+    let mut size = plural(p.values, "value");
+    if let Some(l) = largest(p) {
+        size = format!("{size}, {l}");
+    }
+    let max = style.width.saturating_sub(30).max(20);
+    let (file, pattern) = p.pattern.split_once(':').unwrap_or(("", &p.pattern));
+    let at = p
+        .example_path
+        .split_once(':')
+        .map_or(&*p.example_path, |(_, a)| a);
+    let mut lines = vec![
+        format!("{head} {} [{}] {file}", i.item, i.builder.name()),
+        format!("  {pattern}: {size}"),
+        format!("  e.g. {at}: {}", example(p, max)),
+    ];
+    if let Some(why) = &p.expected {
+        lines.push(format!("  why: {why}"));
+    }
+    let opts = wrapping(style.width).subsequent_indent("    ");
+    let mut s = String::new();
+    for l in lines {
+        for w in textwrap::wrap(&l, &opts) {
+            s.push_str(&w);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Wrapping at spaces only: never inside a word, a path or a hyphenated name.
+fn wrapping(width: usize) -> textwrap::Options<'static> {
+    textwrap::Options::new(width.max(20))
+        .break_words(false)
+        .word_separator(textwrap::WordSeparator::AsciiSpace)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+}
+
+/// What to do about a failure or an error.
+fn advice(r: &DriftReport) -> &'static str {
+    match verdict(r).0 {
+        Outcome::Pass => "",
+        Outcome::Fail => {
+            "What to do: if the ATIF side is wrong, fix the exporter or the builder; if the drift \
+             is what moving to ATIF means, accept it with an [[expected]] entry (pattern and \
+             reason) in the policy file. The JSON and Markdown reports (--out DIR) list every \
+             pattern.\n"
+        }
+        Outcome::Error => {
+            "What to do: the errors above name each file and what is wrong with it; an item that \
+             cannot be compared fails the run whatever the others say.\n"
+        }
+    }
+}
+
+/// The report for a terminal or a log, in `style`.
+pub fn render(r: &DriftReport, style: &Style) -> String {
+    let verdict = verdict_line(r, style.color);
+    if style.verbosity == Verbosity::Quiet {
+        return verdict;
+    }
+    let mut s = verdict.clone();
+    s.push('\n');
+    s.push_str(&overview(r, style));
+    if style.verbosity == Verbosity::Verbose {
+        s.push('\n');
+        s.push_str(&outputs_table(r, style));
+        if let Some(m) = super::drift::mooncake_lines(r, style.width) {
+            s.push_str("\nMooncake replay (aiperf), IST rows vs ATIF rows:\n");
+            s.push_str(&m);
+        }
+        if let Some(side) = super::drift::builders_side_by_side(r, style.width) {
+            s.push_str(
+                "\nNAT's ATIF mapping (pr1751) vs the faithful builder, values differing from \
+                 the IST path:\n",
+            );
+            s.push_str(&side);
+        }
+    }
+    let blocks: Vec<String> = r
+        .items
+        .iter()
+        .flat_map(|i| {
+            i.outputs
+                .iter()
+                .flat_map(|o| &o.patterns)
+                .filter(|p| style.verbosity == Verbosity::Verbose || p.is_unexpected())
+                .map(move |p| pattern_block(i, p, style))
+        })
+        .collect();
+    const SHOWN: usize = 40;
+    let limit = if style.verbosity == Verbosity::Verbose {
+        usize::MAX
+    } else {
+        SHOWN
+    };
+    if !blocks.is_empty() {
+        s.push('\n');
+    }
+    for b in blocks.iter().take(limit) {
+        s.push_str(b);
+    }
+    if blocks.len() > limit {
+        s.push_str(&format!(
+            "… and {} more patterns (-v lists them all; so do the JSON and Markdown reports)\n",
+            blocks.len() - limit
+        ));
+    }
+    for u in &r.unused_expectations {
+        let line = format!("warning: expectation matched nothing: {u}");
+        for w in textwrap::wrap(&line, wrapping(style.width).subsequent_indent("    ")) {
+            s.push_str(&w);
+            s.push('\n');
+        }
+    }
+    let advice = advice(r);
+    if !advice.is_empty() {
+        s.push('\n');
+        let opts = wrapping(style.width);
+        for w in textwrap::wrap(advice.trim_end(), &opts) {
+            s.push_str(&w);
+            s.push('\n');
+        }
+    }
+    s.push('\n');
+    s.push_str(&verdict);
+    s
+}
