@@ -15,6 +15,9 @@ use crate::trace::LoadOptions;
 /// The files `drift --out DIR` writes.
 pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md"];
 
+/// GitHub's limit on a step summary is 1 MiB; ours stays under it with room for others.
+const STEP_SUMMARY_LIMIT: usize = 1_000_000;
+
 /// How to render a drift report on standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
@@ -117,7 +120,10 @@ pub fn drift(
         dir.commit()?;
     }
     if let Some(summary) = &cmd.step_summary {
-        append(summary, &report::drift::markdown(&r))?;
+        append(
+            summary,
+            &report::drift::markdown_within(&r, STEP_SUMMARY_LIMIT),
+        )?;
     }
     Ok(crate::job::exit_code(&entries, &r))
 }

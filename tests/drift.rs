@@ -75,7 +75,7 @@ fn json_report_round_trips_and_markdown_is_a_table() {
     assert_eq!(back.schema, drift::REPORT_SCHEMA);
     let md = atif_drift::report::drift::markdown(&r);
     assert!(
-        md.contains("| item | builder | output | status |") && md.contains("|---|"),
+        md.starts_with("## atif-drift: PASS") && md.contains("| item | builder |"),
         "{md}"
     );
 }

@@ -61,7 +61,7 @@ fn mooncake_rows_of_the_sample() {
     });
 }
 
-/// The terminal report as a person reads it, at 80 and 120 columns: a passing run (the
+/// The terminal report as a person reads it, at 80 and 120 columns, and the Markdown report: a passing run (the
 /// sample under the committed policy), a failing one (no policy: every difference is
 /// unexpected), an erroring one, and the quiet and verbose views.
 #[test]
@@ -113,6 +113,12 @@ fn terminal_reports() {
         }
         insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
             insta::assert_snapshot!(format!("terminal__{name}__{width}"), text);
+        });
+    }
+    for (name, r) in [("pass", &pass), ("fail", &fail), ("error", &error)] {
+        let md = atif_drift::report::drift::markdown(r);
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(format!("markdown__{name}"), md);
         });
     }
 }

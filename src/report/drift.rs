@@ -7,89 +7,207 @@ fn builder_name(b: crate::frame::from_atif::Builder) -> &'static str {
     b.name()
 }
 
-fn status(o: &OutputDrift) -> &'static str {
-    if o.differing == 0 {
-        "same"
-    } else if o.unexpected() == 0 {
-        "expected drift"
-    } else {
-        "NEW DRIFT"
-    }
-}
-
-/// The one-line summary of a report (items, outputs, drift, unexpected, errors).
-pub(crate) fn summary_line(r: &DriftReport) -> String {
-    let outputs: usize = r.items.iter().map(|i| i.outputs.len()).sum();
-    let drifting = r
-        .items
-        .iter()
-        .flat_map(|i| &i.outputs)
-        .filter(|o| o.differing > 0)
-        .count();
-    let mut s = format!(
-        "{} runs, {outputs} outputs: {drifting} drift, {} unexpected differing values, {} errors\n",
-        r.items.len(),
-        r.unexpected(),
-        r.errors()
-    );
-    for u in &r.unused_expectations {
-        s.push_str(&format!("warning: expectation matched nothing: {u}\n"));
-    }
-    s
-}
-
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-/// A Markdown report: summary table, then every pattern with its reason.
+/// A Markdown report, summary first: the verdict, the counts and the unexpected patterns;
+/// then one row per item × builder, the mooncake replay, and per item × builder its
+/// patterns (collapsed) with their size, largest difference, loss and reason. Each reason
+/// is printed once, numbered, and referenced (`R3`); examples are cut to 80 characters
+/// (the JSON report holds them whole).
 pub fn markdown(r: &DriftReport) -> String {
-    let mut s = String::from("## atif-drift report\n\n| item | builder | output | status | differing / compared | unexpected |\n|---|---|---|---|---:|---:|\n");
+    use super::terminal::{verdict, Outcome};
+    use std::fmt::Write;
+    let (outcome, line) = verdict(r);
+    let word = match outcome {
+        Outcome::Pass => "PASS",
+        Outcome::Fail => "FAIL",
+        Outcome::Error => "ERROR",
+    };
+    let mut s = format!("## atif-drift: {word}\n\n{line}\n");
+    let unexpected: Vec<_> = r
+        .items
+        .iter()
+        .flat_map(|i| {
+            i.outputs
+                .iter()
+                .flat_map(|o| o.patterns.iter().filter(|p| p.is_unexpected()))
+                .map(move |p| (i, p))
+        })
+        .collect();
+    if !unexpected.is_empty() {
+        s.push_str("\n### Unexpected drift\n\n| item | builder | pattern | values | largest difference | example (IST → ATIF) |\n|---|---|---|---:|---|---|\n");
+        for (i, p) in &unexpected {
+            let _ = writeln!(
+                s,
+                "| {} | {} | `{}` | {} | {} | {} |",
+                md_escape(&i.item),
+                builder_name(i.builder),
+                md_escape(&p.pattern),
+                p.values,
+                largest(p),
+                md_escape(&example(p))
+            );
+        }
+    }
+    let errors: Vec<String> = r
+        .items
+        .iter()
+        .filter_map(|i| {
+            Some(format!(
+                "{} [{}]: {}",
+                i.item,
+                builder_name(i.builder),
+                i.error.as_ref()?
+            ))
+        })
+        .chain(r.failures.iter().cloned())
+        .collect();
+    if !errors.is_empty() {
+        s.push_str("\n### Errors\n\n");
+        for e in errors {
+            let _ = writeln!(s, "- {}", md_escape(&e));
+        }
+    }
+    s.push_str("\n### Items\n\n| item | builder | differing / compared | outputs with drift | unexpected values |\n|---|---|---:|---:|---:|\n");
     for i in &r.items {
-        if let Some(e) = &i.error {
-            s.push_str(&format!(
-                "| {} | {} | - | ERROR: {} | | |\n",
-                i.item,
-                builder_name(i.builder),
-                md_escape(e)
-            ));
-        }
-        for o in &i.outputs {
-            s.push_str(&format!(
-                "| {} | {} | `{}` | {} | {} / {} | {} |\n",
-                i.item,
-                builder_name(i.builder),
-                o.file,
-                status(o),
-                o.differing,
-                o.compared,
-                o.unexpected()
-            ));
-        }
+        let (d, c) = i
+            .outputs
+            .iter()
+            .fold((0, 0), |(d, c), o| (d + o.differing, c + o.compared));
+        let drifting = i.outputs.iter().filter(|o| o.differing > 0).count();
+        let unexpected: usize = i.outputs.iter().map(OutputDrift::unexpected).sum();
+        let cells = if i.error.is_some() {
+            "- | - | ERROR".to_string()
+        } else {
+            format!(
+                "{d} / {c} | {drifting} of {} | {unexpected}",
+                i.outputs.len()
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {cells} |",
+            md_escape(&i.item),
+            builder_name(i.builder)
+        );
     }
     if let Some(m) = mooncake_section(r) {
         s.push_str("\n### Mooncake replay (aiperf)\n\nIST rows (Dynamo's converter, cl100k_base, block size 64) vs rows from the ATIF side.\n\n");
         s.push_str(&m);
     }
-    s.push_str(&format!("\n{}\n### Drift by path\n\n| item | builder | pattern | values | why |\n|---|---|---|---:|---|\n", summary_line(r).trim_end()));
-    for i in &r.items {
+    // Reasons, numbered in order of first use.
+    let mut reasons: Vec<&str> = Vec::new();
+    s.push_str("\n### Patterns\n");
+    for i in r
+        .items
+        .iter()
+        .filter(|i| i.outputs.iter().any(|o| !o.patterns.is_empty()))
+    {
+        let n: usize = i.outputs.iter().map(|o| o.patterns.len()).sum();
+        let _ = write!(
+            s,
+            "\n<details><summary>{} · {} — {n} patterns</summary>\n\n| output | pattern | values | largest difference | loss | why |\n|---|---|---:|---|---|---|\n",
+            md_escape(&i.item),
+            builder_name(i.builder)
+        );
         for o in &i.outputs {
             for p in &o.patterns {
-                s.push_str(&format!(
-                    "| {} | {} | `{}` | {} | {} |\n",
-                    i.item,
-                    builder_name(i.builder),
-                    md_escape(&p.pattern),
+                let local = p.pattern.split_once(':').map_or(&*p.pattern, |(_, l)| l);
+                let why = match &p.expected {
+                    Some(why) => reason_ref(&mut reasons, why),
+                    None if p.within_threshold.is_some() => "within threshold".into(),
+                    None => "**not expected**".into(),
+                };
+                let _ = writeln!(
+                    s,
+                    "| `{}` | `{}` | {} | {} | {} | {why} |",
+                    o.file,
+                    md_escape(local),
                     p.values,
-                    p.expected
-                        .as_deref()
-                        .map(md_escape)
-                        .unwrap_or_else(|| "**not expected**".into())
-                ));
+                    largest(p),
+                    p.loss.as_deref().unwrap_or("")
+                );
             }
+        }
+        s.push_str("\n</details>\n");
+    }
+    if !reasons.is_empty() {
+        s.push_str("\n### Reasons\n\n");
+        for (k, why) in reasons.iter().enumerate() {
+            let _ = writeln!(s, "- **R{}**: {}", k + 1, md_escape(why));
+        }
+    }
+    if !r.unused_expectations.is_empty() {
+        s.push_str("\n### Stale expectations (matched nothing)\n\n");
+        for u in &r.unused_expectations {
+            let _ = writeln!(s, "- {}", md_escape(u));
         }
     }
     s
+}
+
+/// The reference (`R3`) of reason `why`, numbered in order of first use.
+fn reason_ref<'a>(reasons: &mut Vec<&'a str>, why: &'a str) -> String {
+    let k = match reasons.iter().position(|r| *r == why) {
+        Some(k) => k,
+        None => {
+            reasons.push(why);
+            reasons.len() - 1
+        }
+    };
+    format!("R{}", k + 1)
+}
+
+/// A pattern's largest numeric difference (`-` when it has none).
+fn largest(p: &crate::drift::PatternDrift) -> String {
+    super::terminal::difference(p).unwrap_or_else(|| "-".into())
+}
+
+/// A pattern's example, both sides labelled, each cut to 80 characters.
+fn example(p: &crate::drift::PatternDrift) -> String {
+    use crate::drift::value_diff::Change;
+    let cut = |v: &serde_json::Value| {
+        let t = serde_json::to_string(v).unwrap_or_default();
+        if t.chars().count() <= 80 {
+            t
+        } else {
+            t.chars().take(79).chain(['…']).collect()
+        }
+    };
+    let at = p
+        .example_path
+        .split_once(':')
+        .map_or(&*p.example_path, |(_, a)| a);
+    let change = match &p.example {
+        Change::Value { left, right } | Change::Type { left, right } => {
+            format!("{} → {}", cut(left), cut(right))
+        }
+        Change::OnlyLeft { value } => format!("IST only: {}", cut(value)),
+        Change::OnlyRight { value } => format!("ATIF only: {}", cut(value)),
+    };
+    format!("`{at}`: {change}")
+}
+
+/// [`markdown`] for GitHub's step summary, which holds at most 1 MiB: cut at a line with a
+/// note past `limit` bytes.
+pub fn markdown_within(r: &DriftReport, limit: usize) -> String {
+    let md = markdown(r);
+    if md.len() <= limit {
+        return md;
+    }
+    const NOTE: &str = "\n\n*(cut here to stay within the step summary's size limit: the full report is `report.md` and `report.json` under `--out`)*\n";
+    let keep = md[..limit.saturating_sub(NOTE.len())]
+        .rfind('\n')
+        .unwrap_or(0);
+    // An open <details> block is closed so the page renders.
+    let mut out = md[..keep].to_string();
+    if out.matches("<details>").count() > out.matches("</details>").count() {
+        out.push_str("\n\n</details>");
+    }
+    out.push_str(NOTE);
+    out
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -231,4 +349,55 @@ fn removed(pr: usize, fa: usize) -> String {
         return "-".into();
     }
     format!("{:.0} %", 100.0 * (pr as f64 - fa as f64) / pr as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The step summary is cut at a line, under the limit, with a note, and every
+    /// `<details>` it opens is closed.
+    #[test]
+    fn the_step_summary_stays_under_its_limit() {
+        let item = |n: usize| crate::drift::ItemDrift {
+            item: format!("item-{n}"),
+            builder: crate::frame::from_atif::Builder::Pr1751,
+            outputs: vec![OutputDrift {
+                file: "forecast.json".into(),
+                compared: 10,
+                differing: 1,
+                patterns: vec![crate::drift::PatternDrift {
+                    pattern: format!("forecast.json:X{n}"),
+                    values: 1,
+                    example_path: "forecast.json:X".into(),
+                    example: crate::drift::value_diff::Change::OnlyLeft { value: 1.into() },
+                    expected: Some("a reason".into()),
+                    loss: None,
+                    max_abs: None,
+                    max_rel: None,
+                    within_threshold: None,
+                }],
+            }],
+            mooncake: None,
+            error: None,
+        };
+        let r = DriftReport {
+            schema: crate::drift::REPORT_SCHEMA.into(),
+            partition: None,
+            items: (0..2000).map(item).collect(),
+            unused_expectations: vec![],
+            failures: vec![],
+        };
+        let whole = markdown(&r);
+        assert!(whole.len() > 100_000);
+        assert_eq!(markdown_within(&r, whole.len()), whole);
+        let cut = markdown_within(&r, 20_000);
+        assert!(cut.len() <= 20_000, "{}", cut.len());
+        assert!(cut.contains("size limit"));
+        assert_eq!(
+            cut.matches("<details>").count(),
+            cut.matches("</details>").count()
+        );
+        assert!(cut.starts_with("## atif-drift: PASS"));
+    }
 }

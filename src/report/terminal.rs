@@ -341,14 +341,18 @@ fn example(p: &PatternDrift, max: usize) -> String {
     }
 }
 
-/// The largest numeric difference of a pattern, when it has one.
-fn largest(p: &PatternDrift) -> Option<String> {
+/// The largest numeric difference of a pattern, when it has one: `193 (17.6 %)`.
+pub(crate) fn difference(p: &PatternDrift) -> Option<String> {
     let abs = p.max_abs?;
     Some(match p.max_rel {
-        Some(rel) if rel < 0.0005 => format!("largest |Δ| {} (< 0.1 %)", number(abs)),
-        Some(rel) => format!("largest |Δ| {} ({:.1} %)", number(abs), 100.0 * rel),
-        None => format!("largest |Δ| {}", number(abs)),
+        Some(rel) if rel < 0.0005 => format!("{} (< 0.1 %)", number(abs)),
+        Some(rel) => format!("{} ({:.1} %)", number(abs), 100.0 * rel),
+        None => number(abs),
     })
+}
+
+fn largest(p: &PatternDrift) -> Option<String> {
+    difference(p).map(|d| format!("largest |Δ| {d}"))
 }
 
 fn number(x: f64) -> String {
