@@ -26,6 +26,32 @@ pub fn markdown(r: &DriftReport) -> String {
         Outcome::Error => "ERROR",
     };
     let mut s = format!("## atif-drift: {word}\n\n{line}\n");
+    unexpected_section(r, &mut s);
+    errors_section(r, &mut s);
+    items_section(r, &mut s);
+    if let Some(m) = mooncake_section(r) {
+        s.push_str("\n### Mooncake replay (aiperf)\n\nIST rows (Dynamo's converter, cl100k_base, block size 64) vs rows from the ATIF side.\n\n");
+        s.push_str(&m);
+    }
+    let reasons = patterns_section(r, &mut s);
+    if !reasons.is_empty() {
+        s.push_str("\n### Reasons\n\n");
+        for (k, why) in reasons.iter().enumerate() {
+            let _ = writeln!(s, "- **R{}**: {}", k + 1, md_escape(why));
+        }
+    }
+    if !r.unused_expectations.is_empty() {
+        s.push_str("\n### Stale expectations (matched nothing)\n\n");
+        for u in &r.unused_expectations {
+            let _ = writeln!(s, "- {}", md_escape(u));
+        }
+    }
+    s
+}
+
+/// The unexpected patterns, one row each.
+fn unexpected_section(r: &DriftReport, s: &mut String) {
+    use std::fmt::Write;
     let unexpected: Vec<_> = r
         .items
         .iter()
@@ -51,6 +77,11 @@ pub fn markdown(r: &DriftReport) -> String {
             );
         }
     }
+}
+
+/// The items that could not be compared and the files that failed.
+fn errors_section(r: &DriftReport, s: &mut String) {
+    use std::fmt::Write;
     let errors: Vec<String> = r
         .items
         .iter()
@@ -70,6 +101,11 @@ pub fn markdown(r: &DriftReport) -> String {
             let _ = writeln!(s, "- {}", md_escape(&e));
         }
     }
+}
+
+/// One row per item × builder.
+fn items_section(r: &DriftReport, s: &mut String) {
+    use std::fmt::Write;
     s.push_str("\n### Items\n\n| item | builder | differing / compared | outputs with drift | unexpected values |\n|---|---|---:|---:|---:|\n");
     for i in &r.items {
         let (d, c) = i
@@ -93,10 +129,11 @@ pub fn markdown(r: &DriftReport) -> String {
             builder_name(i.builder)
         );
     }
-    if let Some(m) = mooncake_section(r) {
-        s.push_str("\n### Mooncake replay (aiperf)\n\nIST rows (Dynamo's converter, cl100k_base, block size 64) vs rows from the ATIF side.\n\n");
-        s.push_str(&m);
-    }
+}
+
+/// Per item × builder its patterns, collapsed; returns the reasons they reference, in order.
+fn patterns_section<'r>(r: &'r DriftReport, s: &mut String) -> Vec<&'r str> {
+    use std::fmt::Write;
     // Reasons, numbered in order of first use.
     let mut reasons: Vec<&str> = Vec::new();
     s.push_str("\n### Patterns\n");
@@ -133,19 +170,7 @@ pub fn markdown(r: &DriftReport) -> String {
         }
         s.push_str("\n</details>\n");
     }
-    if !reasons.is_empty() {
-        s.push_str("\n### Reasons\n\n");
-        for (k, why) in reasons.iter().enumerate() {
-            let _ = writeln!(s, "- **R{}**: {}", k + 1, md_escape(why));
-        }
-    }
-    if !r.unused_expectations.is_empty() {
-        s.push_str("\n### Stale expectations (matched nothing)\n\n");
-        for u in &r.unused_expectations {
-            let _ = writeln!(s, "- {}", md_escape(u));
-        }
-    }
-    s
+    reasons
 }
 
 /// The reference (`R3`) of reason `why`, numbered in order of first use.
