@@ -312,6 +312,10 @@ struct ProfileArgs {
     /// NAT's `compute_llm_metrics` off: no NOVA columns.
     #[arg(long)]
     no_llm_metrics: bool,
+    /// Also write `gantt_chart.svg`: every call on one time axis, the picture NAT writes as
+    /// `gantt_chart.png`.
+    #[arg(long)]
+    gantt: bool,
 }
 
 /// The arguments of `drift`.
@@ -678,6 +682,7 @@ fn profile(
         csv_exclude_io_text,
         no_llm_metrics,
         force,
+        gantt,
     }: ProfileArgs,
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
@@ -697,6 +702,7 @@ fn profile(
     atif_drift::fsio::refuse_overwriting_inputs(&output, &inputs, true)?;
     let mut ours = atif_drift::pipeline::OUTPUT_FILES.to_vec();
     ours.push(&cfg.prediction_trie.output_filename);
+    ours.push("gantt_chart.svg");
     let dir = atif_drift::fsio::OutputDir::create(&output, &ours, force)?;
     check_memory(&input)?;
     let trace = load_file(&input, &opts)?;
@@ -704,8 +710,8 @@ fn profile(
         PathArg::Ist => ProfilePath::Ist,
         PathArg::Atif => ProfilePath::Atif(builder.into()),
     };
-    let outputs =
-        pipeline::profile(&trace, path, &cfg).with_context(|| format!("{}", input.display()))?;
+    let outputs = pipeline::profile(&trace, path, &cfg, gantt)
+        .with_context(|| format!("{}", input.display()))?;
     for (name, content) in &outputs.files {
         dir.write(name, content.text().as_bytes())?;
     }

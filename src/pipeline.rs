@@ -48,8 +48,14 @@ pub fn as_atif(trace: &Trace) -> Result<std::borrow::Cow<'_, AtifTrace>, Error> 
     }
 }
 
-/// Run one profiler path on a trace: every file NAT writes, the trace dump included.
-pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result<Outputs, Error> {
+/// Run one profiler path on a trace: every file NAT writes, the trace dump included, and
+/// with `gantt` the Gantt chart (`gantt_chart.svg`).
+pub fn profile(
+    trace: &Trace,
+    path: ProfilePath,
+    cfg: &ProfilerConfig,
+    gantt: bool,
+) -> Result<Outputs, Error> {
     match path {
         ProfilePath::Ist => {
             let Trace::Ist(ist) = trace else {
@@ -60,14 +66,25 @@ pub fn profile(trace: &Trace, path: ProfilePath, cfg: &ProfilerConfig) -> Result
             };
             let mut frame = from_ist::frame(ist);
             let traces = crate::trace::ist::traces_json(ist);
-            Ok(profile::run(&mut frame, Some(traces), cfg, path.flavor()))
+            Ok(profile::run(
+                &mut frame,
+                Some(traces),
+                cfg,
+                path.flavor(),
+                gantt,
+            ))
         }
-        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg)),
+        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg, gantt)),
     }
 }
 
 /// The ATIF path on ATIF already at hand: every file, the flat trace dump included.
-pub(crate) fn profile_atif(atif: &AtifTrace, builder: Builder, cfg: &ProfilerConfig) -> Outputs {
+pub(crate) fn profile_atif(
+    atif: &AtifTrace,
+    builder: Builder,
+    cfg: &ProfilerConfig,
+    gantt: bool,
+) -> Outputs {
     let mut frame = from_atif::frame(atif, builder);
     let traces = profile::flat_traces_json(&frame);
     profile::run(
@@ -75,5 +92,6 @@ pub(crate) fn profile_atif(atif: &AtifTrace, builder: Builder, cfg: &ProfilerCon
         Some(traces),
         cfg,
         ProfilePath::Atif(builder).flavor(),
+        gantt,
     )
 }

@@ -59,7 +59,7 @@ fn every_case_has_its_documented_outcome_and_nothing_panics() {
                 Ok(trace) => {
                     let _ = atif_drift::validate::validate_file(&path, &LoadOptions::default());
                     if let Trace::Ist(_) = &trace {
-                        profile(&trace, ProfilePath::Ist, &cfg)
+                        profile(&trace, ProfilePath::Ist, &cfg, true)
                             .unwrap_or_else(|e| panic!("{}: IST path: {e}", c.name));
                     }
                     // The newer paths: ATOF → ATIF with both dedupe rules, mooncake rows.
@@ -85,7 +85,7 @@ fn every_case_has_its_documented_outcome_and_nothing_panics() {
                     }
                     for b in [Builder::Pr1751, Builder::Faithful] {
                         // A trace NAT's converter rejects (a timestamp beyond year 9999) is an error here too.
-                        if let Err(e) = profile(&trace, ProfilePath::Atif(b), &cfg) {
+                        if let Err(e) = profile(&trace, ProfilePath::Atif(b), &cfg, true) {
                             assert!(
                                 e.to_string().contains("outside the range")
                                     || matches!(trace, Trace::Atof(_)),

@@ -141,12 +141,14 @@ fn distance(item: &Path, builder: Builder) -> usize {
         .unwrap(),
         ProfilePath::Ist,
         &cfg,
+        false,
     )
     .unwrap();
     let atif = profile(
         &load_file(&item.join("nat_atif.json"), &LoadOptions::default()).unwrap(),
         ProfilePath::Atif(builder),
         &cfg,
+        false,
     )
     .unwrap();
     [

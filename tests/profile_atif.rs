@@ -24,7 +24,7 @@ fn items() -> Vec<PathBuf> {
 
 fn run(item: &Path, cfg: &ProfilerConfig) -> Outputs {
     let trace = load_file(&item.join("nat_atif.json"), &LoadOptions::default()).unwrap();
-    profile(&trace, ProfilePath::Atif(Builder::Pr1751), cfg).unwrap()
+    profile(&trace, ProfilePath::Atif(Builder::Pr1751), cfg, false).unwrap()
 }
 
 fn json(text: &str) -> Value {
@@ -115,7 +115,7 @@ fn both_builders_run_on_every_atif_source() {
     for input in &inputs {
         let trace = load_file(input, &LoadOptions::default()).unwrap();
         for builder in [Builder::Pr1751, Builder::Faithful] {
-            let out = profile(&trace, ProfilePath::Atif(builder), &cfg)
+            let out = profile(&trace, ProfilePath::Atif(builder), &cfg, false)
                 .unwrap_or_else(|e| panic!("{} with {builder:?}: {e}", input.display()));
             assert!(out.get("standardized_data_all.csv").is_some());
         }

@@ -221,9 +221,9 @@ proptest! {
         let policy = atif_drift::job::load_policy(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/drift.toml"))).unwrap();
         let trace = atif_drift::trace::Trace::Ist(to_ist(&run));
         let cfg = atif_drift::config::ProfilerConfig::all_on();
-        let ist = profile(&trace, ProfilePath::Ist, &cfg).unwrap();
+        let ist = profile(&trace, ProfilePath::Ist, &cfg, true).unwrap();
         for b in [Builder::Pr1751, Builder::Faithful] {
-            let atif = profile(&trace, ProfilePath::Atif(b), &cfg).unwrap();
+            let atif = profile(&trace, ProfilePath::Atif(b), &cfg, true).unwrap();
             let unexpected: BTreeSet<String> = diff_outputs(&ist, &atif, &policy, b)
                 .iter()
                 .flat_map(|o| &o.patterns)

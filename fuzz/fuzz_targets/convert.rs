@@ -13,10 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let cfg = ProfilerConfig::all_on();
     if let Trace::Ist(ist) = &trace {
         let _ = atif_drift::convert::ist_to_atif(ist, &Default::default());
-        let _ = profile(&trace, ProfilePath::Ist, &cfg);
+        let _ = profile(&trace, ProfilePath::Ist, &cfg, true);
     }
     for b in [Builder::Pr1751, Builder::Faithful] {
-        let _ = profile(&trace, ProfilePath::Atif(b), &cfg);
+        let _ = profile(&trace, ProfilePath::Atif(b), &cfg, true);
     }
     if let Trace::Atof(events) = &trace {
         use atif_drift::atof::dedupe::Mode;

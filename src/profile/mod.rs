@@ -4,6 +4,7 @@
 pub mod concurrency_spikes;
 pub mod confidence;
 pub mod forecast;
+pub mod gantt;
 pub mod nested_stack;
 pub mod prefix_span;
 pub mod prefixes;
@@ -190,12 +191,14 @@ impl ProfilePath {
 /// Run the profiler on a frame. `traces` is the `all_requests_profiler_traces.json` value
 /// (the IST dump, or the frame's flat rows on the ATIF path); `None` leaves that file out.
 /// The NOVA columns are added to `frame` when the configuration asks for them; the units
-/// only read the frame and run side by side (rayon), files in NAT's order.
+/// only read the frame and run side by side (rayon), files in NAT's order; with `gantt`,
+/// `gantt_chart.svg` last.
 pub fn run(
     frame: &mut Frame,
     traces: Option<Value>,
     cfg: &ProfilerConfig,
     flavor: Flavor,
+    gantt: bool,
 ) -> Outputs {
     use rayon::prelude::*;
     prepare(frame, cfg);
@@ -213,6 +216,10 @@ pub fn run(
         })
         .into_iter()
         .chain(units.into_iter().flat_map(|o| o.files))
+        .chain(gantt.then(|| {
+            let svg = gantt::gantt_svg(frame);
+            ("gantt_chart.svg".to_string(), Content::Text(svg))
+        }))
         .collect();
     Outputs { files }
 }

@@ -291,7 +291,7 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
     let trace = trace?;
     // As `atif-drift profile` does: every file, rendered as NAT writes it (not written).
     let rendered = |path: ProfilePath| -> anyhow::Result<usize> {
-        let out = profile(&trace, path, &cfg)?;
+        let out = profile(&trace, path, &cfg, false)?;
         Ok(out.files.iter().map(|(_, c)| c.text().len()).sum())
     };
     let (ist, t_ist) = secs(|| rendered(ProfilePath::Ist));
