@@ -1,7 +1,7 @@
 //! Rendering a [`DriftReport`] as Markdown and JSON, and the tables the terminal report
 //! ([`super::terminal`]) shares — pure functions.
 
-use crate::drift::{DriftReport, OutputDrift};
+use crate::drift::DriftReport;
 
 fn builder_name(b: crate::frame::from_atif::Builder) -> &'static str {
     b.name()
@@ -108,18 +108,17 @@ fn items_section(r: &DriftReport, s: &mut String) {
     use std::fmt::Write;
     s.push_str("\n### Items\n\n| item | builder | differing / compared | outputs with drift | unexpected values |\n|---|---|---:|---:|---:|\n");
     for i in &r.items {
-        let (d, c) = i
-            .outputs
-            .iter()
-            .fold((0, 0), |(d, c), o| (d + o.differing, c + o.compared));
-        let drifting = i.outputs.iter().filter(|o| o.differing > 0).count();
-        let unexpected: usize = i.outputs.iter().map(OutputDrift::unexpected).sum();
+        let t = super::terminal::totals(i);
         let cells = if i.error.is_some() {
             "- | - | ERROR".to_string()
         } else {
             format!(
-                "{d} / {c} | {drifting} of {} | {unexpected}",
-                i.outputs.len()
+                "{} / {} | {} of {} | {}",
+                t.differing,
+                t.compared,
+                t.drifting,
+                i.outputs.len(),
+                t.unexpected
             )
         };
         let _ = writeln!(
@@ -387,7 +386,7 @@ mod tests {
         let item = |n: usize| crate::drift::ItemDrift {
             item: format!("item-{n}"),
             builder: crate::frame::from_atif::Builder::Pr1751,
-            outputs: vec![OutputDrift {
+            outputs: vec![crate::drift::OutputDrift {
                 file: "forecast.json".into(),
                 compared: 10,
                 differing: 1,

@@ -202,11 +202,38 @@ pub(crate) fn fit(
     format!("{t}\n")
 }
 
-fn status(o: &OutputDrift) -> String {
-    match (o.differing, o.unexpected()) {
+/// `same`, `expected` or `NEW: n values`, from the values differing and those unexpected.
+fn status(differing: usize, unexpected: usize) -> String {
+    match (differing, unexpected) {
         (0, _) => "same".into(),
         (_, 0) => "expected".into(),
         (_, n) => format!("NEW: {n} values"),
+    }
+}
+
+/// An item × builder's totals over its outputs.
+pub(crate) struct Totals {
+    /// Values differing.
+    pub differing: usize,
+    /// Values compared.
+    pub compared: usize,
+    /// Outputs with drift.
+    pub drifting: usize,
+    /// Values the policy does not expect.
+    pub unexpected: usize,
+}
+
+/// The totals of `i`'s outputs.
+pub(crate) fn totals(i: &ItemDrift) -> Totals {
+    let (differing, compared) = i
+        .outputs
+        .iter()
+        .fold((0, 0), |(d, c), o| (d + o.differing, c + o.compared));
+    Totals {
+        differing,
+        compared,
+        drifting: i.outputs.iter().filter(|o| o.differing > 0).count(),
+        unexpected: i.outputs.iter().map(OutputDrift::unexpected).sum(),
     }
 }
 
@@ -233,23 +260,13 @@ fn overview(r: &DriftReport, style: &Style) -> String {
             ]);
             continue;
         }
-        let (differing, compared) = i
-            .outputs
-            .iter()
-            .fold((0, 0), |(d, c), o| (d + o.differing, c + o.compared));
-        let drifting = i.outputs.iter().filter(|o| o.differing > 0).count();
-        let unexpected: usize = i.outputs.iter().map(OutputDrift::unexpected).sum();
-        let status = match (differing, unexpected) {
-            (0, _) => "same".to_string(),
-            (_, 0) => "expected".to_string(),
-            (_, n) => format!("NEW: {n} values"),
-        };
+        let t = totals(i);
         rows.push(vec![
             i.item.clone(),
             builder,
-            format!("{differing} / {compared}"),
-            format!("{drifting} of {}", i.outputs.len()),
-            status,
+            format!("{} / {}", t.differing, t.compared),
+            format!("{} of {}", t.drifting, i.outputs.len()),
+            status(t.differing, t.unexpected),
         ]);
     }
     let mut s = fit(&header, &rows, style.width, (0, Cut::Start));
@@ -298,7 +315,7 @@ fn outputs_table(r: &DriftReport, style: &Style) -> String {
                 i.builder.name().to_string(),
                 o.file.clone(),
                 format!("{} / {}", o.differing, o.compared),
-                status(o),
+                status(o.differing, o.unexpected()),
                 worst,
             ]);
         }
