@@ -57,12 +57,25 @@ pub struct PatternDrift {
     /// Set when the policy lets this much drift through (`max_values_pct`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_threshold: Option<String>,
+    /// Of the values, those on one side only (a row, key or element the other side lacks).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub one_sided: usize,
+    /// Set when the drift is expected but past a bound of its expectation (`max_values`,
+    /// `max_share`, `max_abs`, `max_rel`, `rows = "same"`): what was measured against
+    /// which bound. Such drift is unexpected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exceeded: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl PatternDrift {
-    /// Drift that counts against the run: neither expected nor within a threshold.
+    /// Drift that counts against the run: neither expected (within its expectation's
+    /// bounds) nor within a threshold.
     pub fn is_unexpected(&self) -> bool {
-        self.expected.is_none() && self.within_threshold.is_none()
+        self.exceeded.is_some() || (self.expected.is_none() && self.within_threshold.is_none())
     }
 }
 
@@ -231,6 +244,22 @@ impl<'a> Groups<'a> {
         numbers: Option<(f64, f64)>,
         change: impl FnOnce() -> Change,
     ) {
+        self.add_counted(path, (n, false), numbers, change);
+    }
+
+    /// [`Groups::add`] of a difference present on one side only (a row, key or element).
+    fn add_only(&mut self, path: &str, n: usize, change: impl FnOnce() -> Change) {
+        self.add_counted(path, (n, true), None, change);
+    }
+
+    /// [`Groups::add`] of `n` values, on one side only or not.
+    fn add_counted(
+        &mut self,
+        path: &str,
+        (n, one_sided): (usize, bool),
+        numbers: Option<(f64, f64)>,
+        change: impl FnOnce() -> Change,
+    ) {
         pattern_into(path, &mut self.pattern, &mut self.scratch);
         let (abs, rel) = match numbers {
             Some((a, b)) => {
@@ -255,11 +284,16 @@ impl<'a> Groups<'a> {
                     max_abs: None,
                     max_rel: None,
                     within_threshold: None,
+                    one_sided: 0,
+                    exceeded: None,
                 };
                 self.groups.entry(self.pattern.clone()).or_insert(g)
             }
         };
         g.values += n;
+        if one_sided {
+            g.one_sided += n;
+        }
         g.max_abs = max_opt(g.max_abs, abs);
         g.max_rel = max_opt(g.max_rel, rel);
     }
@@ -271,7 +305,8 @@ impl<'a> Groups<'a> {
             ChangeRef::Value(l, r) => number(l).zip(number(r)),
             _ => None,
         };
-        self.add(path, n, nums, || change.to_owned());
+        let one_sided = matches!(change, ChangeRef::OnlyLeft(_) | ChangeRef::OnlyRight(_));
+        self.add_counted(path, (n, one_sided), nums, || change.to_owned());
         n
     }
 
@@ -298,6 +333,7 @@ impl<'a> Groups<'a> {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
                     let e = e.get_mut();
                     e.values += g.values;
+                    e.one_sided += g.one_sided;
                     e.max_abs = max_opt(e.max_abs, g.max_abs);
                     e.max_rel = max_opt(e.max_rel, g.max_rel);
                 }
@@ -311,7 +347,10 @@ impl<'a> Groups<'a> {
         by_pattern.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out: Vec<PatternDrift> = by_pattern.into_iter().map(|(_, g)| g).collect();
         for g in &mut out {
-            if g.expected.is_none() {
+            if g.expected.is_some() {
+                let e = self.policy.expectation(&g.pattern, self.builder);
+                g.exceeded = e.and_then(|e| e.exceeded(g, compared));
+            } else {
                 if let Some((pct, rule)) = self.policy.threshold(&g.pattern, self.builder) {
                     let share = 100.0 * g.values as f64 / compared.max(1) as f64;
                     if share <= pct {
@@ -343,7 +382,8 @@ fn group(
 ) -> Vec<PatternDrift> {
     let mut g = Groups::new(file, policy, builder);
     for (path, change, n) in diffs {
-        g.add(&path, n, numbers(&change), || change);
+        let one_sided = matches!(change, Change::OnlyLeft { .. } | Change::OnlyRight { .. });
+        g.add_counted(&path, (n, one_sided), numbers(&change), || change);
     }
     g.finish(compared)
 }
@@ -820,6 +860,64 @@ pub(super) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each bound of an expectation: the same drift is expected without it and unexpected
+    /// past it, with the measured value and the bound in the report; within it, expected.
+    #[test]
+    fn bounded_expectations_catch_drift_past_their_bound() {
+        // 3 values under `a.*` (numeric keys): 10 → 12, 100 → 130, a key on one side only.
+        let a = serde_json::json!({"a": {"1": 10, "2": 100, "3": 1}});
+        let b = serde_json::json!({"a": {"1": 12, "2": 130}});
+        let run = |bound: &str| {
+            let policy = Policy::from_toml(&format!(
+                "[[expected]]\npattern = \"f.json:a.*\"\nreason = \"r\"\n{bound}"
+            ))
+            .unwrap();
+            let d = diff_json("f.json", &a, &b, &policy, Builder::Pr1751);
+            assert_eq!(d.patterns.len(), 1, "{:?}", d.patterns);
+            d.patterns[0].clone()
+        };
+        let free = run("");
+        assert!(!free.is_unexpected() && free.exceeded.is_none());
+        assert_eq!((free.values, free.one_sided), (3, 1));
+        for (bound, within, measured) in [
+            ("max_values = 2", "max_values = 3", "3 values, bound 2"),
+            (
+                "max_share = 0.5",
+                "max_share = 1.0",
+                "100.000 % of 3 values",
+            ),
+            (
+                "max_abs = 25",
+                "max_abs = 30",
+                "largest difference 30, bound 25",
+            ),
+            (
+                "max_rel = 0.2",
+                "max_rel = 0.25",
+                "largest relative difference 23.077 %",
+            ),
+            ("rows = \"same\"", "", "1 values on one side only"),
+        ] {
+            let p = run(bound);
+            assert!(p.is_unexpected(), "{bound}: {p:?}");
+            assert!(
+                p.exceeded.as_deref().unwrap().contains(measured),
+                "{bound}: {p:?}"
+            );
+            assert_eq!(p.expected.as_deref(), Some("r"), "the reason is kept");
+            assert!(!run(within).is_unexpected(), "{within}");
+        }
+        for bad in [
+            "max_share = 1.5",
+            "max_abs = -1.0",
+            "max_rel = nan",
+            "rows = \"any\"",
+        ] {
+            let text = format!("[[expected]]\npattern = \"a\"\nreason = \"r\"\n{bad}");
+            assert!(Policy::from_toml(&text).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn root_members_diffed_side_by_side_fold_as_one_walk() {

@@ -137,6 +137,72 @@ pub struct Expectation {
     /// The ATIF loss it stands for (one of `faithful::LOSSES`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<String>,
+    /// At most this many values may differ under the pattern (per item × builder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_values: Option<usize>,
+    /// At most this share (0 to 1) of the output's compared values may differ under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_share: Option<f64>,
+    /// No two numbers under it may differ by more than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_abs: Option<f64>,
+    /// No two numbers under it may differ by more than this share of the larger one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rel: Option<f64>,
+    /// `"same"`: values may change, but a row, key or element on one side only is not
+    /// expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Rows>,
+}
+
+/// What an expectation says of rows (keys, elements) on one side only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rows {
+    /// Both sides have the same rows: one present on one side only is unexpected.
+    Same,
+}
+
+impl Expectation {
+    /// Which bound, if any, `p` (an output's drift under this expectation, out of
+    /// `compared` values) exceeds, with the measured value and the bound.
+    pub fn exceeded(&self, p: &crate::drift::PatternDrift, compared: usize) -> Option<String> {
+        if let Some(max) = self.max_values.filter(|&m| p.values > m) {
+            return Some(format!(
+                "expected drift grew: {} values, bound {max}",
+                p.values
+            ));
+        }
+        let share = p.values as f64 / compared.max(1) as f64;
+        if let Some(max) = self.max_share.filter(|&m| share > m) {
+            return Some(format!(
+                "expected drift grew: {:.3} % of {compared} values, bound {:.3} %",
+                100.0 * share,
+                100.0 * max
+            ));
+        }
+        if let (Some(max), Some(d)) = (self.max_abs, p.max_abs) {
+            if d > max {
+                return Some(format!("largest difference {d}, bound {max}"));
+            }
+        }
+        if let (Some(max), Some(d)) = (self.max_rel, p.max_rel) {
+            if d > max {
+                return Some(format!(
+                    "largest relative difference {:.3} %, bound {:.3} %",
+                    100.0 * d,
+                    100.0 * max
+                ));
+            }
+        }
+        if self.rows == Some(Rows::Same) && p.one_sided > 0 {
+            return Some(format!(
+                "{} values on one side only, bound rows = \"same\"",
+                p.one_sided
+            ));
+        }
+        None
+    }
 }
 
 /// The tolerances of one file's paths ([`Policy::tolerances`]).
@@ -214,6 +280,17 @@ pub enum PolicyError {
         /// Its pattern.
         pattern: String,
     },
+    /// An expectation's bound out of its range (`max_share` within 0..=1, `max_abs` and
+    /// `max_rel` finite and not negative).
+    #[error("expected[{index}].{key} = {value} is out of range")]
+    Bound {
+        /// Its place among the expectations.
+        index: usize,
+        /// The bound.
+        key: &'static str,
+        /// The value given.
+        value: f64,
+    },
     /// A threshold's share outside 0..=100.
     #[error("threshold[{index}].max_values_pct must be within 0..=100, got {value}")]
     Share {
@@ -271,6 +348,19 @@ impl Policy {
                     index: i,
                     pattern: e.pattern,
                 });
+            }
+            let bad = |key: &'static str, value: f64| PolicyError::Bound {
+                index: i,
+                key,
+                value,
+            };
+            if let Some(v) = e.max_share.filter(|v| !(0.0..=1.0).contains(v)) {
+                return Err(bad("max_share", v));
+            }
+            for (key, v) in [("max_abs", e.max_abs), ("max_rel", e.max_rel)] {
+                if let Some(v) = v.filter(|v| !(*v >= 0.0 && v.is_finite())) {
+                    return Err(bad(key, v));
+                }
             }
             let m = glob(format!("expected[{i}].pattern"), &e.pattern)?.compile_matcher();
             expected.push((e, m));

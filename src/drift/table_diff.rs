@@ -201,7 +201,7 @@ fn one_sided_row(
     path.clear();
     path.push_str("rows.");
     path.push_str(k.1);
-    groups.add(path, cells, None, || {
+    groups.add_only(path, cells, || {
         change(Value::String(format!("request {} {} #{}", k.0, k.1, k.2)))
     });
 }
@@ -264,13 +264,13 @@ fn one_sided_columns(groups: &mut Groups, ha: &[String], hb: &[String]) -> usize
     let mut differing = 0;
     for name in ha.iter().filter(|n| col(hb, n).is_none()) {
         differing += 1;
-        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyLeft {
+        groups.add_only(&format!("columns.{name}"), 1, || Change::OnlyLeft {
             value: Value::String(name.clone()),
         });
     }
     for name in hb.iter().filter(|n| col(ha, n).is_none()) {
         differing += 1;
-        groups.add(&format!("columns.{name}"), 1, None, || Change::OnlyRight {
+        groups.add_only(&format!("columns.{name}"), 1, || Change::OnlyRight {
             value: Value::String(name.clone()),
         });
     }

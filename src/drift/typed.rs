@@ -221,7 +221,7 @@ fn tails(
     {
         push_index(path, i);
         let n = size(i, left);
-        g.add(path, n, None, || only(left, value(i, left)));
+        g.add_only(path, n, || only(left, value(i, left)));
         differing += n;
         path.truncate(list);
     }
@@ -394,7 +394,7 @@ pub(super) fn records<'p, K: AsRef<str> + Sync, R: Record>(
         push_key(path, k);
         let Some(y) = b.get(i, k) else {
             let n = x.leaves();
-            g.add(path, n, None, || Change::OnlyLeft { value: x.value() });
+            g.add_only(path, n, || Change::OnlyLeft { value: x.value() });
             return n;
         };
         record_diff(path, x, y, &tol, g)
@@ -411,7 +411,7 @@ pub(super) fn records<'p, K: AsRef<str> + Sync, R: Record>(
             path.push_str(at);
             push_key(&mut path, k);
             let n = y.leaves();
-            g.add(&path, n, None, || Change::OnlyRight { value: y.value() });
+            g.add_only(&path, n, || Change::OnlyRight { value: y.value() });
             differing += n;
         }
     }

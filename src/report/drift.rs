@@ -152,6 +152,11 @@ fn patterns_section<'r>(r: &'r DriftReport, s: &mut String) -> Vec<&'r str> {
             for p in &o.patterns {
                 let local = p.pattern.split_once(':').map_or(&*p.pattern, |(_, l)| l);
                 let why = match &p.expected {
+                    Some(why) if p.exceeded.is_some() => format!(
+                        "**bound exceeded**: {} ({})",
+                        md_escape(p.exceeded.as_deref().unwrap_or_default()),
+                        reason_ref(&mut reasons, why)
+                    ),
                     Some(why) => reason_ref(&mut reasons, why),
                     None if p.within_threshold.is_some() => "within threshold".into(),
                     None => "**not expected**".into(),
@@ -400,6 +405,8 @@ mod tests {
                     max_abs: None,
                     max_rel: None,
                     within_threshold: None,
+                    one_sided: 0,
+                    exceeded: None,
                 }],
             }],
             mooncake: None,

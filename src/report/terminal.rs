@@ -406,6 +406,9 @@ fn pattern_block(i: &ItemDrift, p: &PatternDrift, style: &Style) -> String {
         format!("  {pattern}: {size}"),
         format!("  e.g. {at}: {}", example(p, max)),
     ];
+    if let Some(bound) = &p.exceeded {
+        lines.push(format!("  bound exceeded: {bound}"));
+    }
     if let Some(why) = &p.expected {
         lines.push(format!("  why: {why}"));
     }
