@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::drift::{self, policy::Policy};
+use crate::drift::{
+    self,
+    policy::{Policy, PolicySource},
+};
 use crate::error::{Error, Result};
 use crate::frame::from_atif::Builder;
 use crate::fsio::{self, OutputDir};
@@ -35,8 +38,8 @@ pub enum ReportFormat {
 pub struct DriftCommand {
     /// Corpus directories (or item trace files).
     pub corpora: Vec<PathBuf>,
-    /// The policy file; `None`: no tolerances or expectations.
-    pub policy: Option<PathBuf>,
+    /// The policy: built in, none, or a file.
+    pub policy: PolicySource,
     /// The ATIF builders to compare with the IST path, in report order.
     pub builders: Vec<Builder>,
     /// What standard output shows.
@@ -75,8 +78,10 @@ pub fn drift(
     stderr: &mut dyn FnMut(&str),
 ) -> Result<u8> {
     let policy = match &cmd.policy {
-        Some(p) => crate::job::load_policy(p)?,
-        None => Policy::default(),
+        PolicySource::File(p) => crate::job::load_policy(p)?,
+        PolicySource::None => Policy::default(),
+        PolicySource::Builtin => Policy::from_toml(drift::policy::BUILTIN)
+            .map_err(|e| Error::Other(format!("the built-in policy: {e}")))?,
     };
     let part = cmd
         .partition
@@ -89,7 +94,7 @@ pub fn drift(
             // --force replaces the directory whole: never one holding an input.
             let mut inputs: Vec<&std::path::Path> =
                 cmd.corpora.iter().map(PathBuf::as_path).collect();
-            inputs.extend(cmd.policy.as_deref());
+            inputs.extend(cmd.policy.file());
             fsio::refuse_overwriting_inputs(dir, &inputs, true)?;
             Some(OutputDir::create(dir, REPORT_FILES, cmd.force)?)
         }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use atif_drift::convert::{ist_to_atif, ConvertOptions};
+use atif_drift::drift::policy::PolicySource;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 use atif_drift::{corpus, report, validate};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -210,7 +211,14 @@ enum Cmd {
     /// NAT config.yml (every analysis on when absent). Exit 0: no drift beyond the policy's
     /// expectations; 1: unexpected drift; 2: an input failed to load or an item failed.
     ///
-    /// Example: atif-drift drift corpus/ --policy drift.toml --builder both --format markdown
+    /// Without --policy the built-in policy for NAT runs is used (the reviewed drift.toml of
+    /// atif-drift's repository: NAT's known ATIF losses, each with its reason; `atif-drift
+    /// policy show` prints it); `--policy none` expects nothing.
+    ///
+    /// Examples:
+    ///   atif-drift drift path/to/nat_eval_output/
+    ///   atif-drift drift corpus/ --policy my-drift.toml --format markdown --out report/
+    #[command(verbatim_doc_comment)]
     Drift(DriftArgs),
     /// Merge drift reports (JSON) of several partitions into one, and exit as `drift` would.
     MergeReports(MergeReportsArgs),
@@ -237,6 +245,16 @@ enum Cmd {
     ///
     /// Exit 2 when a file fails to load (the others are still listed).
     Inventory(InventoryArgs),
+    /// The drift policy: `policy show` prints the built-in one.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+}
+
+/// What `policy` does.
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Print the built-in policy (TOML): a starting point for your own `--policy FILE`.
+    Show,
 }
 
 /// The arguments of `convert`.
@@ -324,11 +342,12 @@ struct DriftArgs {
     /// Corpus directories.
     #[arg(required = true)]
     corpus: Vec<PathBuf>,
-    /// The drift policy (tolerances and expected drift with reasons); default: none.
-    #[arg(long)]
-    policy: Option<PathBuf>,
+    /// The drift policy (tolerances and expected drift with reasons): a TOML file,
+    /// `builtin` (NAT's known ATIF losses; `atif-drift policy show` prints it) or `none`.
+    #[arg(long, value_name = "FILE|builtin|none", default_value = "builtin", value_parser = parse_policy)]
+    policy: PolicySource,
     /// Which ATIF builder(s) to compare with the IST path.
-    #[arg(long, value_enum, default_value = "pr1751")]
+    #[arg(long, value_enum, default_value = "both")]
     builder: DriftBuilderArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -505,6 +524,10 @@ fn check_memory(input: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_policy(arg: &str) -> Result<PolicySource, std::convert::Infallible> {
+    Ok(PolicySource::parse(std::ffi::OsStr::new(arg)))
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions {
         max_file_size: cli.max_file_size,
@@ -523,6 +546,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Gen(a) => gen(a),
         Cmd::Differences(a) => differences(a),
         Cmd::Inventory(a) => inventory(a, opts),
+        Cmd::Policy(PolicyCmd::Show) => {
+            out(atif_drift::drift::policy::BUILTIN);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

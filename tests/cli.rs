@@ -142,3 +142,25 @@ fn dedupe_prints_each_span_and_gen_writes_corpus_items() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// With no policy given, `drift` uses the built-in one (the reviewed drift.toml, embedded):
+/// a `nat eval` output directory where only ATIF's known losses differ passes with both
+/// builders, `--policy none` fails the same run, and `policy show` prints the policy.
+#[test]
+fn drift_defaults_to_the_built_in_policy() {
+    let eval = common::root().join("corpus/nat_eval_output");
+    let o = bin().arg("drift").arg(&eval).arg("-q").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("PASS") && out.contains("2 runs"), "{out}");
+    let o = bin()
+        .arg("drift")
+        .arg(&eval)
+        .args(["-q", "--policy", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let o = bin().args(["policy", "show"]).output().unwrap();
+    let committed = std::fs::read_to_string(common::root().join("drift.toml")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), committed);
+}

@@ -105,7 +105,7 @@ fn a_threshold_lets_drift_through_the_verdict() {
     assert_eq!(code(&o), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(!stdout(&o).contains("NEW DRIFT"), "{}", stdout(&o));
     // Without it the same drift fails.
-    let o = run(bin().arg("drift").arg(sample()));
+    let o = run(bin().arg("drift").arg(sample()).args(["--policy", "none"]));
     assert_eq!(code(&o), Some(1));
 }
 
@@ -143,7 +143,7 @@ fn a_closed_stdout_keeps_the_verdict() {
     let mut child = bin()
         .arg("drift")
         .arg(sample())
-        .args(["--format", "json"])
+        .args(["--format", "json", "--policy", "none"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -198,7 +198,11 @@ fn merge_refuses_duplicate_and_missing_partitions_and_carries_failures() {
 #[test]
 fn a_corpus_given_twice_runs_once() {
     let items = |args: &[PathBuf]| {
-        let o = run(bin().arg("drift").args(args).args(["--format", "json"]));
+        let o =
+            run(bin()
+                .arg("drift")
+                .args(args)
+                .args(["--format", "json", "--builder", "pr1751"]));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v["items"].as_array().unwrap().len()
     };
@@ -212,7 +216,7 @@ fn a_corpus_given_twice_runs_once() {
             .arg(&generated)
             .arg(&rel)
             .arg("corpus/generated/seed-1")
-            .args(["--format", "json"]));
+            .args(["--format", "json", "--builder", "pr1751"]));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v["items"].as_array().unwrap().len()
     };
@@ -614,7 +618,7 @@ fn an_unwritable_step_summary_is_named() {
     let dir = tmp("summary");
     let cmd = atif_drift::app::DriftCommand {
         corpora: vec![common::root().join("corpus/generated/seed-1")],
-        policy: None,
+        policy: atif_drift::drift::policy::PolicySource::None,
         builders: vec![atif_drift::frame::from_atif::Builder::Pr1751],
         format: atif_drift::app::ReportFormat::Json,
         verbosity: atif_drift::report::terminal::Verbosity::Normal,
@@ -679,7 +683,14 @@ fn an_item_trace_that_is_not_a_trace_leaves_the_report() {
         dir.join("b/all_requests_profiler_traces.json"),
     )
     .unwrap();
-    let o = run(bin().arg("drift").arg(&dir).args(["--format", "json"]));
+    let o = run(bin().arg("drift").arg(&dir).args([
+        "--format",
+        "json",
+        "--policy",
+        "none",
+        "--builder",
+        "pr1751",
+    ]));
     assert_eq!(
         code(&o),
         Some(1),

@@ -253,6 +253,39 @@ impl Default for Policy {
     }
 }
 
+/// The built-in policy for NAT runs: the repository's reviewed `drift.toml`, embedded.
+pub const BUILTIN: &str = include_str!("../../drift.toml");
+
+/// Which policy a drift run uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The built-in policy ([`BUILTIN`]): NAT's known ATIF losses.
+    Builtin,
+    /// No policy: every difference is unexpected.
+    None,
+    /// A policy file.
+    File(std::path::PathBuf),
+}
+
+impl PolicySource {
+    /// `builtin`, `none`, or a file's path, as `--policy` takes it.
+    pub fn parse(arg: &std::ffi::OsStr) -> PolicySource {
+        match arg.to_str() {
+            Some("builtin") => PolicySource::Builtin,
+            Some("none") => PolicySource::None,
+            _ => PolicySource::File(arg.into()),
+        }
+    }
+
+    /// The file, when the policy is one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            PolicySource::File(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// Why a policy file does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {

@@ -14,9 +14,10 @@ pub struct Args {
     /// Corpus directory.
     #[arg(default_value = "corpus")]
     corpus: PathBuf,
-    /// The drift policy.
-    #[arg(long, default_value = "drift.toml")]
-    policy: PathBuf,
+    /// The drift policy: a TOML file, `builtin` (the repository's drift.toml, embedded) or
+    /// `none` (the same default as `atif-drift drift`).
+    #[arg(long, value_name = "FILE|builtin|none", default_value = "builtin")]
+    policy: std::ffi::OsString,
     /// Which ATIF builder(s) to compare with the IST path.
     #[arg(long, value_enum, default_value = "both")]
     builder: BuilderArg,
@@ -47,7 +48,7 @@ enum BuilderArg {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cmd = atif_drift::app::DriftCommand {
         corpora: vec![args.corpus],
-        policy: Some(args.policy),
+        policy: atif_drift::drift::policy::PolicySource::parse(&args.policy),
         builders: match args.builder {
             BuilderArg::Pr1751 => vec![Builder::Pr1751],
             BuilderArg::Faithful => vec![Builder::Faithful],
