@@ -52,6 +52,11 @@ pub struct DriftCommand {
     pub force: bool,
     /// `k/n`: run only this partition.
     pub partition: Option<String>,
+    /// Compare with this earlier JSON report: drift that grew fails, not the policy's
+    /// unexpected drift (the ratchet).
+    pub baseline: Option<PathBuf>,
+    /// Write this run's JSON report here, to be a later run's baseline.
+    pub write_baseline: Option<PathBuf>,
     /// Append the Markdown report here (GitHub's `GITHUB_STEP_SUMMARY`).
     pub step_summary: Option<PathBuf>,
     /// List every corpus file's status before the report (the xtask's view).
@@ -100,7 +105,21 @@ pub fn drift(
         }
         None => None,
     };
-    let (entries, r) = job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
+    if let Some(file) = &cmd.write_baseline {
+        let mut inputs: Vec<&std::path::Path> = cmd.corpora.iter().map(PathBuf::as_path).collect();
+        // The baseline may be renewed in place: it is read before the run.
+        inputs.extend(cmd.policy.file());
+        fsio::refuse_overwriting_inputs(file, &inputs, false)?;
+    }
+    let baseline = cmd.baseline.as_deref().map(read_report).transpose()?;
+    let (entries, mut r) =
+        job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
+    if let Some(file) = &cmd.write_baseline {
+        fsio::write_atomic(file, report::drift::json(&r).as_bytes())?;
+    }
+    if let (Some(b), Some(path)) = (&baseline, &cmd.baseline) {
+        r.baseline = Some(drift::baseline::compare(&r, b, &path.display().to_string()));
+    }
     if cmd.list_files {
         let t = report::inventory::totals(&entries);
         stdout(&format!(
@@ -157,6 +176,26 @@ pub fn terminal_style(verbosity: Verbosity) -> Style {
         color,
         verbosity,
     }
+}
+
+/// A drift report written by `drift --format json`, `--out` or `--write-baseline`.
+pub fn read_report(path: &std::path::Path) -> Result<drift::DriftReport> {
+    fsio::parse_text_file(path, |text| {
+        let r: drift::DriftReport = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "not a drift report (JSON, schema {}): {e}",
+                drift::REPORT_SCHEMA
+            )
+        })?;
+        if r.schema != drift::REPORT_SCHEMA {
+            return Err(format!(
+                "report schema {:?} is not {:?}",
+                r.schema,
+                drift::REPORT_SCHEMA
+            ));
+        }
+        Ok(r)
+    })
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.

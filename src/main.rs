@@ -363,6 +363,15 @@ struct DriftArgs {
     /// partitions' JSON reports with `merge-reports`.
     #[arg(long, value_name = "K/N")]
     partition: Option<String>,
+    /// Compare with this earlier JSON report: the run fails (exit 1) when any item ×
+    /// builder × pattern's drift grew (more values, a larger difference, a new pattern), not
+    /// on the policy's unexpected drift; what shrank is listed.
+    #[arg(long, value_name = "REPORT")]
+    baseline: Option<PathBuf>,
+    /// Write this run's JSON report here, as a later run's baseline (it may be the file
+    /// --baseline reads: a renewal).
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
     #[command(flatten)]
     verbosity: VerbosityArgs,
 }
@@ -763,6 +772,8 @@ fn drift(
         out: out_dir,
         force,
         partition,
+        baseline,
+        write_baseline,
         verbosity,
     }: DriftArgs,
     opts: LoadOptions,
@@ -782,6 +793,8 @@ fn drift(
         out: out_dir,
         force,
         partition,
+        baseline,
+        write_baseline,
         step_summary: None,
         list_files: false,
         load: opts,

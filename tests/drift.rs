@@ -398,3 +398,53 @@ fn job_accounts_for_files_as_the_walk_does() {
     assert!(e.is_failed(), "{e:?}");
     assert_eq!(job::exit_code(&entries, &r), 2);
 }
+
+/// The baseline ratchet: a run against its own baseline passes (even with drift the policy
+/// does not expect), and the same corpus with a fault injected fails naming what grew.
+#[test]
+fn the_baseline_ratchet_passes_the_same_corpus_and_fails_a_fault() {
+    use std::process::Command;
+    let c = mutated("ratchet", |_| {});
+    let base = c.parent().unwrap().join(format!(
+        "atif-drift-ratchet-baseline-{}.json",
+        std::process::id()
+    ));
+    let drift = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_atif-drift"))
+            .arg("drift")
+            .arg(&c)
+            .args(["--builder", "faithful", "--policy", "none"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let b = base.to_str().unwrap();
+    let (code, out) = drift(&["--write-baseline", b]);
+    assert_eq!(code, Some(1), "no policy: the drift is unexpected\n{out}");
+    let (code, out) = drift(&["--baseline", b]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("PASS: no drift grew"), "{out}");
+    // Double every prompt token count of the ATIF.
+    let atif = c.join("item/nat_atif.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&atif).unwrap()).unwrap();
+    for s in llm_steps(&mut v) {
+        let p = s["metrics"]["prompt_tokens"].as_i64().unwrap();
+        s["metrics"]["prompt_tokens"] = Value::from(2 * p);
+    }
+    std::fs::write(&atif, v.to_string()).unwrap();
+    let (code, out) = drift(&["--baseline", b]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("FAIL: ") && out.contains("grew against the baseline"),
+        "{out}"
+    );
+    assert!(
+        out.contains("grew: item [faithful] standardized_data_all.csv:LLM_END.prompt_tokens"),
+        "{out}"
+    );
+    let _ = std::fs::remove_file(&base);
+}

@@ -625,6 +625,8 @@ fn an_unwritable_step_summary_is_named() {
         out: None,
         force: false,
         partition: None,
+        baseline: None,
+        write_baseline: None,
         step_summary: Some(dir.clone()),
         list_files: false,
         load: Default::default(),

@@ -6,6 +6,7 @@
 //! replaced by `*` — so a report says "`nested_stack_analysis.node_metrics.*.duration`:
 //! 150 values" rather than listing 150 lines.
 
+pub mod baseline;
 mod forecast;
 pub mod mooncake;
 pub mod policy;
@@ -144,6 +145,10 @@ pub struct DriftReport {
     /// the items compare, and a merge of partitions carries them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+    /// The comparison with a baseline report (`drift --baseline`): when set, the verdict is
+    /// the ratchet's (drift that grew fails), not the policy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<baseline::Comparison>,
 }
 
 impl DriftReport {
@@ -155,6 +160,15 @@ impl DriftReport {
             .map(OutputDrift::unexpected)
             .sum()
     }
+    /// Whether the drift fails the run: against a baseline, drift that grew; otherwise,
+    /// drift the policy does not expect.
+    pub fn failing(&self) -> bool {
+        match &self.baseline {
+            Some(b) => !b.grew.is_empty(),
+            None => self.unexpected() > 0,
+        }
+    }
+
     /// Items that could not run plus corpus files that failed to load.
     pub fn errors(&self) -> usize {
         self.items.iter().filter(|i| i.error.is_some()).count() + self.failures.len()

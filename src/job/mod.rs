@@ -280,6 +280,7 @@ fn report_of(runs: impl Iterator<Item = Vec<ItemDrift>>, policy: &Policy) -> Dri
         items,
         unused_expectations: policy.unused(&used),
         failures: Vec::new(),
+        baseline: None,
     }
 }
 
@@ -397,6 +398,7 @@ pub fn merge(reports: Vec<(String, DriftReport)>) -> Result<DriftReport, crate::
         items,
         unused_expectations: unused.unwrap_or_default(),
         failures,
+        baseline: None,
     })
 }
 
@@ -574,7 +576,7 @@ fn settle(
 pub fn exit_code(entries: &[crate::corpus::FileEntry], report: &DriftReport) -> u8 {
     if entries.iter().any(crate::corpus::FileEntry::is_failed) || report.errors() > 0 {
         2
-    } else if report.unexpected() > 0 {
+    } else if report.failing() {
         1
     } else {
         0

@@ -26,7 +26,17 @@ pub fn markdown(r: &DriftReport) -> String {
         Outcome::Error => "ERROR",
     };
     let mut s = format!("## atif-drift: {word}\n\n{line}\n");
-    unexpected_section(r, &mut s);
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(s, "\n### Against the baseline `{}`\n", md_escape(&b.file));
+        for (what, list) in [("grew", &b.grew), ("shrank", &b.shrank)] {
+            for c in list {
+                let line = super::terminal::baseline_line(c);
+                let _ = writeln!(s, "- {what}: {}", md_escape(&line));
+            }
+        }
+    } else {
+        unexpected_section(r, &mut s);
+    }
     errors_section(r, &mut s);
     items_section(r, &mut s);
     if let Some(m) = mooncake_section(r) {
@@ -418,6 +428,7 @@ mod tests {
             items: (0..2000).map(item).collect(),
             unused_expectations: vec![],
             failures: vec![],
+            baseline: None,
         };
         let whole = markdown(&r);
         assert!(whole.len() > 100_000);

@@ -89,6 +89,20 @@ pub fn verdict(r: &DriftReport) -> (Outcome, String) {
             format!("ERROR: {what} could not be compared{also} ({runs})"),
         );
     }
+    if let Some(b) = &r.baseline {
+        let shrank = plural(b.shrank.len(), "pattern");
+        if !b.grew.is_empty() {
+            let grew = plural(b.grew.len(), "pattern");
+            return (
+                Outcome::Fail,
+                format!("FAIL: {grew} grew against the baseline, {shrank} shrank ({runs})"),
+            );
+        }
+        return (
+            Outcome::Pass,
+            format!("PASS: no drift grew against the baseline, {shrank} shrank ({runs})"),
+        );
+    }
     if !unexpected.is_empty() {
         let values = plural(r.unexpected(), "value");
         return (Outcome::Fail, format!("FAIL: {fail} ({values}; {runs})"));
@@ -431,10 +445,57 @@ fn wrapping(width: usize) -> textwrap::Options<'static> {
         .word_splitter(textwrap::WordSplitter::NoHyphenation)
 }
 
+/// A baseline change: `item [builder] pattern: 3 → 5 values, largest |Δ| 1 → 2`.
+pub(crate) fn baseline_line(c: &crate::drift::baseline::Change) -> String {
+    let size = |s: &Option<crate::drift::baseline::Size>| match s {
+        None => "none".to_string(),
+        Some(s) => match s.max_abs {
+            Some(d) => format!("{} (largest |Δ| {})", plural(s.values, "value"), number(d)),
+            None => plural(s.values, "value"),
+        },
+    };
+    format!(
+        "{} [{}] {}: {} → {}",
+        c.item,
+        c.builder,
+        c.pattern,
+        size(&c.before),
+        size(&c.after)
+    )
+}
+
+/// The drift that grew and shrank against the baseline, each list cut at `limit`.
+fn baseline_section(r: &DriftReport, style: &Style, limit: usize) -> String {
+    let Some(b) = &r.baseline else {
+        return String::new();
+    };
+    let mut s = format!("\nAgainst the baseline {}:\n", b.file);
+    for (what, list) in [("grew", &b.grew), ("shrank", &b.shrank)] {
+        for c in list.iter().take(limit) {
+            let line = format!("  {what}: {}", baseline_line(c));
+            for w in textwrap::wrap(&line, wrapping(style.width).subsequent_indent("      ")) {
+                s.push_str(&w);
+                s.push('\n');
+            }
+        }
+        if list.len() > limit {
+            s.push_str(&format!(
+                "  … and {} more that {what}\n",
+                list.len() - limit
+            ));
+        }
+    }
+    s
+}
+
 /// What to do about a failure or an error.
 fn advice(r: &DriftReport) -> &'static str {
     match verdict(r).0 {
         Outcome::Pass => "",
+        Outcome::Fail if r.baseline.is_some() => {
+            "What to do: drift grew against the baseline: fix what made it grow, or, if the new \
+             drift is right, renew the baseline with --write-baseline.\n"
+        }
         Outcome::Fail => {
             "What to do: if the ATIF side is wrong, fix the exporter or the builder; if the drift \
              is what moving to ATIF means, accept it with an [[expected]] entry (pattern and \
@@ -472,6 +533,7 @@ pub fn render(r: &DriftReport, style: &Style) -> String {
             s.push_str(&side);
         }
     }
+    s.push_str(&baseline_section(r, style, 40));
     let blocks: Vec<String> = r
         .items
         .iter()
@@ -479,7 +541,11 @@ pub fn render(r: &DriftReport, style: &Style) -> String {
             i.outputs
                 .iter()
                 .flat_map(|o| &o.patterns)
-                .filter(|p| style.verbosity == Verbosity::Verbose || p.is_unexpected())
+                // Against a baseline the ratchet decides: the policy's view is `-v`'s.
+                .filter(|p| {
+                    style.verbosity == Verbosity::Verbose
+                        || (p.is_unexpected() && r.baseline.is_none())
+                })
                 .map(move |p| pattern_block(i, p, style))
         })
         .collect();

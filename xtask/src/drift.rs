@@ -30,6 +30,12 @@ pub struct Args {
     /// Run only partition K of N (for a CI matrix); merge with `atif-drift merge-reports`.
     #[arg(long, value_name = "K/N")]
     partition: Option<String>,
+    /// Compare with this earlier JSON report: drift that grew fails (see `atif-drift drift`).
+    #[arg(long, value_name = "REPORT")]
+    baseline: Option<PathBuf>,
+    /// Write this run's JSON report here, as a later run's baseline.
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
     /// Print only the verdict.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
@@ -63,6 +69,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out: args.out,
         force: args.force,
         partition: args.partition,
+        baseline: args.baseline,
+        write_baseline: args.write_baseline,
         step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
         list_files: true,
         load: LoadOptions::default(),
