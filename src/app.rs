@@ -178,6 +178,64 @@ pub fn terminal_style(verbosity: Verbosity) -> Style {
     }
 }
 
+/// A `policy suggest` run, as the command line gives it.
+#[derive(Debug, Clone)]
+pub struct SuggestCommand {
+    /// Corpus directories.
+    pub corpora: Vec<PathBuf>,
+    /// The builders whose drift is measured.
+    pub builders: Vec<Builder>,
+    /// The policy to start from and update (its reasons and comments kept); `None`: the
+    /// built-in one.
+    pub base: Option<PathBuf>,
+    /// The bounds to measure.
+    pub bounds: Vec<drift::suggest::Bound>,
+    /// How far above the largest drift seen a bound is set (0.1: 10 %).
+    pub margin: f64,
+    /// The policy file to write.
+    pub output: PathBuf,
+    /// Input limits.
+    pub load: LoadOptions,
+}
+
+/// Run `cmd`: measure the corpus's drift under the base policy and write the policy with
+/// measured bounds. Returns (expectations bounded, expectations added).
+pub fn suggest_policy(cmd: &SuggestCommand) -> Result<(usize, usize)> {
+    let text = match &cmd.base {
+        Some(p) => fsio::read_text(p, fsio::SMALL_FILE_LIMIT)?,
+        None => drift::policy::BUILTIN.to_string(),
+    };
+    let named = |e: drift::policy::PolicyError| Error::Format {
+        path: cmd
+            .base
+            .clone()
+            .unwrap_or_else(|| "(built-in policy)".into()),
+        message: e.to_string(),
+    };
+    let policy = Policy::from_toml(&text).map_err(named)?;
+    let inputs: Vec<&std::path::Path> = cmd.corpora.iter().map(PathBuf::as_path).collect();
+    fsio::refuse_overwriting_inputs(&cmd.output, &inputs, false)?;
+    let (_, r) = job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, None)?;
+    if r.errors() > 0 {
+        return Err(Error::Other(format!(
+            "{} items or files could not be compared (see `drift`): no policy written",
+            r.errors()
+        )));
+    }
+    let before = policy.expectations().count();
+    let out =
+        drift::suggest::suggest(&r, &policy, &text, &cmd.bounds, cmd.margin).map_err(named)?;
+    let after = Policy::from_toml(&out).map_err(named)?;
+    let bounded = after
+        .expectations()
+        .take(before)
+        .zip(policy.expectations())
+        .filter(|(a, b)| a != b)
+        .count();
+    fsio::write_atomic(&cmd.output, out.as_bytes())?;
+    Ok((bounded, after.expectations().count() - before))
+}
+
 /// A drift report written by `drift --format json`, `--out` or `--write-baseline`.
 pub fn read_report(path: &std::path::Path) -> Result<drift::DriftReport> {
     fsio::parse_text_file(path, |text| {

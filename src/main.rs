@@ -255,6 +255,60 @@ enum Cmd {
 enum PolicyCmd {
     /// Print the built-in policy (TOML): a starting point for your own `--policy FILE`.
     Show,
+    /// Measure a corpus's drift and write a policy whose expectations carry bounds: each
+    /// expectation that explained drift gets the largest drift it explained (plus --margin)
+    /// as its bounds, and drift nothing explains gets a new bounded expectation whose reason
+    /// says it is still to be explained. Comments and hand-written reasons are kept.
+    ///
+    /// Examples:
+    ///   atif-drift policy suggest eval_out/ -o drift.toml
+    ///   atif-drift policy suggest corpus/ --update drift.toml -o drift.toml --margin 0.2
+    #[command(verbatim_doc_comment)]
+    Suggest(SuggestArgs),
+}
+
+/// The arguments of `policy suggest`.
+#[derive(clap::Args)]
+struct SuggestArgs {
+    /// Corpus directories.
+    #[arg(required = true)]
+    corpus: Vec<PathBuf>,
+    /// The policy to start from and update; default: the built-in one.
+    #[arg(long, value_name = "FILE")]
+    update: Option<PathBuf>,
+    /// Which ATIF builder(s) to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    builder: DriftBuilderArg,
+    /// How far above the largest drift seen each bound is set (0.1: 10 %).
+    #[arg(long, default_value_t = 0.1)]
+    margin: f64,
+    /// The bounds to measure. `values` grows with a run's size: leave it out of a policy
+    /// meant for other runs.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "share,rel,rows"
+    )]
+    bounds: Vec<BoundArg>,
+    /// The policy file to write (it may be the --update file).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+}
+
+/// A bound `policy suggest` measures.
+#[derive(Clone, Copy, ValueEnum)]
+enum BoundArg {
+    /// max_values: differing values per item × builder.
+    Values,
+    /// max_share: share of the output's compared values.
+    Share,
+    /// max_abs: largest numeric difference.
+    Abs,
+    /// max_rel: largest relative difference.
+    Rel,
+    /// rows = "same" where no value was on one side only.
+    Rows,
 }
 
 /// The arguments of `convert`.
@@ -533,6 +587,43 @@ fn check_memory(input: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn suggest_policy(a: SuggestArgs, opts: LoadOptions) -> anyhow::Result<ExitCode> {
+    use atif_drift::drift::suggest::Bound;
+    use atif_drift::frame::from_atif::Builder;
+    let cmd = atif_drift::app::SuggestCommand {
+        corpora: a.corpus,
+        builders: match a.builder {
+            DriftBuilderArg::Pr1751 => vec![Builder::Pr1751],
+            DriftBuilderArg::Faithful => vec![Builder::Faithful],
+            DriftBuilderArg::Both => Builder::ALL.to_vec(),
+        },
+        base: a.update,
+        bounds: a
+            .bounds
+            .iter()
+            .map(|b| match b {
+                BoundArg::Values => Bound::Values,
+                BoundArg::Share => Bound::Share,
+                BoundArg::Abs => Bound::Abs,
+                BoundArg::Rel => Bound::Rel,
+                BoundArg::Rows => Bound::Rows,
+            })
+            .collect(),
+        margin: a.margin,
+        output: a.output.clone(),
+        load: opts,
+    };
+    if !(a.margin >= 0.0 && a.margin.is_finite()) {
+        bail!("--margin {}: expected a share, 0 or more", a.margin);
+    }
+    let (bounded, added) = atif_drift::app::suggest_policy(&cmd)?;
+    eprintln!(
+        "wrote {}: {bounded} expectations bounded, {added} added (their reasons are to be written)",
+        a.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_policy(arg: &str) -> Result<PolicySource, std::convert::Infallible> {
     Ok(PolicySource::parse(std::ffi::OsStr::new(arg)))
 }
@@ -559,6 +650,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out(atif_drift::drift::policy::BUILTIN);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Policy(PolicyCmd::Suggest(a)) => suggest_policy(a, opts),
     }
 }
 

@@ -448,3 +448,64 @@ fn the_baseline_ratchet_passes_the_same_corpus_and_fails_a_fault() {
     );
     let _ = std::fs::remove_file(&base);
 }
+
+/// `policy suggest` round-trips: the policy it writes for a corpus passes that corpus, and
+/// the same corpus with a fault inside an expected pattern fails it: with pr1751 the built-in
+/// policy expects the token columns wholesale and lets doubled prompt counts through; the
+/// measured bounds catch them.
+#[test]
+fn a_suggested_policy_passes_its_corpus_and_catches_a_fault() {
+    use std::process::Command;
+    let c = mutated("suggest", |_| {});
+    let p = c
+        .parent()
+        .unwrap()
+        .join(format!("atif-drift-suggest-{}.toml", std::process::id()));
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_atif-drift"))
+            .args(args)
+            .args(["--builder", "pr1751"])
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.code(), text)
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let (code, out) = run(&[
+        &os("policy"),
+        &os("suggest"),
+        c.as_os_str(),
+        &os("-o"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let drift = || {
+        run(&[
+            &os("drift"),
+            c.as_os_str(),
+            &os("-q"),
+            &os("--policy"),
+            p.as_os_str(),
+        ])
+    };
+    let (code, out) = drift();
+    assert_eq!(code, Some(0), "{out}");
+    let atif = c.join("item/nat_atif.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&atif).unwrap()).unwrap();
+    for s in llm_steps(&mut v) {
+        let n = s["metrics"]["prompt_tokens"].as_i64().unwrap();
+        s["metrics"]["prompt_tokens"] = Value::from(2 * n);
+    }
+    std::fs::write(&atif, v.to_string()).unwrap();
+    let unbounded = run(&[&os("drift"), c.as_os_str(), &os("-q")]);
+    let (code, out) = drift();
+    let _ = std::fs::remove_file(&p);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        unbounded.0,
+        Some(0),
+        "the unbounded built-in policy lets it through: {}",
+        unbounded.1
+    );
+}

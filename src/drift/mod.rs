@@ -10,6 +10,7 @@ pub mod baseline;
 mod forecast;
 pub mod mooncake;
 pub mod policy;
+pub mod suggest;
 mod table_diff;
 mod typed;
 pub mod value_diff;

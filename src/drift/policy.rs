@@ -324,6 +324,9 @@ pub enum PolicyError {
         /// The value given.
         value: f64,
     },
+    /// The policy text cannot be edited (`policy suggest`).
+    #[error("{0}")]
+    Edit(String),
     /// A threshold's share outside 0..=100.
     #[error("threshold[{index}].max_values_pct must be within 0..=100, got {value}")]
     Share {
@@ -462,12 +465,8 @@ impl Policy {
 
     /// The first expectation covering `pattern` for `builder`.
     pub fn expectation(&self, pattern: &str, builder: Builder) -> Option<&Expectation> {
-        self.expected
-            .iter()
-            .find(|(e, m)| {
-                m.is_match(pattern) && e.builders.as_ref().is_none_or(|b| b.contains(&builder))
-            })
-            .map(|(e, _)| e)
+        self.expectation_index(pattern, builder)
+            .map(|k| &self.expected[k].0)
     }
 
     /// Expectations whose reason never matched (`used` lists the reasons that did).
@@ -477,6 +476,13 @@ impl Policy {
             .filter(|(e, _)| !used.contains(&e.reason))
             .map(|(e, _)| format!("{} ({})", e.pattern, e.reason))
             .collect()
+    }
+
+    /// The place (in file order) of the first expectation covering `pattern` for `builder`.
+    pub fn expectation_index(&self, pattern: &str, builder: Builder) -> Option<usize> {
+        self.expected.iter().position(|(e, m)| {
+            m.is_match(pattern) && e.builders.as_ref().is_none_or(|b| b.contains(&builder))
+        })
     }
 
     /// The `[[expected]]` entries, in file order.
