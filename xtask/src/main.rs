@@ -12,6 +12,7 @@ mod bench;
 mod drift;
 mod fuzz;
 mod mutants;
+mod mutate;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "atif-drift project tasks")]
@@ -32,6 +33,10 @@ enum Cmd {
     Fuzz(fuzz::Args),
     /// Record Harbor's verdicts on seeded ATIF mutants (tests/data/validate/mutants.json).
     Mutants(mutants::Args),
+    /// Measure the drift gate's sensitivity: every exporter fault of gen::faults applied to
+    /// every corpus item's ATIF, run through the gate; catch rate per fault × builder,
+    /// survivors, false alarms.
+    Mutate(mutate::Args),
     /// Write a corpus item's requests replicated N times (shifted times, fresh ids) as NAT
     /// writes its trace file: the bench's input, kept for a look or a comparison.
     Replicate(bench::ReplicateArgs),
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Cmd::Fuzz(a) => fuzz::run(a),
         Cmd::Mutants(a) => mutants::run(a),
         Cmd::Replicate(a) => bench::replicate(a),
+        Cmd::Mutate(a) => mutate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,183 @@
+//! `cargo xtask mutate [CORPUS] [--builder …] [--policy …] [--strict]`: the drift gate's
+//! sensitivity, measured. Every fault of `atif_drift::gen::faults::FAULTS` (what an exporter
+//! bug does to ATIF) is applied, one at a time, to every corpus item's ATIF; each mutant and
+//! a clean copy of each item go through the gate (the drift job with the policy); the report
+//! gives, per fault × builder, how many mutants the gate caught, every survivor, the faults
+//! a builder cannot see (listed with the reason, not counted), and the false alarms on the
+//! clean copies. The mutants are generated in a temporary directory, never committed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use atif_drift::drift::policy::{Policy, PolicySource};
+use atif_drift::frame::from_atif::Builder;
+use atif_drift::gen::faults::FAULTS;
+use atif_drift::trace::{load_file, LoadOptions, Trace};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Corpus directory.
+    #[arg(default_value = "corpus")]
+    corpus: PathBuf,
+    /// The policy the gate runs with: a file, `builtin` or `none`.
+    #[arg(long, default_value = "builtin")]
+    policy: std::ffi::OsString,
+    /// Only this builder (default: both).
+    #[arg(long)]
+    builder: Option<String>,
+    /// Exit 1 when a visible fault survives or a clean item raises a false alarm.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// The item's ATIF as a JSON document, and the file name the mutant gets (NAT eval's layout
+/// keeps its name so its sessions pair the same way).
+fn atif_of(item: &atif_drift::job::Item) -> anyhow::Result<(serde_json::Value, &'static str)> {
+    let opts = LoadOptions::default();
+    if let Some(p) = &item.atif {
+        let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
+        let name = if p.ends_with("workflow_output_atif.json") {
+            "workflow_output_atif.json"
+        } else {
+            "nat_atif.json"
+        };
+        return Ok((serde_json::from_str(&text)?, name));
+    }
+    let Trace::Ist(ist) = load_file(&item.ist, &opts)? else {
+        anyhow::bail!("{}: not an IST trace", item.ist.display());
+    };
+    let t = atif_drift::convert::ist_to_atif(&ist, &Default::default())
+        .map_err(|(n, e)| anyhow::anyhow!("request {n}: {e}"))?;
+    Ok((serde_json::to_value(t)?, "nat_atif.json"))
+}
+
+/// A copy of `item` under `dir` with `atif` as its ATIF.
+fn write_item(
+    dir: &Path,
+    item: &atif_drift::job::Item,
+    atif: &serde_json::Value,
+    name: &str,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::copy(&item.ist, dir.join("all_requests_profiler_traces.json"))?;
+    if let Some(c) = &item.config {
+        std::fs::copy(c, dir.join("config.yml"))?;
+    }
+    std::fs::write(dir.join(name), serde_json::to_vec(atif)?)?;
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = LoadOptions::default();
+    let policy = match PolicySource::parse(&args.policy) {
+        PolicySource::File(p) => atif_drift::job::load_policy(&p)?,
+        PolicySource::None => Policy::default(),
+        PolicySource::Builtin => Policy::from_toml(atif_drift::drift::policy::BUILTIN)
+            .map_err(|e| anyhow::anyhow!("the built-in policy: {e}"))?,
+    };
+    let builders: Vec<Builder> = match args.builder.as_deref() {
+        None | Some("both") => Builder::ALL.to_vec(),
+        Some(name) => vec![Builder::ALL
+            .into_iter()
+            .find(|b| b.name() == name)
+            .with_context(|| format!("--builder {name}: pr1751, faithful or both"))?],
+    };
+    let items = atif_drift::job::discover(&args.corpus, &opts)?;
+    let root = std::env::temp_dir().join(format!("atif-drift-mutate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    // Item directories `<item>/<fault>` (`clean` for the copy): one job runs them all.
+    let mut planned = 0;
+    for item in &items {
+        let (atif, name) = atif_of(item)?;
+        let base = root.join(item.name.replace('/', "__"));
+        write_item(&base.join("clean"), item, &atif, name)?;
+        for f in FAULTS {
+            let mut m = atif.clone();
+            if (f.apply)(&mut m) {
+                write_item(&base.join(f.name), item, &m, name)?;
+                planned += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{} items × {} faults: {planned} mutants and {} clean copies, builders {:?}",
+        items.len(),
+        FAULTS.len(),
+        items.len(),
+        builders.iter().map(|b| b.name()).collect::<Vec<_>>()
+    );
+    let (_, r) = atif_drift::job::job(std::slice::from_ref(&root), &builders, &policy, &opts)?;
+    let _ = std::fs::remove_dir_all(&root);
+    // Per (fault, builder): caught, visible mutants, survivors.
+    let caught_by = |i: &atif_drift::drift::ItemDrift| {
+        i.error.is_some() || i.outputs.iter().any(|o| o.unexpected() > 0)
+    };
+    let mut false_alarms = Vec::new();
+    let mut rows = Vec::new();
+    let mut survivors = Vec::new();
+    for f in FAULTS.iter().map(|f| f.name).chain(["clean"]) {
+        for &b in &builders {
+            let runs: Vec<&atif_drift::drift::ItemDrift> = r
+                .items
+                .iter()
+                .filter(|i| i.builder == b && i.item.rsplit('/').next() == Some(f))
+                .collect();
+            if f == "clean" {
+                false_alarms.extend(runs.iter().filter(|i| caught_by(i)).map(|i| i.item.clone()));
+                continue;
+            }
+            let fault = FAULTS.iter().find(|x| x.name == f).expect("a fault");
+            if let Some((_, why)) = fault.invisible.iter().find(|(x, _)| *x == b) {
+                rows.push(format!("{f:<30} {:<9} invisible: {why}", b.name()));
+                continue;
+            }
+            let caught = runs.iter().filter(|i| caught_by(i)).count();
+            survivors.extend(
+                runs.iter()
+                    .filter(|i| !caught_by(i))
+                    .map(|i| format!("{} [{}]", i.item, b.name())),
+            );
+            rows.push(format!(
+                "{f:<30} {:<9} caught {caught} of {}",
+                b.name(),
+                runs.len()
+            ));
+        }
+    }
+    let visible: usize = rows.iter().filter(|r| r.contains("caught")).count();
+    let total_runs = r
+        .items
+        .iter()
+        .filter(|i| !i.item.ends_with("/clean"))
+        .count();
+    let mut out = String::new();
+    out.push_str(&format!("fault × builder ({visible} visible pairs):\n"));
+    for row in &rows {
+        out.push_str(&format!("  {row}\n"));
+    }
+    out.push_str(&format!("survivors ({}):\n", survivors.len()));
+    for s in &survivors {
+        out.push_str(&format!("  {s}\n"));
+    }
+    out.push_str(&format!(
+        "false alarms on clean copies ({}):\n",
+        false_alarms.len()
+    ));
+    for s in &false_alarms {
+        out.push_str(&format!("  {s}\n"));
+    }
+    out.push_str(&format!(
+        "{} mutant runs, {} survived; {} false alarms\n",
+        total_runs,
+        survivors.len(),
+        false_alarms.len()
+    ));
+    atif_drift::app::print_stdout(&out);
+    let failing = !survivors.is_empty() || !false_alarms.is_empty();
+    Ok(if args.strict && failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
