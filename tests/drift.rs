@@ -98,6 +98,18 @@ fn mutated(name: &str, mutate: impl Fn(&mut Value)) -> PathBuf {
     dir.parent().unwrap().to_path_buf()
 }
 
+/// The exporter fault `name` (`gen::faults`) applied to the ATIF of `mutated`'s item.
+fn inject(corpus: &Path, name: &str) {
+    let atif = corpus.join("item/nat_atif.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&atif).unwrap()).unwrap();
+    let fault = atif_drift::gen::faults::FAULTS
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap();
+    assert!((fault.apply)(&mut v), "{name} applies");
+    std::fs::write(&atif, v.to_string()).unwrap();
+}
+
 fn llm_steps(atif: &mut Value) -> impl Iterator<Item = &mut Value> {
     atif.as_array_mut()
         .unwrap()
@@ -428,14 +440,7 @@ fn the_baseline_ratchet_passes_the_same_corpus_and_fails_a_fault() {
     let (code, out) = drift(&["--baseline", b]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("PASS: no drift grew"), "{out}");
-    // Double every prompt token count of the ATIF.
-    let atif = c.join("item/nat_atif.json");
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&atif).unwrap()).unwrap();
-    for s in llm_steps(&mut v) {
-        let p = s["metrics"]["prompt_tokens"].as_i64().unwrap();
-        s["metrics"]["prompt_tokens"] = Value::from(2 * p);
-    }
-    std::fs::write(&atif, v.to_string()).unwrap();
+    inject(&c, "prompt-tokens-doubled");
     let (code, out) = drift(&["--baseline", b]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
@@ -491,13 +496,7 @@ fn a_suggested_policy_passes_its_corpus_and_catches_a_fault() {
     };
     let (code, out) = drift();
     assert_eq!(code, Some(0), "{out}");
-    let atif = c.join("item/nat_atif.json");
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&atif).unwrap()).unwrap();
-    for s in llm_steps(&mut v) {
-        let n = s["metrics"]["prompt_tokens"].as_i64().unwrap();
-        s["metrics"]["prompt_tokens"] = Value::from(2 * n);
-    }
-    std::fs::write(&atif, v.to_string()).unwrap();
+    inject(&c, "prompt-tokens-doubled");
     let unbounded = run(&[&os("drift"), c.as_os_str(), &os("-q")]);
     let (code, out) = drift();
     let _ = std::fs::remove_file(&p);

@@ -76,6 +76,13 @@ fn renumber(steps: &mut [Value]) {
     }
 }
 
+/// The first trajectory's steps and the index of its first LLM step.
+fn first_llm_step(doc: &mut Value) -> Option<(&mut Vec<Value>, usize)> {
+    let steps = first_steps(doc)?;
+    let i = first_llm(steps)?;
+    Some((steps, i))
+}
+
 /// The index of the first LLM step (agent step with metrics) in `steps`.
 fn first_llm(steps: &[Value]) -> Option<usize> {
     steps
@@ -132,10 +139,7 @@ fn usage_zeroed(d: &mut Value) -> bool {
     any
 }
 fn llm_step_dropped(d: &mut Value) -> bool {
-    let Some(steps) = first_steps(d) else {
-        return false;
-    };
-    let Some(i) = first_llm(steps) else {
+    let Some((steps, i)) = first_llm_step(d) else {
         return false;
     };
     steps.remove(i);
@@ -143,10 +147,7 @@ fn llm_step_dropped(d: &mut Value) -> bool {
     true
 }
 fn llm_step_duplicated(d: &mut Value) -> bool {
-    let Some(steps) = first_steps(d) else {
-        return false;
-    };
-    let Some(i) = first_llm(steps) else {
+    let Some((steps, i)) = first_llm_step(d) else {
         return false;
     };
     let copy = steps[i].clone();
@@ -155,10 +156,7 @@ fn llm_step_duplicated(d: &mut Value) -> bool {
     true
 }
 fn step_time_shifted(d: &mut Value) -> bool {
-    let Some(steps) = first_steps(d) else {
-        return false;
-    };
-    let Some(i) = first_llm(steps) else {
+    let Some((steps, i)) = first_llm_step(d) else {
         return false;
     };
     let Some(ts) = steps[i]["timestamp"].as_str() else {
@@ -271,10 +269,7 @@ fn final_message_lost(d: &mut Value) -> bool {
     true
 }
 fn steps_reordered(d: &mut Value) -> bool {
-    let Some(steps) = first_steps(d) else {
-        return false;
-    };
-    let Some(i) = first_llm(steps) else {
+    let Some((steps, i)) = first_llm_step(d) else {
         return false;
     };
     match steps.get(i + 1) {
