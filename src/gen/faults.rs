@@ -4,10 +4,10 @@
 //! times shifted, a tool call lost or renamed, a trajectory dropped…). A fault applies to
 //! the ATIF document of one item (a list of trajectories, NAT eval's `{item_id,
 //! trajectory}` list, or one trajectory) and says whether it found anything to change.
+//! Which builders can see a fault is measured by `cargo xtask mutate` (the outputs of the
+//! mutant against the clean run's), never declared here.
 
 use serde_json::Value;
-
-use crate::frame::from_atif::Builder;
 
 /// One exporter fault.
 pub struct Fault {
@@ -15,8 +15,6 @@ pub struct Fault {
     pub name: &'static str,
     /// What it does.
     pub what: &'static str,
-    /// The builders none of whose outputs can see it, with the reason.
-    pub invisible: &'static [(Builder, &'static str)],
     /// Apply it to an item's ATIF; `false` when there was nothing to change.
     pub apply: fn(&mut Value) -> bool,
 }
@@ -291,123 +289,101 @@ fn subagent_detached(d: &mut Value) -> bool {
     any
 }
 
-const NO_INVOCATION: &str =
-    "NAT's ATIF-native profiler places an LLM step by its timestamp, never its invocation times";
-
 /// Every fault, in a fixed order.
 pub const FAULTS: &[Fault] = &[
     Fault {
         name: "prompt-tokens-doubled",
         what: "every LLM step's prompt_tokens × 2",
-        invisible: &[],
         apply: prompt_doubled,
     },
     Fault {
         name: "prompt-tokens-off-by-one",
         what: "every LLM step's prompt_tokens + 1",
-        invisible: &[],
         apply: prompt_off_by_one,
     },
     Fault {
         name: "completion-tokens-doubled",
         what: "every LLM step's completion_tokens × 2",
-        invisible: &[],
         apply: completion_doubled,
     },
     Fault {
         name: "completion-tokens-off-by-one",
         what: "every LLM step's completion_tokens + 1",
-        invisible: &[],
         apply: completion_off_by_one,
     },
     Fault {
         name: "cached-tokens-dropped",
         what: "cached_tokens removed from every LLM step",
-        invisible: &[],
         apply: cached_dropped,
     },
     Fault {
         name: "cached-tokens-moved",
         what: "cached_tokens added to prompt_tokens and zeroed",
-        invisible: &[],
         apply: cached_moved_into_prompt,
     },
     Fault {
         name: "usage-zeroed",
         what: "every LLM step's token counts 0",
-        invisible: &[],
         apply: usage_zeroed,
     },
     Fault {
         name: "llm-step-dropped",
         what: "the first trajectory's first LLM step removed",
-        invisible: &[],
         apply: llm_step_dropped,
     },
     Fault {
         name: "llm-step-duplicated",
         what: "the first LLM step twice (a dedupe failure)",
-        invisible: &[],
         apply: llm_step_duplicated,
     },
     Fault {
         name: "step-time-shifted",
         what: "the first LLM step's timestamp + 1 s",
-        invisible: &[],
         apply: step_time_shifted,
     },
     Fault {
         name: "invocation-times-shifted",
         what: "every LLM step's invocation start and end + 0.5 s",
-        invisible: &[(Builder::Pr1751, NO_INVOCATION)],
         apply: invocation_shifted,
     },
     Fault {
         name: "model-renamed",
         what: "every LLM step's model_name changed",
-        invisible: &[],
         apply: model_renamed,
     },
     Fault {
         name: "tool-call-dropped",
         what: "the first observed tool call and its result removed",
-        invisible: &[],
         apply: tool_call_dropped,
     },
     Fault {
         name: "tool-renamed",
         what: "the first observed tool call's function_name changed",
-        invisible: &[],
         apply: tool_renamed,
     },
     Fault {
         name: "observation-lost",
         what: "the first observed step's observation removed",
-        invisible: &[],
         apply: observation_lost,
     },
     Fault {
         name: "trajectory-dropped",
         what: "the last trajectory removed",
-        invisible: &[],
         apply: trajectory_dropped,
     },
     Fault {
         name: "final-message-lost",
         what: "the first trajectory's last agent message emptied",
-        invisible: &[],
         apply: final_message_lost,
     },
     Fault {
         name: "steps-reordered",
         what: "the first LLM step swapped with the step after it",
-        invisible: &[],
         apply: steps_reordered,
     },
     Fault {
         name: "subagent-detached",
         what: "embedded subagent trajectories removed",
-        invisible: &[],
         apply: subagent_detached,
     },
 ];

@@ -2,9 +2,11 @@
 //! sensitivity, measured. Every fault of `atif_drift::gen::faults::FAULTS` (what an exporter
 //! bug does to ATIF) is applied, one at a time, to every corpus item's ATIF; each mutant and
 //! a clean copy of each item go through the gate (the drift job with the policy); the report
-//! gives, per fault × builder, how many mutants the gate caught, every survivor, the faults
-//! a builder cannot see (listed with the reason, not counted), and the false alarms on the
-//! clean copies. The mutants are generated in a temporary directory, never committed.
+//! gives, per fault × builder, how many mutants the gate caught, every survivor, and the false
+//! alarms on the clean copies. A mutant the gate let through is a survivor unless the fault is
+//! invisible to that builder on that item, which is measured, not believed: every output the
+//! drift compares, profiled from the mutant's ATIF, equals the clean ATIF's. The mutants are
+//! generated in a temporary directory, never committed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +54,26 @@ fn atif_of(item: &atif_drift::job::Item) -> anyhow::Result<(serde_json::Value, &
     Ok((serde_json::to_value(t)?, "nat_atif.json"))
 }
 
+/// The files the drift compares, profiled from `atif` with `builder`; `None` when it does
+/// not load or profile.
+fn compared_outputs(
+    atif: &serde_json::Value,
+    builder: Builder,
+    cfg: &atif_drift::config::ProfilerConfig,
+) -> Option<Vec<(String, String)>> {
+    let bytes = serde_json::to_vec(atif).ok()?;
+    let trace = atif_drift::trace::load::load_bytes(Path::new("mutant.json"), &bytes).ok()?;
+    let path = atif_drift::pipeline::ProfilePath::Atif(builder);
+    let out = atif_drift::pipeline::profile(&trace, path, cfg, false).ok()?;
+    let compared = |n: &String| atif_drift::drift::COMPARED.contains(&n.as_str());
+    let files = out.files.iter().filter(|(n, _)| compared(n));
+    Some(
+        files
+            .map(|(n, c)| (n.clone(), c.text().into_owned()))
+            .collect(),
+    )
+}
+
 /// A copy of `item` under `dir` with `atif` as its ATIF.
 fn write_item(
     dir: &Path,
@@ -88,15 +110,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&root);
     // Item directories `<item>/<fault>` (`clean` for the copy): one job runs them all.
     let mut planned = 0;
+    // (item directory/fault, builder) whose compared outputs the fault leaves as they were.
+    let mut invisible = std::collections::BTreeSet::new();
     for item in &items {
         let (atif, name) = atif_of(item)?;
-        let base = root.join(item.name.replace('/', "__"));
+        let dir = item.name.replace('/', "__");
+        let base = root.join(&dir);
         write_item(&base.join("clean"), item, &atif, name)?;
+        let cfg = match &item.config {
+            Some(c) => atif_drift::config::ProfilerConfig::from_workflow_yaml(c)?,
+            None => atif_drift::config::ProfilerConfig::all_on(),
+        };
+        let clean: Vec<_> = builders
+            .iter()
+            .map(|&b| compared_outputs(&atif, b, &cfg))
+            .collect();
         for f in FAULTS {
             let mut m = atif.clone();
             if (f.apply)(&mut m) {
                 write_item(&base.join(f.name), item, &m, name)?;
                 planned += 1;
+                for (&b, clean) in builders.iter().zip(&clean) {
+                    if clean.is_some() && compared_outputs(&m, b, &cfg) == *clean {
+                        invisible.insert((format!("{dir}/{}", f.name), b.name()));
+                    }
+                }
             }
         }
     }
@@ -127,25 +165,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 false_alarms.extend(runs.iter().filter(|i| caught_by(i)).map(|i| i.item.clone()));
                 continue;
             }
-            let fault = FAULTS.iter().find(|x| x.name == f).expect("a fault");
-            if let Some((_, why)) = fault.invisible.iter().find(|(x, _)| *x == b) {
-                rows.push(format!("{f:<30} {:<9} invisible: {why}", b.name()));
-                continue;
-            }
+            let unseen = |i: &&atif_drift::drift::ItemDrift| {
+                !caught_by(i) && invisible.contains(&(i.item.clone(), b.name()))
+            };
             let caught = runs.iter().filter(|i| caught_by(i)).count();
+            let hidden = runs.iter().filter(|i| unseen(i)).count();
             survivors.extend(
                 runs.iter()
-                    .filter(|i| !caught_by(i))
+                    .filter(|i| !caught_by(i) && !unseen(i))
                     .map(|i| format!("{} [{}]", i.item, b.name())),
             );
-            rows.push(format!(
+            let mut row = format!(
                 "{f:<30} {:<9} caught {caught} of {}",
                 b.name(),
-                runs.len()
-            ));
+                runs.len() - hidden
+            );
+            if hidden > 0 {
+                row.push_str(&format!(", invisible on {hidden} (outputs identical)"));
+            }
+            rows.push(row);
         }
     }
-    let visible: usize = rows.iter().filter(|r| r.contains("caught")).count();
+    let visible: usize = rows.len();
     let total_runs = r
         .items
         .iter()
@@ -168,8 +209,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.push_str(&format!("  {s}\n"));
     }
     out.push_str(&format!(
-        "{} mutant runs, {} survived; {} false alarms\n",
+        "{} mutant runs: {} invisible (outputs identical), {} survived; {} false alarms\n",
         total_runs,
+        invisible.len(),
         survivors.len(),
         false_alarms.len()
     ));
