@@ -462,6 +462,13 @@ struct MergeReportsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
+    /// Compare the merged report with this earlier one: drift that grew fails (as `drift
+    /// --baseline`).
+    #[arg(long, value_name = "REPORT")]
+    baseline: Option<PathBuf>,
+    /// Write the merged JSON report here, as a later run's baseline.
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
     #[command(flatten)]
     verbosity: VerbosityArgs,
 }
@@ -899,17 +906,32 @@ fn merge_reports(
     MergeReportsArgs {
         reports,
         format,
+        baseline,
+        write_baseline,
         verbosity,
     }: MergeReportsArgs,
 ) -> anyhow::Result<ExitCode> {
     let mut all = Vec::new();
     for p in &reports {
-        let text = atif_drift::fsio::read_text(p, atif_drift::fsio::SMALL_FILE_LIMIT)?;
-        let r = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a drift report", p.display()))?;
-        all.push((p.display().to_string(), r));
+        all.push((p.display().to_string(), atif_drift::app::read_report(p)?));
     }
-    let r = atif_drift::job::merge(all)?;
+    let base = baseline
+        .as_deref()
+        .map(atif_drift::app::read_report)
+        .transpose()?;
+    let mut r = atif_drift::job::merge(all)?;
+    if let Some(file) = &write_baseline {
+        let inputs: Vec<&Path> = reports.iter().map(PathBuf::as_path).collect();
+        atif_drift::fsio::refuse_overwriting_inputs(file, &inputs, false)?;
+        atif_drift::fsio::write_atomic(file, report::drift::json(&r).as_bytes())?;
+    }
+    if let (Some(b), Some(p)) = (&base, &baseline) {
+        r.baseline = Some(atif_drift::drift::baseline::compare(
+            &r,
+            b,
+            &p.display().to_string(),
+        ));
+    }
     let style = atif_drift::app::terminal_style(verbosity.level());
     out(&atif_drift::app::render_drift(&r, format.into(), &style));
     for f in &r.failures {

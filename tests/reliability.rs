@@ -709,3 +709,49 @@ fn an_item_trace_that_is_not_a_trace_leaves_the_report() {
     assert_eq!(items, ["a"]);
     assert!(v.get("failures").is_none(), "{}", v["failures"]);
 }
+
+/// A partitioned run ratchets against a baseline too: the merged report written with
+/// `--write-baseline` passes `merge-reports --baseline` of the same partitions (exit 0) while
+/// the policy alone fails them (exit 1).
+#[test]
+fn merged_partitions_ratchet_against_a_baseline() {
+    let dir = tmp("merge-baseline");
+    let part = |k: &str| {
+        let f = dir.join(format!("p{}.json", &k[..1]));
+        let o = run(bin()
+            .arg("drift")
+            .arg(common::root().join("corpus/generated"))
+            .args([
+                "--builder",
+                "pr1751",
+                "--policy",
+                "none",
+                "--format",
+                "json",
+            ])
+            .args(["--partition", k]));
+        std::fs::write(&f, &o.stdout).unwrap();
+        f
+    };
+    let parts = [part("1/2"), part("2/2")];
+    let base = dir.join("baseline.json");
+    let o = run(bin()
+        .arg("merge-reports")
+        .args(&parts)
+        .arg("--write-baseline")
+        .arg(&base)
+        .arg("-q"));
+    assert_eq!(code(&o), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let o = run(bin()
+        .arg("merge-reports")
+        .args(&parts)
+        .arg("--baseline")
+        .arg(&base)
+        .arg("-q"));
+    assert_eq!(code(&o), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).starts_with("PASS: no drift grew"),
+        "{}",
+        stdout(&o)
+    );
+}
