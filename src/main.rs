@@ -417,6 +417,15 @@ struct DriftArgs {
     /// partitions' JSON reports with `merge-reports`.
     #[arg(long, value_name = "K/N")]
     partition: Option<String>,
+    #[command(flatten)]
+    ratchet: BaselineArgs,
+    #[command(flatten)]
+    verbosity: VerbosityArgs,
+}
+
+/// The baseline ratchet's arguments (`drift`, `merge-reports`).
+#[derive(clap::Args)]
+struct BaselineArgs {
     /// Compare with this earlier JSON report: the run fails (exit 1) when any item ×
     /// builder × pattern's drift grew (more values, a larger difference, a new pattern), not
     /// on the policy's unexpected drift; what shrank is listed.
@@ -426,8 +435,6 @@ struct DriftArgs {
     /// --baseline reads: a renewal).
     #[arg(long, value_name = "FILE")]
     write_baseline: Option<PathBuf>,
-    #[command(flatten)]
-    verbosity: VerbosityArgs,
 }
 
 /// How much the table format shows.
@@ -462,13 +469,8 @@ struct MergeReportsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
-    /// Compare the merged report with this earlier one: drift that grew fails (as `drift
-    /// --baseline`).
-    #[arg(long, value_name = "REPORT")]
-    baseline: Option<PathBuf>,
-    /// Write the merged JSON report here, as a later run's baseline.
-    #[arg(long, value_name = "FILE")]
-    write_baseline: Option<PathBuf>,
+    #[command(flatten)]
+    ratchet: BaselineArgs,
     #[command(flatten)]
     verbosity: VerbosityArgs,
 }
@@ -871,8 +873,10 @@ fn drift(
         out: out_dir,
         force,
         partition,
-        baseline,
-        write_baseline,
+        ratchet: BaselineArgs {
+            baseline,
+            write_baseline,
+        },
         verbosity,
     }: DriftArgs,
     opts: LoadOptions,
@@ -906,8 +910,10 @@ fn merge_reports(
     MergeReportsArgs {
         reports,
         format,
-        baseline,
-        write_baseline,
+        ratchet: BaselineArgs {
+            baseline,
+            write_baseline,
+        },
         verbosity,
     }: MergeReportsArgs,
 ) -> anyhow::Result<ExitCode> {
