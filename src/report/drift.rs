@@ -62,16 +62,7 @@ pub fn markdown(r: &DriftReport) -> String {
 /// The unexpected patterns, one row each.
 fn unexpected_section(r: &DriftReport, s: &mut String) {
     use std::fmt::Write;
-    let unexpected: Vec<_> = r
-        .items
-        .iter()
-        .flat_map(|i| {
-            i.outputs
-                .iter()
-                .flat_map(|o| o.patterns.iter().filter(|p| p.is_unexpected()))
-                .map(move |p| (i, p))
-        })
-        .collect();
+    let unexpected: Vec<_> = super::terminal::unexpected(r).collect();
     if !unexpected.is_empty() {
         s.push_str("\n### Unexpected drift\n\n| item | builder | pattern | values | largest difference | example (IST → ATIF) |\n|---|---|---|---:|---|---|\n");
         for (i, p) in &unexpected {
@@ -92,19 +83,7 @@ fn unexpected_section(r: &DriftReport, s: &mut String) {
 /// The items that could not be compared and the files that failed.
 fn errors_section(r: &DriftReport, s: &mut String) {
     use std::fmt::Write;
-    let errors: Vec<String> = r
-        .items
-        .iter()
-        .filter_map(|i| {
-            Some(format!(
-                "{} [{}]: {}",
-                i.item,
-                builder_name(i.builder),
-                i.error.as_ref()?
-            ))
-        })
-        .chain(r.failures.iter().cloned())
-        .collect();
+    let errors: Vec<String> = super::terminal::errors(r).collect();
     if !errors.is_empty() {
         s.push_str("\n### Errors\n\n");
         for e in errors {
@@ -160,16 +139,16 @@ fn patterns_section<'r>(r: &'r DriftReport, s: &mut String) -> Vec<&'r str> {
         );
         for o in &i.outputs {
             for p in &o.patterns {
-                let local = p.pattern.split_once(':').map_or(&*p.pattern, |(_, l)| l);
-                let why = match &p.expected {
-                    Some(why) if p.exceeded.is_some() => format!(
+                let local = super::terminal::local(&p.pattern);
+                let why = match (&p.expected, &p.exceeded) {
+                    (Some(why), Some(bound)) => format!(
                         "**bound exceeded**: {} ({})",
-                        md_escape(p.exceeded.as_deref().unwrap_or_default()),
+                        md_escape(bound),
                         reason_ref(&mut reasons, why)
                     ),
-                    Some(why) => reason_ref(&mut reasons, why),
-                    None if p.within_threshold.is_some() => "within threshold".into(),
-                    None => "**not expected**".into(),
+                    (Some(why), None) => reason_ref(&mut reasons, why),
+                    (None, _) if p.within_threshold.is_some() => "within threshold".into(),
+                    (None, _) => "**not expected**".into(),
                 };
                 let _ = writeln!(
                     s,
@@ -206,27 +185,16 @@ fn largest(p: &crate::drift::PatternDrift) -> String {
 
 /// A pattern's example, both sides labelled, each cut to 80 characters.
 fn example(p: &crate::drift::PatternDrift) -> String {
+    use super::terminal::{local, shown};
     use crate::drift::value_diff::Change;
-    let cut = |v: &serde_json::Value| {
-        let t = serde_json::to_string(v).unwrap_or_default();
-        if t.chars().count() <= 80 {
-            t
-        } else {
-            t.chars().take(79).chain(['…']).collect()
-        }
-    };
-    let at = p
-        .example_path
-        .split_once(':')
-        .map_or(&*p.example_path, |(_, a)| a);
     let change = match &p.example {
         Change::Value { left, right } | Change::Type { left, right } => {
-            format!("{} → {}", cut(left), cut(right))
+            format!("{} → {}", shown(left, 80), shown(right, 80))
         }
-        Change::OnlyLeft { value } => format!("IST only: {}", cut(value)),
-        Change::OnlyRight { value } => format!("ATIF only: {}", cut(value)),
+        Change::OnlyLeft { value } => format!("IST only: {}", shown(value, 80)),
+        Change::OnlyRight { value } => format!("ATIF only: {}", shown(value, 80)),
     };
-    format!("`{at}`: {change}")
+    format!("`{}`: {change}", local(&p.example_path))
 }
 
 /// [`markdown`] for GitHub's step summary, which holds at most 1 MiB: cut at a line with a
@@ -267,33 +235,8 @@ pub(crate) fn mooncake_section(r: &DriftReport) -> Option<String> {
     Some(s)
 }
 
-/// [`mooncake_section`] for a terminal `width` columns wide: per item, its measures as one
-/// paragraph wrapped at spaces (ten columns do not fit a terminal).
-pub(crate) fn mooncake_lines(r: &DriftReport, width: usize) -> Option<String> {
-    let (header, rows) = mooncake_rows(r)?;
-    let mut s = String::new();
-    for row in rows {
-        let measures: Vec<String> = header[1..]
-            .iter()
-            .zip(&row[1..])
-            .map(|(h, v)| format!("{h} {v}"))
-            .collect();
-        let text = format!("{}: {}", row[0], measures.join(", "));
-        let opts = textwrap::Options::new(width.max(20))
-            .subsequent_indent("    ")
-            .break_words(false)
-            .word_separator(textwrap::WordSeparator::AsciiSpace)
-            .word_splitter(textwrap::WordSplitter::NoHyphenation);
-        for line in textwrap::wrap(&text, opts) {
-            s.push_str(&line);
-            s.push('\n');
-        }
-    }
-    Some(s)
-}
-
 /// The mooncake section's header and one row per item; `None` without mooncake rows.
-fn mooncake_rows(r: &DriftReport) -> Option<([&'static str; 10], Vec<Vec<String>>)> {
+pub(crate) fn mooncake_rows(r: &DriftReport) -> Option<([&'static str; 10], Vec<Vec<String>>)> {
     let header = [
         "item",
         "rows IST / ATIF",

@@ -122,7 +122,7 @@ fn plural(n: usize, what: &str) -> String {
 }
 
 /// Every unexpected pattern with its item, in report order.
-fn unexpected(r: &DriftReport) -> impl Iterator<Item = (&ItemDrift, &PatternDrift)> {
+pub(crate) fn unexpected(r: &DriftReport) -> impl Iterator<Item = (&ItemDrift, &PatternDrift)> {
     r.items.iter().flat_map(|i| {
         i.outputs
             .iter()
@@ -284,25 +284,22 @@ fn overview(r: &DriftReport, style: &Style) -> String {
         ]);
     }
     let mut s = fit(&header, &rows, style.width, (0, Cut::Start));
-    let errors = r
-        .items
-        .iter()
-        .filter_map(|i| {
-            Some(format!(
-                "error: {} [{}]: {}",
-                i.item,
-                i.builder.name(),
-                i.error.as_ref()?
-            ))
-        })
-        .chain(r.failures.iter().map(|f| format!("error: {f}")));
-    for e in errors {
-        for w in textwrap::wrap(&e, wrapping(style.width).subsequent_indent("    ")) {
-            s.push_str(&w);
-            s.push('\n');
-        }
+    for e in errors(r) {
+        push_wrapped(&mut s, &format!("error: {e}"), style.width, "    ");
     }
     s
+}
+
+/// The items that could not be compared (`item [builder]: error`), then the files that
+/// failed to load.
+pub(crate) fn errors(r: &DriftReport) -> impl Iterator<Item = String> + '_ {
+    r.items
+        .iter()
+        .filter_map(|i| {
+            let e = i.error.as_ref()?;
+            Some(format!("{} [{}]: {e}", i.item, i.builder.name()))
+        })
+        .chain(r.failures.iter().cloned())
 }
 
 /// One row per item × builder × output, with its largest pattern (`-v`).
@@ -322,7 +319,7 @@ fn outputs_table(r: &DriftReport, style: &Style) -> String {
                 .patterns
                 .iter()
                 .max_by_key(|p| (p.is_unexpected(), p.values))
-                .map(|p| format!("{}: {}", plural(p.values, "value"), local(p)))
+                .map(|p| format!("{}: {}", plural(p.values, "value"), local(&p.pattern)))
                 .unwrap_or_default();
             rows.push(vec![
                 i.item.clone(),
@@ -337,15 +334,14 @@ fn outputs_table(r: &DriftReport, style: &Style) -> String {
     fit(&header, &rows, style.width, (5, Cut::End))
 }
 
-/// The pattern without its file (`rows.TOOL_START` for `standardized_data_all.csv:rows.TOOL_START`).
-fn local(p: &PatternDrift) -> &str {
-    p.pattern
-        .split_once(':')
-        .map_or(&p.pattern, |(_, rest)| rest)
+/// A `file:path` pattern or path without its file (`rows.TOOL_START` for
+/// `standardized_data_all.csv:rows.TOOL_START`).
+pub(crate) fn local(at: &str) -> &str {
+    at.split_once(':').map_or(at, |(_, rest)| rest)
 }
 
 /// A value as an example shows it: JSON, cut to `max` characters.
-fn shown(v: &serde_json::Value, max: usize) -> String {
+pub(crate) fn shown(v: &serde_json::Value, max: usize) -> String {
     let s = serde_json::to_string(v).unwrap_or_default();
     if s.chars().count() <= max {
         return s;
@@ -411,10 +407,7 @@ fn pattern_block(i: &ItemDrift, p: &PatternDrift, style: &Style) -> String {
     }
     let max = style.width.saturating_sub(30).max(20);
     let (file, pattern) = p.pattern.split_once(':').unwrap_or(("", &p.pattern));
-    let at = p
-        .example_path
-        .split_once(':')
-        .map_or(&*p.example_path, |(_, a)| a);
+    let at = local(&p.example_path);
     let mut lines = vec![
         format!("{head} {} [{}] {file}", i.item, i.builder.name()),
         format!("  {pattern}: {size}"),
@@ -426,23 +419,47 @@ fn pattern_block(i: &ItemDrift, p: &PatternDrift, style: &Style) -> String {
     if let Some(why) = &p.expected {
         lines.push(format!("  why: {why}"));
     }
-    let opts = wrapping(style.width).subsequent_indent("    ");
     let mut s = String::new();
     for l in lines {
-        for w in textwrap::wrap(&l, &opts) {
-            s.push_str(&w);
-            s.push('\n');
-        }
+        push_wrapped(&mut s, &l, style.width, "    ");
     }
     s
 }
 
-/// Wrapping at spaces only: never inside a word, a path or a hyphenated name.
-fn wrapping(width: usize) -> textwrap::Options<'static> {
-    textwrap::Options::new(width.max(20))
+/// `text` as lines of at most `width` columns (the ones after the first indented by
+/// `indent`), each ended, after `s`. Wrapped at spaces only: never inside a word, a path or
+/// a hyphenated name.
+fn push_wrapped(s: &mut String, text: &str, width: usize, indent: &str) {
+    let opts = textwrap::Options::new(width.max(20))
+        .subsequent_indent(indent)
         .break_words(false)
         .word_separator(textwrap::WordSeparator::AsciiSpace)
-        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    for line in textwrap::wrap(text, opts) {
+        s.push_str(&line);
+        s.push('\n');
+    }
+}
+
+/// The mooncake replay's measures: per item one paragraph wrapped to `width` (ten columns do
+/// not fit a terminal).
+fn mooncake_lines(r: &DriftReport, width: usize) -> Option<String> {
+    let (header, rows) = super::drift::mooncake_rows(r)?;
+    let mut s = String::new();
+    for row in rows {
+        let measures: Vec<String> = header[1..]
+            .iter()
+            .zip(&row[1..])
+            .map(|(h, v)| format!("{h} {v}"))
+            .collect();
+        push_wrapped(
+            &mut s,
+            &format!("{}: {}", row[0], measures.join(", ")),
+            width,
+            "    ",
+        );
+    }
+    Some(s)
 }
 
 /// A baseline change: `item [builder] pattern: 3 → 5 values, largest |Δ| 1 → 2`.
@@ -473,10 +490,7 @@ fn baseline_section(r: &DriftReport, style: &Style, limit: usize) -> String {
     for (what, list) in [("grew", &b.grew), ("shrank", &b.shrank)] {
         for c in list.iter().take(limit) {
             let line = format!("  {what}: {}", baseline_line(c));
-            for w in textwrap::wrap(&line, wrapping(style.width).subsequent_indent("      ")) {
-                s.push_str(&w);
-                s.push('\n');
-            }
+            push_wrapped(&mut s, &line, style.width, "      ");
         }
         if list.len() > limit {
             s.push_str(&format!(
@@ -521,7 +535,7 @@ pub fn render(r: &DriftReport, style: &Style) -> String {
     if style.verbosity == Verbosity::Verbose {
         s.push('\n');
         s.push_str(&outputs_table(r, style));
-        if let Some(m) = super::drift::mooncake_lines(r, style.width) {
+        if let Some(m) = mooncake_lines(r, style.width) {
             s.push_str("\nMooncake replay (aiperf), IST rows vs ATIF rows:\n");
             s.push_str(&m);
         }
@@ -569,19 +583,12 @@ pub fn render(r: &DriftReport, style: &Style) -> String {
     }
     for u in &r.unused_expectations {
         let line = format!("warning: expectation matched nothing: {u}");
-        for w in textwrap::wrap(&line, wrapping(style.width).subsequent_indent("    ")) {
-            s.push_str(&w);
-            s.push('\n');
-        }
+        push_wrapped(&mut s, &line, style.width, "    ");
     }
     let advice = advice(r);
     if !advice.is_empty() {
         s.push('\n');
-        let opts = wrapping(style.width);
-        for w in textwrap::wrap(advice.trim_end(), &opts) {
-            s.push_str(&w);
-            s.push('\n');
-        }
+        push_wrapped(&mut s, advice.trim_end(), style.width, "");
     }
     s.push('\n');
     s.push_str(&verdict);
