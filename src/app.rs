@@ -82,33 +82,26 @@ pub fn drift(
     stdout: &mut dyn FnMut(&str),
     stderr: &mut dyn FnMut(&str),
 ) -> Result<u8> {
-    let policy = match &cmd.policy {
-        PolicySource::File(p) => crate::job::load_policy(p)?,
-        PolicySource::None => Policy::default(),
-        PolicySource::Builtin => Policy::from_toml(drift::policy::BUILTIN)
-            .map_err(|e| Error::Other(format!("the built-in policy: {e}")))?,
-    };
+    let policy = load_policy(&cmd.policy)?;
     let part = cmd
         .partition
         .as_deref()
         .map(crate::job::parse_partition)
         .transpose()
         .map_err(|e| Error::Other(format!("--partition: {e}")))?;
+    // The baseline is not among the inputs: it is read before the run, so it may be renewed
+    // in place.
+    let mut inputs: Vec<&std::path::Path> = cmd.corpora.iter().map(PathBuf::as_path).collect();
+    inputs.extend(cmd.policy.file());
     let out_dir = match &cmd.out {
         Some(dir) => {
             // --force replaces the directory whole: never one holding an input.
-            let mut inputs: Vec<&std::path::Path> =
-                cmd.corpora.iter().map(PathBuf::as_path).collect();
-            inputs.extend(cmd.policy.file());
             fsio::refuse_overwriting_inputs(dir, &inputs, true)?;
             Some(OutputDir::create(dir, REPORT_FILES, cmd.force)?)
         }
         None => None,
     };
     if let Some(file) = &cmd.write_baseline {
-        let mut inputs: Vec<&std::path::Path> = cmd.corpora.iter().map(PathBuf::as_path).collect();
-        // The baseline may be renewed in place: it is read before the run.
-        inputs.extend(cmd.policy.file());
         fsio::refuse_overwriting_inputs(file, &inputs, false)?;
     }
     let baseline = cmd.baseline.as_deref().map(read_report).transpose()?;
@@ -175,6 +168,16 @@ pub fn terminal_style(verbosity: Verbosity) -> Style {
         width,
         color,
         verbosity,
+    }
+}
+
+/// The policy `source` names: its file read and parsed, the built-in one, or none.
+pub fn load_policy(source: &PolicySource) -> Result<Policy> {
+    match source {
+        PolicySource::File(p) => crate::job::load_policy(p),
+        PolicySource::None => Ok(Policy::default()),
+        PolicySource::Builtin => Policy::from_toml(drift::policy::BUILTIN)
+            .map_err(|e| Error::Other(format!("the built-in policy: {e}"))),
     }
 }
 

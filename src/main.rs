@@ -115,6 +115,18 @@ enum DriftBuilderArg {
     Both,
 }
 
+impl DriftBuilderArg {
+    /// The builders chosen, in report order.
+    fn builders(self) -> Vec<atif_drift::frame::from_atif::Builder> {
+        use atif_drift::frame::from_atif::Builder;
+        match self {
+            DriftBuilderArg::Pr1751 => vec![Builder::Pr1751],
+            DriftBuilderArg::Faithful => vec![Builder::Faithful],
+            DriftBuilderArg::Both => Builder::ALL.to_vec(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum FromFormat {
     Ist,
@@ -598,14 +610,9 @@ fn check_memory(input: &Path) -> anyhow::Result<()> {
 
 fn suggest_policy(a: SuggestArgs, opts: LoadOptions) -> anyhow::Result<ExitCode> {
     use atif_drift::drift::suggest::Bound;
-    use atif_drift::frame::from_atif::Builder;
     let cmd = atif_drift::app::SuggestCommand {
         corpora: a.corpus,
-        builders: match a.builder {
-            DriftBuilderArg::Pr1751 => vec![Builder::Pr1751],
-            DriftBuilderArg::Faithful => vec![Builder::Faithful],
-            DriftBuilderArg::Both => Builder::ALL.to_vec(),
-        },
+        builders: a.builder.builders(),
         base: a.update,
         bounds: a
             .bounds
@@ -881,12 +888,7 @@ fn drift(
     }: DriftArgs,
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
-    use atif_drift::frame::from_atif::Builder;
-    let builders = match builder {
-        DriftBuilderArg::Pr1751 => vec![Builder::Pr1751],
-        DriftBuilderArg::Faithful => vec![Builder::Faithful],
-        DriftBuilderArg::Both => Builder::ALL.to_vec(),
-    };
+    let builders = builder.builders();
     let cmd = atif_drift::app::DriftCommand {
         corpora: corpus,
         policy,

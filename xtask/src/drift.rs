@@ -45,21 +45,28 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum BuilderArg {
+pub(crate) enum BuilderArg {
     Pr1751,
     Faithful,
     Both,
+}
+
+impl BuilderArg {
+    /// The builders chosen, in report order.
+    pub(crate) fn builders(self) -> Vec<Builder> {
+        match self {
+            BuilderArg::Pr1751 => vec![Builder::Pr1751],
+            BuilderArg::Faithful => vec![Builder::Faithful],
+            BuilderArg::Both => Builder::ALL.to_vec(),
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cmd = atif_drift::app::DriftCommand {
         corpora: vec![args.corpus],
         policy: atif_drift::drift::policy::PolicySource::parse(&args.policy),
-        builders: match args.builder {
-            BuilderArg::Pr1751 => vec![Builder::Pr1751],
-            BuilderArg::Faithful => vec![Builder::Faithful],
-            BuilderArg::Both => Builder::ALL.to_vec(),
-        },
+        builders: args.builder.builders(),
         format: atif_drift::app::ReportFormat::Table,
         verbosity: match (args.quiet, args.verbose) {
             (true, _) => atif_drift::report::terminal::Verbosity::Quiet,
