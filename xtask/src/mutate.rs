@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use atif_drift::drift::policy::{Policy, PolicySource};
+use atif_drift::drift::policy::PolicySource;
 use atif_drift::frame::from_atif::Builder;
 use atif_drift::gen::faults::FAULTS;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
@@ -25,9 +25,9 @@ pub struct Args {
     /// The policy the gate runs with: a file, `builtin` or `none`.
     #[arg(long, default_value = "builtin")]
     policy: std::ffi::OsString,
-    /// Only this builder (default: both).
-    #[arg(long)]
-    builder: Option<String>,
+    /// Which ATIF builder(s) the gate runs.
+    #[arg(long, value_enum, default_value = "both")]
+    builder: crate::drift::BuilderArg,
     /// Exit 1 when a visible fault survives or a clean item raises a false alarm.
     #[arg(long)]
     strict: bool,
@@ -92,51 +92,32 @@ fn write_item(
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions::default();
-    let policy = match PolicySource::parse(&args.policy) {
-        PolicySource::File(p) => atif_drift::job::load_policy(&p)?,
-        PolicySource::None => Policy::default(),
-        PolicySource::Builtin => Policy::from_toml(atif_drift::drift::policy::BUILTIN)
-            .map_err(|e| anyhow::anyhow!("the built-in policy: {e}"))?,
-    };
-    let builders: Vec<Builder> = match args.builder.as_deref() {
-        None | Some("both") => Builder::ALL.to_vec(),
-        Some(name) => vec![Builder::ALL
-            .into_iter()
-            .find(|b| b.name() == name)
-            .with_context(|| format!("--builder {name}: pr1751, faithful or both"))?],
-    };
+    let policy = atif_drift::app::load_policy(&PolicySource::parse(&args.policy))?;
+    let builders = args.builder.builders();
     let items = atif_drift::job::discover(&args.corpus, &opts)?;
     let root = std::env::temp_dir().join(format!("atif-drift-mutate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     // Item directories `<item>/<fault>` (`clean` for the copy): one job runs them all.
     let mut planned = 0;
-    // (item directory/fault, builder) whose compared outputs the fault leaves as they were.
-    let mut invisible = std::collections::BTreeSet::new();
+    // Per item directory: its clean ATIF and configuration (for the invisibility check).
+    let mut cleans = std::collections::BTreeMap::new();
     for item in &items {
         let (atif, name) = atif_of(item)?;
         let dir = item.name.replace('/', "__");
         let base = root.join(&dir);
         write_item(&base.join("clean"), item, &atif, name)?;
-        let cfg = match &item.config {
-            Some(c) => atif_drift::config::ProfilerConfig::from_workflow_yaml(c)?,
-            None => atif_drift::config::ProfilerConfig::all_on(),
-        };
-        let clean: Vec<_> = builders
-            .iter()
-            .map(|&b| compared_outputs(&atif, b, &cfg))
-            .collect();
         for f in FAULTS {
             let mut m = atif.clone();
             if (f.apply)(&mut m) {
                 write_item(&base.join(f.name), item, &m, name)?;
                 planned += 1;
-                for (&b, clean) in builders.iter().zip(&clean) {
-                    if clean.is_some() && compared_outputs(&m, b, &cfg) == *clean {
-                        invisible.insert((format!("{dir}/{}", f.name), b.name()));
-                    }
-                }
             }
         }
+        let cfg = match &item.config {
+            Some(c) => atif_drift::config::ProfilerConfig::from_workflow_yaml(c)?,
+            None => atif_drift::config::ProfilerConfig::all_on(),
+        };
+        cleans.insert(dir, (atif, cfg));
     }
     eprintln!(
         "{} items × {} faults: {planned} mutants and {} clean copies, builders {:?}",
@@ -151,20 +132,46 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let caught_by = |i: &atif_drift::drift::ItemDrift| {
         i.error.is_some() || i.outputs.iter().any(|o| o.unexpected() > 0)
     };
-    let mut false_alarms = Vec::new();
-    let mut rows = Vec::new();
-    let mut survivors = Vec::new();
-    for f in FAULTS.iter().map(|f| f.name).chain(["clean"]) {
+    // (item directory/fault, builder) let through whose compared outputs the fault leaves as
+    // they were: profiled only for the runs the gate let through.
+    let mut invisible = std::collections::BTreeSet::new();
+    let mut clean_outputs = std::collections::BTreeMap::new();
+    for i in r.items.iter().filter(|i| !caught_by(i)) {
+        let Some((dir, fault)) = i.item.rsplit_once('/') else {
+            continue;
+        };
+        let (Some((atif, cfg)), Some(f)) =
+            (cleans.get(dir), FAULTS.iter().find(|f| f.name == fault))
+        else {
+            continue;
+        };
+        let clean = clean_outputs
+            .entry((dir, i.builder.name()))
+            .or_insert_with(|| compared_outputs(atif, i.builder, cfg));
+        let mut m = atif.clone();
+        (f.apply)(&mut m);
+        if clean.is_some() && compared_outputs(&m, i.builder, cfg) == *clean {
+            invisible.insert((i.item.clone(), i.builder.name()));
+        }
+    }
+    let runs_of = |name: &str, b: Builder| -> Vec<&atif_drift::drift::ItemDrift> {
+        r.items
+            .iter()
+            .filter(|i| i.builder == b && i.item.rsplit('/').next() == Some(name))
+            .collect()
+    };
+    let false_alarms: Vec<String> = builders
+        .iter()
+        .flat_map(|&b| runs_of("clean", b))
+        .filter(|i| caught_by(i))
+        .map(|i| format!("{} [{}]", i.item, i.builder.name()))
+        .collect();
+    let (mut rows, mut survivors) = (Vec::new(), Vec::new());
+    let (mut visible_pairs, mut hidden_runs) = (0, 0);
+    for f in FAULTS {
         for &b in &builders {
-            let runs: Vec<&atif_drift::drift::ItemDrift> = r
-                .items
-                .iter()
-                .filter(|i| i.builder == b && i.item.rsplit('/').next() == Some(f))
-                .collect();
-            if f == "clean" {
-                false_alarms.extend(runs.iter().filter(|i| caught_by(i)).map(|i| i.item.clone()));
-                continue;
-            }
+            let runs = runs_of(f.name, b);
+            // Let through, and the outputs identical to the clean run's: invisible.
             let unseen = |i: &&atif_drift::drift::ItemDrift| {
                 !caught_by(i) && invisible.contains(&(i.item.clone(), b.name()))
             };
@@ -175,10 +182,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .filter(|i| !caught_by(i) && !unseen(i))
                     .map(|i| format!("{} [{}]", i.item, b.name())),
             );
+            let visible = runs.len() - hidden;
+            visible_pairs += usize::from(visible > 0);
+            hidden_runs += hidden;
             let mut row = format!(
-                "{f:<30} {:<9} caught {caught} of {}",
-                b.name(),
-                runs.len() - hidden
+                "{:<30} {:<9} caught {caught} of {visible}",
+                f.name,
+                b.name()
             );
             if hidden > 0 {
                 row.push_str(&format!(", invisible on {hidden} (outputs identical)"));
@@ -186,14 +196,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rows.push(row);
         }
     }
-    let visible: usize = rows.len();
     let total_runs = r
         .items
         .iter()
         .filter(|i| !i.item.ends_with("/clean"))
         .count();
     let mut out = String::new();
-    out.push_str(&format!("fault × builder ({visible} visible pairs):\n"));
+    out.push_str(&format!(
+        "fault × builder ({} pairs, {visible_pairs} visible):\n",
+        rows.len()
+    ));
     for row in &rows {
         out.push_str(&format!("  {row}\n"));
     }
@@ -211,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     out.push_str(&format!(
         "{} mutant runs: {} invisible (outputs identical), {} survived; {} false alarms\n",
         total_runs,
-        invisible.len(),
+        hidden_runs,
         survivors.len(),
         false_alarms.len()
     ));
