@@ -16,7 +16,7 @@ use crate::report::terminal::{Style, Verbosity};
 use crate::trace::LoadOptions;
 
 /// The files `drift --out DIR` writes.
-pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md"];
+pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md", "report.html"];
 
 /// GitHub's limit on a step summary is 1 MiB; ours stays under it with room for others.
 const STEP_SUMMARY_LIMIT: usize = 1_000_000;
@@ -31,6 +31,8 @@ pub enum ReportFormat {
     Markdown,
     /// The schema-versioned JSON report.
     Json,
+    /// The HTML report: one self-contained page with a heatmap and request timelines.
+    Html,
 }
 
 /// A drift run, as the command line gives it.
@@ -46,7 +48,7 @@ pub struct DriftCommand {
     pub format: ReportFormat,
     /// How much the table format shows.
     pub verbosity: Verbosity,
-    /// Where to also write report.json and report.md.
+    /// Where to also write report.json, report.md and report.html.
     pub out: Option<PathBuf>,
     /// Replace `out` even when it holds other files.
     pub force: bool,
@@ -71,6 +73,7 @@ pub fn render_drift(r: &drift::DriftReport, format: ReportFormat, style: &Style)
         ReportFormat::Table => report::terminal::render(r, style),
         ReportFormat::Markdown => report::drift::markdown(r),
         ReportFormat::Json => report::drift::json(r),
+        ReportFormat::Html => report::html::html(r),
     }
 }
 
@@ -107,8 +110,14 @@ pub fn drift(
     let baseline = cmd.baseline.as_deref().map(read_report).transpose()?;
     let (entries, mut r) =
         job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
+    // The timelines are the HTML report's (and stay in report.json beside it, for
+    // `merge-reports --format html`).
+    if cmd.format != ReportFormat::Html && cmd.out.is_none() {
+        r = r.without_timelines();
+    }
     if let Some(file) = &cmd.write_baseline {
-        fsio::write_atomic(file, report::drift::json(&r).as_bytes())?;
+        let lean = r.clone().without_timelines();
+        fsio::write_atomic(file, report::drift::json(&lean).as_bytes())?;
     }
     if let (Some(b), Some(path)) = (&baseline, &cmd.baseline) {
         r.baseline = Some(drift::baseline::compare(&r, b, &path.display().to_string()));
@@ -134,6 +143,7 @@ pub fn drift(
     if let Some(dir) = out_dir {
         dir.write("report.json", report::drift::json(&r).as_bytes())?;
         dir.write("report.md", report::drift::markdown(&r).as_bytes())?;
+        dir.write("report.html", report::html::html(&r).as_bytes())?;
         dir.commit()?;
     }
     if let Some(summary) = &cmd.step_summary {

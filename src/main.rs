@@ -153,9 +153,14 @@ impl From<DedupeArg> for atif_drift::atof::dedupe::Mode {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ReportFormat {
+    /// The verdict, an overview and the unexpected patterns, fit to the terminal.
     Table,
+    /// Summary first, then per item its patterns (a step summary, a PR comment).
     Markdown,
+    /// The schema-versioned JSON report, every value whole.
     Json,
+    /// One self-contained page: heatmap, request timelines of both paths, patterns.
+    Html,
 }
 
 impl From<ReportFormat> for atif_drift::app::ReportFormat {
@@ -164,6 +169,7 @@ impl From<ReportFormat> for atif_drift::app::ReportFormat {
             ReportFormat::Table => Self::Table,
             ReportFormat::Markdown => Self::Markdown,
             ReportFormat::Json => Self::Json,
+            ReportFormat::Html => Self::Html,
         }
     }
 }
@@ -418,8 +424,8 @@ struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
-    /// Also write report.json and report.md to this directory (written whole; checked
-    /// before the run; a directory holding other files is refused, see --force).
+    /// Also write report.json, report.md and report.html to this directory (written whole;
+    /// checked before the run; a directory holding other files is refused, see --force).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Replace an --out directory that holds files this command does not write.
@@ -931,7 +937,8 @@ fn merge_reports(
     if let Some(file) = &write_baseline {
         let inputs: Vec<&Path> = reports.iter().map(PathBuf::as_path).collect();
         atif_drift::fsio::refuse_overwriting_inputs(file, &inputs, false)?;
-        atif_drift::fsio::write_atomic(file, report::drift::json(&r).as_bytes())?;
+        let lean = r.clone().without_timelines();
+        atif_drift::fsio::write_atomic(file, report::drift::json(&lean).as_bytes())?;
     }
     if let (Some(b), Some(p)) = (&base, &baseline) {
         r.baseline = Some(atif_drift::drift::baseline::compare(

@@ -268,9 +268,38 @@ pub fn np_mean(x: &[f64]) -> f64 {
     np_sum(x) / x.len() as f64
 }
 
+/// A chart axis' tick step: 1, 2 or 5 × 10ⁿ, giving about six ticks over `span`.
+pub fn tick_step(span: f64) -> f64 {
+    if span <= 0.0 || !span.is_finite() {
+        return 1.0;
+    }
+    let raw = span / 6.0;
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * p)
+}
+
+/// A chart's number: at most six decimals, trailing zeros cut (`0.25`, `2`).
+pub fn six_decimals(v: f64) -> String {
+    let t = format!("{v:.6}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(tick_step(1.93), 0.5);
+        assert_eq!(tick_step(10.0), 2.0);
+        assert_eq!(tick_step(0.0), 1.0);
+        assert_eq!(six_decimals(0.25), "0.25");
+        assert_eq!(six_decimals(2.0), "2");
+    }
 
     #[test]
     fn python_round_is_half_to_even() {

@@ -122,3 +122,31 @@ fn terminal_reports() {
         });
     }
 }
+
+/// The HTML report of the same runs as the terminal and Markdown snapshots: a passing run,
+/// a failing one and an erroring one (the page is deterministic: the same bytes each time).
+#[test]
+fn html_reports() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let opts = LoadOptions::default();
+    let run = |item: &str, policy: &atif_drift::drift::policy::Policy, builders: &[Builder]| {
+        let corpus = PathBuf::from("corpus").join(item);
+        job::job(&[corpus], builders, policy, &opts).unwrap().1
+    };
+    let committed = job::load_policy(&root.join("drift.toml")).unwrap();
+    let none = atif_drift::drift::policy::Policy::default();
+    let pass = run("sample", &committed, &Builder::ALL);
+    let fail = run("generated/seed-2", &none, &[Builder::Pr1751]);
+    let mut error = fail.clone();
+    error.items[0].outputs.clear();
+    error.items[0].timelines.clear();
+    error.items[0].error = Some("corpus/generated/seed-2/nat_atif.json:3:17: bad".into());
+    for (name, r) in [("pass", &pass), ("fail", &fail), ("error", &error)] {
+        let page = atif_drift::report::html::html(r);
+        assert_eq!(page, atif_drift::report::html::html(r));
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(format!("html__{name}"), page);
+        });
+    }
+}

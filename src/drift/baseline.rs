@@ -150,6 +150,7 @@ mod tests {
                 }],
                 mooncake: None,
                 error: None,
+                timelines: vec![],
             }],
             unused_expectations: vec![],
             failures: vec![],

@@ -12,6 +12,7 @@ pub mod mooncake;
 pub mod policy;
 pub mod suggest;
 mod table_diff;
+pub mod timeline;
 mod typed;
 pub mod value_diff;
 mod workflow;
@@ -128,6 +129,21 @@ pub struct ItemDrift {
     pub mooncake: Option<mooncake::MooncakeDrift>,
     /// Set when a path could not run; the item then has no outputs.
     pub error: Option<String>,
+    /// A few requests' calls on both paths, matched call by call (the HTML report's
+    /// timelines; [`timeline`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timelines: Vec<timeline::RequestTimeline>,
+}
+
+/// What the engine computes for one item and one builder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuilderDrift {
+    /// Per output file, its drift (the mooncake rows last).
+    pub outputs: Vec<OutputDrift>,
+    /// The mooncake replay's summary.
+    pub mooncake: mooncake::MooncakeDrift,
+    /// The timelines of a few requests ([`timeline::timelines`]).
+    pub timelines: Vec<timeline::RequestTimeline>,
 }
 
 /// The drift of a whole job: every item × builder, and what could not be compared.
@@ -168,6 +184,15 @@ impl DriftReport {
             Some(b) => !b.grew.is_empty(),
             None => self.unexpected() > 0,
         }
+    }
+
+    /// The report without its timelines (the HTML report's; a baseline or a JSON report
+    /// for a program has no use for them).
+    pub fn without_timelines(mut self) -> Self {
+        for i in &mut self.items {
+            i.timelines = Vec::new();
+        }
+        self
     }
 
     /// Items that could not run plus corpus files that failed to load.
@@ -663,7 +688,7 @@ fn both_paths<'f, T: Send>(
 /// The drift of one item from its loaded inputs: the IST frame and one frame per builder
 /// (without their NOVA columns, which are added here), both sides' mooncake sessions and the
 /// item's profiler configuration. Per builder, in order: the drift of every output (the
-/// mooncake rows last) and the mooncake summary. Pure: `lap(stage)` is called after each
+/// mooncake rows last), the mooncake summary and a few requests' timelines. Pure: `lap(stage)` is called after each
 /// stage, for the job's timings.
 #[allow(clippy::too_many_arguments)]
 pub fn drift_frames(
@@ -675,7 +700,7 @@ pub fn drift_frames(
     cfg: &ProfilerConfig,
     policy: &Policy,
     lap: &(dyn Fn(&str) + Sync),
-) -> Result<Vec<(Vec<OutputDrift>, mooncake::MooncakeDrift)>, crate::Error> {
+) -> Result<Vec<BuilderDrift>, crate::Error> {
     // The NOVA columns and the mooncake rows, side by side.
     let (mooncake, ()) = rayon::join(
         || mooncake_diffs(ist_sessions, atif_sessions),
@@ -692,15 +717,21 @@ pub fn drift_frames(
     );
     let (summary, mc_diffs, mc_compared) = mooncake?;
     lap("NOVA and mooncake");
-    let outputs = units_drift(
-        &Paths {
-            ist: &ist_frame,
-            atif: &atif_frames,
-            builders,
-            cfg,
-            policy,
+    // The timelines beside the outputs.
+    let (outputs, timelines) = rayon::join(
+        || {
+            units_drift(
+                &Paths {
+                    ist: &ist_frame,
+                    atif: &atif_frames,
+                    builders,
+                    cfg,
+                    policy,
+                },
+                lap,
+            )
         },
-        lap,
+        || timeline::timelines(&ist_frame, &atif_frames),
     );
     // The frames are freed side by side (at 10,000 requests, half a million rows of small
     // strings), not one after the other at the end of the function.
@@ -708,7 +739,8 @@ pub fn drift_frames(
     Ok(builders
         .iter()
         .zip(outputs)
-        .map(|(&builder, mut outputs)| {
+        .zip(timelines)
+        .map(|((&builder, mut outputs), timelines)| {
             let differing = mc_diffs.iter().map(|d| d.2).sum();
             outputs.push(OutputDrift {
                 file: MOONCAKE.into(),
@@ -716,7 +748,11 @@ pub fn drift_frames(
                 differing,
                 patterns: group(MOONCAKE, mc_diffs.clone(), mc_compared, policy, builder),
             });
-            (outputs, summary.clone())
+            BuilderDrift {
+                outputs,
+                mooncake: summary.clone(),
+                timelines,
+            }
         })
         .collect())
 }

@@ -185,21 +185,22 @@ pub(crate) fn run_item_builders(
         })?;
         Ok((counts, drifts))
     })();
-    let item_drift = |builder: Builder, outputs, mooncake, error| ItemDrift {
+    let item_drift = |builder: Builder, outputs, mooncake, timelines, error| ItemDrift {
         item: item.name.clone(),
         builder,
         outputs,
         mooncake,
         error,
+        timelines,
     };
     match run {
         Ok(((requests, steps), drifts)) => {
             let runs = builders
                 .iter()
                 .zip(drifts)
-                .map(|(&b, (outputs, mooncake))| {
+                .map(|(&b, d)| {
                     tick();
-                    item_drift(b, outputs, Some(mooncake), None)
+                    item_drift(b, d.outputs, Some(d.mooncake), d.timelines, None)
                 })
                 .collect();
             (runs, IstOutcome::Loaded(requests, steps))
@@ -210,7 +211,7 @@ pub(crate) fn run_item_builders(
                 .iter()
                 .map(|&b| {
                     tick();
-                    item_drift(b, vec![], None, Some(message.clone()))
+                    item_drift(b, vec![], None, vec![], Some(message.clone()))
                 })
                 .collect();
             let outcome = match (counts, error) {

@@ -32,20 +32,6 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A tick step of 1, 2 or 5 × 10ⁿ giving about six ticks over `span`.
-fn tick_step(span: f64) -> f64 {
-    if span <= 0.0 || !span.is_finite() {
-        return 1.0;
-    }
-    let raw = span / 6.0;
-    let p = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * p)
-        .find(|&s| s >= raw)
-        .unwrap_or(10.0 * p)
-}
-
 /// The chart of `frame`'s calls.
 pub fn gantt_svg(frame: &Frame) -> String {
     chart(&build(frame, Families::All))
@@ -78,7 +64,7 @@ pub(crate) fn chart(forest: &CallForest) -> String {
         LEFT + PLOT / 2.0
     );
     let bottom = TOP + ROW * calls.len() as f64;
-    let step = tick_step(t1 - t0);
+    let step = crate::numeric::tick_step(t1 - t0);
     let mut k = 0.0;
     while t0 + k * step <= t1 + step * 1e-9 && k <= 1000.0 {
         let tx = x(t0 + k * step);
@@ -86,7 +72,7 @@ pub(crate) fn chart(forest: &CallForest) -> String {
             s,
             r##"<line x1="{tx:.2}" y1="{TOP:.1}" x2="{tx:.2}" y2="{bottom:.1}" stroke="#eee"/><text x="{tx:.2}" y="{:.1}" text-anchor="middle">{}</text>"##,
             bottom + 14.0,
-            trim(k * step)
+            crate::numeric::six_decimals(k * step)
         );
         k += 1.0;
     }
@@ -120,23 +106,9 @@ pub(crate) fn chart(forest: &CallForest) -> String {
 }
 
 /// A tick value without trailing zeros.
-fn trim(v: f64) -> String {
-    let t = format!("{v:.6}");
-    t.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ticks_are_round() {
-        assert_eq!(tick_step(1.93), 0.5);
-        assert_eq!(tick_step(10.0), 2.0);
-        assert_eq!(tick_step(0.0), 1.0);
-        assert_eq!(trim(0.25), "0.25");
-        assert_eq!(trim(2.0), "2");
-    }
 
     #[test]
     fn one_bar_per_call_in_start_order_and_the_same_bytes() {

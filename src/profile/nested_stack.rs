@@ -90,6 +90,20 @@ pub fn build(frame: &Frame, families: Families) -> CallForest {
     f
 }
 
+/// The call tree of one request from its rows (any order; sorted here by timestamp, stably),
+/// as [`build`] makes it for each request.
+pub fn build_request(frame: &Frame, rows: &[usize], families: Families) -> CallForest {
+    let mut order = rows.to_vec();
+    order.sort_by(|&a, &b| {
+        frame.rows[a]
+            .event_timestamp
+            .total_cmp(&frame.rows[b].event_timestamp)
+    });
+    let mut f = CallForest::default();
+    build_example(frame, &order, families, &mut f);
+    f
+}
+
 fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut CallForest) {
     let mut stack: Vec<usize> = Vec::new();
     // Python dict semantics: re-assigning a key keeps its first position.

@@ -364,6 +364,7 @@ mod tests {
             }],
             mooncake: None,
             error: None,
+            timelines: vec![],
         };
         let r = DriftReport {
             schema: crate::drift::REPORT_SCHEMA.into(),

@@ -2,6 +2,7 @@
 
 pub mod dedupe;
 pub mod drift;
+pub mod html;
 pub mod inventory;
 pub mod terminal;
 pub mod validation;

@@ -503,7 +503,7 @@ fn baseline_section(r: &DriftReport, style: &Style, limit: usize) -> String {
 }
 
 /// What to do about a failure or an error.
-fn advice(r: &DriftReport) -> &'static str {
+pub(crate) fn advice(r: &DriftReport) -> &'static str {
     match verdict(r).0 {
         Outcome::Pass => "",
         Outcome::Fail if r.baseline.is_some() => {
@@ -513,8 +513,9 @@ fn advice(r: &DriftReport) -> &'static str {
         Outcome::Fail => {
             "What to do: if the ATIF side is wrong, fix the exporter or the builder; if the drift \
              is what moving to ATIF means, accept it with an [[expected]] entry (pattern and \
-             reason) in the policy file. The JSON and Markdown reports (--out DIR) list every \
-             pattern.\n"
+             reason) in the policy file (`atif-drift policy suggest CORPUS --update POLICY -o \
+             POLICY` writes them, bounded, for you to review). --out DIR writes report.html \
+             (heatmap, request timelines), report.md and report.json with every pattern.\n"
         }
         Outcome::Error => {
             "What to do: the errors above name each file and what is wrong with it; an item that \
