@@ -211,7 +211,11 @@ fn heatmap(r: &DriftReport) -> Markup {
                         @for (k, i) in r.items.iter().enumerate() {
                             tr {
                                 th scope="row" { a href={ "#i" (k) } { (i.item) } }
-                                td { (i.builder.name()) }
+                                td {
+                                    @if let Some(t) = i.timelines.first() {
+                                        a href={ "#i" (k) "-r" (t.request) } title="request timelines" { (i.builder.name()) }
+                                    } @else { (i.builder.name()) }
+                                }
                                 @if let Some(e) = &i.error {
                                     td.error colspan=(cols.len()) title=(e) { "error: " (cut(e, 60)) }
                                 } @else {
@@ -527,7 +531,7 @@ fn timeline(k: usize, t: &RequestTimeline) -> Markup {
     html! {
         figure.timeline #{ "i" (k) "-r" (t.request) } {
             figcaption { (caption) @if t.more > 0 { " (" (t.more) " more calls not drawn)" } }
-            svg xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (LABEL + PLOT + 20.0) " " (height) }
+            div.scroll { svg xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (LABEL + PLOT + 20.0) " " (height) }
                 role="img" aria-label=(caption) {
                 @for (n, row) in t.rows.iter().enumerate() {
                     @let y = TOP + ROW * n as f64;
@@ -546,7 +550,7 @@ fn timeline(k: usize, t: &RequestTimeline) -> Markup {
                     line.tick x1=(x(*v)) x2=(x(*v)) y1=(TOP) y2=(bottom + 4.0) {}
                     text.ticklabel x=(x(*v)) y=(bottom + 16.0) { (six_decimals(*v)) " s" }
                 }
-            }
+            } }
             p.tip aria-live="polite" { "" }
         }
     }
