@@ -755,3 +755,49 @@ fn merged_partitions_ratchet_against_a_baseline() {
         stdout(&o)
     );
 }
+
+/// The HTML report of a partitioned run: each partition's `--out` keeps the timelines in its
+/// report.json (a `--format json` run leaves them out), and `merge-reports --format html`
+/// draws every partition's items and timelines; the baseline it writes has none.
+#[test]
+fn merged_partitions_render_one_html_report() {
+    let dir = tmp("merge-html");
+    let part = |k: &str| {
+        let out = dir.join(format!("p{}", &k[..1]));
+        let o = run(bin()
+            .arg("drift")
+            .arg(common::root().join("corpus/generated"))
+            .args(["--builder", "pr1751", "-q", "--partition", k, "--out"])
+            .arg(&out));
+        assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+        out.join("report.json")
+    };
+    let parts = [part("1/2"), part("2/2")];
+    for p in &parts {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        assert!(v["items"][0]["timelines"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()));
+    }
+    let json = run(bin()
+        .arg("drift")
+        .arg(common::root().join("corpus/generated"))
+        .args(["--builder", "pr1751", "--format", "json"]));
+    assert!(!stdout(&json).contains("\"timelines\""));
+    let base = dir.join("baseline.json");
+    let o = run(bin()
+        .arg("merge-reports")
+        .args(&parts)
+        .args(["--format", "html", "--write-baseline"])
+        .arg(&base));
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    for seed in ["seed-1", "seed-2", "seed-3"] {
+        assert!(page.contains(&format!(">{seed}<")), "{seed}");
+    }
+    assert!(page.matches("<figure class=\"timeline\"").count() >= 3);
+    assert!(!std::fs::read_to_string(&base)
+        .unwrap()
+        .contains("\"timelines\""));
+}
