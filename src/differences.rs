@@ -60,6 +60,31 @@ pub const DIFFERENCES: &[Difference] = &[
         reason: "no silent guesses about malformed steps; every skipped request is reported",
     },
     Difference {
+        id: "telemetry.bad-lines",
+        area: "convert --from telemetry",
+        nat: "Dynamo's convert_telemetry.py (not NAT) stops with a Python traceback on a line that is not JSON (a blank \
+              line included), not an object, or an llm_call without session_id or timestamp",
+        ours: "an error naming the file and line; --skip-bad-lines skips such a line with a warning; blank lines are skipped",
+        reason: "a clear error instead of a traceback; a trailing blank line is no reason to fail",
+    },
+    Difference {
+        id: "telemetry.unordered-keys",
+        area: "convert --from telemetry",
+        nat: "llm_call keys (session_id, timestamp) of types Python cannot order (a string and a number) fail the sort only \
+              when its merge happens to compare such a pair",
+        ours: "an error naming both lines whenever the sort compares such a pair",
+        reason: "the same input either converts or fails with a message, whatever the sort's path",
+    },
+    Difference {
+        id: "telemetry.lenient-shapes",
+        area: "convert --from telemetry",
+        nat: "`messages` that is null or a number, a system prompt that is a non-empty non-string, or a non-string \
+              `text` part stop the script (iteration, .startswith, \"\\n\".join)",
+        ours: "such `messages` count as none, such a system prompt classifies as `unknown`, such a text part is written \
+               as Python's str() of it",
+        reason: "one odd event should not lose the whole file; every other shape is read as Dynamo reads it",
+    },
+    Difference {
         id: "convert.session-id",
         area: "convert",
         nat: "IntermediateStepToATIFConverter draws a random uuid4 session_id unless given one; `nat eval` passes the \

@@ -129,9 +129,15 @@ impl DriftBuilderArg {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum FromFormat {
+    /// NAT's IntermediateStep trace (detected).
     Ist,
+    /// ATIF (detected).
     Atif,
+    /// ATOF events (detected).
     Atof,
+    /// OpenAI-style telemetry JSONL (`llm_call` events; --to mooncake only, as Dynamo's
+    /// convert_telemetry.py). Not detected: say --from telemetry.
+    Telemetry,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -332,7 +338,8 @@ enum BoundArg {
 /// The arguments of `convert`.
 #[derive(clap::Args)]
 struct ConvertArgs {
-    /// The input trace (IST or ATOF; ATIF too for --to mooncake).
+    /// The input trace (IST or ATOF; ATIF, or telemetry JSONL with --from telemetry, for
+    /// --to mooncake).
     input: PathBuf,
     /// The input's format. Always detected from the content; when given, it must match.
     #[arg(long, value_enum)]
@@ -355,6 +362,10 @@ struct ConvertArgs {
     /// Agent name to write (default: NAT's, `nat-agent` or the workflow function name).
     #[arg(long)]
     agent_name: Option<String>,
+    /// Telemetry input: skip a line that is not a JSON object, or an llm_call without
+    /// session_id or timestamp, with a warning (default: an error naming the line).
+    #[arg(long)]
+    skip_bad_lines: bool,
     #[command(flatten)]
     mooncake: MooncakeArgs,
 }
@@ -679,8 +690,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn convert_mooncake(
     ConvertArgs {
         input,
+        from,
         output,
         mooncake: m,
+        skip_bad_lines,
         ..
     }: ConvertArgs,
     opts: LoadOptions,
@@ -697,6 +710,22 @@ fn convert_mooncake(
         skip_requests: m.skip_requests,
         num_requests: m.num_requests,
     };
+    if from == Some(FromFormat::Telemetry) {
+        let (rows, warnings) =
+            mc::telemetry::convert_file(&input, &tok, m.block_size, skip_bad_lines, &opts)?;
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        write_output(&output, &mc::telemetry::to_jsonl(&rows))?;
+        eprintln!(
+            "wrote {} mooncake rows from llm_call events ({} tokenizer, block size {}) -> {}",
+            rows.len(),
+            tok.name(),
+            m.block_size,
+            output.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let (sessions, mut warnings) = mc::sessions_of_file(&input, &opts)?;
     let export = mc::rows(&sessions, &tok, &mopts)?;
     warnings.extend(export.warnings);
@@ -736,6 +765,12 @@ fn convert_atif(
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
     refuse_input_as_output(&output, &[&input])?;
+    if from == Some(FromFormat::Telemetry) {
+        bail!(
+            "{}: telemetry converts to mooncake rows only (--to mooncake)",
+            input.display()
+        );
+    }
     let trace = load_file(&input, &opts)?;
     let detected = match &trace {
         Trace::Ist(_) => FromFormat::Ist,

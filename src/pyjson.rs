@@ -14,6 +14,41 @@ pub fn dumps(v: &Value) -> String {
     out
 }
 
+/// Serialize like `json.dumps(v)`: one line, `", "` and `": "` separators, `ensure_ascii`.
+pub fn dumps_line(v: &Value) -> String {
+    let mut out = String::new();
+    write_line(v, &mut out);
+    out
+}
+
+fn write_line(v: &Value, out: &mut String) {
+    match v {
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_line(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str(k, out);
+                out.push_str(": ");
+                write_line(x, out);
+            }
+            out.push('}');
+        }
+        scalar => write(scalar, 0, out),
+    }
+}
+
 /// [`dumps`] of `v` as it is written at nesting `level` of a larger document (the
 /// elements of a list written one at a time, e.g. a large trace file).
 pub fn dumps_at(v: &Value, level: usize, out: &mut String) {
@@ -113,6 +148,16 @@ fn write_str(s: &str, out: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_line_matches_python_json_dumps() {
+        // json.dumps({"a": [1, 2.5, {"b": []}], "é": "x😀", "e": {}, "n": None})
+        let v = json!({"a": [1, 2.5, {"b": []}], "é": "x\u{1F600}", "e": {}, "n": null});
+        assert_eq!(
+            dumps_line(&v),
+            r#"{"a": [1, 2.5, {"b": []}], "\u00e9": "x\ud83d\ude00", "e": {}, "n": null}"#
+        );
+    }
 
     #[test]
     fn matches_python_json_dump_indent_2() {

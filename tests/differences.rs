@@ -28,6 +28,9 @@ const TESTED: &[&str] = &[
     "mooncake.recovery",
     "atof.dedupe-order",
     "atof.annotations",
+    "telemetry.bad-lines",
+    "telemetry.unordered-keys",
+    "telemetry.lenient-shapes",
 ];
 
 #[test]
@@ -242,4 +245,52 @@ fn atof_export_writes_no_estimated_cost() {
     use atif_drift::atof::export::{export, ExportOptions};
     let t = export(&relay_events("e2_cached_tokens"), &ExportOptions::default());
     assert!(!t.to_string().contains("cost_usd"));
+}
+
+/// Dynamo's telemetry converter stops on the first bad line; ours names it, or skips it with
+/// `skip_bad_lines`; a blank line is no error.
+#[test]
+fn telemetry_bad_lines() {
+    use atif_drift::mooncake::telemetry::read;
+    let text = "{\"event_type\": \"llm_call\", \"session_id\": \"a\", \"timestamp\": 1}\n\n{\"event_type\": \"llm_call\", \"session_id\": \"a\"}\n";
+    let err = read(Path::new("t.jsonl"), text, false)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "t.jsonl: line 3: an llm_call event without `timestamp`"
+    );
+    let (events, warnings) = read(Path::new("t.jsonl"), text, true).unwrap();
+    assert_eq!((events.len(), warnings.len()), (1, 1));
+}
+
+/// Keys Python cannot order fail whichever pair the sort compares.
+#[test]
+fn telemetry_unordered_keys() {
+    use atif_drift::mooncake::telemetry::read;
+    let text = "{\"event_type\": \"llm_call\", \"session_id\": \"a\", \"timestamp\": 1}\n{\"event_type\": \"llm_call\", \"session_id\": \"a\", \"timestamp\": \"2\"}\n";
+    let err = read(Path::new("t.jsonl"), text, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 1: its (session_id, timestamp) cannot be ordered with line 2"),
+        "{err}"
+    );
+}
+
+/// Shapes that stop Dynamo's script are read leniently.
+#[test]
+fn telemetry_lenient_shapes() {
+    use atif_drift::mooncake::telemetry::{classify_agent, messages_text};
+    let event = |v: serde_json::Value| v.as_object().unwrap().clone();
+    assert_eq!(
+        messages_text(&event(json!({"request_payload": {"messages": null}}))),
+        ""
+    );
+    let e = event(json!({"request_payload": {"messages": [{"role": "system", "content": 5}]}}));
+    assert_eq!(classify_agent(&e), "unknown");
+    let e = event(
+        json!({"request_payload": {"messages": [{"role": "user", "content": [{"text": 12}]}]}}),
+    );
+    assert_eq!(messages_text(&e), "12");
 }

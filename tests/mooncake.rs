@@ -420,3 +420,124 @@ fn output_is_readable_by_aiperfs_mooncake_loader() {
         }
     }
 }
+
+/// Telemetry → mooncake through the command line, on telemetry generated here (three
+/// sessions, tool calls between the LLM calls, out of order): one row per `llm_call` in
+/// (session, time) order, every row within aiperf's `MooncakeTrace` model (`session_id` str,
+/// `input_length` int ≥ 0, `hash_ids` ints covering it, `output_length` int) plus Dynamo's
+/// `agent_type` and `priority`; a bad line is an error naming it, or skipped with a warning.
+#[test]
+fn telemetry_converts_through_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("atif-drift-telemetry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let systems = [
+        "You are a Deep Research agent with tools",
+        "Gather and synthesize comprehensive findings",
+        "Current date and time: 2026-12-02",
+    ];
+    let mut lines = Vec::new();
+    for (s, system) in systems.iter().enumerate() {
+        for turn in (0..3).rev() {
+            let mut messages = vec![
+                serde_json::json!({"role": "system", "content": system}),
+                serde_json::json!({"role": "user", "content": format!("question {s}")}),
+            ];
+            for k in 0..turn {
+                messages.push(serde_json::json!({"role": "assistant", "content": format!("answer {k} ").repeat(40)}));
+            }
+            lines.push(serde_json::json!({
+                "event_type": "llm_call", "session_id": format!("session-{s}"), "timestamp": 100.0 + turn as f64,
+                "latency_priority": if s == 0 { "HIGH" } else { "LOW" },
+                "request_payload": {"messages": messages},
+                "response_payload": {"usage": {"completion_tokens": 10 + turn}}
+            }));
+            lines.push(serde_json::json!({"event_type": "tool_call", "session_id": format!("session-{s}"), "timestamp": 100.5 + turn as f64}));
+        }
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let input = dir.join("telemetry.jsonl");
+    std::fs::write(&input, &text).unwrap();
+    let out = dir.join("rows.jsonl");
+    let run = |input: &std::path::Path, extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_atif-drift"))
+            .args(["convert"])
+            .arg(input)
+            .args([
+                "--from",
+                "telemetry",
+                "--to",
+                "mooncake",
+                "--block-size",
+                "16",
+                "-o",
+            ])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&input, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 9);
+    let mut previous_len = 0;
+    for (k, r) in rows.iter().enumerate() {
+        let o = r.as_object().unwrap();
+        let keys: Vec<&str> = o.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "session_id",
+                "agent_type",
+                "input_length",
+                "output_length",
+                "hash_ids",
+                "priority"
+            ]
+        );
+        let (session, turn) = (k / 3, k % 3);
+        assert_eq!(o["session_id"], format!("session-{session}"));
+        assert_eq!(
+            o["agent_type"],
+            ["deep_coordinator", "research_worker", "shallow_agent"][session]
+        );
+        assert_eq!(o["output_length"], 10 + turn as i64);
+        assert_eq!(o["priority"], if session == 0 { "HIGH" } else { "LOW" });
+        let n = o["input_length"].as_i64().unwrap();
+        let ids = o["hash_ids"].as_array().unwrap();
+        assert!(ids.iter().all(Value::is_u64));
+        assert!(n > 0 && ids.len() as i64 * 16 >= n && (ids.len() as i64 - 1) * 16 < n);
+        // Turns of a session grow, in time order.
+        if turn > 0 {
+            assert!(n > previous_len, "{r}");
+        }
+        previous_len = n;
+    }
+    // A bad line: named, or skipped with --skip-bad-lines.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!("{text}{{\"event_type\": \"llm_call\", \"timestamp\": 3}}\n"),
+    )
+    .unwrap();
+    let o = run(&bad, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.jsonl: line 19: an llm_call event without `session_id`"),
+        "{err}"
+    );
+    let o = run(&bad, &["--skip-bad-lines"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning: "));
+    let _ = std::fs::remove_dir_all(&dir);
+}

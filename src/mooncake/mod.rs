@@ -25,6 +25,8 @@
 //! (`extra.llm_request.messages`, NeMo Relay: on the agent step or the user step before it)
 //! its messages give the text as on the IST side. That difference is reported as drift.
 
+pub mod telemetry;
+
 use std::collections::HashMap;
 use std::path::Path;
 
