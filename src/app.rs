@@ -16,7 +16,7 @@ use crate::report::terminal::{Style, Verbosity};
 use crate::trace::LoadOptions;
 
 /// The files `drift --out DIR` writes.
-pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md", "report.html"];
+pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md", "report.html", "junit.xml"];
 
 /// GitHub's limit on a step summary is 1 MiB; ours stays under it with room for others.
 const STEP_SUMMARY_LIMIT: usize = 1_000_000;
@@ -33,6 +33,9 @@ pub enum ReportFormat {
     Json,
     /// The HTML report: one self-contained page with a heatmap and request timelines.
     Html,
+    /// JUnit XML: a suite per item × builder, a test case per output, a failure per
+    /// unexpected pattern.
+    Junit,
 }
 
 /// A drift run, as the command line gives it.
@@ -48,7 +51,7 @@ pub struct DriftCommand {
     pub format: ReportFormat,
     /// How much the table format shows.
     pub verbosity: Verbosity,
-    /// Where to also write report.json, report.md and report.html.
+    /// Where to also write report.json, report.md, report.html and junit.xml.
     pub out: Option<PathBuf>,
     /// Replace `out` even when it holds other files.
     pub force: bool,
@@ -74,6 +77,7 @@ pub fn render_drift(r: &drift::DriftReport, format: ReportFormat, style: &Style)
         ReportFormat::Markdown => report::drift::markdown(r),
         ReportFormat::Json => report::drift::json(r),
         ReportFormat::Html => report::html::html(r),
+        ReportFormat::Junit => report::junit::junit(r),
     }
 }
 
@@ -144,6 +148,7 @@ pub fn drift(
         dir.write("report.json", report::drift::json(&r).as_bytes())?;
         dir.write("report.md", report::drift::markdown(&r).as_bytes())?;
         dir.write("report.html", report::html::html(&r).as_bytes())?;
+        dir.write("junit.xml", report::junit::junit(&r).as_bytes())?;
         dir.commit()?;
     }
     if let Some(summary) = &cmd.step_summary {

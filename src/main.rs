@@ -167,6 +167,9 @@ enum ReportFormat {
     Json,
     /// One self-contained page: heatmap, request timelines of both paths, patterns.
     Html,
+    /// JUnit XML for any CI: a suite per item × builder, a test case per output, a failure
+    /// per unexpected pattern.
+    Junit,
 }
 
 impl From<ReportFormat> for atif_drift::app::ReportFormat {
@@ -176,6 +179,7 @@ impl From<ReportFormat> for atif_drift::app::ReportFormat {
             ReportFormat::Markdown => Self::Markdown,
             ReportFormat::Json => Self::Json,
             ReportFormat::Html => Self::Html,
+            ReportFormat::Junit => Self::Junit,
         }
     }
 }
@@ -435,8 +439,9 @@ struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
-    /// Also write report.json, report.md and report.html to this directory (written whole;
-    /// checked before the run; a directory holding other files is refused, see --force).
+    /// Also write report.json, report.md, report.html and junit.xml to this directory
+    /// (written whole; checked before the run; a directory holding other files is refused,
+    /// see --force).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Replace an --out directory that holds files this command does not write.

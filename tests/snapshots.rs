@@ -150,3 +150,29 @@ fn html_reports() {
         });
     }
 }
+
+/// The JUnit XML of the bundled corpus under the built-in policy (every item × builder
+/// passes) and of a failing run (no policy).
+#[test]
+fn junit_reports() {
+    let opts = LoadOptions::default();
+    let builtin =
+        atif_drift::app::load_policy(&atif_drift::drift::policy::PolicySource::Builtin).unwrap();
+    let none = atif_drift::drift::policy::Policy::default();
+    let corpus = job::job(&[PathBuf::from("corpus")], &Builder::ALL, &builtin, &opts)
+        .unwrap()
+        .1;
+    let fail = job::job(
+        &[PathBuf::from("corpus/generated/seed-2")],
+        &[Builder::Pr1751],
+        &none,
+        &opts,
+    )
+    .unwrap()
+    .1;
+    for (name, r) in [("corpus", &corpus), ("fail", &fail)] {
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(format!("junit__{name}"), atif_drift::report::junit::junit(r));
+        });
+    }
+}

@@ -4,5 +4,6 @@ pub mod dedupe;
 pub mod drift;
 pub mod html;
 pub mod inventory;
+pub mod junit;
 pub mod terminal;
 pub mod validation;

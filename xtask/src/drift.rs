@@ -21,8 +21,8 @@ pub struct Args {
     /// Which ATIF builder(s) to compare with the IST path.
     #[arg(long, value_enum, default_value = "both")]
     builder: BuilderArg,
-    /// Also write report.json, report.md and report.html here (written whole, checked before
-    /// the run).
+    /// Also write report.json, report.md, report.html and junit.xml here (written whole,
+    /// checked before the run).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Replace an --out directory that holds files drift does not write.
