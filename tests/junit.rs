@@ -149,3 +149,30 @@ fn the_schema_refuses_a_case_without_classname() {
         assert!(err.contains("classname"), "{err}");
     }
 }
+
+/// Against a baseline, a test case fails per pattern that grew (here: a baseline without
+/// drift, so every pattern grew), not per pattern the policy does not expect.
+#[test]
+fn against_a_baseline_failures_are_the_patterns_that_grew() {
+    let mut r = run("generated/seed-2", "none", &[Builder::Pr1751]);
+    let mut clean = r.clone();
+    for i in &mut clean.items {
+        for o in &mut i.outputs {
+            o.patterns.clear();
+        }
+    }
+    r.baseline = Some(atif_drift::drift::baseline::compare(
+        &r,
+        &clean,
+        "base.json",
+    ));
+    let grew = r.baseline.as_ref().unwrap().grew.len();
+    assert!(grew > 0);
+    let xml = atif_drift::report::junit::junit(&r);
+    if let Some((ok, err)) = xmllint(&xml, "baseline.xml") {
+        assert!(ok, "{err}");
+    }
+    let els = elements(&xml);
+    assert_eq!(count(&els, "failure"), grew);
+    assert!(xml.contains("drift grew against the baseline"));
+}
