@@ -229,19 +229,33 @@ pub fn repr(v: &Value) -> String {
 }
 
 fn write_repr(v: &Value, out: &mut String) {
-    match v {
+    let leaf = |v: &Value, out: &mut String| match v {
         Value::Null => out.push_str("None"),
         Value::Bool(true) => out.push_str("True"),
         Value::Bool(false) => out.push_str("False"),
         Value::Number(n) => out.push_str(&number_str(n)),
         Value::String(s) => out.push_str(&str_repr(s)),
+        _ => unreachable!("containers are written by write_inline"),
+    };
+    write_inline(v, out, &leaf, &|k, out| out.push_str(&str_repr(k)));
+}
+
+/// A value on one line as Python writes containers (`repr` of a list or dict, `json.dumps`):
+/// `[a, b]` and `{k: v}` with `", "` and `": "`; scalars by `leaf`, keys by `key`.
+pub(crate) fn write_inline(
+    v: &Value,
+    out: &mut String,
+    leaf: &dyn Fn(&Value, &mut String),
+    key: &dyn Fn(&str, &mut String),
+) {
+    match v {
         Value::Array(a) => {
             out.push('[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_repr(x, out);
+                write_inline(x, out, leaf, key);
             }
             out.push(']');
         }
@@ -251,12 +265,13 @@ fn write_repr(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                out.push_str(&str_repr(k));
+                key(k, out);
                 out.push_str(": ");
-                write_repr(x, out);
+                write_inline(x, out, leaf, key);
             }
             out.push('}');
         }
+        scalar => leaf(scalar, out),
     }
 }
 

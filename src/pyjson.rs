@@ -22,31 +22,7 @@ pub fn dumps_line(v: &Value) -> String {
 }
 
 fn write_line(v: &Value, out: &mut String) {
-    match v {
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_line(x, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            out.push('{');
-            for (i, (k, x)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_str(k, out);
-                out.push_str(": ");
-                write_line(x, out);
-            }
-            out.push('}');
-        }
-        scalar => write(scalar, 0, out),
-    }
+    crate::pyfmt::write_inline(v, out, &|x, out| write(x, 0, out), &write_str);
 }
 
 /// [`dumps`] of `v` as it is written at nesting `level` of a larger document (the

@@ -61,12 +61,13 @@ fn mooncake_rows_of_the_sample() {
     });
 }
 
-/// The terminal report as a person reads it, at 80 and 120 columns, and the Markdown report: a passing run (the
-/// sample under the committed policy), a failing one (no policy: every difference is
-/// unexpected), an erroring one, and the quiet and verbose views.
-#[test]
-fn terminal_reports() {
-    use atif_drift::report::terminal::{render, Style, Verbosity};
+/// The runs the report snapshots render: a passing one (the sample under the committed
+/// policy, both builders) and a failing one (generated/seed-2 with no policy: every
+/// difference is unexpected).
+fn pass_and_fail() -> (
+    atif_drift::drift::DriftReport,
+    atif_drift::drift::DriftReport,
+) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let opts = LoadOptions::default();
     let run = |item: &str, policy: &atif_drift::drift::policy::Policy, builders: &[Builder]| {
@@ -76,8 +77,19 @@ fn terminal_reports() {
     };
     let committed = job::load_policy(&root.join("drift.toml")).unwrap();
     let none = atif_drift::drift::policy::Policy::default();
-    let pass = run("sample", &committed, &Builder::ALL);
-    let fail = run("generated/seed-2", &none, &[Builder::Pr1751]);
+    (
+        run("sample", &committed, &Builder::ALL),
+        run("generated/seed-2", &none, &[Builder::Pr1751]),
+    )
+}
+
+/// The terminal report as a person reads it, at 80 and 120 columns, and the Markdown report: a passing run (the
+/// sample under the committed policy), a failing one (no policy: every difference is
+/// unexpected), an erroring one, and the quiet and verbose views.
+#[test]
+fn terminal_reports() {
+    use atif_drift::report::terminal::{render, Style, Verbosity};
+    let (pass, fail) = pass_and_fail();
     let mut error = pass.clone();
     error.items[1].outputs.clear();
     error.items[1].error = Some(
@@ -127,16 +139,7 @@ fn terminal_reports() {
 /// a failing one and an erroring one (the page is deterministic: the same bytes each time).
 #[test]
 fn html_reports() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let opts = LoadOptions::default();
-    let run = |item: &str, policy: &atif_drift::drift::policy::Policy, builders: &[Builder]| {
-        let corpus = PathBuf::from("corpus").join(item);
-        job::job(&[corpus], builders, policy, &opts).unwrap().1
-    };
-    let committed = job::load_policy(&root.join("drift.toml")).unwrap();
-    let none = atif_drift::drift::policy::Policy::default();
-    let pass = run("sample", &committed, &Builder::ALL);
-    let fail = run("generated/seed-2", &none, &[Builder::Pr1751]);
+    let (pass, fail) = pass_and_fail();
     let mut error = fail.clone();
     error.items[0].outputs.clear();
     error.items[0].timelines.clear();
