@@ -13,6 +13,7 @@ mod drift;
 mod fuzz;
 mod mutants;
 mod mutate;
+mod wheel;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "atif-drift project tasks")]
@@ -40,6 +41,9 @@ enum Cmd {
     /// Write a corpus item's requests replicated N times (shifted times, fresh ids) as NAT
     /// writes its trace file: the bench's input, kept for a look or a comparison.
     Replicate(bench::ReplicateArgs),
+    /// Build the Python wheel (maturin, `src/python/`) into target/wheels/; with --test,
+    /// install it into a fresh venv and run tests/python/ with pytest.
+    Wheel(wheel::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Cmd::Mutants(a) => mutants::run(a),
         Cmd::Replicate(a) => bench::replicate(a),
         Cmd::Mutate(a) => mutate::run(a),
+        Cmd::Wheel(a) => wheel::run(a),
     };
     match result {
         Ok(code) => code,
