@@ -82,3 +82,15 @@ def test_other_formats_return_text(tmp_path: Path) -> None:
         "report.json",
         "report.md",
     ]
+
+
+def test_the_pytest_recipe_passes_on_the_bundled_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    (tmp_path / "eval_output").symlink_to(CORPUS)
+    monkeypatch.chdir(tmp_path)
+    spec = importlib.util.spec_from_file_location("recipe", ROOT / "tests" / "recipes" / "pytest-gate.py")
+    assert spec and spec.loader
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    recipe.test_eval_output_has_no_unexpected_drift()
