@@ -26,6 +26,7 @@ pub mod alloc;
 pub mod app;
 pub mod atof;
 pub mod config;
+pub mod conform;
 pub mod convert;
 pub mod corpus;
 pub mod differences;

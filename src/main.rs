@@ -212,6 +212,20 @@ enum Cmd {
     ///   atif-drift convert events.json --from atof --to atif --dedupe strict -o trajectory.json
     #[command(verbatim_doc_comment)]
     Convert(ConvertArgs),
+    /// Does this binary reproduce the NAT outputs stored beside each trace?
+    ///
+    /// For every item of the corpus (a `nat eval` output directory: the trace, its config.yml
+    /// and the files NAT's profiler wrote), runs our IST path with the item's configuration
+    /// and compares each output with NAT's file: byte for byte, else with only the listed
+    /// deliberate differences allowed (`atif-drift differences`). Prints the NAT version when
+    /// the item records it.
+    ///
+    /// Exit 0: every stored output reproduced; 1: some output differs (its patterns are
+    /// listed); 2: an item could not be profiled, or no NAT output is stored anywhere.
+    ///
+    /// Example: atif-drift conform path/to/eval_output/
+    #[command(verbatim_doc_comment)]
+    Conform(ConformArgs),
     /// Validate ATIF files against the ATIF schema of their version and the export checklist.
     ///
     /// Exit 0: every file valid (warnings allowed); 1: some file invalid; 2: some file
@@ -372,6 +386,14 @@ struct ConvertArgs {
     skip_bad_lines: bool,
     #[command(flatten)]
     mooncake: MooncakeArgs,
+}
+
+/// The arguments of `conform`.
+#[derive(clap::Args)]
+struct ConformArgs {
+    /// Corpus directories (or `nat eval` output directories).
+    #[arg(required = true)]
+    corpus: Vec<PathBuf>,
 }
 
 /// The arguments of `validate`.
@@ -676,6 +698,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ToFormat::Mooncake => convert_mooncake(a, opts),
             ToFormat::Atif => convert_atif(a, opts),
         },
+        Cmd::Conform(a) => {
+            let items = atif_drift::conform::conform(&a.corpus, &opts)?;
+            out(&report::conform::render(&items));
+            Ok(ExitCode::from(atif_drift::conform::exit_code(&items)))
+        }
         Cmd::Validate(a) => validate(a, opts),
         Cmd::Profile(a) => profile(a, opts),
         Cmd::Drift(a) => drift(a, opts),
