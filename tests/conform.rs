@@ -89,7 +89,7 @@ fn a_changed_stored_value_fails_naming_file_and_path() {
         "{text}"
     );
     assert!(
-        text.contains("confidence_intervals.llm_latency_confidence_intervals.p95: 1 values"),
+        text.contains("confidence_intervals.llm_latency_confidence_intervals.p95: 1 value,"),
         "{text}"
     );
 }

@@ -69,9 +69,10 @@ pub fn render(items: &[ItemConformance]) -> String {
                 for p in o.patterns.iter().take(10) {
                     let _ = writeln!(
                         s,
-                        "      {}: {} values, e.g. {}: NAT {} → ours {}",
+                        "      {}: {} value{}, e.g. {}: NAT {} → ours {}",
                         super::terminal::local(&p.pattern),
                         p.values,
+                        if p.values == 1 { "" } else { "s" },
                         super::terminal::local(&p.example_path),
                         example_side(&p.example, true),
                         example_side(&p.example, false)
