@@ -186,7 +186,7 @@ fn the_html_report_in_headless_chromium() {
         &tab,
         "document.querySelectorAll('table.heat tbody tr').length",
     );
-    assert_eq!(rows.as_u64(), Some(18), "heatmap rows");
+    assert_eq!(rows.as_u64(), Some(20), "heatmap rows");
     // A timeline with both paths' bars.
     assert!(visible(&tab, "figure.timeline svg"));
     assert!(visible(&tab, "figure.timeline g.call rect.ist"));

@@ -35,9 +35,10 @@ fn every_corpus_file_is_accounted_for() {
             })
             .count()
     };
-    // 5 runs with NAT's converter ATIF, 1 in nat eval's layout (no nat_atif.json) and 3
-    // generated ones (corpus/generated, `atif-drift gen --seed 1 --count 3`).
-    assert_eq!(loaded("all_requests_profiler_traces.json", "ist"), 9);
+    // 5 runs with NAT's converter ATIF, 1 in nat eval's layout (no nat_atif.json), 1 with
+    // every analysis on (no ATIF, no config) and 3 generated ones (corpus/generated,
+    // `atif-drift gen --seed 1 --count 3`).
+    assert_eq!(loaded("all_requests_profiler_traces.json", "ist"), 10);
     assert_eq!(loaded("atof_events.json", "atof"), 3);
     assert_eq!(loaded("nat_atif.json", "atif-list"), 5);
     assert_eq!(loaded("workflow_output_atif.json", "atif-eval-output"), 5);

@@ -29,8 +29,8 @@ fn bundled_corpus_passes_with_the_committed_policy() {
     .unwrap();
     assert_eq!(
         r.items.len(),
-        18,
-        "5 real runs + 1 in nat eval's layout + 3 generated × 2 builders"
+        20,
+        "5 real runs + 1 in nat eval's layout + 1 with every analysis on + 3 generated × 2 builders"
     );
     // nat eval's layout (workflow_output_atif.json only): the ATIF sessions pair with the
     // IST requests by position, not by the eval item's session id.
@@ -507,4 +507,39 @@ fn a_suggested_policy_passes_its_corpus_and_catches_a_fault() {
         "the unbounded built-in policy lets it through: {}",
         unbounded.1
     );
+}
+
+/// The built-in policy holds with every analysis on (NAT's defaults: a run directory without
+/// the workflow's config.yml, or a config that enables them): each bundled item's trace and
+/// ATIF alone, both builders, no unexpected drift. The bundled configs turn the simple-stack
+/// analysis off, which hid its faithful drift (tool and LLM START times) until this test.
+#[test]
+fn the_builtin_policy_passes_every_item_with_every_analysis_on() {
+    let policy =
+        atif_drift::app::load_policy(&atif_drift::drift::policy::PolicySource::Builtin).unwrap();
+    let root = root();
+    let work = root.join("target/drift-all-on");
+    let _ = std::fs::remove_dir_all(&work);
+    for item in job::discover(&root.join("corpus"), &LoadOptions::default()).unwrap() {
+        let dir = work.join(item.name.replace('/', "__"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&item.ist, dir.join("all_requests_profiler_traces.json")).unwrap();
+        if let Some(atif) = &item.atif {
+            std::fs::copy(atif, dir.join("nat_atif.json")).unwrap();
+        }
+    }
+    let (_, r) = job::job(&[work], &Builder::ALL, &policy, &LoadOptions::default()).unwrap();
+    assert!(r.items.iter().all(|i| i.error.is_none()));
+    let unexpected: Vec<String> = r
+        .items
+        .iter()
+        .flat_map(|i| {
+            i.outputs
+                .iter()
+                .flat_map(|o| &o.patterns)
+                .filter(|p| p.is_unexpected())
+                .map(move |p| format!("{} [{}] {}", i.item, i.builder.name(), p.pattern))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
 }

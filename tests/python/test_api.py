@@ -28,7 +28,7 @@ def test_the_command_comes_with_the_wheel() -> None:
 def test_the_bundled_corpus_passes() -> None:
     report = assert_no_unexpected_drift(CORPUS, builders=("pr1751", "faithful"))
     assert report["schema"] == "atif-drift/drift-report/v1"
-    assert len(report["items"]) == 18
+    assert len(report["items"]) == 20
     assert unexpected_patterns(report) == []
 
 
