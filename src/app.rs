@@ -114,6 +114,12 @@ pub fn drift(
     let baseline = cmd.baseline.as_deref().map(read_report).transpose()?;
     let (entries, mut r) =
         job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
+    // The built-in policy covers run shapes a given run need not have (every analysis on,
+    // parallel tools, subagents): an entry it did not use is no news to its user. A policy
+    // file's unused entries are reported: the file is theirs to keep current.
+    if cmd.policy == PolicySource::Builtin {
+        r.unused_expectations.clear();
+    }
     // The timelines are the HTML report's (and stay in report.json beside it, for
     // `merge-reports --format html`).
     if cmd.format != ReportFormat::Html && cmd.out.is_none() {

@@ -801,3 +801,21 @@ fn merged_partitions_render_one_html_report() {
         .unwrap()
         .contains("\"timelines\""));
 }
+
+/// The built-in policy's unused entries are not reported (it covers run shapes a run need
+/// not have); a policy file's are, as stale.
+#[test]
+fn only_a_policy_files_unused_entries_are_reported() {
+    let sample = common::root().join("corpus/sample");
+    let builtin = run(bin().arg("drift").arg(&sample).args(["--format", "json"]));
+    assert_eq!(code(&builtin), Some(0), "{}", stderr(&builtin));
+    let v: serde_json::Value = serde_json::from_slice(&builtin.stdout).unwrap();
+    assert_eq!(v["unused_expectations"], serde_json::json!([]));
+    let file = run(bin()
+        .arg("drift")
+        .arg(&sample)
+        .arg("--policy")
+        .arg(common::root().join("drift.toml")));
+    assert_eq!(code(&file), Some(0), "{}", stderr(&file));
+    assert!(stdout(&file).contains("expectation matched nothing"));
+}
