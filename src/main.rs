@@ -259,7 +259,11 @@ enum Cmd {
     ///
     /// Examples:
     ///   atif-drift drift path/to/nat_eval_output/
-    ///   atif-drift drift corpus/ --policy my-drift.toml --format markdown --out report/
+    ///   atif-drift drift path/to/nat_eval_output/ --out drift-report/
+    ///   atif-drift drift corpus/ --policy my-drift.toml --format markdown
+    ///
+    /// --out writes report.html (heatmap, request timelines), report.md, report.json and
+    /// junit.xml; --format prints one of them.
     #[command(verbatim_doc_comment)]
     Drift(DriftArgs),
     /// Merge drift reports (JSON) of several partitions into one, and exit as `drift` would.
