@@ -289,6 +289,14 @@ pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, s
     std::borrow::Cow::Owned(out)
 }
 
+/// Remove a `prediction_trie.json` value's `generated_at`, so it compares equal to NAT's apart
+/// from the listed `profile.trie-generated-at`.
+pub fn drop_generated_at(v: &mut Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.remove("generated_at");
+    }
+}
+
 /// Sort every `active_uuids` list of a `workflow_profiling_metrics.json` value, so it
 /// compares equal to NAT's apart from the listed `profile.active-uuids-order`.
 pub fn normalize_active_uuids(metrics: &mut Value) {

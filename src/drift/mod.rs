@@ -501,9 +501,7 @@ impl Compared {
 /// `generated_at` dropped, `active_uuids` lists sorted.
 fn normalize_json(v: &mut Value) {
     crate::differences::rename_uuids_value(v);
-    if let Some(m) = v.as_object_mut() {
-        m.remove("generated_at");
-    }
+    crate::differences::drop_generated_at(v);
     normalize_active_uuids(v);
 }
 
