@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::config::ProfilerConfig;
 use crate::drift::policy::Policy;
 use crate::drift::{diff_compared, Compared, OutputDrift, COMPARED};
 use crate::error::Error;
@@ -102,7 +101,10 @@ fn allowances(ours: &Content, stored: &Option<serde_json::Value>) -> Vec<&'stati
     let mut taken = Vec::new();
     let (mut a, mut b) = (nat.clone(), mine);
     let steps: [(&'static str, Normalise); 2] = [
-        ("profile.trie-generated-at", drop_generated_at),
+        (
+            "profile.trie-generated-at",
+            crate::differences::drop_generated_at,
+        ),
         (
             "profile.active-uuids-order",
             crate::differences::normalize_active_uuids,
@@ -129,14 +131,8 @@ fn allowances(ours: &Content, stored: &Option<serde_json::Value>) -> Vec<&'stati
 /// A normalisation of a JSON output (one deliberate difference).
 type Normalise = fn(&mut serde_json::Value);
 
-fn drop_generated_at(v: &mut serde_json::Value) {
-    if let Some(m) = v.as_object_mut() {
-        m.remove("generated_at");
-    }
-}
-
 /// One item: profile it with its configuration and compare every output with NAT's.
-fn item_conformance(item: &crate::job::Item, opts: &LoadOptions) -> ItemConformance {
+fn item_conformance(item: &crate::job::Item, opts: &LoadOptions) -> Option<ItemConformance> {
     let dir = item.ist.parent().unwrap_or(Path::new("."));
     let mut out = ItemConformance {
         item: item.name.clone(),
@@ -145,10 +141,7 @@ fn item_conformance(item: &crate::job::Item, opts: &LoadOptions) -> ItemConforma
         error: None,
     };
     let run = || -> Result<Vec<(String, Verdict)>, Error> {
-        let cfg = match &item.config {
-            Some(c) => ProfilerConfig::from_workflow_yaml(c)?,
-            None => ProfilerConfig::all_on(),
-        };
+        let cfg = item.profiler_config()?;
         let trace = crate::trace::load_file(&item.ist, opts)?;
         let ours = crate::pipeline::profile(&trace, ProfilePath::Ist, &cfg, false)?;
         let policy = Policy::from_toml(POLICY).expect("a valid policy");
@@ -174,29 +167,19 @@ fn item_conformance(item: &crate::job::Item, opts: &LoadOptions) -> ItemConforma
     };
     match run() {
         Ok(files) => out.files = files,
+        // Named like a trace but not one: not an item (as the drift job skips it).
+        Err(Error::NotATrace { .. }) => return None,
         Err(e) => out.error = Some(e.to_string()),
     }
-    out
+    Some(out)
 }
 
-/// Every item of `corpora`, in path order, compared with the NAT outputs stored beside it.
+/// Every item of `corpora`, in the drift job's order, compared with the NAT outputs stored beside it.
 pub fn conform(corpora: &[PathBuf], opts: &LoadOptions) -> Result<Vec<ItemConformance>, Error> {
-    let mut items = Vec::new();
-    for c in corpora {
-        let found = crate::job::discover(c, opts)?;
-        if found.is_empty() {
-            return Err(Error::Other(format!(
-                "{}: no item (no all_requests_profiler_traces.json that loads as IST)",
-                c.display()
-            )));
-        }
-        items.extend(found);
-    }
-    items.sort_by(|a, b| a.ist.cmp(&b.ist));
-    items.dedup_by(|a, b| a.ist == b.ist);
+    let items = crate::job::corpus_items(corpora, opts)?;
     Ok(items
         .par_iter()
-        .map(|i| item_conformance(i, opts))
+        .filter_map(|i| item_conformance(i, opts))
         .collect())
 }
 

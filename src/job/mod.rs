@@ -29,6 +29,16 @@ pub struct Item {
     pub config: Option<PathBuf>,
 }
 
+impl Item {
+    /// The item's profiler configuration: its config.yml's, or every analysis on.
+    pub fn profiler_config(&self) -> Result<ProfilerConfig, crate::Error> {
+        match &self.config {
+            Some(c) => ProfilerConfig::from_workflow_yaml(c),
+            None => Ok(ProfilerConfig::all_on()),
+        }
+    }
+}
+
 /// An item's IST trace by name: `all_requests_profiler_traces.json`, not under `atif_native/`
 /// (NAT's ATIF-native profiler writes a file of that name too).
 fn is_item_trace(p: &Path) -> bool {
@@ -154,13 +164,10 @@ pub(crate) fn run_item_builders(
         }
     };
     let run = (|| -> Result<_, inputs::Failed> {
-        let cfg = match &item.config {
-            Some(c) => ProfilerConfig::from_workflow_yaml(c).map_err(|error| inputs::Failed {
-                counts: None,
-                error,
-            })?,
-            None => ProfilerConfig::all_on(),
-        };
+        let cfg = item.profiler_config().map_err(|error| inputs::Failed {
+            counts: None,
+            error,
+        })?;
         let inputs::Inputs {
             counts,
             ist_frame,
@@ -430,12 +437,7 @@ pub fn job_with(
     let mut entries = Vec::new();
     let mut items = Vec::new();
     let mut deferred = Vec::new();
-    for c in distinct_corpora(corpora) {
-        let walked = crate::corpus::walk_with(c, opts, &is_item_trace)?;
-        let found = items_of(c, &walked);
-        if found.is_empty() {
-            return Err(no_item(c, &walked));
-        }
+    for (c, walked, found) in walk_corpora(corpora, opts)? {
         for (j, e) in walked.iter().enumerate() {
             let full = abs_path(c, &e.path);
             let provisional = matches!(
@@ -453,9 +455,7 @@ pub fn job_with(
         items.extend(found);
         entries.extend(walked);
     }
-    // The report must not depend on the order the corpora were given in.
-    items.sort_by(|a, b| (&a.name, &a.ist).cmp(&(&b.name, &b.ist)));
-    items.dedup_by(|a, b| a.ist == b.ist);
+    sort_distinct(&mut items);
     if let Some((k, n)) = partition_kn {
         items = partition(items, k, n);
     }
@@ -485,6 +485,45 @@ pub fn job_with(
 /// The corpora once each: the same directory given twice (`corpus`, `./corpus`, its absolute
 /// path) or a directory given with one of its subdirectories is walked once, as the outer
 /// directory given first. Paths that do not resolve are kept (the walk reports them).
+/// Each distinct corpus, walked (item traces recognised by name, not parsed), with its
+/// items; a corpus without an item is an error.
+#[allow(clippy::type_complexity)]
+fn walk_corpora<'c>(
+    corpora: &'c [PathBuf],
+    opts: &LoadOptions,
+) -> Result<Vec<(&'c Path, Vec<crate::corpus::FileEntry>, Vec<Item>)>, crate::Error> {
+    distinct_corpora(corpora)
+        .into_iter()
+        .map(|c| {
+            let walked = crate::corpus::walk_with(c, opts, &is_item_trace)?;
+            let found = items_of(c, &walked);
+            if found.is_empty() {
+                return Err(no_item(c, &walked));
+            }
+            Ok((c, walked, found))
+        })
+        .collect()
+}
+
+/// Items in (name, trace) order, each trace once: the report must not depend on the order
+/// the corpora were given in.
+fn sort_distinct(items: &mut Vec<Item>) {
+    items.sort_by(|a, b| (&a.name, &a.ist).cmp(&(&b.name, &b.ist)));
+    items.dedup_by(|a, b| a.ist == b.ist);
+}
+
+/// The items of every corpus, as the drift job finds them (a corpus given twice, or inside
+/// another, counts once; a corpus without an item is an error). Item traces are not parsed:
+/// one that turns out not to be IST fails to load with [`crate::Error::NotATrace`].
+pub fn corpus_items(corpora: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Item>, crate::Error> {
+    let mut items: Vec<Item> = walk_corpora(corpora, opts)?
+        .into_iter()
+        .flat_map(|(_, _, found)| found)
+        .collect();
+    sort_distinct(&mut items);
+    Ok(items)
+}
+
 fn distinct_corpora(corpora: &[PathBuf]) -> Vec<&Path> {
     let resolved: Vec<(Option<PathBuf>, &Path)> = corpora
         .iter()
