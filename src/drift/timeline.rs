@@ -96,17 +96,22 @@ impl RequestTimeline {
     }
 }
 
-/// The rows of each of the first [`CANDIDATES`] requests of `frame`, by request number.
-fn candidate_rows(frame: &Frame) -> Vec<(usize, Vec<usize>)> {
+/// The first [`CANDIDATES`] request numbers of `frame`.
+fn candidates(frame: &Frame) -> Vec<usize> {
     let mut numbers: Vec<usize> = frame.rows.iter().map(|r| r.example_number).collect();
     numbers.sort_unstable();
     numbers.dedup();
     numbers.truncate(CANDIDATES);
+    numbers
+}
+
+/// The rows of `frame` of each request in `numbers`, in that order.
+fn rows_of(frame: &Frame, numbers: &[usize]) -> Vec<Vec<usize>> {
     let slot: FxHashMap<usize, usize> = numbers.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    let mut rows: Vec<(usize, Vec<usize>)> = numbers.iter().map(|&n| (n, Vec::new())).collect();
+    let mut rows = vec![Vec::new(); numbers.len()];
     for (i, r) in frame.rows.iter().enumerate() {
         if let Some(&k) = slot.get(&r.example_number) {
-            rows[k].1.push(i);
+            rows[k].push(i);
         }
     }
     rows
@@ -215,40 +220,31 @@ pub fn request_timeline(request: usize, ist: &CallForest, atif: &CallForest) -> 
 /// (the first by number on ties, and the first request when every call is the same), in
 /// request order. Calls are built as the nested-stack analysis builds them.
 pub fn timelines(ist: &Frame, atif: &[Frame]) -> Vec<Vec<RequestTimeline>> {
-    let ist_rows = candidate_rows(ist);
-    let ist_forests: Vec<CallForest> = ist_rows
-        .iter()
-        .map(|(_, rows)| build_request(ist, rows, Families::All))
-        .collect();
+    let numbers = candidates(ist);
+    let forests = |frame: &Frame| -> Vec<CallForest> {
+        rows_of(frame, &numbers)
+            .iter()
+            .map(|rows| build_request(frame, rows, Families::All))
+            .collect()
+    };
+    let ist_forests = forests(ist);
     atif.iter()
         .map(|frame| {
-            let mut by_request: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
-            let wanted: FxHashMap<usize, ()> = ist_rows.iter().map(|(n, _)| (*n, ())).collect();
-            for (i, r) in frame.rows.iter().enumerate() {
-                if wanted.contains_key(&r.example_number) {
-                    by_request.entry(r.example_number).or_default().push(i);
-                }
-            }
-            let mut all: Vec<RequestTimeline> = ist_rows
+            let all: Vec<RequestTimeline> = numbers
                 .iter()
                 .zip(&ist_forests)
-                .map(|((n, _), forest)| {
-                    let rows = by_request.remove(n).unwrap_or_default();
-                    let other = build_request(frame, &rows, Families::All);
-                    request_timeline(*n, forest, &other)
-                })
+                .zip(forests(frame))
+                .map(|((&n, left), right)| request_timeline(n, left, &right))
                 .collect();
             // Most changed first (stable: the first by number on ties), then in request order.
             let mut rank: Vec<usize> = (0..all.len()).collect();
             rank.sort_by_key(|&i| std::cmp::Reverse(all[i].changed()));
-            let mut keep: Vec<usize> = rank.into_iter().take(REQUESTS).collect();
-            keep.sort_unstable();
-            let mut kept = Vec::with_capacity(keep.len());
-            for i in keep.into_iter().rev() {
-                kept.push(all.swap_remove(i));
-            }
-            kept.reverse();
-            kept
+            rank.truncate(REQUESTS);
+            all.into_iter()
+                .enumerate()
+                .filter(|(i, _)| rank.contains(i))
+                .map(|(_, t)| t)
+                .collect()
         })
         .collect()
 }
@@ -348,18 +344,15 @@ mod tests {
         assert!(kept.iter().all(|r| !r.rows.is_empty()));
         // No request left out has more changed calls than one kept.
         let least = kept.iter().map(RequestTimeline::changed).min().unwrap();
-        let all = candidate_rows(&ist);
-        let mut by_request: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
-        for (i, r) in frames[0].rows.iter().enumerate() {
-            by_request.entry(r.example_number).or_default().push(i);
-        }
-        for (n, rows) in &all {
-            if kept.iter().any(|k| k.request == *n) {
+        let numbers = candidates(&ist);
+        let (left, right) = (rows_of(&ist, &numbers), rows_of(&frames[0], &numbers));
+        for (k, &n) in numbers.iter().enumerate() {
+            if kept.iter().any(|t| t.request == n) {
                 continue;
             }
-            let a = build_request(&ist, rows, Families::All);
-            let b = build_request(&frames[0], &by_request[n], Families::All);
-            assert!(request_timeline(*n, &a, &b).changed() <= least);
+            let a = build_request(&ist, &left[k], Families::All);
+            let b = build_request(&frames[0], &right[k], Families::All);
+            assert!(request_timeline(n, &a, &b).changed() <= least);
         }
     }
 }
