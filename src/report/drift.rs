@@ -17,15 +17,9 @@ fn md_escape(s: &str) -> String {
 /// is printed once, numbered, and referenced (`R3`); examples are cut to 80 characters
 /// (the JSON report holds them whole).
 pub fn markdown(r: &DriftReport) -> String {
-    use super::terminal::{verdict, Outcome};
     use std::fmt::Write;
-    let (outcome, line) = verdict(r);
-    let word = match outcome {
-        Outcome::Pass => "PASS",
-        Outcome::Fail => "FAIL",
-        Outcome::Error => "ERROR",
-    };
-    let mut s = format!("## atif-drift: {word}\n\n{line}\n");
+    let (outcome, line) = super::terminal::verdict(r);
+    let mut s = format!("## atif-drift: {}\n\n{line}\n", outcome.word());
     if let Some(b) = &r.baseline {
         let _ = writeln!(s, "\n### Against the baseline `{}`\n", md_escape(&b.file));
         for (what, list) in [("grew", &b.grew), ("shrank", &b.shrank)] {

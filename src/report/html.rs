@@ -13,9 +13,8 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::terminal::{self, Outcome};
+use super::terminal;
 use crate::drift::timeline::{RequestTimeline, Row, Status, Times};
-use crate::drift::value_diff::Change;
 use crate::drift::{DriftReport, ItemDrift, OutputDrift, PatternDrift};
 use crate::numeric::six_decimals;
 
@@ -25,7 +24,7 @@ const SCRIPT: &str = include_str!("html.js");
 /// The page of report `r`.
 pub fn html(r: &DriftReport) -> String {
     let (outcome, line) = terminal::verdict(r);
-    let word = outcome_word(outcome);
+    let word = outcome.word();
     let reasons = Reasons::of(r);
     let page = html! {
         (DOCTYPE)
@@ -96,14 +95,6 @@ fn lines(page: &str) -> String {
     out.push_str(rest);
     out.push('\n');
     out
-}
-
-fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "PASS",
-        Outcome::Fail => "FAIL",
-        Outcome::Error => "ERROR",
-    }
 }
 
 /// The reasons of expected drift, numbered in order of first use.
@@ -217,7 +208,7 @@ fn heatmap(r: &DriftReport) -> Markup {
                                     } @else { (i.builder.name()) }
                                 }
                                 @if let Some(e) = &i.error {
-                                    td.error colspan=(cols.len()) title=(e) { "error: " (cut(e, 60)) }
+                                    td.error colspan=(cols.len()) title=(e) { "error: " (terminal::cut(e, 60)) }
                                 } @else {
                                     @for c in &cols { (heat_cell(k, i, c)) }
                                 }
@@ -259,15 +250,6 @@ fn heat_cell(k: usize, i: &ItemDrift, file: &str) -> Markup {
             a href={ "#" (output_id(k, file)) } aria-label=(title) { (text) }
         }
     }
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
 }
 
 fn unexpected_section(r: &DriftReport) -> Markup {
@@ -385,7 +367,7 @@ fn output(k: usize, o: &OutputDrift, reasons: &Reasons) -> Markup {
                             th scope="col" { "pattern" } th scope="col" { "values" }
                             th scope="col" { "one side only" } th scope="col" { "largest |Δ|" }
                             th scope="col" { "verdict" } th scope="col" { "loss" }
-                            th scope="col" { "example (IST → ATIF)" }
+                            th scope="col" { "example" }
                         } }
                         tbody { @for p in &o.patterns { (pattern_row(p, reasons)) } }
                     }
@@ -420,18 +402,8 @@ fn pattern_row(p: &PatternDrift, reasons: &Reasons) -> Markup {
                 }
             }
             td { (p.loss.as_deref().unwrap_or("")) }
-            td.example { code { (terminal::local(&p.example_path)) } ": " (example(&p.example)) }
+            td.example { code { (terminal::local(&p.example_path)) } ": " (terminal::example(p, 120)) }
         }
-    }
-}
-
-fn example(c: &Change) -> String {
-    let s = |v| terminal::shown(v, 120);
-    match c {
-        Change::Value { left, right } => format!("{} → {}", s(left), s(right)),
-        Change::Type { left, right } => format!("{} → {} (another type)", s(left), s(right)),
-        Change::OnlyLeft { value } => format!("IST only: {}", s(value)),
-        Change::OnlyRight { value } => format!("ATIF only: {}", s(value)),
     }
 }
 
@@ -539,7 +511,7 @@ fn timeline(k: usize, t: &RequestTimeline) -> Markup {
                         title { (row_title(row)) }
                         rect.band x="0" y=(y) width=(LABEL + PLOT + 20.0) height=(ROW) {}
                         text x=(4.0 + 8.0 * row.depth.min(12) as f64) y=(y + 13.0) {
-                            (cut(&format!("{}:{}", row.kind, row.name), 34 - 2 * row.depth.min(12)))
+                            (terminal::cut(&format!("{}:{}", row.kind, row.name), 34 - 2 * row.depth.min(12)))
                         }
                         @if let Some(s) = row.ist { (bar(x(s.start), x(s.end), y + 2.0, "ist")) }
                         @if let Some(s) = row.atif { (bar(x(s.start), x(s.end), y + 9.5, "atif")) }

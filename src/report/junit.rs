@@ -8,8 +8,7 @@
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-use super::terminal::{difference, local, shown};
-use crate::drift::value_diff::Change;
+use super::terminal::{difference, local};
 use crate::drift::{DriftReport, ItemDrift, OutputDrift, PatternDrift};
 
 /// A failure of one test case: its message (one line) and its text.
@@ -19,15 +18,11 @@ struct Failure {
 }
 
 fn example(p: &PatternDrift) -> String {
-    let s = |v| shown(v, 200);
-    let change = match &p.example {
-        Change::Value { left, right } | Change::Type { left, right } => {
-            format!("IST {} → ATIF {}", s(left), s(right))
-        }
-        Change::OnlyLeft { value } => format!("IST only: {}", s(value)),
-        Change::OnlyRight { value } => format!("ATIF only: {}", s(value)),
-    };
-    format!("e.g. {}: {change}", local(&p.example_path))
+    format!(
+        "e.g. {}: {}",
+        local(&p.example_path),
+        super::terminal::example(p, 200)
+    )
 }
 
 /// The failures of output `o` of item `i`: its unexpected patterns, or, against a baseline,
@@ -110,12 +105,33 @@ fn counts(tests: usize, failures: usize, errors: usize) -> Vec<(&'static str, St
     ]
 }
 
+/// An item × builder's test cases: each output with its failures.
+type Cases<'r> = Vec<(&'r OutputDrift, Vec<Failure>)>;
+
+/// A test case of `classname` holding one `<error>` of `kind`: its first line the message,
+/// `text` whole.
+fn error_case(w: &mut W, name: &str, classname: &str, kind: &str, text_: &str) {
+    let case = [
+        ("name", name.to_string()),
+        ("classname", classname.to_string()),
+        ("time", "0".into()),
+    ];
+    element(w, "testcase", &case, |w| {
+        let attrs = [
+            (
+                "message",
+                text_.lines().next().unwrap_or_default().to_string(),
+            ),
+            ("type", kind.into()),
+        ];
+        element(w, "error", &attrs, |w| text(w, text_));
+    });
+}
+
 /// One suite: an item × builder.
-fn suite(w: &mut W, r: &DriftReport, i: &ItemDrift) {
+fn suite(w: &mut W, i: &ItemDrift, cases: &Cases) {
     let name = format!("{} [{}]", i.item, i.builder.name());
     let classname = format!("atif-drift.{}.{}", i.item, i.builder.name());
-    let cases: Vec<(&OutputDrift, Vec<Failure>)> =
-        i.outputs.iter().map(|o| (o, failures(r, i, o))).collect();
     let failing = cases.iter().filter(|(_, f)| !f.is_empty()).count();
     let (tests, errors) = match &i.error {
         Some(_) => (1, 1),
@@ -125,20 +141,9 @@ fn suite(w: &mut W, r: &DriftReport, i: &ItemDrift) {
     attrs.extend(counts(tests, failing, errors));
     element(w, "testsuite", &attrs, |w| {
         if let Some(e) = &i.error {
-            let case = [
-                ("name", "item".to_string()),
-                ("classname", classname.clone()),
-                ("time", "0".into()),
-            ];
-            element(w, "testcase", &case, |w| {
-                let attrs = [
-                    ("message", e.lines().next().unwrap_or_default().to_string()),
-                    ("type", "error".into()),
-                ];
-                element(w, "error", &attrs, |w| text(w, e));
-            });
+            error_case(w, "item", &classname, "error", e);
         }
-        for (o, fails) in &cases {
+        for (o, fails) in cases {
             let case = [
                 ("name", o.file.clone()),
                 ("classname", classname.clone()),
@@ -169,29 +174,31 @@ pub fn junit(r: &DriftReport) -> String {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
         .expect("writes to memory");
-    let cases: usize = r
+    let suites: Vec<(&ItemDrift, Cases)> = r
         .items
         .iter()
         .map(|i| {
-            if i.error.is_some() {
-                1
-            } else {
-                i.outputs.len()
-            }
+            (
+                i,
+                i.outputs.iter().map(|o| (o, failures(r, i, o))).collect(),
+            )
         })
+        .collect();
+    let cases: usize = suites
+        .iter()
+        .map(|(i, c)| if i.error.is_some() { 1 } else { c.len() })
         .sum::<usize>()
         + r.failures.len();
-    let failing: usize = r
-        .items
+    let failing: usize = suites
         .iter()
-        .flat_map(|i| i.outputs.iter().map(move |o| (i, o)))
-        .filter(|(i, o)| !failures(r, i, o).is_empty())
+        .flat_map(|(_, c)| c)
+        .filter(|(_, f)| !f.is_empty())
         .count();
     let mut attrs = vec![("name", "atif-drift".to_string())];
     attrs.extend(counts(cases, failing, r.errors()));
     element(&mut w, "testsuites", &attrs, |w| {
-        for i in &r.items {
-            suite(w, r, i);
+        for (i, c) in &suites {
+            suite(w, i, c);
         }
         if !r.failures.is_empty() {
             let mut attrs = vec![("name", "corpus".to_string())];
@@ -199,15 +206,7 @@ pub fn junit(r: &DriftReport) -> String {
             element(w, "testsuite", &attrs, |w| {
                 for f in &r.failures {
                     let file = f.split_once(": ").map_or(f.as_str(), |(p, _)| p);
-                    let case = [
-                        ("name", file.to_string()),
-                        ("classname", "atif-drift.corpus".to_string()),
-                        ("time", "0".into()),
-                    ];
-                    element(w, "testcase", &case, |w| {
-                        let attrs = [("message", f.clone()), ("type", "load-error".into())];
-                        element(w, "error", &attrs, |w| text(w, f));
-                    });
+                    error_case(w, file, "atif-drift.corpus", "load-error", f);
                 }
             });
         }

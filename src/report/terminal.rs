@@ -51,6 +51,17 @@ pub enum Outcome {
     Error,
 }
 
+impl Outcome {
+    /// `PASS`, `FAIL` or `ERROR`: the verdict line's first word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+        }
+    }
+}
+
 /// The verdict: its outcome and its line (`PASS: …`, `FAIL: 3 unexpected patterns in 2
 /// items …`, `ERROR: …`).
 pub fn verdict(r: &DriftReport) -> (Outcome, String) {
@@ -340,11 +351,10 @@ pub(crate) fn local(at: &str) -> &str {
     at.split_once(':').map_or(at, |(_, rest)| rest)
 }
 
-/// A value as an example shows it: JSON, cut to `max` characters.
-pub(crate) fn shown(v: &serde_json::Value, max: usize) -> String {
-    let s = serde_json::to_string(v).unwrap_or_default();
+/// `s` cut to `max` characters, the last of them `…` when it is cut.
+pub(crate) fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
-        return s;
+        return s.to_string();
     }
     format!(
         "{}…",
@@ -352,8 +362,13 @@ pub(crate) fn shown(v: &serde_json::Value, max: usize) -> String {
     )
 }
 
-/// The example of a pattern, both sides labelled.
-fn example(p: &PatternDrift, max: usize) -> String {
+/// A value as an example shows it: JSON, cut to `max` characters.
+pub(crate) fn shown(v: &serde_json::Value, max: usize) -> String {
+    cut(&serde_json::to_string(v).unwrap_or_default(), max)
+}
+
+/// The example of a pattern, both sides labelled, each cut to `max` characters.
+pub(crate) fn example(p: &PatternDrift, max: usize) -> String {
     match &p.example {
         Change::Value { left, right } => {
             format!("IST {} → ATIF {}", shown(left, max), shown(right, max))
