@@ -531,15 +531,8 @@ fn the_builtin_policy_passes_every_item_with_every_analysis_on() {
     let (_, r) = job::job(&[work], &Builder::ALL, &policy, &LoadOptions::default()).unwrap();
     assert!(r.items.iter().all(|i| i.error.is_none()));
     let unexpected: Vec<String> = r
-        .items
-        .iter()
-        .flat_map(|i| {
-            i.outputs
-                .iter()
-                .flat_map(|o| &o.patterns)
-                .filter(|p| p.is_unexpected())
-                .map(move |p| format!("{} [{}] {}", i.item, i.builder.name(), p.pattern))
-        })
+        .unexpected_patterns()
+        .map(|(i, p)| format!("{} [{}] {}", i.item, i.builder.name(), p.pattern))
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
 }

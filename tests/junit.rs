@@ -111,13 +111,7 @@ fn check(r: &DriftReport, name: &str) -> String {
         .sum::<usize>()
         + r.failures.len();
     assert_eq!(count(&els, "testcase"), cases, "{name}");
-    let unexpected: usize = r
-        .items
-        .iter()
-        .flat_map(|i| &i.outputs)
-        .flat_map(|o| &o.patterns)
-        .filter(|p| p.is_unexpected())
-        .count();
+    let unexpected = r.unexpected_patterns().count();
     assert_eq!(count(&els, "failure"), unexpected, "{name}");
     assert_eq!(count(&els, "error"), r.errors(), "{name}");
     assert_eq!(attr(&els[0], "tests"), cases.to_string());

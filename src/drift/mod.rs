@@ -146,6 +146,16 @@ pub struct BuilderDrift {
     pub timelines: Vec<timeline::RequestTimeline>,
 }
 
+impl ItemDrift {
+    /// Its patterns that count against the run ([`PatternDrift::is_unexpected`]), in
+    /// output order.
+    pub fn unexpected_patterns(&self) -> impl Iterator<Item = &PatternDrift> {
+        self.outputs
+            .iter()
+            .flat_map(|o| o.patterns.iter().filter(|p| p.is_unexpected()))
+    }
+}
+
 /// The drift of a whole job: every item × builder, and what could not be compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
@@ -177,6 +187,13 @@ impl DriftReport {
             .map(OutputDrift::unexpected)
             .sum()
     }
+    /// Every unexpected pattern with its item, in report order.
+    pub fn unexpected_patterns(&self) -> impl Iterator<Item = (&ItemDrift, &PatternDrift)> {
+        self.items
+            .iter()
+            .flat_map(|i| i.unexpected_patterns().map(move |p| (i, p)))
+    }
+
     /// Whether the drift fails the run: against a baseline, drift that grew; otherwise,
     /// drift the policy does not expect.
     pub fn failing(&self) -> bool {

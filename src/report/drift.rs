@@ -56,7 +56,7 @@ pub fn markdown(r: &DriftReport) -> String {
 /// The unexpected patterns, one row each.
 fn unexpected_section(r: &DriftReport, s: &mut String) {
     use std::fmt::Write;
-    let unexpected: Vec<_> = super::terminal::unexpected(r).collect();
+    let unexpected: Vec<_> = r.unexpected_patterns().collect();
     if !unexpected.is_empty() {
         s.push_str("\n### Unexpected drift\n\n| item | builder | pattern | values | largest difference | example (IST → ATIF) |\n|---|---|---|---:|---|---|\n");
         for (i, p) in &unexpected {

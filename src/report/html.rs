@@ -257,13 +257,7 @@ fn unexpected_section(r: &DriftReport) -> Markup {
         .items
         .iter()
         .enumerate()
-        .flat_map(|(k, i)| {
-            i.outputs
-                .iter()
-                .flat_map(|o| &o.patterns)
-                .filter(|p| p.is_unexpected())
-                .map(move |p| (k, i, p))
-        })
+        .flat_map(|(k, i)| i.unexpected_patterns().map(move |p| (k, i, p)))
         .collect();
     if list.is_empty() {
         return html! {};

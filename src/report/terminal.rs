@@ -72,7 +72,7 @@ pub fn verdict(r: &DriftReport) -> (Outcome, String) {
         .flat_map(|i| &i.outputs)
         .filter(|o| o.differing > 0)
         .count();
-    let unexpected: Vec<(&ItemDrift, &PatternDrift)> = unexpected(r).collect();
+    let unexpected: Vec<(&ItemDrift, &PatternDrift)> = r.unexpected_patterns().collect();
     let mut items: Vec<&str> = unexpected.iter().map(|(i, _)| i.item.as_str()).collect();
     items.dedup();
     let fail = format!(
@@ -130,16 +130,6 @@ fn plural(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
-}
-
-/// Every unexpected pattern with its item, in report order.
-pub(crate) fn unexpected(r: &DriftReport) -> impl Iterator<Item = (&ItemDrift, &PatternDrift)> {
-    r.items.iter().flat_map(|i| {
-        i.outputs
-            .iter()
-            .flat_map(|o| o.patterns.iter().filter(|p| p.is_unexpected()))
-            .map(move |p| (i, p))
-    })
 }
 
 fn paint(s: &str, code: &str, color: bool) -> String {
