@@ -126,8 +126,7 @@ pub fn drift(
         r = r.without_timelines();
     }
     if let Some(file) = &cmd.write_baseline {
-        let lean = r.clone().without_timelines();
-        fsio::write_atomic(file, report::drift::json(&lean).as_bytes())?;
+        write_baseline(file, &r)?;
     }
     if let (Some(b), Some(path)) = (&baseline, &cmd.baseline) {
         r.baseline = Some(drift::baseline::compare(&r, b, &path.display().to_string()));
@@ -164,6 +163,17 @@ pub fn drift(
         )?;
     }
     Ok(crate::job::exit_code(&entries, &r))
+}
+
+/// Write `r` to `file` as a later run's baseline: its JSON without the timelines (the ratchet
+/// compares patterns; the timelines are the HTML report's).
+pub fn write_baseline(file: &std::path::Path, r: &drift::DriftReport) -> Result<()> {
+    let json = if r.items.iter().any(|i| !i.timelines.is_empty()) {
+        report::drift::json(&r.clone().without_timelines())
+    } else {
+        report::drift::json(r)
+    };
+    fsio::write_atomic(file, json.as_bytes())
 }
 
 /// The terminal report's style for standard output: its width is `COLUMNS` when set, else

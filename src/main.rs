@@ -1008,8 +1008,7 @@ fn merge_reports(
     if let Some(file) = &write_baseline {
         let inputs: Vec<&Path> = reports.iter().map(PathBuf::as_path).collect();
         atif_drift::fsio::refuse_overwriting_inputs(file, &inputs, false)?;
-        let lean = r.clone().without_timelines();
-        atif_drift::fsio::write_atomic(file, report::drift::json(&lean).as_bytes())?;
+        atif_drift::app::write_baseline(file, &r)?;
     }
     if let (Some(b), Some(p)) = (&base, &baseline) {
         r.baseline = Some(atif_drift::drift::baseline::compare(
