@@ -176,6 +176,14 @@ pub struct Export {
     pub warnings: Vec<String>,
 }
 
+/// A block size of 0 cuts no block: refused.
+pub(crate) fn check_block_size(block_size: usize) -> Result<(), Error> {
+    if block_size == 0 {
+        return Err(Error::Other("--block-size must be positive".into()));
+    }
+    Ok(())
+}
+
 /// Dynamo's (aiperf's) `RollingHasher`: block `k` of a text is identified by (id of block
 /// `k-1`, its tokens); ids are consecutive integers from 0 in order of first appearance,
 /// shared by every text given to one hasher, so equal prefixes get equal leading ids.
@@ -346,9 +354,7 @@ pub fn session_from_atif(i: usize, t: &Trajectory) -> Session {
 /// Dynamo's `convert_to_mooncake`: select requests, skip calls without text, tokenize and
 /// hash every text with one hasher, add delays.
 pub fn rows(sessions: &[Session], tok: &Tokenizer, opts: &Options) -> Result<Export, Error> {
-    if opts.block_size == 0 {
-        return Err(Error::Other("--block-size must be positive".into()));
-    }
+    check_block_size(opts.block_size)?;
     let mut export = Export::default();
     let mut hasher = BlockHasher::default();
     let mut seen = std::collections::HashSet::new();

@@ -341,9 +341,7 @@ pub fn output_tokens(event: &Map<String, Value>) -> Value {
 /// Dynamo's `convert_to_mooncake` on sorted events: one row per event, every text tokenized
 /// and hashed with one hasher in order.
 pub fn rows(events: &[Event], tok: &Tokenizer, block_size: usize) -> Result<Vec<Row>, Error> {
-    if block_size == 0 {
-        return Err(Error::Other("--block-size must be positive".into()));
-    }
+    super::check_block_size(block_size)?;
     let mut hasher = BlockHasher::default();
     events
         .iter()
