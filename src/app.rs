@@ -11,6 +11,7 @@ use crate::drift::{
 use crate::error::{Error, Result};
 use crate::frame::from_atif::Builder;
 use crate::fsio::{self, OutputDir};
+pub use crate::job::sides::Sides;
 use crate::report;
 use crate::report::terminal::{Style, Verbosity};
 use crate::trace::LoadOptions;
@@ -45,8 +46,9 @@ pub struct DriftCommand {
     pub corpora: Vec<PathBuf>,
     /// The policy: built in, none, or a file.
     pub policy: PolicySource,
-    /// The ATIF builders to compare with the IST path, in report order.
-    pub builders: Vec<Builder>,
+    /// The paths compared: the left one with each right one (our default: `ist` with
+    /// `atif:` each builder), and where external profilers' outputs are cached.
+    pub sides: Sides,
     /// What standard output shows.
     pub format: ReportFormat,
     /// How much the table format shows.
@@ -112,8 +114,7 @@ pub fn drift(
         fsio::refuse_overwriting_inputs(file, &inputs, false)?;
     }
     let baseline = cmd.baseline.as_deref().map(read_report).transpose()?;
-    let (entries, mut r) =
-        job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, part)?;
+    let (entries, mut r) = job_with_progress(&cmd.corpora, &cmd.sides, &policy, &cmd.load, part)?;
     // The built-in policy covers run shapes a given run need not have (every analysis on,
     // parallel tools, subagents): an entry it did not use is no news to its user. A policy
     // file's unused entries are reported: the file is theirs to keep current.
@@ -249,7 +250,8 @@ pub fn suggest_policy(cmd: &SuggestCommand) -> Result<(usize, usize)> {
     let policy = Policy::from_toml(&text).map_err(named)?;
     let inputs: Vec<&std::path::Path> = cmd.corpora.iter().map(PathBuf::as_path).collect();
     fsio::refuse_overwriting_inputs(&cmd.output, &inputs, false)?;
-    let (_, r) = job_with_progress(&cmd.corpora, &cmd.builders, &policy, &cmd.load, None)?;
+    let sides = Sides::of_builders(&cmd.builders);
+    let (_, r) = job_with_progress(&cmd.corpora, &sides, &policy, &cmd.load, None)?;
     if r.errors() > 0 {
         return Err(Error::Other(format!(
             "{} items or files could not be compared (see `drift`): no policy written",
@@ -286,7 +288,7 @@ pub fn read_report(path: &std::path::Path) -> Result<drift::DriftReport> {
                 drift::REPORT_SCHEMA
             ));
         }
-        Ok(r)
+        Ok(r.with_sides())
     })
 }
 
@@ -313,15 +315,15 @@ pub(crate) fn show_progress(pb: &indicatif::ProgressBar, len: usize) {
 /// [`crate::job::job_with`] with a progress bar on standard error (drawn only on a terminal).
 pub(crate) fn job_with_progress(
     corpora: &[PathBuf],
-    builders: &[Builder],
+    sides: &Sides,
     policy: &Policy,
     opts: &LoadOptions,
     partition: Option<(usize, usize)>,
 ) -> Result<(Vec<crate::corpus::FileEntry>, drift::DriftReport)> {
     let pb = progress_bar("drift");
-    let r = crate::job::job_with(
+    let r = crate::job::job_with_sides(
         corpora,
-        builders,
+        sides,
         policy,
         opts,
         partition,

@@ -287,6 +287,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
 
+/// A fresh directory under the system's temporary directory, removed when dropped (and by
+/// [`remove_tracked`] when the run is interrupted): where an external profiler runs.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Create one; `what` ends its name (`.atif-drift.<pid>-<n>.<what>`).
+    pub fn new(what: &str) -> Result<TempDir> {
+        let path = sibling(&std::env::temp_dir().join("atif-drift"), what);
+        track(&path);
+        if let Err(e) = std::fs::create_dir(&path) {
+            untrack(&path);
+            return Err(write_error(&path, e));
+        }
+        Ok(TempDir { path })
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+        untrack(&self.path);
+    }
+}
+
 /// Whether `a` and `b` name the same existing file (after links).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use atif_drift::convert::{ist_to_atif, ConvertOptions};
 use atif_drift::drift::policy::PolicySource;
+use atif_drift::drift::spec::PathSpec;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 use atif_drift::{corpus, report, validate};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -459,9 +460,30 @@ struct DriftArgs {
     /// `builtin` (NAT's known ATIF losses; `atif-drift policy show` prints it) or `none`.
     #[arg(long, value_name = "FILE|builtin|none", default_value = "builtin", value_parser = parse_policy)]
     policy: PolicySource,
-    /// Which ATIF builder(s) to compare with the IST path.
+    /// Which ATIF builder(s) to compare with the IST path: shorthand for --right
+    /// atif:pr1751 and/or --right atif:faithful.
     #[arg(long, value_enum, default_value = "both")]
     builder: DriftBuilderArg,
+    /// The left path: `ist` (our IST path, NAT 1.9.0's profiler), `atif:pr1751`,
+    /// `atif:faithful`, `stored:SUBDIR` (outputs already in each item's directory:
+    /// `stored:.` = the files NAT wrote beside the trace, `stored:atif_native` = a
+    /// subdirectory) or `cmd:NAME` (an external profiler: `[paths.NAME]` of the --policy
+    /// file, run once per item).
+    #[arg(long, value_name = "SPEC", default_value = "ist")]
+    left: PathSpec,
+    /// A right path, compared with the left one (repeatable; default: `atif:` each
+    /// --builder). The same forms as --left.
+    #[arg(long, value_name = "SPEC", conflicts_with = "builder")]
+    right: Vec<PathSpec>,
+    /// Cache the outputs of `cmd:` paths in this directory, by command, input and
+    /// configuration: a rerun on unchanged items does not run the command again.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Classify the drift of `stored:` and `cmd:` right sides with the policy's
+    /// expectations for this builder (a command's own `expect_as` wins); otherwise only
+    /// the expectations that name no builder apply to them.
+    #[arg(long, value_enum, value_name = "BUILDER")]
+    expect_as: Option<BuilderArg>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
@@ -953,6 +975,10 @@ fn drift(
         corpus,
         policy,
         builder,
+        left,
+        right,
+        cache,
+        expect_as,
         format,
         out: out_dir,
         force,
@@ -965,11 +991,17 @@ fn drift(
     }: DriftArgs,
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
-    let builders = builder.builders();
+    let mut sides = atif_drift::app::Sides::of_builders(&builder.builders());
+    sides.left = left;
+    if !right.is_empty() {
+        sides.right = right;
+    }
+    sides.cache = cache;
+    sides.expect_as = expect_as.map(Into::into);
     let cmd = atif_drift::app::DriftCommand {
         corpora: corpus,
         policy,
-        builders,
+        sides,
         format: format.into(),
         verbosity: verbosity.level(),
         out: out_dir,

@@ -75,7 +75,7 @@ fn json_report_round_trips_and_markdown_is_a_table() {
     assert_eq!(back.schema, drift::REPORT_SCHEMA);
     let md = atif_drift::report::drift::markdown(&r);
     assert!(
-        md.starts_with("## atif-drift: PASS") && md.contains("| item | builder |"),
+        md.starts_with("## atif-drift: PASS") && md.contains("| item | paths |"),
         "{md}"
     );
 }
@@ -532,7 +532,7 @@ fn the_builtin_policy_passes_every_item_with_every_analysis_on() {
     assert!(r.items.iter().all(|i| i.error.is_none()));
     let unexpected: Vec<String> = r
         .unexpected_patterns()
-        .map(|(i, p)| format!("{} [{}] {}", i.item, i.builder.name(), p.pattern))
+        .map(|(i, p)| format!("{} [{}] {}", i.item, i.label(), p.pattern))
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
 }

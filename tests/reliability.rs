@@ -619,7 +619,9 @@ fn an_unwritable_step_summary_is_named() {
     let cmd = atif_drift::app::DriftCommand {
         corpora: vec![common::root().join("corpus/generated/seed-1")],
         policy: atif_drift::drift::policy::PolicySource::None,
-        builders: vec![atif_drift::frame::from_atif::Builder::Pr1751],
+        sides: atif_drift::app::Sides::of_builders(&[
+            atif_drift::frame::from_atif::Builder::Pr1751,
+        ]),
         format: atif_drift::app::ReportFormat::Json,
         verbosity: atif_drift::report::terminal::Verbosity::Normal,
         out: None,

@@ -71,11 +71,7 @@ fn sizes(r: &DriftReport) -> BTreeMap<Key, Size> {
     let mut out = BTreeMap::new();
     for i in &r.items {
         for p in i.outputs.iter().flat_map(|o| &o.patterns) {
-            let key = (
-                i.item.clone(),
-                i.builder.name().to_string(),
-                p.pattern.clone(),
-            );
+            let key = (i.item.clone(), i.key(), p.pattern.clone());
             out.insert(key, Size::of(p));
         }
     }
@@ -140,17 +136,13 @@ mod tests {
             schema: crate::drift::REPORT_SCHEMA.into(),
             partition: None,
             items: vec![ItemDrift {
-                item: "a".into(),
-                builder: Builder::Pr1751,
                 outputs: vec![OutputDrift {
                     file: "f".into(),
                     compared: 100,
                     differing: 0,
                     patterns: patterns.iter().map(pattern).collect(),
                 }],
-                mooncake: None,
-                error: None,
-                timelines: vec![],
+                ..ItemDrift::of_builder("a".into(), Builder::Pr1751)
             }],
             unused_expectations: vec![],
             failures: vec![],

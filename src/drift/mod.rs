@@ -10,6 +10,7 @@ pub mod baseline;
 mod forecast;
 pub mod mooncake;
 pub mod policy;
+pub mod spec;
 pub mod suggest;
 mod table_diff;
 pub mod timeline;
@@ -120,8 +121,18 @@ impl OutputDrift {
 pub struct ItemDrift {
     /// The item (its directory, relative to the corpus).
     pub item: String,
-    /// The ATIF path's builder.
-    pub builder: Builder,
+    /// The left path's spec ([`spec::PathSpec`]; `ist` unless `--left` says otherwise).
+    #[serde(default = "ist_spec")]
+    pub left: String,
+    /// The right path's spec (`atif:pr1751`, `stored:.`, `cmd:NAME`…). Reports written before
+    /// path specs have none; [`DriftReport::with_sides`] fills it from the builder.
+    #[serde(default)]
+    pub right: String,
+    /// The builder whose expectations classify the drift: the right side's (`atif:…`) or a
+    /// command's `expect_as`; none for other sides (only the expectations naming no builder
+    /// apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<Builder>,
     /// Per output file, its drift.
     pub outputs: Vec<OutputDrift>,
     /// The mooncake replay's drift (its differences are also the `mooncake.jsonl` output).
@@ -133,6 +144,14 @@ pub struct ItemDrift {
     /// timelines; [`timeline`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timelines: Vec<timeline::RequestTimeline>,
+    /// Output files one side did not produce (`stored:. forecast.json`): not compared, and
+    /// listed so that a missing file never reads as no drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_produced: Vec<String>,
+}
+
+fn ist_spec() -> String {
+    "ist".into()
 }
 
 /// What the engine computes for one item and one builder.
@@ -147,6 +166,38 @@ pub struct BuilderDrift {
 }
 
 impl ItemDrift {
+    /// The default pair's drift: our IST path against our ATIF path with `builder`.
+    pub fn of_builder(item: String, builder: Builder) -> Self {
+        ItemDrift {
+            item,
+            left: ist_spec(),
+            right: spec::PathSpec::Atif(builder).to_string(),
+            builder: Some(builder),
+            outputs: Vec::new(),
+            mooncake: None,
+            error: None,
+            timelines: Vec::new(),
+            not_produced: Vec::new(),
+        }
+    }
+
+    /// How reports name the comparison: both sides' specs (`ist vs atif:pr1751`,
+    /// `stored:. vs cmd:nat`).
+    pub fn label(&self) -> String {
+        format!("{} vs {}", self.left, self.right)
+    }
+
+    /// The comparison's key in a baseline: the builder's name for our default pair (as
+    /// baselines written before path specs have it), else [`ItemDrift::label`].
+    pub fn key(&self) -> String {
+        match self.builder {
+            Some(b) if self.left == "ist" && self.right == spec::PathSpec::Atif(b).to_string() => {
+                b.name().to_string()
+            }
+            _ => self.label(),
+        }
+    }
+
     /// Its patterns that count against the run ([`PatternDrift::is_unexpected`]), in
     /// output order.
     pub fn unexpected_patterns(&self) -> impl Iterator<Item = &PatternDrift> {
@@ -212,6 +263,17 @@ impl DriftReport {
         self
     }
 
+    /// The report with every item's sides named: a report written before path specs
+    /// compared `ist` with `atif:` its builder.
+    pub fn with_sides(mut self) -> Self {
+        for i in &mut self.items {
+            if let (true, Some(b)) = (i.right.is_empty(), i.builder) {
+                i.right = spec::PathSpec::Atif(b).to_string();
+            }
+        }
+        self
+    }
+
     /// Items that could not run plus corpus files that failed to load.
     pub fn errors(&self) -> usize {
         self.items.iter().filter(|i| i.error.is_some()).count() + self.failures.len()
@@ -273,7 +335,8 @@ fn pattern_into(path: &str, out: &mut String, tmp: &mut String) {
 struct Groups<'a> {
     file: &'a str,
     policy: &'a Policy,
-    builder: Builder,
+    /// The builder whose expectations classify the drift (`None`: a side not of ours).
+    builder: Option<Builder>,
     /// Pattern (without `file:`) → its group (ordered by pattern when finished).
     groups: rustc_hash::FxHashMap<String, PatternDrift>,
     pattern: String,
@@ -281,11 +344,11 @@ struct Groups<'a> {
 }
 
 impl<'a> Groups<'a> {
-    fn new(file: &'a str, policy: &'a Policy, builder: Builder) -> Self {
+    fn new(file: &'a str, policy: &'a Policy, builder: impl Into<Option<Builder>>) -> Self {
         Groups {
             file,
             policy,
-            builder,
+            builder: builder.into(),
             groups: Default::default(),
             pattern: String::new(),
             scratch: String::new(),
@@ -435,8 +498,9 @@ fn group(
     diffs: Vec<(String, Change, usize)>,
     compared: usize,
     policy: &Policy,
-    builder: Builder,
+    builder: impl Into<Option<Builder>>,
 ) -> Vec<PatternDrift> {
+    let builder = builder.into();
     let mut g = Groups::new(file, policy, builder);
     for (path, change, n) in diffs {
         let one_sided = matches!(change, Change::OnlyLeft { .. } | Change::OnlyRight { .. });
@@ -512,6 +576,20 @@ impl Compared {
     fn get(&self, name: &str) -> Option<&Normalized> {
         self.files.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
+
+    /// The names of its files, in [`COMPARED`] order.
+    pub fn names(&self) -> Vec<&'static str> {
+        COMPARED
+            .iter()
+            .copied()
+            .filter(|f| self.get(f).is_some())
+            .collect()
+    }
+
+    /// Only the files named in `keep`.
+    pub fn retain(&mut self, keep: &[&str]) {
+        self.files.retain(|(n, _)| keep.contains(&n.as_str()));
+    }
 }
 
 /// A JSON output as the diff compares it: UUIDs renamed in order of appearance,
@@ -522,7 +600,14 @@ fn normalize_json(v: &mut Value) {
     normalize_active_uuids(v);
 }
 
-fn diff_json(file: &str, a: &Value, b: &Value, policy: &Policy, builder: Builder) -> OutputDrift {
+fn diff_json(
+    file: &str,
+    a: &Value,
+    b: &Value,
+    policy: &Policy,
+    builder: impl Into<Option<Builder>>,
+) -> OutputDrift {
+    let builder = builder.into();
     let ((groups, differing), compared) = rayon::join(
         || json_groups(file, a, b, policy, builder),
         || leaf_count(a).max(leaf_count(b)),
@@ -541,8 +626,9 @@ fn json_groups<'a>(
     a: &Value,
     b: &Value,
     policy: &'a Policy,
-    builder: Builder,
+    builder: impl Into<Option<Builder>>,
 ) -> (Groups<'a>, usize) {
+    let builder = builder.into();
     let tol = policy.tolerances(file);
     // The walk cut into pieces (the members of a metrics file's analyses, spike intervals a
     // few thousand at a time), diffed side by side, each into its own groups, folded in
@@ -563,7 +649,14 @@ fn json_groups<'a>(
 }
 
 /// Text reports: changed lines (UUIDs renamed), by `similar`'s line diff.
-fn diff_text(file: &str, a: &str, b: &str, policy: &Policy, builder: Builder) -> OutputDrift {
+fn diff_text(
+    file: &str,
+    a: &str,
+    b: &str,
+    policy: &Policy,
+    builder: impl Into<Option<Builder>>,
+) -> OutputDrift {
+    let builder = builder.into();
     let d = similar::TextDiff::from_lines(a, b);
     let mut groups = Groups::new(file, policy, builder);
     let mut differing = 0;
@@ -621,8 +714,9 @@ pub fn diff_compared(
     ist: &Compared,
     atif: &Compared,
     policy: &Policy,
-    builder: Builder,
+    builder: impl Into<Option<Builder>>,
 ) -> Vec<OutputDrift> {
+    let builder = builder.into();
     COMPARED
         .iter()
         .filter_map(|&file| {

@@ -33,18 +33,24 @@ use std::collections::BTreeMap;
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::spec::CommandPath;
 use super::value_diff::{Closeness, Tolerance};
 use crate::frame::from_atif::Builder;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
+    /// `"builtin"`: this file's entries first, then the built-in policy's; its tolerances
+    /// unless this file has a `[tolerance]` table.
     #[serde(default)]
-    tolerance: RawTolerance,
+    extends: Option<String>,
+    tolerance: Option<RawTolerance>,
     #[serde(default)]
     expected: Vec<Expectation>,
     #[serde(default)]
     threshold: Vec<Threshold>,
+    #[serde(default)]
+    paths: BTreeMap<String, CommandPath>,
 }
 
 /// Drift allowed without an explanation, up to a share of the output's compared values.
@@ -244,6 +250,11 @@ pub struct Policy {
     paths: GlobSet,
     path_tolerances: Vec<Tolerance>,
     expected: Vec<(Expectation, GlobMatcher)>,
+    /// The external profilers (`[paths.NAME]`), by name.
+    commands: BTreeMap<String, CommandPath>,
+    /// How many of the expectations are the file's own (the rest come from the built-in
+    /// policy it extends).
+    own: usize,
 }
 
 impl Default for Policy {
@@ -324,6 +335,10 @@ pub enum PolicyError {
         /// The value given.
         value: f64,
     },
+    /// A key that cannot mean what it says (a `[paths.NAME]` that cannot run, an
+    /// `extends` of something else than the built-in policy).
+    #[error("{0}")]
+    Invalid(String),
     /// The policy text cannot be edited (`policy suggest`).
     #[error("{0}")]
     Edit(String),
@@ -348,13 +363,32 @@ fn glob(at: String, pattern: &str) -> std::result::Result<Glob, PolicyError> {
 impl Policy {
     /// A policy from the text of a `drift.toml`.
     pub fn from_toml(text: &str) -> std::result::Result<Policy, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text)?;
+        let mut raw: RawPolicy = toml::from_str(text)?;
+        let own = raw.expected.len();
+        match raw.extends.as_deref() {
+            None => {}
+            Some("builtin") => {
+                let base: RawPolicy = toml::from_str(BUILTIN)?;
+                raw.tolerance = raw.tolerance.or(base.tolerance);
+                raw.expected.extend(base.expected);
+                raw.threshold.extend(base.threshold);
+                for (name, c) in base.paths {
+                    raw.paths.entry(name).or_insert(c);
+                }
+            }
+            Some(other) => {
+                return Err(PolicyError::Invalid(format!(
+                    "extends = {other:?}: a policy extends \"builtin\" (the built-in policy) \
+                     or nothing"
+                )))
+            }
+        }
+        let raw_tolerance = raw.tolerance.take().unwrap_or_default();
         let default = Tolerance {
-            abs: raw.tolerance.abs,
-            rel: raw.tolerance.rel,
+            abs: raw_tolerance.abs,
+            rel: raw_tolerance.rel,
         };
-        let files = raw
-            .tolerance
+        let files = raw_tolerance
             .files
             .into_iter()
             .map(|(f, t)| {
@@ -369,7 +403,7 @@ impl Policy {
             .collect();
         let mut paths = GlobSetBuilder::new();
         let mut path_tolerances = Vec::new();
-        for t in raw.tolerance.paths {
+        for t in raw_tolerance.paths {
             paths.add(glob("tolerance.paths".into(), &t.pattern)?);
             path_tolerances.push(Tolerance {
                 abs: t.abs,
@@ -412,7 +446,20 @@ impl Policy {
             let m = glob(format!("threshold[{i}].pattern"), &t.pattern)?;
             thresholds.push((t, m.compile_matcher()));
         }
+        for (name, c) in &raw.paths {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(PolicyError::Invalid(format!(
+                    "paths.{name}: a name is letters, digits, '-' and '_'"
+                )));
+            }
+            c.check(name).map_err(PolicyError::Invalid)?;
+        }
         Ok(Policy {
+            own,
+            commands: raw.paths,
             thresholds,
             default,
             files,
@@ -449,29 +496,38 @@ impl Policy {
     }
 
     /// The first `[[threshold]]` covering `pattern` for `builder`: (max %, its pattern).
-    pub fn threshold(&self, pattern: &str, builder: Builder) -> Option<(f64, String)> {
+    pub fn threshold(
+        &self,
+        pattern: &str,
+        builder: impl Into<Option<Builder>>,
+    ) -> Option<(f64, String)> {
+        let builder = builder.into();
         self.thresholds
             .iter()
-            .find(|(t, m)| {
-                m.is_match(pattern) && t.builders.as_ref().is_none_or(|b| b.contains(&builder))
-            })
+            .find(|(t, m)| m.is_match(pattern) && applies(&t.builders, builder))
             .map(|(t, _)| (t.max_values_pct, t.pattern.clone()))
     }
 
     /// The first expectation covering `pattern` for `builder`.
-    pub fn expected(&self, pattern: &str, builder: Builder) -> Option<String> {
+    pub fn expected(&self, pattern: &str, builder: impl Into<Option<Builder>>) -> Option<String> {
         self.expectation(pattern, builder).map(|e| e.reason.clone())
     }
 
     /// The first expectation covering `pattern` for `builder`.
-    pub fn expectation(&self, pattern: &str, builder: Builder) -> Option<&Expectation> {
+    pub fn expectation(
+        &self,
+        pattern: &str,
+        builder: impl Into<Option<Builder>>,
+    ) -> Option<&Expectation> {
         self.expectation_index(pattern, builder)
             .map(|k| &self.expected[k].0)
     }
 
     /// Expectations whose reason never matched (`used` lists the reasons that did).
     pub fn unused(&self, used: &[String]) -> Vec<String> {
-        self.expected
+        // Of the file's own entries: the built-in policy's cover run shapes a given run need
+        // not have.
+        self.expected[..self.own]
             .iter()
             .filter(|(e, _)| !used.contains(&e.reason))
             .map(|(e, _)| format!("{} ({})", e.pattern, e.reason))
@@ -479,15 +535,40 @@ impl Policy {
     }
 
     /// The place (in file order) of the first expectation covering `pattern` for `builder`.
-    pub fn expectation_index(&self, pattern: &str, builder: Builder) -> Option<usize> {
-        self.expected.iter().position(|(e, m)| {
-            m.is_match(pattern) && e.builders.as_ref().is_none_or(|b| b.contains(&builder))
-        })
+    pub fn expectation_index(
+        &self,
+        pattern: &str,
+        builder: impl Into<Option<Builder>>,
+    ) -> Option<usize> {
+        let builder = builder.into();
+        self.expected
+            .iter()
+            .position(|(e, m)| m.is_match(pattern) && applies(&e.builders, builder))
+    }
+
+    /// The external profiler `[paths.NAME]`, when the policy defines it.
+    pub fn command(&self, name: &str) -> Option<&CommandPath> {
+        self.commands.get(name)
+    }
+
+    /// The names of the external profilers it defines.
+    pub fn command_names(&self) -> impl Iterator<Item = &str> {
+        self.commands.keys().map(String::as_str)
     }
 
     /// The `[[expected]]` entries, in file order.
     pub fn expectations(&self) -> impl Iterator<Item = &Expectation> {
         self.expected.iter().map(|(e, _)| e)
+    }
+}
+
+/// Whether an entry for `builders` (every builder when absent) applies to drift classified
+/// as `builder`'s; drift of no builder of ours (`stored:`, `cmd:`) meets only the entries that
+/// name none.
+fn applies(builders: &Option<Vec<Builder>>, builder: Option<Builder>) -> bool {
+    match builders {
+        None => true,
+        Some(list) => builder.is_some_and(|b| list.contains(&b)),
     }
 }
 
@@ -547,6 +628,61 @@ mod tests {
         let d = Policy::default();
         assert_eq!(d.tolerance_at("f.json", "x[3].event_timestamp").abs, 1e-6);
         assert_eq!(d.tolerance_at("f.json", "x[3].duration").abs, 0.0);
+    }
+
+    #[test]
+    fn a_policy_extends_the_builtin_one_after_its_own_entries() {
+        let own = "extends = \"builtin\"\n[[expected]]\npattern = \"forecast.json:*\"\nreason = \"mine\"\n";
+        let p = Policy::from_toml(own).unwrap();
+        let builtin = Policy::from_toml(BUILTIN).unwrap();
+        assert_eq!(p.expectations().count(), builtin.expectations().count() + 1);
+        assert_eq!(
+            p.expected("forecast.json:Y", Builder::Pr1751).as_deref(),
+            Some("mine")
+        );
+        // The built-in tolerances come with it; only the file's own entries can be stale.
+        assert_eq!(p.tolerance_at("f.json", "x.event_timestamp").abs, 1e-6);
+        assert_eq!(p.unused(&[]), ["forecast.json:* (mine)"]);
+        let e = Policy::from_toml("extends = \"mine.toml\"").unwrap_err();
+        assert!(e.to_string().contains("extends"), "{e}");
+    }
+
+    #[test]
+    fn external_paths_are_checked_when_the_policy_is_read() {
+        let ok = "[paths.nat]\ncommand = [\"run\", \"{output}\"]\nexpect_as = \"pr1751\"\n";
+        let p = Policy::from_toml(ok).unwrap();
+        assert_eq!(p.command("nat").unwrap().expect_as, Some(Builder::Pr1751));
+        assert_eq!(p.command_names().collect::<Vec<_>>(), ["nat"]);
+        for (bad, says) in [
+            ("[paths.nat]\ncommand = [\"run\"]\n", "{output}"),
+            (
+                "[paths.nat]\ncommand = [\"run\", \"{output}\"]\ntimeout_s = -1\n",
+                "timeout_s",
+            ),
+            (
+                "[paths.\"a b\"]\ncommand = [\"run\", \"{output}\"]\n",
+                "a name is",
+            ),
+            (
+                "[paths.nat]\ncommand = [\"run\", \"{output}\"]\nshell = true\n",
+                "shell",
+            ),
+        ] {
+            let e = Policy::from_toml(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    /// Entries naming builders never classify the drift of a side of no builder of ours.
+    #[test]
+    fn a_side_of_no_builder_meets_only_the_entries_naming_none() {
+        let p = Policy::from_toml(
+            "[[expected]]\npattern = \"a:*\"\nreason = \"pr\"\nbuilders = [\"pr1751\"]\n\
+             [[expected]]\npattern = \"a:*\"\nreason = \"any\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.expected("a:x", Builder::Pr1751).as_deref(), Some("pr"));
+        assert_eq!(p.expected("a:x", None).as_deref(), Some("any"));
     }
 
     #[test]

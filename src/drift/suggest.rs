@@ -10,6 +10,7 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
 
 use super::policy::{Policy, PolicyError};
 use super::{DriftReport, PatternDrift};
+use crate::frame::from_atif::Builder;
 
 /// A bound `policy suggest` can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +105,7 @@ pub fn suggest(
         .parse()
         .map_err(|e: toml_edit::TomlError| PolicyError::Edit(e.to_string()))?;
     let mut measured: BTreeMap<usize, Measure> = BTreeMap::new();
-    let mut unexplained: BTreeMap<(String, &'static str), Measure> = BTreeMap::new();
+    let mut unexplained: BTreeMap<(String, Option<&'static str>), Measure> = BTreeMap::new();
     for i in &report.items {
         for o in &i.outputs {
             for p in &o.patterns {
@@ -114,7 +115,7 @@ pub fn suggest(
                 match policy.expectation_index(&p.pattern, i.builder) {
                     Some(k) => measured.entry(k).or_default().add(p, o.compared),
                     None => unexplained
-                        .entry((p.pattern.clone(), i.builder.name()))
+                        .entry((p.pattern.clone(), i.builder.map(Builder::name)))
                         .or_default()
                         .add(p, o.compared),
                 }
@@ -138,9 +139,13 @@ pub fn suggest(
         let mut t = Table::new();
         t["pattern"] = value(pattern.as_str());
         t["reason"] = value("TODO: suggested by `policy suggest`; say why this drift is expected");
-        let mut b = Array::new();
-        b.push(*builder);
-        t["builders"] = value(b);
+        // Drift of a side not of ours (`stored:`, `cmd:`) is classified by the entries
+        // naming no builder.
+        if let Some(builder) = builder {
+            let mut b = Array::new();
+            b.push(*builder);
+            t["builders"] = value(b);
+        }
         set_bounds(&mut t, m, bounds, margin);
         expected.push(t);
     }

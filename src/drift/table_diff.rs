@@ -153,8 +153,9 @@ pub(super) fn diff_csv(
     a: &impl Cells,
     b: &impl Cells,
     policy: &Policy,
-    builder: Builder,
+    builder: impl Into<Option<Builder>>,
 ) -> OutputDrift {
+    let builder = builder.into();
     diff_csv_in_parts(file, a, b, policy, builder, ROWS_PER_PART)
 }
 
@@ -286,7 +287,7 @@ fn diff_csv_in_parts(
     a: &impl Cells,
     b: &impl Cells,
     policy: &Policy,
-    builder: Builder,
+    builder: Option<Builder>,
     per_part: usize,
 ) -> OutputDrift {
     let (ha, hb) = (a.header(), b.header());
@@ -532,7 +533,7 @@ mod tests {
                 &a,
                 &b,
                 &Policy::default(),
-                Builder::Pr1751,
+                Some(Builder::Pr1751),
                 per_part,
             );
             assert_eq!(p, d, "{per_part} rows per part");

@@ -4,6 +4,7 @@
 //! corpus walk and the resource sampling live here; the engine below does no I/O.
 
 pub mod inputs;
+pub mod sides;
 
 use std::path::{Path, PathBuf};
 
@@ -193,12 +194,11 @@ pub(crate) fn run_item_builders(
         Ok((counts, drifts))
     })();
     let item_drift = |builder: Builder, outputs, mooncake, timelines, error| ItemDrift {
-        item: item.name.clone(),
-        builder,
         outputs,
         mooncake,
         error,
         timelines,
+        ..ItemDrift::of_builder(item.name.clone(), builder)
     };
     match run {
         Ok(((requests, steps), drifts)) => {
@@ -251,7 +251,13 @@ pub fn run_with_outcomes(
     opts: &LoadOptions,
     tick: &(dyn Fn() + Sync),
 ) -> (DriftReport, Vec<IstOutcome>) {
-    let runs = run_items(items, builders, policy, opts, tick);
+    let runs = run_items(
+        items,
+        &sides::Sides::of_builders(builders),
+        policy,
+        opts,
+        tick,
+    );
     let outcomes = runs.iter().map(|(_, o)| o.clone()).collect();
     (
         report_of(runs.into_iter().map(|(r, _)| r), policy),
@@ -259,17 +265,22 @@ pub fn run_with_outcomes(
     )
 }
 
-/// Every item's runs (one per builder) and its [`IstOutcome`], in the items' order.
+/// Every item's runs (one per right side) and its [`IstOutcome`], in the items' order: our
+/// default pair by the frame engine, any other by [`sides::run_item`].
 fn run_items(
     items: &[Item],
-    builders: &[Builder],
+    sides: &sides::Sides,
     policy: &Policy,
     opts: &LoadOptions,
     tick: &(dyn Fn() + Sync),
 ) -> Vec<(Vec<ItemDrift>, IstOutcome)> {
+    let builders = sides.frame_builders();
     items
         .par_iter()
-        .map(|item| run_item_builders(item, builders, policy, opts, tick))
+        .map(|item| match &builders {
+            Some(b) => run_item_builders(item, b, policy, opts, tick),
+            None => sides::run_item(item, sides, policy, opts, tick),
+        })
         .collect()
 }
 
@@ -396,7 +407,13 @@ pub fn merge(reports: Vec<(String, DriftReport)>) -> Result<DriftReport, crate::
     items.sort_by(|a, b| {
         a.item
             .cmp(&b.item)
-            .then(a.builder.rank().cmp(&b.builder.rank()))
+            .then(
+                a.builder
+                    .map(Builder::rank)
+                    .cmp(&b.builder.map(Builder::rank)),
+            )
+            .then(a.left.cmp(&b.left))
+            .then(a.right.cmp(&b.right))
     });
     failures.sort();
     failures.dedup();
@@ -432,6 +449,21 @@ pub fn job_with(
     total: &dyn Fn(usize),
     tick: &(dyn Fn() + Sync),
 ) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
+    let sides = sides::Sides::of_builders(builders);
+    job_with_sides(corpora, &sides, policy, opts, partition_kn, total, tick)
+}
+
+/// [`job_with`] comparing any paths ([`sides::Sides`]: `--left`, `--right`).
+pub fn job_with_sides(
+    corpora: &[PathBuf],
+    sides: &sides::Sides,
+    policy: &Policy,
+    opts: &LoadOptions,
+    partition_kn: Option<(usize, usize)>,
+    total: &dyn Fn(usize),
+    tick: &(dyn Fn() + Sync),
+) -> Result<(Vec<crate::corpus::FileEntry>, DriftReport), crate::Error> {
+    sides.check(policy)?;
     // Item traces are not parsed by the walk: each item's run loads its trace once and
     // settles its entry (`settle`).
     let mut entries = Vec::new();
@@ -459,8 +491,8 @@ pub fn job_with(
     if let Some((k, n)) = partition_kn {
         items = partition(items, k, n);
     }
-    total(items.len() * builders.len());
-    let runs = run_items(&items, builders, policy, opts, tick);
+    total(items.len() * sides.right.len());
+    let runs = run_items(&items, sides, policy, opts, tick);
     let outcomes: Vec<IstOutcome> = runs.iter().map(|(_, o)| o.clone()).collect();
     settle(&mut entries, &deferred, &items, &outcomes, opts);
     // An item whose trace turns out not to be one leaves the report (its file is skipped).
@@ -479,6 +511,19 @@ pub fn job_with(
             _ => None,
         })
         .collect();
+    if sides.frame_builders().is_none() && sides::compared_nothing(&report.items) {
+        report.failures.push(format!(
+            "no output was compared: {} and {} have no output file in common in any item \
+             (a stored: directory without outputs, or a command that writes elsewhere?)",
+            sides.left,
+            sides
+                .right
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     Ok((entries, report))
 }
 

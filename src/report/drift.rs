@@ -3,10 +3,6 @@
 
 use crate::drift::DriftReport;
 
-fn builder_name(b: crate::frame::from_atif::Builder) -> &'static str {
-    b.name()
-}
-
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
@@ -58,17 +54,17 @@ fn unexpected_section(r: &DriftReport, s: &mut String) {
     use std::fmt::Write;
     let unexpected: Vec<_> = r.unexpected_patterns().collect();
     if !unexpected.is_empty() {
-        s.push_str("\n### Unexpected drift\n\n| item | builder | pattern | values | largest difference | example (IST → ATIF) |\n|---|---|---|---:|---|---|\n");
+        s.push_str("\n### Unexpected drift\n\n| item | paths | pattern | values | largest difference | example |\n|---|---|---|---:|---|---|\n");
         for (i, p) in &unexpected {
             let _ = writeln!(
                 s,
                 "| {} | {} | `{}` | {} | {} | {} |",
                 md_escape(&i.item),
-                builder_name(i.builder),
+                md_escape(&i.label()),
                 md_escape(&p.pattern),
                 p.values,
                 largest(p),
-                md_escape(&example(p))
+                md_escape(&example(p, i))
             );
         }
     }
@@ -84,12 +80,19 @@ fn errors_section(r: &DriftReport, s: &mut String) {
             let _ = writeln!(s, "- {}", md_escape(&e));
         }
     }
+    let missing: Vec<String> = super::terminal::not_produced(r).collect();
+    if !missing.is_empty() {
+        s.push_str("\n### Not compared (written by one side only)\n\n");
+        for n in missing {
+            let _ = writeln!(s, "- {}", md_escape(&n));
+        }
+    }
 }
 
 /// One row per item × builder.
 fn items_section(r: &DriftReport, s: &mut String) {
     use std::fmt::Write;
-    s.push_str("\n### Items\n\n| item | builder | differing / compared | outputs with drift | unexpected values |\n|---|---|---:|---:|---:|\n");
+    s.push_str("\n### Items\n\n| item | paths | differing / compared | outputs with drift | unexpected values |\n|---|---|---:|---:|---:|\n");
     for i in &r.items {
         let t = super::terminal::totals(i);
         let cells = if i.error.is_some() {
@@ -108,7 +111,7 @@ fn items_section(r: &DriftReport, s: &mut String) {
             s,
             "| {} | {} | {cells} |",
             md_escape(&i.item),
-            builder_name(i.builder)
+            md_escape(&i.label())
         );
     }
 }
@@ -129,7 +132,7 @@ fn patterns_section<'r>(r: &'r DriftReport, s: &mut String) -> Vec<&'r str> {
             s,
             "\n<details><summary>{} · {} — {n} patterns</summary>\n\n| output | pattern | values | largest difference | loss | why |\n|---|---|---:|---|---|---|\n",
             md_escape(&i.item),
-            builder_name(i.builder)
+            md_escape(&i.label())
         );
         for o in &i.outputs {
             for p in &o.patterns {
@@ -178,17 +181,9 @@ fn largest(p: &crate::drift::PatternDrift) -> String {
 }
 
 /// A pattern's example, both sides labelled, each cut to 80 characters.
-fn example(p: &crate::drift::PatternDrift) -> String {
-    use super::terminal::{local, shown};
-    use crate::drift::value_diff::Change;
-    let change = match &p.example {
-        Change::Value { left, right } | Change::Type { left, right } => {
-            format!("{} → {}", shown(left, 80), shown(right, 80))
-        }
-        Change::OnlyLeft { value } => format!("IST only: {}", shown(value, 80)),
-        Change::OnlyRight { value } => format!("ATIF only: {}", shown(value, 80)),
-    };
-    format!("`{}`: {change}", local(&p.example_path))
+fn example(p: &crate::drift::PatternDrift, i: &crate::drift::ItemDrift) -> String {
+    let change = super::terminal::example(p, 80, i);
+    format!("`{}`: {change}", super::terminal::local(&p.example_path))
 }
 
 /// [`markdown`] for GitHub's step summary, which holds at most 1 MiB: cut at a line with a
@@ -276,7 +271,11 @@ pub fn json(r: &DriftReport) -> String {
 /// mapping removes. `None` when the report does not hold both.
 pub(crate) fn builders_side_by_side(r: &DriftReport, width: usize) -> Option<String> {
     use crate::frame::from_atif::Builder;
-    let find = |item: &str, b: Builder| r.items.iter().find(|i| i.item == item && i.builder == b);
+    let find = |item: &str, b: Builder| {
+        r.items
+            .iter()
+            .find(|i| i.item == item && i.key() == b.name())
+    };
     let mut names: Vec<&str> = r.items.iter().map(|i| i.item.as_str()).collect();
     names.dedup();
     let header = [
@@ -336,8 +335,6 @@ mod tests {
     #[test]
     fn the_step_summary_stays_under_its_limit() {
         let item = |n: usize| crate::drift::ItemDrift {
-            item: format!("item-{n}"),
-            builder: crate::frame::from_atif::Builder::Pr1751,
             outputs: vec![crate::drift::OutputDrift {
                 file: "forecast.json".into(),
                 compared: 10,
@@ -356,9 +353,10 @@ mod tests {
                     exceeded: None,
                 }],
             }],
-            mooncake: None,
-            error: None,
-            timelines: vec![],
+            ..crate::drift::ItemDrift::of_builder(
+                format!("item-{n}"),
+                crate::frame::from_atif::Builder::Pr1751,
+            )
         };
         let r = DriftReport {
             schema: crate::drift::REPORT_SCHEMA.into(),

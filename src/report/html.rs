@@ -195,7 +195,7 @@ fn heatmap(r: &DriftReport) -> Markup {
             div.scroll {
                 table.heat {
                     thead { tr {
-                        th scope="col" { "item" } th scope="col" { "builder" }
+                        th scope="col" { "item" } th scope="col" { "paths" }
                         @for c in &cols { th scope="col" title=(c) { (breakable(c)) } }
                     } }
                     tbody {
@@ -204,8 +204,8 @@ fn heatmap(r: &DriftReport) -> Markup {
                                 th scope="row" { a href={ "#i" (k) } { (i.item) } }
                                 td {
                                     @if let Some(t) = i.timelines.first() {
-                                        a href={ "#i" (k) "-r" (t.request) } title="request timelines" { (i.builder.name()) }
-                                    } @else { (i.builder.name()) }
+                                        a href={ "#i" (k) "-r" (t.request) } title="request timelines" { (i.label()) }
+                                    } @else { (i.label()) }
                                 }
                                 @if let Some(e) = &i.error {
                                     td.error colspan=(cols.len()) title=(e) { "error: " (terminal::cut(e, 60)) }
@@ -235,7 +235,7 @@ fn heat_cell(k: usize, i: &ItemDrift, file: &str) -> Markup {
     let title = format!(
         "{} · {} · {file}: {} of {} values differ, {} unexpected",
         i.item,
-        i.builder.name(),
+        i.label(),
         o.differing,
         o.compared,
         o.unexpected()
@@ -269,7 +269,7 @@ fn unexpected_section(r: &DriftReport) -> Markup {
                 @for (k, i, p) in list {
                     @let file = p.pattern.split_once(':').map_or("", |(f, _)| f);
                     li {
-                        a href={ "#" (output_id(k, file)) } { (i.item) " · " (i.builder.name()) }
+                        a href={ "#" (output_id(k, file)) } { (i.item) " · " (i.label()) }
                         ": " code { (p.pattern) } " — " (p.values) " values"
                         @if let Some(b) = &p.exceeded { " (bound exceeded: " (b) ")" }
                         @if let Some(d) = terminal::difference(p) { ", largest |Δ| " (d) }
@@ -313,7 +313,7 @@ fn item(k: usize, i: &ItemDrift, reasons: &Reasons) -> Markup {
     html! {
         section.item #{ "i" (k) } aria-labelledby={ "i" (k) "-h" } {
             h3 #{ "i" (k) "-h" } {
-                (i.item) " · " span.builder { (i.builder.name()) }
+                (i.item) " · " span.builder { (i.label()) }
                 " " a.up href="#heatmap" aria-label="Back to the heatmap" { "↑" }
             }
             @if let Some(e) = &i.error {
@@ -327,7 +327,7 @@ fn item(k: usize, i: &ItemDrift, reasons: &Reasons) -> Markup {
                 p.legend {
                     "Each row is a call (NAT's nested-stack call tree, as its Gantt chart draws it): "
                     span.key.ist { "IST path" } " above, "
-                    span.key.atif { "ATIF path (" (i.builder.name()) ")" } " below. "
+                    span.key.atif { "ATIF path (" (i.right) ")" } " below. "
                     span.key.moved { "moved" } " "
                     span.key.missing { "missing on the ATIF path" } " "
                     span.key.added { "added by the ATIF path" }
@@ -335,12 +335,12 @@ fn item(k: usize, i: &ItemDrift, reasons: &Reasons) -> Markup {
                 }
                 @for t in &i.timelines { (timeline(k, t)) }
             }
-            @for o in &i.outputs { (output(k, o, reasons)) }
+            @for o in &i.outputs { (output(k, i, o, reasons)) }
         }
     }
 }
 
-fn output(k: usize, o: &OutputDrift, reasons: &Reasons) -> Markup {
+fn output(k: usize, i: &ItemDrift, o: &OutputDrift, reasons: &Reasons) -> Markup {
     let unexpected = o.unexpected();
     let status = match (o.differing, unexpected) {
         (0, _) => "same".to_string(),
@@ -363,7 +363,7 @@ fn output(k: usize, o: &OutputDrift, reasons: &Reasons) -> Markup {
                             th scope="col" { "verdict" } th scope="col" { "loss" }
                             th scope="col" { "example" }
                         } }
-                        tbody { @for p in &o.patterns { (pattern_row(p, reasons)) } }
+                        tbody { @for p in &o.patterns { (pattern_row(p, i, reasons)) } }
                     }
                 }
             }
@@ -371,7 +371,7 @@ fn output(k: usize, o: &OutputDrift, reasons: &Reasons) -> Markup {
     }
 }
 
-fn pattern_row(p: &PatternDrift, reasons: &Reasons) -> Markup {
+fn pattern_row(p: &PatternDrift, i: &ItemDrift, reasons: &Reasons) -> Markup {
     html! {
         tr class=(if p.is_unexpected() { "bad" } else { "" }) {
             td { code { (terminal::local(&p.pattern)) } }
@@ -396,7 +396,7 @@ fn pattern_row(p: &PatternDrift, reasons: &Reasons) -> Markup {
                 }
             }
             td { (p.loss.as_deref().unwrap_or("")) }
-            td.example { code { (terminal::local(&p.example_path)) } ": " (terminal::example(p, 120)) }
+            td.example { code { (terminal::local(&p.example_path)) } ": " (terminal::example(p, 120, i)) }
         }
     }
 }

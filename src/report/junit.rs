@@ -17,11 +17,11 @@ struct Failure {
     text: String,
 }
 
-fn example(p: &PatternDrift) -> String {
+fn example(p: &PatternDrift, i: &ItemDrift) -> String {
     format!(
         "e.g. {}: {}",
         local(&p.example_path),
-        super::terminal::example(p, 200)
+        super::terminal::example(p, 200, i)
     )
 }
 
@@ -34,7 +34,7 @@ fn failures(r: &DriftReport, i: &ItemDrift, o: &OutputDrift) -> Vec<Failure> {
             .iter()
             .filter(|c| {
                 c.item == i.item
-                    && c.builder == i.builder.name()
+                    && c.builder == i.key()
                     && c.pattern.split_once(':').map(|(f, _)| f) == Some(o.file.as_str())
             })
             .map(|c| Failure {
@@ -61,7 +61,7 @@ fn failures(r: &DriftReport, i: &ItemDrift, o: &OutputDrift) -> Vec<Failure> {
                     p.pattern,
                     values(p.values),
                     p.one_sided,
-                    example(p)
+                    example(p, i)
                 ),
             }
         })
@@ -130,8 +130,20 @@ fn error_case(w: &mut W, name: &str, classname: &str, kind: &str, text_: &str) {
 
 /// One suite: an item × builder.
 fn suite(w: &mut W, i: &ItemDrift, cases: &Cases) {
-    let name = format!("{} [{}]", i.item, i.builder.name());
-    let classname = format!("atif-drift.{}.{}", i.item, i.builder.name());
+    let name = format!("{} [{}]", i.item, i.label());
+    // A dot separates packages in a class name: the pair's key keeps none.
+    let key: String = i
+        .key()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let classname = format!("atif-drift.{}.{key}", i.item);
     let failing = cases.iter().filter(|(_, f)| !f.is_empty()).count();
     let (tests, errors) = match &i.error {
         Some(_) => (1, 1),

@@ -189,8 +189,9 @@ pub(crate) fn fit(
     let mut cut = natural[flex];
     if total(&natural) > width {
         let others = total(&natural) - natural[flex];
-        cut = width.saturating_sub(others).max(12).max(len(header[flex]));
-        if others + cut > width {
+        // Cut to what is left, down to 8 characters (`…d/seed-2`); narrower, the column goes.
+        cut = width.saturating_sub(others).max(len(header[flex]));
+        if others + cut > width || cut < 8 {
             keep.retain(|&c| c != flex);
         }
     }
@@ -252,18 +253,35 @@ pub(crate) fn totals(i: &ItemDrift) -> Totals {
     }
 }
 
+/// The paths column of a table: `ist vs` over `atif:pr1751` when every row has the same
+/// left side (a narrow column), else `paths` over `stored:. vs ist`.
+fn paths_column(r: &DriftReport) -> (String, impl Fn(&ItemDrift) -> String) {
+    let first = r.items.first().map(|i| i.left.clone());
+    let one_left = first
+        .as_ref()
+        .filter(|l| r.items.iter().all(|i| &i.left == *l));
+    let header = match one_left {
+        Some(l) => format!("{l} vs"),
+        None => "paths".to_string(),
+    };
+    let one = one_left.is_some();
+    let cell = move |i: &ItemDrift| if one { i.right.clone() } else { i.label() };
+    (header, cell)
+}
+
 /// One row per item × builder: its values differing, its outputs with drift, its status.
 fn overview(r: &DriftReport, style: &Style) -> String {
+    let (paths, cell) = paths_column(r);
     let header = [
         "item",
-        "builder",
+        paths.as_str(),
         "differing / compared",
         "outputs",
         "status",
     ];
     let mut rows = Vec::new();
     for i in &r.items {
-        let builder = i.builder.name().to_string();
+        let builder = cell(i);
         if i.error.is_some() {
             let dash = || "-".to_string();
             rows.push(vec![
@@ -276,19 +294,51 @@ fn overview(r: &DriftReport, style: &Style) -> String {
             continue;
         }
         let t = totals(i);
+        let status = if i.outputs.is_empty() && !i.not_produced.is_empty() {
+            "not produced".to_string()
+        } else {
+            status(t.differing, t.unexpected)
+        };
         rows.push(vec![
             i.item.clone(),
             builder,
             format!("{} / {}", t.differing, t.compared),
             format!("{} of {}", t.drifting, i.outputs.len()),
-            status(t.differing, t.unexpected),
+            status,
         ]);
     }
     let mut s = fit(&header, &rows, style.width, (0, Cut::Start));
     for e in errors(r) {
         push_wrapped(&mut s, &format!("error: {e}"), style.width, "    ");
     }
+    for n in not_produced(r) {
+        push_wrapped(&mut s, &format!("not compared: {n}"), style.width, "    ");
+    }
     s
+}
+
+/// Per item whose sides did not write the same files, what one side did not write
+/// (`item [stored:. vs ist]: stored:. did not write forecast.json`): those files are not
+/// compared.
+pub(crate) fn not_produced(r: &DriftReport) -> impl Iterator<Item = String> + '_ {
+    r.items
+        .iter()
+        .filter(|i| !i.not_produced.is_empty())
+        .map(|i| {
+            let mut by_side: Vec<(&str, Vec<&str>)> = Vec::new();
+            for n in &i.not_produced {
+                let (side, file) = n.rsplit_once(": ").unwrap_or(("", n));
+                match by_side.iter_mut().find(|(s, _)| *s == side) {
+                    Some((_, files)) => files.push(file),
+                    None => by_side.push((side, vec![file])),
+                }
+            }
+            let said: Vec<String> = by_side
+                .iter()
+                .map(|(side, files)| format!("{side} did not write {}", files.join(", ")))
+                .collect();
+            format!("{} [{}]: {}", i.item, i.label(), said.join("; "))
+        })
 }
 
 /// The items that could not be compared (`item [builder]: error`), then the files that
@@ -298,16 +348,17 @@ pub(crate) fn errors(r: &DriftReport) -> impl Iterator<Item = String> + '_ {
         .iter()
         .filter_map(|i| {
             let e = i.error.as_ref()?;
-            Some(format!("{} [{}]: {e}", i.item, i.builder.name()))
+            Some(format!("{} [{}]: {e}", i.item, i.label()))
         })
         .chain(r.failures.iter().cloned())
 }
 
 /// One row per item × builder × output, with its largest pattern (`-v`).
 fn outputs_table(r: &DriftReport, style: &Style) -> String {
+    let (paths, cell) = paths_column(r);
     let header = [
         "item",
-        "builder",
+        paths.as_str(),
         "output",
         "differing\n/ compared",
         "status",
@@ -324,7 +375,7 @@ fn outputs_table(r: &DriftReport, style: &Style) -> String {
                 .unwrap_or_default();
             rows.push(vec![
                 i.item.clone(),
-                i.builder.name().to_string(),
+                cell(i),
                 o.file.clone(),
                 format!("{} / {}", o.differing, o.compared),
                 status(o.differing, o.unexpected()),
@@ -358,18 +409,19 @@ pub(crate) fn shown(v: &serde_json::Value, max: usize) -> String {
 }
 
 /// The example of a pattern, both sides labelled, each cut to `max` characters.
-pub(crate) fn example(p: &PatternDrift, max: usize) -> String {
+pub(crate) fn example(p: &PatternDrift, max: usize, i: &ItemDrift) -> String {
+    let (l, r) = (&i.left, &i.right);
     match &p.example {
         Change::Value { left, right } => {
-            format!("IST {} → ATIF {}", shown(left, max), shown(right, max))
+            format!("{l} {} → {r} {}", shown(left, max), shown(right, max))
         }
         Change::Type { left, right } => format!(
-            "IST {} → ATIF {} (another type)",
+            "{l} {} → {r} {} (another type)",
             shown(left, max),
             shown(right, max)
         ),
-        Change::OnlyLeft { value } => format!("IST only: {}", shown(value, max)),
-        Change::OnlyRight { value } => format!("ATIF only: {}", shown(value, max)),
+        Change::OnlyLeft { value } => format!("{l} only: {}", shown(value, max)),
+        Change::OnlyRight { value } => format!("{r} only: {}", shown(value, max)),
     }
 }
 
@@ -414,9 +466,9 @@ fn pattern_block(i: &ItemDrift, p: &PatternDrift, style: &Style) -> String {
     let (file, pattern) = p.pattern.split_once(':').unwrap_or(("", &p.pattern));
     let at = local(&p.example_path);
     let mut lines = vec![
-        format!("{head} {} [{}] {file}", i.item, i.builder.name()),
+        format!("{head} {} [{}] {file}", i.item, i.label()),
         format!("  {pattern}: {size}"),
-        format!("  e.g. {at}: {}", example(p, max)),
+        format!("  e.g. {at}: {}", example(p, max, i)),
     ];
     if let Some(bound) = &p.exceeded {
         lines.push(format!("  bound exceeded: {bound}"));

@@ -48,10 +48,18 @@ def test_a_fault_in_the_atif_fails_naming_its_pattern(tmp_path: Path) -> None:
     assert "unexpected drift patterns" in message
     # The changed counts reach the replay rows and the prediction trie, each named.
     assert "mooncake.jsonl:rows.*.output_length: 30 values (not expected)" in message, message
-    assert "IST 29 → ATIF 290" in message, message
+    assert "ist 29 → atif:pr1751 290" in message, message
     # The API returns the failing report (exit code 1 is not an error).
     report = atif_drift.drift(item)
     assert unexpected_patterns(report)
+
+
+def test_any_two_paths_name_their_sides() -> None:
+    report = atif_drift.drift(CORPUS / "react_calculator", left="stored:.", right="ist", policy="none")
+    [item] = report["items"]
+    assert (item["left"], item["right"]) == ("stored:.", "ist")
+    assert sum(o["differing"] for o in item["outputs"]) == 0
+    assert len(item["outputs"]) == 5
 
 
 def test_an_error_raises_with_the_exit_code(tmp_path: Path) -> None:

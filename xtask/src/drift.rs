@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cmd = atif_drift::app::DriftCommand {
         corpora: vec![args.corpus],
         policy: atif_drift::drift::policy::PolicySource::parse(&args.policy),
-        builders: args.builder.builders(),
+        sides: atif_drift::app::Sides::of_builders(&args.builder.builders()),
         format: atif_drift::app::ReportFormat::Table,
         verbosity: match (args.quiet, args.verbose) {
             (true, _) => atif_drift::report::terminal::Verbosity::Quiet,

@@ -137,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut invisible = std::collections::BTreeSet::new();
     let mut clean_outputs = std::collections::BTreeMap::new();
     for i in r.items.iter().filter(|i| !caught_by(i)) {
-        let Some((dir, fault)) = i.item.rsplit_once('/') else {
+        let (Some((dir, fault)), Some(b)) = (i.item.rsplit_once('/'), i.builder) else {
             continue;
         };
         let (Some((atif, cfg)), Some(f)) =
@@ -146,25 +146,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             continue;
         };
         let clean = clean_outputs
-            .entry((dir, i.builder.name()))
-            .or_insert_with(|| compared_outputs(atif, i.builder, cfg));
+            .entry((dir, b.name()))
+            .or_insert_with(|| compared_outputs(atif, b, cfg));
         let mut m = atif.clone();
         (f.apply)(&mut m);
-        if clean.is_some() && compared_outputs(&m, i.builder, cfg) == *clean {
-            invisible.insert((i.item.clone(), i.builder.name()));
+        if clean.is_some() && compared_outputs(&m, b, cfg) == *clean {
+            invisible.insert((i.item.clone(), b.name()));
         }
     }
     let runs_of = |name: &str, b: Builder| -> Vec<&atif_drift::drift::ItemDrift> {
         r.items
             .iter()
-            .filter(|i| i.builder == b && i.item.rsplit('/').next() == Some(name))
+            .filter(|i| i.builder == Some(b) && i.item.rsplit('/').next() == Some(name))
             .collect()
     };
     let false_alarms: Vec<String> = builders
         .iter()
         .flat_map(|&b| runs_of("clean", b))
         .filter(|i| caught_by(i))
-        .map(|i| format!("{} [{}]", i.item, i.builder.name()))
+        .map(|i| format!("{} [{}]", i.item, i.label()))
         .collect();
     let (mut rows, mut survivors) = (Vec::new(), Vec::new());
     let (mut visible_pairs, mut hidden_runs) = (0, 0);

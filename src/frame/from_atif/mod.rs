@@ -13,7 +13,7 @@ use super::{Frame, Layout, Row};
 use crate::trace::atif::{AtifTrace, Trajectory};
 
 /// Which ATIF → frame mapping to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
     /// NAT's own ATIF-native profiler (PR #1751, `nvidia-nat-profiler` 1.6.0rc1).

@@ -75,6 +75,9 @@ def drift(
     fmt: str = "json",
     out: PathLike | None = None,
     baseline: PathLike | None = None,
+    left: str | None = None,
+    right: Sequence[str] | str | None = None,
+    cache: PathLike | None = None,
 ) -> Any:
     """Compare the IST path with the ATIF path(s) on every item of ``corpus``.
 
@@ -85,9 +88,23 @@ def drift(
     report.json, report.md, report.html and junit.xml there. ``baseline``: an earlier JSON
     report to ratchet against. Returns on exit code 0 (no unexpected drift) and 1 (unexpected
     drift); raises :class:`AtifDriftError` on 2.
+
+    Any two paths: ``left`` (default ``"ist"``) and ``right`` (one spec or several, instead of
+    ``builders``) take ``ist``, ``atif:pr1751``, ``atif:faithful``, ``stored:SUBDIR`` or
+    ``cmd:NAME`` (an external profiler of the policy file); ``cache``: where ``cmd:`` outputs
+    are kept between runs.
     """
     corpora = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
-    args = ["drift", *map(os.fspath, corpora), "--format", fmt, "--builder", _builder(builders)]
+    args = ["drift", *map(os.fspath, corpora), "--format", fmt]
+    if right is None:
+        args += ["--builder", _builder(builders)]
+    else:
+        for spec in [right] if isinstance(right, str) else right:
+            args += ["--right", spec]
+    if left is not None:
+        args += ["--left", left]
+    if cache is not None:
+        args += ["--cache", os.fspath(cache)]
     if policy is not None:
         args += ["--policy", os.fspath(policy)]
     if out is not None:

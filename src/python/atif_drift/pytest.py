@@ -15,23 +15,26 @@ from typing import Any
 from . import PathLike, drift
 
 
-def _change(c: dict[str, Any]) -> str:
-    """A difference as the terminal report shows it, both sides labelled."""
+def _change(c: dict[str, Any], left: str, right: str) -> str:
+    """A difference as the terminal report shows it, both sides named by their path specs."""
     show = lambda v: json.dumps(v)[:120]  # noqa: E731
     match c.get("kind"):
         case "value" | "type":
-            return f"IST {show(c['left'])} → ATIF {show(c['right'])}"
+            return f"{left} {show(c['left'])} → {right} {show(c['right'])}"
         case "only_left":
-            return f"IST only: {show(c['value'])}"
+            return f"{left} only: {show(c['value'])}"
         case "only_right":
-            return f"ATIF only: {show(c['value'])}"
+            return f"{right} only: {show(c['value'])}"
     return show(c)
 
 
 def unexpected_patterns(report: dict[str, Any]) -> list[str]:
-    """Each unexpected pattern of a JSON report: ``item [builder] file:pattern: N values (…)``."""
+    """Each unexpected pattern of a JSON report: ``item [left vs right] file:pattern: N values
+    (…)``."""
     lines = []
     for item in report.get("items", []):
+        left = item.get("left", "ist")
+        right = item.get("right") or f"atif:{item.get('builder')}"
         for output in item.get("outputs", []):
             for p in output.get("patterns", []):
                 unexpected = p.get("exceeded") is not None or (
@@ -41,8 +44,8 @@ def unexpected_patterns(report: dict[str, Any]) -> list[str]:
                     continue
                 why = f"bound exceeded: {p['exceeded']}" if p.get("exceeded") else "not expected"
                 lines.append(
-                    f"{item['item']} [{item['builder']}] {p['pattern']}: "
-                    f"{p['values']} values ({why}), e.g. {p['example_path']}: {_change(p['example'])}"
+                    f"{item['item']} [{left} vs {right}] {p['pattern']}: {p['values']} values "
+                    f"({why}), e.g. {p['example_path']}: {_change(p['example'], left, right)}"
                 )
     return lines
 

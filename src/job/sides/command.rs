@@ -1,0 +1,227 @@
+//! Running an external profiler (`cmd:NAME`, `[paths.NAME]` of the policy) on one item: in a
+//! fresh temporary directory, with a timeout, its standard output and error kept for the
+//! report, its outputs cached by what it ran on (`--cache DIR`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::Item;
+use crate::drift::spec::{CommandInput, CommandPath, Vars};
+use crate::fsio::{OutputDir, TempDir};
+use crate::trace::{LoadOptions, Trace};
+
+/// The lines of standard error (or output) a failure quotes.
+const TAIL_LINES: usize = 20;
+
+/// One run of an external profiler on one item.
+pub(crate) struct Run<'a> {
+    /// Its definition.
+    pub def: &'a CommandPath,
+    /// The item.
+    pub item: &'a Item,
+    /// The item's IST trace, loaded (converted when the command takes ATIF and the item has
+    /// none).
+    pub trace: &'a Trace,
+    /// The cache directory, when there is one.
+    pub cache: Option<&'a Path>,
+    /// Input limits (for reading its outputs).
+    pub opts: &'a LoadOptions,
+}
+
+/// The outputs of a cached run are stored under the engine's names.
+const CACHED_TRIE: &str = "prediction_trie.json";
+
+impl Run<'_> {
+    /// Its output files as `(compared name, text)`: from the cache when this command already
+    /// ran on the same input and configuration, else by running it. Errors say what went
+    /// wrong, with its last standard-error lines.
+    pub fn outputs(&self) -> Result<Vec<(String, String)>, String> {
+        let work = TempDir::new("cmd").map_err(|e| e.to_string())?;
+        let input = self.input(work.path())?;
+        let key = match self.cache {
+            Some(_) => Some(self.key(&input)?),
+            None => None,
+        };
+        if let (Some(cache), Some(key)) = (self.cache, &key) {
+            let hit = cache.join(key);
+            if hit.is_dir() {
+                return super::read_texts(&hit, CACHED_TRIE, self.opts);
+            }
+        }
+        let out = work.path().join("out");
+        std::fs::create_dir(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        self.run(work.path(), &input, &out)?;
+        let trie = self.trie_name()?;
+        let texts = super::read_texts(&out, &trie, self.opts)?;
+        if texts.is_empty() {
+            return Err(format!(
+                "wrote none of the profiler's outputs ({}) in {{output}}{}",
+                crate::drift::COMPARED.join(", "),
+                tail_note(work.path())
+            ));
+        }
+        if let (Some(cache), Some(key)) = (self.cache, &key) {
+            let names: Vec<&str> = texts.iter().map(|(n, _)| n.as_str()).collect();
+            let dir = OutputDir::create(&cache.join(key), &names, false)
+                .map_err(|e| format!("--cache: {e}"))?;
+            for (name, text) in &texts {
+                dir.write(name, text.as_bytes())
+                    .map_err(|e| e.to_string())?;
+            }
+            dir.commit().map_err(|e| format!("--cache: {e}"))?;
+        }
+        Ok(texts)
+    }
+
+    /// The prediction trie's file name in the item's configuration.
+    fn trie_name(&self) -> Result<String, String> {
+        self.item
+            .profiler_config()
+            .map(|c| c.prediction_trie.output_filename)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The trace the command receives: the item's IST trace, or its ATIF (NAT's, else the
+    /// IST trace converted by our converter into `work`).
+    fn input(&self, work: &Path) -> Result<PathBuf, String> {
+        match (self.def.input, &self.item.atif) {
+            (CommandInput::Ist, _) => Ok(self.item.ist.clone()),
+            (CommandInput::Atif, Some(atif)) => Ok(atif.clone()),
+            (CommandInput::Atif, None) => {
+                let atif = crate::pipeline::as_atif(self.trace).map_err(|e| e.to_string())?;
+                let trajectories: Vec<_> = atif.items.iter().map(|i| &i.trajectory).collect();
+                let mut text =
+                    serde_json::to_string_pretty(&trajectories).map_err(|e| e.to_string())?;
+                text.push('\n');
+                let path = work.join("input_atif.json");
+                crate::fsio::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())?;
+                Ok(path)
+            }
+        }
+    }
+
+    /// The cache key: a hash of the command, its environment, the input's and the
+    /// configuration's bytes (and this program's version, which wrote a converted input).
+    fn key(&self, input: &Path) -> Result<String, String> {
+        let mut h = Sha256::new();
+        let def = serde_json::to_string(self.def).map_err(|e| e.to_string())?;
+        h.update(def.as_bytes());
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for f in std::iter::once(input).chain(self.item.config.as_deref()) {
+            h.update([0]);
+            let mut file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let mut buf = vec![0; 1 << 20];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .map_err(|e| format!("{}: {e}", f.display()))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+        }
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Run the command in `work` until it exits or its timeout passes.
+    fn run(&self, work: &Path, input: &Path, out: &Path) -> Result<(), String> {
+        // Absolute: the command runs in its own directory.
+        let abs = |p: &Path| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string()
+        };
+        let (input, out) = (abs(input), abs(out));
+        let config = self.item.config.as_deref().map(abs);
+        let item = abs(self.item.ist.parent().unwrap_or(Path::new(".")));
+        let env = |k: &str| std::env::var(k).ok();
+        let vars = Vars {
+            input: &input,
+            output: &out,
+            config: config.as_deref(),
+            item: &item,
+            env: &env,
+        };
+        let args = self.def.args(&vars)?;
+        let file = |n: &str| {
+            std::fs::File::create(work.join(n)).map_err(|e| format!("{}: {e}", work.display()))
+        };
+        let mut cmd = std::process::Command::new(&args[0]);
+        cmd.args(&args[1..])
+            .current_dir(work)
+            .stdin(std::process::Stdio::null())
+            .stdout(file("stdout.txt")?)
+            .stderr(file("stderr.txt")?);
+        for (k, v) in &self.def.env {
+            cmd.env(k, vars.fill(v)?);
+        }
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {:?}: {e}", args[0]))?;
+        let limit = Duration::from_secs_f64(self.def.timeout_s);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() >= limit => {
+                    kill(&mut child);
+                    return Err(format!(
+                        "did not finish within timeout_s = {}: killed{}",
+                        self.def.timeout_s,
+                        tail_note(work)
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        if !status.success() {
+            return Err(format!(
+                "failed ({status}) after {:.1} s{}",
+                started.elapsed().as_secs_f64(),
+                tail_note(work)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Kill the command and everything it started (its process group).
+fn kill(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on the process group this child leads; no memory is involved.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The last lines of the command's standard error (else its standard output), as the
+/// end of an error message.
+fn tail_note(work: &Path) -> String {
+    for name in ["stderr.txt", "stdout.txt"] {
+        let text = std::fs::read(work.join(name)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if !lines.is_empty() {
+            let from = lines.len().saturating_sub(TAIL_LINES);
+            let what = if name == "stderr.txt" {
+                "standard error"
+            } else {
+                "standard output"
+            };
+            return format!("; its {what} ends:\n{}", lines[from..].join("\n"));
+        }
+    }
+    "; it printed nothing".into()
+}
