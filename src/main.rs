@@ -997,6 +997,11 @@ fn drift(
         sides.right = right;
     }
     sides.cache = cache;
+    sides.base = policy.file().map(|f| {
+        f.parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf()
+    });
     sides.expect_as = expect_as.map(Into::into);
     let cmd = atif_drift::app::DriftCommand {
         corpora: corpus,

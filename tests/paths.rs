@@ -391,3 +391,35 @@ fn nats_python_profilers_as_commands_drift_as_our_paths() {
         "five outputs, two builders"
     );
 }
+
+/// A command as users write it: a script named relative to the policy file, which writes into
+/// its working directory (no `{output}`), run from elsewhere.
+#[test]
+fn a_relative_script_beside_the_policy_may_write_into_its_directory() {
+    let dir = scratch("relative");
+    let corpus = corpus_of(&dir, &["sample"]);
+    std::fs::write(
+        dir.join("copy.sh"),
+        "cp \"$1\"/*.csv \"$1\"/*.txt \"$1\"/*.json .\n",
+    )
+    .unwrap();
+    let pol = policy(
+        &dir,
+        "[paths.copy]\ncommand = [\"sh\", \"copy.sh\", \"{item}\"]\n",
+    );
+    let (o, v) = drift(&[
+        corpus.to_str().unwrap(),
+        "--policy",
+        pol.to_str().unwrap(),
+        "--left",
+        "stored:.",
+        "--right",
+        "cmd:copy",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{v:#}");
+    let [item] = items(&v).as_slice() else {
+        panic!("{v:#}")
+    };
+    assert_eq!(item["outputs"].as_array().unwrap().len(), 5, "{item:#}");
+    assert_eq!(differing(item), 0);
+}

@@ -654,7 +654,7 @@ mod tests {
         assert_eq!(p.command("nat").unwrap().expect_as, Some(Builder::Pr1751));
         assert_eq!(p.command_names().collect::<Vec<_>>(), ["nat"]);
         for (bad, says) in [
-            ("[paths.nat]\ncommand = [\"run\"]\n", "{output}"),
+            ("[paths.nat]\ncommand = []\n", "give the program"),
             (
                 "[paths.nat]\ncommand = [\"run\", \"{output}\"]\ntimeout_s = -1\n",
                 "timeout_s",

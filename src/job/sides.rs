@@ -28,6 +28,9 @@ pub struct Sides {
     pub right: Vec<PathSpec>,
     /// Where `cmd:` paths' outputs are cached (`--cache`).
     pub cache: Option<PathBuf>,
+    /// The policy file's directory: a command's relative programs and arguments naming its
+    /// files are made absolute (commands run in directories of their own).
+    pub base: Option<PathBuf>,
     /// The builder whose expectations classify the drift of right sides that are not an
     /// ATIF path of ours and whose command says no `expect_as` (`--expect-as`).
     pub expect_as: Option<Builder>,
@@ -40,6 +43,7 @@ impl Sides {
             left: PathSpec::Ist,
             right: builders.iter().map(|&b| PathSpec::Atif(b)).collect(),
             cache: None,
+            base: None,
             expect_as: None,
         }
     }
@@ -260,6 +264,7 @@ pub(crate) fn run_item(
                     item,
                     trace: &trace,
                     cache: sides.cache.as_deref(),
+                    base: sides.base.as_deref(),
                     opts,
                 };
                 let at = |file: &str| format!("wrote {file}");

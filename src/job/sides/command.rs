@@ -27,6 +27,9 @@ pub(crate) struct Run<'a> {
     pub trace: &'a Trace,
     /// The cache directory, when there is one.
     pub cache: Option<&'a Path>,
+    /// The policy file's directory: relative programs and arguments naming its files are
+    /// made absolute.
+    pub base: Option<&'a Path>,
     /// Input limits (for reading its outputs).
     pub opts: &'a LoadOptions,
 }
@@ -127,7 +130,26 @@ impl Run<'_> {
         Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// Run the command in `work` until it exits or its timeout passes.
+    /// `arg` made absolute when it is a relative path to a file beside the policy file or in
+    /// the directory atif-drift runs in (the command runs in a directory of its own).
+    fn resolve(&self, arg: String) -> String {
+        let p = Path::new(&arg);
+        if arg.starts_with('-') || p.is_absolute() || arg.is_empty() {
+            return arg;
+        }
+        for dir in self.base.into_iter().chain([Path::new(".")]) {
+            let at = dir.join(p);
+            if at.exists() {
+                if let Ok(abs) = std::path::absolute(&at) {
+                    return abs.display().to_string();
+                }
+            }
+        }
+        arg
+    }
+
+    /// Run the command in `out` (its files' directory; its standard output and error go to
+    /// `work`) until it exits or its timeout passes.
     fn run(&self, work: &Path, input: &Path, out: &Path) -> Result<(), String> {
         // Absolute: the command runs in its own directory.
         let abs = |p: &Path| {
@@ -136,24 +158,29 @@ impl Run<'_> {
                 .display()
                 .to_string()
         };
-        let (input, out) = (abs(input), abs(out));
+        let (input, output) = (abs(input), abs(out));
         let config = self.item.config.as_deref().map(abs);
         let item = abs(self.item.ist.parent().unwrap_or(Path::new(".")));
         let env = |k: &str| std::env::var(k).ok();
         let vars = Vars {
             input: &input,
-            output: &out,
+            output: &output,
             config: config.as_deref(),
             item: &item,
             env: &env,
         };
-        let args = self.def.args(&vars)?;
+        let args: Vec<String> = self
+            .def
+            .args(&vars)?
+            .into_iter()
+            .map(|a| self.resolve(a))
+            .collect();
         let file = |n: &str| {
             std::fs::File::create(work.join(n)).map_err(|e| format!("{}: {e}", work.display()))
         };
         let mut cmd = std::process::Command::new(&args[0]);
         cmd.args(&args[1..])
-            .current_dir(work)
+            .current_dir(out)
             .stdin(std::process::Stdio::null())
             .stdout(file("stdout.txt")?)
             .stderr(file("stderr.txt")?);
