@@ -131,6 +131,7 @@ mod tests {
             within_threshold: None,
             one_sided: 0,
             exceeded: None,
+            broken: 0,
         };
         DriftReport {
             schema: crate::drift::REPORT_SCHEMA.into(),

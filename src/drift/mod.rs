@@ -69,6 +69,10 @@ pub struct PatternDrift {
     /// which bound. Such drift is unexpected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exceeded: Option<String>,
+    /// Of the values, those breaking the relation of the expectation covering them
+    /// (`relation`), equal cells included: the relation said they should differ.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub broken: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -406,6 +410,7 @@ impl<'a> Groups<'a> {
                     within_threshold: None,
                     one_sided: 0,
                     exceeded: None,
+                    broken: 0,
                 };
                 self.groups.entry(self.pattern.clone()).or_insert(g)
             }
@@ -416,6 +421,13 @@ impl<'a> Groups<'a> {
         }
         g.max_abs = max_opt(g.max_abs, abs);
         g.max_rel = max_opt(g.max_rel, rel);
+    }
+
+    /// The value just added (by [`Groups::add`]) breaks its expectation's relation.
+    fn broke_relation(&mut self) {
+        if let Some(g) = self.groups.get_mut(self.pattern.as_str()) {
+            g.broken += 1;
+        }
     }
 
     /// One difference of a JSON walk; returns how many values it covers.
@@ -454,6 +466,7 @@ impl<'a> Groups<'a> {
                     let e = e.get_mut();
                     e.values += g.values;
                     e.one_sided += g.one_sided;
+                    e.broken += g.broken;
                     e.max_abs = max_opt(e.max_abs, g.max_abs);
                     e.max_rel = max_opt(e.max_rel, g.max_rel);
                 }

@@ -159,6 +159,97 @@ pub struct Expectation {
     /// expected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<Rows>,
+    /// The relation each value of the pattern keeps (`standardized_data_all.csv` cells),
+    /// checked on every aligned row, equal cells included: a value breaking it is unexpected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
+}
+
+/// A relation an expected CSV drift keeps, value by value: `right == TERM + TERM - TERM …`
+/// (a `-` between spaces), a term being `left` (the left cell), `left.COLUMN` or
+/// `right.COLUMN` (a column of the aligned row, CSV columns and `cached_tokens`). E.g. pr1751's total:
+/// `right == left.prompt_tokens + left.completion_tokens + left.cached_tokens`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Relation {
+    text: String,
+    /// Each term with its sign (`true`: added).
+    terms: Vec<(bool, Term)>,
+}
+
+/// A term of a [`Relation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Term {
+    /// The left cell.
+    Left,
+    /// A column of the left row.
+    LeftColumn(String),
+    /// A column of the right row.
+    RightColumn(String),
+}
+
+impl TryFrom<String> for Relation {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!(
+                "relation {text:?}: {why}; write `right == TERM + TERM - …`, a term being \
+                 `left`, `left.COLUMN` or `right.COLUMN`"
+            )
+        };
+        // `-` only between spaces: column names hold dashes (`NOVA-Time-To-Next-Event`).
+        let spaced = text.replace("==", " == ").replace('+', " + ");
+        let mut words = spaced.split_whitespace();
+        if (words.next(), words.next()) != (Some("right"), Some("==")) {
+            return Err(bad("it starts with `right ==`"));
+        }
+        let mut terms = Vec::new();
+        let mut sign = Some(true);
+        for w in words {
+            match (w, sign) {
+                ("+", None) => sign = Some(true),
+                ("-", None) => sign = Some(false),
+                (_, None) => return Err(bad(&format!("`{w}` after a term: expected + or -"))),
+                (_, Some(s)) => {
+                    let term = match w.split_once('.') {
+                        None if w == "left" => Term::Left,
+                        Some(("left", c)) if !c.is_empty() => Term::LeftColumn(c.to_string()),
+                        Some(("right", c)) if !c.is_empty() => Term::RightColumn(c.to_string()),
+                        _ => return Err(bad(&format!("`{w}` is not a term"))),
+                    };
+                    terms.push((s, term));
+                    sign = None;
+                }
+            }
+        }
+        if terms.is_empty() || sign.is_some() {
+            return Err(bad("a term is missing"));
+        }
+        Ok(Relation { text, terms })
+    }
+}
+
+impl From<Relation> for String {
+    fn from(r: Relation) -> String {
+        r.text
+    }
+}
+
+impl Relation {
+    /// The relation as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The value the right cell should hold, from the left cell and the rows' columns
+    /// (`value(term)`); `None` when a term has no number.
+    pub fn predict(&self, value: impl Fn(&Term) -> Option<f64>) -> Option<f64> {
+        self.terms.iter().try_fold(0.0, |sum, (plus, t)| {
+            let v = value(t)?;
+            Some(if *plus { sum + v } else { sum - v })
+        })
+    }
 }
 
 /// What an expectation says of rows (keys, elements) on one side only.
@@ -173,6 +264,13 @@ impl Expectation {
     /// Which bound, if any, `p` (an output's drift under this expectation, out of
     /// `compared` values) exceeds, with the measured value and the bound.
     pub fn exceeded(&self, p: &crate::drift::PatternDrift, compared: usize) -> Option<String> {
+        if let (Some(r), true) = (&self.relation, p.broken > 0) {
+            return Some(format!(
+                "relation {} broken by {} values",
+                r.text(),
+                p.broken
+            ));
+        }
         if let Some(max) = self.max_values.filter(|&m| p.values > m) {
             return Some(format!(
                 "expected drift grew: {} values, bound {max}",
@@ -431,6 +529,13 @@ impl Policy {
                 if let Some(v) = v.filter(|v| !(*v >= 0.0 && v.is_finite())) {
                     return Err(bad(key, v));
                 }
+            }
+            if e.relation.is_some() && !e.pattern.starts_with("standardized_data_all.csv:") {
+                return Err(PolicyError::Invalid(format!(
+                    "expected[{i}].relation: relations hold between the cells of \
+                     standardized_data_all.csv; {:?} is not one of its patterns",
+                    e.pattern
+                )));
             }
             let m = glob(format!("expected[{i}].pattern"), &e.pattern)?.compile_matcher();
             expected.push((e, m));

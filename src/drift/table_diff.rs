@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
+use super::policy::{Relation, Term};
 use super::value_diff::{Change, Tolerance};
 use super::{both_paths, Groups, OutputDrift, Paths, Policy};
 use crate::differences::{note_uuid, rename_in, Names};
@@ -33,6 +34,10 @@ pub(super) trait Cells: Sync {
     fn len(&self) -> usize;
     /// Cell `c` of row `r` (both in range).
     fn cell(&self, r: usize, c: usize) -> Cell<'_>;
+    /// A value of row `r` the table does not write (`cached_tokens`), when it has it.
+    fn hidden(&self, _r: usize, _name: &str) -> Option<f64> {
+        None
+    }
 }
 
 /// A table read back or written whole, its cells already renamed (`Compared`).
@@ -54,6 +59,7 @@ impl Cells for Table {
 /// cells in the table's order (row by row, left to right; numbers hold no UUIDs), as
 /// renaming the table's cells gives them.
 pub(super) struct Renamed<'f> {
+    frame: &'f Frame,
     cells: FrameCells<'f>,
     names: Names,
     /// Longer text cells holding a UUID, renamed (a cell that is one UUID takes its name).
@@ -88,6 +94,7 @@ impl<'f> Renamed<'f> {
         }
         let examples = frame.rows.iter().map(|r| r.example_number).max();
         Renamed {
+            frame,
             example_column: col(cells.header(), "example_number"),
             examples: (0..examples.map_or(0, |m| m + 1))
                 .map(|n| n.to_string())
@@ -106,6 +113,13 @@ impl Cells for Renamed<'_> {
 
     fn len(&self) -> usize {
         self.cells.len()
+    }
+
+    fn hidden(&self, r: usize, name: &str) -> Option<f64> {
+        match name {
+            "cached_tokens" => self.frame.rows.get(r)?.cached_tokens.map(|n| n as f64),
+            _ => None,
+        }
     }
 
     fn cell(&self, r: usize, c: usize) -> Cell<'_> {
@@ -211,11 +225,57 @@ fn one_sided_row(
 /// left side, its index, name, index on the right and tolerance.
 type Columns<'h> = [(usize, &'h String, usize, Tolerance)];
 
+/// Per event type, the relation (`[[expected]] relation`) each compared column's values
+/// keep, looked up once per event type; `None` when no column has one.
+struct Relations<'a> {
+    file: &'a str,
+    policy: &'a Policy,
+    builder: Option<Builder>,
+    by_event: FxHashMap<String, Option<Vec<Option<&'a Relation>>>>,
+}
+
+impl<'a> Relations<'a> {
+    fn of(&mut self, event: &str, columns: &Columns) -> Option<Vec<Option<&'a Relation>>> {
+        if let Some(r) = self.by_event.get(event) {
+            return r.clone();
+        }
+        let (file, policy, builder) = (self.file, self.policy, self.builder);
+        let rels: Vec<Option<&'a Relation>> = columns
+            .iter()
+            .map(|(_, name, _, _)| {
+                let pattern = format!("{file}:{event}.{name}");
+                policy.expectation(&pattern, builder)?.relation.as_ref()
+            })
+            .collect();
+        let rels = rels.iter().any(Option::is_some).then_some(rels);
+        self.by_event.insert(event.to_string(), rels.clone());
+        rels
+    }
+}
+
+/// A cell's number: a number cell, or text that parses as one.
+fn number_of(cell: Cell, buf: &mut String) -> Option<f64> {
+    match cell.number() {
+        Some(n) => n,
+        None => cell.text(buf).parse().ok(),
+    }
+}
+
+/// Column `name` of row `r` of `t` as a number (a hidden value when the table does not
+/// write it).
+fn column_value(t: &impl Cells, r: usize, name: &str) -> Option<f64> {
+    match col(t.header(), name) {
+        Some(c) => number_of(t.cell(r, c), &mut String::new()),
+        None => t.hidden(r, name),
+    }
+}
+
 /// The cells of rows of both sides that share a key, column by column.
 struct RowDiff<'a, A, B> {
     a: &'a A,
     b: &'a B,
     columns: &'a Columns<'a>,
+    relations: Relations<'a>,
     /// Reused buffers: the path, and the two cells' texts.
     path: String,
     bx: String,
@@ -225,24 +285,37 @@ struct RowDiff<'a, A, B> {
 impl<A: Cells, B: Cells> RowDiff<'_, A, B> {
     /// Left row `i` and right row `j`, both of key `k`: returns the cells that differ.
     fn row(&mut self, groups: &mut Groups, k: &Key, i: usize, j: usize) -> usize {
+        let relations = self.relations.of(k.1, self.columns);
         let (bx, by) = (&mut self.bx, &mut self.by);
         let mut differing = 0;
-        for &(ci, name, cj, tol) in self.columns {
+        for (m, &(ci, name, cj, tol)) in self.columns.iter().enumerate() {
             let (x, y) = (self.a.cell(i, ci), self.b.cell(j, cj));
+            // A value the relation of its expectation does not predict, equal or not.
+            let broken = relations.as_ref().and_then(|r| r[m]).is_some_and(|rel| {
+                let (Some(left), Some(right)) = (number_of(x, bx), number_of(y, by)) else {
+                    return false;
+                };
+                let predicted = rel.predict(|t| match t {
+                    Term::Left => Some(left),
+                    Term::LeftColumn(c) => column_value(self.a, i, c),
+                    Term::RightColumn(c) => column_value(self.b, j, c),
+                });
+                predicted.is_some_and(|p| p != right && !tol.close(p, right))
+            });
             // Numbers are compared as the text they are written as, without
             // writing them; text as it is.
             let nums = match x.same_text(y) {
-                Some(true) => continue,
-                Some(false) => x.number().flatten().zip(y.number().flatten()),
+                Some(true) if !broken => continue,
+                Some(_) => x.number().flatten().zip(y.number().flatten()),
                 None => {
                     let (x, y) = (x.text(bx), y.text(by));
-                    if x == y {
+                    if x == y && !broken {
                         continue;
                     }
                     x.parse::<f64>().ok().zip(y.parse::<f64>().ok())
                 }
             };
-            if nums.is_some_and(|(p, q)| tol.close(p, q)) {
+            if !broken && nums.is_some_and(|(p, q)| tol.close(p, q)) {
                 continue;
             }
             let path = &mut self.path;
@@ -255,6 +328,9 @@ impl<A: Cells, B: Cells> RowDiff<'_, A, B> {
                 left: Value::String(x.text(bx).to_string()),
                 right: Value::String(y.text(by).to_string()),
             });
+            if broken {
+                groups.broke_relation();
+            }
         }
         differing
     }
@@ -327,6 +403,12 @@ fn diff_csv_in_parts(
                 a,
                 b,
                 columns: &columns,
+                relations: Relations {
+                    file,
+                    policy,
+                    builder,
+                    by_event: FxHashMap::default(),
+                },
                 path: String::new(),
                 bx: String::new(),
                 by: String::new(),
@@ -383,6 +465,82 @@ fn diff_csv_in_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relation holds value by value on every aligned row, equal cells included: a value
+    /// it does not predict is unexpected even where both sides agree.
+    #[test]
+    fn relations_hold_on_every_aligned_row() {
+        let left = Table::from_csv(
+            "event_type,example_number,completion_tokens,total_tokens\n\
+             LLM_END,0,5,100\nLLM_END,0,7,200\nTOOL_END,0,0,0\n",
+        );
+        let run = |relation: &str, totals: (i64, i64)| {
+            let right = Table::from_csv(&format!(
+                "event_type,example_number,completion_tokens,total_tokens\n\
+                 LLM_END,0,5,{}\nLLM_END,0,7,{}\nTOOL_END,0,0,0\n",
+                totals.0, totals.1
+            ));
+            let policy = Policy::from_toml(&format!(
+                "[[expected]]\npattern = \"{FILE}:LLM_END.total_tokens\"\nreason = \"r\"\n{relation}"
+            ))
+            .unwrap();
+            diff_csv(FILE, &left, &right, &policy, Builder::Pr1751)
+        };
+        let rel = "relation = \"right == left + left.completion_tokens\"";
+        // Both totals as predicted: expected drift.
+        let d = run(rel, (105, 207));
+        assert_eq!((d.differing, d.unexpected()), (2, 0), "{d:?}");
+        // One total off: that value breaks the relation, and the pattern is unexpected.
+        let d = run(rel, (105, 208));
+        let p = &d.patterns[0];
+        assert_eq!((p.values, p.broken, d.unexpected()), (2, 1, 2), "{d:?}");
+        assert!(p
+            .exceeded
+            .as_deref()
+            .unwrap()
+            .contains("right == left + left.completion_tokens"));
+        // Equal cells where the relation says they differ: drift that went missing is caught.
+        let d = run(rel, (100, 200));
+        assert_eq!((d.differing, d.unexpected()), (2, 2), "{d:?}");
+        // Without the relation, that is no drift at all.
+        assert_eq!(run("", (100, 200)).differing, 0);
+        // A right column may take part too.
+        let d = run(
+            "relation = \"right == left + right.completion_tokens\"",
+            (105, 207),
+        );
+        assert_eq!(d.unexpected(), 0, "{d:?}");
+    }
+
+    #[test]
+    fn relations_parse_or_say_what_is_wrong() {
+        use crate::drift::policy::Relation;
+        for ok in [
+            "right == left",
+            "right == left.prompt_tokens + left.completion_tokens + left.cached_tokens",
+            "right == left - right.cached_tokens",
+            "right == left.NOVA-Time-To-Next-Event",
+            "right==left+left.x",
+        ] {
+            assert!(Relation::try_from(ok.to_string()).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("left == right", "starts with `right ==`"),
+            ("right == ", "a term is missing"),
+            ("right == left +", "a term is missing"),
+            ("right == left left", "expected + or -"),
+            ("right == 3", "is not a term"),
+            ("right == middle.x", "is not a term"),
+        ] {
+            let e = Relation::try_from(bad.to_string()).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let e = Policy::from_toml(
+            "[[expected]]\npattern = \"f.json:x\"\nreason = \"r\"\nrelation = \"right == left\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("standardized_data_all.csv"), "{e}");
+    }
     use crate::config::ProfilerConfig;
     use crate::drift::{diff_compared, Compared};
     use crate::job::inputs;

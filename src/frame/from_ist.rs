@@ -86,6 +86,7 @@ pub fn row(step: &IntermediateStep, example_number: usize, names: &mut Interner)
             .usage_info
             .as_ref()
             .map_or(0, |u| u.seconds_between_calls),
+        cached_tokens: Some(tu.map_or(0, |t| t.cached_tokens)),
     }
 }
 

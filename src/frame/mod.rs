@@ -60,6 +60,9 @@ pub struct Row {
     /// `usage_info.seconds_between_calls` (0 without usage; not a CSV column; the
     /// forecasting matrices use it). Lost in ATIF.
     pub seconds_between_calls: i64,
+    /// The call's cached prompt tokens (LLM_END rows: IST's `token_usage.cached_tokens`,
+    /// ATIF's `metrics.cached_tokens`; not a CSV column: the drift policy's relations use it).
+    pub cached_tokens: Option<i64>,
 }
 
 /// NAT's six `NOVA-*` columns (`LLMMetrics.compute_profiling_metrics`), one entry per row.

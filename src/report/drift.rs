@@ -351,6 +351,7 @@ mod tests {
                     within_threshold: None,
                     one_sided: 0,
                     exceeded: None,
+                    broken: 0,
                 }],
             }],
             ..crate::drift::ItemDrift::of_builder(

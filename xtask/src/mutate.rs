@@ -4,9 +4,10 @@
 //! a clean copy of each item go through the gate (the drift job with the policy); the report
 //! gives, per fault × builder, how many mutants the gate caught, every survivor, and the false
 //! alarms on the clean copies. A mutant the gate let through is a survivor unless the fault is
-//! invisible to that builder on that item, which is measured, not believed: every output the
-//! drift compares, profiled from the mutant's ATIF, equals the clean ATIF's. The mutants are
-//! generated in a temporary directory, never committed.
+//! invisible to that builder on that item, which is measured, not believed: the engine sees
+//! no value differ between every output the drift compares, profiled from the mutant's ATIF,
+//! and the clean ATIF's (UUIDs renamed, numbers within the policy's tolerances). The mutants
+//! are generated in a temporary directory (`--keep DIR`: there, and kept), never committed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +32,10 @@ pub struct Args {
     /// Exit 1 when a visible fault survives or a clean item raises a false alarm.
     #[arg(long)]
     strict: bool,
+    /// Write the mutants under this directory and keep them (`<item>/<fault>/`, `clean`
+    /// beside them), to look into a survivor with `atif-drift drift`.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
 }
 
 /// The item's ATIF as a JSON document, and the file name the mutant gets (NAT eval's layout
@@ -54,24 +59,18 @@ fn atif_of(item: &atif_drift::job::Item) -> anyhow::Result<(serde_json::Value, &
     Ok((serde_json::to_value(t)?, "nat_atif.json"))
 }
 
-/// The files the drift compares, profiled from `atif` with `builder`; `None` when it does
-/// not load or profile.
+/// The files the drift compares, profiled from `atif` with `builder`, normalized as the
+/// engine compares them; `None` when it does not load or profile.
 fn compared_outputs(
     atif: &serde_json::Value,
     builder: Builder,
     cfg: &atif_drift::config::ProfilerConfig,
-) -> Option<Vec<(String, String)>> {
+) -> Option<atif_drift::drift::Compared> {
     let bytes = serde_json::to_vec(atif).ok()?;
     let trace = atif_drift::trace::load::load_bytes(Path::new("mutant.json"), &bytes).ok()?;
     let path = atif_drift::pipeline::ProfilePath::Atif(builder);
     let out = atif_drift::pipeline::profile(&trace, path, cfg, false).ok()?;
-    let compared = |n: &String| atif_drift::drift::COMPARED.contains(&n.as_str());
-    let files = out.files.iter().filter(|(n, _)| compared(n));
-    Some(
-        files
-            .map(|(n, c)| (n.clone(), c.text().into_owned()))
-            .collect(),
-    )
+    Some(atif_drift::drift::Compared::new(out))
 }
 
 /// A copy of `item` under `dir` with `atif` as its ATIF.
@@ -95,7 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = atif_drift::app::load_policy(&PolicySource::parse(&args.policy))?;
     let builders = args.builder.builders();
     let items = atif_drift::job::discover(&args.corpus, &opts)?;
-    let root = std::env::temp_dir().join(format!("atif-drift-mutate-{}", std::process::id()));
+    let root = args.keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("atif-drift-mutate-{}", std::process::id()))
+    });
     let _ = std::fs::remove_dir_all(&root);
     // Item directories `<item>/<fault>` (`clean` for the copy): one job runs them all.
     let mut planned = 0;
@@ -127,7 +128,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         builders.iter().map(|b| b.name()).collect::<Vec<_>>()
     );
     let (_, r) = atif_drift::job::job(std::slice::from_ref(&root), &builders, &policy, &opts)?;
-    let _ = std::fs::remove_dir_all(&root);
+    if args.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
     // Per (fault, builder): caught, visible mutants, survivors.
     let caught_by = |i: &atif_drift::drift::ItemDrift| {
         i.error.is_some() || i.outputs.iter().any(|o| o.unexpected() > 0)
@@ -150,7 +153,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .or_insert_with(|| compared_outputs(atif, b, cfg));
         let mut m = atif.clone();
         (f.apply)(&mut m);
-        if clean.is_some() && compared_outputs(&m, b, cfg) == *clean {
+        // Invisible: the engine sees no value differ (UUIDs renamed in order, numbers within
+        // the policy's tolerances) between the clean ATIF's outputs and the mutant's.
+        let same = match (clean.as_ref(), compared_outputs(&m, b, cfg)) {
+            (Some(c), Some(m)) => atif_drift::drift::diff_compared(c, &m, &policy, b)
+                .iter()
+                .all(|o| o.differing == 0),
+            _ => false,
+        };
+        if same {
             invisible.insert((i.item.clone(), b.name()));
         }
     }
@@ -171,7 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for f in FAULTS {
         for &b in &builders {
             let runs = runs_of(f.name, b);
-            // Let through, and the outputs identical to the clean run's: invisible.
+            // Let through, and the outputs the same as the clean run's: invisible.
             let unseen = |i: &&atif_drift::drift::ItemDrift| {
                 !caught_by(i) && invisible.contains(&(i.item.clone(), b.name()))
             };
@@ -191,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 b.name()
             );
             if hidden > 0 {
-                row.push_str(&format!(", invisible on {hidden} (outputs identical)"));
+                row.push_str(&format!(", invisible on {hidden} (no output differs)"));
             }
             rows.push(row);
         }
@@ -221,7 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.push_str(&format!("  {s}\n"));
     }
     out.push_str(&format!(
-        "{} mutant runs: {} invisible (outputs identical), {} survived; {} false alarms\n",
+        "{} mutant runs: {} invisible (no output differs), {} survived; {} false alarms\n",
         total_runs,
         hidden_runs,
         survivors.len(),

@@ -155,10 +155,11 @@ struct CallRec {
 /// else its timestamp).
 fn push_llm(e: &mut Emit, step: &Step, uuid: &str, ts: f64, anc: &Ancestry) {
     let model = step.model_name.clone().unwrap_or_default();
-    let (p, c) = step.metrics.as_ref().map_or((0, 0), |m| {
+    let (p, c, cached) = step.metrics.as_ref().map_or((0, 0, 0), |m| {
         (
             m.prompt_tokens.unwrap_or(0),
             m.completion_tokens.unwrap_or(0),
+            m.cached_tokens.unwrap_or(0),
         )
     });
     let start = anc.start.unwrap_or(ts);
@@ -172,6 +173,7 @@ fn push_llm(e: &mut Emit, step: &Step, uuid: &str, ts: f64, anc: &Ancestry) {
     r.prompt_tokens = Some(p);
     r.completion_tokens = Some(c);
     r.total_tokens = Some(p.saturating_add(c));
+    r.cached_tokens = Some(cached);
 }
 
 /// The tool calls of agent step `si`, recorded for the rows written after every step is seen.

@@ -151,6 +151,7 @@ pub(super) fn ancestry_row(
         framework: anc.framework.as_deref().map(|f| n.get(f)),
         parent_id: None,
         seconds_between_calls: 0,
+        cached_tokens: None,
     }
 }
 
@@ -217,6 +218,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, row
                     r.prompt_tokens = Some(p);
                     r.completion_tokens = Some(c);
                     r.total_tokens = Some(p.saturating_add(c).saturating_add(cached));
+                    r.cached_tokens = Some(cached);
                     r.uuid = Some(uuid);
                     rows.push(r);
                 } else if !msg.is_empty() && !has_calls && step.observation.is_none() {
