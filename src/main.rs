@@ -47,6 +47,11 @@ struct Cli {
     )]
     max_depth: usize,
 
+    /// Threads to use (items, outputs and external profilers run side by side); default:
+    /// one per core.
+    #[arg(long, short = 'j', global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -612,10 +617,16 @@ fn main() -> ExitCode {
     // Interrupted: no temporary file or staging directory is left behind (the final names
     // were never touched), and the exit code says so (128 + SIGINT).
     let _ = ctrlc::set_handler(|| {
+        atif_drift::job::sides::command::kill_running();
         atif_drift::fsio::remove_tracked();
         eprintln!("interrupted: no partial output left behind");
         std::process::exit(130);
     });
+    if let Some(n) = cli.jobs {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(n))
+            .build_global();
+    }
     // A panic is a bug, but still an error of the run: exit 2, never a verdict.
     match std::panic::catch_unwind(move || run(cli)) {
         Ok(Ok(c)) => c,

@@ -423,3 +423,59 @@ fn a_relative_script_beside_the_policy_may_write_into_its_directory() {
     assert_eq!(item["outputs"].as_array().unwrap().len(), 5, "{item:#}");
     assert_eq!(differing(item), 0);
 }
+
+/// An interrupted run stops the external profilers it started (they run in process groups of
+/// their own, which a terminal's Ctrl-C does not reach) and leaves no work directory behind.
+#[cfg(unix)]
+#[test]
+fn an_interrupt_kills_the_running_commands() {
+    let dir = scratch("interrupt");
+    let corpus = corpus_of(&dir, &["sample"]);
+    let pidfile = dir.join("pid.txt");
+    let pol = policy(
+        &dir,
+        &format!(
+            "[paths.slow]\ncommand = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 60\", \"{{output}}\"]\n",
+            pidfile.display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atif-drift"))
+        .arg("drift")
+        .arg(&corpus)
+        .args([
+            "--policy",
+            pol.to_str().unwrap(),
+            "--left",
+            "stored:.",
+            "--right",
+            "cmd:slow",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let pid = loop {
+        if let Some(p) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        {
+            break p;
+        }
+        assert!(t0.elapsed().as_secs() < 30, "the command never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: signals to processes this test started.
+    let alive = |p: i32| unsafe { libc::kill(p, 0) } == 0;
+    assert!(alive(pid));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let t1 = std::time::Instant::now();
+    while alive(pid) && t1.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the command outlived the interrupted run");
+}

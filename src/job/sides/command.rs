@@ -194,11 +194,38 @@ impl Run<'_> {
             .spawn()
             .map_err(|e| format!("cannot start {:?}: {e}", args[0]))?;
         let limit = Duration::from_secs_f64(self.def.timeout_s);
-        let status = loop {
+        let pid = child.id();
+        if let Ok(mut r) = RUNNING.lock() {
+            r.push(pid);
+        }
+        let status = self.wait(&mut child, started, limit, work);
+        if let Ok(mut r) = RUNNING.lock() {
+            r.retain(|&p| p != pid);
+        }
+        let status = status?;
+        if !status.success() {
+            return Err(format!(
+                "failed ({status}) after {:.1} s{}",
+                started.elapsed().as_secs_f64(),
+                tail_note(work)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Wait for `child` until `limit` has passed since `started` (then kill it).
+    fn wait(
+        &self,
+        child: &mut std::process::Child,
+        started: Instant,
+        limit: Duration,
+        work: &Path,
+    ) -> Result<std::process::ExitStatus, String> {
+        loop {
             match child.try_wait() {
-                Ok(Some(status)) => break status,
+                Ok(Some(status)) => return Ok(status),
                 Ok(None) if started.elapsed() >= limit => {
-                    kill(&mut child);
+                    kill(child);
                     return Err(format!(
                         "did not finish within timeout_s = {}: killed{}",
                         self.def.timeout_s,
@@ -208,15 +235,28 @@ impl Run<'_> {
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
                 Err(e) => return Err(e.to_string()),
             }
-        };
-        if !status.success() {
-            return Err(format!(
-                "failed ({status}) after {:.1} s{}",
-                started.elapsed().as_secs_f64(),
-                tail_note(work)
-            ));
         }
-        Ok(())
+    }
+}
+
+/// The process groups of the commands running now, for [`kill_running`].
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kill every external profiler running now, with what it started: what an interrupted run
+/// calls (the binary's SIGINT/SIGTERM handler), as commands run in process groups of their
+/// own, which a terminal's interrupt does not reach.
+pub fn kill_running() {
+    let pids = RUNNING.lock().map(|p| p.clone()).unwrap_or_default();
+    for pid in pids {
+        #[cfg(unix)]
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: kill(2) on a process group we started; no memory is involved.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = pid;
     }
 }
 
