@@ -268,6 +268,11 @@ enum Cmd {
     ///   atif-drift drift path/to/nat_eval_output/ --out drift-report/
     ///   atif-drift drift corpus/ --policy my-drift.toml --format markdown
     ///
+    /// Any two paths (--left, --right): our IST and ATIF paths, the outputs stored in each
+    /// item's directory, or an external profiler defined in the policy file:
+    ///   atif-drift drift path/to/nat_eval_output/ --left stored:. --right ist --policy none
+    ///   atif-drift drift corpus/ --policy nat.toml --left cmd:nat_ist --right cmd:nat_atif
+    ///
     /// --out writes report.html (heatmap, request timelines), report.md, report.json and
     /// junit.xml; --format prints one of them.
     #[command(verbatim_doc_comment)]
