@@ -969,20 +969,25 @@ fn profile(
         PathArg::Ist => ProfilePath::Ist,
         PathArg::Atif => ProfilePath::Atif(builder.into()),
     };
-    let outputs = pipeline::profile(&trace, path, &cfg, gantt)
+    let outputs = pipeline::profile_without_ist_dump(&trace, path, &cfg, gantt)
         .with_context(|| format!("{}", input.display()))?;
+    // The IST trace dump first, as NAT writes it, streamed from the parsed trace.
+    let mut written = 0;
+    if let (ProfilePath::Ist, Trace::Ist(ist)) = (path, &trace) {
+        dir.write_with("all_requests_profiler_traces.json", |w| {
+            pipeline::write_ist_dump(ist, w)
+        })?;
+        written += 1;
+    }
     for (name, content) in &outputs.files {
         dir.write(name, content.text().as_bytes())?;
+        written += 1;
     }
     dir.commit()?;
     if outputs.content("inference_optimization.json").is_none() {
         eprintln!("warning: no events: only the trace dump and the CSV are written (as NAT does)");
     }
-    eprintln!(
-        "wrote {} files -> {}",
-        outputs.files.len(),
-        output.display()
-    );
+    eprintln!("wrote {written} files -> {}", output.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -78,6 +78,45 @@ pub fn profile(
     }
 }
 
+/// The IST path's trace dump (`all_requests_profiler_traces.json`), written a request at a
+/// time: the same bytes as `pyjson::dumps(&traces_json(trace))` without holding the whole
+/// document (as large as the input) in memory twice.
+pub fn write_ist_dump(
+    trace: &crate::trace::ist::IstTrace,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if trace.requests.is_empty() {
+        return w.write_all(b"[]");
+    }
+    w.write_all(b"[")?;
+    let mut buf = String::new();
+    for (i, r) in trace.requests.iter().enumerate() {
+        buf.clear();
+        buf.push_str(if i > 0 { ",\n  " } else { "\n  " });
+        let request = crate::trace::ist::request_json(i, &r.intermediate_steps);
+        crate::pyjson::dumps_at(&request, 1, &mut buf);
+        w.write_all(buf.as_bytes())?;
+    }
+    w.write_all(b"\n]")
+}
+
+/// [`profile`] without the IST path's trace dump, which [`write_ist_dump`] writes streaming
+/// (the ATIF path's flat dump, built from the frame, stays among the files).
+pub fn profile_without_ist_dump(
+    trace: &Trace,
+    path: ProfilePath,
+    cfg: &ProfilerConfig,
+    gantt: bool,
+) -> Result<Outputs, Error> {
+    match (path, trace) {
+        (ProfilePath::Ist, Trace::Ist(ist)) => {
+            let mut frame = from_ist::frame(ist);
+            Ok(profile::run(&mut frame, None, cfg, path.flavor(), gantt))
+        }
+        _ => profile(trace, path, cfg, gantt),
+    }
+}
+
 /// The ATIF path on ATIF already at hand: every file, the flat trace dump included.
 pub(crate) fn profile_atif(
     atif: &AtifTrace,

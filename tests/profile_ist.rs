@@ -138,12 +138,20 @@ fn traces_json_is_byte_identical_to_nat() {
             panic!()
         };
         let ours = atif_drift::pyjson::dumps(&atif_drift::trace::ist::traces_json(&ist));
-        assert!(
-            ours == std::fs::read_to_string(&path).unwrap(),
-            "{}",
-            item.display()
-        );
+        let nat = std::fs::read_to_string(&path).unwrap();
+        assert!(ours == nat, "{}", item.display());
+        // The `profile` command streams it a request at a time: the same bytes.
+        let mut streamed = Vec::new();
+        atif_drift::pipeline::write_ist_dump(&ist, &mut streamed).unwrap();
+        assert!(streamed == nat.as_bytes(), "streamed: {}", item.display());
     }
+    let mut empty = Vec::new();
+    let none = atif_drift::trace::ist::IstTrace::default();
+    atif_drift::pipeline::write_ist_dump(&none, &mut empty).unwrap();
+    assert_eq!(
+        empty,
+        atif_drift::pyjson::dumps(&atif_drift::trace::ist::traces_json(&none)).as_bytes()
+    );
 }
 
 /// `workflow_profiling_report.txt` byte for byte; `workflow_profiling_metrics.json` equal as
