@@ -19,7 +19,7 @@ use atif_drift::drift::policy::Policy;
 use atif_drift::frame::from_atif::Builder;
 use atif_drift::frame::{csv, from_ist, nova};
 use atif_drift::job::{self, IstOutcome, Item};
-use atif_drift::pipeline::{profile, ProfilePath};
+use atif_drift::pipeline::ProfilePath;
 use atif_drift::profile as analyses;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 
@@ -40,8 +40,8 @@ pub struct Args {
     #[arg(long, value_name = "VENV")]
     with_python: Option<PathBuf>,
     /// Measure parsing and the two whole-trace profiles (`atif-drift profile`, which holds
-    /// the parsed trace and its re-serialized dump: about 4 GiB per 10,000 requests) up to
-    /// this many requests; larger sizes get the drift run only.
+    /// the parsed trace and its frame: about 1.3 GiB per 1,000 real requests of
+    /// tool_calling_parallel) up to this many requests; larger sizes get the drift run only.
     #[arg(long, default_value_t = 10_000, value_name = "REQUESTS")]
     profile_stages_max: usize,
     /// Internal: measure one size in this process and print one table row.
@@ -50,6 +50,20 @@ pub struct Args {
     /// Internal: one drift run of this IST file; prints seconds and peak RSS.
     #[arg(long, hide = true, value_name = "FILE")]
     drift_only: Option<PathBuf>,
+}
+
+/// A writer that only counts the bytes it is given.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn peak_rss_mib() -> f64 {
@@ -289,10 +303,17 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
     reset_peak_rss();
     let (trace, parse) = secs(|| load_file(&input, &LoadOptions::default()));
     let trace = trace?;
-    // As `atif-drift profile` does: every file, rendered as NAT writes it (not written).
+    // As `atif-drift profile` does: every file, rendered as NAT writes it (not written; the
+    // IST trace dump streamed a request at a time, its bytes counted).
     let rendered = |path: ProfilePath| -> anyhow::Result<usize> {
-        let out = profile(&trace, path, &cfg, false)?;
-        Ok(out.files.iter().map(|(_, c)| c.text().len()).sum())
+        let out = atif_drift::pipeline::profile_without_ist_dump(&trace, path, &cfg, false)?;
+        let mut dump = 0;
+        if let (ProfilePath::Ist, Trace::Ist(ist)) = (path, &trace) {
+            let mut counter = Counter(0);
+            atif_drift::pipeline::write_ist_dump(ist, &mut counter)?;
+            dump = counter.0;
+        }
+        Ok(dump + out.files.iter().map(|(_, c)| c.text().len()).sum::<usize>())
     };
     let (ist, t_ist) = secs(|| rendered(ProfilePath::Ist));
     ist?;
