@@ -17,8 +17,10 @@ fn bin() -> Command {
     }
 }
 
+/// A fresh directory for one test under cargo's temporary directory for tests (the previous
+/// run's removed: runs leave one copy behind, not one per run).
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("atif-drift-rel-{name}-{}", std::process::id()));
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rel-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

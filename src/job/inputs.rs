@@ -359,8 +359,9 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("atif-drift-inputs-{name}-{}", std::process::id()));
+        // One per test name, the previous run's replaced (not one per run).
+        let d = std::env::temp_dir().join(format!("atif-drift-inputs-{name}"));
+        let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
     }
