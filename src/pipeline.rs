@@ -85,19 +85,11 @@ pub fn write_ist_dump(
     trace: &crate::trace::ist::IstTrace,
     w: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    if trace.requests.is_empty() {
-        return w.write_all(b"[]");
-    }
-    w.write_all(b"[")?;
-    let mut buf = String::new();
-    for (i, r) in trace.requests.iter().enumerate() {
-        buf.clear();
-        buf.push_str(if i > 0 { ",\n  " } else { "\n  " });
-        let request = crate::trace::ist::request_json(i, &r.intermediate_steps);
-        crate::pyjson::dumps_at(&request, 1, &mut buf);
-        w.write_all(buf.as_bytes())?;
-    }
-    w.write_all(b"\n]")
+    let requests = trace.requests.iter().enumerate();
+    crate::pyjson::write_list(
+        requests.map(|(i, r)| crate::trace::ist::request_json(i, &r.intermediate_steps)),
+        w,
+    )
 }
 
 /// [`profile`] without the IST path's trace dump, which [`write_ist_dump`] writes streaming

@@ -25,10 +25,23 @@ fn write_line(v: &Value, out: &mut String) {
     crate::pyfmt::write_inline(v, out, &|x, out| write(x, 0, out), &write_str);
 }
 
-/// [`dumps`] of `v` as it is written at nesting `level` of a larger document (the
-/// elements of a list written one at a time, e.g. a large trace file).
-pub fn dumps_at(v: &Value, level: usize, out: &mut String) {
-    write(v, level, out);
+/// A JSON list written as [`dumps`] writes it, an element at a time (a trace file as large
+/// as the input is never held whole): the elements are made as they are written.
+pub fn write_list(
+    elements: impl IntoIterator<Item = Value>,
+    w: &mut (impl std::io::Write + ?Sized),
+) -> std::io::Result<()> {
+    let mut text = String::new();
+    let mut written = false;
+    for v in elements {
+        text.clear();
+        text.push_str(if written { "," } else { "[" });
+        text.push_str("\n  ");
+        write(&v, 1, &mut text);
+        w.write_all(text.as_bytes())?;
+        written = true;
+    }
+    w.write_all(if written { b"\n]" } else { b"[]" })
 }
 
 fn indent(level: usize, out: &mut String) {

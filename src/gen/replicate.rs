@@ -89,21 +89,11 @@ pub fn write_replica(
     out: &mut (impl std::io::Write + ?Sized),
 ) -> std::io::Result<()> {
     let replicator = Replicator::new(trace);
-    let mut text = String::new();
-    let mut written = 0;
-    for k in 0..n {
-        let Some(q) = replicator.request(k) else {
-            break;
-        };
-        text.clear();
-        text.push_str(if written == 0 { "[" } else { "," });
-        text.push_str("\n  ");
-        let request = crate::trace::ist::request_json(k, &q.intermediate_steps);
-        crate::pyjson::dumps_at(&request, 1, &mut text);
-        out.write_all(text.as_bytes())?;
-        written += 1;
-    }
-    out.write_all(if written == 0 { b"[]" } else { b"\n]" })
+    let requests = (0..n).map_while(|k| Some((k, replicator.request(k)?)));
+    crate::pyjson::write_list(
+        requests.map(|(k, q)| crate::trace::ist::request_json(k, &q.intermediate_steps)),
+        out,
+    )
 }
 
 #[cfg(test)]
