@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::drift::policy::Policy;
-use crate::drift::{diff_compared, Compared, OutputDrift, COMPARED};
+use crate::drift::{diff_compared, Compared, OutputDrift};
 use crate::error::Error;
 use crate::frame::from_atif::Builder;
 use crate::profile::{Content, Outputs, ProfilePath};
@@ -133,7 +133,7 @@ type Normalise = fn(&mut serde_json::Value);
 
 /// One item: profile it with its configuration and compare every output with NAT's.
 fn item_conformance(item: &crate::job::Item, opts: &LoadOptions) -> Option<ItemConformance> {
-    let dir = item.ist.parent().unwrap_or(Path::new("."));
+    let dir = item.dir();
     let mut out = ItemConformance {
         item: item.name.clone(),
         nat_version: nat_version(dir),
@@ -156,11 +156,7 @@ fn item_conformance(item: &crate::job::Item, opts: &LoadOptions) -> Option<ItemC
                 }
                 let stored = crate::fsio::read_text(&path, opts.max_file_size)?;
                 // The engine compares the trie under its default name.
-                let compared_as = if name == trie && !COMPARED.contains(&name.as_str()) {
-                    "prediction_trie.json"
-                } else {
-                    name.as_str()
-                };
+                let compared_as = crate::job::sides::compared_name(name, trie);
                 Ok((name.clone(), verdict(compared_as, content, stored, &policy)))
             })
             .collect()

@@ -552,14 +552,6 @@ impl Policy {
             thresholds.push((t, m.compile_matcher()));
         }
         for (name, c) in &raw.paths {
-            if !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(PolicyError::Invalid(format!(
-                    "paths.{name}: a name is letters, digits, '-' and '_'"
-                )));
-            }
             c.check(name).map_err(PolicyError::Invalid)?;
         }
         Ok(Policy {

@@ -37,11 +37,6 @@ impl PathSpec {
             _ => None,
         }
     }
-
-    /// Whether the side is one of our own paths (`ist`, `atif:…`).
-    pub fn is_ours(&self) -> bool {
-        matches!(self, PathSpec::Ist | PathSpec::Atif(_))
-    }
 }
 
 impl fmt::Display for PathSpec {
@@ -162,12 +157,14 @@ fn default_timeout() -> f64 {
     600.0
 }
 
-/// The placeholders a command may use.
-pub const PLACEHOLDERS: &[&str] = &["{input}", "{output}", "{config}", "{item}"];
-
 impl CommandPath {
-    /// Why the definition cannot run, if it cannot.
+    /// Why the definition `[paths.NAME]` cannot run, if it cannot.
     pub fn check(&self, name: &str) -> Result<(), String> {
+        if !is_name(name) {
+            return Err(format!(
+                "paths.{name}: a name is letters, digits, '-' and '_'"
+            ));
+        }
         if self.command.first().is_none_or(|p| p.trim().is_empty()) {
             return Err(format!(
                 "paths.{name}.command: give the program and its arguments"
@@ -337,5 +334,9 @@ mod tests {
         let mut c = cmd(&["run", "{output}"]);
         c.timeout_s = 0.0;
         assert!(c.check("p").unwrap_err().contains("timeout_s"));
+        assert!(cmd(&["run"])
+            .check("a b")
+            .unwrap_err()
+            .contains("a name is"));
     }
 }

@@ -31,6 +31,11 @@ pub struct Item {
 }
 
 impl Item {
+    /// The item's directory (its trace's).
+    pub fn dir(&self) -> &Path {
+        self.ist.parent().unwrap_or(Path::new("."))
+    }
+
     /// The item's profiler configuration: its config.yml's, or every analysis on.
     pub fn profiler_config(&self) -> Result<ProfilerConfig, crate::Error> {
         match &self.config {
@@ -527,9 +532,6 @@ pub fn job_with_sides(
     Ok((entries, report))
 }
 
-/// The corpora once each: the same directory given twice (`corpus`, `./corpus`, its absolute
-/// path) or a directory given with one of its subdirectories is walked once, as the outer
-/// directory given first. Paths that do not resolve are kept (the walk reports them).
 /// Each distinct corpus, walked (item traces recognised by name, not parsed), with its
 /// items; a corpus without an item is an error.
 #[allow(clippy::type_complexity)]
@@ -569,6 +571,9 @@ pub fn corpus_items(corpora: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Item>
     Ok(items)
 }
 
+/// The corpora once each: the same directory given twice (`corpus`, `./corpus`, its absolute
+/// path) or a directory given with one of its subdirectories is walked once, as the outer
+/// directory given first. Paths that do not resolve are kept (the walk reports them).
 fn distinct_corpora(corpora: &[PathBuf]) -> Vec<&Path> {
     let resolved: Vec<(Option<PathBuf>, &Path)> = corpora
         .iter()

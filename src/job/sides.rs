@@ -104,10 +104,27 @@ impl Sides {
 /// One side's compared outputs, or why it has none.
 type Side = Result<Compared, String>;
 
-/// The item's directory.
-fn item_dir(item: &Item) -> &Path {
-    item.ist.parent().unwrap_or(Path::new("."))
+/// The engine's name of a profiler's output file `name`: the prediction trie, which the
+/// configuration may name `trie`, is compared as `prediction_trie.json`.
+pub(crate) fn compared_name<'n>(name: &'n str, trie: &str) -> &'n str {
+    if name == trie && !COMPARED.contains(&name) {
+        TRIE
+    } else {
+        name
+    }
 }
+
+/// The file a profiler writes for the engine's `name` ([`compared_name`] backwards).
+fn written_name<'n>(name: &'n str, trie: &'n str) -> &'n str {
+    if name == TRIE {
+        trie
+    } else {
+        name
+    }
+}
+
+/// The prediction trie's name in the engine.
+const TRIE: &str = "prediction_trie.json";
 
 /// The files the engine compares among `files` (each `(name, content)` as a profiler wrote
 /// it), the prediction trie under the engine's name whatever the configuration named it.
@@ -115,13 +132,7 @@ fn compared(files: Vec<(String, Content)>, cfg: &ProfilerConfig) -> Compared {
     let trie = cfg.prediction_trie.output_filename.as_str();
     let files = files
         .into_iter()
-        .map(|(name, c)| {
-            if name == trie && !COMPARED.contains(&name.as_str()) {
-                ("prediction_trie.json".to_string(), c)
-            } else {
-                (name, c)
-            }
-        })
+        .map(|(name, c)| (compared_name(&name, trie).to_string(), c))
         .collect();
     Compared::new(Outputs { files })
 }
@@ -135,12 +146,7 @@ pub(crate) fn read_texts(
 ) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for &name in COMPARED {
-        let on_disk = if name == "prediction_trie.json" {
-            trie
-        } else {
-            name
-        };
-        let path = dir.join(on_disk);
+        let path = dir.join(written_name(name, trie));
         if !path.exists() {
             continue;
         }
@@ -173,9 +179,10 @@ fn parse_texts(
 
 /// The outputs stored in `stored` (relative to the item's directory).
 fn stored_side(item: &Item, sub: &str, cfg: &ProfilerConfig, opts: &LoadOptions) -> Side {
-    let dir = item_dir(item).join(sub);
-    let texts = read_texts(&dir, &cfg.prediction_trie.output_filename, opts)?;
-    let at = |name: &str| dir.join(name).display().to_string();
+    let dir = item.dir().join(sub);
+    let trie = cfg.prediction_trie.output_filename.as_str();
+    let texts = read_texts(&dir, trie, opts)?;
+    let at = |name: &str| dir.join(written_name(name, trie)).display().to_string();
     Ok(compared(parse_texts(texts, &at)?, cfg))
 }
 
@@ -263,6 +270,7 @@ pub(crate) fn run_item(
                     def,
                     item,
                     trace: &trace,
+                    trie: &cfg.prediction_trie.output_filename,
                     cache: sides.cache.as_deref(),
                     base: sides.base.as_deref(),
                     opts,

@@ -2,7 +2,6 @@
 //! fresh temporary directory, with a timeout, its standard output and error kept for the
 //! report, its outputs cached by what it ran on (`--cache DIR`).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,8 @@ pub(crate) struct Run<'a> {
     /// The item's IST trace, loaded (converted when the command takes ATIF and the item has
     /// none).
     pub trace: &'a Trace,
+    /// The prediction trie's file name in the item's configuration.
+    pub trie: &'a str,
     /// The cache directory, when there is one.
     pub cache: Option<&'a Path>,
     /// The policy file's directory: relative programs and arguments naming its files are
@@ -42,10 +43,8 @@ impl Run<'_> {
     /// ran on the same input and configuration, else by running it. Errors say what went
     /// wrong, with its last standard-error lines.
     pub fn outputs(&self) -> Result<Vec<(String, String)>, String> {
-        let work = TempDir::new("cmd").map_err(|e| e.to_string())?;
-        let input = self.input(work.path())?;
         let key = match self.cache {
-            Some(_) => Some(self.key(&input)?),
+            Some(_) => Some(self.key()?),
             None => None,
         };
         if let (Some(cache), Some(key)) = (self.cache, &key) {
@@ -54,11 +53,12 @@ impl Run<'_> {
                 return super::read_texts(&hit, CACHED_TRIE, self.opts);
             }
         }
+        let work = TempDir::new("cmd").map_err(|e| e.to_string())?;
+        let input = self.input(work.path())?;
         let out = work.path().join("out");
         std::fs::create_dir(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         self.run(work.path(), &input, &out)?;
-        let trie = self.trie_name()?;
-        let texts = super::read_texts(&out, &trie, self.opts)?;
+        let texts = super::read_texts(&out, self.trie, self.opts)?;
         if texts.is_empty() {
             return Err(format!(
                 "wrote none of the profiler's outputs ({}) in {{output}}{}",
@@ -79,20 +79,10 @@ impl Run<'_> {
         Ok(texts)
     }
 
-    /// The prediction trie's file name in the item's configuration.
-    fn trie_name(&self) -> Result<String, String> {
-        self.item
-            .profiler_config()
-            .map(|c| c.prediction_trie.output_filename)
-            .map_err(|e| e.to_string())
-    }
-
     /// The trace the command receives: the item's IST trace, or its ATIF (NAT's, else the
     /// IST trace converted by our converter into `work`).
     fn input(&self, work: &Path) -> Result<PathBuf, String> {
         match (self.def.input, &self.item.atif) {
-            (CommandInput::Ist, _) => Ok(self.item.ist.clone()),
-            (CommandInput::Atif, Some(atif)) => Ok(atif.clone()),
             (CommandInput::Atif, None) => {
                 let atif = crate::pipeline::as_atif(self.trace).map_err(|e| e.to_string())?;
                 let trajectories: Vec<_> = atif.items.iter().map(|i| &i.trajectory).collect();
@@ -103,29 +93,33 @@ impl Run<'_> {
                 crate::fsio::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())?;
                 Ok(path)
             }
+            _ => Ok(self.source().to_path_buf()),
         }
     }
 
-    /// The cache key: a hash of the command, its environment, the input's and the
-    /// configuration's bytes (and this program's version, which wrote a converted input).
-    fn key(&self, input: &Path) -> Result<String, String> {
+    /// The item's file the command's input comes from: its ATIF when it takes ATIF and the
+    /// item has one, else its IST trace (given as is, or converted).
+    fn source(&self) -> &Path {
+        match (self.def.input, &self.item.atif) {
+            (CommandInput::Atif, Some(atif)) => atif,
+            _ => &self.item.ist,
+        }
+    }
+
+    /// The cache key: a hash of the command (its definition, environment and input kind),
+    /// the bytes of the trace its input comes from and of the configuration, and this
+    /// program's version (which converts an IST trace into the ATIF a command may receive):
+    /// known before anything is converted or run.
+    fn key(&self) -> Result<String, String> {
         let mut h = Sha256::new();
         let def = serde_json::to_string(self.def).map_err(|e| e.to_string())?;
         h.update(def.as_bytes());
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
-        for f in std::iter::once(input).chain(self.item.config.as_deref()) {
+        for f in std::iter::once(self.source()).chain(self.item.config.as_deref()) {
             h.update([0]);
-            let mut file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let mut buf = vec![0; 1 << 20];
-            loop {
-                let n = file
-                    .read(&mut buf)
-                    .map_err(|e| format!("{}: {e}", f.display()))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
+            std::fs::File::open(f)
+                .and_then(|mut file| std::io::copy(&mut file, &mut h))
+                .map_err(|e| format!("{}: {e}", f.display()))?;
         }
         Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
@@ -160,7 +154,7 @@ impl Run<'_> {
         };
         let (input, output) = (abs(input), abs(out));
         let config = self.item.config.as_deref().map(abs);
-        let item = abs(self.item.ist.parent().unwrap_or(Path::new(".")));
+        let item = abs(self.item.dir());
         let env = |k: &str| std::env::var(k).ok();
         let vars = Vars {
             input: &input,
