@@ -56,26 +56,19 @@ pub fn profile(
     cfg: &ProfilerConfig,
     gantt: bool,
 ) -> Result<Outputs, Error> {
-    match path {
-        ProfilePath::Ist => {
-            let Trace::Ist(ist) = trace else {
-                return Err(Error::Other(format!(
-                    "the IST path needs an IST trace; this is {} (use --path atif)",
-                    trace.kind()
-                )));
-            };
-            let mut frame = from_ist::frame(ist);
-            let traces = crate::trace::ist::traces_json(ist);
-            Ok(profile::run(
-                &mut frame,
-                Some(traces),
-                cfg,
-                path.flavor(),
-                gantt,
-            ))
-        }
-        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg, gantt)),
+    let mut outputs = profile_without_ist_dump(trace, path, cfg, gantt)?;
+    if let (ProfilePath::Ist, Trace::Ist(ist)) = (path, trace) {
+        // NAT writes the dump first.
+        let dump = crate::trace::ist::traces_json(ist);
+        outputs.files.insert(
+            0,
+            (
+                "all_requests_profiler_traces.json".to_string(),
+                profile::Content::Json(dump),
+            ),
+        );
     }
+    Ok(outputs)
 }
 
 /// The IST path's trace dump (`all_requests_profiler_traces.json`), written a request at a
@@ -100,12 +93,18 @@ pub fn profile_without_ist_dump(
     cfg: &ProfilerConfig,
     gantt: bool,
 ) -> Result<Outputs, Error> {
-    match (path, trace) {
-        (ProfilePath::Ist, Trace::Ist(ist)) => {
+    match path {
+        ProfilePath::Ist => {
+            let Trace::Ist(ist) = trace else {
+                return Err(Error::Other(format!(
+                    "the IST path needs an IST trace; this is {} (use --path atif)",
+                    trace.kind()
+                )));
+            };
             let mut frame = from_ist::frame(ist);
             Ok(profile::run(&mut frame, None, cfg, path.flavor(), gantt))
         }
-        _ => profile(trace, path, cfg, gantt),
+        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg, gantt)),
     }
 }
 
