@@ -173,13 +173,7 @@ struct Observed {
 
 /// `_record_observed_invocation` (None for the suppressed `<workflow>` wrapper).
 fn observe(step: &IntermediateStep) -> Option<Observed> {
-    let name = step
-        .name()
-        .filter(|n| !n.is_empty())
-        .unwrap_or("unknown_tool");
-    if name == "<workflow>" {
-        return None;
-    }
+    let name = step.atif_call_name()?;
     let (args, output) = match &step.payload.data {
         Some(d) => (
             parse_tool_arguments(d.input.as_ref()),

@@ -38,6 +38,11 @@ pub(super) trait Cells: Sync {
     fn hidden(&self, _r: usize, _name: &str) -> Option<f64> {
         None
     }
+    /// The ATIF tool calls the rows stand for (`Row::call`), as (request, name), sorted;
+    /// `timed_only`: only those with a start time. Empty for a table read back.
+    fn calls(&self, _timed_only: bool) -> Vec<(usize, &str)> {
+        Vec::new()
+    }
 }
 
 /// A table read back or written whole, its cells already renamed (`Compared`).
@@ -120,6 +125,18 @@ impl Cells for Renamed<'_> {
             "cached_tokens" => self.frame.rows.get(r)?.cached_tokens.map(|n| n as f64),
             _ => None,
         }
+    }
+
+    fn calls(&self, timed_only: bool) -> Vec<(usize, &str)> {
+        let mut calls: Vec<(usize, &str)> = self
+            .frame
+            .rows
+            .iter()
+            .filter(|r| !timed_only || r.span_event_timestamp.is_some())
+            .filter_map(|r| Some((r.example_number, r.call.as_deref()?)))
+            .collect();
+        calls.sort_unstable();
+        calls
     }
 
     fn cell(&self, r: usize, c: usize) -> Cell<'_> {
@@ -336,6 +353,44 @@ impl<A: Cells, B: Cells> RowDiff<'_, A, B> {
     }
 }
 
+/// The tool calls both frames stand for (`Row::call`), matched by request and name
+/// (multisets, sorted): a call on one side only is a value under `calls`, whatever rows
+/// carry it (a call dropped or renamed hides among rows that drift anyway: pr1751 makes
+/// TOOL_END rows of NAT's FUNCTION spans). Returns how many calls are on one side only:
+/// values compared and differing (calls both sides have are not CSV values, so a frame
+/// whose calls agree drifts exactly as its written table).
+fn diff_calls(groups: &mut Groups, a: &[(usize, &str)], b: &[(usize, &str)]) -> usize {
+    let (mut i, mut j, mut differing) = (0, 0, 0);
+    loop {
+        let (x, y) = (a.get(i), b.get(j));
+        let left = match (x, y) {
+            (None, None) => break,
+            (Some(x), Some(y)) if x == y => {
+                (i, j) = (i + 1, j + 1);
+                continue;
+            }
+            (Some(x), Some(y)) => x < y,
+            (l, _) => l.is_some(),
+        };
+        let c = if left { x } else { y }.expect("the side that comes first has a call");
+        let value = Value::String(format!("request {} {}", c.0, c.1));
+        groups.add_only("calls", 1, || {
+            if left {
+                Change::OnlyLeft { value }
+            } else {
+                Change::OnlyRight { value }
+            }
+        });
+        if left {
+            i += 1;
+        } else {
+            j += 1;
+        }
+        differing += 1;
+    }
+    differing
+}
+
 /// The columns of one side only (`columns.NAME`); returns how many.
 fn one_sided_columns(groups: &mut Groups, ha: &[String], hb: &[String]) -> usize {
     let mut differing = 0;
@@ -454,6 +509,10 @@ fn diff_csv_in_parts(
         differing += hb.len();
     }
     differing += one_sided_columns(&mut groups, ha, hb);
+    let timed_only = builder.is_some_and(|b| !b.keeps_untimed_calls());
+    let d = diff_calls(&mut groups, &a.calls(timed_only), &b.calls(false));
+    compared += d;
+    differing += d;
     OutputDrift {
         file: file.into(),
         compared,
@@ -465,6 +524,38 @@ fn diff_csv_in_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both frames' tool calls match as multisets of (request, name): a call dropped,
+    /// renamed or moved to another request is a value under `calls` on each side it is on.
+    #[test]
+    fn calls_match_by_request_and_name() {
+        let policy = Policy::from_toml("").unwrap();
+        let run = |b: &[(usize, &str)]| {
+            let a = [(0, "agent"), (0, "calc"), (0, "calc"), (1, "calc")];
+            let mut g = Groups::new(FILE, &policy, None);
+            let d = diff_calls(&mut g, &a, b);
+            let p = g.finish(d);
+            let seen: Vec<String> = p.iter().map(|p| format!("{:?}", p.example)).collect();
+            (d, p.len(), seen.join(""))
+        };
+        let same = run(&[(0, "agent"), (0, "calc"), (0, "calc"), (1, "calc")]);
+        assert_eq!(same, (0, 0, String::new()));
+        let dropped = run(&[(0, "agent"), (0, "calc"), (1, "calc")]);
+        assert_eq!((dropped.0, dropped.1), (1, 1), "{dropped:?}");
+        assert!(dropped.2.contains("OnlyLeft") && dropped.2.contains("request 0 calc"));
+        let renamed = run(&[(0, "agent"), (0, "calc"), (0, "calc2"), (1, "calc")]);
+        assert_eq!(renamed.0, 2, "{renamed:?}");
+        let moved = run(&[(0, "agent"), (0, "calc"), (1, "calc"), (1, "calc")]);
+        assert_eq!(moved.0, 2, "{moved:?}");
+        let added = run(&[
+            (0, "agent"),
+            (0, "calc"),
+            (0, "calc"),
+            (1, "calc"),
+            (2, "x"),
+        ]);
+        assert!(added.2.contains("OnlyRight") && added.2.contains("request 2 x"));
+    }
 
     /// A relation holds value by value on every aligned row, equal cells included: a value
     /// it does not predict is unexpected even where both sides agree.

@@ -87,6 +87,7 @@ pub fn row(step: &IntermediateStep, example_number: usize, names: &mut Interner)
             .as_ref()
             .map_or(0, |u| u.seconds_between_calls),
         cached_tokens: Some(tu.map_or(0, |t| t.cached_tokens)),
+        call: step.atif_call_name().map(|n| names.get(n)),
     }
 }
 

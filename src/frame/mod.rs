@@ -63,6 +63,11 @@ pub struct Row {
     /// The call's cached prompt tokens (LLM_END rows: IST's `token_usage.cached_tokens`,
     /// ATIF's `metrics.cached_tokens`; not a CSV column: the drift policy's relations use it).
     pub cached_tokens: Option<i64>,
+    /// The name of the ATIF tool call this row stands for (not a CSV column; the drift
+    /// engine compares both paths' calls by request and name): on an IST frame, the
+    /// TOOL_END and FUNCTION_END rows NAT's converter exports as tool calls (all but the
+    /// `<workflow>` wrapper); on an ATIF frame, the END row a builder made of a tool call.
+    pub call: Option<Text>,
 }
 
 /// NAT's six `NOVA-*` columns (`LLMMetrics.compute_profiling_metrics`), one entry per row.

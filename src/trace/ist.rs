@@ -165,6 +165,22 @@ impl IntermediateStep {
     pub fn name(&self) -> Option<&str> {
         self.payload.name.as_deref()
     }
+    /// The name of the ATIF tool call NAT's converter makes of this step
+    /// (`_record_observed_invocation`): every TOOL_END and FUNCTION_END but the `<workflow>`
+    /// wrapper's, an empty or missing name being `unknown_tool`.
+    pub fn atif_call_name(&self) -> Option<&str> {
+        if !matches!(
+            self.event_type(),
+            EventType::TOOL_END | EventType::FUNCTION_END
+        ) {
+            return None;
+        }
+        let name = self
+            .name()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("unknown_tool");
+        (name != "<workflow>").then_some(name)
+    }
     /// The event's UUID.
     pub fn uuid(&self) -> &str {
         &self.payload.uuid
@@ -217,6 +233,42 @@ pub fn request_json(n: usize, steps: &[IntermediateStep]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// NAT's converter makes a tool call of every TOOL_END and FUNCTION_END but the
+    /// `<workflow>` wrapper's, naming an unnamed one `unknown_tool`.
+    #[test]
+    fn atif_calls_are_tool_and_function_ends_but_the_workflow() {
+        let step = |et: &str, name: Option<&str>| -> IntermediateStep {
+            serde_json::from_value(serde_json::json!({
+                "parent_id": "root",
+                "function_ancestry": {"function_id": "f", "function_name": "w"},
+                "payload": {"event_type": et, "event_timestamp": 1.0, "name": name, "UUID": "u"}
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            step("TOOL_END", Some("calc")).atif_call_name(),
+            Some("calc")
+        );
+        assert_eq!(
+            step("FUNCTION_END", Some("agent")).atif_call_name(),
+            Some("agent")
+        );
+        assert_eq!(
+            step("FUNCTION_END", Some("<workflow>")).atif_call_name(),
+            None
+        );
+        assert_eq!(
+            step("TOOL_END", None).atif_call_name(),
+            Some("unknown_tool")
+        );
+        assert_eq!(
+            step("TOOL_END", Some("")).atif_call_name(),
+            Some("unknown_tool")
+        );
+        assert_eq!(step("TOOL_START", Some("calc")).atif_call_name(), None);
+        assert_eq!(step("LLM_END", Some("m")).atif_call_name(), None);
+    }
 
     #[test]
     fn event_type_category_and_state_follow_nat() {

@@ -228,10 +228,12 @@ fn push_span(e: &mut Emit, c: &CallRec, is_tool: bool, start: f64, end: f64) {
     if let Some(n) = &tool_name {
         r.tool_name = Some(n.clone());
     }
+    let call = e.names.get(&c.name);
     let r = e.push(en, end, &a, &c.uuid);
     if let Some(n) = tool_name {
         r.tool_name = Some(n);
     }
+    r.call = Some(call);
 }
 
 /// The rows of the trajectory's tool and function calls, once every step is seen: a call
@@ -294,16 +296,23 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
     }
     rebuild_function_spans(e);
     for c in deferred {
-        if !e
+        let call = Some(e.names.get(&c.name));
+        let mut rebuilt = e
             .rows
-            .iter()
-            .any(|r| r.uuid.as_deref() == Some(c.uuid.as_str()))
-        {
+            .iter_mut()
+            .filter(|r| r.uuid.as_deref() == Some(c.uuid.as_str()))
+            .peekable();
+        if rebuilt.peek().is_some() {
+            // The span rebuilt around its descendants: its END row stands for the call.
+            if let Some(end) = rebuilt.find(|r| r.event_type.state() == crate::event::State::End) {
+                end.call = call;
+            }
+        } else {
             let ts = step_ts[c.step];
             let mut a = c.anc.clone();
             a.start = Some(ts);
             e.push(EventType::FUNCTION_START, ts, &a, &c.uuid);
-            e.push(EventType::FUNCTION_END, ts, &a, &c.uuid);
+            e.push(EventType::FUNCTION_END, ts, &a, &c.uuid).call = call;
         }
     }
 }

@@ -38,6 +38,15 @@ impl Builder {
     pub fn rank(self) -> usize {
         self as usize
     }
+
+    /// Whether the builder makes a row of a tool call without an invocation start time
+    /// (pr1751 skips them; on an IST frame, the END rows without `span_event_timestamp`).
+    pub fn keeps_untimed_calls(self) -> bool {
+        match self {
+            Builder::Pr1751 => false,
+            Builder::Faithful => true,
+        }
+    }
 }
 
 /// The frame `builder` makes of a trace: its trajectories' rows in order.

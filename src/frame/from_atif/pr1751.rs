@@ -152,6 +152,7 @@ pub(super) fn ancestry_row(
         parent_id: None,
         seconds_between_calls: 0,
         cached_tokens: None,
+        call: None,
     }
 }
 
@@ -190,6 +191,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, row
                                 .unwrap_or_default();
                             let mut r = b.row(EventType::TOOL_END, ts, &tool_anc);
                             r.tool_name = Some(b.names.get(&call.function_name));
+                            r.call = r.tool_name.clone();
                             r.llm_text_output = Some(content.into());
                             r.uuid = Some(b.names.get(&row_uuid(example, si, i + 1)));
                             rows.push(r);
