@@ -671,29 +671,6 @@ fn refuse_input_as_output(output: &Path, inputs: &[&Path]) -> anyhow::Result<()>
 }
 
 /// Refuse an input too large to profile in this machine's memory, before reading it.
-fn check_memory(input: &Path) -> anyhow::Result<()> {
-    /// What `profile` holds per input byte at most (the parsed trace and every output):
-    /// measured at about 10× on real NAT traces.
-    const BYTES_PER_INPUT_BYTE: u64 = 10;
-    let Ok(size) = std::fs::metadata(input).map(|m| m.len()) else {
-        return Ok(());
-    };
-    if let Some(avail) = atif_drift::fsio::available_memory() {
-        let need = size.saturating_mul(BYTES_PER_INPUT_BYTE);
-        if need > avail {
-            bail!(
-                "{}: {} MB of input needs about {} MB of memory to profile, and {} MB are \
-                 available: refused (`atif-drift drift` streams the input and needs far less)",
-                input.display(),
-                size >> 20,
-                need >> 20,
-                avail >> 20
-            );
-        }
-    }
-    Ok(())
-}
-
 fn suggest_policy(a: SuggestArgs, opts: LoadOptions) -> anyhow::Result<ExitCode> {
     use atif_drift::drift::suggest::Bound;
     let cmd = atif_drift::app::SuggestCommand {
@@ -946,7 +923,7 @@ fn profile(
     opts: LoadOptions,
 ) -> anyhow::Result<ExitCode> {
     use atif_drift::config::ProfilerConfig;
-    use atif_drift::pipeline::{self, ProfilePath};
+    use atif_drift::pipeline::ProfilePath;
     let mut cfg = match &config {
         Some(p) => ProfilerConfig::from_workflow_yaml(p)?,
         None => ProfilerConfig::all_on(),
@@ -963,31 +940,17 @@ fn profile(
     ours.push(&cfg.prediction_trie.output_filename);
     ours.push("gantt_chart.svg");
     let dir = atif_drift::fsio::OutputDir::create(&output, &ours, force)?;
-    check_memory(&input)?;
-    let trace = load_file(&input, &opts)?;
     let path = match path {
         PathArg::Ist => ProfilePath::Ist,
         PathArg::Atif => ProfilePath::Atif(builder.into()),
     };
-    let outputs = pipeline::profile_without_ist_dump(&trace, path, &cfg, gantt)
+    let staged = atif_drift::job::profile::stage(&input, path, &cfg, gantt, &opts, &dir)
         .with_context(|| format!("{}", input.display()))?;
-    // The IST trace dump first, as NAT writes it, streamed from the parsed trace.
-    let mut written = 0;
-    if let (ProfilePath::Ist, Trace::Ist(ist)) = (path, &trace) {
-        dir.write_with("all_requests_profiler_traces.json", |w| {
-            pipeline::write_ist_dump(ist, w)
-        })?;
-        written += 1;
-    }
-    for (name, content) in &outputs.files {
-        dir.write(name, content.text().as_bytes())?;
-        written += 1;
-    }
     dir.commit()?;
-    if outputs.content("inference_optimization.json").is_none() {
+    if staged.no_events {
         eprintln!("warning: no events: only the trace dump and the CSV are written (as NAT does)");
     }
-    eprintln!("wrote {written} files -> {}", output.display());
+    eprintln!("wrote {} files -> {}", staged.written, output.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -85,6 +85,18 @@ pub fn write_ist_dump(
     )
 }
 
+/// Request `n`'s element of the IST path's trace dump (with the `[` or `,` before it),
+/// appended to `out`: the dump is its requests' elements in order, then [`ist_dump_end`]
+/// (elements may be rendered apart, in parallel).
+pub fn ist_dump_element(n: usize, steps: &[crate::trace::ist::IntermediateStep], out: &mut String) {
+    crate::pyjson::list_element(&crate::trace::ist::request_json(n, steps), n == 0, out);
+}
+
+/// What ends the IST path's trace dump of `requests` requests.
+pub fn ist_dump_end(requests: usize) -> &'static [u8] {
+    crate::pyjson::list_end(requests > 0)
+}
+
 /// [`profile`] without the IST path's trace dump, which [`write_ist_dump`] writes streaming
 /// (the ATIF path's flat dump, built from the frame, stays among the files).
 pub fn profile_without_ist_dump(

@@ -35,13 +35,29 @@ pub fn write_list(
     let mut written = false;
     for v in elements {
         text.clear();
-        text.push_str(if written { "," } else { "[" });
-        text.push_str("\n  ");
-        write(&v, 1, &mut text);
+        list_element(&v, !written, &mut text);
         w.write_all(text.as_bytes())?;
         written = true;
     }
-    w.write_all(if written { b"\n]" } else { b"[]" })
+    w.write_all(list_end(written))
+}
+
+/// One element of a list [`write_list`] writes, appended to `out` with what comes before it
+/// (`[` before the first, `,` before the others): elements may be rendered apart (in
+/// parallel) and written in order, then [`list_end`].
+pub fn list_element(v: &Value, first: bool, out: &mut String) {
+    out.push_str(if first { "[" } else { "," });
+    out.push_str("\n  ");
+    write(v, 1, out);
+}
+
+/// What ends a list [`list_element`] wrote, given whether it had any element.
+pub fn list_end(any: bool) -> &'static [u8] {
+    if any {
+        b"\n]"
+    } else {
+        b"[]"
+    }
 }
 
 fn indent(level: usize, out: &mut String) {

@@ -31,7 +31,11 @@ use crate::trace::{load_file, AtifTrace, LoadOptions, Trace};
 /// Requests per parallel chunk (each chunk interns its own names).
 const CHUNK: usize = 64;
 /// Requests read ahead while the previous batch is processed.
-const BATCH: usize = 8 * CHUNK;
+pub(super) const BATCH: usize = 8 * CHUNK;
+/// At most about this many bytes of requests read ahead (real NAT requests, with chat
+/// inputs and streamed chunks, are 100–300 KB each: a batch of [`BATCH`] of them, read
+/// ahead while one is parsed, held about 0.3 GB whatever the input's size).
+const BATCH_BYTES: usize = 32 << 20;
 
 /// Both paths' inputs of one item.
 #[derive(Debug, PartialEq)]
@@ -169,22 +173,70 @@ fn chunk(first: usize, raws: &[Vec<u8>], builders: &[Builder], convert: bool) ->
     Some(c)
 }
 
-/// `n` more elements of the list (fewer at its end); `None` when one nests deeper than
-/// `max_depth` (counting the list's own level: `too_deep`'s limit on the whole file).
+/// `n` more elements of the list (fewer at its end, or once they hold [`BATCH_BYTES`]);
+/// `None` when one nests deeper than `max_depth` (counting the list's own level:
+/// `too_deep`'s limit on the whole file).
 fn read_batch<R: std::io::BufRead>(
     list: &mut ListReader<R>,
     n: usize,
     max_depth: usize,
 ) -> Option<Vec<Vec<u8>>> {
     let mut batch = Vec::with_capacity(n);
-    let mut element = Vec::new();
-    while batch.len() < n && list.next_element(&mut element).ok()? {
+    let (mut bytes, mut element) = (0, Vec::new());
+    while batch.len() < n && bytes < BATCH_BYTES && list.next_element(&mut element).ok()? {
         if list.depth() > max_depth.saturating_sub(1) {
             return None;
         }
+        bytes += element.len();
         batch.push(std::mem::take(&mut element));
     }
     Some(batch)
+}
+
+/// Read the IST request list `path` a batch of requests at a time (the next batch is read
+/// while the last one is processed), `work` on chunks of [`CHUNK`] requests in parallel
+/// (the number of the chunk's first request, the requests' bytes), `take` on the chunks'
+/// results in request order. Returns how many requests there were; `None` when the file is
+/// not an IST request list as this reader reads one (not a regular file, over the size
+/// limit, too deep, not a list, a request that does not parse: `work` says `None`), for
+/// the whole-trace path to load it and report why.
+pub(super) fn for_each_chunk<T: Send>(
+    path: &std::path::Path,
+    opts: &LoadOptions,
+    batch_size: usize,
+    work: impl Fn(usize, &[Vec<u8>]) -> Option<T> + Sync,
+    mut take: impl FnMut(T),
+) -> Option<usize> {
+    let file = crate::fsio::open_regular(path).ok()?;
+    if file.metadata().ok()?.len() > opts.max_file_size {
+        return None;
+    }
+    let file = crate::fsio::Limited::new(file, opts.max_file_size);
+    let mut list = ListReader::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut batch = read_batch(&mut list, batch_size, opts.max_depth)?;
+    if !batch.first().is_some_and(|first| is_ist_request(first)) {
+        return None;
+    }
+    let mut requests = 0;
+    while !batch.is_empty() {
+        // Eight chunks or more per batch, for the threads to share (a batch of heavy
+        // requests is cut short by its bytes).
+        let per_chunk = batch.len().div_ceil(8).clamp(1, CHUNK);
+        let (done, next) = rayon::join(
+            || {
+                batch
+                    .par_chunks(per_chunk)
+                    .enumerate()
+                    .map(|(i, raws)| work(requests + i * per_chunk, raws))
+                    .collect::<Option<Vec<T>>>()
+            },
+            || read_batch(&mut list, batch_size, opts.max_depth),
+        );
+        done?.into_iter().for_each(&mut take);
+        requests += batch.len();
+        batch = next?;
+    }
+    Some(requests)
 }
 
 /// An IST request list, a request at a time, read from the file in batches (the next batch
@@ -238,40 +290,18 @@ fn by_request_in_batches(
     opts: &LoadOptions,
     batch_size: usize,
 ) -> Option<Result<Inputs, Failed>> {
-    // Not a regular file, or over the limit: the whole-file load reports why.
-    let file = crate::fsio::open_regular(&item.ist).ok()?;
-    if file.metadata().ok()?.len() > opts.max_file_size {
-        return None;
-    }
-    let file = crate::fsio::Limited::new(file, opts.max_file_size);
-    let mut list = ListReader::new(std::io::BufReader::with_capacity(1 << 20, file));
     let convert = item.atif.as_deref().is_none();
-    let mut batch = read_batch(&mut list, batch_size, opts.max_depth)?;
-    if !batch.first().is_some_and(|first| is_ist_request(first)) {
-        return None;
-    }
-    let mut requests = 0;
     let mut g = Gathered {
         atif_rows: vec![Vec::new(); builders.len()],
         ..Gathered::default()
     };
-    while !batch.is_empty() {
-        let (done, next) = rayon::join(
-            || {
-                batch
-                    .par_chunks(CHUNK)
-                    .enumerate()
-                    .map(|(i, raws)| chunk(requests + i * CHUNK, raws, builders, convert))
-                    .collect::<Option<Vec<Chunk>>>()
-            },
-            || read_batch(&mut list, batch_size, opts.max_depth),
-        );
-        for c in done? {
-            g.add(c);
-        }
-        requests += batch.len();
-        batch = next?;
-    }
+    let requests = for_each_chunk(
+        &item.ist,
+        opts,
+        batch_size,
+        |first, raws| chunk(first, raws, builders, convert),
+        |c| g.add(c),
+    )?;
     let Gathered {
         steps,
         ist_rows,

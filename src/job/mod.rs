@@ -4,6 +4,7 @@
 //! corpus walk and the resource sampling live here; the engine below does no I/O.
 
 pub mod inputs;
+pub mod profile;
 pub mod sides;
 
 use std::path::{Path, PathBuf};

@@ -3,9 +3,12 @@
 //! - `cargo xtask bench [--requests 1000,10000] [--from corpus/react_calculator]`: for each size
 //!   (in its own process, so peak RSS is per size) replicate the corpus item's requests with
 //!   shifted times and fresh ids (`atif_drift::gen::replicate`), then time a full drift run
-//!   (both paths + diff; its own peak RSS), parsing, the IST profile and the ATIF profile
-//!   (pr1751, IST converted first; every file rendered as `atif-drift profile` writes it), and
-//!   print a Markdown table with the growth ratios.
+//!   (both paths, both builders, the diffs; its own peak RSS), the parse floor (the requests
+//!   alone parsed into the typed model, 1 and 2 threads), `profile --path ist` and
+//!   `profile --path atif` with each builder (as the command runs them: a request at a time,
+//!   every file rendered), and print a Markdown table (seconds, MB/s of input, peak RSS /
+//!   input) with the growth ratios. `--from corpus/tool_calling_parallel` gives real-trace
+//!   requests (about 280 KB each: chat inputs and streamed chunks).
 //! - `cargo xtask bench --input FILE`: every profiler stage on one IST file.
 //!
 //! Build with `--release` for real numbers: `cargo run --release -p xtask -- bench`.
@@ -39,9 +42,8 @@ pub struct Args {
     /// on the first size's input and print the time ratio to our IST profile.
     #[arg(long, value_name = "VENV")]
     with_python: Option<PathBuf>,
-    /// Measure parsing and the two whole-trace profiles (`atif-drift profile`, which holds
-    /// the parsed trace and its frame: about 1.3 GiB per 1,000 real requests of
-    /// tool_calling_parallel) up to this many requests; larger sizes get the drift run only.
+    /// Measure the parse floor (which holds the input in memory) and the profiles up to this
+    /// many requests; larger sizes get the drift run only.
     #[arg(long, default_value_t = 10_000, value_name = "REQUESTS")]
     profile_stages_max: usize,
     /// Internal: measure one size in this process and print one table row.
@@ -50,6 +52,13 @@ pub struct Args {
     /// Internal: one drift run of this IST file; prints seconds and peak RSS.
     #[arg(long, hide = true, value_name = "FILE")]
     drift_only: Option<PathBuf>,
+    /// Internal: one profile run of this IST file (`--profile-path`); prints seconds and
+    /// peak RSS.
+    #[arg(long, hide = true, value_name = "FILE")]
+    profile_only: Option<PathBuf>,
+    /// Internal: the path of `--profile-only`: ist, pr1751 or faithful.
+    #[arg(long, hide = true, default_value = "ist")]
+    profile_path: String,
 }
 
 /// A writer that only counts the bytes it is given.
@@ -95,6 +104,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(input) = &args.drift_only {
         return drift_only(input);
     }
+    if let Some(input) = &args.profile_only {
+        return profile_only(input, &args.profile_path);
+    }
     if args.single {
         let n = *args
             .requests
@@ -102,8 +114,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("--single needs one --requests"))?;
         return single(&args.from, n, args.profile_stages_max);
     }
-    println!("| requests | events | input MiB | parse s | IST profile s | ATIF profile s | drift (both paths + diff) s | drift peak RSS MiB | profile stages peak RSS MiB |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("Seconds (MB/s of input, peak RSS / input size). Parse floor: the requests alone parsed into the typed IST model (serde_json), on 1 and 2 threads. `profile` as the command runs it (every file rendered); drift: the IST path, both ATIF builders and the diffs (`atif-drift drift`'s defaults), in a process of its own.\n");
+    println!("| requests | events | input MiB | parse floor, 1 thread | parse floor, 2 threads | profile --path ist | profile --path atif (pr1751) | profile --path atif (faithful) | drift | drift peak RSS / input |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let exe = std::env::current_exe()?;
     let mut drift_times = Vec::new();
     for n in &args.requests {
@@ -121,8 +134,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let row = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if let Some(t) = row
             .split('|')
-            .nth(7)
-            .and_then(|c| c.trim().parse::<f64>().ok())
+            .nth(9)
+            .and_then(|c| c.split_whitespace().next()?.parse::<f64>().ok())
         {
             drift_times.push((*n, t));
         }
@@ -240,7 +253,7 @@ fn python_ratio(venv: &Path, from: &Path, n: usize, exe: &Path) -> anyhow::Resul
     Ok(())
 }
 
-/// `--drift-only FILE`: a full drift run (pr1751) of one IST file; prints its seconds,
+/// `--drift-only FILE`: a full drift run (both builders) of one IST file; prints its seconds,
 /// this process's peak RSS in MiB and the trace's events.
 fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
     let item = Item {
@@ -252,7 +265,7 @@ fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
     let ((r, outcomes), t) = secs(|| {
         job::run_with_outcomes(
             &[item],
-            &[Builder::Pr1751],
+            &Builder::ALL,
             &Policy::default(),
             &LoadOptions::default(),
             &|| {},
@@ -267,21 +280,41 @@ fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reset this process's peak resident set size to its current size (Linux:
-/// `/proc/self/clear_refs`), so that the next stage's peak is its own.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// `--profile-only FILE`: `atif-drift profile` of one IST file on one path, as the command
+/// runs it (the input read a request at a time, every file rendered, the IST trace dump
+/// streamed and its bytes counted); prints its seconds and this process's peak RSS in MiB.
+fn profile_only(input: &Path, path: &str) -> anyhow::Result<ExitCode> {
+    let path = match path {
+        "ist" => ProfilePath::Ist,
+        "pr1751" => ProfilePath::Atif(Builder::Pr1751),
+        "faithful" => ProfilePath::Atif(Builder::Faithful),
+        other => anyhow::bail!("--profile-path {other}: ist, pr1751 or faithful"),
+    };
+    let cfg = ProfilerConfig::all_on();
+    let (written, t) = secs(|| -> anyhow::Result<usize> {
+        let mut dump = Counter(0);
+        let out = atif_drift::job::profile::profile_ist_file(
+            input,
+            path,
+            &cfg,
+            false,
+            &LoadOptions::default(),
+            &mut dump,
+        )?
+        .ok_or_else(|| anyhow::anyhow!("not an IST request list"))??;
+        Ok(dump.0 + out.files.iter().map(|(_, c)| c.text().len()).sum::<usize>())
+    });
+    written?;
+    println!("{t:.3} {:.0}", peak_rss_mib());
+    Ok(ExitCode::SUCCESS)
 }
 
-fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<ExitCode> {
-    let input = replica(from, n)?;
-    let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
-    let cfg = ProfilerConfig::all_on();
-    // The full drift in a fresh process of its own: its time and its peak memory only.
+/// This binary run as `bench ARGS` in a process of its own: the numbers it prints (seconds
+/// and peak RSS in MiB first).
+fn timed_process(args: &[&str]) -> anyhow::Result<Vec<f64>> {
     let out = Command::new(std::env::current_exe()?)
-        .args(["bench", "--drift-only"])
-        .arg(&input)
+        .arg("bench")
+        .args(args)
         .output()?;
     anyhow::ensure!(
         out.status.success(),
@@ -289,42 +322,87 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut fields = stdout.split_whitespace().map(str::parse::<f64>);
-    let (Some(Ok(t_drift)), Some(Ok(drift_peak)), Some(Ok(events))) =
-        (fields.next(), fields.next(), fields.next())
-    else {
-        anyhow::bail!("bench --drift-only printed {stdout:?}")
-    };
+    let numbers: Result<Vec<f64>, _> = stdout.split_whitespace().map(str::parse).collect();
+    match numbers {
+        Ok(v) if v.len() >= 2 => Ok(v),
+        _ => anyhow::bail!("bench {args:?} printed {stdout:?}"),
+    }
+}
+
+fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<ExitCode> {
+    let input = replica(from, n)?;
+    let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
+    // The full drift in a fresh process of its own: its time and its peak memory only.
+    let (t_drift, drift_peak, events) =
+        match timed_process(&["--drift-only", input.to_str().unwrap_or_default()])?[..] {
+            [t, peak, events] => (t, peak, events),
+            _ => anyhow::bail!("bench --drift-only printed no events"),
+        };
     if n > profile_stages_max {
-        println!("| {n} | {events} | {mib:.0} | — | — | — | {t_drift:.2} | {drift_peak:.0} | — |");
+        let bytes = std::fs::metadata(&input)?.len() as f64;
+        println!(
+            "| {n} | {events} | {mib:.0} | — | — | — | — | — | {t_drift:.2} ({:.0}) | {:.2}× |",
+            bytes / 1e6 / t_drift,
+            drift_peak * (1 << 20) as f64 / bytes
+        );
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(ExitCode::SUCCESS);
     }
-    reset_peak_rss();
-    let (trace, parse) = secs(|| load_file(&input, &LoadOptions::default()));
-    let trace = trace?;
-    // As `atif-drift profile` does: every file, rendered as NAT writes it (not written; the
-    // IST trace dump streamed a request at a time, its bytes counted).
-    let rendered = |path: ProfilePath| -> anyhow::Result<usize> {
-        let out = atif_drift::pipeline::profile_without_ist_dump(&trace, path, &cfg, false)?;
-        let mut dump = 0;
-        if let (ProfilePath::Ist, Trace::Ist(ist)) = (path, &trace) {
-            let mut counter = Counter(0);
-            atif_drift::pipeline::write_ist_dump(ist, &mut counter)?;
-            dump = counter.0;
-        }
-        Ok(dump + out.files.iter().map(|(_, c)| c.text().len()).sum::<usize>())
-    };
-    let (ist, t_ist) = secs(|| rendered(ProfilePath::Ist));
-    ist?;
-    let (atif, t_atif) = secs(|| rendered(ProfilePath::Atif(Builder::Pr1751)));
-    atif?;
+    let bytes = std::fs::metadata(&input)?.len() as f64;
+    let rate = |t: f64| bytes / 1e6 / t;
+    let (floor1, floor2) = parse_floor(&input)?;
+    // As `atif-drift profile` runs, each in a process of its own (its peak RSS alone).
+    let mut cells = Vec::new();
+    for path in ["ist", "pr1751", "faithful"] {
+        let measured = timed_process(&[
+            "--profile-only",
+            input.to_str().unwrap_or_default(),
+            "--profile-path",
+            path,
+        ])?;
+        let (t, peak) = (measured[0], measured[1]);
+        cells.push(format!(
+            "{t:.2} ({:.0}, {:.2}×)",
+            rate(t),
+            peak * (1 << 20) as f64 / bytes
+        ));
+    }
     println!(
-        "| {n} | {events} | {mib:.0} | {parse:.2} | {t_ist:.2} | {t_atif:.2} | {t_drift:.2} | {drift_peak:.0} | {:.0} |",
-        peak_rss_mib()
+        "| {n} | {events} | {mib:.0} | {floor1:.2} ({:.0}) | {floor2:.2} ({:.0}) | {} | {t_drift:.2} ({:.0}) | {:.2}× |",
+        rate(floor1),
+        rate(floor2),
+        cells.join(" | "),
+        rate(t_drift),
+        drift_peak * (1 << 20) as f64 / bytes,
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The parse floor: the requests of `input` (read into memory first, not timed) parsed into
+/// the typed IST model with serde_json and dropped, on 1 thread and on 2; seconds each.
+fn parse_floor(input: &Path) -> anyhow::Result<(f64, f64)> {
+    use atif_drift::trace::ist::IstRequest;
+    use atif_drift::trace::list_reader::ListReader;
+    use rayon::prelude::*;
+    let bytes = std::fs::read(input)?;
+    let mut list = ListReader::new(&bytes[..]);
+    let mut requests = Vec::new();
+    let mut element = Vec::new();
+    while list
+        .next_element(&mut element)
+        .map_err(|_| anyhow::anyhow!("{}: not a list", input.display()))?
+    {
+        requests.push(std::mem::take(&mut element));
+    }
+    let parse = |r: &Vec<u8>| serde_json::from_slice::<IstRequest>(r).map(drop);
+    let (one, t1) = secs(|| requests.iter().try_for_each(parse));
+    one?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
+    let (two, t2) = secs(|| pool.install(|| requests.par_iter().try_for_each(parse)));
+    two?;
+    Ok((t1, t2))
 }
 
 fn stages(input: &Path) -> anyhow::Result<ExitCode> {
