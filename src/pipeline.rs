@@ -78,18 +78,34 @@ pub fn write_ist_dump(
     trace: &crate::trace::ist::IstTrace,
     w: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    let requests = trace.requests.iter().enumerate();
-    crate::pyjson::write_list(
-        requests.map(|(i, r)| crate::trace::ist::request_json(i, &r.intermediate_steps)),
-        w,
-    )
+    let mut element = Vec::new();
+    for (n, r) in trace.requests.iter().enumerate() {
+        element.clear();
+        ist_dump_element(n, &r.intermediate_steps, &mut element);
+        w.write_all(&element)?;
+    }
+    w.write_all(ist_dump_end(trace.requests.len()))
 }
 
 /// Request `n`'s element of the IST path's trace dump (with the `[` or `,` before it),
 /// appended to `out`: the dump is its requests' elements in order, then [`ist_dump_end`]
 /// (elements may be rendered apart, in parallel).
-pub fn ist_dump_element(n: usize, steps: &[crate::trace::ist::IntermediateStep], out: &mut String) {
-    crate::pyjson::list_element(&crate::trace::ist::request_json(n, steps), n == 0, out);
+pub fn ist_dump_element(
+    n: usize,
+    intermediate_steps: &[crate::trace::ist::IntermediateStep],
+    out: &mut Vec<u8>,
+) {
+    /// `trace::ist::request_json`, serialized straight from the steps.
+    #[derive(serde::Serialize)]
+    struct Request<'a> {
+        request_number: usize,
+        intermediate_steps: &'a [crate::trace::ist::IntermediateStep],
+    }
+    let request = Request {
+        request_number: n,
+        intermediate_steps,
+    };
+    crate::pyjson::list_element_of(&request, n == 0, out);
 }
 
 /// What ends the IST path's trace dump of `requests` requests.

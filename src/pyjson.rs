@@ -60,6 +60,131 @@ pub fn list_end(any: bool) -> &'static [u8] {
     }
 }
 
+/// One element of a list [`write_list`] writes, serialized straight from `v` (no
+/// [`Value`] in between), appended to `out` with what comes before it: the same bytes as
+/// [`list_element`] of `serde_json::to_value(v)`.
+pub fn list_element_of<T: serde::Serialize + ?Sized>(v: &T, first: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(if first { b"[" } else { b"," });
+    out.extend_from_slice(b"\n  ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, Formatter::at(1));
+    // Writing into memory cannot fail, and `Serialize` impls of the models do not either.
+    if let Err(e) = v.serialize(&mut ser) {
+        unreachable!("serializing into memory: {e}");
+    }
+}
+
+/// `json.dumps(indent=2)` as a `serde_json` formatter (what [`dumps`] writes of a
+/// [`Value`]): two-space indent from `level`, `": "`, `[]`/`{}` when empty, floats as
+/// `repr`, `ensure_ascii` escapes. Non-finite floats never reach it: serde_json writes them
+/// as `null`, as `serde_json::to_value` makes them `Value::Null`.
+struct Formatter {
+    level: usize,
+    has_value: bool,
+}
+
+impl Formatter {
+    fn at(level: usize) -> Self {
+        Formatter {
+            level,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\n")?;
+        for _ in 0..self.level {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(c)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(c)
+    }
+
+    fn item<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+}
+
+impl serde_json::ser::Formatter for Formatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        w.write_all(float_json(v).as_bytes())
+    }
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f32) -> std::io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        // serde_json escapes `"`, `\` and control characters itself (as Python does);
+        // `ensure_ascii` also escapes DEL and everything past ASCII.
+        let mut rest = fragment;
+        while let Some(i) = rest.find(|c: char| !(' '..='~').contains(&c)) {
+            w.write_all(&rest.as_bytes()[..i])?;
+            let c = rest[i..].chars().next().unwrap_or_default();
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                write!(w, "\\u{unit:04x}")?;
+            }
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+}
+
 fn indent(level: usize, out: &mut String) {
     out.push('\n');
     for _ in 0..level {
@@ -152,7 +277,39 @@ fn write_str(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn values() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "(\\PC|[\\x00-\\x1f\\x7f\"\\\\]){0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(("\\PC{0,6}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Serialized straight, a value is the bytes `dumps` writes of it (the IST trace
+        /// dump is written this way, from the typed steps).
+        #[test]
+        fn the_formatter_writes_what_dumps_writes(v in values(), first in any::<bool>()) {
+            let mut direct = Vec::new();
+            list_element_of(&v, first, &mut direct);
+            let mut via_value = String::new();
+            list_element(&v, first, &mut via_value);
+            prop_assert_eq!(String::from_utf8(direct).unwrap(), via_value);
+        }
+    }
 
     #[test]
     fn one_line_matches_python_json_dumps() {

@@ -23,7 +23,6 @@ use crate::frame::from_atif::{self, Builder};
 use crate::frame::from_ist::{self, Interner};
 use crate::frame::{Frame, Layout, Row};
 use crate::mooncake::{self as mc, Session};
-use crate::trace::ist::IstRequest;
 use crate::trace::list_reader::ListReader;
 use crate::trace::load::is_ist_request;
 use crate::trace::{load_file, AtifTrace, LoadOptions, Trace};
@@ -153,7 +152,7 @@ fn chunk(first: usize, raws: &[Vec<u8>], builders: &[Builder], convert: bool) ->
     let opts = ConvertOptions::default();
     for (k, raw) in raws.iter().enumerate() {
         let n = first + k;
-        let req: IstRequest = serde_json::from_slice(raw).ok()?;
+        let req = crate::trace::ist::parse_request(raw)?;
         let steps = &req.intermediate_steps;
         c.steps += steps.len();
         from_ist::request_rows(steps, n, &mut names, &mut c.ist_rows);
@@ -397,7 +396,7 @@ mod tests {
     }
 
     /// 150 requests (three chunks) replicated from the oracle sample, `edit`ed, as an item.
-    fn replicated_item(name: &str, edit: impl Fn(&mut Vec<IstRequest>)) -> Item {
+    fn replicated_item(name: &str, edit: impl Fn(&mut Vec<crate::trace::ist::IstRequest>)) -> Item {
         let sample = crate::trace::corpus_ist("sample");
         let mut requests = crate::gen::replicate::replicate(&sample, 150).requests;
         edit(&mut requests);

@@ -17,13 +17,12 @@ use crate::frame::{Frame, Layout, Row};
 use crate::fsio::OutputDir;
 use crate::pipeline::{self, ProfilePath};
 use crate::profile::{self, Outputs};
-use crate::trace::ist::IstRequest;
 use crate::trace::{load_file, LoadOptions, Trace};
 
 /// What one chunk of requests gives: its rows and, on the IST path, its part of the dump.
 struct Chunk {
     rows: Vec<Row>,
-    dump: String,
+    dump: Vec<u8>,
     /// The first request that does not convert (the ATIF path).
     error: Option<(usize, ConvertError)>,
 }
@@ -32,13 +31,13 @@ fn chunk(first: usize, raws: &[Vec<u8>], path: ProfilePath) -> Option<Chunk> {
     let mut names = Interner::default();
     let mut c = Chunk {
         rows: Vec::new(),
-        dump: String::new(),
+        dump: Vec::new(),
         error: None,
     };
     let opts = ConvertOptions::default();
     for (k, raw) in raws.iter().enumerate() {
         let n = first + k;
-        let req: IstRequest = serde_json::from_slice(raw).ok()?;
+        let req = crate::trace::ist::parse_request(raw)?;
         let steps = &req.intermediate_steps;
         match path {
             ProfilePath::Ist => {
@@ -83,7 +82,7 @@ pub fn profile_ist_file(
             rows.extend(c.rows);
             first_error = first_error.take().or(c.error);
             if write_error.is_none() && !c.dump.is_empty() {
-                write_error = dump.write_all(c.dump.as_bytes()).err();
+                write_error = dump.write_all(&c.dump).err();
             }
         },
     ) else {

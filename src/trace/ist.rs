@@ -225,6 +225,14 @@ pub fn traces_json(trace: &IstTrace) -> serde_json::Value {
     )
 }
 
+/// One request of an IST list from its bytes (an element the list reader gave): `None`
+/// when it is not UTF-8 or not an IST request. The text is checked for UTF-8 once, whole,
+/// then parsed as text (serde_json checks each string of a byte slice on its own: a
+/// measurable share of the parse on real traces, whose requests are mostly strings).
+pub fn parse_request(raw: &[u8]) -> Option<IstRequest> {
+    serde_json::from_str(std::str::from_utf8(raw).ok()?).ok()
+}
+
 /// Request number `n` of [`traces_json`].
 pub fn request_json(n: usize, steps: &[IntermediateStep]) -> serde_json::Value {
     serde_json::json!({"request_number": n, "intermediate_steps": steps})

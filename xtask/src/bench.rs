@@ -383,7 +383,6 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
 /// The parse floor: the requests of `input` (read into memory first, not timed) parsed into
 /// the typed IST model with serde_json and dropped, on 1 thread and on 2; seconds each.
 fn parse_floor(input: &Path) -> anyhow::Result<(f64, f64)> {
-    use atif_drift::trace::ist::IstRequest;
     use atif_drift::trace::list_reader::ListReader;
     use rayon::prelude::*;
     let bytes = std::fs::read(input)?;
@@ -396,7 +395,11 @@ fn parse_floor(input: &Path) -> anyhow::Result<(f64, f64)> {
     {
         requests.push(std::mem::take(&mut element));
     }
-    let parse = |r: &Vec<u8>| serde_json::from_slice::<IstRequest>(r).map(drop);
+    let parse = |r: &Vec<u8>| {
+        atif_drift::trace::ist::parse_request(r)
+            .map(drop)
+            .ok_or_else(|| anyhow::anyhow!("a request that does not parse"))
+    };
     let (one, t1) = secs(|| requests.iter().try_for_each(parse));
     one?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
