@@ -56,9 +56,10 @@ fn chunk(first: usize, raws: &[Vec<u8>], path: ProfilePath) -> Option<Chunk> {
     Some(c)
 }
 
-/// Profile the IST request list `input` on `path` a request at a time; on the IST path the
-/// trace dump (`all_requests_profiler_traces.json`) goes to `dump` as it is read, and is not
-/// among the returned files. `Err`: the dump could not be written. `Ok(None)`: `input` is
+/// Profile the IST request list `input` on `path` a request at a time; the trace dump
+/// (`all_requests_profiler_traces.json`: on the IST path as the input is read, on the ATIF
+/// path the frame's rows, as NAT's ATIF-native profiler writes them) goes to `dump` a
+/// request at a time, and is not among the returned files. `Err`: the dump could not be written. `Ok(None)`: `input` is
 /// not an IST request list this reader reads (the caller then loads it whole, which
 /// reports why; what went to `dump` is to be discarded). Otherwise the files, or the error
 /// of the first request that does not convert.
@@ -94,19 +95,19 @@ pub fn profile_ist_file(
     if let Some((n, e)) = first_error {
         return Ok(Some(Err(crate::convert::request_error(n, e))));
     }
-    if path == ProfilePath::Ist {
-        dump.write_all(pipeline::ist_dump_end(requests))?;
-    }
-    let layout = match path {
-        ProfilePath::Ist => Layout::Ist,
-        ProfilePath::Atif(b) => from_atif::layout(b),
+    let mut frame = match path {
+        ProfilePath::Ist => {
+            dump.write_all(pipeline::ist_dump_end(requests))?;
+            Frame::new(Layout::Ist, requests, rows)
+        }
+        // NAT's ATIF-native profiler dumps its frame's rows.
+        ProfilePath::Atif(b) => {
+            let frame = Frame::new(from_atif::layout(b), requests, rows);
+            profile::write_flat_traces(&frame, dump)?;
+            frame
+        }
     };
-    let mut frame = Frame::new(layout, requests, rows);
-    let traces = match path {
-        ProfilePath::Ist => None,
-        ProfilePath::Atif(_) => Some(profile::flat_traces_json(&frame)),
-    };
-    let outputs = profile::run(&mut frame, traces, cfg, path.flavor(), gantt);
+    let outputs = profile::run(&mut frame, None, cfg, path.flavor(), gantt);
     Ok(Some(Ok(outputs)))
 }
 
@@ -133,20 +134,16 @@ pub fn stage(
 ) -> Result<Staged, Error> {
     const DUMP: &str = "all_requests_profiler_traces.json";
     let mut written = 0;
-    // NAT writes the IST path's trace dump first; here, as the input is read.
+    // NAT writes the trace dump first; here, as the input is read (IST) or once the frame
+    // is built (ATIF).
     let mut streamed = None;
-    if path == ProfilePath::Ist {
-        dir.write_with(DUMP, |w| {
-            streamed = profile_ist_file(input, path, cfg, gantt, opts, w)?;
-            Ok(())
-        })?;
-    } else {
-        streamed = profile_ist_file(input, path, cfg, gantt, opts, &mut std::io::sink())
-            .map_err(|e| Error::Other(e.to_string()))?;
-    }
+    dir.write_with(DUMP, |w| {
+        streamed = profile_ist_file(input, path, cfg, gantt, opts, w)?;
+        Ok(())
+    })?;
     let outputs = match streamed {
         Some(outputs) => {
-            written += usize::from(path == ProfilePath::Ist);
+            written += 1;
             outputs?
         }
         None => {
@@ -228,15 +225,13 @@ mod tests {
                     .expect("an IST request list")
                     .unwrap();
                 let mut want = pipeline::profile(&trace, path, &cfg, true).unwrap();
-                if path == ProfilePath::Ist {
-                    let (name, whole) = want.files.remove(0);
-                    assert_eq!(name, "all_requests_profiler_traces.json");
-                    assert!(
-                        whole.text() == String::from_utf8(dump).unwrap(),
-                        "{}: the dump",
-                        input.display()
-                    );
-                }
+                let (name, whole) = want.files.remove(0);
+                assert_eq!(name, "all_requests_profiler_traces.json");
+                assert!(
+                    whole.text() == String::from_utf8(dump).unwrap(),
+                    "{} {path:?}: the dump",
+                    input.display()
+                );
                 let texts = |o: &Outputs| -> Vec<(String, String)> {
                     o.files
                         .iter()

@@ -227,52 +227,67 @@ pub fn run(
 /// `all_requests_profiler_traces.json` of NAT's ATIF-native profiler
 /// (`dataframe_to_profiler_traces`): per example with rows, each frame row as a flat dict.
 pub fn flat_traces_json(frame: &Frame) -> Value {
-    let t = |v: &Option<crate::frame::Text>, d: &str| v.as_deref().unwrap_or(d).to_string();
     Value::Array(
         frame
             .rows_by_example()
             .into_iter()
             .enumerate()
-            .map(|(i, (_, idx))| {
-                let steps: Vec<Value> = idx
-                    .iter()
-                    .map(|&k| {
-                        let r = &frame.rows[k];
-                        let tokens = json!({"prompt_tokens": r.prompt_tokens.unwrap_or(0),
-                                            "completion_tokens": r.completion_tokens.unwrap_or(0),
-                                            "total_tokens": r.total_tokens.unwrap_or(0)});
-                        let (fname, fid) = (t(&r.function_name, "root"), t(&r.function_id, "root"));
-                        let (pname, pid) =
-                            (t(&r.parent_function_name, ""), t(&r.parent_function_id, ""));
-                        json!({
-                            "event_timestamp": r.event_timestamp,
-                            "span_event_timestamp": r.span_event_timestamp,
-                            "event_type": r.event_type.as_str(),
-                            "framework": r.framework.as_deref(),
-                            "payload": {"UUID": t(&r.uuid, "")},
-                            "token_usage": tokens,
-                            "llm_text_input": t(&r.llm_text_input, ""),
-                            "llm_text_output": t(&r.llm_text_output, ""),
-                            "llm_text_chunk": t(&r.llm_new_token, ""),
-                            "llm_name": t(&r.llm_name, ""),
-                            "tool_name": t(&r.tool_name, ""),
-                            "function_name": fname,
-                            "function_id": fid,
-                            "parent_function_name": pname,
-                            "parent_function_id": pid,
-                            "function_ancestry": {"function_name": fname, "function_id": fid,
-                                                  "parent_name": pname, "parent_id": pid},
-                            "usage_info": {"token_usage": tokens},
-                        })
-                    })
-                    .collect();
-                object([
-                    ("request_number", json!(i)),
-                    ("intermediate_steps", Value::Array(steps)),
-                ])
-            })
+            .map(|(i, (_, idx))| flat_trace_request(frame, i, &idx))
             .collect(),
     )
+}
+
+/// [`flat_traces_json`] written as `pyjson::dumps` writes it, a request at a time (the
+/// file is about as large as the input trace; it is never held whole).
+pub fn write_flat_traces(frame: &Frame, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    crate::pyjson::write_list(
+        frame
+            .rows_by_example()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, idx))| flat_trace_request(frame, i, &idx)),
+        w,
+    )
+}
+
+/// Request `i` of [`flat_traces_json`]: the rows `idx` of the frame.
+fn flat_trace_request(frame: &Frame, i: usize, idx: &[usize]) -> Value {
+    let t = |v: &Option<crate::frame::Text>, d: &str| v.as_deref().unwrap_or(d).to_string();
+    let steps: Vec<Value> = idx
+        .iter()
+        .map(|&k| {
+            let r = &frame.rows[k];
+            let tokens = json!({"prompt_tokens": r.prompt_tokens.unwrap_or(0),
+                                "completion_tokens": r.completion_tokens.unwrap_or(0),
+                                "total_tokens": r.total_tokens.unwrap_or(0)});
+            let (fname, fid) = (t(&r.function_name, "root"), t(&r.function_id, "root"));
+            let (pname, pid) = (t(&r.parent_function_name, ""), t(&r.parent_function_id, ""));
+            json!({
+                "event_timestamp": r.event_timestamp,
+                "span_event_timestamp": r.span_event_timestamp,
+                "event_type": r.event_type.as_str(),
+                "framework": r.framework.as_deref(),
+                "payload": {"UUID": t(&r.uuid, "")},
+                "token_usage": tokens,
+                "llm_text_input": t(&r.llm_text_input, ""),
+                "llm_text_output": t(&r.llm_text_output, ""),
+                "llm_text_chunk": t(&r.llm_new_token, ""),
+                "llm_name": t(&r.llm_name, ""),
+                "tool_name": t(&r.tool_name, ""),
+                "function_name": fname,
+                "function_id": fid,
+                "parent_function_name": pname,
+                "parent_function_id": pid,
+                "function_ancestry": {"function_name": fname, "function_id": fid,
+                                      "parent_name": pname, "parent_id": pid},
+                "usage_info": {"token_usage": tokens},
+            })
+        })
+        .collect();
+    object([
+        ("request_number", json!(i)),
+        ("intermediate_steps", Value::Array(steps)),
+    ])
 }
 
 /// `inference_optimization.json` (`InferenceOptimizationHolder`), key order as NAT's.
