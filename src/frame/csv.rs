@@ -209,19 +209,26 @@ impl Table {
     /// The CSV text as pandas writes it: minimal quoting, `\n` line ends; `"\n"` when
     /// there are no rows.
     pub fn to_csv(&self) -> String {
+        let mut out = Vec::with_capacity(self.text.len() + self.ends.len() + 1024);
+        self.write_csv(&mut out).expect("write to memory");
+        String::from_utf8(out).expect("CSV of UTF-8 text is UTF-8")
+    }
+
+    /// [`Table::to_csv`] written to `w` a row at a time (the text is as large as the
+    /// frame's texts; it is not held a second time).
+    pub fn write_csv(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         if self.is_empty() {
-            return "\n".into();
+            return w.write_all(b"\n");
         }
         let mut w = ::csv::WriterBuilder::new()
             .terminator(::csv::Terminator::Any(b'\n'))
             .quote_style(::csv::QuoteStyle::Necessary)
-            .from_writer(Vec::with_capacity(self.text.len() + self.ends.len() + 1024));
-        w.write_record(&self.header).expect("write to memory");
+            .from_writer(w);
+        w.write_record(&self.header)?;
         for r in 0..self.len() {
-            w.write_record(self.row(r)).expect("write to memory");
+            w.write_record(self.row(r))?;
         }
-        String::from_utf8(w.into_inner().expect("flush to memory"))
-            .expect("CSV of UTF-8 text is UTF-8")
+        w.flush()
     }
 }
 

@@ -158,7 +158,7 @@ pub fn stage(
         }
     };
     for (name, content) in &outputs.files {
-        dir.write(name, content.text().as_bytes())?;
+        dir.write_with(name, |w| content.write_to(w))?;
         written += 1;
     }
     Ok(Staged {

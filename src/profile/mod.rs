@@ -55,6 +55,14 @@ impl Content {
             Content::Table(t) => std::borrow::Cow::Owned(t.to_csv()),
         }
     }
+
+    /// [`Content::text`] written to `w` (a CSV a row at a time, without its whole text).
+    pub fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self {
+            Content::Table(t) => t.write_csv(w),
+            other => w.write_all(other.text().as_bytes()),
+        }
+    }
 }
 
 /// Every file of one profiler run, in NAT's write order: (file name, content).

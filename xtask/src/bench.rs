@@ -302,7 +302,10 @@ fn profile_only(input: &Path, path: &str) -> anyhow::Result<ExitCode> {
             &mut dump,
         )?
         .ok_or_else(|| anyhow::anyhow!("not an IST request list"))??;
-        Ok(dump.0 + out.files.iter().map(|(_, c)| c.text().len()).sum::<usize>())
+        for (_, c) in &out.files {
+            c.write_to(&mut dump)?;
+        }
+        Ok(dump.0)
     });
     written?;
     println!("{t:.3} {:.0}", peak_rss_mib());
