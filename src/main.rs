@@ -670,7 +670,6 @@ fn refuse_input_as_output(output: &Path, inputs: &[&Path]) -> anyhow::Result<()>
     )?)
 }
 
-/// Refuse an input too large to profile in this machine's memory, before reading it.
 fn suggest_policy(a: SuggestArgs, opts: LoadOptions) -> anyhow::Result<ExitCode> {
     use atif_drift::drift::suggest::Bound;
     let cmd = atif_drift::app::SuggestCommand {

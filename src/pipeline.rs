@@ -95,16 +95,7 @@ pub fn ist_dump_element(
     intermediate_steps: &[crate::trace::ist::IntermediateStep],
     out: &mut Vec<u8>,
 ) {
-    /// `trace::ist::request_json`, serialized straight from the steps.
-    #[derive(serde::Serialize)]
-    struct Request<'a> {
-        request_number: usize,
-        intermediate_steps: &'a [crate::trace::ist::IntermediateStep],
-    }
-    let request = Request {
-        request_number: n,
-        intermediate_steps,
-    };
+    let request = crate::trace::ist::DumpedRequest::new(n, intermediate_steps);
     crate::pyjson::list_element_of(&request, n == 0, out);
 }
 

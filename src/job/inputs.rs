@@ -193,8 +193,8 @@ fn read_batch<R: std::io::BufRead>(
 }
 
 /// Read the IST request list `path` a batch of requests at a time (the next batch is read
-/// while the last one is processed), `work` on chunks of [`CHUNK`] requests in parallel
-/// (the number of the chunk's first request, the requests' bytes), `take` on the chunks'
+/// while the last one is processed), `work` on chunks of at most [`CHUNK`] requests in
+/// parallel (the number of the chunk's first request, the requests' bytes), `take` on the chunks'
 /// results in request order. Returns how many requests there were; `None` when the file is
 /// not an IST request list as this reader reads one (not a regular file, over the size
 /// limit, too deep, not a list, a request that does not parse: `work` says `None`), for

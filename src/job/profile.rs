@@ -1,7 +1,8 @@
 //! `atif-drift profile` on an IST request list read a request at a time, as `drift` reads
 //! it (`inputs::for_each_chunk`): each request is parsed, becomes its frame rows (the IST
 //! path's, or a builder's after NAT's conversion) and, on the IST path, its element of the
-//! trace dump, rendered in parallel and written in order; then it is dropped. Memory holds
+//! trace dump, rendered in parallel and written in order; then it is dropped (the ATIF
+//! path's dump is the frame's rows, written once the frame is built). Memory holds
 //! the frame and the outputs, never the parsed trace. The outputs are those of
 //! [`pipeline::profile`] on the whole trace (the tests below check it, byte for byte).
 
@@ -59,10 +60,10 @@ fn chunk(first: usize, raws: &[Vec<u8>], path: ProfilePath) -> Option<Chunk> {
 /// Profile the IST request list `input` on `path` a request at a time; the trace dump
 /// (`all_requests_profiler_traces.json`: on the IST path as the input is read, on the ATIF
 /// path the frame's rows, as NAT's ATIF-native profiler writes them) goes to `dump` a
-/// request at a time, and is not among the returned files. `Err`: the dump could not be written. `Ok(None)`: `input` is
-/// not an IST request list this reader reads (the caller then loads it whole, which
-/// reports why; what went to `dump` is to be discarded). Otherwise the files, or the error
-/// of the first request that does not convert.
+/// request at a time, and is not among the returned files. `Err`: the dump could not be
+/// written. `Ok(None)`: `input` is not an IST request list this reader reads (the caller
+/// then loads it whole, which reports why; what went to `dump` is to be discarded).
+/// Otherwise the files, or the error of the first request that does not convert.
 pub fn profile_ist_file(
     input: &Path,
     path: ProfilePath,

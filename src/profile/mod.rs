@@ -235,27 +235,22 @@ pub fn run(
 /// `all_requests_profiler_traces.json` of NAT's ATIF-native profiler
 /// (`dataframe_to_profiler_traces`): per example with rows, each frame row as a flat dict.
 pub fn flat_traces_json(frame: &Frame) -> Value {
-    Value::Array(
-        frame
-            .rows_by_example()
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, idx))| flat_trace_request(frame, i, &idx))
-            .collect(),
-    )
+    Value::Array(flat_trace_requests(frame).collect())
 }
 
 /// [`flat_traces_json`] written as `pyjson::dumps` writes it, a request at a time (the
 /// file is about as large as the input trace; it is never held whole).
 pub fn write_flat_traces(frame: &Frame, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-    crate::pyjson::write_list(
-        frame
-            .rows_by_example()
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, idx))| flat_trace_request(frame, i, &idx)),
-        w,
-    )
+    crate::pyjson::write_list(flat_trace_requests(frame), w)
+}
+
+/// The elements of [`flat_traces_json`], made one at a time.
+fn flat_trace_requests(frame: &Frame) -> impl Iterator<Item = Value> + '_ {
+    frame
+        .rows_by_example()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, idx))| flat_trace_request(frame, i, &idx))
 }
 
 /// Request `i` of [`flat_traces_json`]: the rows `idx` of the frame.

@@ -235,7 +235,24 @@ pub fn parse_request(raw: &[u8]) -> Option<IstRequest> {
 
 /// Request number `n` of [`traces_json`].
 pub fn request_json(n: usize, steps: &[IntermediateStep]) -> serde_json::Value {
-    serde_json::json!({"request_number": n, "intermediate_steps": steps})
+    serde_json::to_value(DumpedRequest::new(n, steps)).unwrap_or_default()
+}
+
+/// One request of [`traces_json`] as it is serialized: its number, then its steps.
+#[derive(Serialize)]
+pub struct DumpedRequest<'a> {
+    request_number: usize,
+    intermediate_steps: &'a [IntermediateStep],
+}
+
+impl<'a> DumpedRequest<'a> {
+    /// Request number `n`, with its steps.
+    pub fn new(n: usize, intermediate_steps: &'a [IntermediateStep]) -> Self {
+        DumpedRequest {
+            request_number: n,
+            intermediate_steps,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -335,25 +335,26 @@ fn timed_process(args: &[&str]) -> anyhow::Result<Vec<f64>> {
 fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<ExitCode> {
     let input = replica(from, n)?;
     let dir = input.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mib = std::fs::metadata(&input)?.len() as f64 / (1 << 20) as f64;
+    let bytes = std::fs::metadata(&input)?.len() as f64;
+    let mib = bytes / (1 << 20) as f64;
+    let rate = |t: f64| bytes / 1e6 / t;
+    let of_input = |peak_mib: f64| peak_mib * (1 << 20) as f64 / bytes;
     // The full drift in a fresh process of its own: its time and its peak memory only.
     let (t_drift, drift_peak, events) =
         match timed_process(&["--drift-only", input.to_str().unwrap_or_default()])?[..] {
             [t, peak, events] => (t, peak, events),
             _ => anyhow::bail!("bench --drift-only printed no events"),
         };
+    let drift = format!(
+        "{t_drift:.2} ({:.0}) | {:.2}×",
+        rate(t_drift),
+        of_input(drift_peak)
+    );
     if n > profile_stages_max {
-        let bytes = std::fs::metadata(&input)?.len() as f64;
-        println!(
-            "| {n} | {events} | {mib:.0} | — | — | — | — | — | {t_drift:.2} ({:.0}) | {:.2}× |",
-            bytes / 1e6 / t_drift,
-            drift_peak * (1 << 20) as f64 / bytes
-        );
+        println!("| {n} | {events} | {mib:.0} | — | — | — | — | — | {drift} |");
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(ExitCode::SUCCESS);
     }
-    let bytes = std::fs::metadata(&input)?.len() as f64;
-    let rate = |t: f64| bytes / 1e6 / t;
     let (floor1, floor2) = parse_floor(&input)?;
     // As `atif-drift profile` runs, each in a process of its own (its peak RSS alone).
     let mut cells = Vec::new();
@@ -365,19 +366,13 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
             path,
         ])?;
         let (t, peak) = (measured[0], measured[1]);
-        cells.push(format!(
-            "{t:.2} ({:.0}, {:.2}×)",
-            rate(t),
-            peak * (1 << 20) as f64 / bytes
-        ));
+        cells.push(format!("{t:.2} ({:.0}, {:.2}×)", rate(t), of_input(peak)));
     }
     println!(
-        "| {n} | {events} | {mib:.0} | {floor1:.2} ({:.0}) | {floor2:.2} ({:.0}) | {} | {t_drift:.2} ({:.0}) | {:.2}× |",
+        "| {n} | {events} | {mib:.0} | {floor1:.2} ({:.0}) | {floor2:.2} ({:.0}) | {} | {drift} |",
         rate(floor1),
         rate(floor2),
         cells.join(" | "),
-        rate(t_drift),
-        drift_peak * (1 << 20) as f64 / bytes,
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
