@@ -18,6 +18,10 @@ macro_rules! event_types {
             pub fn as_str(self) -> &'static str {
                 match self { $(EventType::$v => stringify!($v)),* }
             }
+            /// The event type of a wire name.
+            pub fn parse(s: &str) -> Option<EventType> {
+                match s { $(stringify!($v) => Some(EventType::$v),)* _ => None }
+            }
         }
     };
 }

@@ -5,7 +5,8 @@
 //! - [`event`]: NAT's event types (the vocabulary every layer shares).
 //! - [`trace`]: IST, ATIF and ATOF models, format detection, corpus walking.
 //! - [`atof`]: ATOF event streams, their LLM spans and LLM-span dedupe (NeMo Relay's rule and a strict one).
-//! - [`convert`]: IST → ATIF with NAT 1.9.0's converter semantics.
+//! - [`convert`]: IST → ATIF with NAT 1.9.0's converter semantics (and the losses put back).
+//! - [`loss`]: what NAT's ATIF does not carry of an IST trace, one id per loss.
 //! - [`config`]: NAT's profiler configuration (`eval.general.profiler`).
 //! - [`frame`]: NAT's standardized frame (one typed struct), built from IST, and its CSV.
 //! - [`profile`]: the analyses, one file each, on the frame only.
@@ -37,6 +38,7 @@ pub mod frame;
 pub mod fsio;
 pub mod gen;
 pub mod job;
+pub mod loss;
 pub mod mooncake;
 pub mod numeric;
 pub mod pipeline;

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use atif_drift::convert::{ist_to_atif, ConvertOptions};
 use atif_drift::drift::policy::PolicySource;
 use atif_drift::drift::spec::PathSpec;
+use atif_drift::loss::Keep;
 use atif_drift::trace::{load_file, LoadOptions, Trace};
 use atif_drift::{corpus, report, validate};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -395,6 +396,15 @@ struct ConvertArgs {
     /// Agent name to write (default: NAT's, `nat-agent` or the workflow function name).
     #[arg(long)]
     agent_name: Option<String>,
+    /// IST → ATIF: the losses to put back, each under `extra` keys named after it on the
+    /// step or tool call it describes: `none` (NAT's converter output, byte for byte), `all`
+    /// (the full-fidelity projection, from which the faithful builder rebuilds the IST
+    /// frame exactly), or a list such as `prompt-text,llm-start-time`. The losses:
+    /// prompt-text, streamed-chunks, llm-start-time, tool-start-time, step-uuid,
+    /// workflow-times, spans-and-custom, usage-extras, step-parent-id, event-kinds,
+    /// event-order (ARCHITECTURE.md, "The full-fidelity ATIF").
+    #[arg(long, value_name = "LOSSES", default_value = "none", value_parser = parse_keep)]
+    keep: Keep,
     /// Telemetry input: skip a line that is not a JSON object, or an llm_call without
     /// session_id or timestamp, with a warning (default: an error naming the line).
     #[arg(long)]
@@ -801,6 +811,10 @@ fn convert_mooncake(
     Ok(ExitCode::SUCCESS)
 }
 
+fn parse_keep(s: &str) -> Result<Keep, String> {
+    Keep::parse(s)
+}
+
 fn convert_atif(
     ConvertArgs {
         input,
@@ -810,6 +824,7 @@ fn convert_atif(
         dedupe,
         session_id,
         agent_version,
+        keep,
         ..
     }: ConvertArgs,
     opts: LoadOptions,
@@ -830,6 +845,13 @@ fn convert_atif(
     if from.is_some_and(|f| f != detected) {
         bail!(
             "{}: --from says otherwise, but the file is {}",
+            input.display(),
+            trace.kind()
+        );
+    }
+    if !keep.is_empty() && !matches!(trace, Trace::Ist(_)) {
+        bail!(
+            "{}: is {}: --keep puts back what NAT's IST → ATIF conversion loses (IST input)",
             input.display(),
             trace.kind()
         );
@@ -859,7 +881,7 @@ fn convert_atif(
             trace.kind()
         );
     };
-    let trajectories = ist_to_atif(&ist, &ConvertOptions { agent_name })
+    let trajectories = ist_to_atif(&ist, &ConvertOptions { agent_name, keep })
         .map_err(|(n, e)| anyhow::anyhow!("{}: request {n}: {e}", input.display()))?;
     let mut text = serde_json::to_string_pretty(&trajectories)?;
     text.push('\n');

@@ -34,6 +34,8 @@ pub struct ConvertOptions {
     /// NAT's `agent_name` argument; `None` = NAT's default (`nat-agent`, or the
     /// WORKFLOW_START function name when it is not `root`).
     pub agent_name: Option<String>,
+    /// The losses to put back (`--keep`; none = NAT's converter output, byte for byte).
+    pub keep: crate::loss::Keep,
 }
 
 /// Why a request could not be converted (NAT raises in the same places).
@@ -105,7 +107,7 @@ pub fn parse_tool_arguments(raw: Option<&Value>) -> Value {
 }
 
 /// `AtifAncestry(...).model_dump(exclude_none=True)`.
-fn ancestry(step: &IntermediateStep) -> Value {
+pub(super) fn ancestry(step: &IntermediateStep) -> Value {
     let a = &step.function_ancestry;
     let mut m = Map::new();
     m.insert("function_id".into(), a.function_id.clone().into());
@@ -136,7 +138,7 @@ fn invocation(step: &IntermediateStep, invocation_id: Option<&str>) -> Value {
     Value::Object(m)
 }
 
-fn f64_value(x: f64) -> Value {
+pub(super) fn f64_value(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
@@ -164,6 +166,8 @@ fn extract_metrics(step: &IntermediateStep) -> Option<Metrics> {
 
 /// One observed TOOL_END / FUNCTION_END.
 struct Observed {
+    /// Its index in the request's steps.
+    ist: usize,
     order_key: f64,
     call: ToolCall,
     result: ObservationResult,
@@ -172,7 +176,7 @@ struct Observed {
 }
 
 /// `_record_observed_invocation` (None for the suppressed `<workflow>` wrapper).
-fn observe(step: &IntermediateStep) -> Option<Observed> {
+fn observe(step: &IntermediateStep, ist: usize) -> Option<Observed> {
     let name = step.atif_call_name()?;
     let (args, output) = match &step.payload.data {
         Some(d) => (
@@ -184,6 +188,7 @@ fn observe(step: &IntermediateStep) -> Option<Observed> {
     let call_id = format!("call_{}", step.uuid());
     let span = step.payload.span_event_timestamp.filter(|t| *t != 0.0);
     Some(Observed {
+        ist,
         order_key: span.unwrap_or(step.ts()),
         call: ToolCall {
             tool_call_id: call_id.clone(),
@@ -213,6 +218,43 @@ struct Pending {
     invocation: Value,
     uuid: String,
     observed: Vec<Observed>,
+    /// The LLM_END's index in the request's steps.
+    ist: usize,
+    /// Events with no step of their own seen while the turn was pending.
+    orphans: Vec<usize>,
+}
+
+/// Which of a request's steps (indices) each output step stands for, and which events with
+/// no step of their own happened while it was current: what `--keep` places on it.
+#[derive(Debug, Default)]
+pub(super) struct Provenance {
+    /// One per output step.
+    pub steps: Vec<StepProvenance>,
+    /// Events before the first output step.
+    pub early: Vec<usize>,
+}
+
+/// What one output step stands for.
+#[derive(Debug, Default, Clone)]
+pub(super) struct StepProvenance {
+    /// The event the step stands for (WORKFLOW_START, LLM_END, WORKFLOW_END; none for a
+    /// tool call's own step).
+    pub anchor: Option<usize>,
+    /// The TOOL_END / FUNCTION_END each tool call stands for, in call order.
+    pub calls: Vec<usize>,
+    /// Events with no step of their own that happened while this step was current.
+    pub orphans: Vec<usize>,
+}
+
+impl Provenance {
+    /// Record an event that no step stands for, on the current step.
+    fn orphan(&mut self, pending: &mut Option<Pending>, i: usize) {
+        match (pending.as_mut(), self.steps.last_mut()) {
+            (Some(p), _) => p.orphans.push(i),
+            (None, Some(s)) => s.orphans.push(i),
+            (None, None) => self.early.push(i),
+        }
+    }
 }
 
 fn iso(step_uuid: &str, ts: f64) -> Result<String, ConvertError> {
@@ -302,7 +344,11 @@ fn final_metrics(
 
 /// Close the pending LLM turn: its agent step, with the tool and function calls observed
 /// while it was pending, sorted, as its tool calls and observation.
-fn flush_pending(pending: &mut Option<Pending>, out: &mut Vec<Step>) -> Result<(), ConvertError> {
+fn flush_pending(
+    pending: &mut Option<Pending>,
+    out: &mut Vec<Step>,
+    prov: &mut Provenance,
+) -> Result<(), ConvertError> {
     let Some(mut p) = pending.take() else {
         return Ok(());
     };
@@ -326,6 +372,11 @@ fn flush_pending(pending: &mut Option<Pending>, out: &mut Vec<Step>) -> Result<(
         "tool_ancestry".into(),
         Value::Array(p.observed.iter().map(|o| o.ancestry.clone()).collect()),
     );
+    prov.steps.push(StepProvenance {
+        anchor: Some(p.ist),
+        calls: p.observed.iter().map(|o| o.ist).collect(),
+        orphans: p.orphans,
+    });
     if !p.observed.is_empty() {
         extra.insert(
             "tool_invocations".into(),
@@ -400,24 +451,39 @@ fn final_output_step(ist: &IntermediateStep, out: &[Step]) -> Result<Option<Step
     Ok(Some(step))
 }
 
-/// Convert one request's steps into one trajectory.
-///
-/// Kept in one piece: it follows NAT's `IntermediateStepToATIFConverter.convert` loop branch
-/// for branch, so it reads against NAT's source; each branch's body is a function.
+/// Convert one request's steps into one trajectory (with `opts.keep`'s losses put back).
 pub fn convert_request(
     steps: &[IntermediateStep],
     session_id: &str,
     opts: &ConvertOptions,
 ) -> Result<Trajectory, ConvertError> {
+    let (mut traj, prov) = convert_traced(steps, session_id, opts)?;
+    if !opts.keep.is_empty() {
+        super::fidelity::keep(&mut traj, steps, &prov, opts.keep);
+    }
+    Ok(traj)
+}
+
+/// NAT's conversion, and which steps each output step stands for.
+///
+/// Kept in one piece: it follows NAT's `IntermediateStepToATIFConverter.convert` loop branch
+/// for branch, so it reads against NAT's source; each branch's body is a function.
+fn convert_traced(
+    steps: &[IntermediateStep],
+    session_id: &str,
+    opts: &ConvertOptions,
+) -> Result<(Trajectory, Provenance), ConvertError> {
     let mut agent = nat_agent(opts);
     let mut traj = empty_trajectory(session_id, &agent);
+    let mut prov = Provenance::default();
     if steps.is_empty() {
-        return Ok(traj);
+        return Ok((traj, prov));
     }
-    let mut sorted: Vec<&IntermediateStep> = steps.iter().collect();
-    sorted.sort_by(|a, b| {
-        a.ts()
-            .partial_cmp(&b.ts())
+    let mut sorted: Vec<usize> = (0..steps.len()).collect();
+    sorted.sort_by(|&a, &b| {
+        steps[a]
+            .ts()
+            .partial_cmp(&steps[b].ts())
             .unwrap_or(std::cmp::Ordering::Equal)
     });
 
@@ -425,7 +491,8 @@ pub fn convert_request(
     let mut pending: Option<Pending> = None;
     let (mut total_prompt, mut total_completion, mut total_cached) = (0i64, 0i64, 0i64);
 
-    for ist in sorted {
+    for i in sorted {
+        let ist = &steps[i];
         let data = ist.payload.data.as_ref();
         match ist.event_type() {
             EventType::WORKFLOW_START => {
@@ -447,15 +514,25 @@ pub fn convert_request(
                 );
                 step.extra = Some(base_extra(ist));
                 out.push(step);
+                prov.steps.push(StepProvenance {
+                    anchor: Some(i),
+                    ..Default::default()
+                });
             }
             EventType::WORKFLOW_END => {
-                flush_pending(&mut pending, &mut out)?;
+                flush_pending(&mut pending, &mut out, &mut prov)?;
                 if let Some(step) = final_output_step(ist, &out)? {
                     out.push(step);
+                    prov.steps.push(StepProvenance {
+                        anchor: Some(i),
+                        ..Default::default()
+                    });
+                } else {
+                    prov.orphan(&mut pending, i);
                 }
             }
             EventType::LLM_END => {
-                flush_pending(&mut pending, &mut out)?;
+                flush_pending(&mut pending, &mut out, &mut prov)?;
                 let llm_output = data
                     .and_then(|d| d.output.as_ref())
                     .filter(|v| !v.is_null())
@@ -481,25 +558,35 @@ pub fn convert_request(
                     invocation: invocation(ist, None),
                     uuid: ist.uuid().to_string(),
                     observed: vec![],
+                    ist: i,
+                    orphans: vec![],
                 });
             }
             EventType::TOOL_END | EventType::FUNCTION_END => {
-                let Some(obs) = observe(ist) else { continue };
+                let Some(obs) = observe(ist, i) else {
+                    prov.orphan(&mut pending, i);
+                    continue;
+                };
                 if let Some(p) = pending.as_mut() {
                     p.observed.push(obs);
                 } else {
+                    let ist_index = obs.ist;
                     out.push(lone_tool_step(ist, obs, out.len())?);
+                    prov.steps.push(StepProvenance {
+                        calls: vec![ist_index],
+                        ..Default::default()
+                    });
                 }
             }
-            _ => {}
+            _ => prov.orphan(&mut pending, i),
         }
     }
-    flush_pending(&mut pending, &mut out)?;
+    flush_pending(&mut pending, &mut out, &mut prov)?;
 
     traj.final_metrics = final_metrics((total_prompt, total_completion, total_cached), &out);
     traj.agent = agent;
     traj.steps = out;
-    Ok(traj)
+    Ok((traj, prov))
 }
 
 #[cfg(test)]

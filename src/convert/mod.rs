@@ -1,5 +1,6 @@
 //! Conversions between trace formats.
 
+pub mod fidelity;
 pub mod ist_to_atif;
 pub mod pyliteral;
 

@@ -328,6 +328,20 @@ impl AtifTrace {
         }
     }
 
+    /// A trace of these trajectories, as NAT's `convert_to_atif.py` lists them.
+    pub fn from_trajectories(trajectories: Vec<Trajectory>) -> Self {
+        AtifTrace {
+            layout: AtifLayout::List,
+            items: trajectories
+                .into_iter()
+                .map(|trajectory| AtifItem {
+                    item_id: None,
+                    trajectory,
+                })
+                .collect(),
+        }
+    }
+
     /// The trajectories, in file order.
     pub fn trajectories(&self) -> impl Iterator<Item = &Trajectory> {
         self.items.iter().map(|i| &i.trajectory)

@@ -27,85 +27,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde_json::{Map, Value};
+
 use super::pr1751::{ancestry, ancestry_row, Ancestry};
 use crate::event::EventType;
 use crate::frame::from_ist::Interner;
 use crate::frame::Row;
+use crate::loss::Keep;
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Step, Trajectory};
 
-/// One thing IST has and ATIF (as NAT's converter writes it) does not.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct Loss {
-    /// Its name (the `--keep` value).
-    pub id: &'static str,
-    /// What of the IST trace ATIF does not carry.
-    pub what: &'static str,
-    /// What it changes in the profiler's outputs.
-    pub why: &'static str,
-    /// Output paths (globs) this loss can change.
-    pub affects: &'static [&'static str],
-}
-
-/// What the faithful builder cannot recover, and why. Seeds the expected-drift policy.
-pub const LOSSES: &[Loss] = &[
-    Loss {
-        id: "prompt-text",
-        what: "LLM prompt text (llm_text_input of LLM_START)",
-        why: "NAT's converter keeps only the LLM output",
-        affects: &["standardized_data_all.csv:llm_text_input", "inference_optimization.json:common_prefixes.*",
-                   "inference_optimization.json:token_uniqueness.*"],
-    },
-    Loss {
-        id: "streamed-chunks",
-        what: "LLM_NEW_TOKEN rows (streamed chunks)",
-        why: "no ATIF counterpart",
-        affects: &["standardized_data_all.csv", "inference_optimization.json:common_prefixes.*.total_calls"],
-    },
-    Loss {
-        id: "llm-start-time",
-        what: "the LLM_START event time",
-        why: "ATIF keeps the LLM_END's span_event_timestamp, recorded a little after LLM_START",
-        affects: &["inference_optimization.json:confidence_intervals.llm_latency*", "workflow_profiling_metrics.json:*"],
-    },
-    Loss {
-        id: "tool-start-time",
-        what: "TOOL_START / FUNCTION_START event times, and any time at all for NAT functions' own spans",
-        why: "ATIF keeps the END's span_event_timestamp (NAT functions record none)",
-        affects: &["workflow_profiling_metrics.json:*"],
-    },
-    Loss {
-        id: "llm-uuid",
-        what: "the UUID of LLM calls",
-        why: "agent steps carry no id",
-        affects: &["standardized_data_all.csv:UUID", "workflow_profiling_metrics.json:nested_stack_analysis.node_metrics"],
-    },
-    Loss {
-        id: "workflow-times",
-        what: "exact WORKFLOW_START / WORKFLOW_END times and the <workflow> function's span",
-        why: "only ISO timestamps (microseconds) are kept; the <workflow> calls are suppressed",
-        affects: &["inference_optimization.json:confidence_intervals.workflow_run_time*",
-                   "inference_optimization.json:workflow_runtimes.*"],
-    },
-    Loss {
-        id: "spans-and-custom",
-        what: "SPAN_* (@track_function), CUSTOM_*, TASK_*, TTC_* events",
-        why: "no ATIF counterpart",
-        affects: &["workflow_profiling_metrics.json:nested_stack_analysis.*"],
-    },
-    Loss {
-        id: "usage-extras",
-        what: "total_tokens as reported, seconds_between_calls, num_llm_calls",
-        why: "ATIF metrics carry prompt, completion and cached tokens only",
-        affects: &["forecast.json:X", "forecast.json:Y"],
-    },
-    Loss {
-        id: "step-parent-id",
-        what: "IST parent_id, tags, metadata",
-        why: "not converted",
-        affects: &["prediction_trie.json (only with w_parallel > 0)"],
-    },
-];
+pub use crate::loss::{Loss, LOSSES};
 
 /// How far inside its tool a NAT function's reconstructed span starts and ends (1 µs).
 const NESTING_EPSILON: f64 = 1e-6;
@@ -121,6 +53,31 @@ struct Emit<'a> {
     names: &'a mut Interner,
     example: usize,
     rows: Vec<Row>,
+    /// One per row: which step or call role it is, and its IST position when kept.
+    meta: Vec<Meta>,
+    /// The losses the trajectory keeps.
+    keep: Keep,
+}
+
+/// Where a row came from, for the kept losses' records.
+#[derive(Debug, Clone, Copy, Default)]
+struct Meta {
+    /// The step (and tool call) and role the row stands for; `None` for a rebuilt span.
+    tag: Option<(Place, Role)>,
+    /// The event's position in the IST request (loss `event-order`).
+    seq: Option<u64>,
+}
+
+/// A step, or tool call `1` of step `0`.
+type Place = (usize, Option<usize>);
+
+/// The event of a step or tool call a row stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The event the step or call stands for (its END, or WORKFLOW_START).
+    Anchor,
+    /// The START of its LLM call or tool call.
+    Start,
 }
 
 impl Emit<'_> {
@@ -137,8 +94,17 @@ impl Emit<'_> {
         row.parent_function_name = row.parent_function_name.filter(|p| !p.is_empty());
         row.parent_function_id = row.parent_function_id.filter(|p| !p.is_empty());
         row.uuid = Some(n.get(uuid));
+        row.cached_tokens = Some(0);
         self.rows.push(row);
+        self.meta.push(Meta::default());
         self.rows.last_mut().expect("just pushed")
+    }
+
+    /// Say which step or call role the last row stands for.
+    fn tag(&mut self, place: Place, role: Role) {
+        if let Some(m) = self.meta.last_mut() {
+            m.tag = Some((place, role));
+        }
     }
 }
 
@@ -147,13 +113,17 @@ struct CallRec {
     name: String,
     anc: Ancestry,
     step: usize,
+    /// Its index among the step's tool calls.
+    index: usize,
     self_span: bool,
     self_tool: bool,
+    /// TOOL_END or FUNCTION_END when the trajectory keeps `event-kinds`.
+    kind: Option<EventType>,
 }
 
 /// An LLM-backed agent step's LLM_START and LLM_END rows (the step's span times when kept,
 /// else its timestamp).
-fn push_llm(e: &mut Emit, step: &Step, uuid: &str, ts: f64, anc: &Ancestry) {
+fn push_llm(e: &mut Emit, si: usize, step: &Step, uuid: &str, ts: f64, anc: &Ancestry) {
     let model = step.model_name.clone().unwrap_or_default();
     let (p, c, cached) = step.metrics.as_ref().map_or((0, 0, 0), |m| {
         (
@@ -167,6 +137,7 @@ fn push_llm(e: &mut Emit, step: &Step, uuid: &str, ts: f64, anc: &Ancestry) {
     let model = e.names.get(&model);
     let r = e.push(EventType::LLM_START, start, anc, uuid);
     r.llm_name = Some(model.clone());
+    e.tag((si, None), Role::Start);
     let r = e.push(EventType::LLM_END, end, anc, uuid);
     r.llm_name = Some(model);
     r.llm_text_output = Some(step.message.text().into());
@@ -174,10 +145,11 @@ fn push_llm(e: &mut Emit, step: &Step, uuid: &str, ts: f64, anc: &Ancestry) {
     r.completion_tokens = Some(c);
     r.total_tokens = Some(p.saturating_add(c));
     r.cached_tokens = Some(cached);
+    e.tag((si, None), Role::Anchor);
 }
 
 /// The tool calls of agent step `si`, recorded for the rows written after every step is seen.
-fn record_calls(step: &Step, si: usize, calls: &mut Vec<CallRec>) {
+fn record_calls(step: &Step, si: usize, keep: Keep, calls: &mut Vec<CallRec>) {
     for (i, call) in step.tool_calls.iter().flatten().enumerate() {
         let a = ancestry(step, Some(i));
         let uuid = call
@@ -190,13 +162,24 @@ fn record_calls(step: &Step, si: usize, calls: &mut Vec<CallRec>) {
         let named_self = a.function_name == call.function_name;
         let self_span = named_self && a.framework.is_none();
         let self_tool = named_self && a.framework.is_some();
+        let kind = if keep.has("event-kinds") {
+            kept_records(call.extra.as_ref(), keep, "anchor")
+                .first()
+                .and_then(|r| r.get("event_type"))
+                .and_then(Value::as_str)
+                .and_then(EventType::parse)
+        } else {
+            None
+        };
         calls.push(CallRec {
             uuid,
             name: call.function_name.clone(),
             anc: a,
             step: si,
+            index: i,
             self_span,
             self_tool,
+            kind,
         });
     }
 }
@@ -228,12 +211,14 @@ fn push_span(e: &mut Emit, c: &CallRec, is_tool: bool, start: f64, end: f64) {
     if let Some(n) = &tool_name {
         r.tool_name = Some(n.clone());
     }
+    e.tag((c.step, Some(c.index)), Role::Start);
     let call = e.names.get(&c.name);
     let r = e.push(en, end, &a, &c.uuid);
     if let Some(n) = tool_name {
         r.tool_name = Some(n);
     }
     r.call = Some(call);
+    e.tag((c.step, Some(c.index)), Role::Anchor);
 }
 
 /// The rows of the trajectory's tool and function calls, once every step is seen: a call
@@ -269,9 +254,14 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
     let mut used: HashMap<(usize, &str), usize> = HashMap::new();
     let mut deferred: Vec<&CallRec> = Vec::new();
     for c in calls {
-        let is_tool = c.self_tool || (!c.self_span && function_names.contains(c.name.as_str()));
+        let is_tool = match c.kind {
+            Some(k) => k == EventType::TOOL_END,
+            None => c.self_tool || (!c.self_span && function_names.contains(c.name.as_str())),
+        };
         let has_twin = twins.contains_key(&(c.step, c.name.as_str()));
-        if c.self_span && c.anc.start.is_none() && !has_twin {
+        // With the calls' times kept, every call has its own rows.
+        let timed = e.keep.has("tool-start-time");
+        if c.self_span && c.anc.start.is_none() && !has_twin && !timed {
             // A NAT function called directly (not as a tool): spans its descendants,
             // rebuilt below; zero-length at the step time if it has none.
             deferred.push(c);
@@ -294,7 +284,10 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
         };
         push_span(e, c, is_tool, start, end);
     }
-    rebuild_function_spans(e);
+    if !e.keep.has("workflow-times") {
+        // With the <workflow> span kept, every span the trace had is there.
+        rebuild_function_spans(e);
+    }
     for c in deferred {
         let call = Some(e.names.get(&c.name));
         let mut rebuilt = e
@@ -319,57 +312,105 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
 
 /// The rows of trajectory number `example`, appended to `all`.
 pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all: &mut Vec<Row>) {
+    let keep = kept_losses(t);
     let mut e = Emit {
         names,
         example,
         rows: Vec::new(),
+        meta: Vec::new(),
+        keep,
     };
     let mut calls: Vec<CallRec> = Vec::new();
     for (si, step) in t.steps.iter().enumerate() {
         let ts = iso(step);
         let anc = ancestry(step, None);
+        let uuid = super::pr1751::row_uuid(example, si, 0);
         match step.source.as_str() {
             "user" => {
-                e.push(
-                    EventType::WORKFLOW_START,
-                    ts,
-                    &anc,
-                    &super::pr1751::row_uuid(example, si, 0),
-                );
+                let r = e.push(EventType::WORKFLOW_START, ts, &anc, &uuid);
+                r.span_event_timestamp = anc.start;
+                e.tag((si, None), Role::Anchor);
             }
             "agent" => {
-                let is_llm = step.metrics.is_some() || step.model_name.is_some();
                 let has_calls = step.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
-                if is_llm {
-                    push_llm(
-                        &mut e,
-                        step,
-                        &super::pr1751::row_uuid(example, si, 0),
-                        ts,
-                        &anc,
-                    );
+                let kind = if keep.has("event-kinds") {
+                    kept_records(step.extra.as_ref(), keep, "anchor")
+                        .first()
+                        .and_then(|r| r.get("event_type"))
+                        .and_then(Value::as_str)
+                        .and_then(EventType::parse)
+                } else if step.metrics.is_some() || step.model_name.is_some() {
+                    Some(EventType::LLM_END)
                 } else if !step.message.text().is_empty()
                     && !has_calls
                     && step.observation.is_none()
                 {
-                    e.push(
-                        EventType::WORKFLOW_END,
-                        ts,
-                        &anc,
-                        &super::pr1751::row_uuid(example, si, 0),
-                    );
+                    Some(EventType::WORKFLOW_END)
+                } else {
+                    None
+                };
+                match kind {
+                    Some(EventType::LLM_END) => push_llm(&mut e, si, step, &uuid, ts, &anc),
+                    Some(EventType::WORKFLOW_END) => {
+                        e.push(EventType::WORKFLOW_END, ts, &anc, &uuid);
+                        e.tag((si, None), Role::Anchor);
+                    }
+                    _ => {}
                 }
-                record_calls(step, si, &mut calls);
+                record_calls(step, si, keep, &mut calls);
             }
             _ => {}
         }
     }
     let step_ts: Vec<f64> = t.steps.iter().map(iso).collect();
     push_call_rows(&mut e, &calls, &step_ts);
-    e.rows
-        .sort_by(|a, b| a.event_timestamp.total_cmp(&b.event_timestamp));
-    all.extend(e.rows);
+    if !keep.is_empty() {
+        records::apply(&mut e, t);
+    }
+    let order = records::order(&e.rows, &e.meta);
+    all.extend(order.into_iter().map(|i| e.rows[i].clone()));
 }
+
+/// The losses a trajectory keeps (`extra.ist_losses_kept`; none for NAT's ATIF).
+pub fn kept_losses(t: &Trajectory) -> Keep {
+    let ids = t
+        .extra
+        .as_ref()
+        .and_then(|x| x.get(crate::loss::KEPT_KEY))
+        .and_then(Value::as_array);
+    Keep::from_ids(ids.into_iter().flatten().filter_map(Value::as_str))
+}
+
+/// The records of `role` on a step or tool call (`extra`), every kept loss's part of each
+/// event merged: one map per event, in IST order.
+fn kept_records(
+    extra: Option<&Map<String, Value>>,
+    keep: Keep,
+    role: &str,
+) -> Vec<Map<String, Value>> {
+    let mut out: Vec<Map<String, Value>> = Vec::new();
+    let Some(extra) = extra else { return out };
+    for loss in keep.ids() {
+        let Some(part) = extra.get(loss).and_then(|v| v.get(role)) else {
+            continue;
+        };
+        let list: Vec<&Value> = match part {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        if out.len() < list.len() {
+            out.resize(list.len(), Map::new());
+        }
+        for (i, v) in list.into_iter().enumerate() {
+            if let Some(m) = v.as_object() {
+                out[i].extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+    }
+    out
+}
+
+mod records;
 
 /// Functions named in the ancestry that have no span of their own (e.g. `<workflow>`, or a
 /// NAT function called directly): a FUNCTION_START/END pair around the rows they contain.
@@ -442,7 +483,7 @@ fn rebuild_function_spans(e: &mut Emit) {
 mod tests {
     use super::*;
     use crate::frame::Frame;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn frame_of(steps: Value) -> Frame {
         super::super::test_frame(steps, super::super::Builder::Faithful)
