@@ -272,6 +272,40 @@ pub fn suggest_policy(cmd: &SuggestCommand) -> Result<(usize, usize)> {
     Ok((bounded, after.expectations().count() - before))
 }
 
+/// An `attribute` run, as the command line gives it.
+#[derive(Debug, Clone)]
+pub struct AttributeCommand {
+    /// Corpus directories.
+    pub corpora: Vec<PathBuf>,
+    /// The policy whose `loss =` labels are checked.
+    pub policy: PolicySource,
+    /// Also split pr1751's drift into ATIF's losses and PR #1751's mapping.
+    pub pr1751: bool,
+    /// Input limits.
+    pub load: LoadOptions,
+}
+
+/// Run `cmd`: every item's drift under every ATIF variant, attributed loss by loss.
+pub fn attribute(cmd: &AttributeCommand) -> Result<drift::attribution::AttributionReport> {
+    let policy = load_policy(&cmd.policy)?;
+    let items = crate::job::corpus_items(&cmd.corpora, &cmd.load)?;
+    if items.is_empty() {
+        return Err(Error::Other(format!(
+            "no corpus item (a directory with all_requests_profiler_traces.json) under {}",
+            cmd.corpora
+                .iter()
+                .map(|c| c.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let pb = progress_bar("attribute");
+    show_progress(&pb, items.len());
+    let r = crate::job::attribute::attribute(&items, &policy, &cmd.load, cmd.pr1751, &|| pb.inc(1));
+    pb.finish_and_clear();
+    Ok(r)
+}
+
 /// A drift report written by `drift --format json`, `--out` or `--write-baseline`.
 pub fn read_report(path: &std::path::Path) -> Result<drift::DriftReport> {
     fsio::parse_text_file(path, |text| {

@@ -7,6 +7,7 @@
 //! loss).
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// One thing IST has and ATIF (as NAT's converter writes it) does not.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -180,6 +181,43 @@ impl std::fmt::Display for Keep {
         }
         f.write_str(&self.ids().collect::<Vec<_>>().join(","))
     }
+}
+
+/// The losses a trajectory keeps, from its `extra` ([`KEPT_KEY`]; none for NAT's ATIF).
+pub fn kept(trajectory_extra: Option<&Map<String, Value>>) -> Keep {
+    let ids = trajectory_extra
+        .and_then(|x| x.get(KEPT_KEY))
+        .and_then(Value::as_array);
+    Keep::from_ids(ids.into_iter().flatten().filter_map(Value::as_str))
+}
+
+/// The records of `role` on a step or tool call (its `extra`): every kept loss's part of
+/// each event merged, one map per event, in IST order (`convert::fidelity` lays them out).
+pub fn records(
+    extra: Option<&Map<String, Value>>,
+    keep: Keep,
+    role: &str,
+) -> Vec<Map<String, Value>> {
+    let mut out: Vec<Map<String, Value>> = Vec::new();
+    let Some(extra) = extra else { return out };
+    for loss in keep.ids() {
+        let Some(part) = extra.get(loss).and_then(|v| v.get(role)) else {
+            continue;
+        };
+        let list: Vec<&Value> = match part {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        if out.len() < list.len() {
+            out.resize(list.len(), Map::new());
+        }
+        for (i, v) in list.into_iter().enumerate() {
+            if let Some(m) = v.as_object() {
+                out[i].extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

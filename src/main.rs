@@ -278,6 +278,24 @@ enum Cmd {
     /// junit.xml; --format prints one of them.
     #[command(verbatim_doc_comment)]
     Drift(DriftArgs),
+    /// Which of ATIF's losses causes which drift, measured.
+    ///
+    /// Each item's IST trace is converted to ATIF with every loss applied (NAT's converter),
+    /// with each loss applied alone, with all but one, and with none (`convert --keep`); the
+    /// faithful builder runs on each, and each variant's drift against the IST path is
+    /// counted per analysis. The report ranks the losses, splits each analysis's drift by
+    /// loss with the interaction remainder (what only losses together cause), checks the
+    /// policy's `loss =` labels against the measurement, and splits pr1751's drift into what
+    /// ATIF's losses explain and what PR #1751's mapping adds.
+    ///
+    /// Exit 0: measured, the full-fidelity ATIF drifts nowhere and no label is wrong;
+    /// 1: a wrong label or full-fidelity drift (a builder error); 2: an item failed.
+    ///
+    /// Examples:
+    ///   atif-drift attribute corpus/
+    ///   atif-drift attribute corpus/ --format markdown --out attribution/
+    #[command(verbatim_doc_comment)]
+    Attribute(AttributeArgs),
     /// Merge drift reports (JSON) of several partitions into one, and exit as `drift` would.
     MergeReports(MergeReportsArgs),
     /// LLM-span dedupe of an ATOF event stream: which spans are one provider call.
@@ -367,6 +385,36 @@ enum BoundArg {
     Rel,
     /// rows = "same" where no value was on one side only.
     Rows,
+}
+
+/// The arguments of `attribute`.
+#[derive(clap::Args)]
+struct AttributeArgs {
+    /// Corpus directories.
+    #[arg(required = true)]
+    corpus: Vec<PathBuf>,
+    /// The policy whose `loss =` labels are checked: a TOML file, `builtin` or `none`.
+    #[arg(long, value_name = "FILE|builtin|none", default_value = "builtin", value_parser = parse_policy)]
+    policy: PolicySource,
+    /// What to print.
+    #[arg(long, value_enum, default_value = "table")]
+    format: AttributeFormat,
+    /// Also write attribution.json and attribution.md into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Leave out pr1751's split (one drift run per item fewer).
+    #[arg(long)]
+    no_pr1751: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AttributeFormat {
+    /// Tables fit to the terminal.
+    Table,
+    /// Markdown (a README section, a PR comment).
+    Markdown,
+    /// The schema-versioned JSON report.
+    Json,
 }
 
 /// The arguments of `convert`.
@@ -732,6 +780,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(atif_drift::conform::exit_code(&items)))
         }
         Cmd::Validate(a) => validate(a, opts),
+        Cmd::Attribute(a) => attribute(a, opts),
         Cmd::Profile(a) => profile(a, opts),
         Cmd::Drift(a) => drift(a, opts),
         Cmd::MergeReports(a) => merge_reports(a),
@@ -809,6 +858,42 @@ fn convert_mooncake(
         eprintln!("note: {without_text} rows have no prompt text in the input: input_length is the recorded prompt_tokens and hash_ids is empty");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn attribute(a: AttributeArgs, opts: LoadOptions) -> anyhow::Result<ExitCode> {
+    use atif_drift::report::attribution as render;
+    let r = atif_drift::app::attribute(&atif_drift::app::AttributeCommand {
+        corpora: a.corpus,
+        policy: a.policy,
+        pr1751: !a.no_pr1751,
+        load: opts,
+    })?;
+    let json = format!("{}\n", serde_json::to_string_pretty(&r)?);
+    let md = render::markdown(&r);
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir)?;
+        atif_drift::fsio::write_atomic(&dir.join("attribution.json"), json.as_bytes())?;
+        atif_drift::fsio::write_atomic(&dir.join("attribution.md"), md.as_bytes())?;
+    }
+    let width =
+        atif_drift::app::terminal_style(atif_drift::report::terminal::Verbosity::Normal).width;
+    out(&match a.format {
+        AttributeFormat::Table => render::table(&r, width.min(u16::MAX as usize) as u16),
+        AttributeFormat::Markdown => md,
+        AttributeFormat::Json => json,
+    });
+    let failed = r.items.iter().any(|i| i.error.is_some());
+    let builder_error = r
+        .items
+        .iter()
+        .flat_map(|i| &i.analyses)
+        .any(|x| x.full_fidelity > 0);
+    let wrong = r.patterns.iter().any(|p| p.verdict == "wrong");
+    Ok(ExitCode::from(match (failed, builder_error || wrong) {
+        (true, _) => 2,
+        (false, true) => 1,
+        (false, false) => 0,
+    }))
 }
 
 fn parse_keep(s: &str) -> Result<Keep, String> {

@@ -13,9 +13,10 @@
 //!
 //! On a step or tool call, `extra[<loss id>]` maps a role to the loss's part of that event:
 //! an object for `anchor`, a list (one entry per event, in IST order) for the others. An event
-//! that has no step of its own exists only through its loss (`loss::existence`); its other
-//! fields (prompt text, usage, parent id, order) sit under their own losses, aligned by
-//! position. The trajectory's `extra.ist_losses_kept` lists the kept losses, so a reader
+//! that has no step of its own exists only through its loss (`existence`), and all of it
+//! sits under that loss: removing another loss never touches a row NAT's ATIF lacks. The
+//! other fields of a START (prompt text, usage, parent id, order) sit under their own
+//! losses, aligned by position: the builder recovers a START without its loss. The trajectory's `extra.ist_losses_kept` lists the kept losses, so a reader
 //! knows an absent record means "no such event" rather than "not kept".
 //!
 //! Fields of an event that equal its call's END (name, ancestry, framework, UUID) are left
@@ -201,10 +202,28 @@ fn owned_parts(s: &IntermediateStep, owner: &IntermediateStep, p: &mut Parts) {
         };
         p.put(loss, "text", t);
     }
+    if s.event_type() == EventType::LLM_START {
+        // The prompt's messages (what a mooncake replay tokenizes).
+        if let Some(m) = s
+            .payload
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("chat_inputs"))
+        {
+            p.put("prompt-text", "chat_inputs", m.clone());
+        }
+    }
+    // A chunk exists only through its loss: all of it is that loss's. A START is recovered
+    // without its loss, so its usage is usage-extras'.
+    let usage_loss = if s.event_type() == EventType::LLM_NEW_TOKEN {
+        e
+    } else {
+        "usage-extras"
+    };
     let u = usage(s);
     if u.iter().any(|(_, v)| *v != 0) {
         for (k, v) in u {
-            p.put("usage-extras", k, v.into());
+            p.put(usage_loss, k, v.into());
         }
     }
 }
@@ -229,7 +248,7 @@ fn orphan_parts(s: &IntermediateStep, p: &mut Parts) {
     let u = usage(s);
     if u.iter().any(|(_, v)| *v != 0) {
         for (k, v) in u {
-            p.put("usage-extras", k, v.into());
+            p.put(e, k, v.into());
         }
     }
 }
@@ -305,8 +324,15 @@ pub(super) fn keep(
             (_, Some(a)) => owned_parts(s, &steps[a], &mut p),
             _ => orphan_parts(s, &mut p),
         }
-        p.put("event-order", "seq", i.into());
-        p.put("step-parent-id", "parent_id", s.parent_id.clone().into());
+        // An event that exists only through its loss (a chunk, a SPAN…) is wholly that
+        // loss's: removing another loss never touches a row NAT's ATIF does not have.
+        let (order, parent) = match role {
+            "anchor" | "start" => ("event-order", "step-parent-id"),
+            "chunk" => ("streamed-chunks", "streamed-chunks"),
+            other => (other, other),
+        };
+        p.put(order, "seq", i.into());
+        p.put(parent, "parent_id", s.parent_id.clone().into());
         // An event that exists only through its loss is written only when that loss is kept.
         let exists_through = match role {
             "anchor" | "start" => None,

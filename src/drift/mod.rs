@@ -6,6 +6,7 @@
 //! replaced by `*` — so a report says "`nested_stack_analysis.node_metrics.*.duration`:
 //! 150 values" rather than listing 150 lines.
 
+pub mod attribution;
 pub mod baseline;
 mod forecast;
 pub mod mooncake;
@@ -770,23 +771,41 @@ pub fn diff_compared(
 /// The name the mooncake rows are compared under.
 pub(crate) const MOONCAKE: &str = "mooncake.jsonl";
 
-/// Mooncake rows (Dynamo's defaults, cl100k_base) from the IST trace and from the ATIF side
+/// Mooncake rows (Dynamo's defaults, cl100k_base) from the IST trace and from each ATIF side
 /// (NAT's ATIF, or the IST converted), and their differences as `(path, change, count)`
 /// with the number of values compared (the `mooncake.jsonl` output, grouped per builder).
+/// The IST rows are made once, and one ATIF side's rows once however many frames share it.
 #[allow(clippy::type_complexity)]
 fn mooncake_diffs(
     ist: &[crate::mooncake::Session],
-    atif: &[crate::mooncake::Session],
-) -> Result<(mooncake::MooncakeDrift, Vec<(String, Change, usize)>, usize), crate::Error> {
+    atif: &[&[crate::mooncake::Session]],
+) -> Result<Vec<(mooncake::MooncakeDrift, Vec<(String, Change, usize)>, usize)>, crate::Error> {
     use crate::mooncake as mc;
     let tok = mc::Tokenizer::cl100k();
     let opts = mc::Options::default();
+    let shared = atif.windows(2).all(|w| std::ptr::eq(w[0], w[1]));
+    let sides: &[&[mc::Session]] = match shared {
+        true => &atif[..atif.len().min(1)],
+        false => atif,
+    };
     let (left, right) = rayon::join(
         || mc::rows(ist, &tok, &opts),
-        || mc::rows(atif, &tok, &opts),
+        || {
+            sides
+                .par_iter()
+                .map(|s| mc::rows(s, &tok, &opts))
+                .collect::<Result<Vec<_>, _>>()
+        },
     );
     let (left, right) = (left?, right?);
-    Ok(mooncake::diff(&left.rows, &right.rows))
+    let diffs: Vec<_> = right
+        .iter()
+        .map(|r| mooncake::diff(&left.rows, &r.rows))
+        .collect();
+    Ok(match shared {
+        true => atif.iter().map(|_| diffs[0].clone()).collect(),
+        false => diffs,
+    })
 }
 
 /// `f` of the IST frame and of each builder's frame (with its path), side by side.
@@ -814,13 +833,68 @@ fn both_paths<'f, T: Send>(
 /// stage, for the job's timings.
 #[allow(clippy::too_many_arguments)]
 pub fn drift_frames(
-    mut ist_frame: Frame,
-    mut atif_frames: Vec<Frame>,
+    ist_frame: Frame,
+    atif_frames: Vec<Frame>,
     ist_sessions: &[crate::mooncake::Session],
     atif_sessions: &[crate::mooncake::Session],
     builders: &[Builder],
     cfg: &ProfilerConfig,
     policy: &Policy,
+    lap: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<BuilderDrift>, crate::Error> {
+    let n = atif_frames.len();
+    drift_sides(
+        ist_frame,
+        atif_frames,
+        ist_sessions,
+        &vec![atif_sessions; n],
+        builders,
+        (cfg, policy),
+        true,
+        lap,
+    )
+}
+
+/// The drift of one IST frame against several ATIF-side variants of one builder (e.g. the
+/// faithful frames of one trace converted with different `--keep` sets), each with its own
+/// mooncake sessions: per variant, in order, the drift of every output (the mooncake rows
+/// last) and the mooncake summary (no timelines). The IST path's analyses and mooncake rows
+/// are computed once.
+pub fn drift_variants(
+    ist_frame: Frame,
+    variants: Vec<(Frame, Vec<crate::mooncake::Session>)>,
+    ist_sessions: &[crate::mooncake::Session],
+    builder: Builder,
+    cfg: &ProfilerConfig,
+    policy: &Policy,
+) -> Result<Vec<BuilderDrift>, crate::Error> {
+    let (frames, sessions): (Vec<Frame>, Vec<Vec<crate::mooncake::Session>>) =
+        variants.into_iter().unzip();
+    let sessions: Vec<&[crate::mooncake::Session]> = sessions.iter().map(Vec::as_slice).collect();
+    let builders = vec![builder; frames.len()];
+    drift_sides(
+        ist_frame,
+        frames,
+        ist_sessions,
+        &sessions,
+        &builders,
+        (cfg, policy),
+        false,
+        &|_| {},
+    )
+}
+
+/// [`drift_frames`] with one set of ATIF sessions per frame (the same slice when they share
+/// one: its rows are made once), and the timelines when asked for.
+#[allow(clippy::too_many_arguments)]
+fn drift_sides(
+    mut ist_frame: Frame,
+    mut atif_frames: Vec<Frame>,
+    ist_sessions: &[crate::mooncake::Session],
+    atif_sessions: &[&[crate::mooncake::Session]],
+    builders: &[Builder],
+    (cfg, policy): (&ProfilerConfig, &Policy),
+    with_timelines: bool,
     lap: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<BuilderDrift>, crate::Error> {
     // The NOVA columns and the mooncake rows, side by side.
@@ -837,7 +911,7 @@ pub fn drift_frames(
             );
         },
     );
-    let (summary, mc_diffs, mc_compared) = mooncake?;
+    let mooncake = mooncake?;
     lap("NOVA and mooncake");
     // The timelines beside the outputs.
     let (outputs, timelines) = rayon::join(
@@ -853,7 +927,10 @@ pub fn drift_frames(
                 lap,
             )
         },
-        || timeline::timelines(&ist_frame, &atif_frames),
+        || match with_timelines {
+            true => timeline::timelines(&ist_frame, &atif_frames),
+            false => vec![Vec::new(); atif_frames.len()],
+        },
     );
     // The frames are freed side by side (at 10,000 requests, half a million rows of small
     // strings), not one after the other at the end of the function.
@@ -862,20 +939,23 @@ pub fn drift_frames(
         .iter()
         .zip(outputs)
         .zip(timelines)
-        .map(|((&builder, mut outputs), timelines)| {
-            let differing = mc_diffs.iter().map(|d| d.2).sum();
-            outputs.push(OutputDrift {
-                file: MOONCAKE.into(),
-                compared: mc_compared,
-                differing,
-                patterns: group(MOONCAKE, mc_diffs.clone(), mc_compared, policy, builder),
-            });
-            BuilderDrift {
-                outputs,
-                mooncake: summary.clone(),
-                timelines,
-            }
-        })
+        .zip(mooncake)
+        .map(
+            |(((&builder, mut outputs), timelines), (summary, mc_diffs, mc_compared))| {
+                let differing = mc_diffs.iter().map(|d| d.2).sum();
+                outputs.push(OutputDrift {
+                    file: MOONCAKE.into(),
+                    compared: mc_compared,
+                    differing,
+                    patterns: group(MOONCAKE, mc_diffs, mc_compared, policy, builder),
+                });
+                BuilderDrift {
+                    outputs,
+                    mooncake: summary,
+                    timelines,
+                }
+            },
+        )
         .collect())
 }
 

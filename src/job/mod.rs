@@ -3,6 +3,7 @@
 //! split into partitions and merge them, and decide the exit code. The file system, the
 //! corpus walk and the resource sampling live here; the engine below does no I/O.
 
+pub mod attribute;
 pub mod inputs;
 pub mod profile;
 pub mod sides;

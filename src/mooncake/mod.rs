@@ -295,27 +295,98 @@ fn request_messages<'a>(step: &'a Step, prev: Option<&'a Step>) -> Option<&'a Va
 }
 
 fn atif_calls(t: &Trajectory, out: &mut Vec<LlmCall>) {
+    let keep = crate::loss::kept(t.extra.as_ref());
     let mut prev: Option<&Step> = None;
+    // (IST position when kept, call), put in IST order before the sort by end time.
+    let mut calls: Vec<(Option<u64>, LlmCall)> = Vec::new();
     for step in &t.steps {
         if step.source == "agent" {
-            if let Some(m) = &step.metrics {
-                out.push(LlmCall {
-                    text: request_messages(step, prev).map(messages_text),
-                    prompt_tokens: m.prompt_tokens.unwrap_or(0),
-                    completion_tokens: m.completion_tokens.unwrap_or(0),
-                    end_ts: step
+            let call = match keep.is_empty() {
+                true => step.metrics.as_ref().map(|m| {
+                    let ts = step
                         .timestamp
                         .as_deref()
-                        .and_then(crate::pyfmt::iso_to_epoch)
-                        .unwrap_or(0.0),
-                });
+                        .and_then(crate::pyfmt::iso_to_epoch);
+                    LlmCall {
+                        text: request_messages(step, prev).map(messages_text),
+                        prompt_tokens: m.prompt_tokens.unwrap_or(0),
+                        completion_tokens: m.completion_tokens.unwrap_or(0),
+                        end_ts: ts.unwrap_or(0.0),
+                    }
+                }),
+                false => kept_call(step, prev, keep),
+            };
+            if let Some((seq, c)) = call.map(|c| (seq_of(step, keep), c)) {
+                calls.push((seq, c));
             }
         }
         prev = Some(step);
     }
+    if keep.has("event-order") {
+        calls.sort_by_key(|(seq, _)| *seq);
+    }
+    out.extend(calls.into_iter().map(|(_, c)| c));
     for sub in t.subagent_trajectories.iter().flatten() {
         atif_calls(sub, out);
     }
+}
+
+/// The IST position of the event an agent step stands for (loss `event-order`).
+fn seq_of(step: &Step, keep: crate::loss::Keep) -> Option<u64> {
+    crate::loss::records(step.extra.as_ref(), keep, "anchor")
+        .first()?
+        .get("seq")?
+        .as_u64()
+}
+
+/// The call of an agent step of a trajectory that keeps losses (`convert --keep`), as the
+/// IST side sees it where the losses are kept: an LLM_END (`event-kinds`) with a UUID
+/// (`step-uuid`) and an LLM_START (`llm-start-time`), the prompt's messages of its last
+/// START (`prompt-text`), its exact end time; NAT's ATIF rules where they are not.
+fn kept_call(step: &Step, prev: Option<&Step>, keep: crate::loss::Keep) -> Option<LlmCall> {
+    use crate::loss::records;
+    let extra = step.extra.as_ref();
+    let anchor = records(extra, keep, "anchor")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let is_llm = match keep.has("event-kinds") {
+        true => anchor.get("event_type").and_then(Value::as_str) == Some("LLM_END"),
+        false => step.metrics.is_some(),
+    };
+    let starts = records(extra, keep, "start");
+    if !is_llm
+        || (keep.has("step-uuid") && anchor.get("uuid").and_then(Value::as_str) == Some(""))
+        || (keep.has("llm-start-time") && starts.is_empty())
+    {
+        return None;
+    }
+    let text = match keep.has("prompt-text") {
+        true => Some(messages_text(
+            starts
+                .last()
+                .and_then(|s| s.get("chat_inputs"))
+                .unwrap_or(&Value::Null),
+        )),
+        false => request_messages(step, prev).map(messages_text),
+    };
+    let end_ts = anchor
+        .get("event_timestamp")
+        .and_then(Value::as_f64)
+        .or_else(|| extra?.get("invocation")?.get("end_timestamp")?.as_f64())
+        .or_else(|| {
+            step.timestamp
+                .as_deref()
+                .and_then(crate::pyfmt::iso_to_epoch)
+        })
+        .unwrap_or(0.0);
+    let m = step.metrics.clone().unwrap_or_default();
+    Some(LlmCall {
+        text,
+        prompt_tokens: m.prompt_tokens.unwrap_or(0),
+        completion_tokens: m.completion_tokens.unwrap_or(0),
+        end_ts,
+    })
 }
 
 /// One session per trajectory: `request-<n>` (NAT's converter) → `conv_<n>`, like the IST

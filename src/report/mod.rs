@@ -1,5 +1,6 @@
 //! Renderers: pure functions from a computed result to text.
 
+pub mod attribution;
 pub mod conform;
 pub mod dedupe;
 pub mod drift;

@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::pr1751::{ancestry, ancestry_row, Ancestry};
 use crate::event::EventType;
@@ -373,42 +373,10 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
 
 /// The losses a trajectory keeps (`extra.ist_losses_kept`; none for NAT's ATIF).
 pub fn kept_losses(t: &Trajectory) -> Keep {
-    let ids = t
-        .extra
-        .as_ref()
-        .and_then(|x| x.get(crate::loss::KEPT_KEY))
-        .and_then(Value::as_array);
-    Keep::from_ids(ids.into_iter().flatten().filter_map(Value::as_str))
+    crate::loss::kept(t.extra.as_ref())
 }
 
-/// The records of `role` on a step or tool call (`extra`), every kept loss's part of each
-/// event merged: one map per event, in IST order.
-fn kept_records(
-    extra: Option<&Map<String, Value>>,
-    keep: Keep,
-    role: &str,
-) -> Vec<Map<String, Value>> {
-    let mut out: Vec<Map<String, Value>> = Vec::new();
-    let Some(extra) = extra else { return out };
-    for loss in keep.ids() {
-        let Some(part) = extra.get(loss).and_then(|v| v.get(role)) else {
-            continue;
-        };
-        let list: Vec<&Value> = match part {
-            Value::Array(a) => a.iter().collect(),
-            other => vec![other],
-        };
-        if out.len() < list.len() {
-            out.resize(list.len(), Map::new());
-        }
-        for (i, v) in list.into_iter().enumerate() {
-            if let Some(m) = v.as_object() {
-                out[i].extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-        }
-    }
-    out
-}
+use crate::loss::records as kept_records;
 
 mod records;
 

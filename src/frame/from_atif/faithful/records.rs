@@ -167,8 +167,12 @@ pub(super) fn apply(e: &mut Emit, t: &Trajectory) {
                 apply_record(e.names, &mut row, &mut meta, rec, name.clone());
                 added.push((row, meta));
             }
-        } else if let (Some(&i), Some(rec)) = (made.first(), starts.first()) {
-            apply_record(e.names, &mut e.rows[i], &mut e.meta[i], rec, name.clone());
+        } else if let Some(&i) = made.first() {
+            // The recovered START is its call's: it shares the call's UUID as kept.
+            e.rows[i].uuid = anchor.uuid.clone();
+            if let Some(rec) = starts.first() {
+                apply_record(e.names, &mut e.rows[i], &mut e.meta[i], rec, name.clone());
+            }
         }
         if anchor.event_type == EventType::LLM_END && keep.has("streamed-chunks") {
             for rec in &kept_records(extra, keep, "chunk") {
