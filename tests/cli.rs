@@ -164,3 +164,84 @@ fn drift_defaults_to_the_built_in_policy() {
     let committed = std::fs::read_to_string(common::root().join("drift.toml")).unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), committed);
 }
+
+#[test]
+fn convert_keep_writes_full_fidelity_atif_and_refuses_unknown_losses() {
+    let dir = tmp("keep");
+    let input = common::root().join("corpus/sample/all_requests_profiler_traces.json");
+    let out = dir.join("full.json");
+    let o = bin()
+        .args(["convert", "--to", "atif", "--keep", "all", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        doc[0]["extra"]["ist_losses_kept"].as_array().map(Vec::len),
+        Some(atif_drift::loss::LOSSES.len())
+    );
+    let v = bin().arg("validate").arg(&out).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+
+    let bad = bin()
+        .args([
+            "convert",
+            "--to",
+            "atif",
+            "--keep",
+            "prompt-text,nope",
+            "-o",
+        ])
+        .arg(dir.join("bad.json"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("nope") && err.contains("streamed-chunks"),
+        "{err}"
+    );
+
+    let atof = common::root().join("corpus/generated/seed-1/atof_events.json");
+    let o = bin()
+        .args(["convert", "--to", "atif", "--keep", "all", "-o"])
+        .arg(dir.join("atof.json"))
+        .arg(&atof)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--keep"));
+}
+
+#[test]
+fn attribute_prints_and_writes_the_measured_attribution() {
+    let dir = tmp("attribute");
+    let o = bin()
+        .args(["attribute", "--format", "json", "--out"])
+        .arg(dir.join("out"))
+        .arg(common::root().join("corpus/sample"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        r["schema"],
+        atif_drift::drift::attribution::ATTRIBUTION_SCHEMA
+    );
+    assert_eq!(
+        std::fs::read(dir.join("out/attribution.json")).unwrap(),
+        o.stdout,
+        "the file is what was printed"
+    );
+    let md = std::fs::read_to_string(dir.join("out/attribution.md")).unwrap();
+    assert!(md.starts_with("# What ATIF loses, measured"), "{md}");
+}
