@@ -17,7 +17,14 @@ use crate::report::terminal::{Style, Verbosity};
 use crate::trace::LoadOptions;
 
 /// The files `drift --out DIR` writes.
-pub(crate) const REPORT_FILES: &[&str] = &["report.json", "report.md", "report.html", "junit.xml"];
+pub(crate) const REPORT_FILES: &[&str] = &[
+    "report.json",
+    "report.md",
+    "report.html",
+    "junit.xml",
+    "attribution.json",
+    "attribution.md",
+];
 
 /// GitHub's limit on a step summary is 1 MiB; ours stays under it with room for others.
 const STEP_SUMMARY_LIMIT: usize = 1_000_000;
@@ -68,6 +75,9 @@ pub struct DriftCommand {
     pub step_summary: Option<PathBuf>,
     /// List every corpus file's status before the report (the xtask's view).
     pub list_files: bool,
+    /// Also measure which ATIF losses produce each pattern ([`attribute`]) and say so in
+    /// the report.
+    pub explain: bool,
     /// Input limits.
     pub load: LoadOptions,
 }
@@ -126,6 +136,22 @@ pub fn drift(
     if cmd.format != ReportFormat::Html && cmd.out.is_none() {
         r = r.without_timelines();
     }
+    let attribution = match cmd.explain {
+        true => {
+            let mut items = crate::job::corpus_items(&cmd.corpora, &cmd.load)?;
+            if let Some((k, n)) = part {
+                items = crate::job::partition(items, k, n);
+            }
+            let pb = progress_bar("explain");
+            show_progress(&pb, items.len());
+            let a =
+                crate::job::attribute::attribute(&items, &policy, &cmd.load, true, &|| pb.inc(1));
+            pb.finish_and_clear();
+            drift::attribution::annotate(&mut r, &a);
+            Some(a)
+        }
+        false => None,
+    };
     if let Some(file) = &cmd.write_baseline {
         write_baseline(file, &r)?;
     }
@@ -142,11 +168,15 @@ pub fn drift(
             t.failed
         ));
     }
-    stdout(&render_drift(
-        &r,
-        cmd.format,
-        &terminal_style(cmd.verbosity),
-    ));
+    let mut text = render_drift(&r, cmd.format, &terminal_style(cmd.verbosity));
+    if let Some(a) = &attribution {
+        match cmd.format {
+            ReportFormat::Markdown => text.push_str(&report::attribution::markdown_section(a)),
+            ReportFormat::Table => text.push_str(&report::attribution::summary_line(a)),
+            _ => {}
+        }
+    }
+    stdout(&text);
     for f in &r.failures {
         stderr(&format!("error: {f}\n"));
     }
@@ -155,6 +185,17 @@ pub fn drift(
         dir.write("report.md", report::drift::markdown(&r).as_bytes())?;
         dir.write("report.html", report::html::html(&r).as_bytes())?;
         dir.write("junit.xml", report::junit::junit(&r).as_bytes())?;
+        if let Some(a) = &attribution {
+            let json = format!(
+                "{}\n",
+                serde_json::to_string_pretty(a).map_err(|e| Error::Other(e.to_string()))?
+            );
+            dir.write("attribution.json", json.as_bytes())?;
+            dir.write(
+                "attribution.md",
+                report::attribution::markdown(a).as_bytes(),
+            )?;
+        }
         dir.commit()?;
     }
     if let Some(summary) = &cmd.step_summary {

@@ -567,6 +567,12 @@ struct DriftArgs {
     /// partitions' JSON reports with `merge-reports`.
     #[arg(long, value_name = "K/N")]
     partition: Option<String>,
+    /// Also measure which ATIF losses produce each pattern (`attribute`, about 3× the
+    /// time): every pattern of our ATIF paths names them, a `loss =` label the measurement
+    /// contradicts is marked, the Markdown report ends with the attribution, and --out also
+    /// writes attribution.json and attribution.md.
+    #[arg(long, conflicts_with_all = ["left", "right"])]
+    explain: bool,
     #[command(flatten)]
     ratchet: BaselineArgs,
     #[command(flatten)]
@@ -1073,6 +1079,7 @@ fn drift(
         out: out_dir,
         force,
         partition,
+        explain,
         ratchet: BaselineArgs {
             baseline,
             write_baseline,
@@ -1106,6 +1113,7 @@ fn drift(
         write_baseline,
         step_summary: None,
         list_files: false,
+        explain,
         load: opts,
     };
     let code = atif_drift::app::drift(&cmd, &mut |t| out(t), &mut |t| eprint!("{t}"))?;

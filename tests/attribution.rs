@@ -187,3 +187,47 @@ fn a_wrong_label_is_reported() {
     assert_eq!(p.verdict, "wrong", "{p:?}");
     assert_eq!(p.losses[0].0, "streamed-chunks");
 }
+
+/// `drift --explain`: every pattern of our ATIF paths names its measured losses, and a label
+/// the measurement contradicts is marked in the report.
+#[test]
+fn drift_explain_names_measured_losses_and_marks_a_wrong_label() {
+    let dir = std::env::temp_dir().join(format!("atif-drift-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[expected]]\npattern = \"standardized_data_all.csv:rows.LLM_NEW_TOKEN\"\nloss = \"prompt-text\"\nreason = \"mislabelled\"\n",
+    )
+    .unwrap();
+    let cmd = atif_drift::app::DriftCommand {
+        corpora: vec![common::root().join("corpus/sample")],
+        policy: atif_drift::drift::policy::PolicySource::File(policy),
+        sides: atif_drift::app::Sides::of_builders(&Builder::ALL),
+        format: atif_drift::app::ReportFormat::Markdown,
+        verbosity: atif_drift::report::terminal::Verbosity::Normal,
+        out: Some(dir.join("out")),
+        force: false,
+        partition: None,
+        baseline: None,
+        write_baseline: None,
+        step_summary: None,
+        list_files: false,
+        explain: true,
+        load: Default::default(),
+    };
+    let mut text = String::new();
+    atif_drift::app::drift(&cmd, &mut |t| text.push_str(t), &mut |_| {}).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.contains("`rows.LLM_NEW_TOKEN`") && l.contains("prompt-text"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("**wrong label**") && row.contains("streamed-chunks"),
+        "{row}"
+    );
+    assert!(text.contains("## What ATIF loses, measured"));
+    let json = std::fs::read_to_string(dir.join("out/report.json")).unwrap();
+    assert!(json.contains("\"measured\""));
+    assert!(dir.join("out/attribution.json").is_file() && dir.join("out/attribution.md").is_file());
+}

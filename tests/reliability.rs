@@ -633,6 +633,7 @@ fn an_unwritable_step_summary_is_named() {
         write_baseline: None,
         step_summary: Some(dir.clone()),
         list_files: false,
+        explain: false,
         load: Default::default(),
     };
     let e = atif_drift::app::drift(&cmd, &mut |_| {}, &mut |_| {}).unwrap_err();

@@ -338,6 +338,35 @@ pub fn report(measured: Vec<Measured>, policy: &Policy) -> AttributionReport {
     }
 }
 
+/// Name, on every pattern of a drift report, the losses that measurably produce it (from an
+/// attribution of the same items): the losses whose single-loss drift shows it, or that it
+/// needs; none when the faithful builder's drift on NAT's ATIF has no such pattern (on pr1751:
+/// PR #1751's mapping adds it).
+pub fn annotate(report: &mut super::DriftReport, a: &AttributionReport) {
+    let by: BTreeMap<&str, Vec<String>> = a
+        .patterns
+        .iter()
+        .map(|p| {
+            let mut m: Vec<String> = p.losses.iter().map(|(l, _)| l.clone()).collect();
+            for n in &p.needs {
+                if !m.contains(n) {
+                    m.push(n.clone());
+                }
+            }
+            (p.pattern.as_str(), m)
+        })
+        .collect();
+    for p in report
+        .items
+        .iter_mut()
+        .filter(|i| i.builder.is_some())
+        .flat_map(|i| &mut i.outputs)
+        .flat_map(|o| &mut o.patterns)
+    {
+        p.measured = Some(by.get(p.pattern.as_str()).cloned().unwrap_or_default());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

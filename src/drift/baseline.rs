@@ -132,6 +132,7 @@ mod tests {
             one_sided: 0,
             exceeded: None,
             broken: 0,
+            measured: None,
         };
         DriftReport {
             schema: crate::drift::REPORT_SCHEMA.into(),

@@ -74,6 +74,11 @@ pub struct PatternDrift {
     /// (`relation`), equal cells included: the relation said they should differ.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub broken: usize,
+    /// With `drift --explain`: the ATIF losses that measurably produce this pattern (the
+    /// faithful builder's drift with each loss applied alone, or needing it; see
+    /// [`attribution`]). Empty: none does, so on pr1751 PR #1751's mapping adds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Vec<String>>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -85,6 +90,18 @@ impl PatternDrift {
     /// bounds) nor within a threshold.
     pub fn is_unexpected(&self) -> bool {
         self.exceeded.is_some() || (self.expected.is_none() && self.within_threshold.is_none())
+    }
+
+    /// Whether the measurement contradicts the policy's `loss =` label: the pattern was
+    /// measured (`drift --explain`) with losses that produce it, none of them a loss the
+    /// label names.
+    pub fn label_contradicted(&self) -> bool {
+        match (&self.loss, &self.measured) {
+            (Some(label), Some(m)) if !m.is_empty() => {
+                !label.split(',').any(|l| m.iter().any(|x| x == l.trim()))
+            }
+            _ => false,
+        }
     }
 }
 
@@ -412,6 +429,7 @@ impl<'a> Groups<'a> {
                     one_sided: 0,
                     exceeded: None,
                     broken: 0,
+                    measured: None,
                 };
                 self.groups.entry(self.pattern.clone()).or_insert(g)
             }

@@ -165,6 +165,36 @@ pub fn markdown(r: &AttributionReport) -> String {
     out
 }
 
+/// The attribution as a section of the drift report's Markdown (`drift --explain`).
+pub fn markdown_section(r: &AttributionReport) -> String {
+    markdown(r)
+        .replacen(
+            "# What ATIF loses, measured",
+            "\n## What ATIF loses, measured",
+            1,
+        )
+        .replace("\n## ", "\n### ")
+        .replacen("\n### What ATIF", "\n## What ATIF", 1)
+}
+
+/// One line for the terminal report (`drift --explain`): what was measured, and where to read it.
+pub fn summary_line(r: &AttributionReport) -> String {
+    let wrong = r.patterns.iter().filter(|p| p.verdict == "wrong").count();
+    let top: Vec<String> = r
+        .ranking
+        .iter()
+        .filter(|l| l.values > 0)
+        .take(3)
+        .map(|l| format!("{} {}", l.loss, l.values))
+        .collect();
+    format!(
+        "\nATIF losses, measured (each alone, faithful builder): {}; {} of {} patterns' loss labels contradicted. Full tables: --format markdown, or attribution.md with --out.\n",
+        top.join(", "),
+        wrong,
+        r.patterns.iter().filter(|p| p.label.is_some()).count()
+    )
+}
+
 /// Terminal tables, `width` columns wide.
 pub fn table(r: &AttributionReport, width: u16) -> String {
     let mut out = String::new();

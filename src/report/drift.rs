@@ -154,13 +154,31 @@ fn patterns_section<'r>(r: &'r DriftReport, s: &mut String) -> Vec<&'r str> {
                     md_escape(local),
                     p.values,
                     largest(p),
-                    p.loss.as_deref().unwrap_or("")
+                    loss_cell(p)
                 );
             }
         }
         s.push_str("\n</details>\n");
     }
     reasons
+}
+
+/// A pattern's loss label, with the losses measured to produce it when measured (`drift
+/// --explain`) and a contradicted label marked.
+pub fn loss_cell(p: &crate::drift::PatternDrift) -> String {
+    let label = p.loss.as_deref().unwrap_or("");
+    let Some(m) = &p.measured else {
+        return label.to_string();
+    };
+    let measured = match m.is_empty() {
+        true => "measured: none of ATIF's losses (the mapping's own)".to_string(),
+        false => format!("measured: {}", m.join(", ")),
+    };
+    let sep = if label.is_empty() { "" } else { " · " };
+    match p.label_contradicted() {
+        true => format!("{label}{sep}**wrong label**, {measured}"),
+        false => format!("{label}{sep}{measured}"),
+    }
 }
 
 /// The reference (`R3`) of reason `why`, numbered in order of first use.
@@ -352,6 +370,7 @@ mod tests {
                     one_sided: 0,
                     exceeded: None,
                     broken: 0,
+                    measured: None,
                 }],
             }],
             ..crate::drift::ItemDrift::of_builder(

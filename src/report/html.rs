@@ -395,7 +395,7 @@ fn pattern_row(p: &PatternDrift, i: &ItemDrift, reasons: &Reasons) -> Markup {
                     }
                 }
             }
-            td { (p.loss.as_deref().unwrap_or("")) }
+            td { (super::drift::loss_cell(p).replace("**", "")) }
             td.example { code { (terminal::local(&p.example_path)) } ": " (terminal::example(p, 120, i)) }
         }
     }

@@ -81,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_baseline: args.write_baseline,
         step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
         list_files: true,
+        explain: false,
         load: LoadOptions::default(),
     };
     let code = atif_drift::app::drift(&cmd, &mut atif_drift::app::print_stdout, &mut |t| {
