@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::frame::from_atif::{self, Builder};
 use crate::frame::from_ist;
 use crate::profile::{self, Outputs};
-use crate::trace::atif::{AtifItem, AtifLayout, AtifTrace};
+use crate::trace::atif::AtifTrace;
 use crate::trace::load::Trace;
 
 /// Every file `profile` can write (the prediction trie's name aside: the configuration names
@@ -31,16 +31,7 @@ pub fn as_atif(trace: &Trace) -> Result<std::borrow::Cow<'_, AtifTrace>, Error> 
         Trace::Ist(ist) => {
             let trajectories = ist_to_atif(ist, &ConvertOptions::default())
                 .map_err(|(n, e)| crate::convert::request_error(n, e))?;
-            Ok(Cow::Owned(AtifTrace {
-                layout: AtifLayout::List,
-                items: trajectories
-                    .into_iter()
-                    .map(|trajectory| AtifItem {
-                        item_id: None,
-                        trajectory,
-                    })
-                    .collect(),
-            }))
+            Ok(Cow::Owned(AtifTrace::from_trajectories(trajectories)))
         }
         Trace::Atof(_) => Err(Error::Other(
             "an ATOF event stream cannot be profiled directly: convert it to ATIF first".into(),

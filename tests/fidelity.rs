@@ -47,6 +47,19 @@ pub fn faithful_frame(ist: &IstTrace, keep: Keep) -> Frame {
     from_atif::frame(&atif, Builder::Faithful)
 }
 
+/// `cases` cases, failures kept in `tests/proptest-regressions/fidelity.txt`.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "tests/proptest-regressions/fidelity.txt",
+            ),
+        )),
+        ..ProptestConfig::default()
+    }
+}
+
 /// The first differences between two frames, row by row (at most `n`).
 fn differences(a: &Frame, b: &Frame, n: usize) -> Vec<String> {
     let mut out = Vec::new();
@@ -100,15 +113,7 @@ fn faithful_rebuilds_real_nat_runs_exactly() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 64,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(
-                "tests/proptest-regressions/fidelity.txt",
-            ),
-        )),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(64))]
 
     /// Generated runs: the frame comes back exactly from `--keep all`, and a loss removed
     /// alone changes the frame only if the loss has something to say about the run.
@@ -213,15 +218,7 @@ fn perturb(ist: &mut IstTrace, ops: &[(u8, usize, usize)]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 128,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(
-                "tests/proptest-regressions/fidelity.txt",
-            ),
-        )),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(128))]
 
     /// Corpus traces perturbed the ways real traces differ from NAT's usual shape still come
     /// back exactly: the projection carries what the recovery rules would get wrong.
