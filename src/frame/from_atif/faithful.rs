@@ -23,7 +23,9 @@
 //!   they contain;
 //! - rows sorted by time (stable), every token column an integer as in IST.
 //!
-//! What ATIF cannot give back is listed in [`LOSSES`].
+//! What ATIF cannot give back is listed in [`LOSSES`]. Where a trajectory keeps losses
+//! (`convert --to atif --keep`, listed in its `extra.ist_losses_kept`), their records
+//! override these rules (submodule `records`): with every loss kept, the frame is the IST frame.
 
 use std::collections::{HashMap, HashSet};
 
@@ -368,7 +370,12 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
         records::apply(&mut e, t);
     }
     let order = records::order(&e.rows, &e.meta);
-    all.extend(order.into_iter().map(|i| e.rows[i].clone()));
+    let mut rows: Vec<Option<Row>> = e.rows.into_iter().map(Some).collect();
+    all.extend(
+        order
+            .into_iter()
+            .map(|i| rows[i].take().expect("each row once")),
+    );
 }
 
 /// The losses a trajectory keeps (`extra.ist_losses_kept`; none for NAT's ATIF).
