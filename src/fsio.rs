@@ -84,6 +84,60 @@ pub fn open_regular(path: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// A regular file mapped read-only into memory (`memmap2`): read in place, with no copy and
+/// no reading thread. Its pages count as the process's resident memory once read, until
+/// [`Mapped::release_before`] lets them go.
+///
+/// A file truncated while it is mapped makes reading its lost part fail (SIGBUS), as for any
+/// tool that maps its input (ripgrep among them); the trace files read this way are written
+/// whole before they are profiled.
+pub struct Mapped {
+    map: memmap2::Mmap,
+}
+
+impl Mapped {
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Done with the bytes before `end`: their pages leave this process's resident memory
+    /// (they stay in the page cache; reading them again maps them again).
+    pub fn release_before(&self, end: usize) {
+        let page = 4096;
+        let end = end.min(self.map.len()) / page * page;
+        if end > 0 {
+            // SAFETY: a read-only file mapping: dropped pages are mapped again from the file
+            // when read, so no byte `bytes` gives changes.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, end)
+            };
+        }
+    }
+}
+
+/// Map `path` into memory if it is a regular file of at most `limit` bytes (an empty file is
+/// refused: it maps to nothing).
+pub fn map_regular(path: &Path, limit: u64) -> Result<Mapped> {
+    let file = open_regular(path)?;
+    let io = |cause| Error::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let len = file.metadata().map_err(io)?.len();
+    if len > limit || len == 0 {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{len} bytes: not mapped (more than {limit}, or empty)"),
+        )));
+    }
+    // SAFETY: read-only; see the type's note on a file truncated while it is mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(Mapped { map })
+}
+
 /// A reader that fails once more than `limit` bytes have been read from it.
 pub struct Limited<R> {
     inner: R,

@@ -191,12 +191,19 @@ fn is_printable(c: char) -> bool {
 
 /// `repr(s)` of a Python `str`.
 pub fn str_repr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    str_repr_into(s, &mut out);
+    out
+}
+
+/// [`str_repr`], written at the end of `out`.
+pub fn str_repr_into(s: &str, out: &mut String) {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
         '\''
     };
-    let mut out = String::with_capacity(s.len() + 2);
+    out.reserve(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -218,7 +225,6 @@ pub fn str_repr(s: &str) -> String {
         }
     }
     out.push(quote);
-    out
 }
 
 /// `repr(v)` of the Python object `json.loads` would have produced for `v`.
@@ -234,10 +240,10 @@ fn write_repr(v: &Value, out: &mut String) {
         Value::Bool(true) => out.push_str("True"),
         Value::Bool(false) => out.push_str("False"),
         Value::Number(n) => out.push_str(&number_str(n)),
-        Value::String(s) => out.push_str(&str_repr(s)),
+        Value::String(s) => str_repr_into(s, out),
         _ => unreachable!("containers are written by write_inline"),
     };
-    write_inline(v, out, &leaf, &|k, out| out.push_str(&str_repr(k)));
+    write_inline(v, out, &leaf, &|k, out| str_repr_into(k, out));
 }
 
 /// A value on one line as Python writes containers (`repr` of a list or dict, `json.dumps`):
@@ -304,6 +310,170 @@ pub fn py_str(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => repr(other),
     }
+}
+
+/// [`py_str`] of the value whose JSON text is `json`, written while it is parsed (no
+/// [`Value`] is built: on real traces, the chat messages and tool outputs the frame and the
+/// converter turn into text are most of a request's bytes). The same text as
+/// `py_str(&serde_json::from_str(json)?)`, an object with a repeated key included (it is
+/// written through a [`Value`], which keeps the last value at the first key's place as
+/// `json.loads` does); `None` when `json` is not JSON.
+pub fn py_str_json(json: &str) -> Option<String> {
+    use serde::de::DeserializeSeed;
+    let mut out = String::with_capacity(json.len());
+    let mut keys = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(json);
+    let seed = ReprSeed {
+        out: &mut out,
+        keys: &mut keys,
+        top: true,
+    };
+    match seed.deserialize(&mut de).and_then(|()| de.end()) {
+        Ok(()) => Some(out),
+        Err(_) => serde_json::from_str::<Value>(json).ok().map(|v| py_str(&v)),
+    }
+}
+
+/// Writes the `repr` (at the top: the `str`) of the value it deserializes; fails on an
+/// object's repeated key (detected by the keys' hashes: a collision only takes the slower
+/// path).
+struct ReprSeed<'a> {
+    out: &'a mut String,
+    /// The hashes of the keys of the objects being written, innermost last.
+    keys: &'a mut Vec<u64>,
+    top: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ReprSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ReprSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.out.push_str("None");
+        Ok(())
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
+        self.out.push_str(if b { "True" } else { "False" });
+        Ok(())
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<(), E> {
+        use std::fmt::Write;
+        let _ = write!(self.out, "{i}");
+        Ok(())
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<(), E> {
+        use std::fmt::Write;
+        let _ = write!(self.out, "{u}");
+        Ok(())
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<(), E> {
+        // `Value` keeps a non-finite float as null (serde_json never parses one).
+        if x.is_finite() {
+            float_repr_into(x, self.out);
+        } else {
+            self.out.push_str("None");
+        }
+        Ok(())
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        if self.top {
+            self.out.push_str(s);
+        } else {
+            str_repr_into(s, self.out);
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.out.push('[');
+        let mut first = true;
+        loop {
+            let at = self.out.len();
+            if !first {
+                self.out.push_str(", ");
+            }
+            let element = ReprSeed {
+                out: &mut *self.out,
+                keys: &mut *self.keys,
+                top: false,
+            };
+            if seq.next_element_seed(element)?.is_none() {
+                self.out.truncate(at);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(']');
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.out.push('{');
+        let start = self.keys.len();
+        let mut first = true;
+        loop {
+            let at = self.out.len();
+            if !first {
+                self.out.push_str(", ");
+            }
+            let key = KeySeed {
+                out: &mut *self.out,
+            };
+            let Some(hash) = map.next_key_seed(key)? else {
+                self.out.truncate(at);
+                break;
+            };
+            if self.keys[start..].contains(&hash) {
+                return Err(serde::de::Error::custom("a repeated key"));
+            }
+            self.keys.push(hash);
+            self.out.push_str(": ");
+            map.next_value_seed(ReprSeed {
+                out: &mut *self.out,
+                keys: &mut *self.keys,
+                top: false,
+            })?;
+            first = false;
+        }
+        self.keys.truncate(start);
+        self.out.push('}');
+        Ok(())
+    }
+}
+
+/// Writes an object's key as its `repr`; gives its hash.
+struct KeySeed<'a> {
+    out: &'a mut String,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = u64;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = u64;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<u64, E> {
+        str_repr_into(s, self.out);
+        Ok(key_hash(s))
+    }
+}
+
+/// The hash by which an object's repeated key is found while its JSON text is read.
+pub(crate) fn key_hash(key: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(key)
 }
 
 /// Split an epoch float into whole seconds and microseconds exactly as CPython's
@@ -715,9 +885,53 @@ fn iso_time(b: &[u8], start: usize) -> Option<(i64, i64, i64, i64)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Arbitrary JSON values: every kind, control characters, quotes and backslashes in
+    /// strings, non-ASCII keys, nesting.
+    pub(crate) fn values() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "(\\PC|[\\x00-\\x1f\\x7f\"\\\\]){0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(("\\PC{0,6}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Written while parsing, `str()` of a value's JSON text (compact or indented) is
+        /// `str()` of the parsed value.
+        #[test]
+        fn py_str_of_json_text_is_py_str_of_the_value(v in values()) {
+            let want = py_str(&v);
+            prop_assert_eq!(py_str_json(&v.to_string()), Some(want.clone()));
+            prop_assert_eq!(py_str_json(&serde_json::to_string_pretty(&v).unwrap()), Some(want));
+        }
+    }
+
+    #[test]
+    fn py_str_json_keeps_the_last_value_of_a_repeated_key_at_its_first_place() {
+        let text = r#"{"a": 1, "b": {"c": [], "c": "x"}, "a": 3}"#;
+        assert_eq!(py_str_json(text).unwrap(), "{'a': 3, 'b': {'c': 'x'}}");
+        // The same key in different objects is not repeated.
+        let text = r#"[{"a": 1}, {"a": {"a": 2}}]"#;
+        assert_eq!(py_str_json(text).unwrap(), "[{'a': 1}, {'a': {'a': 2}}]");
+        assert_eq!(py_str_json(r#""it's""#).unwrap(), "it's");
+        assert_eq!(py_str_json("[1, 2"), None);
+        assert_eq!(py_str_json("1 2"), None);
+    }
 
     #[test]
     fn float_repr_matches_python() {

@@ -280,29 +280,11 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn values() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            "(\\PC|[\\x00-\\x1f\\x7f\"\\\\]){0,12}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::vec(("\\PC{0,6}", inner), 0..6)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-            ]
-        })
-    }
-
     proptest! {
         /// Serialized straight, a value is the bytes `dumps` writes of it (the IST trace
         /// dump is written this way, from the typed steps).
         #[test]
-        fn the_formatter_writes_what_dumps_writes(v in values(), first in any::<bool>()) {
+        fn the_formatter_writes_what_dumps_writes(v in crate::pyfmt::tests::values(), first in any::<bool>()) {
             let mut direct = Vec::new();
             list_element_of(&v, first, &mut direct);
             let mut via_value = String::new();

@@ -199,7 +199,7 @@ fn perturb(ist: &mut IstTrace, ops: &[(u8, usize, usize)]) {
             }
             3 => {
                 if let Some(d) = steps[i].payload.data.as_mut() {
-                    d.output = Some(serde_json::Value::Null);
+                    d.output = None; // JSON null: no output
                     d.input = None;
                 }
             }

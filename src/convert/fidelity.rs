@@ -28,7 +28,6 @@ use serde_json::{Map, Value};
 
 use super::ist_to_atif::{ancestry, f64_value, Provenance};
 use crate::loss::{Keep, KEPT_KEY};
-use crate::pyfmt::py_str;
 use crate::trace::atif::Trajectory;
 use crate::trace::ist::{EventType, IntermediateStep};
 
@@ -76,8 +75,8 @@ fn text(step: &IntermediateStep) -> Option<Value> {
             EventType::LLM_END => d.output.as_ref(),
             _ => d.chunk.as_ref(),
         } {
-            None | Some(Value::Null) => Value::Null,
-            Some(v) => Value::String(py_str(v)),
+            None => Value::Null,
+            Some(v) => Value::String(v.py_str()),
         },
     })
 }
@@ -210,7 +209,7 @@ fn owned_parts(s: &IntermediateStep, owner: &IntermediateStep, p: &mut Parts) {
             .as_ref()
             .and_then(|m| m.get("chat_inputs"))
         {
-            p.put("prompt-text", "chat_inputs", m.clone());
+            p.put("prompt-text", "chat_inputs", m);
         }
     }
     // A chunk exists only through its loss: all of it is that loss's. A START is recovered

@@ -24,7 +24,7 @@ use crate::trace::atif::{
     Agent, FinalMetrics, Message, Metrics, Observation, ObservationResult, Step, ToolCall,
     Trajectory, NAT_VERSION,
 };
-use crate::trace::ist::{EventType, IntermediateStep};
+use crate::trace::ist::{EventType, IntermediateStep, RawJson};
 
 use super::pyliteral::literal_eval;
 
@@ -180,8 +180,8 @@ fn observe(step: &IntermediateStep, ist: usize) -> Option<Observed> {
     let name = step.atif_call_name()?;
     let (args, output) = match &step.payload.data {
         Some(d) => (
-            parse_tool_arguments(d.input.as_ref()),
-            d.output.as_ref().map_or_else(String::new, py_str),
+            parse_tool_arguments(d.input.as_ref().map(RawJson::value).as_ref()),
+            d.output.as_ref().map_or_else(String::new, RawJson::py_str),
         ),
         None => (Value::Object(Map::new()), String::new()),
     };
@@ -429,8 +429,7 @@ fn final_output_step(ist: &IntermediateStep, out: &[Step]) -> Result<Option<Step
         .data
         .as_ref()
         .and_then(|d| d.output.as_ref())
-        .filter(|v| !v.is_null())
-        .map_or_else(String::new, py_str);
+        .map_or_else(String::new, RawJson::py_str);
     let last_agent = out.iter().rev().find(|s| s.source == "agent");
     let last_msg = last_agent.map(|s| s.message.text()).unwrap_or_default();
     let last_ts = last_agent
@@ -498,8 +497,7 @@ fn convert_traced(
             EventType::WORKFLOW_START => {
                 let user_input = data
                     .and_then(|d| d.input.as_ref())
-                    .filter(|v| !v.is_null())
-                    .map_or_else(String::new, extract_user_input);
+                    .map_or_else(String::new, |v| extract_user_input(&v.value()));
                 if opts.agent_name.is_none() {
                     let f = &ist.function_ancestry.function_name;
                     if !f.is_empty() && f != "root" {
@@ -535,8 +533,7 @@ fn convert_traced(
                 flush_pending(&mut pending, &mut out, &mut prov)?;
                 let llm_output = data
                     .and_then(|d| d.output.as_ref())
-                    .filter(|v| !v.is_null())
-                    .map_or_else(String::new, py_str);
+                    .map_or_else(String::new, RawJson::py_str);
                 let metrics = extract_metrics(ist);
                 if let Some(m) = &metrics {
                     total_prompt = total_prompt.saturating_add(m.prompt_tokens.unwrap_or(0));

@@ -2,9 +2,7 @@
 //! `IntermediatePropertyAdaptor` properties (`plugins/profiler/intermediate_property_adapter.py`).
 
 use super::{Frame, Layout, Row, Text};
-use crate::pyfmt::py_str;
-use crate::trace::ist::{EventType, IntermediateStep, IstTrace};
-use serde_json::Value;
+use crate::trace::ist::{EventType, IntermediateStep, IstTrace, RawJson};
 
 /// Interns repeated names so each distinct string is stored once (as the set's own key:
 /// one allocation per distinct string).
@@ -24,11 +22,8 @@ impl Interner {
 }
 
 /// `DataFrameRow.cast_to_str`: `None` stays None, anything else `str(v)`.
-fn text_of(v: Option<&Value>) -> Option<String> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(py_str(v)),
-    }
+fn text_of(v: Option<&RawJson>) -> Option<String> {
+    v.map(RawJson::py_str)
 }
 
 /// The adapter's `llm_text_input` / `llm_text_output` / `llm_text_chunk`: the data field
@@ -36,7 +31,7 @@ fn text_of(v: Option<&Value>) -> Option<String> {
 fn adapter_text(
     step: &IntermediateStep,
     want: EventType,
-    pick: fn(&crate::trace::ist::StreamEventData) -> Option<&Value>,
+    pick: fn(&crate::trace::ist::StreamEventData) -> Option<&RawJson>,
 ) -> Option<Text> {
     if step.event_type() != want {
         return Some(Text::new());

@@ -141,7 +141,7 @@ struct Chunk {
 }
 
 /// Requests `first..` of the trace; `None` when one does not parse as an IST request.
-fn chunk(first: usize, raws: &[Vec<u8>], builders: &[Builder], convert: bool) -> Option<Chunk> {
+fn chunk(first: usize, raws: &[&[u8]], builders: &[Builder], convert: bool) -> Option<Chunk> {
     let mut names = Interner::default();
     let mut c = Chunk {
         steps: 0,
@@ -172,22 +172,25 @@ fn chunk(first: usize, raws: &[Vec<u8>], builders: &[Builder], convert: bool) ->
     Some(c)
 }
 
-/// `n` more elements of the list (fewer at its end, or once they hold [`BATCH_BYTES`]);
-/// `None` when one nests deeper than `max_depth` (counting the list's own level:
-/// `too_deep`'s limit on the whole file).
-fn read_batch<R: std::io::BufRead>(
-    list: &mut ListReader<R>,
+/// `n` more elements of the list (fewer at its end, or once they hold [`BATCH_BYTES`]), as
+/// parts of the mapped file; `None` when one nests deeper than `max_depth` (counting the
+/// list's own level: `too_deep`'s limit on the whole file).
+fn read_batch<'a>(
+    list: &mut ListReader<&'a [u8]>,
     n: usize,
     max_depth: usize,
-) -> Option<Vec<Vec<u8>>> {
+) -> Option<Vec<&'a [u8]>> {
     let mut batch = Vec::with_capacity(n);
-    let (mut bytes, mut element) = (0, Vec::new());
-    while batch.len() < n && bytes < BATCH_BYTES && list.next_element(&mut element).ok()? {
+    let mut bytes = 0;
+    while batch.len() < n && bytes < BATCH_BYTES {
+        let Some(element) = list.next_slice().ok()? else {
+            break;
+        };
         if list.depth() > max_depth.saturating_sub(1) {
             return None;
         }
         bytes += element.len();
-        batch.push(std::mem::take(&mut element));
+        batch.push(element);
     }
     Some(batch)
 }
@@ -203,15 +206,11 @@ pub(super) fn for_each_chunk<T: Send>(
     path: &std::path::Path,
     opts: &LoadOptions,
     batch_size: usize,
-    work: impl Fn(usize, &[Vec<u8>]) -> Option<T> + Sync,
+    work: impl Fn(usize, &[&[u8]]) -> Option<T> + Sync,
     mut take: impl FnMut(T),
 ) -> Option<usize> {
-    let file = crate::fsio::open_regular(path).ok()?;
-    if file.metadata().ok()?.len() > opts.max_file_size {
-        return None;
-    }
-    let file = crate::fsio::Limited::new(file, opts.max_file_size);
-    let mut list = ListReader::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let file = crate::fsio::map_regular(path, opts.max_file_size).ok()?;
+    let mut list = ListReader::new(file.bytes());
     let mut batch = read_batch(&mut list, batch_size, opts.max_depth)?;
     if !batch.first().is_some_and(|first| is_ist_request(first)) {
         return None;
@@ -233,6 +232,10 @@ pub(super) fn for_each_chunk<T: Send>(
         );
         done?.into_iter().for_each(&mut take);
         requests += batch.len();
+        // The batch is done with: its pages need not stay resident.
+        if let Some(last) = batch.last() {
+            file.release_before(last.as_ptr() as usize - file.bytes().as_ptr() as usize);
+        }
         batch = next?;
     }
     Some(requests)

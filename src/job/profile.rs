@@ -28,7 +28,7 @@ struct Chunk {
     error: Option<(usize, ConvertError)>,
 }
 
-fn chunk(first: usize, raws: &[Vec<u8>], path: ProfilePath) -> Option<Chunk> {
+fn chunk(first: usize, raws: &[&[u8]], path: ProfilePath) -> Option<Chunk> {
     let mut names = Interner::default();
     let mut c = Chunk {
         rows: Vec::new(),

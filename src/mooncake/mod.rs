@@ -266,10 +266,10 @@ pub fn session_from_ist(req: &IstRequest) -> Session {
             .metadata
             .as_ref()
             .and_then(|m| m.get("chat_inputs"))
-            .unwrap_or(&Value::Null);
+            .unwrap_or(Value::Null);
         let usage = p.usage_info.clone().unwrap_or_default().token_usage;
         calls.push(LlmCall {
-            text: Some(messages_text(chat_inputs)),
+            text: Some(messages_text(&chat_inputs)),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             end_ts: p.event_timestamp,

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use super::raw::RawJson;
+
 /// One request: the steps of one workflow run, in file order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IstRequest {
@@ -73,9 +75,9 @@ pub struct Payload {
     /// Tags.
     #[serde(default)]
     pub tags: Option<Value>,
-    /// Metadata (chat inputs and responses, tool inputs and outputs).
+    /// Metadata (chat inputs and responses, tool inputs and outputs), kept as its text.
     #[serde(default)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<RawJson>,
     /// The input, output or chunk.
     #[serde(default)]
     pub data: Option<StreamEventData>,
@@ -90,21 +92,21 @@ pub struct Payload {
     pub extra: Map<String, Value>,
 }
 
-/// NAT's `StreamEventData`: arbitrary JSON values.
+/// NAT's `StreamEventData`: arbitrary JSON values, each kept as its text ([`RawJson`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StreamEventData {
     /// The input.
     #[serde(default)]
-    pub input: Option<Value>,
+    pub input: Option<RawJson>,
     /// The output.
     #[serde(default)]
-    pub output: Option<Value>,
+    pub output: Option<RawJson>,
     /// A streamed chunk.
     #[serde(default)]
-    pub chunk: Option<Value>,
+    pub chunk: Option<RawJson>,
     /// A payload.
     #[serde(default)]
-    pub payload: Option<Value>,
+    pub payload: Option<RawJson>,
     /// Members the model does not name, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -88,6 +88,23 @@ impl<R: BufRead> ListReader<R> {
     /// the list's end.
     pub fn next_element(&mut self, out: &mut Vec<u8>) -> Result<bool, NotAList> {
         out.clear();
+        self.append_element(out)
+    }
+
+    /// The next element's bytes added at the end of `out` (many elements in one buffer, which
+    /// a caller reuses: no allocation per element): `Ok(true)`, or `Ok(false)` after the
+    /// list's end.
+    pub fn append_element(&mut self, out: &mut Vec<u8>) -> Result<bool, NotAList> {
+        if !self.before_element()? {
+            return Ok(false);
+        }
+        self.element(out)?;
+        Ok(true)
+    }
+
+    /// Up to the next element's first byte (`[` or `,` consumed): `Ok(false)` after the
+    /// list's end.
+    fn before_element(&mut self) -> Result<bool, NotAList> {
         if self.done {
             return Ok(false);
         }
@@ -107,8 +124,10 @@ impl<R: BufRead> ListReader<R> {
                 _ => return Err(NotAList),
             }
         }
-        self.element(out)?;
-        Ok(true)
+        match self.peek()? {
+            None | Some(b',' | b']' | b'}') => Err(NotAList),
+            Some(_) => Ok(true),
+        }
     }
 
     /// One element: an object, list or string up to its closing byte, a scalar up to the
@@ -116,11 +135,8 @@ impl<R: BufRead> ListReader<R> {
     ///
     /// Kept in one piece: one byte-level state machine (string, escape, nesting), the list
     /// reader's hot loop.
-    fn element(&mut self, out: &mut Vec<u8>) -> Result<(), NotAList> {
-        match self.peek()? {
-            None | Some(b',' | b']' | b'}') => return Err(NotAList),
-            Some(_) => {}
-        }
+    fn element(&mut self, out: &mut impl Sink) -> Result<(), NotAList> {
+        let start = out.len();
         let (mut depth, mut in_str, mut esc) = (0usize, false, false);
         self.depth = 0;
         loop {
@@ -128,7 +144,7 @@ impl<R: BufRead> ListReader<R> {
             if buf.is_empty() {
                 // Only a scalar can end at the end of the input (and the list is then
                 // unterminated: the next call says so).
-                return if depth == 0 && !in_str && !out.is_empty() {
+                return if depth == 0 && !in_str && out.len() > start {
                     Ok(())
                 } else {
                     Err(NotAList)
@@ -194,12 +210,53 @@ impl<R: BufRead> ListReader<R> {
                 i += 1;
             }
             let take = end.unwrap_or(buf.len());
-            out.extend_from_slice(&buf[..take]);
+            out.take(&buf[..take]);
             self.r.consume(take);
             if end.is_some() {
                 return Ok(());
             }
         }
+    }
+}
+
+impl<'a> ListReader<&'a [u8]> {
+    /// The next element of a list held in memory, as a part of it (no copy): `Ok(None)` after
+    /// the list's end.
+    pub fn next_slice(&mut self) -> Result<Option<&'a [u8]>, NotAList> {
+        if !self.before_element()? {
+            return Ok(None);
+        }
+        let rest: &'a [u8] = self.r;
+        let mut n = Count(0);
+        self.element(&mut n)?;
+        Ok(Some(&rest[..n.0]))
+    }
+}
+
+/// Where an element's bytes go as they are found.
+trait Sink {
+    fn take(&mut self, bytes: &[u8]);
+    fn len(&self) -> usize;
+}
+
+impl Sink for Vec<u8> {
+    fn take(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+/// Only counts them.
+struct Count(usize);
+
+impl Sink for Count {
+    fn take(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+    fn len(&self) -> usize {
+        self.0
     }
 }
 
@@ -209,15 +266,43 @@ mod tests {
     use proptest::prelude::*;
 
     /// The elements as this reader splits them, read through a tiny buffer (every element
-    /// crosses buffer ends).
+    /// crosses buffer ends); in memory, the same elements as parts of the text, or the same
+    /// refusal.
     fn split(text: &str) -> Result<Vec<String>, NotAList> {
-        let mut r = ListReader::new(std::io::BufReader::with_capacity(3, text.as_bytes()));
-        let mut out = Vec::new();
-        let mut all = Vec::new();
-        while r.next_element(&mut out)? {
-            all.push(String::from_utf8(out.clone()).unwrap());
+        let streamed = (|| {
+            let mut r = ListReader::new(std::io::BufReader::with_capacity(3, text.as_bytes()));
+            let mut out = Vec::new();
+            let mut all = Vec::new();
+            while r.next_element(&mut out)? {
+                all.push(String::from_utf8(out.clone()).unwrap());
+            }
+            Ok(all)
+        })();
+        let in_memory = (|| {
+            let mut r = ListReader::new(text.as_bytes());
+            let mut all = Vec::new();
+            while let Some(e) = r.next_slice()? {
+                all.push(String::from_utf8(e.to_vec()).unwrap());
+            }
+            Ok(all)
+        })();
+        assert_eq!(streamed, in_memory, "{text:?}");
+        streamed
+    }
+
+    #[test]
+    fn appended_elements_follow_each_other() {
+        let mut r = ListReader::new(std::io::BufReader::with_capacity(
+            3,
+            &b"[12, {\"a\": 1}, \"x\"]"[..],
+        ));
+        let mut out = b"before".to_vec();
+        let mut ends = Vec::new();
+        while r.append_element(&mut out).unwrap() {
+            ends.push(out.len());
         }
-        Ok(all)
+        assert_eq!(out, b"before12{\"a\": 1}\"x\"");
+        assert_eq!(ends, [8, 16, 19]);
     }
 
     #[test]

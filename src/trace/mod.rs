@@ -4,6 +4,7 @@ pub mod atif;
 pub mod ist;
 pub mod list_reader;
 pub mod load;
+pub mod raw;
 
 pub use atif::{AtifTrace, Trajectory};
 pub use ist::{IntermediateStep, IstTrace};
