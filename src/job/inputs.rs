@@ -1,8 +1,9 @@
 //! A drift item's inputs: the IST frame, one ATIF frame per builder, and both sides'
 //! mooncake sessions.
 //!
-//! An IST request list is read from its file a batch of requests at a time (the next batch
-//! is read while the last is processed; `trace::list_reader`). Each request is parsed,
+//! An IST request list is mapped (`fsio::map_regular`) and read a batch of requests at a
+//! time (the next batch's requests are found while the last is processed;
+//! `trace::list_reader`), each batch's pages let go once it is done. Each request is parsed,
 //! turned into its frame rows and its mooncake session, converted to ATIF with NAT's
 //! converter, turned into each builder's rows and its ATIF session, then dropped; chunks of
 //! requests run in parallel. Neither the file, nor the parsed trace, nor its ATIF conversion
@@ -29,11 +30,11 @@ use crate::trace::{load_file, AtifTrace, LoadOptions, Trace};
 
 /// Requests per parallel chunk (each chunk interns its own names).
 const CHUNK: usize = 64;
-/// Requests read ahead while the previous batch is processed.
+/// Requests per batch (found while the previous batch is processed).
 pub(super) const BATCH: usize = 8 * CHUNK;
-/// At most about this many bytes of requests read ahead (real NAT requests, with chat
-/// inputs and streamed chunks, are 100–300 KB each: a batch of [`BATCH`] of them, read
-/// ahead while one is parsed, held about 0.3 GB whatever the input's size).
+/// At most about this many bytes of requests per batch (real NAT requests, with chat
+/// inputs and streamed chunks, are 100–300 KB each: a batch of [`BATCH`] of them kept about
+/// 0.3 GB of the input resident whatever its size).
 const BATCH_BYTES: usize = 32 << 20;
 
 /// Both paths' inputs of one item.
@@ -195,8 +196,8 @@ fn read_batch<'a>(
     Some(batch)
 }
 
-/// Read the IST request list `path` a batch of requests at a time (the next batch is read
-/// while the last one is processed), `work` on chunks of at most [`CHUNK`] requests in
+/// Read the IST request list `path`, mapped, a batch of requests at a time (the next batch
+/// is found while the last one is processed, and the last one's pages are let go), `work` on chunks of at most [`CHUNK`] requests in
 /// parallel (the number of the chunk's first request, the requests' bytes), `take` on the chunks'
 /// results in request order. Returns how many requests there were; `None` when the file is
 /// not an IST request list as this reader reads one (not a regular file, over the size
