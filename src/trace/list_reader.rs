@@ -21,16 +21,47 @@ pub struct ListReader<R> {
     depth: usize,
 }
 
-/// The bytes that matter outside strings inside an element: `"`, brackets and braces.
-static STRUCTURAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 5 {
-        t[b"\"{}[]"[i] as usize] = true;
-        i += 1;
+/// Whether `c` may be structural: `"`, a bracket, a brace, and with `COMMA` `,`; also
+/// 0x02 (and with `COMMA` 0x0C), which valid JSON has only inside strings (the caller looks
+/// at the byte). `| 0x20` makes `[` `{` and `]` `}`, and leaves `"` and `,` as they are.
+fn may_be_structural<const COMMA: bool>(c: u8) -> bool {
+    matches!(c | 0x20, b'{' | b'}' | b'"') || (COMMA && c | 0x20 == b',')
+}
+
+/// Where the first byte of `bytes[from..]` that [`may_be_structural`] is, commas
+/// included. Outside strings most of an indented trace's bytes are indentation: eight
+/// bytes are looked at at a time.
+pub(crate) fn next_structural(bytes: &[u8], from: usize) -> Option<usize> {
+    next_of::<true>(bytes, from)
+}
+
+/// [`next_structural`] for [`may_be_structural`] with or without commas.
+fn next_of<const COMMA: bool>(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    /// The high bit of each zero byte of `x` (and maybe of bytes after the first: the
+    /// lowest is exact).
+    fn zeros(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & (0x80 * ONES)
     }
-    t
-};
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes")) | (0x20 * ONES);
+        let mut hits = zeros(w ^ (u64::from(b'{') * ONES))
+            | zeros(w ^ (u64::from(b'}') * ONES))
+            | zeros(w ^ (u64::from(b'"') * ONES));
+        if COMMA {
+            hits |= zeros(w ^ (u64::from(b',') * ONES));
+        }
+        if hits != 0 {
+            return Some(i + hits.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    let rest = bytes.get(i..)?;
+    rest.iter()
+        .position(|&c| may_be_structural::<COMMA>(c))
+        .map(|k| i + k)
+}
 
 fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
@@ -171,8 +202,9 @@ impl<R: BufRead> ListReader<R> {
                 }
                 if depth > 0 {
                     // Inside an element, outside strings: only quotes and brackets matter.
-                    match buf[i..].iter().position(|&c| STRUCTURAL[usize::from(c)]) {
-                        Some(k) => i += k,
+                    // (Commas do not matter there.)
+                    match next_of::<false>(buf, i) {
+                        Some(k) => i = k,
                         None => break,
                     }
                 }
@@ -256,6 +288,38 @@ impl Sink for Count {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn may_be_structural_names_these() {
+        let named: Vec<u8> = (0..=255u8)
+            .filter(|&c| may_be_structural::<true>(c))
+            .collect();
+        assert_eq!(named, b"\x02\x0c\",[]{}");
+        let named: Vec<u8> = (0..=255u8)
+            .filter(|&c| may_be_structural::<false>(c))
+            .collect();
+        assert_eq!(named, b"\x02\"[]{}");
+    }
+
+    proptest! {
+        /// Eight bytes at a time, the first byte that may be structural, from any start
+        /// (these bytes, all of them: `may_be_structural_names_these`), with commas or not.
+        #[test]
+        fn next_structural_is_the_first_one(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b' '), Just(b'"'), Just(b'['), Just(b'}'), Just(b','),
+                             Just(0x02u8), Just(0x0C), Just(b'Y'), any::<u8>()],
+                0..40,
+            ),
+            from in 0usize..40,
+        ) {
+            let first = |is: fn(u8) -> bool| {
+                bytes.iter().enumerate().skip(from).find(|&(_, &c)| is(c)).map(|(k, _)| k)
+            };
+            prop_assert_eq!(next_of::<true>(&bytes, from), first(may_be_structural::<true>));
+            prop_assert_eq!(next_of::<false>(&bytes, from), first(may_be_structural::<false>));
+        }
+    }
 
     /// The elements as this reader splits them, read through a tiny buffer (every element
     /// crosses buffer ends); in memory, the same elements as parts of the text, or the same

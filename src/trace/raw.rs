@@ -17,12 +17,16 @@ use serde_json::Value;
 
 /// A JSON value, kept as its text. Never `null`: an optional field's `null` is `None`.
 #[derive(Clone)]
-pub struct RawJson(Box<RawValue>);
+pub struct RawJson {
+    raw: Box<RawValue>,
+    /// Whether an object in it may repeat a key ([`scan`]; `false`: none does).
+    may_repeat: bool,
+}
 
 impl RawJson {
     /// The value's JSON text, as it came.
     pub fn text(&self) -> &str {
-        self.0.get()
+        self.raw.get()
     }
 
     /// The value.
@@ -63,20 +67,20 @@ impl<'de> Deserialize<'de> for RawJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
         let max = super::load::MAX_DEPTH;
-        if super::load::too_deep(raw.get().as_bytes(), max).is_some() {
+        let Some(may_repeat) = scan(raw.get().as_bytes(), max) else {
             return Err(serde::de::Error::custom(format!(
                 "recursion limit exceeded: a value nested deeper than {max} levels"
             )));
-        }
-        Ok(RawJson(raw))
+        };
+        Ok(RawJson { raw, may_repeat })
     }
 }
 
 impl Serialize for RawJson {
-    /// As its value: straight from the text (no tree), unless an object repeats a key (the
-    /// value keeps only the last, at the first one's place).
+    /// As its value: straight from the text (no tree), unless an object may repeat a key
+    /// (the value keeps only the last, at the first one's place).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if repeats_a_key(self.text()) {
+        if self.may_repeat {
             return self.value().serialize(s);
         }
         let mut de = serde_json::Deserializer::from_str(self.text());
@@ -84,85 +88,68 @@ impl Serialize for RawJson {
     }
 }
 
-/// Whether an object in the JSON text `json` has a key twice.
-fn repeats_a_key(json: &str) -> bool {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let mut keys = Vec::new();
-    serde::de::DeserializeSeed::deserialize(Repeats(&mut keys), &mut de).unwrap_or(true)
-}
-
-/// Whether the value it reads repeats a key in an object (by the keys' hashes: a collision
-/// only takes the slower path). `keys`: the hashes of the keys of the objects being read.
-struct Repeats<'a>(&'a mut Vec<u64>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Repeats<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Repeats<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let mut repeats = false;
-        while let Some(r) = seq.next_element_seed(Repeats(&mut *self.0))? {
-            repeats |= r;
+/// One pass over the JSON text `json` (valid JSON: the parse that found it checked it):
+/// `None` when it nests deeper than `max`, else whether an object in it may repeat a key.
+/// Keys are compared by the hashes of their bytes as written; a key with an escape, or two
+/// keys with one hash, count as a possible repeat (the caller then takes the slower, exact
+/// path).
+///
+/// Kept in one piece: one byte-level state machine (strings, nesting, which string is a
+/// key), as `load::too_deep`'s, on every free-form value of the trace.
+fn scan(json: &[u8], max: usize) -> Option<bool> {
+    // Per open object or list: whether it is an object, and where its keys' hashes start
+    // in `keys`.
+    let mut open: Vec<(bool, usize)> = Vec::new();
+    let mut keys: Vec<u64> = Vec::new();
+    let (mut may_repeat, mut key_next) = (false, false);
+    let mut i = 0;
+    // Outside strings only quotes, brackets and commas matter.
+    while let Some(k) = super::list_reader::next_structural(json, i) {
+        i = k;
+        match json[i] {
+            b'"' => {
+                let start = i + 1;
+                let mut escaped = false;
+                i = start;
+                loop {
+                    let k = memchr::memchr2(b'"', b'\\', json.get(i..)?)?;
+                    i += k;
+                    if json[i] == b'"' {
+                        break;
+                    }
+                    escaped = true;
+                    i += 2;
+                }
+                if key_next {
+                    key_next = false;
+                    let at = open.last().map_or(0, |&(_, at)| at);
+                    let hash = {
+                        use std::hash::{BuildHasher, BuildHasherDefault};
+                        BuildHasherDefault::<rustc_hash::FxHasher>::default()
+                            .hash_one(&json[start..i])
+                    };
+                    may_repeat |= escaped || keys[at..].contains(&hash);
+                    keys.push(hash);
+                }
+            }
+            c @ (b'[' | b'{') => {
+                if open.len() == max {
+                    return None;
+                }
+                key_next = c == b'{';
+                open.push((key_next, keys.len()));
+            }
+            b']' | b'}' => {
+                if let Some((_, at)) = open.pop() {
+                    keys.truncate(at);
+                }
+            }
+            b',' => key_next = open.last().is_some_and(|&(object, _)| object),
+            _ => {}
         }
-        Ok(repeats)
+        i += 1;
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let start = self.0.len();
-        let mut repeats = false;
-        while let Some(hash) = map.next_key_seed(KeyHash)? {
-            repeats |= self.0[start..].contains(&hash);
-            self.0.push(hash);
-            repeats |= map.next_value_seed(Repeats(&mut *self.0))?;
-        }
-        self.0.truncate(start);
-        Ok(repeats)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-}
-
-/// A key's hash.
-struct KeyHash;
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeyHash {
-    type Value = u64;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for KeyHash {
-    type Value = u64;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_str<E>(self, s: &str) -> Result<u64, E> {
-        Ok(crate::pyfmt::key_hash(s))
-    }
+    Some(may_repeat)
 }
 
 /// Finds one member of an object, skipping the others unparsed.
@@ -241,6 +228,88 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// Whether an object in the JSON text `json` has a key twice (exactly: the keys as
+    /// `json.loads` reads them).
+    pub(super) fn repeats_a_key(json: &str) -> bool {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let mut keys = Vec::new();
+        serde::de::DeserializeSeed::deserialize(Repeats(&mut keys), &mut de).unwrap_or(true)
+    }
+
+    /// Whether the value it reads repeats a key in an object (by the keys' hashes: a collision
+    /// only takes the slower path). `keys`: the hashes of the keys of the objects being read.
+    struct Repeats<'a>(&'a mut Vec<u64>);
+
+    impl<'de> serde::de::DeserializeSeed<'de> for Repeats<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> serde::de::Visitor<'de> for Repeats<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let mut repeats = false;
+            while let Some(r) = seq.next_element_seed(Repeats(&mut *self.0))? {
+                repeats |= r;
+            }
+            Ok(repeats)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let start = self.0.len();
+            let mut repeats = false;
+            while let Some(hash) = map.next_key_seed(KeyHash)? {
+                repeats |= self.0[start..].contains(&hash);
+                self.0.push(hash);
+                repeats |= map.next_value_seed(Repeats(&mut *self.0))?;
+            }
+            self.0.truncate(start);
+            Ok(repeats)
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(false)
+        }
+    }
+
+    /// A key's hash.
+    struct KeyHash;
+
+    impl<'de> serde::de::DeserializeSeed<'de> for KeyHash {
+        type Value = u64;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> serde::de::Visitor<'de> for KeyHash {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E>(self, s: &str) -> Result<u64, E> {
+            Ok(crate::pyfmt::key_hash(s))
+        }
+    }
+
     fn raw(text: &str) -> RawJson {
         serde_json::from_str(text).unwrap()
     }
@@ -269,6 +338,80 @@ mod tests {
                     prop_assert_eq!(r.get("\u{0}absent"), None);
                 }
             }
+        }
+    }
+
+    /// `v`'s compact text, in which every object with an odd number of members repeats its
+    /// first key (with `null`) at its end.
+    fn with_repeats(v: &Value) -> String {
+        match v {
+            Value::Array(a) => {
+                let items: Vec<String> = a.iter().map(with_repeats).collect();
+                format!("[{}]", items.join(","))
+            }
+            Value::Object(m) => {
+                let key = |k: &String| Value::String(k.clone()).to_string();
+                let mut members: Vec<String> = m
+                    .iter()
+                    .map(|(k, x)| format!("{}:{}", key(k), with_repeats(x)))
+                    .collect();
+                if m.len() % 2 == 1 {
+                    members.push(format!("{}:null", key(m.keys().next().unwrap())));
+                }
+                format!("{{{}}}", members.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether an object in `v` has a key that JSON writes with an escape.
+    fn escaped_key(v: &Value) -> bool {
+        match v {
+            Value::Array(a) => a.iter().any(escaped_key),
+            Value::Object(m) => m.iter().any(|(k, x)| {
+                Value::String(k.clone()).to_string().contains('\\') || escaped_key(x)
+            }),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        /// The read-time scan finds every repeated key (what the dump writes depends on it),
+        /// and passes a value without one that has no escaped key.
+        #[test]
+        fn the_scan_finds_every_repeated_key(v in crate::pyfmt::tests::values()) {
+            prop_assume!(!v.is_null());
+            let text = with_repeats(&v);
+            let r = raw(&text);
+            if repeats_a_key(&text) {
+                prop_assert!(r.may_repeat, "{}", text);
+            }
+            let (mut of_raw, mut of_value) = (Vec::new(), Vec::new());
+            crate::pyjson::list_element_of(&r, true, &mut of_raw);
+            crate::pyjson::list_element_of(&r.value(), true, &mut of_value);
+            prop_assert_eq!(of_raw, of_value);
+            for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
+                prop_assert_eq!(raw(&text).may_repeat, escaped_key(&v), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn repeats_are_found_where_they_are() {
+        for (text, repeats) in [
+            (r#"{"a": 1, "b": 2, "a": 3}"#, true),
+            (r#"[{"a": 1}, {"a": {"a": 2}}]"#, false),
+            (
+                r#"{"a": {"b": 1}, "b": {"a": 1, "b": [{"b": 1, "c": 2}]}}"#,
+                false,
+            ),
+            (r#"[{"a": 1}, {"b": {"c": 2, "c": 3}}]"#, true),
+            (r#"{"x": [1, {"y": 1}], "y": 2, "x": null}"#, true),
+            (r#"{"a": "{\"a\": 1, \"a\": 2}", "b": ",\"a\":"}"#, false),
+            // Equal once unescaped: the slower path decides.
+            (r#"{"a": 1, "\u0061": 2}"#, true),
+        ] {
+            assert_eq!(raw(text).may_repeat, repeats, "{text}");
         }
     }
 
