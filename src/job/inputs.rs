@@ -153,7 +153,7 @@ fn chunk(first: usize, raws: &[&[u8]], builders: &[Builder], convert: bool) -> O
     let opts = ConvertOptions::default();
     for (k, raw) in raws.iter().enumerate() {
         let n = first + k;
-        let req = crate::trace::ist::parse_request(raw)?;
+        let req = crate::trace::ist::parse_listed_request(raw)?;
         let steps = &req.intermediate_steps;
         c.steps += steps.len();
         from_ist::request_rows(steps, n, &mut names, &mut c.ist_rows);
@@ -212,7 +212,9 @@ pub(super) fn for_each_chunk<T: Send>(
 ) -> Option<usize> {
     let file = crate::fsio::map_regular(path, opts.max_file_size).ok()?;
     let mut list = ListReader::new(file.bytes());
-    let mut batch = read_batch(&mut list, batch_size, opts.max_depth)?;
+    // `work` parses elements no deeper than serde_json parses (`parse_listed_request`).
+    let max_depth = opts.max_depth.min(crate::trace::load::MAX_DEPTH);
+    let mut batch = read_batch(&mut list, batch_size, max_depth)?;
     if !batch.first().is_some_and(|first| is_ist_request(first)) {
         return None;
     }
@@ -229,7 +231,7 @@ pub(super) fn for_each_chunk<T: Send>(
                     .map(|(i, raws)| work(requests + i * per_chunk, raws))
                     .collect::<Option<Vec<T>>>()
             },
-            || read_batch(&mut list, batch_size, opts.max_depth),
+            || read_batch(&mut list, batch_size, max_depth),
         );
         done?.into_iter().for_each(&mut take);
         requests += batch.len();

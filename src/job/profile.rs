@@ -38,7 +38,7 @@ fn chunk(first: usize, raws: &[&[u8]], path: ProfilePath) -> Option<Chunk> {
     let opts = ConvertOptions::default();
     for (k, raw) in raws.iter().enumerate() {
         let n = first + k;
-        let req = crate::trace::ist::parse_request(raw)?;
+        let req = crate::trace::ist::parse_listed_request(raw)?;
         let steps = &req.intermediate_steps;
         match path {
             ProfilePath::Ist => {

@@ -235,6 +235,13 @@ pub fn parse_request(raw: &[u8]) -> Option<IstRequest> {
     serde_json::from_str(std::str::from_utf8(raw).ok()?).ok()
 }
 
+/// [`parse_request`] of an element whose nesting the list reader checked to be within
+/// `load::MAX_DEPTH` levels: its free-form values are not scanned for their depth again
+/// (`raw::depth_checked`).
+pub(crate) fn parse_listed_request(raw: &[u8]) -> Option<IstRequest> {
+    super::raw::depth_checked(|| parse_request(raw))
+}
+
 /// Request number `n` of [`traces_json`].
 pub fn request_json(n: usize, steps: &[IntermediateStep]) -> serde_json::Value {
     serde_json::to_value(DumpedRequest::new(n, steps)).unwrap_or_default()

@@ -19,8 +19,6 @@ use serde_json::Value;
 #[derive(Clone)]
 pub struct RawJson {
     raw: Box<RawValue>,
-    /// Whether an object in it may repeat a key ([`scan`]; `false`: none does).
-    may_repeat: bool,
 }
 
 impl RawJson {
@@ -63,24 +61,47 @@ impl PartialEq for RawJson {
 
 impl<'de> Deserialize<'de> for RawJson {
     /// The value's text, refused when it nests deeper than serde_json parses (skipping it,
-    /// serde_json does not count its levels): every `RawJson` parses again.
+    /// serde_json does not count its levels): every `RawJson` parses again. Inside
+    /// [`depth_checked`] the text's nesting is already known to be within that.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
         let max = super::load::MAX_DEPTH;
-        let Some(may_repeat) = scan(raw.get().as_bytes(), max) else {
+        if !DEPTH_CHECKED.get() && super::load::too_deep(raw.get().as_bytes(), max).is_some() {
             return Err(serde::de::Error::custom(format!(
                 "recursion limit exceeded: a value nested deeper than {max} levels"
             )));
-        };
-        Ok(RawJson { raw, may_repeat })
+        }
+        Ok(RawJson { raw })
     }
+}
+
+thread_local! {
+    /// Whether the text being parsed on this thread nests at most `load::MAX_DEPTH` levels
+    /// ([`depth_checked`]).
+    static DEPTH_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `parse` on text whose nesting its caller has checked to be within `load::MAX_DEPTH`
+/// levels (the list reader's elements): the values it reads skip their own check, one
+/// more pass over most of a real trace's bytes. (A thread-local: serde's derived
+/// deserializers carry no context.)
+pub(crate) fn depth_checked<T>(parse: impl FnOnce() -> T) -> T {
+    /// Puts the flag back as it was, even on a panic.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEPTH_CHECKED.set(self.0);
+        }
+    }
+    let _restore = Restore(DEPTH_CHECKED.replace(true));
+    parse()
 }
 
 impl Serialize for RawJson {
     /// As its value: straight from the text (no tree), unless an object may repeat a key
-    /// (the value keeps only the last, at the first one's place).
+    /// (the value keeps only the last, at the first one's place; [`scan`]).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.may_repeat {
+        if scan(self.text().as_bytes(), super::load::MAX_DEPTH) != Some(false) {
             return self.value().serialize(s);
         }
         let mut de = serde_json::Deserializer::from_str(self.text());
@@ -89,13 +110,14 @@ impl Serialize for RawJson {
 }
 
 /// One pass over the JSON text `json` (valid JSON: the parse that found it checked it):
-/// `None` when it nests deeper than `max`, else whether an object in it may repeat a key.
+/// `None` when it nests deeper than `max`, else whether an object in it may repeat a key
+/// (what the IST dump writes depends on it).
 /// Keys are compared by the hashes of their bytes as written; a key with an escape, or two
 /// keys with one hash, count as a possible repeat (the caller then takes the slower, exact
 /// path).
 ///
 /// Kept in one piece: one byte-level state machine (strings, nesting, which string is a
-/// key), as `load::too_deep`'s, on every free-form value of the trace.
+/// key), as `load::too_deep`'s, on every free-form value the dump writes.
 fn scan(json: &[u8], max: usize) -> Option<bool> {
     // Per open object or list: whether it is an object, and where its keys' hashes start
     // in `keys`.
@@ -112,8 +134,7 @@ fn scan(json: &[u8], max: usize) -> Option<bool> {
                 let mut escaped = false;
                 i = start;
                 loop {
-                    let k = memchr::memchr2(b'"', b'\\', json.get(i..)?)?;
-                    i += k;
+                    i = super::list_reader::next_quote_or_backslash(json, i)?;
                     if json[i] == b'"' {
                         break;
                     }
@@ -310,6 +331,11 @@ mod tests {
         }
     }
 
+    /// Whether the dump writes `r` through its value.
+    fn may_repeat(r: &RawJson) -> bool {
+        scan(r.text().as_bytes(), crate::trace::load::MAX_DEPTH) != Some(false)
+    }
+
     fn raw(text: &str) -> RawJson {
         serde_json::from_str(text).unwrap()
     }
@@ -384,14 +410,14 @@ mod tests {
             let text = with_repeats(&v);
             let r = raw(&text);
             if repeats_a_key(&text) {
-                prop_assert!(r.may_repeat, "{}", text);
+                prop_assert!(may_repeat(&r), "{}", text);
             }
             let (mut of_raw, mut of_value) = (Vec::new(), Vec::new());
             crate::pyjson::list_element_of(&r, true, &mut of_raw);
             crate::pyjson::list_element_of(&r.value(), true, &mut of_value);
             prop_assert_eq!(of_raw, of_value);
             for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
-                prop_assert_eq!(raw(&text).may_repeat, escaped_key(&v), "{}", text);
+                prop_assert_eq!(may_repeat(&raw(&text)), escaped_key(&v), "{}", text);
             }
         }
     }
@@ -411,7 +437,7 @@ mod tests {
             // Equal once unescaped: the slower path decides.
             (r#"{"a": 1, "\u0061": 2}"#, true),
         ] {
-            assert_eq!(raw(text).may_repeat, repeats, "{text}");
+            assert_eq!(may_repeat(&raw(text)), repeats, "{text}");
         }
     }
 
@@ -434,6 +460,10 @@ mod tests {
         assert_eq!(ok.py_str().len(), 2 * 127);
         let e = serde_json::from_str::<RawJson>(&deep(128)).unwrap_err();
         assert!(e.to_string().contains("recursion limit"), "{e}");
+        // Where the caller checked the text's depth, the values skip their own check; the
+        // flag is put back after.
+        assert!(depth_checked(|| serde_json::from_str::<RawJson>(&deep(128))).is_ok());
+        assert!(serde_json::from_str::<RawJson>(&deep(128)).is_err());
     }
 
     #[test]
