@@ -80,22 +80,38 @@ pub fn list_element_of<T: serde::Serialize + ?Sized>(v: &T, first: bool, out: &m
 struct Formatter {
     level: usize,
     has_value: bool,
+    /// A float's text, reused.
+    float: String,
 }
+
+/// A newline and the indentation of the levels it covers (written in one piece).
+const NEWLINE: &[u8; 129] = {
+    let mut t = [b' '; 129];
+    t[0] = b'\n';
+    &{ t }
+};
 
 impl Formatter {
     fn at(level: usize) -> Self {
         Formatter {
             level,
             has_value: false,
+            float: String::new(),
         }
     }
 
     fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b"\n")?;
-        for _ in 0..self.level {
-            w.write_all(b"  ")?;
+        let spaces = 2 * self.level;
+        match NEWLINE.get(..1 + spaces) {
+            Some(line) => w.write_all(line),
+            None => {
+                w.write_all(b"\n")?;
+                for _ in 0..self.level {
+                    w.write_all(b"  ")?;
+                }
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
@@ -159,7 +175,12 @@ impl serde_json::ser::Formatter for Formatter {
         Ok(())
     }
     fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
-        w.write_all(float_json(v).as_bytes())
+        if !v.is_finite() {
+            return w.write_all(float_json(v).as_bytes());
+        }
+        self.float.clear();
+        crate::pyfmt::float_repr_into(v, &mut self.float);
+        w.write_all(self.float.as_bytes())
     }
     fn write_f32<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f32) -> std::io::Result<()> {
         self.write_f64(w, f64::from(v))
@@ -171,6 +192,9 @@ impl serde_json::ser::Formatter for Formatter {
     ) -> std::io::Result<()> {
         // serde_json escapes `"`, `\` and control characters itself (as Python does);
         // `ensure_ascii` also escapes DEL and everything past ASCII.
+        if fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none() {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some(i) = rest.find(|c: char| !(' '..='~').contains(&c)) {
             w.write_all(&rest.as_bytes()[..i])?;
@@ -291,6 +315,24 @@ mod tests {
             list_element(&v, first, &mut via_value);
             prop_assert_eq!(String::from_utf8(direct).unwrap(), via_value);
         }
+    }
+
+    #[test]
+    fn deep_indentation_and_escapes_as_dumps_writes_them() {
+        // Deeper than the formatter's one-piece indentation (64 levels).
+        let mut v = json!(["\u{7f}é\u{1F600}", 1.5e-7, "plain"]);
+        for k in 0..70 {
+            v = json!({ format!("k{k}"): [v, k] });
+        }
+        let mut direct = Vec::new();
+        list_element_of(&v, true, &mut direct);
+        let mut via_value = String::new();
+        list_element(&v, true, &mut via_value);
+        assert_eq!(String::from_utf8(direct).unwrap(), via_value);
+        assert!(via_value.contains(&format!(
+            "\n{}\"\\u007f\\u00e9\\ud83d\\ude00\"",
+            " ".repeat(2 * 142)
+        )));
     }
 
     #[test]

@@ -30,9 +30,15 @@ struct Chunk {
 
 fn chunk(first: usize, raws: &[&[u8]], path: ProfilePath) -> Option<Chunk> {
     let mut names = Interner::default();
+    // The dump of a request is about as long as its text (the same `json.dumps` indent when
+    // NAT wrote it): reserved once, not grown by copies.
+    let dump_len = match path {
+        ProfilePath::Ist => raws.iter().map(|r| r.len() + r.len() / 8).sum(),
+        ProfilePath::Atif(_) => 0,
+    };
     let mut c = Chunk {
         rows: Vec::new(),
-        dump: Vec::new(),
+        dump: Vec::with_capacity(dump_len),
         error: None,
     };
     let opts = ConvertOptions::default();
