@@ -6,12 +6,13 @@
 //!   (both paths, both builders, the diffs; its own peak RSS), the parse floor (the requests
 //!   alone parsed into the typed model, 1 and 2 threads), `profile --path ist` and
 //!   `profile --path atif` with each builder (as the command runs them: a request at a time,
-//!   every file rendered), and print a Markdown table (seconds, MB/s of input, peak RSS /
-//!   input) with the growth ratios. `--from corpus/tool_calling_parallel` gives real-trace
+//!   every file rendered), each the median of three runs, and print a Markdown table
+//!   (seconds, MB/s of input, peak RSS / input) with the growth ratios. `--from corpus/tool_calling_parallel` gives real-trace
 //!   requests (about 280 KB each: chat inputs and streamed chunks).
 //! - `cargo xtask bench --input FILE`: every profiler stage on one IST file.
 //!
-//! Build with `--release` for real numbers: `cargo run --release -p xtask -- bench`.
+//! A debug build (what `cargo xtask bench` builds) runs the release one: `cargo run --release
+//! -p xtask -- bench`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -98,6 +99,16 @@ fn secs<T>(f: impl FnOnce() -> T) -> (T, f64) {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        // `cargo xtask bench` builds xtask without optimizations: what it would time is not
+        // what users run.
+        eprintln!("bench: this is a debug build; running the release one (cargo run --release -p xtask -- bench …)");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["run", "--release", "--quiet", "--package", "xtask", "--"])
+            .args(std::env::args_os().skip(1))
+            .status()?;
+        return Ok(ExitCode::from(status.code().map_or(2, |c| c as u8)));
+    }
     if let Some(input) = &args.input {
         return stages(input);
     }
@@ -114,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("--single needs one --requests"))?;
         return single(&args.from, n, args.profile_stages_max);
     }
-    println!("Seconds (MB/s of input, peak RSS / input size). Parse floor: the requests alone parsed into the typed IST model (serde_json), on 1 and 2 threads. `profile` as the command runs it (every file rendered); drift: the IST path, both ATIF builders and the diffs (`atif-drift drift`'s defaults), in a process of its own.\n");
+    println!("Seconds, the median of {RUNS} runs (MB/s of input, peak RSS / input size). Parse floor: the requests alone parsed into the typed IST model (serde_json), on 1 and 2 threads. `profile` as the command runs it (every file rendered, its bytes counted, not written to a disk); drift: the IST path, both ATIF builders and the diffs (`atif-drift drift`'s defaults), in a process of its own.\n");
     println!("| requests | events | input MiB | parse floor, 1 thread | parse floor, 2 threads | profile --path ist | profile --path atif (pr1751) | profile --path atif (faithful) | drift | drift peak RSS / input |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let exe = std::env::current_exe()?;
@@ -312,9 +323,26 @@ fn profile_only(input: &Path, path: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How many times each measure is taken; the median run is reported.
+const RUNS: usize = 3;
+
+/// The run of median time among [`RUNS`] runs of `run` (whose first number is seconds).
+fn median_run(mut run: impl FnMut() -> anyhow::Result<Vec<f64>>) -> anyhow::Result<Vec<f64>> {
+    let mut runs = (0..RUNS)
+        .map(|_| run())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    runs.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    Ok(runs.swap_remove(RUNS / 2))
+}
+
+/// [`one_process`], the median of [`RUNS`].
+fn timed_process(args: &[&str]) -> anyhow::Result<Vec<f64>> {
+    median_run(|| one_process(args))
+}
+
 /// This binary run as `bench ARGS` in a process of its own: the numbers it prints (seconds
 /// and peak RSS in MiB first).
-fn timed_process(args: &[&str]) -> anyhow::Result<Vec<f64>> {
+fn one_process(args: &[&str]) -> anyhow::Result<Vec<f64>> {
     let out = Command::new(std::env::current_exe()?)
         .arg("bench")
         .args(args)
@@ -379,7 +407,8 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
 }
 
 /// The parse floor: the requests of `input` (read into memory first, not timed) parsed into
-/// the typed IST model with serde_json and dropped, on 1 thread and on 2; seconds each.
+/// the typed IST model with serde_json and dropped, on 1 thread and on 2; seconds each (the
+/// median of [`RUNS`]).
 fn parse_floor(input: &Path) -> anyhow::Result<(f64, f64)> {
     use atif_drift::trace::list_reader::ListReader;
     use rayon::prelude::*;
@@ -398,11 +427,15 @@ fn parse_floor(input: &Path) -> anyhow::Result<(f64, f64)> {
             .map(drop)
             .ok_or_else(|| anyhow::anyhow!("a request that does not parse"))
     };
-    let (one, t1) = secs(|| requests.iter().try_for_each(parse));
-    one?;
+    let t1 = median_run(|| {
+        let (one, t) = secs(|| requests.iter().try_for_each(parse));
+        one.map(|()| vec![t])
+    })?[0];
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
-    let (two, t2) = secs(|| pool.install(|| requests.par_iter().try_for_each(parse)));
-    two?;
+    let t2 = median_run(|| {
+        let (two, t) = secs(|| pool.install(|| requests.par_iter().try_for_each(parse)));
+        two.map(|()| vec![t])
+    })?[0];
     Ok((t1, t2))
 }
 

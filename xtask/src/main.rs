@@ -26,7 +26,7 @@ struct Cli {
 enum Cmd {
     /// Run the drift job over a corpus (today: load and account for every file).
     Drift(drift::Args),
-    /// Time every profiler stage on one input (release build recommended: `cargo xtask bench` builds it).
+    /// Time drift and profile on replicated inputs, or every profiler stage on one input (a debug build runs the release one: `cargo xtask bench` does).
     Bench(bench::Args),
     /// Write the generated bad-input corpus (tests/bad_inputs/), or check it with --check.
     GenBadInputs(bad_inputs::Args),
