@@ -470,8 +470,9 @@ impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
     }
 }
 
-/// The hash by which an object's repeated key is found while its JSON text is read.
-pub(crate) fn key_hash(key: &str) -> u64 {
+/// The hash by which an object's repeated key is found while its JSON text is read (of the
+/// key, or of its bytes as written: `trace::raw`).
+pub(crate) fn key_hash<K: std::hash::Hash + ?Sized>(key: &K) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
     BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(key)
 }

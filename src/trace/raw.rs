@@ -99,9 +99,9 @@ pub(crate) fn depth_checked<T>(parse: impl FnOnce() -> T) -> T {
 
 impl Serialize for RawJson {
     /// As its value: straight from the text (no tree), unless an object may repeat a key
-    /// (the value keeps only the last, at the first one's place; [`scan`]).
+    /// (the value keeps only the last, at the first one's place; [`may_repeat_a_key`]).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if scan(self.text().as_bytes(), super::load::MAX_DEPTH) != Some(false) {
+        if may_repeat_a_key(self.text().as_bytes()) {
             return self.value().serialize(s);
         }
         let mut de = serde_json::Deserializer::from_str(self.text());
@@ -109,21 +109,19 @@ impl Serialize for RawJson {
     }
 }
 
-/// One pass over the JSON text `json` (valid JSON: the parse that found it checked it):
-/// `None` when it nests deeper than `max`, else whether an object in it may repeat a key
-/// (what the IST dump writes depends on it).
-/// Keys are compared by the hashes of their bytes as written; a key with an escape, or two
-/// keys with one hash, count as a possible repeat (the caller then takes the slower, exact
-/// path).
+/// Whether an object in the JSON text `json` (valid JSON: the parse that found it checked
+/// it) may repeat a key, in one pass over its bytes. Keys are compared by the hashes of their
+/// bytes as written; a key with an escape, or two keys with one hash, count as a possible
+/// repeat (the caller then takes the slower, exact path).
 ///
 /// Kept in one piece: one byte-level state machine (strings, nesting, which string is a
-/// key), as `load::too_deep`'s, on every free-form value the dump writes.
-fn scan(json: &[u8], max: usize) -> Option<bool> {
+/// key), on every free-form value the IST dump writes.
+fn may_repeat_a_key(json: &[u8]) -> bool {
     // Per open object or list: whether it is an object, and where its keys' hashes start
     // in `keys`.
     let mut open: Vec<(bool, usize)> = Vec::new();
     let mut keys: Vec<u64> = Vec::new();
-    let (mut may_repeat, mut key_next) = (false, false);
+    let mut key_next = false;
     let mut i = 0;
     // Outside strings only quotes, brackets and commas matter.
     while let Some(k) = super::list_reader::next_structural(json, i) {
@@ -134,7 +132,11 @@ fn scan(json: &[u8], max: usize) -> Option<bool> {
                 let mut escaped = false;
                 i = start;
                 loop {
-                    i = super::list_reader::next_quote_or_backslash(json, i)?;
+                    let Some(k) = super::list_reader::next_quote_or_backslash(json, i) else {
+                        // Not JSON after all: the exact path decides.
+                        return true;
+                    };
+                    i = k;
                     if json[i] == b'"' {
                         break;
                     }
@@ -144,19 +146,14 @@ fn scan(json: &[u8], max: usize) -> Option<bool> {
                 if key_next {
                     key_next = false;
                     let at = open.last().map_or(0, |&(_, at)| at);
-                    let hash = {
-                        use std::hash::{BuildHasher, BuildHasherDefault};
-                        BuildHasherDefault::<rustc_hash::FxHasher>::default()
-                            .hash_one(&json[start..i])
-                    };
-                    may_repeat |= escaped || keys[at..].contains(&hash);
+                    let hash = crate::pyfmt::key_hash(&json[start..i]);
+                    if escaped || keys[at..].contains(&hash) {
+                        return true;
+                    }
                     keys.push(hash);
                 }
             }
             c @ (b'[' | b'{') => {
-                if open.len() == max {
-                    return None;
-                }
                 key_next = c == b'{';
                 open.push((key_next, keys.len()));
             }
@@ -170,7 +167,7 @@ fn scan(json: &[u8], max: usize) -> Option<bool> {
         }
         i += 1;
     }
-    Some(may_repeat)
+    false
 }
 
 /// Finds one member of an object, skipping the others unparsed.
@@ -333,7 +330,7 @@ mod tests {
 
     /// Whether the dump writes `r` through its value.
     fn may_repeat(r: &RawJson) -> bool {
-        scan(r.text().as_bytes(), crate::trace::load::MAX_DEPTH) != Some(false)
+        may_repeat_a_key(r.text().as_bytes())
     }
 
     fn raw(text: &str) -> RawJson {
@@ -402,7 +399,7 @@ mod tests {
     }
 
     proptest! {
-        /// The read-time scan finds every repeated key (what the dump writes depends on it),
+        /// The dump's scan finds every repeated key (what the dump writes depends on it),
         /// and passes a value without one that has no escaped key.
         #[test]
         fn the_scan_finds_every_repeated_key(v in crate::pyfmt::tests::values()) {
