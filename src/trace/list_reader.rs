@@ -267,16 +267,180 @@ impl<R: BufRead> ListReader<R> {
 
 impl<'a> ListReader<&'a [u8]> {
     /// The next element of a list held in memory, as a part of it (no copy): `Ok(None)` after
-    /// the list's end.
+    /// the list's end. An object or a list (a trace's requests) is found sixty-four bytes at
+    /// a time ([`container_end`]); any other element byte by byte.
     pub fn next_slice(&mut self) -> Result<Option<&'a [u8]>, NotAList> {
         if !self.before_element()? {
             return Ok(None);
         }
         let rest: &'a [u8] = self.r;
+        if matches!(rest.first(), Some(b'{' | b'[')) {
+            let (n, depth) = container_end(rest).ok_or(NotAList)?;
+            self.depth = depth;
+            self.r = &rest[n..];
+            return Ok(Some(&rest[..n]));
+        }
         let mut n = Count(0);
         self.element(&mut n)?;
         Ok(Some(&rest[..n.0]))
     }
+}
+
+/// Where the object or list that `bytes` starts with ends (just past its closing byte), and
+/// how deep it nests (its own level is 1); `None` when it does not end in `bytes`.
+///
+/// The byte machine of [`ListReader::element`], sixty-four bytes at a time (simdjson's first
+/// stage): each block's quotes, backslashes and brackets as bit masks, the escaped bytes
+/// from the runs of backslashes, the strings' bytes as the running parity of the unescaped
+/// quotes; then only the brackets outside strings are looked at one by one. In valid JSON a
+/// backslash is only in a string, and there both read the same; a backslash outside a
+/// string is read differently, and the element holding it does not parse either way.
+pub(crate) fn container_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    debug_assert!(matches!(bytes.first(), Some(b'{' | b'[')));
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    // Carried from block to block: whether the next byte is escaped, and (all ones or
+    // none) whether the block ended inside a string.
+    let (mut next_escaped, mut in_string) = (0u64, 0u64);
+    let mut tail = [b' '; 64];
+    let mut at = 0;
+    while at < bytes.len() {
+        let block: &[u8; 64] = match bytes.get(at..at + 64) {
+            Some(b) => b.try_into().expect("sixty-four bytes"),
+            None => {
+                let rest = &bytes[at..];
+                tail[..rest.len()].copy_from_slice(rest);
+                &tail
+            }
+        };
+        #[cfg(target_arch = "x86_64")]
+        if let Some(ahead) = bytes.get(at + PREFETCH_AHEAD) {
+            // SAFETY: a prefetch is only a hint, of a byte of `bytes`.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    (ahead as *const u8).cast::<i8>(),
+                )
+            }
+        }
+        let c = Classes::of(block);
+        let escaped = escaped_bytes(c.backslash, &mut next_escaped);
+        let strings = prefix_xor(c.quote & !escaped) ^ in_string;
+        in_string = 0u64.wrapping_sub(strings >> 63);
+        let open = c.open & !strings;
+        let mut brackets = (c.open | c.close) & !strings;
+        while brackets != 0 {
+            let k = brackets.trailing_zeros() as usize;
+            if open >> k & 1 == 1 {
+                depth += 1;
+                deepest = deepest.max(depth);
+            } else {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((at + k + 1, deepest));
+                }
+            }
+            brackets &= brackets - 1;
+        }
+        at += 64;
+    }
+    None
+}
+
+/// How far ahead of its block [`container_end`] asks for the input (32 cache lines). Its
+/// bracket loop's branches keep the processor from running ahead to the next loads, and this
+/// machine's prefetcher did not either: without it the scan waited on memory for each block
+/// (10,000 real requests, 2.8 GB: 1.70 s; 0.51 s with it; 1 KiB ahead 0.56 s, 4 KiB 0.51 s).
+const PREFETCH_AHEAD: usize = 2048;
+
+/// One bit per byte of a 64-byte block (bit `k` for byte `k`): its quotes, backslashes,
+/// opening and closing brackets or braces.
+#[derive(Debug, PartialEq)]
+struct Classes {
+    quote: u64,
+    backslash: u64,
+    open: u64,
+    close: u64,
+}
+
+impl Classes {
+    /// Sixteen bytes at a time (SSE2: every x86-64 has it).
+    #[cfg(target_arch = "x86_64")]
+    fn of(block: &[u8; 64]) -> Classes {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        let mut c = Classes::none();
+        for (k, part) in block.chunks_exact(16).enumerate() {
+            // SAFETY: SSE2 is part of every x86-64; `part` is sixteen readable bytes, loaded
+            // unaligned.
+            unsafe {
+                let v = _mm_loadu_si128(part.as_ptr().cast::<__m128i>());
+                // `| 0x20` makes `[` `{` and `]` `}` (as `may_be_structural`).
+                let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+                let bits = |x: __m128i, b: u8| {
+                    let eq = _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8));
+                    u64::from(_mm_movemask_epi8(eq) as u16) << (16 * k)
+                };
+                c.quote |= bits(v, b'"');
+                c.backslash |= bits(v, b'\\');
+                c.open |= bits(folded, b'{');
+                c.close |= bits(folded, b'}');
+            }
+        }
+        c
+    }
+
+    /// Byte by byte, elsewhere.
+    #[cfg(not(target_arch = "x86_64"))]
+    fn of(block: &[u8; 64]) -> Classes {
+        Classes::bytewise(block)
+    }
+
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    fn bytewise(block: &[u8; 64]) -> Classes {
+        let mut c = Classes::none();
+        for (k, &b) in block.iter().enumerate() {
+            let bit = 1u64 << k;
+            match b {
+                b'"' => c.quote |= bit,
+                b'\\' => c.backslash |= bit,
+                b'{' | b'[' => c.open |= bit,
+                b'}' | b']' => c.close |= bit,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    fn none() -> Classes {
+        Classes {
+            quote: 0,
+            backslash: 0,
+            open: 0,
+            close: 0,
+        }
+    }
+}
+
+/// The bytes a backslash escapes, given the block's backslashes and whether its first byte
+/// is escaped (`next_escaped`, 0 or 1, updated for the next block). A run of backslashes
+/// escapes every other byte from its start, and the byte after it when the run is odd
+/// (simdjson's escape scanner: the run's starts subtracted from odd bit positions).
+fn escaped_bytes(backslash: u64, next_escaped: &mut u64) -> u64 {
+    const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+    let potential = backslash & !*next_escaped;
+    let codes = ((potential << 1) | ODD_BITS).wrapping_sub(potential) ^ ODD_BITS;
+    let escaped = codes ^ (backslash | *next_escaped);
+    *next_escaped = (codes & backslash) >> 63;
+    escaped
+}
+
+/// Bit `k` is the parity of bits `0..=k` of `x`.
+fn prefix_xor(mut x: u64) -> u64 {
+    for s in [1, 2, 4, 8, 16, 32] {
+        x ^= x << s;
+    }
+    x
 }
 
 /// Where an element's bytes go as they are found.
@@ -351,12 +515,20 @@ mod tests {
     /// crosses buffer ends); in memory, the same elements as parts of the text, or the same
     /// refusal.
     fn split(text: &str) -> Result<Vec<String>, NotAList> {
+        Ok(split_with_depths(text)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    /// [`split`], with each element's depth (the same both ways).
+    fn split_with_depths(text: &str) -> Result<Vec<(String, usize)>, NotAList> {
         let streamed = (|| {
             let mut r = ListReader::new(std::io::BufReader::with_capacity(3, text.as_bytes()));
             let mut out = Vec::new();
             let mut all = Vec::new();
             while r.next_element(&mut out)? {
-                all.push(String::from_utf8(out.clone()).unwrap());
+                all.push((String::from_utf8(out.clone()).unwrap(), r.depth()));
             }
             Ok(all)
         })();
@@ -364,12 +536,101 @@ mod tests {
             let mut r = ListReader::new(text.as_bytes());
             let mut all = Vec::new();
             while let Some(e) = r.next_slice()? {
-                all.push(String::from_utf8(e.to_vec()).unwrap());
+                all.push((String::from_utf8(e.to_vec()).unwrap(), r.depth()));
             }
             Ok(all)
         })();
         assert_eq!(streamed, in_memory, "{text:?}");
         streamed
+    }
+
+    /// Escaped bytes found byte by byte: a backslash not itself escaped escapes the next.
+    fn escaped_one_by_one(backslash: u64, mut next: bool) -> (u64, bool) {
+        let mut escaped = 0;
+        for k in 0..64 {
+            if next {
+                escaped |= 1 << k;
+                next = false;
+            } else if backslash >> k & 1 == 1 {
+                next = true;
+            }
+        }
+        (escaped, next)
+    }
+
+    proptest! {
+        /// The escape scanner's bit arithmetic is the byte-by-byte rule, runs of
+        /// backslashes of every length and a run carried in from the block before included.
+        #[test]
+        fn escapes_are_found_as_byte_by_byte(
+            backslash in prop_oneof![any::<u64>(), (0u32..64, 1u32..64).prop_map(|(at, n)| {
+                // One run of `n` backslashes from `at` (to the block's end at most).
+                (u64::MAX >> (64 - n)).wrapping_shl(at)
+            })],
+            carried: bool,
+        ) {
+            let mut next = u64::from(carried);
+            let got = escaped_bytes(backslash, &mut next);
+            prop_assert_eq!((got, next == 1), escaped_one_by_one(backslash, carried));
+        }
+
+        /// The vector classes are the byte-by-byte ones.
+        #[test]
+        fn block_classes_are_the_bytes(
+            block in proptest::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), Just(b'['), Just(b']'), Just(b'{'),
+                            Just(b'}'), Just(b'|'), Just(0x02u8), Just(0x7Bu8 | 0x80), any::<u8>()],
+                64,
+            ),
+        ) {
+            let block: [u8; 64] = block.try_into().unwrap();
+            prop_assert_eq!(Classes::of(&block), Classes::bytewise(&block));
+        }
+
+        /// Large elements (strings with runs of backslashes and escaped quotes, brackets in
+        /// strings, deep nesting), across many 64-byte blocks: split, with their depths, as
+        /// byte by byte; cut anywhere, refused as byte by byte.
+        #[test]
+        fn blocks_split_as_bytes_do(
+            values in proptest::collection::vec(
+                any_value(),
+                1..4,
+            ),
+            pretty: bool,
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&values).unwrap()
+            } else {
+                serde_json::to_string(&values).unwrap()
+            };
+            let got = split_with_depths(&text).unwrap();
+            prop_assert_eq!(got.len(), values.len());
+            for ((e, _), v) in got.iter().zip(&values) {
+                prop_assert_eq!(&serde_json::from_str::<serde_json::Value>(e).unwrap(), v);
+            }
+            let cut = cut.index(text.len());
+            if text.is_char_boundary(cut) {
+                let _ = split_with_depths(&text[..cut]);
+            }
+        }
+    }
+
+    /// JSON values of strings full of what the scan looks at, nested up to six deep.
+    fn any_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            "[a\\\\\"\\[\\]{},é\u{1}]{0,90}".prop_map(Value::String),
+            any::<i32>().prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[a\\\\\"{]{0,12}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]
