@@ -297,7 +297,7 @@ fn parent_of(path: &Path) -> &Path {
 /// is left as it was. An existing non-regular `path` (a device, a FIFO) is written directly.
 pub fn write_atomic_with(
     path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
 ) -> Result<()> {
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.is_dir() {
@@ -491,7 +491,7 @@ impl OutputDir {
     pub fn write_with(
         &self,
         name: &str,
-        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+        fill: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
     ) -> Result<()> {
         let named = |e: Error| match e {
             Error::Write { cause, .. } => write_error(&self.target.join(name), cause),

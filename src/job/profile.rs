@@ -76,7 +76,7 @@ pub fn profile_ist_file(
     cfg: &ProfilerConfig,
     gantt: bool,
     opts: &LoadOptions,
-    dump: &mut dyn Write,
+    dump: &mut (dyn Write + Send),
 ) -> std::io::Result<Option<Result<Outputs, Error>>> {
     let mut rows = Vec::new();
     let mut first_error = None;
