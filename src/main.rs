@@ -1048,9 +1048,7 @@ fn profile(
     let mut inputs = vec![input.as_path()];
     inputs.extend(config.as_deref());
     atif_drift::fsio::refuse_overwriting_inputs(&output, &inputs, true)?;
-    let mut ours = atif_drift::pipeline::OUTPUT_FILES.to_vec();
-    ours.push(&cfg.prediction_trie.output_filename);
-    ours.push("gantt_chart.svg");
+    let ours = atif_drift::job::profile::output_names(&cfg);
     let dir = atif_drift::fsio::OutputDir::create(&output, &ours, force)?;
     let path = match path {
         PathArg::Ist => ProfilePath::Ist,

@@ -118,6 +118,14 @@ pub fn profile_ist_file(
     Ok(Some(Ok(outputs)))
 }
 
+/// The names `profile` may write in its output directory with `cfg`.
+pub fn output_names(cfg: &ProfilerConfig) -> Vec<&str> {
+    let mut ours = pipeline::OUTPUT_FILES.to_vec();
+    ours.push(&cfg.prediction_trie.output_filename);
+    ours.push("gantt_chart.svg");
+    ours
+}
+
 /// What [`stage`] staged.
 #[derive(Debug, Clone, Copy)]
 pub struct Staged {

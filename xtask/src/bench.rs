@@ -6,7 +6,8 @@
 //!   (both paths, both builders, the diffs; its own peak RSS), the parse floor (the requests
 //!   alone parsed into the typed model, 1 and 2 threads), `profile --path ist` and
 //!   `profile --path atif` with each builder (as the command runs them: a request at a time,
-//!   every file rendered), each the median of three runs, and print a Markdown table
+//!   every file rendered; `profile --path ist` also with its files written next to the input,
+//!   as `atif-drift profile -o` writes them), each the median of three runs, and print a Markdown table
 //!   (seconds, MB/s of input, peak RSS / input) with the growth ratios. `--from corpus/tool_calling_parallel` gives real-trace
 //!   requests (about 280 KB each: chat inputs and streamed chunks).
 //! - `cargo xtask bench --input FILE`: every profiler stage on one IST file.
@@ -60,6 +61,10 @@ pub struct Args {
     /// Internal: the path of `--profile-only`: ist, pr1751 or faithful.
     #[arg(long, hide = true, default_value = "ist")]
     profile_path: String,
+    /// Internal: `--profile-only` writes its files into this directory, as `atif-drift
+    /// profile -o DIR` does (then removes it, untimed).
+    #[arg(long, hide = true, value_name = "DIR")]
+    profile_written: Option<PathBuf>,
 }
 
 /// A writer that only counts the bytes it is given.
@@ -116,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return drift_only(input);
     }
     if let Some(input) = &args.profile_only {
-        return profile_only(input, &args.profile_path);
+        return profile_only(input, &args.profile_path, args.profile_written.as_deref());
     }
     if args.single {
         let n = *args
@@ -125,9 +130,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("--single needs one --requests"))?;
         return single(&args.from, n, args.profile_stages_max);
     }
-    println!("Seconds, the median of {RUNS} runs (MB/s of input, peak RSS / input size). Parse floor: the requests alone parsed into the typed IST model (serde_json), on 1 and 2 threads. `profile` as the command runs it (every file rendered, its bytes counted, not written to a disk); drift: the IST path, both ATIF builders and the diffs (`atif-drift drift`'s defaults), in a process of its own.\n");
-    println!("| requests | events | input MiB | parse floor, 1 thread | parse floor, 2 threads | profile --path ist | profile --path atif (pr1751) | profile --path atif (faithful) | drift | drift peak RSS / input |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("Seconds, the median of {RUNS} runs (MB/s of input, peak RSS / input size). Parse floor: the requests alone parsed into the typed IST model (serde_json), on 1 and 2 threads. `profile` as the command runs it, every file rendered and its bytes counted, and (\"written\") with its files written next to the input as `atif-drift profile -o` writes them; drift: the IST path, both ATIF builders and the diffs (`atif-drift drift`'s defaults), in a process of its own.\n");
+    println!("| requests | events | input MiB | parse floor, 1 thread | parse floor, 2 threads | profile --path ist | profile --path ist, written | profile --path atif (pr1751) | profile --path atif (faithful) | drift | drift peak RSS / input |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let exe = std::env::current_exe()?;
     let mut drift_times = Vec::new();
     for n in &args.requests {
@@ -145,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let row = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if let Some(t) = row
             .split('|')
-            .nth(9)
+            .nth(10)
             .and_then(|c| c.split_whitespace().next()?.parse::<f64>().ok())
         {
             drift_times.push((*n, t));
@@ -294,7 +299,7 @@ fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
 /// `--profile-only FILE`: `atif-drift profile` of one IST file on one path, as the command
 /// runs it (the input read a request at a time, every file rendered, the IST trace dump
 /// streamed and its bytes counted); prints its seconds and this process's peak RSS in MiB.
-fn profile_only(input: &Path, path: &str) -> anyhow::Result<ExitCode> {
+fn profile_only(input: &Path, path: &str, written: Option<&Path>) -> anyhow::Result<ExitCode> {
     let path = match path {
         "ist" => ProfilePath::Ist,
         "pr1751" => ProfilePath::Atif(Builder::Pr1751),
@@ -302,23 +307,28 @@ fn profile_only(input: &Path, path: &str) -> anyhow::Result<ExitCode> {
         other => anyhow::bail!("--profile-path {other}: ist, pr1751 or faithful"),
     };
     let cfg = ProfilerConfig::all_on();
-    let (written, t) = secs(|| -> anyhow::Result<usize> {
+    let opts = LoadOptions::default();
+    let (counted, t) = secs(|| -> anyhow::Result<usize> {
+        if let Some(dir) = written {
+            let names = atif_drift::job::profile::output_names(&cfg);
+            let out = atif_drift::fsio::OutputDir::create(dir, &names, true)?;
+            let staged = atif_drift::job::profile::stage(input, path, &cfg, false, &opts, &out)?;
+            out.commit()?;
+            return Ok(staged.written);
+        }
         let mut dump = Counter(0);
-        let out = atif_drift::job::profile::profile_ist_file(
-            input,
-            path,
-            &cfg,
-            false,
-            &LoadOptions::default(),
-            &mut dump,
-        )?
-        .ok_or_else(|| anyhow::anyhow!("not an IST request list"))??;
+        let out =
+            atif_drift::job::profile::profile_ist_file(input, path, &cfg, false, &opts, &mut dump)?
+                .ok_or_else(|| anyhow::anyhow!("not an IST request list"))??;
         for (_, c) in &out.files {
             c.write_to(&mut dump)?;
         }
         Ok(dump.0)
     });
-    written?;
+    counted?;
+    if let Some(dir) = written {
+        std::fs::remove_dir_all(dir)?;
+    }
     println!("{t:.3} {:.0}", peak_rss_mib());
     Ok(ExitCode::SUCCESS)
 }
@@ -379,7 +389,7 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
         of_input(drift_peak)
     );
     if n > profile_stages_max {
-        println!("| {n} | {events} | {mib:.0} | — | — | — | — | — | {drift} |");
+        println!("| {n} | {events} | {mib:.0} | — | — | — | — | — | — | {drift} |");
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(ExitCode::SUCCESS);
     }
@@ -395,6 +405,20 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
         ])?;
         let (t, peak) = (measured[0], measured[1]);
         cells.push(format!("{t:.2} ({:.0}, {:.2}×)", rate(t), of_input(peak)));
+        if path == "ist" {
+            // The same, its files written next to the input, as `atif-drift profile -o`.
+            let out = dir.join("profile-written");
+            let measured = timed_process(&[
+                "--profile-only",
+                input.to_str().unwrap_or_default(),
+                "--profile-path",
+                path,
+                "--profile-written",
+                out.to_str().unwrap_or_default(),
+            ])?;
+            let (t, peak) = (measured[0], measured[1]);
+            cells.push(format!("{t:.2} ({:.0}, {:.2}×)", rate(t), of_input(peak)));
+        }
     }
     println!(
         "| {n} | {events} | {mib:.0} | {floor1:.2} ({:.0}) | {floor2:.2} ({:.0}) | {} | {drift} |",
