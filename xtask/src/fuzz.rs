@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz [--target NAME] [--seconds N]`: run the cargo-fuzz targets in `fuzz/`
-//! (loaders; validator; converter + both profiler paths) for a bounded time each, seeded with
-//! `tests/bad_inputs/`, the corpus ATIF and the NAT ATOF examples. Not part of CI.
+//! (loaders; validator; converter + both profiler paths; the list reader's two splits) for a
+//! bounded time each, seeded with `tests/bad_inputs/`, the corpus ATIF and the NAT ATOF
+//! examples. Not part of CI.
 //!
 //! cargo-fuzz needs nightly compiler flags; the machine's stable toolchain accepts them with
 //! `RUSTC_BOOTSTRAP=1`, which this task sets. Installs cargo-fuzz when missing. A crash
@@ -12,7 +13,7 @@ use std::process::{Command, ExitCode};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// One target (load, validate, convert); default: all.
+    /// One target (load, validate, convert, list_reader); default: all.
     #[arg(long)]
     target: Option<String>,
     /// Seconds per target.
@@ -20,7 +21,7 @@ pub struct Args {
     seconds: u64,
 }
 
-const TARGETS: &[&str] = &["load", "validate", "convert"];
+const TARGETS: &[&str] = &["load", "validate", "convert", "list_reader"];
 
 fn seed(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
