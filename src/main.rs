@@ -681,11 +681,15 @@ struct InventoryArgs {
     format: OutFormat,
 }
 
+/// Set first thing by the interrupt handler, which then exits 130.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Interrupted: no temporary file or staging directory is left behind (the final names
     // were never touched), and the exit code says so (128 + SIGINT).
     let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         atif_drift::job::sides::command::kill_running();
         atif_drift::fsio::remove_tracked();
         eprintln!("interrupted: no partial output left behind");
@@ -697,7 +701,15 @@ fn main() -> ExitCode {
             .build_global();
     }
     // A panic is a bug, but still an error of the run: exit 2, never a verdict.
-    match std::panic::catch_unwind(move || run(cli)) {
+    let result = std::panic::catch_unwind(move || run(cli));
+    // Interrupted: the run may have failed because the handler removed its staging
+    // directory; the handler's exit (130) is the run's, not that failure's (2).
+    if !matches!(result, Ok(Ok(_))) && INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+    match result {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             eprintln!("error: {e:#}");
