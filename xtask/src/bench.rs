@@ -395,30 +395,23 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
     }
     let (floor1, floor2) = parse_floor(&input)?;
     // As `atif-drift profile` runs, each in a process of its own (its peak RSS alone).
+    // `profile --path ist` also with its files written next to the input, as `atif-drift
+    // profile -o` writes them.
+    let written = dir.join("profile-written");
+    let written = written.to_str().unwrap_or_default();
+    let input = input.to_str().unwrap_or_default();
     let mut cells = Vec::new();
-    for path in ["ist", "pr1751", "faithful"] {
-        let measured = timed_process(&[
-            "--profile-only",
-            input.to_str().unwrap_or_default(),
-            "--profile-path",
-            path,
-        ])?;
+    for (path, extra) in [
+        ("ist", &[][..]),
+        ("ist", &["--profile-written", written][..]),
+        ("pr1751", &[]),
+        ("faithful", &[]),
+    ] {
+        let mut args = vec!["--profile-only", input, "--profile-path", path];
+        args.extend(extra);
+        let measured = timed_process(&args)?;
         let (t, peak) = (measured[0], measured[1]);
         cells.push(format!("{t:.2} ({:.0}, {:.2}×)", rate(t), of_input(peak)));
-        if path == "ist" {
-            // The same, its files written next to the input, as `atif-drift profile -o`.
-            let out = dir.join("profile-written");
-            let measured = timed_process(&[
-                "--profile-only",
-                input.to_str().unwrap_or_default(),
-                "--profile-path",
-                path,
-                "--profile-written",
-                out.to_str().unwrap_or_default(),
-            ])?;
-            let (t, peak) = (measured[0], measured[1]);
-            cells.push(format!("{t:.2} ({:.0}, {:.2}×)", rate(t), of_input(peak)));
-        }
     }
     println!(
         "| {n} | {events} | {mib:.0} | {floor1:.2} ({:.0}) | {floor2:.2} ({:.0}) | {} | {drift} |",
