@@ -134,8 +134,6 @@ type Converted = Result<(Vec<Vec<Row>>, Vec<Session>), (usize, ConvertError)>;
 
 /// What one chunk of requests gives.
 struct Chunk {
-    /// The bytes of its requests.
-    bytes: usize,
     steps: usize,
     ist_rows: Vec<Row>,
     ist_sessions: Vec<Session>,
@@ -147,7 +145,6 @@ struct Chunk {
 fn chunk(first: usize, raws: &[&[u8]], builders: &[Builder], convert: bool) -> Option<Chunk> {
     let mut names = Interner::default();
     let mut c = Chunk {
-        bytes: raws.iter().map(|r| r.len()).sum(),
         steps: 0,
         ist_rows: Vec::new(),
         ist_sessions: Vec::with_capacity(raws.len()),
@@ -201,7 +198,8 @@ fn read_batch<'a>(
 
 /// Read the IST request list `path`, mapped, a batch of requests at a time, `work` on
 /// chunks of at most [`CHUNK`] requests in parallel (the number of the chunk's first
-/// request, the requests' bytes), `take` on the chunks' results in request order. While a
+/// request, the requests' bytes), `take` on the chunks' results in request order, with how
+/// far the file is read ([`Read`]: through that chunk's last request). While a
 /// batch is processed, the next one is found and the last one's results are taken (at
 /// 10,000 real requests, `profile`'s trace dump written a batch at a time after each one
 /// held both threads for about 2 s of 12), and the last one's pages are let go. Returns how
@@ -214,9 +212,12 @@ pub(super) fn for_each_chunk<T: Send>(
     opts: &LoadOptions,
     batch_size: usize,
     work: impl Fn(usize, &[&[u8]]) -> Option<T> + Sync,
-    mut take: impl FnMut(T) + Send,
+    mut take: impl FnMut(T, Read) + Send,
 ) -> Option<usize> {
     let file = crate::fsio::map_regular(path, opts.max_file_size).ok()?;
+    let bytes = file.bytes();
+    // Where a request of the file ends.
+    let end_of = |raw: &[u8]| raw.as_ptr() as usize + raw.len() - bytes.as_ptr() as usize;
     let mut list = ListReader::new(file.bytes());
     // `work` parses elements no deeper than serde_json parses (`parse_listed_request`).
     let max_depth = opts.max_depth.min(crate::trace::load::MAX_DEPTH);
@@ -225,8 +226,10 @@ pub(super) fn for_each_chunk<T: Send>(
         return None;
     }
     let mut requests = 0;
-    // The last batch's results, taken while the next batch is processed.
-    let mut done: Vec<T> = Vec::new();
+    // The last batch's results, each with where its chunk ends, taken while the next batch
+    // is processed.
+    let mut done: Vec<(T, usize)> = Vec::new();
+    let mut take = |(t, end)| take(t, (end, bytes.len()));
     while !batch.is_empty() {
         // Eight chunks or more per batch, for the threads to share (a batch of heavy
         // requests is cut short by its bytes).
@@ -236,8 +239,11 @@ pub(super) fn for_each_chunk<T: Send>(
                 batch
                     .par_chunks(per_chunk)
                     .enumerate()
-                    .map(|(i, raws)| work(requests + i * per_chunk, raws))
-                    .collect::<Option<Vec<T>>>()
+                    .map(|(i, raws)| {
+                        let end = raws.last().map_or(0, |&r| end_of(r));
+                        work(requests + i * per_chunk, raws).map(|t| (t, end))
+                    })
+                    .collect::<Option<Vec<_>>>()
             },
             || {
                 done.drain(..).for_each(&mut take);
@@ -248,7 +254,7 @@ pub(super) fn for_each_chunk<T: Send>(
         requests += batch.len();
         // The batch is done with: its pages need not stay resident.
         if let Some(last) = batch.last() {
-            file.release_before(last.as_ptr() as usize - file.bytes().as_ptr() as usize);
+            file.release_before(end_of(last) - last.len());
         }
         batch = next?;
     }
@@ -266,13 +272,14 @@ fn by_request(
     by_request_in_batches(item, builders, opts, BATCH)
 }
 
+/// How far a file is read: (its bytes read so far, all its bytes).
+pub(super) type Read = (usize, usize);
+
 /// The chunks' results as they are done. Each batch's chunks go into the frames' rows as soon
 /// as they are done, so their memory is reused by the next batch (gathered at the end, every
 /// chunk's rows were held until then, and copied once more).
 #[derive(Default)]
 struct Gathered {
-    /// The bytes of the requests gathered, and of the whole file: how far the read is.
-    read: (usize, usize),
     steps: usize,
     ist_rows: Vec<Row>,
     ist_sessions: Vec<Session>,
@@ -286,17 +293,16 @@ struct Gathered {
 }
 
 impl Gathered {
-    fn add(&mut self, c: Chunk) {
-        self.read.0 += c.bytes;
+    fn add(&mut self, c: Chunk, read: Read) {
         self.steps += c.steps;
-        extend_ahead(&mut self.ist_rows, c.ist_rows, self.read);
-        extend_ahead(&mut self.ist_sessions, c.ist_sessions, self.read);
+        extend_ahead(&mut self.ist_rows, c.ist_rows, read);
+        extend_ahead(&mut self.ist_sessions, c.ist_sessions, read);
         match c.atif {
             Some(Ok((rows, sessions))) if self.convert_error.is_none() => {
                 for (all, rows) in self.atif_rows.iter_mut().zip(rows) {
-                    extend_ahead(all, rows, self.read);
+                    extend_ahead(all, rows, read);
                 }
-                extend_ahead(&mut self.atif_sessions, sessions, self.read);
+                extend_ahead(&mut self.atif_sessions, sessions, read);
             }
             Some(Err(e)) if self.convert_error.is_none() => self.convert_error = Some(e),
             _ => {}
@@ -309,7 +315,7 @@ impl Gathered {
 /// and at least half again as much: a vector of a whole frame's rows doubling as it grows was
 /// copied whole at each step, and those copies were a quarter of the page faults of a drift of
 /// 10,000 light requests. Room not yet written to is not resident memory.
-pub(super) fn extend_ahead<T>(all: &mut Vec<T>, more: Vec<T>, (read, total): (usize, usize)) {
+pub(super) fn extend_ahead<T>(all: &mut Vec<T>, more: Vec<T>, (read, total): Read) {
     let need = all.len() + more.len();
     if need > all.capacity() {
         let expected = (need as f64 * (total as f64 / read.max(1) as f64) * 1.05) as usize;
@@ -330,10 +336,6 @@ fn by_request_in_batches(
 ) -> Option<Result<Inputs, Failed>> {
     let convert = item.atif.as_deref().is_none();
     let mut g = Gathered {
-        read: (
-            0,
-            std::fs::metadata(&item.ist).map_or(0, |m| m.len() as usize),
-        ),
         atif_rows: vec![Vec::new(); builders.len()],
         ..Gathered::default()
     };
@@ -342,10 +344,9 @@ fn by_request_in_batches(
         opts,
         batch_size,
         |first, raws| chunk(first, raws, builders, convert),
-        |c| g.add(c),
+        |c, read| g.add(c, read),
     )?;
     let Gathered {
-        read: _,
         steps,
         ist_rows,
         ist_sessions,

@@ -22,8 +22,6 @@ use crate::trace::{load_file, LoadOptions, Trace};
 
 /// What one chunk of requests gives: its rows and, on the IST path, its part of the dump.
 struct Chunk {
-    /// The bytes of its requests.
-    bytes: usize,
     rows: Vec<Row>,
     dump: Vec<u8>,
     /// The first request that does not convert (the ATIF path).
@@ -39,7 +37,6 @@ fn chunk(first: usize, raws: &[&[u8]], path: ProfilePath) -> Option<Chunk> {
         ProfilePath::Atif(_) => 0,
     };
     let mut c = Chunk {
-        bytes: raws.iter().map(|r| r.len()).sum(),
         rows: Vec::new(),
         dump: Vec::with_capacity(dump_len),
         error: None,
@@ -82,7 +79,6 @@ pub fn profile_ist_file(
     dump: &mut (dyn Write + Send),
 ) -> std::io::Result<Option<Result<Outputs, Error>>> {
     let mut rows = Vec::new();
-    let mut read = (0, std::fs::metadata(input).map_or(0, |m| m.len() as usize));
     let mut first_error = None;
     let mut write_error = None;
     let Some(requests) = super::inputs::for_each_chunk(
@@ -90,8 +86,7 @@ pub fn profile_ist_file(
         opts,
         super::inputs::BATCH,
         |first, raws| chunk(first, raws, path),
-        |c| {
-            read.0 += c.bytes;
+        |c, read| {
             super::inputs::extend_ahead(&mut rows, c.rows, read);
             first_error = first_error.take().or(c.error);
             if write_error.is_none() && !c.dump.is_empty() {
