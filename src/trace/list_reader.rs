@@ -353,7 +353,7 @@ const PREFETCH_AHEAD: usize = 2048;
 
 /// One bit per byte of a 64-byte block (bit `k` for byte `k`): its quotes, backslashes,
 /// opening and closing brackets or braces.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct Classes {
     quote: u64,
     backslash: u64,
@@ -369,7 +369,7 @@ impl Classes {
             __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
             _mm_set1_epi8,
         };
-        let mut c = Classes::none();
+        let mut c = Classes::default();
         for (k, part) in block.chunks_exact(16).enumerate() {
             // SAFETY: SSE2 is part of every x86-64; `part` is sixteen readable bytes, loaded
             // unaligned.
@@ -398,7 +398,7 @@ impl Classes {
 
     #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     fn bytewise(block: &[u8; 64]) -> Classes {
-        let mut c = Classes::none();
+        let mut c = Classes::default();
         for (k, &b) in block.iter().enumerate() {
             let bit = 1u64 << k;
             match b {
@@ -410,15 +410,6 @@ impl Classes {
             }
         }
         c
-    }
-
-    fn none() -> Classes {
-        Classes {
-            quote: 0,
-            backslash: 0,
-            open: 0,
-            close: 0,
-        }
     }
 }
 
