@@ -394,6 +394,13 @@ impl<'a> Groups<'a> {
         self.add_counted(path, (n, true), None, change);
     }
 
+    /// [`Groups::add_counted`] of `n` values that differ by `change` (copied when it is its
+    /// pattern's example).
+    fn add_change(&mut self, path: &str, n: usize, change: &Change) {
+        let one_sided = matches!(change, Change::OnlyLeft { .. } | Change::OnlyRight { .. });
+        self.add_counted(path, (n, one_sided), numbers(change), || change.clone());
+    }
+
     /// [`Groups::add`] of `n` values, on one side only or not.
     fn add_counted(
         &mut self,
@@ -532,11 +539,9 @@ fn group(
     policy: &Policy,
     builder: impl Into<Option<Builder>>,
 ) -> Vec<PatternDrift> {
-    let builder = builder.into();
-    let mut g = Groups::new(file, policy, builder);
-    for (path, change, n) in diffs {
-        let one_sided = matches!(change, Change::OnlyLeft { .. } | Change::OnlyRight { .. });
-        g.add_counted(&path, (n, one_sided), numbers(&change), || change);
+    let mut g = Groups::new(file, policy, builder.into());
+    for (path, change, n) in &diffs {
+        g.add_change(path, *n, change);
     }
     g.finish(compared)
 }
@@ -790,40 +795,63 @@ pub fn diff_compared(
 pub(crate) const MOONCAKE: &str = "mooncake.jsonl";
 
 /// Mooncake rows (Dynamo's defaults, cl100k_base) from the IST trace and from each ATIF side
-/// (NAT's ATIF, or the IST converted), and their differences as `(path, change, count)`
-/// with the number of values compared (the `mooncake.jsonl` output, grouped per builder).
-/// The IST rows are made once, and one ATIF side's rows once however many frames share it.
-#[allow(clippy::type_complexity)]
-fn mooncake_diffs(
+/// (NAT's ATIF, or the IST converted), and per builder their summary and the drift of the
+/// `mooncake.jsonl` output. The IST rows are made once, and one ATIF side's rows once however
+/// many frames share it; its differences go into each of its builders' groups as they are
+/// found (not held as a list).
+fn mooncake_drift(
     ist: &[crate::mooncake::Session],
     atif: &[&[crate::mooncake::Session]],
-) -> Result<Vec<(mooncake::MooncakeDrift, Vec<(String, Change, usize)>, usize)>, crate::Error> {
+    policy: &Policy,
+    builders: &[Builder],
+) -> Result<Vec<(mooncake::MooncakeDrift, OutputDrift)>, crate::Error> {
     use crate::mooncake as mc;
     let tok = mc::Tokenizer::cl100k();
     let opts = mc::Options::default();
     let shared = atif.windows(2).all(|w| std::ptr::eq(w[0], w[1]));
-    let sides: &[&[mc::Session]] = match shared {
-        true => &atif[..atif.len().min(1)],
-        false => atif,
+    // Each side with the builders that read it.
+    let sides: Vec<(&[mc::Session], &[Builder])> = match shared {
+        true => atif.first().map(|&s| (s, builders)).into_iter().collect(),
+        false => atif
+            .iter()
+            .zip(builders.chunks(1))
+            .map(|(&s, b)| (s, b))
+            .collect(),
     };
     let (left, right) = rayon::join(
         || mc::rows(ist, &tok, &opts),
         || {
             sides
                 .par_iter()
-                .map(|s| mc::rows(s, &tok, &opts))
+                .map(|(s, _)| mc::rows(s, &tok, &opts))
                 .collect::<Result<Vec<_>, _>>()
         },
     );
     let (left, right) = (left?, right?);
-    let diffs: Vec<_> = right
-        .iter()
-        .map(|r| mooncake::diff(&left.rows, &r.rows))
-        .collect();
-    Ok(match shared {
-        true => atif.iter().map(|_| diffs[0].clone()).collect(),
-        false => diffs,
-    })
+    let mut drifts = Vec::with_capacity(builders.len());
+    for (r, (_, readers)) in right.iter().zip(&sides) {
+        let mut groups: Vec<Groups> = readers
+            .iter()
+            .map(|&b| Groups::new(MOONCAKE, policy, b))
+            .collect();
+        let mut differing = 0;
+        let (summary, compared) = mooncake::diff(&left.rows, &r.rows, &mut |path, change| {
+            differing += 1;
+            for g in &mut groups {
+                g.add_change(path, 1, &change);
+            }
+        });
+        drifts.extend(groups.into_iter().map(|g| {
+            let output = OutputDrift {
+                file: MOONCAKE.into(),
+                compared,
+                differing,
+                patterns: g.finish(compared),
+            };
+            (summary.clone(), output)
+        }));
+    }
+    Ok(drifts)
 }
 
 /// `f` of the IST frame and of each builder's frame (with its path), side by side.
@@ -847,14 +875,15 @@ fn both_paths<'f, T: Send>(
 /// The drift of one item from its loaded inputs: the IST frame and one frame per builder
 /// (without their NOVA columns, which are added here), both sides' mooncake sessions and the
 /// item's profiler configuration. Per builder, in order: the drift of every output (the
-/// mooncake rows last), the mooncake summary and a few requests' timelines. Pure: `lap(stage)` is called after each
-/// stage, for the job's timings.
+/// mooncake rows last), the mooncake summary and a few requests' timelines. The sessions are
+/// freed once the mooncake rows are compared. Pure: `lap(stage)` is called after each stage,
+/// for the job's timings.
 #[allow(clippy::too_many_arguments)]
 pub fn drift_frames(
     ist_frame: Frame,
     atif_frames: Vec<Frame>,
-    ist_sessions: &[crate::mooncake::Session],
-    atif_sessions: &[crate::mooncake::Session],
+    ist_sessions: Vec<crate::mooncake::Session>,
+    atif_sessions: Vec<crate::mooncake::Session>,
     builders: &[Builder],
     cfg: &ProfilerConfig,
     policy: &Policy,
@@ -864,8 +893,11 @@ pub fn drift_frames(
     drift_sides(
         ist_frame,
         atif_frames,
-        ist_sessions,
-        &vec![atif_sessions; n],
+        // The sessions are moved into the mooncake stage, and freed once it is done.
+        move || {
+            let atif = vec![atif_sessions.as_slice(); n];
+            mooncake_drift(&ist_sessions, &atif, policy, builders)
+        },
         builders,
         (cfg, policy),
         true,
@@ -888,13 +920,15 @@ pub fn drift_variants(
 ) -> Result<Vec<BuilderDrift>, crate::Error> {
     let (frames, sessions): (Vec<Frame>, Vec<Vec<crate::mooncake::Session>>) =
         variants.into_iter().unzip();
-    let sessions: Vec<&[crate::mooncake::Session]> = sessions.iter().map(Vec::as_slice).collect();
     let builders = vec![builder; frames.len()];
     drift_sides(
         ist_frame,
         frames,
-        ist_sessions,
-        &sessions,
+        || {
+            let atif: Vec<&[crate::mooncake::Session]> =
+                sessions.iter().map(Vec::as_slice).collect();
+            mooncake_drift(ist_sessions, &atif, policy, &builders)
+        },
         &builders,
         (cfg, policy),
         false,
@@ -902,33 +936,32 @@ pub fn drift_variants(
     )
 }
 
-/// [`drift_frames`] with one set of ATIF sessions per frame (the same slice when they share
-/// one: its rows are made once), and the timelines when asked for.
-#[allow(clippy::too_many_arguments)]
+/// The result of the mooncake stage: per builder, the mooncake summary and the drift of
+/// `mooncake.jsonl`.
+type MooncakeStage = Result<Vec<(mooncake::MooncakeDrift, OutputDrift)>, crate::Error>;
+
+/// [`drift_frames`] with the `mooncake` stage given (it holds the sessions, freed once it is
+/// done), and the timelines when asked for.
 fn drift_sides(
     mut ist_frame: Frame,
     mut atif_frames: Vec<Frame>,
-    ist_sessions: &[crate::mooncake::Session],
-    atif_sessions: &[&[crate::mooncake::Session]],
+    mooncake: impl FnOnce() -> MooncakeStage + Send,
     builders: &[Builder],
     (cfg, policy): (&ProfilerConfig, &Policy),
     with_timelines: bool,
     lap: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<BuilderDrift>, crate::Error> {
     // The NOVA columns and the mooncake rows, side by side.
-    let (mooncake, ()) = rayon::join(
-        || mooncake_diffs(ist_sessions, atif_sessions),
-        || {
-            rayon::join(
-                || profile::prepare(&mut ist_frame, cfg),
-                || {
-                    atif_frames
-                        .par_iter_mut()
-                        .for_each(|f| profile::prepare(f, cfg))
-                },
-            );
-        },
-    );
+    let (mooncake, ()) = rayon::join(mooncake, || {
+        rayon::join(
+            || profile::prepare(&mut ist_frame, cfg),
+            || {
+                atif_frames
+                    .par_iter_mut()
+                    .for_each(|f| profile::prepare(f, cfg))
+            },
+        );
+    });
     let mooncake = mooncake?;
     lap("NOVA and mooncake");
     // The timelines beside the outputs.
@@ -953,27 +986,18 @@ fn drift_sides(
     // The frames are freed side by side (at 10,000 requests, half a million rows of small
     // strings), not one after the other at the end of the function.
     rayon::join(|| drop(ist_frame), || drop(atif_frames));
-    Ok(builders
-        .iter()
-        .zip(outputs)
+    Ok(outputs
+        .into_iter()
         .zip(timelines)
         .zip(mooncake)
-        .map(
-            |(((&builder, mut outputs), timelines), (summary, mc_diffs, mc_compared))| {
-                let differing = mc_diffs.iter().map(|d| d.2).sum();
-                outputs.push(OutputDrift {
-                    file: MOONCAKE.into(),
-                    compared: mc_compared,
-                    differing,
-                    patterns: group(MOONCAKE, mc_diffs, mc_compared, policy, builder),
-                });
-                BuilderDrift {
-                    outputs,
-                    mooncake: summary,
-                    timelines,
-                }
-            },
-        )
+        .map(|((mut outputs, timelines), (summary, mooncake))| {
+            outputs.push(mooncake);
+            BuilderDrift {
+                outputs,
+                mooncake: summary,
+                timelines,
+            }
+        })
         .collect())
 }
 

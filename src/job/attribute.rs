@@ -77,8 +77,8 @@ fn measure(item: &Item, policy: &Policy, opts: &LoadOptions, with_pr1751: bool) 
                 let d = drift_frames(
                     ist_frame.clone(),
                     vec![from_atif::frame(&atif, Builder::Pr1751)],
-                    &ist_sessions,
-                    &mc::sessions_from_atif(&atif),
+                    ist_sessions.clone(),
+                    mc::sessions_from_atif(&atif),
                     &[Builder::Pr1751],
                     &cfg,
                     policy,

@@ -187,8 +187,8 @@ pub(crate) fn run_item_builders(
         let drifts = drift::drift_frames(
             ist_frame,
             atif_frames,
-            &ist_sessions,
-            &atif_sessions,
+            ist_sessions,
+            atif_sessions,
             builders,
             &cfg,
             policy,
