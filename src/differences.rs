@@ -317,6 +317,40 @@ pub fn rename_in<'t>(text: &'t str, names: &mut Names) -> std::borrow::Cow<'t, s
     std::borrow::Cow::Owned(out)
 }
 
+/// [`rename_in`] of an owned text, in its own buffer: a name (`U` and at most twenty digits)
+/// is shorter than the UUID it replaces, so the renamed text is written over the text as it
+/// is read (a long report is not held twice).
+pub fn rename_owned(text: String, names: &mut Names) -> String {
+    let mut b = text.into_bytes();
+    // Bytes before `read` are done with; the renamed text so far is `b[..write]`.
+    let (mut read, mut write) = (0, 0);
+    // The dashes from `search` on are still to be looked at (those before it cannot start a
+    // UUID after the last one: `uuids_in`'s matches).
+    let mut search = 0;
+    while let Some(dash) = memchr::memchr(b'-', &b[search..]).map(|d| search + d) {
+        search = dash + 1;
+        let Some(start) = dash.checked_sub(8) else {
+            continue;
+        };
+        if start < read || start + 36 > b.len() {
+            continue;
+        }
+        let Some(bits) = uuid_bits(&b[start..start + 36]) else {
+            continue;
+        };
+        b.copy_within(read..start, write);
+        write += start - read;
+        let name = name_of(bits, names).as_bytes();
+        b[write..write + name.len()].copy_from_slice(name);
+        write += name.len();
+        read = start + 36;
+        search = read;
+    }
+    b.copy_within(read.., write);
+    b.truncate(write + (b.len() - read));
+    String::from_utf8(b).expect("ASCII UUIDs replaced by ASCII names")
+}
+
 /// Remove a `prediction_trie.json` value's `generated_at`, so it compares equal to NAT's apart
 /// from the listed `profile.trie-generated-at`.
 pub fn drop_generated_at(v: &mut Value) {
@@ -426,6 +460,34 @@ mod tests {
             let want: Vec<(usize, usize)> =
                 re.find_iter(&text).map(|m| (m.start(), m.end())).collect();
             proptest::prop_assert_eq!(uuids_in(&text).collect::<Vec<_>>(), want);
+        }
+
+        /// Renaming in place gives the text and the names renaming a copy gives, continuing
+        /// names already given.
+        #[test]
+        fn renaming_in_place_equals_renaming_a_copy(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::sample::select(vec![
+                    "00000000-0000-4000-8000-000000000000", "0123abcd-", "-", "a", "\u{e9}",
+                    "ffffffff-ffff-ffff-ffff-ffffffffffff", "00000000-0000-4000-8000-00000000000",
+                    "11111111-0000-4000-8000-000000000000",
+                ]).prop_map(str::to_string),
+                "[0-9a-f-]{0,40}",
+            ], 0..12),
+            known in proptest::bool::ANY,
+        ) {
+            let text = parts.concat();
+            let mut names = Names::default();
+            if known {
+                note_uuid("11111111-0000-4000-8000-000000000000", &mut names);
+            }
+            let mut again = Names::default();
+            if known {
+                note_uuid("11111111-0000-4000-8000-000000000000", &mut again);
+            }
+            let want = rename_in(&text, &mut names).into_owned();
+            proptest::prop_assert_eq!(rename_owned(text, &mut again), want);
+            proptest::prop_assert_eq!(again.0, names.0);
         }
     }
 

@@ -18,7 +18,9 @@ use serde_json::Value;
 
 use super::typed::{self, array_leaves, Lane, Leaf, Record, Records};
 use super::{diff_text, json_groups, Groups, OutputDrift, Paths, Policy};
-use crate::differences::{normalize_active_uuids, rename_in, rename_text, rename_uuids_value_with};
+use crate::differences::{
+    normalize_active_uuids, rename_in, rename_owned, rename_text, rename_uuids_value_with,
+};
 use crate::drift::value_diff::leaf_count;
 use crate::frame::from_atif::Builder;
 use crate::frame::Text;
@@ -35,8 +37,10 @@ const REPORT: &str = "workflow_profiling_report.txt";
 struct Side {
     /// UUID names of the metrics, in document order.
     names: crate::differences::Names,
-    /// The report so far, its UUIDs renamed (a UUID never spans two sections' lines).
-    report: String,
+    /// The report's sections so far, their UUIDs renamed (a UUID never spans two sections'
+    /// lines), joined once every analysis is done: one string grown a section at a time was
+    /// copied at each doubling and held up to twice its length while the analyses ran.
+    report: Vec<String>,
     report_names: crate::differences::Names,
     /// Leaf values of the metrics.
     leaves: usize,
@@ -57,9 +61,9 @@ struct Taken {
 /// `node_metrics` (its keys and operation names renamed).
 struct NestedParts {
     nested: Nested,
-    /// Per `node_metrics` entry: its renamed key, and its renamed operation name when the
-    /// name holds a UUID.
-    entries: Vec<(String, Option<String>)>,
+    /// Per `node_metrics` entry: its renamed key (shared with the names), and its renamed
+    /// operation name when the name holds a UUID.
+    entries: Vec<(Text, Option<String>)>,
 }
 
 const NESTED_AT: &str = "nested_stack_analysis";
@@ -67,11 +71,8 @@ const NESTED_AT: &str = "nested_stack_analysis";
 impl Side {
     /// Add an analysis: its report text, and its metrics.
     fn take(&mut self, mut a: Analysis) -> Taken {
-        self.report.push_str("\n\n\n");
-        let report = a.take_report();
         self.report
-            .push_str(&rename_in(&report, &mut self.report_names));
-        drop(report);
+            .push(rename_owned(a.take_report(), &mut self.report_names));
         let metrics = (a.key().to_string(), a.fixed_metrics());
         let mut part = Value::Object(std::iter::once(metrics).collect());
         // Document order: in the nested-stack analysis `timeline_segments` and the
@@ -83,7 +84,7 @@ impl Side {
                     .node_metrics
                     .iter()
                     .map(|(key, m)| {
-                        let key = rename_in(key, &mut self.names).into_owned();
+                        let key = rename_text(key, &mut self.names);
                         let name = &n.forest.nodes[m.node].name;
                         let name = match rename_in(name, &mut self.names) {
                             Cow::Owned(n) => Some(n),
@@ -200,7 +201,7 @@ impl NestedParts {
         &self.nested.concurrency.segments
     }
 
-    fn records(&self) -> Records<&str, NodeRecord<'_>> {
+    fn records(&self) -> Records<'_, NodeRecord<'_>> {
         Records::new(self.nested.node_metrics.iter().zip(&self.entries).map(
             |((_, m), (key, name))| {
                 let node = &self.nested.forest.nodes[m.node];
@@ -216,7 +217,7 @@ impl NestedParts {
     }
 
     /// Leaf values of the two members, `records` being this one's.
-    fn leaves(&self, records: &Records<&str, NodeRecord<'_>>) -> usize {
+    fn leaves(&self, records: &Records<'_, NodeRecord<'_>>) -> usize {
         let segs = self.segments();
         array_leaves(segs.len(), |i| Segment(segs[i])) + records.leaves()
     }
@@ -225,9 +226,9 @@ impl NestedParts {
 /// The groups of the typed nested-stack members.
 fn nested_groups<'p>(
     a: &NestedParts,
-    ar: &Records<&str, NodeRecord<'_>>,
+    ar: &Records<'_, NodeRecord<'_>>,
     b: &NestedParts,
-    br: &Records<&str, NodeRecord<'_>>,
+    br: &Records<'_, NodeRecord<'_>>,
     policy: &'p Policy,
     builder: Builder,
 ) -> [(Groups<'p>, usize); 2] {
@@ -302,14 +303,14 @@ pub(super) fn drift(paths: &Paths) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
             .into_iter()
             .map(|r| r.expect("the same analyses on every path"))
             .collect();
-        fn records(t: &Taken) -> Option<Records<&str, NodeRecord<'_>>> {
+        fn records(t: &Taken) -> Option<Records<'_, NodeRecord<'_>>> {
             t.nested.as_ref().map(NestedParts::records)
         }
         let (left_records, right_records) = rayon::join(
             || records(&left),
             || rights.par_iter().map(records).collect::<Vec<_>>(),
         );
-        let leaves = |t: &Taken, r: &Option<Records<&str, NodeRecord<'_>>>| match (&t.nested, r) {
+        let leaves = |t: &Taken, r: &Option<Records<'_, NodeRecord<'_>>>| match (&t.nested, r) {
             (Some(n), Some(r)) => n.leaves(r),
             _ => 0,
         };
@@ -357,10 +358,21 @@ pub(super) fn drift(paths: &Paths) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
         })
         .collect::<Option<Vec<_>>>()?;
     let reports = Reports {
-        ist: ist_side.report,
-        atif: atif_sides.into_iter().map(|s| s.report).collect(),
+        ist: joined(ist_side.report),
+        atif: atif_sides.into_iter().map(|s| joined(s.report)).collect(),
     };
     Some((metrics, reports))
+}
+
+/// A report's sections as the file has them, each after three newlines; each section is freed
+/// once copied.
+fn joined(sections: Vec<String>) -> String {
+    let mut report = String::with_capacity(sections.iter().map(|s| 3 + s.len()).sum());
+    for s in sections {
+        report.push_str("\n\n\n");
+        report.push_str(&s);
+    }
+    report
 }
 
 /// Both paths' `workflow_profiling_report.txt`, UUIDs renamed, to be diffed
