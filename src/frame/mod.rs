@@ -150,12 +150,12 @@ impl Frame {
             .windows(2)
             .all(|w| w[0].example_number <= w[1].example_number)
         {
+            // Each run's indices allocated once, at their number.
             let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
-            for (i, r) in rows.iter().enumerate() {
-                match out.last_mut() {
-                    Some((ex, idx)) if *ex == r.example_number => idx.push(i),
-                    _ => out.push((r.example_number, vec![i])),
-                }
+            let mut start = 0;
+            for run in rows.chunk_by(|a, b| a.example_number == b.example_number) {
+                out.push((run[0].example_number, (start..start + run.len()).collect()));
+                start += run.len();
             }
             return out;
         }

@@ -13,7 +13,7 @@
 use serde_json::{json, Map, Value};
 
 use super::nested_stack::{build, midpoint_level, percentiles, segments, CallForest, Families};
-use super::pyfloat::fixed;
+use super::pyfloat::{fixed, Fixed};
 use crate::frame::{Frame, Text};
 use crate::numeric::np_mean;
 
@@ -276,10 +276,10 @@ fn spike_lines(out: &mut String, a: &SpikeAnalysis) {
             format_args!(
                 "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
                 i + 1,
-                fixed(s.start, 2),
-                fixed(s.end, 2),
+                Fixed(s.start, 2),
+                Fixed(s.end, 2),
                 s.concurrency,
-                fixed(s.end - s.start, 2),
+                Fixed(s.end - s.start, 2),
                 s.active_uuids.len()
             ),
         );

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use serde_json::{json, Map, Value};
 
-use super::pyfloat::fixed;
+use super::pyfloat::{fixed, Fixed};
 use crate::frame::{Frame, Text};
 
 /// A call tree: nodes in an arena, children by index.
@@ -243,23 +243,32 @@ impl CallForest {
 
     /// NAT's `CallNode.__str__`.
     pub fn render(&self, root: usize) -> String {
-        let mut lines = Vec::new();
+        use std::fmt::Write;
+        // Written line by line into one string (not a string per line, then joined).
+        let mut out = String::new();
         let mut stack = vec![(root, 0usize)];
         while let Some((n, level)) = stack.pop() {
             let x = &self.nodes[n];
-            lines.push(format!(
-                "{}- {} '{}' (uuid={}, start={}, end={}, dur={})",
-                "  ".repeat(level),
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            for _ in 0..level {
+                out.push_str("  ");
+            }
+            write!(
+                out,
+                "- {} '{}' (uuid={}, start={}, end={}, dur={})",
                 x.op_type,
                 x.name,
                 x.uuid,
-                fixed(x.start, 2),
-                fixed(x.end, 2),
-                fixed(x.duration, 2)
-            ));
+                Fixed(x.start, 2),
+                Fixed(x.end, 2),
+                Fixed(x.duration, 2)
+            )
+            .expect("writing to a String");
             stack.extend(x.children.iter().rev().map(|&c| (c, level + 1)));
         }
-        lines.join("\n")
+        out
     }
 }
 

@@ -3,16 +3,24 @@
 
 /// `x` with `prec` decimals, as Python's `f"{x:.{prec}f}"`.
 pub fn fixed(x: f64, prec: usize) -> String {
-    if x.is_nan() {
-        "nan".into()
-    } else if x.is_infinite() {
-        if x > 0.0 {
-            "inf".into()
+    Fixed(x, prec).to_string()
+}
+
+/// [`fixed`], written where it is formatted (`Fixed(x, prec)` in `format_args!`): a report
+/// line of several numbers without a string for each. Ignores width and alignment.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed(pub f64, pub usize);
+
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Fixed(x, prec) = *self;
+        if x.is_nan() {
+            f.write_str("nan")
+        } else if x.is_infinite() {
+            f.write_str(if x > 0.0 { "inf" } else { "-inf" })
         } else {
-            "-inf".into()
+            write!(f, "{x:.prec$}")
         }
-    } else {
-        format!("{x:.prec$}")
     }
 }
 
