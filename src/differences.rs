@@ -9,13 +9,24 @@ use serde_json::Value;
 /// UUID → its name (`U0`, `U1`, …), in order of first appearance. Keyed by the UUID's 128
 /// bits (a UUID as [`uuid_bits`] reads one has no other spelling): at 100,000 requests the
 /// drift's names held as strings were a tenth of its peak memory.
-#[derive(Debug, Default)]
-pub struct Names(rustc_hash::FxHashMap<u128, crate::frame::Text>);
+#[derive(Debug, Default, PartialEq)]
+pub struct Names {
+    /// UUID → the number of its name.
+    numbers: rustc_hash::FxHashMap<u128, u32>,
+    /// The names, by number.
+    names: Vec<crate::frame::Text>,
+}
 
 impl Names {
     /// The name of `text` when it is a UUID that has one.
     pub fn get(&self, text: &str) -> Option<&crate::frame::Text> {
-        self.0.get(&uuid_bits(text.as_bytes())?)
+        let n = self.numbers.get(&uuid_bits(text.as_bytes())?)?;
+        Some(&self.names[*n as usize])
+    }
+
+    /// The name numbered `n` (by [`note_uuid_numbered`]).
+    pub fn by_number(&self, n: u32) -> &crate::frame::Text {
+        &self.names[n as usize]
     }
 }
 
@@ -264,18 +275,29 @@ fn uuid_bits(b: &[u8]) -> Option<u128> {
 /// The name of the UUID of these `bits`: the next one (`U<number of names so far>`) when it
 /// has none yet.
 fn name_of(bits: u128, names: &mut Names) -> &crate::frame::Text {
-    let next = names.0.len();
-    names
-        .0
-        .entry(bits)
-        .or_insert_with(|| arcstr::format!("U{next}"))
+    let n = number_of(bits, names);
+    &names.names[n as usize]
+}
+
+/// The number of the name of the UUID of these `bits` (named now when it has no name yet).
+fn number_of(bits: u128, names: &mut Names) -> u32 {
+    let next = names.names.len() as u32;
+    let n = *names.numbers.entry(bits).or_insert(next);
+    if n == next {
+        names.names.push(arcstr::format!("U{next}"));
+    }
+    n
 }
 
 /// When `text` is one UUID: name it as [`rename_in`] would, without copying its name out.
 pub fn note_uuid(text: &str, names: &mut Names) {
-    if let Some(bits) = uuid_bits(text.as_bytes()) {
-        name_of(bits, names);
-    }
+    note_uuid_numbered(text, names);
+}
+
+/// [`note_uuid`], returning the number of the name ([`Names::by_number`]) when `text` is a
+/// UUID, so that a caller reading it again need not look it up.
+pub fn note_uuid_numbered(text: &str, names: &mut Names) -> Option<u32> {
+    Some(number_of(uuid_bits(text.as_bytes())?, names))
 }
 
 /// [`rename_in`] of shared text: a whole UUID becomes its name (shared by every place that
@@ -487,7 +509,7 @@ mod tests {
             }
             let want = rename_in(&text, &mut names).into_owned();
             proptest::prop_assert_eq!(rename_owned(text, &mut again), want);
-            proptest::prop_assert_eq!(again.0, names.0);
+            proptest::prop_assert_eq!(again, names);
         }
     }
 

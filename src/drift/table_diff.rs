@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::policy::{Relation, Term};
 use super::value_diff::{Change, Tolerance};
 use super::{both_paths, Groups, OutputDrift, Paths, Policy};
-use crate::differences::{note_uuid, rename_in, Names};
+use crate::differences::{note_uuid_numbered, rename_in, Names};
 use crate::frame::csv::{Cell, CsvOptions, FrameCells, Table};
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
@@ -67,6 +67,11 @@ pub(super) struct Renamed<'f> {
     frame: &'f Frame,
     cells: FrameCells<'f>,
     names: Names,
+    /// Per column, when it has a cell that is one UUID: per row, the number of that cell's
+    /// name ([`NOT_NAMED`] for the others). Read back by `cell` without hashing the UUID
+    /// again (at 100,000 requests, seven million lookups per frame in a table of a million
+    /// names, most of them cache misses).
+    named: Vec<Option<Vec<u32>>>,
     /// Longer text cells holding a UUID, renamed (a cell that is one UUID takes its name).
     texts: FxHashMap<(usize, usize), String>,
     /// The `example_number` column, and each request number as written (the rows' keys
@@ -83,6 +88,10 @@ impl<'f> Renamed<'f> {
             .collect();
         let mut names = Names::default();
         let mut texts = FxHashMap::default();
+        let mut named: Vec<Option<Vec<u32>>> = vec![None; cells.header().len()];
+        // Per column, the last UUID cell and its name's number: an id often repeats in the
+        // next rows (a function's rows), and is then not looked up again.
+        let mut last: Vec<Option<(&str, u32)>> = vec![None; cells.header().len()];
         for r in 0..cells.len() {
             for &c in &text_columns {
                 let Cell::Text(s) = cells.cell(r, c) else {
@@ -92,8 +101,15 @@ impl<'f> Renamed<'f> {
                     if let Cow::Owned(t) = rename_in(s, &mut names) {
                         texts.insert((r, c), t);
                     }
-                } else {
-                    note_uuid(s, &mut names);
+                } else if s.len() == 36 {
+                    let number = match last[c] {
+                        Some((u, n)) if u == s => Some(n),
+                        _ => note_uuid_numbered(s, &mut names),
+                    };
+                    if let Some(n) = number {
+                        last[c] = Some((s, n));
+                        named[c].get_or_insert_with(|| vec![NOT_NAMED; cells.len()])[r] = n;
+                    }
                 }
             }
         }
@@ -106,10 +122,14 @@ impl<'f> Renamed<'f> {
                 .collect(),
             cells,
             names,
+            named,
             texts,
         }
     }
 }
+
+/// A cell of [`Renamed::named`] that is not one UUID.
+const NOT_NAMED: u32 = u32::MAX;
 
 impl Cells for Renamed<'_> {
     fn header(&self) -> &[String] {
@@ -141,9 +161,10 @@ impl Cells for Renamed<'_> {
 
     fn cell(&self, r: usize, c: usize) -> Cell<'_> {
         match self.cells.cell(r, c) {
-            Cell::Text(s) if s.len() == 36 => {
-                Cell::Text(self.names.get(s).map_or(s, crate::frame::Text::as_str))
-            }
+            Cell::Text(s) if s.len() == 36 => match self.named[c].as_ref().map(|v| v[r]) {
+                Some(n) if n != NOT_NAMED => Cell::Text(self.names.by_number(n)),
+                _ => Cell::Text(s),
+            },
             Cell::Text(s) if s.len() > 36 && !self.texts.is_empty() => {
                 Cell::Text(self.texts.get(&(r, c)).map_or(s, String::as_str))
             }
