@@ -315,39 +315,58 @@ pub const COMPARED: &[&str] = &[
 /// `confidence_intervals.x[3].y` with UUIDs already renamed → `confidence_intervals.x[*].y`;
 /// renamed UUIDs (`U12`) in keys → `*`.
 pub fn pattern_of(path: &str) -> String {
-    let (mut out, mut tmp) = (String::new(), String::new());
-    pattern_into(path, &mut out, &mut tmp);
+    let mut out = String::new();
+    pattern_into(path, &mut out);
     out
 }
 
-/// [`pattern_of`] into `out` (cleared first), with `tmp` as scratch: no allocation once the
-/// buffers have grown (the diff calls it once per differing value).
-fn pattern_into(path: &str, out: &mut String, tmp: &mut String) {
-    // Every `[…]` (to the next `]`, or to the end) becomes `[*]`; most paths have none.
-    let path = if path.contains('[') {
-        tmp.clear();
-        let mut rest = path;
-        while let Some(i) = rest.find('[') {
-            tmp.push_str(&rest[..i]);
-            tmp.push_str("[*]");
-            rest = rest[i + 1..]
-                .find(']')
-                .map_or("", |j| &rest[i + 1 + j + 1..]);
-        }
-        tmp.push_str(rest);
-        tmp.as_str()
-    } else {
-        path
-    };
+/// [`pattern_of`] into `out` (cleared first): no allocation once it has grown (the diff calls
+/// it once per differing value, a hundred million times at 100,000 light requests). One pass
+/// over the path, a run of bytes between `.` and `[` at a time: every `[…]` (to the next
+/// `]`, or to the end) becomes `[*]`, then each `.`-separated part that is a number or a
+/// renamed UUID (`U12`) becomes `*`.
+fn pattern_into(path: &str, out: &mut String) {
     out.clear();
-    for (i, seg) in path.split('.').enumerate() {
-        if i > 0 {
-            out.push('.');
+    // The part being written: where it starts in `out`, its first byte, whether every byte
+    // after that is a digit, whether it holds a `[*]`.
+    let (mut start, mut first, mut digits, mut bracket) = (0, None, true, false);
+    let finish =
+        |out: &mut String, start: usize, first: Option<u8>, digits: bool, bracket: bool| {
+            let long = out.len() - start > 1;
+            let star = !bracket
+                && digits
+                && first.is_some_and(|f| f.is_ascii_digit() || (f == b'U' && long));
+            if star {
+                out.truncate(start);
+                out.push('*');
+            }
+        };
+    let mut rest = path;
+    loop {
+        let next = memchr::memchr2(b'.', b'[', rest.as_bytes());
+        let run = &rest[..next.unwrap_or(rest.len())];
+        for &c in run.as_bytes() {
+            match first {
+                None => first = Some(c),
+                Some(_) => digits &= c.is_ascii_digit(),
+            }
         }
-        let is_uuid =
-            seg.len() > 1 && seg.starts_with('U') && seg[1..].bytes().all(|c| c.is_ascii_digit());
-        let is_number = !seg.is_empty() && seg.bytes().all(|c| c.is_ascii_digit());
-        out.push_str(if is_uuid || is_number { "*" } else { seg });
+        out.push_str(run);
+        let Some(at) = next else {
+            finish(out, start, first, digits, bracket);
+            return;
+        };
+        if rest.as_bytes()[at] == b'.' {
+            finish(out, start, first, digits, bracket);
+            out.push('.');
+            (start, first, digits, bracket) = (out.len(), None, true, false);
+            rest = &rest[at + 1..];
+        } else {
+            out.push_str("[*]");
+            bracket = true;
+            rest = memchr::memchr(b']', &rest.as_bytes()[at + 1..])
+                .map_or("", |j| &rest[at + 1 + j + 1..]);
+        }
     }
 }
 
@@ -362,7 +381,6 @@ struct Groups<'a> {
     /// Pattern (without `file:`) → its group (ordered by pattern when finished).
     groups: rustc_hash::FxHashMap<String, PatternDrift>,
     pattern: String,
-    scratch: String,
 }
 
 impl<'a> Groups<'a> {
@@ -373,7 +391,6 @@ impl<'a> Groups<'a> {
             builder: builder.into(),
             groups: Default::default(),
             pattern: String::new(),
-            scratch: String::new(),
         }
     }
 
@@ -409,7 +426,7 @@ impl<'a> Groups<'a> {
         numbers: Option<(f64, f64)>,
         change: impl FnOnce() -> Change,
     ) {
-        pattern_into(path, &mut self.pattern, &mut self.scratch);
+        pattern_into(path, &mut self.pattern);
         let (abs, rel) = match numbers {
             Some((a, b)) => {
                 let d = (a - b).abs();
@@ -1240,6 +1257,44 @@ mod tests {
             (2, "f.json:7.x")
         );
         assert_eq!(star_x.max_abs, Some(4.0));
+    }
+
+    /// `pattern_of` as first written: brackets folded in one pass, then the parts split.
+    fn pattern_by_steps(path: &str) -> String {
+        let mut folded = String::new();
+        let mut rest = path;
+        while let Some(i) = rest.find('[') {
+            folded.push_str(&rest[..i]);
+            folded.push_str("[*]");
+            rest = rest[i + 1..]
+                .find(']')
+                .map_or("", |j| &rest[i + 1 + j + 1..]);
+        }
+        folded.push_str(rest);
+        let parts: Vec<&str> = folded
+            .split('.')
+            .map(|seg| {
+                let is_uuid = seg.len() > 1
+                    && seg.starts_with('U')
+                    && seg[1..].bytes().all(|c| c.is_ascii_digit());
+                let is_number = !seg.is_empty() && seg.bytes().all(|c| c.is_ascii_digit());
+                if is_uuid || is_number {
+                    "*"
+                } else {
+                    seg
+                }
+            })
+            .collect();
+        parts.join(".")
+    }
+
+    proptest::proptest! {
+        /// The one-pass pattern is the pattern by steps, on paths dense in the characters
+        /// that matter.
+        #[test]
+        fn the_pattern_is_made_in_one_pass(path in "[.\\[\\]U0-9ab\u{e9}]{0,24}") {
+            proptest::prop_assert_eq!(pattern_of(&path), pattern_by_steps(&path));
+        }
     }
 
     #[test]
