@@ -957,8 +957,8 @@ pub fn drift_variants(
 /// `mooncake.jsonl`.
 type MooncakeStage = Result<Vec<(mooncake::MooncakeDrift, OutputDrift)>, crate::Error>;
 
-/// [`drift_frames`] with the `mooncake` stage given (it holds the sessions, freed once it is
-/// done), and the timelines when asked for.
+/// [`drift_frames`] with the `mooncake` stage given (a stage that owns its sessions, as
+/// `drift_frames`' does, frees them once it is done), and the timelines when asked for.
 fn drift_sides(
     mut ist_frame: Frame,
     mut atif_frames: Vec<Frame>,
