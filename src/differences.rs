@@ -24,7 +24,7 @@ impl Names {
         Some(&self.names[*n as usize])
     }
 
-    /// The name numbered `n` (by [`note_uuid_numbered`]).
+    /// The name numbered `n` (by [`note_uuid`]).
     pub fn by_number(&self, n: u32) -> &crate::frame::Text {
         &self.names[n as usize]
     }
@@ -241,15 +241,27 @@ fn uuids_in(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 fn uuid_bits_in(text: &str) -> impl Iterator<Item = ((usize, usize), u128)> + '_ {
     let b = text.as_bytes();
     let mut from = 0; // end of the last match
-    memchr::memchr_iter(b'-', b).filter_map(move |dash| {
-        let start = dash.checked_sub(8)?;
-        if start < from || start + 36 > b.len() {
-            return None;
-        }
-        let bits = uuid_bits(&b[start..start + 36])?;
+    std::iter::from_fn(move || {
+        let (start, bits) = next_uuid(b, from)?;
         from = start + 36;
         Some(((start, start + 36), bits))
     })
+}
+
+/// The first UUID of `b` that starts at `from` or later, as [`uuids_in`] finds them: where it
+/// starts, and its bits.
+fn next_uuid(b: &[u8], from: usize) -> Option<(usize, u128)> {
+    // A UUID's first dash is its ninth byte: a dash before `from + 8` starts none.
+    let mut search = from + 8;
+    while search < b.len() {
+        let dash = search + memchr::memchr(b'-', &b[search..])?;
+        let start = dash - 8;
+        if let Some(bits) = b.get(start..start + 36).and_then(uuid_bits) {
+            return Some((start, bits));
+        }
+        search = dash + 1;
+    }
+    None
 }
 
 /// The 128 bits of `b` when it is a UUID as [`uuids_in`] finds them: 8-4-4-4-12 lowercase
@@ -289,14 +301,10 @@ fn number_of(bits: u128, names: &mut Names) -> u32 {
     n
 }
 
-/// When `text` is one UUID: name it as [`rename_in`] would, without copying its name out.
-pub fn note_uuid(text: &str, names: &mut Names) {
-    note_uuid_numbered(text, names);
-}
-
-/// [`note_uuid`], returning the number of the name ([`Names::by_number`]) when `text` is a
-/// UUID, so that a caller reading it again need not look it up.
-pub fn note_uuid_numbered(text: &str, names: &mut Names) -> Option<u32> {
+/// When `text` is one UUID: name it as [`rename_in`] would, without copying its name out, and
+/// return the number of its name ([`Names::by_number`]), so that a caller reading it again
+/// need not look it up.
+pub fn note_uuid(text: &str, names: &mut Names) -> Option<u32> {
     Some(number_of(uuid_bits(text.as_bytes())?, names))
 }
 
@@ -346,27 +354,13 @@ pub fn rename_owned(text: String, names: &mut Names) -> String {
     let mut b = text.into_bytes();
     // Bytes before `read` are done with; the renamed text so far is `b[..write]`.
     let (mut read, mut write) = (0, 0);
-    // The dashes from `search` on are still to be looked at (those before it cannot start a
-    // UUID after the last one: `uuids_in`'s matches).
-    let mut search = 0;
-    while let Some(dash) = memchr::memchr(b'-', &b[search..]).map(|d| search + d) {
-        search = dash + 1;
-        let Some(start) = dash.checked_sub(8) else {
-            continue;
-        };
-        if start < read || start + 36 > b.len() {
-            continue;
-        }
-        let Some(bits) = uuid_bits(&b[start..start + 36]) else {
-            continue;
-        };
+    while let Some((start, bits)) = next_uuid(&b, read) {
         b.copy_within(read..start, write);
         write += start - read;
         let name = name_of(bits, names).as_bytes();
         b[write..write + name.len()].copy_from_slice(name);
         write += name.len();
         read = start + 36;
-        search = read;
     }
     b.copy_within(read.., write);
     b.truncate(write + (b.len() - read));

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::policy::{Relation, Term};
 use super::value_diff::{Change, Tolerance};
 use super::{both_paths, Groups, OutputDrift, Paths, Policy};
-use crate::differences::{note_uuid_numbered, rename_in, Names};
+use crate::differences::{note_uuid, rename_in, Names};
 use crate::frame::csv::{Cell, CsvOptions, FrameCells, Table};
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
@@ -104,7 +104,7 @@ impl<'f> Renamed<'f> {
                 } else if s.len() == 36 {
                     let number = match last[c] {
                         Some((u, n)) if u == s => Some(n),
-                        _ => note_uuid_numbered(s, &mut names),
+                        _ => note_uuid(s, &mut names),
                     };
                     if let Some(n) = number {
                         last[c] = Some((s, n));
