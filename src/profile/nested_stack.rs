@@ -4,7 +4,6 @@
 //! time-weighted concurrency distribution, self and subtree times (Q4) and the text report.
 //! The Gantt chart is not drawn (not a comparable artifact).
 
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use serde_json::{json, Map, Value};
@@ -76,7 +75,20 @@ pub fn build(frame: &Frame, families: Families) -> CallForest {
             .cmp(&y.example_number)
             .then(x.event_timestamp.total_cmp(&y.event_timestamp))
     });
-    let mut f = CallForest::default();
+    // One node per START of the families: the arena gets its room once (grown by doubling
+    // it was copied at each step and held up to twice the calls).
+    let starts = frame
+        .rows
+        .iter()
+        .filter(|r| {
+            let et = r.event_type.as_str();
+            et.ends_with("_START") && op_type(et, families).is_some()
+        })
+        .count();
+    let mut f = CallForest {
+        nodes: Vec::with_capacity(starts),
+        roots: Vec::new(),
+    };
     let mut i = 0;
     while i < order.len() {
         let ex = frame.rows[order[i]].example_number;
@@ -241,11 +253,10 @@ impl CallForest {
         (self_t, sub)
     }
 
-    /// NAT's `CallNode.__str__`.
-    pub fn render(&self, root: usize) -> String {
+    /// NAT's `CallNode.__str__` of the tree at `root`, appended to `out` (after a newline
+    /// when `out` is not empty), line by line (not a string per line, then joined).
+    pub fn render_into(&self, root: usize, out: &mut String) {
         use std::fmt::Write;
-        // Written line by line into one string (not a string per line, then joined).
-        let mut out = String::new();
         let mut stack = vec![(root, 0usize)];
         while let Some((n, level)) = stack.pop() {
             let x = &self.nodes[n];
@@ -268,7 +279,6 @@ impl CallForest {
             .expect("writing to a String");
             stack.extend(x.children.iter().rev().map(|&c| (c, level + 1)));
         }
-        out
     }
 }
 
@@ -293,7 +303,8 @@ pub fn segments(forest: &CallForest, order: &[usize]) -> Vec<(f64, f64, i64)> {
         ev.push((x.end, -1));
     }
     ev.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut segs = Vec::new();
+    // At most one segment per event after the first.
+    let mut segs = Vec::with_capacity(ev.len().saturating_sub(1));
     let Some(&(mut prev, _)) = ev.first() else {
         return segs;
     };
@@ -406,6 +417,10 @@ pub struct Nested {
     pub report: String,
 }
 
+/// About the bytes of a call's line in the report's trees (its room is reserved at once;
+/// pages not written to are never touched).
+const TREE_LINE: usize = 128;
+
 /// The analysis of `frame`.
 pub fn nested_stack(frame: &Frame) -> Nested {
     let forest = build(frame, Families::All);
@@ -421,8 +436,9 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     let order = forest.dfs();
     let conc = concurrency(&forest, &order);
     let (self_t, sub_t) = forest.times();
-    let mut metrics: Vec<(Text, NodeMetrics)> = Vec::new();
+    let mut metrics: Vec<(Text, NodeMetrics)> = Vec::with_capacity(order.len());
     let mut pos: FxHashMap<&str, usize> = FxHashMap::default();
+    pos.reserve(order.len());
     for &n in &order {
         let x = &forest.nodes[n];
         let m = NodeMetrics {
@@ -442,6 +458,7 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     let mut top: Vec<NodeMetrics> = metrics.iter().map(|(_, m)| m.clone()).collect();
     top.sort_by(|a, b| b.subtree_time.total_cmp(&a.subtree_time));
     top.truncate(5);
+    drop(pos);
     let mut lines = vec![
         "=== Multi-Example Nested Call Profiling Report ===".to_string(),
         format!("Total calls (across all examples): {}", order.len()),
@@ -465,9 +482,13 @@ pub fn nested_stack(frame: &Frame) -> Nested {
         ));
     }
     lines.push("\n-- Full Tree(s) (All Examples) --".to_string());
-    // The trees side by side (they are most of the report).
-    lines.par_extend(forest.roots.par_iter().map(|&r| forest.render(r)));
-    let report = lines.join("\n");
+    // The trees (most of the report) are written into the report itself: a string per tree,
+    // joined, held the report twice.
+    let mut report = lines.join("\n");
+    report.reserve(forest.nodes.len() * TREE_LINE);
+    for &r in &forest.roots {
+        forest.render_into(r, &mut report);
+    }
     Nested {
         forest,
         concurrency: conc,
