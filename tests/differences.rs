@@ -192,7 +192,7 @@ fn token_sums_saturate() {
          "extra": {"ancestry": {"function_id": "f", "function_name": "f"}}}]}),
     );
     let f = atif_drift::frame::from_atif::frame(&t, atif_drift::frame::from_atif::Builder::Pr1751);
-    assert_eq!(f.rows[0].total_tokens, Some(i64::MAX));
+    assert_eq!(f.rows[0].total_tokens(), Some(i64::MAX));
 }
 
 /// `mooncake.tokenizer`: the default tokenizer is the built-in cl100k_base (no download).

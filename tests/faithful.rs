@@ -58,14 +58,15 @@ fn faithful_frame_keeps_what_atif_carries() {
                     x.event_timestamp
                 );
                 assert_eq!(x.event_timestamp, y.event_timestamp, "{ctx}");
-                assert_eq!(x.span_event_timestamp, y.span_event_timestamp, "{ctx}");
+                assert_eq!(x.span_event_timestamp(), y.span_event_timestamp(), "{ctx}");
                 assert_eq!(
-                    (x.prompt_tokens, x.completion_tokens),
-                    (y.prompt_tokens, y.completion_tokens),
+                    (x.prompt_tokens(), x.completion_tokens()),
+                    (y.prompt_tokens(), y.completion_tokens()),
                     "{ctx}"
                 );
                 assert_eq!(
-                    x.total_tokens, y.total_tokens,
+                    x.total_tokens(),
+                    y.total_tokens(),
                     "{ctx}: total = prompt + completion, cached once"
                 );
                 assert_eq!(s(&x.llm_name), s(&y.llm_name), "{ctx}");
@@ -111,10 +112,11 @@ fn faithful_frame_keeps_what_atif_carries() {
                 (s(&y.function_id), s(&y.function_name)),
                 "{ctx}"
             );
-            if x.span_event_timestamp.is_some() {
+            if x.span_event_timestamp().is_some() {
                 assert_eq!(x.event_timestamp, y.event_timestamp, "{ctx}: end time");
                 assert_eq!(
-                    x.span_event_timestamp, y.span_event_timestamp,
+                    x.span_event_timestamp(),
+                    y.span_event_timestamp(),
                     "{ctx}: start time"
                 );
             }

@@ -142,7 +142,7 @@ impl Cells for Renamed<'_> {
 
     fn hidden(&self, r: usize, name: &str) -> Option<f64> {
         match name {
-            "cached_tokens" => self.frame.rows.get(r)?.cached_tokens.map(|n| n as f64),
+            "cached_tokens" => self.frame.rows.get(r)?.cached_tokens().map(|n| n as f64),
             _ => None,
         }
     }
@@ -152,7 +152,7 @@ impl Cells for Renamed<'_> {
             .frame
             .rows
             .iter()
-            .filter(|r| !timed_only || r.span_event_timestamp.is_some())
+            .filter(|r| !timed_only || r.span_event_timestamp().is_some())
             .filter_map(|r| Some((r.example_number, r.call.as_deref()?)))
             .collect();
         calls.sort_unstable();

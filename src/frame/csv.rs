@@ -325,9 +325,9 @@ impl<'f> FrameCells<'f> {
             header: cols.iter().map(|c| c.header().to_string()).collect(),
             cols,
             float_tokens: [
-                float_tokens(|r| r.prompt_tokens),
-                float_tokens(|r| r.completion_tokens),
-                float_tokens(|r| r.total_tokens),
+                float_tokens(|r| r.prompt_tokens()),
+                float_tokens(|r| r.completion_tokens()),
+                float_tokens(|r| r.total_tokens()),
             ],
         }
     }
@@ -388,11 +388,11 @@ impl<'f> FrameCells<'f> {
         match self.cols[c] {
             EventType => Cell::Text(r.event_type.as_str()),
             EventTimestamp => Cell::Float(r.event_timestamp),
-            SpanEventTimestamp => float(r.span_event_timestamp),
+            SpanEventTimestamp => float(r.span_event_timestamp()),
             ExampleNumber => Cell::Int(r.example_number as i64),
-            PromptTokens => tokens(r.prompt_tokens, 0),
-            CompletionTokens => tokens(r.completion_tokens, 1),
-            TotalTokens => tokens(r.total_tokens, 2),
+            PromptTokens => tokens(r.prompt_tokens(), 0),
+            CompletionTokens => tokens(r.completion_tokens(), 1),
+            TotalTokens => tokens(r.total_tokens(), 2),
             LlmTextInput => text(&r.llm_text_input),
             LlmTextOutput => text(&r.llm_text_output),
             LlmNewToken => text(&r.llm_new_token),

@@ -56,34 +56,33 @@ pub fn row(step: &IntermediateStep, example_number: usize, names: &mut Interner)
         _ => "",
     };
     let a = &step.function_ancestry;
-    Row {
-        event_type: et,
-        event_timestamp: step.ts(),
-        span_event_timestamp: step.payload.span_event_timestamp,
-        example_number,
-        prompt_tokens: Some(tu.map_or(0, |t| t.prompt_tokens)),
-        completion_tokens: Some(tu.map_or(0, |t| t.completion_tokens)),
-        total_tokens: Some(tu.map_or(0, |t| t.total_tokens)),
-        llm_text_input: adapter_text(step, EventType::LLM_START, |d| d.input.as_ref()),
-        llm_text_output: adapter_text(step, EventType::LLM_END, |d| d.output.as_ref()),
-        llm_new_token: adapter_text(step, EventType::LLM_NEW_TOKEN, |d| d.chunk.as_ref()),
-        llm_name: Some(names.get(llm_name)),
-        tool_name: Some(names.get(tool_name)),
-        function_name: Some(names.get(&a.function_name)),
-        function_id: Some(names.get(&a.function_id)),
-        parent_function_name: a.parent_name.as_deref().map(|s| names.get(s)),
-        parent_function_id: a.parent_id.as_deref().map(|s| names.get(s)),
-        uuid: Some(names.get(step.uuid())),
-        framework: step.payload.framework.as_deref().map(|s| names.get(s)),
-        parent_id: Some(names.get(&step.parent_id)),
-        seconds_between_calls: step
-            .payload
-            .usage_info
-            .as_ref()
-            .map_or(0, |u| u.seconds_between_calls),
-        cached_tokens: Some(tu.map_or(0, |t| t.cached_tokens)),
-        call: step.atif_call_name().map(|n| names.get(n)),
-    }
+    let mut r = Row::new(et, step.ts(), example_number);
+    r.set_span_event_timestamp(step.payload.span_event_timestamp);
+    r.set_tokens((
+        Some(tu.map_or(0, |t| t.prompt_tokens)),
+        Some(tu.map_or(0, |t| t.completion_tokens)),
+        Some(tu.map_or(0, |t| t.total_tokens)),
+    ));
+    r.set_cached_tokens(Some(tu.map_or(0, |t| t.cached_tokens)));
+    r.llm_text_input = adapter_text(step, EventType::LLM_START, |d| d.input.as_ref());
+    r.llm_text_output = adapter_text(step, EventType::LLM_END, |d| d.output.as_ref());
+    r.llm_new_token = adapter_text(step, EventType::LLM_NEW_TOKEN, |d| d.chunk.as_ref());
+    r.llm_name = Some(names.get(llm_name));
+    r.tool_name = Some(names.get(tool_name));
+    r.function_name = Some(names.get(&a.function_name));
+    r.function_id = Some(names.get(&a.function_id));
+    r.parent_function_name = a.parent_name.as_deref().map(|s| names.get(s));
+    r.parent_function_id = a.parent_id.as_deref().map(|s| names.get(s));
+    r.uuid = Some(names.get(step.uuid()));
+    r.framework = step.payload.framework.as_deref().map(|s| names.get(s));
+    r.parent_id = Some(names.get(&step.parent_id));
+    r.seconds_between_calls = step
+        .payload
+        .usage_info
+        .as_ref()
+        .map_or(0, |u| u.seconds_between_calls);
+    r.call = step.atif_call_name().map(|n| names.get(n));
+    r
 }
 
 /// The frame of a whole trace: requests in file order, steps in file order (not sorted).

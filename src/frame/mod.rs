@@ -7,68 +7,14 @@ pub mod csv;
 pub mod from_atif;
 pub mod from_ist;
 pub mod nova;
+mod row;
 
-use crate::event::EventType;
+pub use row::Row;
 
 /// Shared, immutable text (names repeat on thousands of rows): one pointer (an
 /// `Option<Text>` is 8 bytes, half an `Option<Arc<str>>` and a third of an
 /// `Option<String>`), and `""` or a literal allocates nothing.
 pub type Text = arcstr::ArcStr;
-
-/// One row of NAT's frame (`DataFrameRow`), plus the ATIF-era `span_event_timestamp`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// The event's type.
-    pub event_type: EventType,
-    /// The event's time, seconds since the epoch.
-    pub event_timestamp: f64,
-    /// Only the ATIF-native frame has this column.
-    pub span_event_timestamp: Option<f64>,
-    /// Index of the request (IST) or trajectory (ATIF).
-    pub example_number: usize,
-    /// `None` is pandas' NaN (the ATIF-native frame leaves tokens empty on non-LLM rows).
-    pub prompt_tokens: Option<i64>,
-    /// Completion tokens (LLM_END rows).
-    pub completion_tokens: Option<i64>,
-    /// Total tokens (LLM_END rows).
-    pub total_tokens: Option<i64>,
-    /// `None` is Python `None` (an empty CSV cell, NaN for pandas), distinct from `""`.
-    pub llm_text_input: Option<Text>,
-    /// The LLM's output text.
-    pub llm_text_output: Option<Text>,
-    /// A streamed chunk's text.
-    pub llm_new_token: Option<Text>,
-    /// The LLM's name (LLM rows).
-    pub llm_name: Option<Text>,
-    /// The tool's name (TOOL rows).
-    pub tool_name: Option<Text>,
-    /// The function the event ran in.
-    pub function_name: Option<Text>,
-    /// That function's id.
-    pub function_id: Option<Text>,
-    /// Its parent function's name.
-    pub parent_function_name: Option<Text>,
-    /// Its parent function's id.
-    pub parent_function_id: Option<Text>,
-    /// The event's UUID (shared by a span's start and end).
-    pub uuid: Option<Text>,
-    /// The framework that emitted the event.
-    pub framework: Option<Text>,
-    /// The IST step's `parent_id` (not a CSV column; the prediction trie's sibling map
-    /// uses it). `None` on frames built from ATIF.
-    pub parent_id: Option<Text>,
-    /// `usage_info.seconds_between_calls` (0 without usage; not a CSV column; the
-    /// forecasting matrices use it). Lost in ATIF.
-    pub seconds_between_calls: i64,
-    /// The call's cached prompt tokens (LLM_END rows: IST's `token_usage.cached_tokens`,
-    /// ATIF's `metrics.cached_tokens`; not a CSV column: the drift policy's relations use it).
-    pub cached_tokens: Option<i64>,
-    /// The name of the ATIF tool call this row stands for (not a CSV column; the drift
-    /// engine compares both paths' calls by request and name): on an IST frame, the
-    /// TOOL_END and FUNCTION_END rows NAT's converter exports as tool calls (all but the
-    /// `<workflow>` wrapper); on an ATIF frame, the END row a builder made of a tool call.
-    pub call: Option<Text>,
-}
 
 /// NAT's six `NOVA-*` columns (`LLMMetrics.compute_profiling_metrics`), one entry per row.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -58,7 +58,7 @@ pub fn compute(frame: &Frame) -> Nova {
     for r in &frame.rows {
         if r.event_type == EventType::LLM_END {
             if let Some(u) = r.uuid.as_deref() {
-                ends.insert(u, r.completion_tokens.map_or(f64::NAN, |c| c as f64));
+                ends.insert(u, r.completion_tokens().map_or(f64::NAN, |c| c as f64));
             }
         }
     }

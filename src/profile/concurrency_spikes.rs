@@ -107,10 +107,10 @@ fn active_uuids(
             uuids.push(x.uuid.clone());
         }
         if let Some(r) = x.end_row.map(|r| &frame.rows[r]) {
-            if let Some(p) = r.prompt_tokens.filter(|&p| p > 0) {
+            if let Some(p) = r.prompt_tokens().filter(|&p| p > 0) {
                 p_tokens.push(p as f64);
             }
-            if let Some(tt) = r.total_tokens.filter(|&tt| tt > 0) {
+            if let Some(tt) = r.total_tokens().filter(|&tt| tt > 0) {
                 t_tokens.push(tt as f64);
             }
         }

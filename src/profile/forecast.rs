@@ -87,8 +87,8 @@ fn matrices_from_frame(frame: &Frame) -> Result<Matrices, FitError> {
                 let ts = r.event_timestamp;
                 run.push([
                     prev.map_or(0.0, |p| ts - p),
-                    r.prompt_tokens.unwrap_or(0) as f64,
-                    r.completion_tokens.unwrap_or(0) as f64,
+                    r.prompt_tokens().unwrap_or(0) as f64,
+                    r.completion_tokens().unwrap_or(0) as f64,
                 ]);
                 prev = Some(ts);
             }
@@ -156,8 +156,8 @@ fn matrices_ist(frame: &Frame) -> Result<Matrices, FitError> {
                     })?;
                     run.push([
                         s as f64,
-                        r.prompt_tokens.unwrap_or(0) as f64,
-                        r.completion_tokens.unwrap_or(0) as f64,
+                        r.prompt_tokens().unwrap_or(0) as f64,
+                        r.completion_tokens().unwrap_or(0) as f64,
                     ]);
                 }
                 _ => {}

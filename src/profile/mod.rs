@@ -260,14 +260,14 @@ fn flat_trace_request(frame: &Frame, i: usize, idx: &[usize]) -> Value {
         .iter()
         .map(|&k| {
             let r = &frame.rows[k];
-            let tokens = json!({"prompt_tokens": r.prompt_tokens.unwrap_or(0),
-                                "completion_tokens": r.completion_tokens.unwrap_or(0),
-                                "total_tokens": r.total_tokens.unwrap_or(0)});
+            let tokens = json!({"prompt_tokens": r.prompt_tokens().unwrap_or(0),
+                                "completion_tokens": r.completion_tokens().unwrap_or(0),
+                                "total_tokens": r.total_tokens().unwrap_or(0)});
             let (fname, fid) = (t(&r.function_name, "root"), t(&r.function_id, "root"));
             let (pname, pid) = (t(&r.parent_function_name, ""), t(&r.parent_function_id, ""));
             json!({
                 "event_timestamp": r.event_timestamp,
-                "span_event_timestamp": r.span_event_timestamp,
+                "span_event_timestamp": r.span_event_timestamp(),
                 "event_type": r.event_type.as_str(),
                 "framework": r.framework.as_deref(),
                 "payload": {"UUID": t(&r.uuid, "")},

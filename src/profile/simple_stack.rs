@@ -166,7 +166,7 @@ pub(crate) fn operations(frame: &Frame, end_only: EndOnly) -> Vec<Operation<'_>>
             // 1.6.0rc1: no START → earliest span_event_timestamp of the ENDs, else the END time.
             EndOnly::FromSpanStart if start.is_nan() => {
                 let span = ts(end_t)
-                    .filter_map(|r| r.span_event_timestamp)
+                    .filter_map(|r| r.span_event_timestamp())
                     .fold(f64::NAN, f64::min);
                 if span.is_nan() {
                     end

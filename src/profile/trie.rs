@@ -126,7 +126,7 @@ fn calls(frame: &Frame, rows: &[usize], cfg: &TrieConfig) -> Vec<Call> {
             .iter()
             .find(|&&s| s > end)
             .map(|&s| (s - end) * 1000.0);
-        let span = e.span_event_timestamp;
+        let span = e.span_event_timestamp();
         let mut slack = 0.0;
         if !siblings.is_empty() {
             if let Some(span) = span {
@@ -149,7 +149,7 @@ fn calls(frame: &Frame, rows: &[usize], cfg: &TrieConfig) -> Vec<Call> {
             call_index: *c,
             remaining: ends.len() - i - 1,
             time_to_next_ms,
-            output_tokens: e.completion_tokens.unwrap_or(0),
+            output_tokens: e.completion_tokens().unwrap_or(0),
             call_duration: span.map_or(0.0, |s| end - s),
             workflow_duration: wf,
             slack,

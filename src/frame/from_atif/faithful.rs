@@ -91,12 +91,12 @@ impl Emit<'_> {
             None
         };
         let mut row = ancestry_row(n, self.example, et, ts, anc);
-        row.span_event_timestamp = span;
-        (row.prompt_tokens, row.completion_tokens, row.total_tokens) = (Some(0), Some(0), Some(0));
+        row.set_span_event_timestamp(span);
+        row.set_tokens((Some(0), Some(0), Some(0)));
         row.parent_function_name = row.parent_function_name.filter(|p| !p.is_empty());
         row.parent_function_id = row.parent_function_id.filter(|p| !p.is_empty());
         row.uuid = Some(n.get(uuid));
-        row.cached_tokens = Some(0);
+        row.set_cached_tokens(Some(0));
         self.rows.push(row);
         self.meta.push(Meta::default());
         self.rows.last_mut().expect("just pushed")
@@ -143,10 +143,10 @@ fn push_llm(e: &mut Emit, si: usize, step: &Step, uuid: &str, ts: f64, anc: &Anc
     let r = e.push(EventType::LLM_END, end, anc, uuid);
     r.llm_name = Some(model);
     r.llm_text_output = Some(step.message.text().into());
-    r.prompt_tokens = Some(p);
-    r.completion_tokens = Some(c);
-    r.total_tokens = Some(p.saturating_add(c));
-    r.cached_tokens = Some(cached);
+    r.set_prompt_tokens(Some(p));
+    r.set_completion_tokens(Some(c));
+    r.set_total_tokens(Some(p.saturating_add(c)));
+    r.set_cached_tokens(Some(cached));
     e.tag((si, None), Role::Anchor);
 }
 
@@ -330,7 +330,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
         match step.source.as_str() {
             "user" => {
                 let r = e.push(EventType::WORKFLOW_START, ts, &anc, &uuid);
-                r.span_event_timestamp = anc.start;
+                r.set_span_event_timestamp(anc.start);
                 e.tag((si, None), Role::Anchor);
             }
             "agent" => {
@@ -499,9 +499,9 @@ mod tests {
             (llm[0].event_timestamp, llm[1].event_timestamp),
             (1.25, 2.5)
         );
-        assert_eq!(llm[1].total_tokens, Some(110));
+        assert_eq!(llm[1].total_tokens(), Some(110));
         assert_eq!(llm[1].llm_text_output.as_deref(), Some("out"));
-        assert_eq!(llm[3].prompt_tokens, Some(0));
+        assert_eq!(llm[3].prompt_tokens(), Some(0));
     }
 
     #[test]
@@ -549,7 +549,7 @@ mod tests {
         let fe = find("FUNCTION_END", "F1").unwrap().event_timestamp;
         assert!(fs > 5.0 && fe < 6.0 && fs < fe, "{fs} {fe}");
         assert_eq!(
-            find("TOOL_END", "T1").unwrap().span_event_timestamp,
+            find("TOOL_END", "T1").unwrap().span_event_timestamp(),
             Some(5.0)
         );
     }

@@ -130,30 +130,20 @@ pub(super) fn ancestry_row(
     event_timestamp: f64,
     anc: &Ancestry,
 ) -> Row {
-    Row {
-        event_type,
-        event_timestamp,
-        span_event_timestamp: anc.start,
-        example_number: example,
-        prompt_tokens: None,
-        completion_tokens: None,
-        total_tokens: None,
-        llm_text_input: Some(Text::new()),
-        llm_text_output: Some(Text::new()),
-        llm_new_token: Some(Text::new()),
-        llm_name: Some(n.get("")),
-        tool_name: Some(n.get("")),
-        function_name: Some(n.get(&anc.function_name)),
-        function_id: Some(n.get(&anc.function_id)),
-        parent_function_name: Some(n.get(&anc.parent_name)),
-        parent_function_id: Some(n.get(&anc.parent_id)),
-        uuid: Some(n.get("")),
-        framework: anc.framework.as_deref().map(|f| n.get(f)),
-        parent_id: None,
-        seconds_between_calls: 0,
-        cached_tokens: None,
-        call: None,
-    }
+    let mut r = Row::new(event_type, event_timestamp, example);
+    r.set_span_event_timestamp(anc.start);
+    r.llm_text_input = Some(Text::new());
+    r.llm_text_output = Some(Text::new());
+    r.llm_new_token = Some(Text::new());
+    r.llm_name = Some(n.get(""));
+    r.tool_name = Some(n.get(""));
+    r.function_name = Some(n.get(&anc.function_name));
+    r.function_id = Some(n.get(&anc.function_id));
+    r.parent_function_name = Some(n.get(&anc.parent_name));
+    r.parent_function_id = Some(n.get(&anc.parent_id));
+    r.uuid = Some(n.get(""));
+    r.framework = anc.framework.as_deref().map(|f| n.get(f));
+    r
 }
 
 /// The rows of trajectory number `example`, appended to `rows`.
@@ -217,10 +207,10 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, row
                     let mut r = b.row(EventType::LLM_END, ts, &step_anc);
                     r.llm_text_output = Some(msg);
                     r.llm_name = Some(b.names.get(model));
-                    r.prompt_tokens = Some(p);
-                    r.completion_tokens = Some(c);
-                    r.total_tokens = Some(p.saturating_add(c).saturating_add(cached));
-                    r.cached_tokens = Some(cached);
+                    r.set_prompt_tokens(Some(p));
+                    r.set_completion_tokens(Some(c));
+                    r.set_total_tokens(Some(p.saturating_add(c).saturating_add(cached)));
+                    r.set_cached_tokens(Some(cached));
                     r.uuid = Some(uuid);
                     rows.push(r);
                 } else if !msg.is_empty() && !has_calls && step.observation.is_none() {
@@ -263,7 +253,8 @@ mod tests {
         assert_eq!(f.rows[0].event_timestamp, 1767225601.0);
         assert_eq!(f.rows[0].function_name.as_deref(), Some("wf"));
         assert_eq!(
-            f.rows[0].prompt_tokens, None,
+            f.rows[0].prompt_tokens(),
+            None,
             "tokens are NaN on non-LLM rows"
         );
     }
@@ -290,7 +281,11 @@ mod tests {
             "the user's question, not the prompt"
         );
         assert_eq!(start.uuid, end.uuid);
-        assert_eq!(end.total_tokens, Some(174), "prompt + completion + cached");
+        assert_eq!(
+            end.total_tokens(),
+            Some(174),
+            "prompt + completion + cached"
+        );
         assert_eq!(end.llm_text_output.as_deref(), Some("answer"));
         assert_eq!(
             f.rows[3].event_timestamp, 0.0,
@@ -316,7 +311,7 @@ mod tests {
             r.event_timestamp, 1767225605.0,
             "the step's time, not the tool's"
         );
-        assert_eq!(r.span_event_timestamp, Some(1767225603.0));
+        assert_eq!(r.span_event_timestamp(), Some(1767225603.0));
         assert_eq!(r.tool_name.as_deref(), Some("search"));
         assert_eq!(r.llm_text_output.as_deref(), Some("hit"));
         assert_eq!(r.framework.as_deref(), Some("langchain"));

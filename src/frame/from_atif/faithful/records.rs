@@ -52,7 +52,7 @@ fn apply_record(
                     row.event_timestamp = x;
                 }
             }
-            "span_event_timestamp" => row.span_event_timestamp = v.as_f64(),
+            "span_event_timestamp" => row.set_span_event_timestamp(v.as_f64()),
             "name" => name = v.as_str().map(str::to_string),
             "uuid" => row.uuid = v.as_str().map(|s| names.get(s)),
             "ancestry" => {
@@ -72,10 +72,10 @@ fn apply_record(
                     _ => {}
                 }
             }
-            "prompt_tokens" => row.prompt_tokens = int(v),
-            "completion_tokens" => row.completion_tokens = int(v),
-            "total_tokens" => row.total_tokens = int(v),
-            "cached_tokens" => row.cached_tokens = int(v),
+            "prompt_tokens" => row.set_prompt_tokens(int(v)),
+            "completion_tokens" => row.set_completion_tokens(int(v)),
+            "total_tokens" => row.set_total_tokens(int(v)),
+            "cached_tokens" => row.set_cached_tokens(int(v)),
             "seconds_between_calls" => row.seconds_between_calls = int(v).unwrap_or(0),
             "parent_id" => row.parent_id = v.as_str().map(|s| names.get(s)),
             "seq" => meta.seq = v.as_u64(),
@@ -99,8 +99,8 @@ fn owned_base(anchor: &Row, event_type: EventType) -> Row {
     r.llm_text_input = Some(Text::new());
     r.llm_text_output = Some(Text::new());
     r.llm_new_token = Some(Text::new());
-    (r.prompt_tokens, r.completion_tokens, r.total_tokens) = (Some(0), Some(0), Some(0));
-    r.cached_tokens = Some(0);
+    r.set_tokens((Some(0), Some(0), Some(0)));
+    r.set_cached_tokens(Some(0));
     r.seconds_between_calls = 0;
     r.parent_id = None;
     r.call = None;
@@ -116,11 +116,11 @@ fn orphan_base(names: &mut Interner, example: usize) -> Row {
         0.0,
         &Default::default(),
     );
-    (r.prompt_tokens, r.completion_tokens, r.total_tokens) = (Some(0), Some(0), Some(0));
-    r.cached_tokens = Some(0);
+    r.set_tokens((Some(0), Some(0), Some(0)));
+    r.set_cached_tokens(Some(0));
     r.parent_function_id = None;
     r.parent_function_name = None;
-    r.span_event_timestamp = None;
+    r.set_span_event_timestamp(None);
     r
 }
 
