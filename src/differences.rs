@@ -11,8 +11,9 @@ use serde_json::Value;
 /// drift's names held as strings were a tenth of its peak memory.
 #[derive(Debug, Default, PartialEq)]
 pub struct Names {
-    /// UUID → the number of its name.
-    numbers: rustc_hash::FxHashMap<u128, u32>,
+    /// UUID ([`key`]) → the number of its name. Keyed by two `u64`, not a `u128`: an entry
+    /// is then 24 bytes, not 32 (a `u128` is aligned to 16).
+    numbers: rustc_hash::FxHashMap<[u64; 2], u32>,
     /// The names, by number.
     names: Vec<crate::frame::Text>,
 }
@@ -20,7 +21,7 @@ pub struct Names {
 impl Names {
     /// The name of `text` when it is a UUID that has one.
     pub fn get(&self, text: &str) -> Option<&crate::frame::Text> {
-        let n = self.numbers.get(&uuid_bits(text.as_bytes())?)?;
+        let n = self.numbers.get(&key(uuid_bits(text.as_bytes())?))?;
         Some(&self.names[*n as usize])
     }
 
@@ -291,10 +292,15 @@ fn name_of(bits: u128, names: &mut Names) -> &crate::frame::Text {
     &names.names[n as usize]
 }
 
+/// A UUID's bits as [`Names`] keys them.
+fn key(bits: u128) -> [u64; 2] {
+    [(bits >> 64) as u64, bits as u64]
+}
+
 /// The number of the name of the UUID of these `bits` (named now when it has no name yet).
 fn number_of(bits: u128, names: &mut Names) -> u32 {
     let next = names.names.len() as u32;
-    let n = *names.numbers.entry(bits).or_insert(next);
+    let n = *names.numbers.entry(key(bits)).or_insert(next);
     if n == next {
         names.names.push(arcstr::format!("U{next}"));
     }
