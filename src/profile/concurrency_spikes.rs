@@ -13,7 +13,7 @@
 use serde_json::{json, Map, Value};
 
 use super::nested_stack::{build, midpoint_level, percentiles, segments, CallForest, Families};
-use super::pyfloat::{fixed, Fixed};
+use super::pyfloat::{fixed, int_len_bound, Fixed};
 use crate::frame::{Frame, Text};
 use crate::numeric::np_mean;
 
@@ -216,8 +216,21 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
 /// The report, written line by line into one string (at 100,000 requests it lists over a
 /// million spike intervals: a string per line, then joined, held the report twice over).
 fn report(a: &SpikeAnalysis) -> String {
-    // About 70 bytes per interval line.
-    let mut out = String::with_capacity(1024 + 72 * a.spikes.len());
+    // Room for every line at once (most of it the interval lines), the rest given back at
+    // the end.
+    let bound = |(i, s): (usize, &Spike)| {
+        SPIKE_LINE
+            + int_len_bound(i as i64 + 1)
+            + int_len_bound(s.concurrency)
+            + int_len_bound(s.active_uuids.len() as i64)
+            + [s.start, s.end, s.end - s.start]
+                .map(|v| Fixed(v, 2).len_bound())
+                .iter()
+                .sum::<usize>()
+    };
+    let room = 4096 + 64 * (a.distribution.len() + a.latency_by_level.len());
+    let mut out =
+        String::with_capacity(room + a.spikes.iter().enumerate().map(bound).sum::<usize>());
     line(&mut out, format_args!("=== Concurrency Spike Analysis ==="));
     line(
         &mut out,
@@ -249,8 +262,12 @@ fn report(a: &SpikeAnalysis) -> String {
     );
     spike_lines(&mut out, a);
     correlation_lines(&mut out, a);
+    out.shrink_to_fit();
     out
 }
+
+/// A spike interval line's fixed text: "\n) -, concurrency=, length=, #active_calls=".
+const SPIKE_LINE: usize = 48;
 
 /// A line of the report, after the ones before (NAT's `"\n".join(lines)`).
 fn line(out: &mut String, args: std::fmt::Arguments) {

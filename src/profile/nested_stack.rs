@@ -253,6 +253,24 @@ impl CallForest {
         (self_t, sub)
     }
 
+    /// At least the bytes [`CallForest::render_into`] writes for every root.
+    pub fn trees_len_bound(&self) -> usize {
+        // The line's fixed text: "\n- ' (uuid=, start=, end=, dur=)" and the quotes.
+        const LINE: usize = 40;
+        let mut total = 0;
+        let mut stack: Vec<(usize, usize)> = self.roots.iter().map(|&r| (r, 0)).collect();
+        while let Some((n, level)) = stack.pop() {
+            let x = &self.nodes[n];
+            total += LINE + 2 * level + x.op_type.len() + x.name.len() + x.uuid.len();
+            total += [x.start, x.end, x.duration]
+                .map(|v| Fixed(v, 2).len_bound())
+                .iter()
+                .sum::<usize>();
+            stack.extend(x.children.iter().map(|&c| (c, level + 1)));
+        }
+        total
+    }
+
     /// NAT's `CallNode.__str__` of the tree at `root`, appended to `out` (after a newline
     /// when `out` is not empty), line by line (not a string per line, then joined).
     pub fn render_into(&self, root: usize, out: &mut String) {
@@ -417,10 +435,6 @@ pub struct Nested {
     pub report: String,
 }
 
-/// About the bytes of a call's line in the report's trees (its room is reserved at once;
-/// pages not written to are never touched).
-const TREE_LINE: usize = 128;
-
 /// The analysis of `frame`.
 pub fn nested_stack(frame: &Frame) -> Nested {
     let forest = build(frame, Families::All);
@@ -485,10 +499,12 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     // The trees (most of the report) are written into the report itself: a string per tree,
     // joined, held the report twice.
     let mut report = lines.join("\n");
-    report.reserve(forest.nodes.len() * TREE_LINE);
+    report.reserve(forest.trees_len_bound());
     for &r in &forest.roots {
         forest.render_into(r, &mut report);
     }
+    // The room not written to (most of it never touched) goes back.
+    report.shrink_to_fit();
     Nested {
         forest,
         concurrency: conc,
