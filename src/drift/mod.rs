@@ -986,31 +986,23 @@ fn drift_sides(
     // unit after it otherwise).
     let (csv, after_csv) = Unit::ALL.split_at(1);
     debug_assert_eq!(csv, [Unit::Csv]);
-    let mut outputs = {
+    let drift_units = |ist: &Frame, atif: &[Frame], units: &[Unit]| {
         let paths = Paths {
-            ist: &ist_frame,
-            atif: &atif_frames,
+            ist,
+            atif,
             builders,
             cfg,
             policy,
         };
-        units_drift(&paths, csv, lap)
+        units_drift(&paths, units, lap)
     };
+    let mut outputs = drift_units(&ist_frame, &atif_frames, csv);
     for f in std::iter::once(&mut ist_frame).chain(&mut atif_frames) {
         f.nova = None;
     }
     // The timelines beside the outputs.
     let (after, timelines) = rayon::join(
-        || {
-            let paths = Paths {
-                ist: &ist_frame,
-                atif: &atif_frames,
-                builders,
-                cfg,
-                policy,
-            };
-            units_drift(&paths, after_csv, lap)
-        },
+        || drift_units(&ist_frame, &atif_frames, after_csv),
         || match with_timelines {
             true => timeline::timelines(&ist_frame, &atif_frames),
             false => vec![Vec::new(); atif_frames.len()],
