@@ -9,25 +9,48 @@ use serde_json::Value;
 /// UUID → its name (`U0`, `U1`, …), in order of first appearance. Keyed by the UUID's 128
 /// bits (a UUID as [`uuid_bits`] reads one has no other spelling): at 100,000 requests the
 /// drift's names held as strings were a tenth of its peak memory.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Names {
     /// UUID ([`key`]) → the number of its name. Keyed by two `u64`, not a `u128`: an entry
     /// is then 24 bytes, not 32 (a `u128` is aligned to 16).
     numbers: rustc_hash::FxHashMap<[u64; 2], u32>,
-    /// The names, by number.
+    /// The names as shared text, by number, made when first asked for ([`Names::text`]):
+    /// numbers from `names.len()` on have none yet. A report renamed in place
+    /// ([`rename_owned`]) writes its names' digits and never makes them.
     names: Vec<crate::frame::Text>,
+}
+
+/// Names are equal when they number the same UUIDs alike (whichever texts were made).
+impl PartialEq for Names {
+    fn eq(&self, other: &Names) -> bool {
+        self.numbers == other.numbers
+    }
 }
 
 impl Names {
     /// The name of `text` when it is a UUID that has one.
-    pub fn get(&self, text: &str) -> Option<&crate::frame::Text> {
-        let n = self.numbers.get(&key(uuid_bits(text.as_bytes())?))?;
-        Some(&self.names[*n as usize])
+    pub fn get(&self, text: &str) -> Option<crate::frame::Text> {
+        let n = *self.numbers.get(&key(uuid_bits(text.as_bytes())?))?;
+        Some(match self.names.get(n as usize) {
+            Some(name) => name.clone(),
+            None => arcstr::format!("U{n}"),
+        })
     }
 
-    /// The name numbered `n` (by [`note_uuid`]).
+    /// The name numbered `n` (by [`note_uuid`], which makes it).
     pub fn by_number(&self, n: u32) -> &crate::frame::Text {
         &self.names[n as usize]
+    }
+
+    /// The name numbered `n` as shared text, made now (with every name before it) when it
+    /// has not been yet.
+    fn text(&mut self, n: u32) -> &crate::frame::Text {
+        let n = n as usize;
+        while self.names.len() <= n {
+            let next = self.names.len();
+            self.names.push(arcstr::format!("U{next}"));
+        }
+        &self.names[n]
     }
 }
 
@@ -289,7 +312,7 @@ fn uuid_bits(b: &[u8]) -> Option<u128> {
 /// has none yet.
 fn name_of(bits: u128, names: &mut Names) -> &crate::frame::Text {
     let n = number_of(bits, names);
-    &names.names[n as usize]
+    names.text(n)
 }
 
 /// A UUID's bits as [`Names`] keys them.
@@ -297,21 +320,19 @@ fn key(bits: u128) -> [u64; 2] {
     [(bits >> 64) as u64, bits as u64]
 }
 
-/// The number of the name of the UUID of these `bits` (named now when it has no name yet).
+/// The number of the name of the UUID of these `bits` (numbered now when it has none yet).
 fn number_of(bits: u128, names: &mut Names) -> u32 {
-    let next = names.names.len() as u32;
-    let n = *names.numbers.entry(key(bits)).or_insert(next);
-    if n == next {
-        names.names.push(arcstr::format!("U{next}"));
-    }
-    n
+    let next = names.numbers.len() as u32;
+    *names.numbers.entry(key(bits)).or_insert(next)
 }
 
 /// When `text` is one UUID: name it as [`rename_in`] would, without copying its name out, and
 /// return the number of its name ([`Names::by_number`]), so that a caller reading it again
 /// need not look it up.
 pub fn note_uuid(text: &str, names: &mut Names) -> Option<u32> {
-    Some(number_of(uuid_bits(text.as_bytes())?, names))
+    let n = number_of(uuid_bits(text.as_bytes())?, names);
+    names.text(n);
+    Some(n)
 }
 
 /// [`rename_in`] of shared text: a whole UUID becomes its name (shared by every place that
@@ -363,9 +384,21 @@ pub fn rename_owned(text: String, names: &mut Names) -> String {
     while let Some((start, bits)) = next_uuid(&b, read) {
         b.copy_within(read..start, write);
         write += start - read;
-        let name = name_of(bits, names).as_bytes();
-        b[write..write + name.len()].copy_from_slice(name);
-        write += name.len();
+        // `U` and the number's digits (at most 11 bytes: a UUID is 36).
+        let mut n = number_of(bits, names);
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        b[write] = b'U';
+        b[write + 1..write + 1 + digits.len() - i].copy_from_slice(&digits[i..]);
+        write += 1 + digits.len() - i;
         read = start + 36;
     }
     b.copy_within(read.., write);
@@ -458,7 +491,7 @@ mod tests {
         let mut names = Names::default();
         let text = format!("{u} {other} {u}");
         assert_eq!(rename_in(&text, &mut names), "U0 U1 U0");
-        assert_eq!(names.get(other).map(|t| t.as_str()), Some("U1"));
+        assert_eq!(names.get(other).as_deref(), Some("U1"));
         assert_eq!(names.get("not a uuid"), None);
     }
 
