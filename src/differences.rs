@@ -47,8 +47,10 @@ impl Names {
     fn text(&mut self, n: u32) -> &crate::frame::Text {
         let n = n as usize;
         while self.names.len() <= n {
-            let next = self.names.len();
-            self.names.push(arcstr::format!("U{next}"));
+            let mut buf = [0u8; NAME_MAX];
+            let name = name_bytes(self.names.len() as u32, &mut buf);
+            let name = std::str::from_utf8(name).expect("ASCII digits");
+            self.names.push(crate::frame::Text::from(name));
         }
         &self.names[n]
     }
@@ -315,6 +317,26 @@ fn name_of(bits: u128, names: &mut Names) -> &crate::frame::Text {
     names.text(n)
 }
 
+/// The longest name: `U` and the ten digits of a `u32`.
+const NAME_MAX: usize = 11;
+
+/// Name number `n` (`U` and its digits), written at the end of `buf` (a name is made for
+/// each of millions of UUIDs: `format!` grew a string for it, a copy per digit or two).
+fn name_bytes(mut n: u32, buf: &mut [u8; NAME_MAX]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    i -= 1;
+    buf[i] = b'U';
+    &buf[i..]
+}
+
 /// A UUID's bits as [`Names`] keys them.
 fn key(bits: u128) -> [u64; 2] {
     [(bits >> 64) as u64, bits as u64]
@@ -384,21 +406,11 @@ pub fn rename_owned(text: String, names: &mut Names) -> String {
     while let Some((start, bits)) = next_uuid(&b, read) {
         b.copy_within(read..start, write);
         write += start - read;
-        // `U` and the number's digits (at most 11 bytes: a UUID is 36).
-        let mut n = number_of(bits, names);
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        b[write] = b'U';
-        b[write + 1..write + 1 + digits.len() - i].copy_from_slice(&digits[i..]);
-        write += 1 + digits.len() - i;
+        // The name is at most 11 bytes: it fits where the 36 of the UUID were.
+        let mut buf = [0u8; NAME_MAX];
+        let name = name_bytes(number_of(bits, names), &mut buf);
+        b[write..write + name.len()].copy_from_slice(name);
+        write += name.len();
         read = start + 36;
     }
     b.copy_within(read.., write);
@@ -493,6 +505,14 @@ mod tests {
         assert_eq!(rename_in(&text, &mut names), "U0 U1 U0");
         assert_eq!(names.get(other).as_deref(), Some("U1"));
         assert_eq!(names.get("not a uuid"), None);
+    }
+
+    #[test]
+    fn a_name_is_u_and_its_number() {
+        let mut buf = [0u8; NAME_MAX];
+        for n in [0, 7, 10, 99, 100, 123_456, u32::MAX] {
+            assert_eq!(name_bytes(n, &mut buf), format!("U{n}").as_bytes());
+        }
     }
 
     proptest::proptest! {
