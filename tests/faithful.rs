@@ -38,7 +38,7 @@ fn faithful_frame_keeps_what_atif_carries() {
             let ends = |rows: &[Row]| -> Vec<Row> {
                 let mut v: Vec<Row> = rows
                     .iter()
-                    .filter(|r| r.example_number == ex && r.event_type == EventType::LLM_END)
+                    .filter(|r| r.example_number() == ex && r.event_type == EventType::LLM_END)
                     .cloned()
                     .collect();
                 v.sort_by(|x, y| x.event_timestamp.total_cmp(&y.event_timestamp));

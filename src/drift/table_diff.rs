@@ -113,7 +113,7 @@ impl<'f> Renamed<'f> {
                 }
             }
         }
-        let examples = frame.rows.iter().map(|r| r.example_number).max();
+        let examples = frame.rows.iter().map(|r| r.example_number()).max();
         Renamed {
             frame,
             example_column: col(cells.header(), "example_number"),
@@ -153,7 +153,7 @@ impl Cells for Renamed<'_> {
             .rows
             .iter()
             .filter(|r| !timed_only || r.span_event_timestamp().is_some())
-            .filter_map(|r| Some((r.example_number, r.call.as_deref()?)))
+            .filter_map(|r| Some((r.example_number(), r.call.as_deref()?)))
             .collect();
         calls.sort_unstable();
         calls

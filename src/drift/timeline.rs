@@ -98,7 +98,7 @@ impl RequestTimeline {
 
 /// The first [`CANDIDATES`] request numbers of `frame`.
 fn candidates(frame: &Frame) -> Vec<usize> {
-    let mut numbers: Vec<usize> = frame.rows.iter().map(|r| r.example_number).collect();
+    let mut numbers: Vec<usize> = frame.rows.iter().map(|r| r.example_number()).collect();
     numbers.sort_unstable();
     numbers.dedup();
     numbers.truncate(CANDIDATES);
@@ -110,7 +110,7 @@ fn rows_of(frame: &Frame, numbers: &[usize]) -> Vec<Vec<usize>> {
     let slot: FxHashMap<usize, usize> = numbers.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     let mut rows = vec![Vec::new(); numbers.len()];
     for (i, r) in frame.rows.iter().enumerate() {
-        if let Some(&k) = slot.get(&r.example_number) {
+        if let Some(&k) = slot.get(&r.example_number()) {
             rows[k].push(i);
         }
     }

@@ -389,7 +389,7 @@ impl<'f> FrameCells<'f> {
             EventType => Cell::Text(r.event_type.as_str()),
             EventTimestamp => Cell::Float(r.event_timestamp),
             SpanEventTimestamp => float(r.span_event_timestamp()),
-            ExampleNumber => Cell::Int(r.example_number as i64),
+            ExampleNumber => Cell::Int(r.example_number() as i64),
             PromptTokens => tokens(r.prompt_tokens(), 0),
             CompletionTokens => tokens(r.completion_tokens(), 1),
             TotalTokens => tokens(r.total_tokens(), 2),

@@ -94,20 +94,23 @@ impl Frame {
         let rows = &self.rows;
         if rows
             .windows(2)
-            .all(|w| w[0].example_number <= w[1].example_number)
+            .all(|w| w[0].example_number() <= w[1].example_number())
         {
             // Each run's indices allocated once, at their number.
             let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
             let mut start = 0;
-            for run in rows.chunk_by(|a, b| a.example_number == b.example_number) {
-                out.push((run[0].example_number, (start..start + run.len()).collect()));
+            for run in rows.chunk_by(|a, b| a.example_number() == b.example_number()) {
+                out.push((
+                    run[0].example_number(),
+                    (start..start + run.len()).collect(),
+                ));
                 start += run.len();
             }
             return out;
         }
         let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for (i, r) in self.rows.iter().enumerate() {
-            by.entry(r.example_number).or_default().push(i);
+            by.entry(r.example_number()).or_default().push(i);
         }
         by.into_iter().collect()
     }
@@ -121,7 +124,7 @@ mod tests {
     fn by_map(f: &Frame) -> Vec<(usize, Vec<usize>)> {
         let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for (i, r) in f.rows.iter().enumerate() {
-            by.entry(r.example_number).or_default().push(i);
+            by.entry(r.example_number()).or_default().push(i);
         }
         by.into_iter().collect()
     }
@@ -132,8 +135,8 @@ mod tests {
         assert!(by_map(&f).len() > 1, "several examples");
         assert_eq!(f.rows_by_example(), by_map(&f));
         // Out of order: the last example's rows first.
-        let last = f.rows.last().unwrap().example_number;
-        f.rows.sort_by_key(|r| r.example_number != last);
+        let last = f.rows.last().unwrap().example_number();
+        f.rows.sort_by_key(|r| r.example_number() != last);
         assert_eq!(f.rows_by_example(), by_map(&f));
     }
 }

@@ -20,7 +20,7 @@ pub fn compute(frame: &Frame) -> Nova {
     let mut groups: FxHashMap<(usize, &str), Vec<usize>> = FxHashMap::default();
     for (i, r) in frame.rows.iter().enumerate() {
         if let Some(f) = r.function_name.as_deref() {
-            groups.entry((r.example_number, f)).or_default().push(i);
+            groups.entry((r.example_number(), f)).or_default().push(i);
         }
     }
     for idx in groups.values() {
@@ -72,13 +72,15 @@ pub fn compute(frame: &Frame) -> Nova {
     // Time to session end: (max timestamp of the example - timestamp) * 1000.
     let mut max_ts: FxHashMap<usize, f64> = FxHashMap::default();
     for r in &frame.rows {
-        let m = max_ts.entry(r.example_number).or_insert(f64::NEG_INFINITY);
+        let m = max_ts
+            .entry(r.example_number())
+            .or_insert(f64::NEG_INFINITY);
         if r.event_timestamp > *m {
             *m = r.event_timestamp;
         }
     }
     for (i, r) in frame.rows.iter().enumerate() {
-        nova.time_to_session_end[i] = (max_ts[&r.example_number] - r.event_timestamp) * 1000.0;
+        nova.time_to_session_end[i] = (max_ts[&r.example_number()] - r.event_timestamp) * 1000.0;
     }
     nova
 }

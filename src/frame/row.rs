@@ -9,8 +9,9 @@ use crate::event::EventType;
 ///
 /// Its optional numbers (the span start and the four token counts) are read and written
 /// through methods ([`Row::prompt_tokens`], [`Row::set_prompt_tokens`]…): which of them are
-/// present is one byte beside the event type, so the row is 176 bytes, not 216 (an
-/// `Option<i64>` is 16 bytes; at 100,000 light requests a drift holds 7 million rows).
+/// present is one byte beside the event type, and the example number is a `u32` in the bytes
+/// after it, so the row is 168 bytes, not 216 (an `Option<i64>` is 16 bytes; at 100,000
+/// light requests a drift holds 7 million rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// The event's type.
@@ -18,11 +19,11 @@ pub struct Row {
     /// Bit `1 << k` set when the `k`-th optional number (`optional_numbers!`) is present; an
     /// absent one holds its type's default, so rows compare as their values do.
     present: u8,
+    /// [`Row::example_number`], in the bytes beside the two above.
+    example: u32,
     /// The event's time, seconds since the epoch.
     pub event_timestamp: f64,
     span_event_timestamp: f64,
-    /// Index of the request (IST) or trajectory (ATIF).
-    pub example_number: usize,
     prompt_tokens: i64,
     completion_tokens: i64,
     total_tokens: i64,
@@ -62,7 +63,7 @@ pub struct Row {
     pub call: Option<Text>,
 }
 
-const _: () = assert!(std::mem::size_of::<Row>() == 176);
+const _: () = assert!(std::mem::size_of::<Row>() == 168);
 
 /// The optional numbers' getters and setters, and their bits in `present`.
 macro_rules! optional_numbers {
@@ -107,15 +108,23 @@ optional_numbers! {
 }
 
 impl Row {
+    /// Index of the request (IST) or trajectory (ATIF).
+    #[inline]
+    pub fn example_number(&self) -> usize {
+        self.example as usize
+    }
+
     /// A row of `event_type` at `event_timestamp` in example `example_number`, every other
     /// column empty (`None`, and no seconds between calls).
     pub fn new(event_type: EventType, event_timestamp: f64, example_number: usize) -> Row {
         Row {
             event_type,
             present: 0,
+            example: u32::try_from(example_number).expect(
+                "an example number beyond u32 (four billion requests do not fit in memory)",
+            ),
             event_timestamp,
             span_event_timestamp: 0.0,
-            example_number,
             prompt_tokens: 0,
             completion_tokens: 0,
             total_tokens: 0,

@@ -493,7 +493,7 @@ mod tests {
             .ist_frame
             .rows
             .iter()
-            .map(|r| r.example_number)
+            .map(|r| r.example_number())
             .collect();
         assert!(examples.windows(2).all(|w| w[0] <= w[1]) && examples[examples.len() - 1] == 149);
         assert_eq!(

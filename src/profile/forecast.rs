@@ -132,8 +132,8 @@ fn assemble(runs: Vec<Rows>, integer: bool) -> Matrices {
 fn matrices_ist(frame: &Frame) -> Result<Matrices, FitError> {
     let mut by_example: Vec<Vec<usize>> = vec![Vec::new(); frame.examples];
     for (i, r) in frame.rows.iter().enumerate() {
-        if r.example_number < by_example.len() {
-            by_example[r.example_number].push(i);
+        if r.example_number() < by_example.len() {
+            by_example[r.example_number()].push(i);
         }
     }
     if by_example.is_empty() {

@@ -71,8 +71,8 @@ pub fn build(frame: &Frame, families: Families) -> CallForest {
     let mut order: Vec<usize> = (0..frame.rows.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&frame.rows[a], &frame.rows[b]);
-        x.example_number
-            .cmp(&y.example_number)
+        x.example_number()
+            .cmp(&y.example_number())
             .then(x.event_timestamp.total_cmp(&y.event_timestamp))
     });
     // One node per START of the families: the arena gets its room once (grown by doubling
@@ -91,9 +91,9 @@ pub fn build(frame: &Frame, families: Families) -> CallForest {
     };
     let mut i = 0;
     while i < order.len() {
-        let ex = frame.rows[order[i]].example_number;
+        let ex = frame.rows[order[i]].example_number();
         let mut j = i;
-        while j < order.len() && frame.rows[order[j]].example_number == ex {
+        while j < order.len() && frame.rows[order[j]].example_number() == ex {
             j += 1;
         }
         build_example(frame, &order[i..j], families, &mut f);

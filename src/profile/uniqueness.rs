@@ -72,7 +72,10 @@ pub fn token_uniqueness(frame: &Frame) -> Vec<(String, [f64; 3])> {
     for (i, r) in frame.rows.iter().enumerate() {
         if r.event_type == EventType::LLM_START {
             if let Some(name) = r.llm_name.as_deref() {
-                groups.entry((name, r.example_number)).or_default().push(i);
+                groups
+                    .entry((name, r.example_number()))
+                    .or_default()
+                    .push(i);
             }
         }
     }
