@@ -33,7 +33,7 @@ impl Names {
         let n = *self.numbers.get(&key(uuid_bits(text.as_bytes())?))?;
         Some(match self.names.get(n as usize) {
             Some(name) => name.clone(),
-            None => arcstr::format!("U{n}"),
+            None => name_text(n),
         })
     }
 
@@ -47,10 +47,7 @@ impl Names {
     fn text(&mut self, n: u32) -> &crate::frame::Text {
         let n = n as usize;
         while self.names.len() <= n {
-            let mut buf = [0u8; NAME_MAX];
-            let name = name_bytes(self.names.len() as u32, &mut buf);
-            let name = std::str::from_utf8(name).expect("ASCII digits");
-            self.names.push(crate::frame::Text::from(name));
+            self.names.push(name_text(self.names.len() as u32));
         }
         &self.names[n]
     }
@@ -335,6 +332,13 @@ fn name_bytes(mut n: u32, buf: &mut [u8; NAME_MAX]) -> &[u8] {
     i -= 1;
     buf[i] = b'U';
     &buf[i..]
+}
+
+/// Name number `n` as shared text.
+fn name_text(n: u32) -> crate::frame::Text {
+    let mut buf = [0u8; NAME_MAX];
+    let name = std::str::from_utf8(name_bytes(n, &mut buf)).expect("ASCII digits");
+    crate::frame::Text::from(name)
 }
 
 /// A UUID's bits as [`Names`] keys them.

@@ -13,7 +13,7 @@
 use serde_json::{json, Map, Value};
 
 use super::nested_stack::{build, midpoint_level, percentiles, segments, CallForest, Families};
-use super::pyfloat::{fixed, int_len_bound, Fixed};
+use super::pyfloat::{fixed, fixed_len_bound, int_len_bound, Fixed};
 use crate::frame::{Frame, Text};
 use crate::numeric::np_mean;
 
@@ -223,10 +223,7 @@ fn report(a: &SpikeAnalysis) -> String {
             + int_len_bound(i as i64 + 1)
             + int_len_bound(s.concurrency)
             + int_len_bound(s.active_uuids.len() as i64)
-            + [s.start, s.end, s.end - s.start]
-                .map(|v| Fixed(v, 2).len_bound())
-                .iter()
-                .sum::<usize>()
+            + fixed_len_bound(&[s.start, s.end, s.end - s.start], 2)
     };
     let room = 4096 + 64 * (a.distribution.len() + a.latency_by_level.len());
     let mut out =

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use serde_json::{json, Map, Value};
 
-use super::pyfloat::{fixed, Fixed};
+use super::pyfloat::{fixed, fixed_len_bound, Fixed};
 use crate::frame::{Frame, Text};
 
 /// A call tree: nodes in an arena, children by index.
@@ -262,10 +262,7 @@ impl CallForest {
         while let Some((n, level)) = stack.pop() {
             let x = &self.nodes[n];
             total += LINE + 2 * level + x.op_type.len() + x.name.len() + x.uuid.len();
-            total += [x.start, x.end, x.duration]
-                .map(|v| Fixed(v, 2).len_bound())
-                .iter()
-                .sum::<usize>();
+            total += fixed_len_bound(&[x.start, x.end, x.duration], 2);
             stack.extend(x.children.iter().map(|&c| (c, level + 1)));
         }
         total

@@ -26,6 +26,11 @@ impl Fixed {
     }
 }
 
+/// At least the bytes `Fixed(v, prec)` writes for each of `values`, summed.
+pub fn fixed_len_bound(values: &[f64], prec: usize) -> usize {
+    values.iter().map(|&v| Fixed(v, prec).len_bound()).sum()
+}
+
 /// At least the bytes `n` is written as.
 pub fn int_len_bound(n: i64) -> usize {
     1 + n.unsigned_abs().checked_ilog10().unwrap_or(0) as usize + 1
