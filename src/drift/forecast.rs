@@ -18,7 +18,7 @@ use super::{
 };
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
-use crate::profile::forecast::{forecast_parts, with_matrices, Matrices};
+use crate::profile::forecast::{forecast_parts, with_matrices, Matrices, MatrixRow};
 
 const FILE: &str = "forecast.json";
 
@@ -66,10 +66,10 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     let (doc, matrices) = rayon::join(
         || json_groups(FILE, &left.doc, &right.doc, policy, builder),
         || {
-            [("X", &lm.x, &rm.x), ("Y", &lm.y, &rm.y)]
+            [("X", Matrices::x as Row), ("Y", Matrices::y)]
                 .into_par_iter()
-                .map(|(name, a, b)| {
-                    matrix_groups(name, (a, lm.integer), (b, rm.integer), policy, builder)
+                .map(|(name, row)| {
+                    matrix_groups(name, rows(lm, row), rows(rm, row), policy, builder)
                 })
                 .collect::<Vec<_>>()
         },
@@ -78,8 +78,13 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     // so the order of the folds only keeps each pattern's first example first.
     let (groups, differing) =
         Groups::fold(std::iter::once(doc).chain(matrices)).expect("the document part");
-    let leaves =
-        |s: &Side, m: &Matrices| leaf_count(&s.doc) + matrix_leaves(&m.x) + matrix_leaves(&m.y);
+    let leaves = |s: &Side, m: &Matrices| {
+        let matrix = |row: Row| {
+            let (n, cells) = rows(m, row);
+            array_leaves(n, cells)
+        };
+        leaf_count(&s.doc) + matrix(Matrices::x) + matrix(Matrices::y)
+    };
     let compared = leaves(left, lm).max(leaves(right, rm));
     OutputDrift {
         file: FILE.into(),
@@ -89,16 +94,53 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     }
 }
 
-/// A matrix row: its cells, integers or not.
-struct Cells<'a>(&'a [f64], bool);
+/// A row of `X` or `Y` of [`Matrices`].
+type Row = for<'m> fn(&'m Matrices, usize) -> MatrixRow<'m>;
 
-impl Lane for Cells<'_> {
+/// Matrix `row` of `m` (`X` or `Y`): its rows, and its row `i`'s cells.
+fn rows<'m>(
+    m: &'m Matrices,
+    row: Row,
+) -> (usize, impl Fn(usize) -> Cells<MatrixRow<'m>> + Sync + 'm) {
+    (m.samples(), move |i| Cells(row(m, i), m.integer))
+}
+
+/// A matrix row's cells (a row of [`Matrices`], or a slice of them in the tests).
+trait MatrixCells {
+    fn len(&self) -> usize;
+    fn get(&self, j: usize) -> f64;
+}
+
+impl MatrixCells for MatrixRow<'_> {
+    fn len(&self) -> usize {
+        MatrixRow::len(self)
+    }
+
+    fn get(&self, j: usize) -> f64 {
+        MatrixRow::get(self, j)
+    }
+}
+
+impl MatrixCells for &[f64] {
+    fn len(&self) -> usize {
+        <[f64]>::len(self)
+    }
+
+    fn get(&self, j: usize) -> f64 {
+        self[j]
+    }
+}
+
+/// A matrix row: its cells, integers or not.
+struct Cells<C>(C, bool);
+
+impl<C: MatrixCells> Lane for Cells<C> {
     fn len(&self) -> usize {
         self.0.len()
     }
 
     fn leaf(&self, j: usize) -> Leaf<'_> {
-        let v = self.0[j];
+        let v = self.0.get(j);
         if self.1 {
             Leaf::Int(v as i64)
         } else {
@@ -107,33 +149,17 @@ impl Lane for Cells<'_> {
     }
 }
 
-/// [`leaf_count`] of a matrix's [`cells`](crate::profile::forecast::cells).
-fn matrix_leaves(m: &[Vec<f64>]) -> usize {
-    array_leaves(m.len(), |i| Cells(&m[i], false))
-}
-
-/// A matrix `(rows, integer cells)`.
-type Matrix<'a> = (&'a [Vec<f64>], bool);
-
-/// The differences of matrix `name` (a member of the root), grouped as the JSON walk over
-/// their [`cells`](crate::profile::forecast::cells) groups them, and how many values differ.
-fn matrix_groups<'a>(
+/// The differences of matrix `name` (a member of the root) of `(rows, row i)` on each side,
+/// grouped as the JSON walk over their [`cells`](crate::profile::forecast::cells) groups
+/// them, and how many values differ.
+fn matrix_groups<'a, C: MatrixCells>(
     name: &str,
-    (a, ai): Matrix<'_>,
-    (b, bi): Matrix<'_>,
+    (na, a): (usize, impl Fn(usize) -> Cells<C> + Sync),
+    (nb, b): (usize, impl Fn(usize) -> Cells<C> + Sync),
     policy: &'a Policy,
     builder: Builder,
 ) -> (Groups<'a>, usize) {
-    typed::arrays(
-        FILE,
-        name,
-        a.len(),
-        |i| Cells(&a[i], ai),
-        b.len(),
-        |i| Cells(&b[i], bi),
-        policy,
-        builder,
-    )
+    typed::arrays(FILE, name, na, a, nb, b, policy, builder)
 }
 
 #[cfg(test)]
@@ -167,6 +193,13 @@ mod tests {
         assert!(compared_matrices, "a case where the matrices differ");
     }
 
+    /// A matrix of rows of cells: its rows, and its row `i`'s cells.
+    fn slices<'m>(
+        m: &'m (Vec<Vec<f64>>, bool),
+    ) -> (usize, impl Fn(usize) -> Cells<&'m [f64]> + Sync + 'm) {
+        (m.0.len(), move |i| Cells(m.0[i].as_slice(), m.1))
+    }
+
     /// Small matrices, int64 or float64, with NaN and infinities, rows of any length.
     fn matrix() -> impl Strategy<Value = (Vec<Vec<f64>>, bool)> {
         let v = prop_oneof![
@@ -193,17 +226,17 @@ mod tests {
             .unwrap();
             let b_ = Builder::Pr1751;
             let finish = |(g, n): (Groups, usize), compared| (g.finish(compared), n);
-            let (av, bv) = (cells(&a.0, a.1), cells(&b.0, b.1));
+            let (av, bv) = (cells(a.0.clone(), a.1), cells(b.0.clone(), b.1));
             let compared = leaf_count(&av).max(leaf_count(&bv));
             prop_assert_eq!(
                 leaf_count(&av),
-                matrix_leaves(&a.0)
+                array_leaves(a.0.len(), |i| Cells(a.0[i].as_slice(), a.1))
             );
             let doc = |m: Value| {
                 Value::Object(std::iter::once(("X".to_string(), m)).collect())
             };
             let want = finish(json_groups(FILE, &doc(av), &doc(bv), &policy, b_), compared);
-            let got = finish(matrix_groups("X", (&a.0, a.1), (&b.0, b.1), &policy, b_), compared);
+            let got = finish(matrix_groups("X", slices(&a), slices(&b), &policy, b_), compared);
             prop_assert_eq!(got, want);
         }
     }

@@ -25,19 +25,96 @@ use super::Flavor;
 /// NAT's per-request `[seconds_between_calls, prompt_tokens, completion_tokens]` rows.
 pub type Rows = Vec<[f64; 3]>;
 
-/// NAT's forecast training matrices.
+/// NAT's forecast training matrices, kept as the per-request rows they are made of: a row of
+/// `X` or `Y` is a window of its request's rows ([`Matrices::x`], [`Matrices::y`]), read
+/// where it is used (at 100,000 light requests the matrices are 2 × 10.8M cells per path;
+/// built as rows of `f64`s, the three paths' took about 0.7 GB).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrices {
     /// Calls per window.
     pub matrix_length: usize,
-    /// The feature rows.
-    pub x: Vec<Vec<f64>>,
-    /// The target rows.
-    pub y: Vec<Vec<f64>>,
     /// numpy's dtype: int64 on the IST path, float64 on the ATIF path.
     pub integer: bool,
     /// Per request, its rows (for the forecasts).
     pub runs: Vec<Rows>,
+    /// Per sample (a row of `X` and of `Y`, in order): its request's index in `runs` and
+    /// its call's position in that request.
+    samples: Vec<(u32, u32)>,
+}
+
+impl Matrices {
+    /// How many rows `X` and `Y` have (`n_samples`).
+    pub fn samples(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Row `i` of `X`: the sample's window of `matrix_length` calls, ending at its own,
+    /// flattened ([`window`]).
+    pub fn x(&self, i: usize) -> MatrixRow<'_> {
+        self.row(i, false)
+    }
+
+    /// Row `i` of `Y`: the `matrix_length` calls after the sample's, zero-padded,
+    /// flattened.
+    pub fn y(&self, i: usize) -> MatrixRow<'_> {
+        self.row(i, true)
+    }
+
+    fn row(&self, i: usize, target: bool) -> MatrixRow<'_> {
+        let (run, at) = self.samples[i];
+        MatrixRow {
+            run: &self.runs[run as usize],
+            at: at as usize,
+            n: self.matrix_length,
+            target,
+        }
+    }
+}
+
+/// A row of [`Matrices`]' `X` or `Y`, read a cell at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct MatrixRow<'a> {
+    run: &'a [[f64; 3]],
+    /// The sample's position in `run`.
+    at: usize,
+    /// The matrix length.
+    n: usize,
+    /// `Y` (the calls after the sample), not `X` (the window ending at it).
+    target: bool,
+}
+
+impl MatrixRow<'_> {
+    /// Its cells: three per call of the window.
+    pub fn len(&self) -> usize {
+        3 * self.n
+    }
+
+    /// Whether it has no cell (a matrix length of 0).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Cell `j`.
+    pub fn get(&self, j: usize) -> f64 {
+        let (k, c) = (j / 3, j % 3);
+        let call = if self.target {
+            self.at + 1 + k
+        } else if c == 2 && k + 1 == self.n {
+            // The current completion, zeroed.
+            return 0.0;
+        } else {
+            match (self.at + k + 1).checked_sub(self.n) {
+                Some(call) => call,
+                None => return 0.0,
+            }
+        };
+        self.run.get(call).map_or(0.0, |r| r[c])
+    }
+
+    /// Its cells.
+    pub fn to_vec(&self) -> Vec<f64> {
+        (0..self.len()).map(|j| self.get(j)).collect()
+    }
 }
 
 /// The matrices as the flavor's NAT builds them.
@@ -106,23 +183,17 @@ fn matrices_from_frame(frame: &Frame) -> Result<Matrices, FitError> {
 fn assemble(runs: Vec<Rows>, integer: bool) -> Matrices {
     let total: usize = runs.iter().map(Vec::len).sum();
     let n = total.div_ceil(runs.len());
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for run in &runs {
-        for i in 0..run.len() {
-            x.push(window(run, i, n).concat());
-            let mut yy = Vec::with_capacity(3 * n);
-            for j in 1..=n {
-                yy.extend(run.get(i + j).copied().unwrap_or([0.0; 3]));
-            }
-            y.push(yy);
-        }
-    }
+    let position = |k: usize| u32::try_from(k).expect("fewer than 2^32 requests and calls");
+    let samples = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(r, run)| (0..run.len()).map(move |at| (position(r), position(at))))
+        .collect();
     Matrices {
         matrix_length: n,
-        x,
-        y,
         integer,
         runs,
+        samples,
     }
 }
 
@@ -187,19 +258,33 @@ fn window(run: &[[f64; 3]], i: usize, n: usize) -> Vec<[f64; 3]> {
     w
 }
 
-/// Solve `(AᵀA + λI) w = Aᵀb` for each target column (Gaussian elimination, partial pivoting).
-fn ridge(a: &[Vec<f64>], b: &[Vec<f64>], lambda: f64) -> Vec<Vec<f64>> {
-    let p = a.first().map_or(0, Vec::len);
-    let q = b.first().map_or(0, Vec::len);
+/// Solve `(AᵀA + λI) w = Aᵀb` for each target column (Gaussian elimination, partial pivoting),
+/// `A` and `b` of `rows` rows, `p` and `q` columns, row `i` written by `row(i, a, b)`.
+/// `AᵀA` is symmetric: its upper triangle is summed and mirrored (each cell the same
+/// products in the same order as the whole square's).
+fn ridge(
+    (rows, p, q): (usize, usize, usize),
+    row: impl Fn(usize, &mut [f64], &mut [f64]),
+    lambda: f64,
+) -> Vec<Vec<f64>> {
     let mut m = vec![vec![0.0; p + q]; p];
-    for (row, target) in a.iter().zip(b) {
-        for i in 0..p {
-            for j in 0..p {
-                m[i][j] += row[i] * row[j];
+    let (mut a, mut b) = (vec![0.0; p], vec![0.0; q]);
+    for k in 0..rows {
+        row(k, &mut a, &mut b);
+        for (i, mi) in m.iter_mut().enumerate() {
+            let ai = a[i];
+            for (x, aj) in mi[i..p].iter_mut().zip(&a[i..]) {
+                *x += ai * aj;
             }
-            for t in 0..q {
-                m[i][p + t] += row[i] * target[t];
+            for (x, bt) in mi[p..].iter_mut().zip(&b) {
+                *x += ai * bt;
             }
+        }
+    }
+    for i in 1..p {
+        let (above, below) = m.split_at_mut(i);
+        for (j, row) in above.iter().enumerate() {
+            below[0][j] = row[i];
         }
     }
     for (i, r) in m.iter_mut().enumerate() {
@@ -249,8 +334,11 @@ pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
 /// `n_samples`.
 pub fn with_matrices(mut doc: Value, mats: Option<&Matrices>) -> Value {
     if let (Some(m), Value::Object(o)) = (mats, &mut doc) {
-        o.shift_insert(2, "X".into(), cells(&m.x, m.integer));
-        o.shift_insert(3, "Y".into(), cells(&m.y, m.integer));
+        let rows = |row: fn(&Matrices, usize) -> MatrixRow| {
+            (0..m.samples()).map(move |i| row(m, i).to_vec())
+        };
+        o.shift_insert(2, "X".into(), cells(rows(Matrices::x), m.integer));
+        o.shift_insert(3, "Y".into(), cells(rows(Matrices::y), m.integer));
     }
     doc
 }
@@ -269,8 +357,16 @@ pub fn forecast_parts(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>
         }
     };
     let n = mats.matrix_length;
-    let b: Vec<Vec<f64>> = mats.y.iter().map(|r| r[..3].to_vec()).collect();
-    let w = ridge(&mats.x, &b, 1.0);
+    // The first future row of `Y`.
+    let w = ridge(
+        (mats.samples(), 3 * n, 3),
+        |i, a, b| {
+            let (x, y) = (mats.x(i), mats.y(i));
+            a.iter_mut().enumerate().for_each(|(j, v)| *v = x.get(j));
+            b.iter_mut().enumerate().for_each(|(j, v)| *v = y.get(j));
+        },
+        1.0,
+    );
     // Runtime line: runtime = c0 + c1 · calls.
     let runtimes = crate::profile::confidence::workflow_run_times(frame);
     let calls: Vec<f64> = mats.runs.iter().map(|r| r.len() as f64).collect();
@@ -289,7 +385,7 @@ pub fn forecast_parts(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>
         .collect();
     let doc = crate::profile::object([
         ("matrix_length", json!(n)),
-        ("n_samples", json!(mats.x.len())),
+        ("n_samples", json!(mats.samples())),
         ("error", Value::Null),
         ("model", model_doc()),
         ("forecasts", Value::Array(forecasts)),
@@ -307,11 +403,11 @@ pub fn cell(v: f64, integer: bool) -> Value {
     }
 }
 
-/// A matrix as `forecast.json` holds it.
-pub fn cells(m: &[Vec<f64>], integer: bool) -> Value {
+/// A matrix (its rows) as `forecast.json` holds it.
+pub fn cells(rows: impl IntoIterator<Item = Vec<f64>>, integer: bool) -> Value {
     Value::Array(
-        m.iter()
-            .map(|r| Value::Array(r.iter().map(|&v| cell(v, integer)).collect()))
+        rows.into_iter()
+            .map(|r| Value::Array(r.into_iter().map(|v| cell(v, integer)).collect()))
             .collect(),
     )
 }
@@ -351,13 +447,103 @@ mod tests {
         assert_eq!(window(&run, 2, 2), vec![[2.0, 20.0, 6.0], [3.0, 30.0, 0.0]]);
     }
 
+    /// The rows read from the runs are NAT's: `X` the window ending at each call, `Y` the
+    /// calls after it, zero-padded (requests of 1, 3 and 6 calls: a matrix length of 4).
+    #[test]
+    fn matrix_rows_are_the_windows_of_the_runs() {
+        let call = |r: usize, k: usize| [k as f64 + 0.5, (10 * r + k) as f64, (100 + k) as f64];
+        let runs: Vec<Rows> = [1, 3, 6]
+            .iter()
+            .enumerate()
+            .map(|(r, &n)| (0..n).map(|k| call(r, k)).collect())
+            .collect();
+        let m = assemble(runs.clone(), true);
+        let n = m.matrix_length;
+        assert_eq!((n, m.samples()), (4, 10));
+        let mut i = 0;
+        for run in &runs {
+            for at in 0..run.len() {
+                let y: Vec<f64> = (1..=n)
+                    .flat_map(|j| run.get(at + j).copied().unwrap_or([0.0; 3]))
+                    .collect();
+                assert_eq!(m.x(i).to_vec(), window(run, at, n).concat(), "X[{i}]");
+                assert_eq!(m.y(i).to_vec(), y, "Y[{i}]");
+                assert_eq!((m.x(i).len(), m.y(i).len()), (3 * n, 3 * n));
+                i += 1;
+            }
+        }
+    }
+
+    /// The upper triangle summed and mirrored gives, bit for bit, the whole square summed.
+    #[test]
+    fn ridge_sums_as_the_whole_square() {
+        let (rows, p) = (40, 5);
+        let cell = |i: usize, j: usize| ((i * 7 + j * 13) % 17) as f64 / 3.0 - 1.1;
+        let a: Vec<Vec<f64>> = (0..rows)
+            .map(|i| (0..p).map(|j| cell(i, j)).collect())
+            .collect();
+        let b: Vec<Vec<f64>> = (0..rows).map(|i| vec![cell(i, 9), cell(i, 11)]).collect();
+        let mut square = vec![vec![0.0; p]; p];
+        for r in &a {
+            for i in 0..p {
+                for j in 0..p {
+                    square[i][j] += r[i] * r[j];
+                }
+            }
+        }
+        let w = ridge(
+            (rows, p, 2),
+            |i, x, y| {
+                x.copy_from_slice(&a[i]);
+                y.copy_from_slice(&b[i]);
+            },
+            1.0,
+        );
+        let mut full = square.clone();
+        for (i, r) in full.iter_mut().enumerate() {
+            r[i] += 1.0;
+            r.extend((0..2).map(|t| a.iter().zip(&b).fold(0.0, |s, (x, y)| s + x[i] * y[t])));
+        }
+        // The same elimination on the whole square.
+        let mut m = full;
+        for col in 0..p {
+            let piv = (col..p)
+                .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
+                .unwrap_or(col);
+            m.swap(col, piv);
+            let d = m[col][col];
+            let pivot = m[col].clone();
+            for (r, row) in m.iter_mut().enumerate() {
+                let f = row[col] / d;
+                if r != col && f != 0.0 {
+                    for (x, pv) in row[col..].iter_mut().zip(&pivot[col..]) {
+                        *x -= f * pv;
+                    }
+                }
+            }
+        }
+        let want: Vec<Vec<f64>> = (0..p)
+            .map(|i| (0..2).map(|t| m[i][p + t] / m[i][i]).collect())
+            .collect();
+        let bits =
+            |w: &[Vec<f64>]| -> Vec<u64> { w.iter().flatten().map(|v| v.to_bits()).collect() };
+        assert_eq!(bits(&w), bits(&want));
+    }
+
     #[test]
     fn ridge_recovers_a_linear_map() {
         let a: Vec<Vec<f64>> = (0..50)
             .map(|i| vec![i as f64, (i * i % 7) as f64])
             .collect();
         let b: Vec<Vec<f64>> = a.iter().map(|r| vec![2.0 * r[0] - r[1]]).collect();
-        let w = ridge(&a, &b, 1e-9);
+        let w = ridge(
+            (a.len(), 2, 1),
+            |i, x, y| {
+                x.copy_from_slice(&a[i]);
+                y.copy_from_slice(&b[i]);
+            },
+            1e-9,
+        );
         assert!(
             (w[0][0] - 2.0).abs() < 1e-6 && (w[1][0] + 1.0).abs() < 1e-6,
             "{w:?}"
