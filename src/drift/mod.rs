@@ -983,9 +983,13 @@ fn drift_sides(
     lap("NOVA and mooncake");
     // The CSV, the only file that holds the NOVA columns, first; then the columns are freed
     // (at 100,000 light requests about 0.3 GB over the three frames, held through every
-    // unit after it otherwise).
-    let (csv, after_csv) = Unit::ALL.split_at(1);
+    // unit after it otherwise). The inference-optimization analyses next, the last to read
+    // the LLM texts; then those are freed (about 0.55 GB there).
+    let (csv, rest) = Unit::ALL.split_at(1);
+    let texts = rest.iter().take_while(|u| u.reads_llm_texts()).count();
+    let (reading_texts, after_texts) = rest.split_at(texts);
     debug_assert_eq!(csv, [Unit::Csv]);
+    debug_assert!(!after_texts.iter().any(|u| u.reads_llm_texts()));
     let drift_units = |ist: &Frame, atif: &[Frame], units: &[Unit]| {
         let paths = Paths {
             ist,
@@ -1000,9 +1004,19 @@ fn drift_sides(
     for f in std::iter::once(&mut ist_frame).chain(&mut atif_frames) {
         f.nova = None;
     }
+    for (out, more) in outputs
+        .iter_mut()
+        .zip(drift_units(&ist_frame, &atif_frames, reading_texts))
+    {
+        out.extend(more);
+    }
+    rayon::join(
+        || ist_frame.drop_llm_texts(),
+        || atif_frames.par_iter_mut().for_each(Frame::drop_llm_texts),
+    );
     // The timelines beside the outputs.
     let (after, timelines) = rayon::join(
-        || drift_units(&ist_frame, &atif_frames, after_csv),
+        || drift_units(&ist_frame, &atif_frames, after_texts),
         || match with_timelines {
             true => timeline::timelines(&ist_frame, &atif_frames),
             false => vec![Vec::new(); atif_frames.len()],
@@ -1187,6 +1201,47 @@ pub(super) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The drift frees the LLM texts once the units that read them are diffed: every other
+    /// unit, and the timelines, give the same on frames without them.
+    #[test]
+    fn only_the_units_that_say_so_read_the_llm_texts() {
+        let cfg = ProfilerConfig::all_on();
+        let builders = [Builder::Pr1751, Builder::Faithful];
+        let after: Vec<Unit> = Unit::ALL
+            .into_iter()
+            .filter(|u| !u.reads_llm_texts())
+            .collect();
+        assert!(after.len() >= 3, "{after:?}");
+        for item in ["nested_trip_planner", "react_calculator", "sample"] {
+            let (ist, atif) = testing::corpus_frames(item, &builders, &cfg);
+            let paths = std::iter::once((&ist, ProfilePath::Ist))
+                .chain(atif.iter().zip(builders.map(ProfilePath::Atif)));
+            for (frame, path) in paths {
+                let mut without = frame.clone();
+                without.drop_llm_texts();
+                assert_ne!(&without, frame, "{item} {path:?} has LLM texts");
+                for &u in &after {
+                    assert_eq!(
+                        profile::unit(&without, &cfg, path.flavor(), u),
+                        profile::unit(frame, &cfg, path.flavor(), u),
+                        "{item} {path:?} {u:?}"
+                    );
+                }
+            }
+            let without = |f: &Frame| {
+                let mut f = f.clone();
+                f.drop_llm_texts();
+                f
+            };
+            let atif_without: Vec<Frame> = atif.iter().map(without).collect();
+            assert_eq!(
+                timeline::timelines(&without(&ist), &atif_without),
+                timeline::timelines(&ist, &atif),
+                "{item}"
+            );
+        }
+    }
 
     /// Each bound of an expectation: the same drift is expected without it and unexpected
     /// past it, with the measured value and the bound in the report; within it, expected.

@@ -58,6 +58,17 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Empty the LLM text columns (`llm_text_input`, `llm_text_output`, `llm_new_token`) of
+    /// every row, freeing the texts no other row or frame shares: the drift does once the
+    /// units that read them ([`crate::profile::Unit::reads_llm_texts`]) are diffed.
+    pub fn drop_llm_texts(&mut self) {
+        for r in &mut self.rows {
+            r.llm_text_input = None;
+            r.llm_text_output = None;
+            r.llm_new_token = None;
+        }
+    }
+
     /// A frame without LLM metrics.
     pub fn new(layout: Layout, examples: usize, rows: Vec<Row>) -> Self {
         Frame {

@@ -122,6 +122,15 @@ impl Unit {
     ];
 }
 
+impl Unit {
+    /// Whether the unit reads the LLM text columns (the CSV writes them; the
+    /// inference-optimization analyses compare prompts). Those that do come first in
+    /// [`Unit::ALL`], so the drift frees the texts after them.
+    pub fn reads_llm_texts(self) -> bool {
+        matches!(self, Unit::Csv | Unit::InferenceOptimization)
+    }
+}
+
 /// Add the NOVA columns to `frame` when the configuration asks for them (before any unit).
 pub fn prepare(frame: &mut Frame, cfg: &ProfilerConfig) {
     if cfg.compute_llm_metrics && !frame.is_empty() {
