@@ -69,68 +69,87 @@ struct NestedParts {
 const NESTED_AT: &str = "nested_stack_analysis";
 
 impl Side {
-    /// Add an analysis: its report text, and its metrics.
+    /// Add an analysis: its report text, and its metrics. The two are renamed side by side
+    /// (each has its own names).
     fn take(&mut self, mut a: Analysis) -> Taken {
-        self.report
-            .push(rename_owned(a.take_report(), &mut self.report_names));
-        let metrics = (a.key().to_string(), a.fixed_metrics());
-        let mut part = Value::Object(std::iter::once(metrics).collect());
-        // Document order: in the nested-stack analysis `timeline_segments` and the
-        // percentiles hold no text, so `node_metrics` is renamed first, then the rest.
-        let (mut nested, mut spikes) = (None, None);
-        match a {
-            Analysis::Nested(n) => {
-                let entries = n
-                    .node_metrics
-                    .iter()
-                    .map(|(key, m)| {
-                        let key = rename_text(key, &mut self.names);
-                        let name = &n.forest.nodes[m.node].name;
-                        let name = match rename_in(name, &mut self.names) {
-                            Cow::Owned(n) => Some(n),
-                            Cow::Borrowed(_) => None,
-                        };
-                        (key, name)
-                    })
-                    .collect();
-                nested = Some(NestedParts { nested: n, entries });
-            }
-            // Its only text is in `spike_intervals`.
-            Analysis::Spikes(a) => {
-                let mut list = a.spikes;
-                // Consecutive intervals share most of their calls: a UUID the last interval
-                // listed (the same shared text) takes the name it took there, without a
-                // lookup in the names (a million intervals at 100,000 requests).
-                // The texts are held in `last` until replaced, so an address is not reused.
-                let mut last = LastNames::default();
-                let mut this: Vec<(Text, Text)> = Vec::new();
-                for s in &mut list {
-                    for u in &mut s.active_uuids {
-                        let renamed = match last.get(u) {
-                            Some(name) => name.clone(),
-                            None => rename_text(u, &mut self.names),
-                        };
-                        this.push((std::mem::replace(u, renamed.clone()), renamed));
-                    }
-                    last.replace(&mut this);
-                    // `normalize_active_uuids`.
-                    s.active_uuids.sort();
-                }
-                self.leaves += typed::record_array_leaves(&list);
-                spikes = Some(list);
-            }
-            Analysis::SimpleStack(_) | Analysis::PrefixSpan(_) => {}
-        }
-        rename_uuids_value_with(&mut part, &mut self.names);
-        normalize_active_uuids(&mut part);
-        // (The typed members' leaves are added once their records are built.)
-        self.leaves += leaf_count(&part);
-        Taken {
-            part,
-            nested,
-            spikes,
-        }
+        let report = a.take_report();
+        let Side {
+            names,
+            report: reports,
+            report_names,
+            leaves,
+        } = self;
+        let (renamed, (taken, n)) = rayon::join(
+            || rename_owned(report, report_names),
+            || take_metrics(a, names),
+        );
+        reports.push(renamed);
+        *leaves += n;
+        taken
     }
+}
+
+/// An analysis's metrics as the drift compares them, their UUIDs renamed by `names`, and
+/// their leaf values (but for the typed members', added once their records are built).
+fn take_metrics(a: Analysis, names: &mut crate::differences::Names) -> (Taken, usize) {
+    let metrics = (a.key().to_string(), a.fixed_metrics());
+    let mut part = Value::Object(std::iter::once(metrics).collect());
+    let mut leaves = 0;
+    // Document order: in the nested-stack analysis `timeline_segments` and the
+    // percentiles hold no text, so `node_metrics` is renamed first, then the rest.
+    let (mut nested, mut spikes) = (None, None);
+    match a {
+        Analysis::Nested(n) => {
+            let entries = n
+                .node_metrics
+                .iter()
+                .map(|(key, m)| {
+                    let key = rename_text(key, names);
+                    let name = &n.forest.nodes[m.node].name;
+                    let name = match rename_in(name, names) {
+                        Cow::Owned(n) => Some(n),
+                        Cow::Borrowed(_) => None,
+                    };
+                    (key, name)
+                })
+                .collect();
+            nested = Some(NestedParts { nested: n, entries });
+        }
+        // Its only text is in `spike_intervals`.
+        Analysis::Spikes(a) => {
+            let mut list = a.spikes;
+            // Consecutive intervals share most of their calls: a UUID the last interval
+            // listed (the same shared text) takes the name it took there, without a
+            // lookup in the names (a million intervals at 100,000 requests).
+            // The texts are held in `last` until replaced, so an address is not reused.
+            let mut last = LastNames::default();
+            let mut this: Vec<(Text, Text)> = Vec::new();
+            for s in &mut list {
+                for u in &mut s.active_uuids {
+                    let renamed = match last.get(u) {
+                        Some(name) => name.clone(),
+                        None => rename_text(u, names),
+                    };
+                    this.push((std::mem::replace(u, renamed.clone()), renamed));
+                }
+                last.replace(&mut this);
+                // `normalize_active_uuids`.
+                s.active_uuids.sort();
+            }
+            leaves += typed::record_array_leaves(&list);
+            spikes = Some(list);
+        }
+        Analysis::SimpleStack(_) | Analysis::PrefixSpan(_) => {}
+    }
+    rename_uuids_value_with(&mut part, names);
+    normalize_active_uuids(&mut part);
+    leaves += leaf_count(&part);
+    let taken = Taken {
+        part,
+        nested,
+        spikes,
+    };
+    (taken, leaves)
 }
 
 /// The UUIDs of the last spike interval with their names: a short list is searched, a long

@@ -134,10 +134,19 @@ fn latency_by_level(forest: &CallForest, order: &[usize]) -> Vec<(i64, f64)> {
         .collect()
 }
 
-/// The analysis of `frame` with spikes from `threshold`.
-pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
-    let forest: CallForest = build(frame, Families::LlmAndTool);
-    let order = forest.dfs();
+/// The concurrency sweep's results.
+struct Sweep {
+    distribution: Vec<(i64, f64)>,
+    total_time: f64,
+    p: [f64; 4],
+    spikes: Vec<Spike>,
+    p_tokens: Vec<f64>,
+    t_tokens: Vec<f64>,
+}
+
+/// Sweep the calls' starts and ends (stable by time): the time per concurrency level, its
+/// percentiles, and the intervals at `threshold` or more with their calls' tokens.
+fn sweep(frame: &Frame, forest: &CallForest, order: &[usize], threshold: i64) -> Sweep {
     // Each node's place in the depth-first order.
     let mut dfs_pos = vec![0; forest.nodes.len()];
     for (i, &n) in order.iter().enumerate() {
@@ -146,7 +155,7 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
 
     // Events of calls with start <= end, stable by time.
     let mut ev: Vec<(f64, i64, usize)> = Vec::with_capacity(order.len() * 2);
-    for &n in &order {
+    for &n in order {
         let x = &forest.nodes[n];
         if x.start <= x.end {
             ev.push((x.start, 1, n));
@@ -172,7 +181,7 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
                     let mut active = open_list.clone();
                     active.sort_by_key(|&m| dfs_pos[m]);
                     let tokens = (&mut p_tokens, &mut t_tokens);
-                    let uuids = active_uuids(frame, &forest, &active, tokens);
+                    let uuids = active_uuids(frame, forest, &active, tokens);
                     spikes.push(Spike {
                         start: prev,
                         end: t,
@@ -194,8 +203,33 @@ pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
     // Python's sum(dict.values()), left to right in insertion order.
     let total_time = distribution.iter().fold(0.0, |a, (_, d)| a + d);
     let p = [50.0, 90.0, 95.0, 99.0].map(|pct| level_at(&distribution, total_time, pct));
+    Sweep {
+        distribution,
+        total_time,
+        p,
+        spikes,
+        p_tokens,
+        t_tokens,
+    }
+}
 
-    let latency_by_level = latency_by_level(&forest, &order);
+/// The analysis of `frame` with spikes from `threshold`.
+pub fn concurrency_spikes(frame: &Frame, threshold: i64) -> SpikeAnalysis {
+    let forest: CallForest = build(frame, Families::LlmAndTool);
+    let order = forest.dfs();
+    // The latencies by level beside the sweep.
+    let (sweep, latency_by_level) = rayon::join(
+        || sweep(frame, &forest, &order, threshold),
+        || latency_by_level(&forest, &order),
+    );
+    let Sweep {
+        distribution,
+        total_time,
+        p,
+        spikes,
+        p_tokens,
+        t_tokens,
+    } = sweep;
     let avg = |v: &[f64]| if v.is_empty() { 0.0 } else { np_mean(v) };
     let mut a = SpikeAnalysis {
         num_calls: order.len(),

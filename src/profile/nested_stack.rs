@@ -432,20 +432,24 @@ pub struct Nested {
     pub report: String,
 }
 
-/// The analysis of `frame`.
-pub fn nested_stack(frame: &Frame) -> Nested {
-    let forest = build(frame, Families::All);
-    if forest.roots.is_empty() {
-        return Nested {
-            forest,
-            concurrency: Concurrency::default(),
-            node_metrics: vec![],
-            top: vec![],
-            report: "No calls found.".into(),
-        };
-    }
+/// Room for the report's lines before the trees (the top five calls' names and UUIDs can
+/// make them longer: the report then grows once).
+const HEAD_ROOM: usize = 4096;
+
+/// What [`metrics_of`] gives.
+type Metrics = (
+    Vec<usize>,
+    Concurrency,
+    Vec<(Text, NodeMetrics)>,
+    Vec<NodeMetrics>,
+);
+
+/// The depth-first order of `forest`'s calls, their concurrency, their metrics keyed by
+/// UUID (first-seen position, last value: Python dict semantics) and the five with the
+/// most subtree time.
+fn metrics_of(forest: &CallForest) -> Metrics {
     let order = forest.dfs();
-    let conc = concurrency(&forest, &order);
+    let conc = concurrency(forest, &order);
     let (self_t, sub_t) = forest.times();
     let mut metrics: Vec<(Text, NodeMetrics)> = Vec::with_capacity(order.len());
     let mut pos: FxHashMap<&str, usize> = FxHashMap::default();
@@ -469,7 +473,34 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     let mut top: Vec<NodeMetrics> = metrics.iter().map(|(_, m)| m.clone()).collect();
     top.sort_by(|a, b| b.subtree_time.total_cmp(&a.subtree_time));
     top.truncate(5);
-    drop(pos);
+    (order, conc, metrics, top)
+}
+
+/// The analysis of `frame`.
+pub fn nested_stack(frame: &Frame) -> Nested {
+    let forest = build(frame, Families::All);
+    if forest.roots.is_empty() {
+        return Nested {
+            forest,
+            concurrency: Concurrency::default(),
+            node_metrics: vec![],
+            top: vec![],
+            report: "No calls found.".into(),
+        };
+    }
+    // The trees (most of the report) are written beside the metrics, into the report itself
+    // (a string per tree, joined, held the report twice), with room left for the lines
+    // before them.
+    let (trees, (order, conc, metrics, top)) = rayon::join(
+        || {
+            let mut trees = String::with_capacity(HEAD_ROOM + forest.trees_len_bound());
+            for &r in &forest.roots {
+                forest.render_into(r, &mut trees);
+            }
+            trees
+        },
+        || metrics_of(&forest),
+    );
     let mut lines = vec![
         "=== Multi-Example Nested Call Profiling Report ===".to_string(),
         format!("Total calls (across all examples): {}", order.len()),
@@ -493,13 +524,11 @@ pub fn nested_stack(frame: &Frame) -> Nested {
         ));
     }
     lines.push("\n-- Full Tree(s) (All Examples) --".to_string());
-    // The trees (most of the report) are written into the report itself: a string per tree,
-    // joined, held the report twice.
-    let mut report = lines.join("\n");
-    report.reserve(forest.trees_len_bound());
-    for &r in &forest.roots {
-        forest.render_into(r, &mut report);
-    }
+    // Each tree line after the first comes after a newline (`render_into`); the first one
+    // after the lines before it.
+    lines.push(String::new());
+    let mut report = trees;
+    report.insert_str(0, &lines.join("\n"));
     // The room not written to (most of it never touched) goes back.
     report.shrink_to_fit();
     Nested {
