@@ -191,10 +191,19 @@ pub(super) fn drift(paths: &Paths) -> Vec<OutputDrift> {
         exclude_io_text: cfg.csv_exclude_io_text,
     };
     let (left, rights) = both_paths(paths, |f, _| Renamed::new(f, opts));
+    // The IST frame's keys once, for every builder.
+    let mut left_keys = None;
     rights
         .iter()
         .zip(builders)
-        .map(|(right, &b)| diff_csv(FILE, &left, right, policy, b))
+        .map(|(right, &b)| {
+            let (ka, kb) = rayon::join(
+                || left_keys.get_or_insert_with(|| keys(&left)),
+                || keys(right),
+            );
+            let sides = ((&left, &ka[..]), (right, &kb[..]));
+            diff_keyed(FILE, sides, policy, Some(b), ROWS_PER_PART)
+        })
         .collect()
 }
 
@@ -442,8 +451,22 @@ fn diff_csv_in_parts(
     builder: Option<Builder>,
     per_part: usize,
 ) -> OutputDrift {
-    let (ha, hb) = (a.header(), b.header());
     let (ka, kb) = rayon::join(|| keys(a), || keys(b));
+    diff_keyed(file, ((a, &ka), (b, &kb)), policy, builder, per_part)
+}
+
+/// A table with its [`keys`].
+type Keyed<'t, T> = (&'t T, &'t [(Key<'t>, usize)]);
+
+/// [`diff_csv_in_parts`] of two tables with their [`keys`].
+fn diff_keyed<A: Cells, B: Cells>(
+    file: &str,
+    ((a, ka), (b, kb)): (Keyed<A>, Keyed<B>),
+    policy: &Policy,
+    builder: Option<Builder>,
+    per_part: usize,
+) -> OutputDrift {
+    let (ha, hb) = (a.header(), b.header());
     // Per column of the left side: its index on the right and its tolerance.
     let columns: Vec<(usize, &String, usize, Tolerance)> = ha
         .iter()
