@@ -290,6 +290,12 @@ fn ridge(
     for (i, r) in m.iter_mut().enumerate() {
         r[i] += lambda;
     }
+    solve(m, p, q)
+}
+
+/// The solution of `[M | T] = (AᵀA + λI | Aᵀb)`, `p` unknowns and `q` targets: Gaussian
+/// elimination with partial pivoting (an unknown whose pivot is 0 is 0).
+fn solve(mut m: Vec<Vec<f64>>, p: usize, q: usize) -> Vec<Vec<f64>> {
     for col in 0..p {
         let piv = (col..p)
             .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
@@ -504,27 +510,7 @@ mod tests {
             r[i] += 1.0;
             r.extend((0..2).map(|t| a.iter().zip(&b).fold(0.0, |s, (x, y)| s + x[i] * y[t])));
         }
-        // The same elimination on the whole square.
-        let mut m = full;
-        for col in 0..p {
-            let piv = (col..p)
-                .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
-                .unwrap_or(col);
-            m.swap(col, piv);
-            let d = m[col][col];
-            let pivot = m[col].clone();
-            for (r, row) in m.iter_mut().enumerate() {
-                let f = row[col] / d;
-                if r != col && f != 0.0 {
-                    for (x, pv) in row[col..].iter_mut().zip(&pivot[col..]) {
-                        *x -= f * pv;
-                    }
-                }
-            }
-        }
-        let want: Vec<Vec<f64>> = (0..p)
-            .map(|i| (0..2).map(|t| m[i][p + t] / m[i][i]).collect())
-            .collect();
+        let want = solve(full, p, 2);
         let bits =
             |w: &[Vec<f64>]| -> Vec<u64> { w.iter().flatten().map(|v| v.to_bits()).collect() };
         assert_eq!(bits(&w), bits(&want));
