@@ -18,7 +18,7 @@ use super::{
 };
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
-use crate::profile::forecast::{forecast_parts, with_matrices, Matrices, MatrixRow};
+use crate::profile::forecast::{forecast_parts, with_matrices, Matrices, MatrixOf, MatrixRow};
 
 const FILE: &str = "forecast.json";
 
@@ -66,7 +66,7 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     let (doc, matrices) = rayon::join(
         || json_groups(FILE, &left.doc, &right.doc, policy, builder),
         || {
-            [("X", Matrices::x as Row), ("Y", Matrices::y)]
+            [("X", Matrices::x as MatrixOf), ("Y", Matrices::y)]
                 .into_par_iter()
                 .map(|(name, row)| {
                     matrix_groups(name, rows(lm, row), rows(rm, row), policy, builder)
@@ -79,7 +79,7 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     let (groups, differing) =
         Groups::fold(std::iter::once(doc).chain(matrices)).expect("the document part");
     let leaves = |s: &Side, m: &Matrices| {
-        let matrix = |row: Row| {
+        let matrix = |row: MatrixOf| {
             let (n, cells) = rows(m, row);
             array_leaves(n, cells)
         };
@@ -94,13 +94,10 @@ fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> O
     }
 }
 
-/// A row of `X` or `Y` of [`Matrices`].
-type Row = for<'m> fn(&'m Matrices, usize) -> MatrixRow<'m>;
-
 /// Matrix `row` of `m` (`X` or `Y`): its rows, and its row `i`'s cells.
 fn rows<'m>(
     m: &'m Matrices,
-    row: Row,
+    row: MatrixOf,
 ) -> (usize, impl Fn(usize) -> Cells<MatrixRow<'m>> + Sync + 'm) {
     (m.samples(), move |i| Cells(row(m, i), m.integer))
 }

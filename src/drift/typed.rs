@@ -459,6 +459,8 @@ pub(super) fn records<'p, R: Record>(
 mod tests {
     use super::*;
     use crate::drift::json_groups;
+    use crate::drift::value_diff::leaf_count;
+    use proptest::prelude::*;
 
     #[test]
     fn a_repeated_key_is_found_wherever_it_is() {
@@ -470,8 +472,6 @@ mod tests {
         assert!(repeats_a_key(&entries(&["U1", "U2", "U1"])));
         assert!(repeats_a_key(&entries(&["x", "a", "b", "c", "d", "x"])));
     }
-    use crate::drift::value_diff::leaf_count;
-    use proptest::prelude::*;
 
     fn leaf() -> impl Strategy<Value = Leaf<'static>> {
         prop_oneof![

@@ -71,6 +71,10 @@ impl Matrices {
     }
 }
 
+/// `X` or `Y` of [`Matrices`], as the function giving its row `i`: [`Matrices::x`] or
+/// [`Matrices::y`].
+pub type MatrixOf = for<'m> fn(&'m Matrices, usize) -> MatrixRow<'m>;
+
 /// A row of [`Matrices`]' `X` or `Y`, read a cell at a time.
 #[derive(Debug, Clone, Copy)]
 pub struct MatrixRow<'a> {
@@ -340,9 +344,7 @@ pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
 /// `n_samples`.
 pub fn with_matrices(mut doc: Value, mats: Option<&Matrices>) -> Value {
     if let (Some(m), Value::Object(o)) = (mats, &mut doc) {
-        let rows = |row: fn(&Matrices, usize) -> MatrixRow| {
-            (0..m.samples()).map(move |i| row(m, i).to_vec())
-        };
+        let rows = |row: MatrixOf| (0..m.samples()).map(move |i| row(m, i).to_vec());
         o.shift_insert(2, "X".into(), cells(rows(Matrices::x), m.integer));
         o.shift_insert(3, "Y".into(), cells(rows(Matrices::y), m.integer));
     }
@@ -505,7 +507,7 @@ mod tests {
             },
             1.0,
         );
-        let mut full = square.clone();
+        let mut full = square;
         for (i, r) in full.iter_mut().enumerate() {
             r[i] += 1.0;
             r.extend((0..2).map(|t| a.iter().zip(&b).fold(0.0, |s, (x, y)| s + x[i] * y[t])));

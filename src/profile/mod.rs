@@ -120,9 +120,7 @@ impl Unit {
         Unit::PredictionTrie,
         Unit::Forecast,
     ];
-}
 
-impl Unit {
     /// Whether the unit reads the LLM text columns (the CSV writes them; the
     /// inference-optimization analyses compare prompts). Those that do come first in
     /// [`Unit::ALL`], so the drift frees the texts after them.

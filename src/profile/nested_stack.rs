@@ -438,13 +438,13 @@ const HEAD_ROOM: usize = 4096;
 
 /// What [`metrics_of`] gives.
 type Metrics = (
-    Vec<usize>,
+    usize,
     Concurrency,
     Vec<(Text, NodeMetrics)>,
     Vec<NodeMetrics>,
 );
 
-/// The depth-first order of `forest`'s calls, their concurrency, their metrics keyed by
+/// How many calls `forest` has (in depth-first order), their concurrency, their metrics keyed by
 /// UUID (first-seen position, last value: Python dict semantics) and the five with the
 /// most subtree time.
 fn metrics_of(forest: &CallForest) -> Metrics {
@@ -473,7 +473,7 @@ fn metrics_of(forest: &CallForest) -> Metrics {
     let mut top: Vec<NodeMetrics> = metrics.iter().map(|(_, m)| m.clone()).collect();
     top.sort_by(|a, b| b.subtree_time.total_cmp(&a.subtree_time));
     top.truncate(5);
-    (order, conc, metrics, top)
+    (order.len(), conc, metrics, top)
 }
 
 /// The analysis of `frame`.
@@ -491,7 +491,7 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     // The trees (most of the report) are written beside the metrics, into the report itself
     // (a string per tree, joined, held the report twice), with room left for the lines
     // before them.
-    let (trees, (order, conc, metrics, top)) = rayon::join(
+    let (trees, (calls, conc, metrics, top)) = rayon::join(
         || {
             let mut trees = String::with_capacity(HEAD_ROOM + forest.trees_len_bound());
             for &r in &forest.roots {
@@ -503,7 +503,7 @@ pub fn nested_stack(frame: &Frame) -> Nested {
     );
     let mut lines = vec![
         "=== Multi-Example Nested Call Profiling Report ===".to_string(),
-        format!("Total calls (across all examples): {}", order.len()),
+        format!("Total calls (across all examples): {calls}"),
         "\n-- Concurrency Distribution (all examples) --".to_string(),
         percentiles(&conc.p),
         "\n-- Top 5 Calls by Bottleneck Score (subtree_time) --".to_string(),
