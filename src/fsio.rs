@@ -589,11 +589,12 @@ fn foreign_entries(dir: &Path, ours: &[&str]) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("atif-drift-fsio-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A fresh directory, removed when dropped.
+    fn tmp(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("atif-drift-fsio-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     /// A concurrent run that commits first moves the directory away while this run checks
@@ -601,7 +602,8 @@ mod tests {
     /// when the directory was read after it was gone, or its files looked up by path).
     #[test]
     fn a_directory_moved_away_meanwhile_holds_nothing_foreign() {
-        let d = tmp("moved");
+        let scratch = tmp("moved");
+        let d = scratch.path();
         assert_eq!(
             foreign_entries(&d.join("gone"), &["a.json"]).unwrap(),
             Vec::<String>::new()
@@ -609,7 +611,7 @@ mod tests {
         std::fs::write(d.join("a.json"), "{}").unwrap();
         std::fs::create_dir(d.join("sub")).unwrap();
         assert_eq!(
-            foreign_entries(&d, &["a.json"]).unwrap(),
+            foreign_entries(d, &["a.json"]).unwrap(),
             vec!["sub".to_string()]
         );
     }
@@ -624,7 +626,8 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_no_temporary() {
-        let d = tmp("failed-write");
+        let scratch = tmp("failed-write");
+        let d = scratch.path();
         let f = d.join("out.json");
         std::fs::write(&f, "old").unwrap();
         let r = write_atomic_with(&f, |w| {
@@ -633,12 +636,13 @@ mod tests {
         });
         assert!(matches!(r, Err(Error::Write { .. })));
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "old");
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 1);
     }
 
     #[test]
     fn an_output_dir_is_replaced_whole_and_refuses_foreign_files() {
-        let d = tmp("outdir");
+        let scratch = tmp("outdir");
+        let d = scratch.path();
         let out = d.join("o");
         let w = OutputDir::create(&out, &["a", "b"], false).unwrap();
         w.write("a", b"1").unwrap();
@@ -659,7 +663,7 @@ mod tests {
         let w = OutputDir::create(&out, &["a"], true).unwrap();
         w.write("a", b"3").unwrap();
         drop(w);
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 1);
         assert_eq!(std::fs::read_to_string(out.join("a")).unwrap(), "2");
     }
 }

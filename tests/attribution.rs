@@ -192,8 +192,8 @@ fn a_wrong_label_is_reported() {
 /// the measurement contradicts is marked in the report.
 #[test]
 fn drift_explain_names_measured_losses_and_marks_a_wrong_label() {
-    let dir = std::env::temp_dir().join(format!("atif-drift-explain-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = common::scratch("explain");
+    let dir = scratch.path();
     let policy = dir.join("policy.toml");
     std::fs::write(
         &policy,

@@ -2,7 +2,7 @@
 //! for JSON, the line, column and JSON path) and never panics; a corpus run reports the
 //! bad file and carries on with the others.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use atif_drift::convert::{ist_to_atif, ConvertOptions};
@@ -10,6 +10,8 @@ use atif_drift::corpus::{walk, FileStatus};
 use atif_drift::trace::load::load_bytes;
 use atif_drift::trace::{LoadOptions, Trace};
 use atif_drift::validate::validate_document;
+
+mod common;
 
 const STEP: &str = r#"{"parent_id":"root","function_ancestry":{"function_id":"f","function_name":"w"},"payload":{"event_type":"LLM_END","event_timestamp":1767225600.5,"span_event_timestamp":1767225600.25,"name":"m","UUID":"u","data":{"input":"q","output":"a"},"usage_info":{"token_usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}}}"#;
 
@@ -110,16 +112,10 @@ fn out_of_range_timestamp_is_an_error_not_a_panic() {
     assert!(e.to_string().contains("outside the range"), "{e}");
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("atif-drift-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn corpus_walk_reports_bad_files_and_carries_on() {
-    let dir = tempdir("walk");
+    let scratch = common::scratch("bad-walk");
+    let dir = scratch.path();
     for (name, bytes, _) in cases() {
         std::fs::write(dir.join(format!("{name}.json")), bytes).unwrap();
     }
@@ -129,7 +125,7 @@ fn corpus_walk_reports_bad_files_and_carries_on() {
     )
     .unwrap();
     std::fs::write(dir.join("notes.md"), "# notes").unwrap();
-    let entries = walk(&dir, &LoadOptions::default()).unwrap();
+    let entries = walk(dir, &LoadOptions::default()).unwrap();
     assert_eq!(entries.len(), cases().len() + 2, "every file accounted for");
     let good = entries
         .iter()
@@ -152,7 +148,7 @@ fn corpus_walk_reports_bad_files_and_carries_on() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_atif-drift"))
         .arg("inventory")
-        .arg(&dir)
+        .arg(dir)
         .output()
         .unwrap();
     assert_eq!(
@@ -169,7 +165,8 @@ fn corpus_walk_reports_bad_files_and_carries_on() {
 
 #[test]
 fn size_limit_fails_cleanly() {
-    let dir = tempdir("size");
+    let scratch = common::scratch("bad-size");
+    let dir = scratch.path();
     let f = dir.join("big.json");
     std::fs::write(&f, "[]").unwrap();
     let e = atif_drift::trace::load_file(
@@ -185,7 +182,8 @@ fn size_limit_fails_cleanly() {
 
 #[test]
 fn depth_limit_fails_cleanly_with_the_position() {
-    let dir = tempdir("depth");
+    let scratch = common::scratch("bad-depth");
+    let dir = scratch.path();
     let f = dir.join("deep.json");
     std::fs::write(&f, format!("[\n{}{}\n]", "[".repeat(20), "]".repeat(20))).unwrap();
     let opts = LoadOptions {
@@ -215,7 +213,8 @@ fn depth_limit_fails_cleanly_with_the_position() {
 fn special_files_names_and_a_full_device() {
     use atif_drift::trace::load_file;
     use std::os::unix::ffi::OsStrExt;
-    let dir = tempdir("special");
+    let scratch = common::scratch("bad-special");
+    let dir = scratch.path();
     let fifo = dir.join("fifo.json");
     let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
@@ -238,7 +237,7 @@ fn special_files_names_and_a_full_device() {
         e.contains("odd-\u{FFFD}.json") && e.contains("not a trace"),
         "{e}"
     );
-    let entries = walk(&dir, &opts).unwrap();
+    let entries = walk(dir, &opts).unwrap();
     let status = |name: &str| {
         entries
             .iter()

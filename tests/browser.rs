@@ -118,6 +118,11 @@ fn the_html_report_in_headless_chromium() {
             .sandbox(false)
             .window_size(Some((1280, 1500)))
             .idle_browser_timeout(Duration::from_secs(120))
+            // Chromium's singleton socket goes in its temporary directory and stays when the
+            // browser is killed: under this test's directory, not the system's.
+            .process_envs(Some(
+                [("TMPDIR".to_string(), tmp.display().to_string())].into(),
+            ))
             .build()
             .unwrap(),
     )

@@ -9,15 +9,10 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_atif-drift"))
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("atif-drift-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn convert_to_mooncake_from_ist_and_atif() {
-    let dir = tmp("mooncake");
+    let scratch = common::scratch("cli-mooncake");
+    let dir = scratch.path();
     let item = common::root().join("corpus/sample");
     for (input, out) in [
         ("all_requests_profiler_traces.json", "ist.jsonl"),
@@ -54,7 +49,6 @@ fn convert_to_mooncake_from_ist_and_atif() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/tokenizer.json"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -97,10 +91,11 @@ fn dedupe_prints_each_span_and_gen_writes_corpus_items() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("2 LLM spans: 1 kept, 1 suppressed"), "{text}");
 
-    let dir = tmp("gen");
+    let scratch = common::scratch("cli-gen");
+    let dir = scratch.path();
     let o = bin()
         .args(["gen", "--seed", "5", "--count", "2", "-o"])
-        .arg(&dir)
+        .arg(dir)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -131,7 +126,7 @@ fn dedupe_prints_each_span_and_gen_writes_corpus_items() {
     let o = bin()
         .args(["drift", "--policy"])
         .arg(common::root().join("drift.toml"))
-        .arg(&dir)
+        .arg(dir)
         .output()
         .unwrap();
     assert_eq!(
@@ -140,7 +135,6 @@ fn dedupe_prints_each_span_and_gen_writes_corpus_items() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// With no policy given, `drift` uses the built-in one (the reviewed drift.toml, embedded):
@@ -167,7 +161,8 @@ fn drift_defaults_to_the_built_in_policy() {
 
 #[test]
 fn convert_keep_writes_full_fidelity_atif_and_refuses_unknown_losses() {
-    let dir = tmp("keep");
+    let scratch = common::scratch("cli-keep");
+    let dir = scratch.path();
     let input = common::root().join("corpus/sample/all_requests_profiler_traces.json");
     let out = dir.join("full.json");
     let o = bin()
@@ -219,7 +214,8 @@ fn convert_keep_writes_full_fidelity_atif_and_refuses_unknown_losses() {
 
 #[test]
 fn attribute_prints_and_writes_the_measured_attribution() {
-    let dir = tmp("attribute");
+    let scratch = common::scratch("cli-attribute");
+    let dir = scratch.path();
     let o = bin()
         .args(["attribute", "--format", "json", "--out"])
         .arg(dir.join("out"))

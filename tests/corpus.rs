@@ -6,6 +6,8 @@ use std::path::Path;
 use atif_drift::corpus::{walk, FileStatus};
 use atif_drift::trace::LoadOptions;
 
+mod common;
+
 #[test]
 fn every_corpus_file_is_accounted_for() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
@@ -83,7 +85,8 @@ fn models_round_trip_without_loss() {
 #[test]
 fn generated_corpus_items_are_up_to_date() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/generated");
-    let tmp = std::env::temp_dir().join(format!("atif-drift-gen-{}", std::process::id()));
+    let scratch = common::scratch("gen");
+    let tmp = scratch.path();
     for seed in 1..=3u64 {
         let dir = tmp.join(format!("seed-{seed}"));
         atif_drift::gen::run::write_case(&atif_drift::gen::run::generate(seed), &dir).unwrap();
@@ -100,5 +103,4 @@ fn generated_corpus_items_are_up_to_date() {
             );
         }
     }
-    std::fs::remove_dir_all(&tmp).unwrap();
 }

@@ -10,9 +10,8 @@ use atif_drift::job;
 use atif_drift::trace::LoadOptions;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::root;
 
 fn policy() -> Policy {
     atif_drift::job::load_policy(&root().join("drift.toml")).unwrap()
@@ -81,12 +80,13 @@ fn json_report_round_trips_and_markdown_is_a_table() {
 }
 
 /// A temporary corpus with one item: react_calculator's IST trace and config, and its ATIF
-/// after `mutate`.
-fn mutated(name: &str, mutate: impl Fn(&mut Value)) -> PathBuf {
+/// after `mutate`. The corpus is `corpus` in the scratch directory, which also holds what a
+/// test writes beside it (removed with it).
+fn mutated(name: &str, mutate: impl Fn(&mut Value)) -> (tempfile::TempDir, PathBuf) {
     let src = root().join("corpus/react_calculator");
-    let dir = std::env::temp_dir()
-        .join(format!("atif-drift-inject-{name}-{}", std::process::id()))
-        .join("item");
+    let scratch = common::scratch(&format!("inject-{name}"));
+    let corpus = scratch.path().join("corpus");
+    let dir = corpus.join("item");
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["all_requests_profiler_traces.json", "config.yml"] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
@@ -95,7 +95,7 @@ fn mutated(name: &str, mutate: impl Fn(&mut Value)) -> PathBuf {
         serde_json::from_str(&std::fs::read_to_string(src.join("nat_atif.json")).unwrap()).unwrap();
     mutate(&mut atif);
     std::fs::write(dir.join("nat_atif.json"), atif.to_string()).unwrap();
-    dir.parent().unwrap().to_path_buf()
+    (scratch, corpus)
 }
 
 /// The exporter fault `name` (`gen::faults`) applied to the ATIF of `mutated`'s item.
@@ -139,13 +139,13 @@ fn unexpected_patterns(corpus: &Path, builder: Builder) -> (u8, Vec<String>) {
 
 #[test]
 fn unchanged_copy_passes() {
-    let c = mutated("none", |_| {});
+    let (_scratch, c) = mutated("none", |_| {});
     assert_eq!(unexpected_patterns(&c, Builder::Faithful), (0, vec![]));
 }
 
 #[test]
 fn llm_timestamps_shifted_by_1ms_are_new_drift() {
-    let c = mutated("shift", |a| {
+    let (_scratch, c) = mutated("shift", |a| {
         for s in llm_steps(a) {
             let inv = &mut s["extra"]["invocation"];
             for k in ["start_timestamp", "end_timestamp"] {
@@ -165,7 +165,7 @@ fn llm_timestamps_shifted_by_1ms_are_new_drift() {
 
 #[test]
 fn cached_tokens_dropped_from_prompt_tokens_are_new_drift() {
-    let c = mutated("cached", |a| {
+    let (_scratch, c) = mutated("cached", |a| {
         for s in llm_steps(a) {
             let m = &mut s["metrics"];
             let cached = m.get("cached_tokens").and_then(Value::as_i64).unwrap_or(0);
@@ -184,7 +184,7 @@ fn cached_tokens_dropped_from_prompt_tokens_are_new_drift() {
 
 #[test]
 fn a_dropped_tool_call_is_new_drift() {
-    let c = mutated("tool", |a| {
+    let (_scratch, c) = mutated("tool", |a| {
         // The first real tool call (a TOOL twin of a NAT function span): drop it with its
         // observation and extras.
         'outer: for t in a.as_array_mut().unwrap() {
@@ -228,7 +228,7 @@ fn a_dropped_tool_call_is_new_drift() {
 
 #[test]
 fn a_changed_completion_count_is_new_mooncake_drift() {
-    let c = mutated("mooncake", |a| {
+    let (_scratch, c) = mutated("mooncake", |a| {
         let s = llm_steps(a).next().unwrap();
         let n = s["metrics"]["completion_tokens"].as_i64().unwrap();
         s["metrics"]["completion_tokens"] = Value::from(n + 1);
@@ -397,7 +397,7 @@ fn job_accounts_for_files_as_the_walk_does() {
     let show = |v: &[atif_drift::corpus::FileEntry]| serde_json::to_string(v).unwrap();
     assert_eq!(show(&entries), show(&walked));
 
-    let c = mutated("truncated", |_| {});
+    let (_scratch, c) = mutated("truncated", |_| {});
     let trace = c.join("item/all_requests_profiler_traces.json");
     let text = std::fs::read_to_string(&trace).unwrap();
     std::fs::write(&trace, &text[..text.len() / 2]).unwrap();
@@ -416,11 +416,8 @@ fn job_accounts_for_files_as_the_walk_does() {
 #[test]
 fn the_baseline_ratchet_passes_the_same_corpus_and_fails_a_fault() {
     use std::process::Command;
-    let c = mutated("ratchet", |_| {});
-    let base = c.parent().unwrap().join(format!(
-        "atif-drift-ratchet-baseline-{}.json",
-        std::process::id()
-    ));
+    let (scratch, c) = mutated("ratchet", |_| {});
+    let base = scratch.path().join("baseline.json");
     let drift = |extra: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_atif-drift"))
             .arg("drift")
@@ -451,7 +448,6 @@ fn the_baseline_ratchet_passes_the_same_corpus_and_fails_a_fault() {
         out.contains("grew: item [faithful] standardized_data_all.csv:LLM_END.prompt_tokens"),
         "{out}"
     );
-    let _ = std::fs::remove_file(&base);
 }
 
 /// `policy suggest` round-trips: the policy it writes for a corpus passes that corpus, and
@@ -461,11 +457,8 @@ fn the_baseline_ratchet_passes_the_same_corpus_and_fails_a_fault() {
 #[test]
 fn a_suggested_policy_passes_its_corpus_and_catches_a_fault() {
     use std::process::Command;
-    let c = mutated("suggest", |_| {});
-    let p = c
-        .parent()
-        .unwrap()
-        .join(format!("atif-drift-suggest-{}.toml", std::process::id()));
+    let (scratch, c) = mutated("suggest", |_| {});
+    let p = scratch.path().join("policy.toml");
     let run = |args: &[&std::ffi::OsStr]| {
         let o = Command::new(env!("CARGO_BIN_EXE_atif-drift"))
             .args(args)
@@ -498,7 +491,6 @@ fn a_suggested_policy_passes_its_corpus_and_catches_a_fault() {
     assert_eq!(code, Some(0), "{out}");
     inject(&c, "prompt-tokens-doubled");
     let (code, out) = drift();
-    let _ = std::fs::remove_file(&p);
     assert_eq!(code, Some(1), "{out}");
 }
 

@@ -263,16 +263,14 @@ fn a_truncated_file_is_recovered_request_by_request() {
         "{warnings:?}"
     );
     // Through the file API, with the load error reported.
-    let dir = std::env::temp_dir().join(format!("atif-drift-mooncake-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("all_requests_profiler_traces.json");
+    let scratch = common::scratch("mooncake");
+    let f = scratch.path().join("all_requests_profiler_traces.json");
     std::fs::write(&f, cut).unwrap();
     let (sessions, warnings) = mc::sessions_of_file(&f, &LoadOptions::default()).unwrap();
     assert_eq!(sessions.len(), 2);
     assert!(warnings[0].contains("recovered 2 requests"), "{warnings:?}");
     std::fs::write(&f, "[{\"no\": ").unwrap();
     assert!(mc::sessions_of_file(&f, &LoadOptions::default()).is_err());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -286,8 +284,8 @@ fn a_huggingface_tokenizer_json_is_used_when_given() {
         "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1, "world": 2},
                   "unk_token": "[UNK]"}
     });
-    let path =
-        std::env::temp_dir().join(format!("atif-drift-tokenizer-{}.json", std::process::id()));
+    let scratch = common::scratch("tokenizer");
+    let path = scratch.path().join("tokenizer.json");
     std::fs::write(&path, tok.to_string()).unwrap();
     let t = Tokenizer::from_file(&path).unwrap();
     assert_eq!(t.encode("hello world hello again").unwrap(), [1, 2, 1, 0]);
@@ -297,7 +295,6 @@ fn a_huggingface_tokenizer_json_is_used_when_given() {
         err.contains(&path.display().to_string()) && err.contains("tokenizer.json"),
         "{err}"
     );
-    std::fs::remove_file(&path).unwrap();
 }
 
 fn corpus_items() -> Vec<PathBuf> {
@@ -428,8 +425,8 @@ fn output_is_readable_by_aiperfs_mooncake_loader() {
 /// `agent_type` and `priority`; a bad line is an error naming it, or skipped with a warning.
 #[test]
 fn telemetry_converts_through_the_command_line() {
-    let dir = std::env::temp_dir().join(format!("atif-drift-telemetry-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = common::scratch("telemetry");
+    let dir = scratch.path();
     let systems = [
         "You are a Deep Research agent with tools",
         "Gather and synthesize comprehensive findings",
@@ -539,5 +536,4 @@ fn telemetry_converts_through_the_command_line() {
     let o = run(&bad, &["--skip-bad-lines"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("warning: "));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -83,11 +83,8 @@ fn cli_profile_with_workflow_config_writes_nats_csv() {
         .into_iter()
         .filter(|p| p.join("config.yml").exists())
     {
-        let out = std::env::temp_dir().join(format!(
-            "atif-drift-profile-{}-{}",
-            item.file_name().unwrap().to_string_lossy(),
-            std::process::id()
-        ));
+        let scratch = common::scratch("profile");
+        let out = scratch.path().join(item.file_name().unwrap());
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_atif-drift"))
             .arg("profile")
             .arg(item.join("all_requests_profiler_traces.json"))

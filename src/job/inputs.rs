@@ -389,7 +389,7 @@ fn by_request_in_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     const BOTH: &[Builder] = &[Builder::Pr1751, Builder::Faithful];
 
@@ -432,27 +432,28 @@ mod tests {
         }
     }
 
-    fn scratch(name: &str) -> PathBuf {
-        // One per test name, the previous run's replaced (not one per run).
-        let d = std::env::temp_dir().join(format!("atif-drift-inputs-{name}"));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    /// 150 requests (three chunks) replicated from the oracle sample, `edit`ed, as an item.
-    fn replicated_item(name: &str, edit: impl Fn(&mut Vec<crate::trace::ist::IstRequest>)) -> Item {
+    /// 150 requests (three chunks) replicated from the oracle sample, `edit`ed, as an item in
+    /// a temporary directory (removed when dropped).
+    fn replicated_item(
+        name: &str,
+        edit: impl Fn(&mut Vec<crate::trace::ist::IstRequest>),
+    ) -> (tempfile::TempDir, Item) {
         let sample = crate::trace::corpus_ist("sample");
         let mut requests = crate::gen::replicate::replicate(&sample, 150).requests;
         edit(&mut requests);
-        let path = scratch(name).join("all_requests_profiler_traces.json");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("atif-drift-inputs-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("all_requests_profiler_traces.json");
         std::fs::write(&path, serde_json::to_vec(&requests).unwrap()).unwrap();
-        Item {
+        let item = Item {
             name: name.into(),
             ist: path,
             atif: None,
             config: None,
-        }
+        };
+        (dir, item)
     }
 
     #[test]
@@ -482,7 +483,7 @@ mod tests {
 
     #[test]
     fn chunks_join_in_request_order() {
-        let item = replicated_item("chunks", |_| {});
+        let (_dir, item) = replicated_item("chunks", |_| {});
         // Batches of 100 (two chunks each, the second short): 150 requests in two batches.
         let got = by_request_in_batches(&item, BOTH, &LoadOptions::default(), 100)
             .unwrap()
@@ -505,7 +506,7 @@ mod tests {
 
     #[test]
     fn the_first_request_that_does_not_convert_is_reported_with_the_counts() {
-        let item = replicated_item("convert", |requests| {
+        let (_dir, item) = replicated_item("convert", |requests| {
             for n in [140, 70] {
                 requests[n].intermediate_steps[0].payload.event_timestamp = 1e300;
             }
@@ -519,7 +520,7 @@ mod tests {
 
     #[test]
     fn a_request_deeper_than_the_limit_takes_the_whole_trace_path() {
-        let item = replicated_item("depth", |_| {});
+        let (_dir, item) = replicated_item("depth", |_| {});
         let bytes = std::fs::read(&item.ist).unwrap();
         // How deep the file nests (its list included).
         let deepest = (1..100)
@@ -543,7 +544,7 @@ mod tests {
 
     #[test]
     fn a_request_that_does_not_parse_takes_the_whole_trace_path() {
-        let item = replicated_item("parse", |requests| {
+        let (_dir, item) = replicated_item("parse", |requests| {
             requests[100].intermediate_steps[3].payload.uuid = String::new();
         });
         let text = std::fs::read_to_string(&item.ist)

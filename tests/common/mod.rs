@@ -11,6 +11,16 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A fresh directory for one test, `atif-drift-<name>-<random>` under the system's temporary
+/// directory, removed when dropped: when the test ends, passed or failed (bind it to a named
+/// variable, not `_`, or it is removed at once).
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("atif-drift-{name}-"))
+        .tempdir()
+        .unwrap()
+}
+
 /// Corpus item directories holding `file`, sorted.
 pub fn items_with(file: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("corpus"))
