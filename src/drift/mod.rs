@@ -370,17 +370,37 @@ fn pattern_into(path: &str, out: &mut String) {
     }
 }
 
+/// Whether `key`, a member of an object, is one part its pattern stars ([`pattern_into`]):
+/// a number or a renamed UUID (`U12`), with no `.` or `[` to make it more parts.
+fn starred(key: &str) -> bool {
+    let b = key.as_bytes();
+    match b.split_first() {
+        Some((&first, rest)) => {
+            rest.iter().all(u8::is_ascii_digit)
+                && (first.is_ascii_digit() || (first == b'U' && !rest.is_empty()))
+        }
+        None => false,
+    }
+}
+
 /// Differences of one file grouped by pattern as they arrive: per difference only its
 /// pattern is built (in a reused buffer); the path and values are copied for the first of
-/// each pattern, the example.
+/// each pattern, the example. A walk that knows its paths' patterns repeat says so
+/// ([`Groups::add_at`]) and skips even that.
 struct Groups<'a> {
     file: &'a str,
     policy: &'a Policy,
     /// The builder whose expectations classify the drift (`None`: a side not of ours).
     builder: Option<Builder>,
-    /// Pattern (without `file:`) → its group (ordered by pattern when finished).
-    groups: rustc_hash::FxHashMap<String, PatternDrift>,
+    /// Pattern (without `file:`) → its group's place in `list`.
+    index: rustc_hash::FxHashMap<String, usize>,
+    /// The groups, each with its pattern (ordered by pattern when finished).
+    list: Vec<(String, PatternDrift)>,
     pattern: String,
+    /// The group of the last difference added.
+    last: Option<usize>,
+    /// Per site of [`Groups::add_at`], its group's place in `list` once known.
+    sites: Vec<Option<usize>>,
 }
 
 impl<'a> Groups<'a> {
@@ -389,8 +409,11 @@ impl<'a> Groups<'a> {
             file,
             policy,
             builder: builder.into(),
-            groups: Default::default(),
+            index: Default::default(),
+            list: Vec::new(),
             pattern: String::new(),
+            last: None,
+            sites: Vec::new(),
         }
     }
 
@@ -427,6 +450,66 @@ impl<'a> Groups<'a> {
         change: impl FnOnce() -> Change,
     ) {
         pattern_into(path, &mut self.pattern);
+        let i = match self.index.get(self.pattern.as_str()) {
+            Some(&i) => i,
+            None => self.new_group(path, change),
+        };
+        self.add_to(i, (n, one_sided), numbers);
+    }
+
+    /// [`Groups::add`] at `site`: a place of the caller's walk whose paths all have one
+    /// pattern (a member of every element of an array), its group found once.
+    fn add_at(
+        &mut self,
+        site: usize,
+        path: &str,
+        numbers: Option<(f64, f64)>,
+        change: impl FnOnce() -> Change,
+    ) {
+        match self.sites.get(site) {
+            Some(&Some(i)) => {
+                debug_assert_eq!(self.list[i].0, pattern_of(path), "site {site}: {path}");
+                self.add_to(i, (1, false), numbers);
+            }
+            _ => {
+                self.add(path, 1, numbers, change);
+                if self.sites.len() <= site {
+                    self.sites.resize(site + 1, None);
+                }
+                self.sites[site] = self.last;
+            }
+        }
+    }
+
+    /// A group for the pattern just built (`self.pattern`), `path` and `change` its example;
+    /// returns its place.
+    #[cold]
+    fn new_group(&mut self, path: &str, change: impl FnOnce() -> Change) -> usize {
+        let pattern = format!("{}:{}", self.file, self.pattern);
+        let e = self.policy.expectation(&pattern, self.builder);
+        let g = PatternDrift {
+            expected: e.map(|e| e.reason.clone()),
+            loss: e.and_then(|e| e.loss.clone()),
+            pattern,
+            values: 0,
+            example_path: format!("{}:{path}", self.file),
+            example: change(),
+            max_abs: None,
+            max_rel: None,
+            within_threshold: None,
+            one_sided: 0,
+            exceeded: None,
+            broken: 0,
+            measured: None,
+        };
+        let i = self.list.len();
+        self.index.insert(self.pattern.clone(), i);
+        self.list.push((self.pattern.clone(), g));
+        i
+    }
+
+    /// Count `n` values (on one side only or not) in group `i`, `numbers` both sides.
+    fn add_to(&mut self, i: usize, (n, one_sided): (usize, bool), numbers: Option<(f64, f64)>) {
         let (abs, rel) = match numbers {
             Some((a, b)) => {
                 let d = (a - b).abs();
@@ -435,41 +518,20 @@ impl<'a> Groups<'a> {
             }
             None => (None, None),
         };
-        let g = match self.groups.get_mut(self.pattern.as_str()) {
-            Some(g) => g,
-            None => {
-                let pattern = format!("{}:{}", self.file, self.pattern);
-                let e = self.policy.expectation(&pattern, self.builder);
-                let g = PatternDrift {
-                    expected: e.map(|e| e.reason.clone()),
-                    loss: e.and_then(|e| e.loss.clone()),
-                    pattern,
-                    values: 0,
-                    example_path: format!("{}:{path}", self.file),
-                    example: change(),
-                    max_abs: None,
-                    max_rel: None,
-                    within_threshold: None,
-                    one_sided: 0,
-                    exceeded: None,
-                    broken: 0,
-                    measured: None,
-                };
-                self.groups.entry(self.pattern.clone()).or_insert(g)
-            }
-        };
+        let g = &mut self.list[i].1;
         g.values += n;
         if one_sided {
             g.one_sided += n;
         }
         g.max_abs = max_opt(g.max_abs, abs);
         g.max_rel = max_opt(g.max_rel, rel);
+        self.last = Some(i);
     }
 
     /// The value just added (by [`Groups::add`]) breaks its expectation's relation.
     fn broke_relation(&mut self) {
-        if let Some(g) = self.groups.get_mut(self.pattern.as_str()) {
-            g.broken += 1;
+        if let Some(i) = self.last {
+            self.list[i].1.broken += 1;
         }
     }
 
@@ -500,13 +562,14 @@ impl<'a> Groups<'a> {
     /// Fold in the groups of the differences that come after these (in document order):
     /// the earlier example of a pattern stays.
     fn absorb(&mut self, later: Groups) {
-        for (k, g) in later.groups {
-            match self.groups.entry(k) {
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(g);
+        for (k, g) in later.list {
+            match self.index.get(&k) {
+                None => {
+                    self.index.insert(k.clone(), self.list.len());
+                    self.list.push((k, g));
                 }
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    let e = e.get_mut();
+                Some(&i) => {
+                    let e = &mut self.list[i].1;
                     e.values += g.values;
                     e.one_sided += g.one_sided;
                     e.broken += g.broken;
@@ -519,7 +582,7 @@ impl<'a> Groups<'a> {
 
     /// The groups in pattern order, with the policy's thresholds applied.
     fn finish(self, compared: usize) -> Vec<PatternDrift> {
-        let mut by_pattern: Vec<(String, PatternDrift)> = self.groups.into_iter().collect();
+        let mut by_pattern = self.list;
         by_pattern.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out: Vec<PatternDrift> = by_pattern.into_iter().map(|(_, g)| g).collect();
         for g in &mut out {

@@ -58,8 +58,19 @@ impl Leaf<'_> {
 }
 
 /// Both leaves at `path`, compared as the walk compares their values; returns the values
-/// that differ (0 or 1).
-fn leaf_diff(path: &str, a: Leaf, b: Leaf, tol: &dyn Closeness, g: &mut Groups) -> usize {
+/// that differ (0 or 1). `site`: the walk's place, when every path it has there has one
+/// pattern ([`Groups::add_at`]).
+fn leaf_diff(
+    path: &str,
+    (a, b): (Leaf, Leaf),
+    tol: &dyn Closeness,
+    g: &mut Groups,
+    site: Option<usize>,
+) -> usize {
+    let mut add = |numbers, change: &dyn Fn() -> Change| match site {
+        Some(site) => g.add_at(site, path, numbers, change),
+        None => g.add(path, 1, numbers, change),
+    };
     let change = |typed: bool| {
         move || {
             let (left, right) = (a.value(), b.value());
@@ -72,7 +83,7 @@ fn leaf_diff(path: &str, a: Leaf, b: Leaf, tol: &dyn Closeness, g: &mut Groups) 
     };
     let numbers = match (a, b) {
         _ if a.kind() != b.kind() => {
-            g.add(path, 1, None, change(true));
+            add(None, &change(true));
             return 1;
         }
         (Leaf::Int(x), Leaf::Int(y)) if x != y => Some((x as f64, y as f64)),
@@ -84,7 +95,7 @@ fn leaf_diff(path: &str, a: Leaf, b: Leaf, tol: &dyn Closeness, g: &mut Groups) 
         (Leaf::Str(x), Leaf::Str(y)) if x != y => x.parse().ok().zip(y.parse().ok()),
         _ => return 0,
     };
-    g.add(path, 1, numbers, change(false));
+    add(numbers, &change(false));
     1
 }
 
@@ -143,7 +154,8 @@ pub(super) fn arrays<'p, L: Lane>(
             let mut differing = 0;
             for j in 0..x.len().min(y.len()) {
                 push_index(path, j);
-                differing += leaf_diff(path, x.leaf(j), y.leaf(j), tol, g);
+                // Every leaf's path has the one pattern `at[*][*]`.
+                differing += leaf_diff(path, (x.leaf(j), y.leaf(j)), tol, g, Some(0));
                 path.truncate(row);
             }
             let cell = |j, left| if left { x.leaf(j) } else { y.leaf(j) }.value();
@@ -272,19 +284,22 @@ pub(super) trait Record: Sync {
     }
 }
 
-/// Two records at `path`, member by member; returns the values that differ.
+/// Two records at `path`, member by member; returns the values that differ. `sites`:
+/// whether every record of the walk has a path of one pattern (each member then has its
+/// site, [`Groups::add_at`]).
 fn record_diff<R: Record>(
     path: &mut String,
-    x: &R,
-    y: &R,
+    (x, y): (&R, &R),
     tol: &dyn Closeness,
     g: &mut Groups,
+    sites: bool,
 ) -> usize {
     let mut differing = 0;
     let record = path.len();
     for (j, key) in R::KEYS.iter().enumerate() {
         push_key(path, key);
-        differing += leaf_diff(path, x.leaf(j), y.leaf(j), tol, g);
+        let site = sites.then_some(j);
+        differing += leaf_diff(path, (x.leaf(j), y.leaf(j)), tol, g, site);
         path.truncate(record);
     }
     if let Some(key) = R::LIST {
@@ -293,7 +308,8 @@ fn record_diff<R: Record>(
         let (a, b) = (x.list(), y.list());
         for (j, (u, v)) in a.iter().zip(b).enumerate() {
             push_index(path, j);
-            differing += leaf_diff(path, Leaf::Str(u), Leaf::Str(v), tol, g);
+            let site = sites.then_some(R::KEYS.len());
+            differing += leaf_diff(path, (Leaf::Str(u), Leaf::Str(v)), tol, g, site);
             path.truncate(list);
         }
         let string = |j: usize, left| if left { &a[j] } else { &b[j] }.as_str().into();
@@ -319,7 +335,8 @@ pub(super) fn record_arrays<'p, R: Record>(
         at,
         (a.len(), b.len()),
         (policy, builder),
-        |path, i, tol, g| record_diff(path, &a[i], &b[i], tol, g),
+        // `at[*]`: every record's path has one pattern.
+        |path, i, tol, g| record_diff(path, (&a[i], &b[i]), tol, g, true),
         |i, left| record(i, left).leaves(),
         |i, left| record(i, left).value(),
     )
@@ -434,7 +451,8 @@ pub(super) fn records<'p, R: Record>(
             g.add_only(path, n, || Change::OnlyLeft { value: x.value() });
             return n;
         };
-        record_diff(path, x, y, &tol, g)
+        // A key the pattern stars (a number, a renamed UUID) is a record path of one pattern.
+        record_diff(path, (x, y), &tol, g, super::starred(k))
     });
     // The right object's records the left one lacks.
     let mut g = Groups::new(file, policy, builder);

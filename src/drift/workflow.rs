@@ -421,10 +421,16 @@ pub(super) fn drift(paths: &Paths) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
             }])
         })
         .collect::<Option<Vec<_>>>()?;
-    let reports = Reports {
-        ist: joined(ist_side.report),
-        atif: atif_sides.into_iter().map(|s| joined(s.report)).collect(),
-    };
+    let (ist, atif) = rayon::join(
+        || joined(ist_side.report),
+        || {
+            atif_sides
+                .into_par_iter()
+                .map(|s| joined(s.report))
+                .collect()
+        },
+    );
+    let reports = Reports { ist, atif };
     Some((metrics, reports))
 }
 
