@@ -18,6 +18,12 @@ pub struct Names {
     /// numbers from `names.len()` on have none yet. A report renamed in place
     /// ([`rename_owned`]) writes its names' digits and never makes them.
     names: Vec<crate::frame::Text>,
+    /// The names one after the other (`U0U1…`), written through the last one
+    /// [`note_uuid`] numbered, for [`Names::by_number`]: one buffer, not a shared text per
+    /// name (a table of a million UUIDs made a million of them, one by one).
+    spelled: String,
+    /// How many names `spelled` holds.
+    spelled_names: u32,
 }
 
 /// Names are equal when they number the same UUIDs alike (whichever texts were made).
@@ -37,9 +43,22 @@ impl Names {
         })
     }
 
-    /// The name numbered `n` (by [`note_uuid`], which makes it).
-    pub fn by_number(&self, n: u32) -> &crate::frame::Text {
-        &self.names[n as usize]
+    /// The name numbered `n` (by [`note_uuid`], which spells it).
+    pub fn by_number(&self, n: u32) -> &str {
+        let start = spelled_before(n);
+        let len = 1 + digits(n);
+        &self.spelled[start..start + len]
+    }
+
+    /// Spell the names through number `n` in `spelled`.
+    fn spell(&mut self, n: u32) {
+        let mut buf = [0u8; NAME_MAX];
+        while self.spelled_names <= n {
+            let name = name_bytes(self.spelled_names, &mut buf);
+            self.spelled
+                .push_str(std::str::from_utf8(name).expect("ASCII digits"));
+            self.spelled_names += 1;
+        }
     }
 
     /// The name numbered `n` as shared text, made now (with every name before it) when it
@@ -317,6 +336,24 @@ fn name_of(bits: u128, names: &mut Names) -> &crate::frame::Text {
 /// The longest name: `U` and the ten digits of a `u32`.
 const NAME_MAX: usize = 11;
 
+/// The number of decimal digits of `n`.
+fn digits(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// The length of the names numbered before `n`, one after the other (`U0U1…`).
+fn spelled_before(n: u32) -> usize {
+    // Each name is `U` and its digits; the numbers of d digits are 10^(d-1) .. 10^d (0 has one).
+    let mut len = n as usize;
+    let (mut low, mut d) = (0u64, 1);
+    while low < u64::from(n) {
+        let high = 10u64.pow(d as u32).min(u64::from(n));
+        len += (high - low) as usize * d;
+        (low, d) = (high, d + 1);
+    }
+    len
+}
+
 /// Name number `n` (`U` and its digits), written at the end of `buf` (a name is made for
 /// each of millions of UUIDs: `format!` grew a string for it, a copy per digit or two).
 fn name_bytes(mut n: u32, buf: &mut [u8; NAME_MAX]) -> &[u8] {
@@ -357,7 +394,7 @@ fn number_of(bits: u128, names: &mut Names) -> u32 {
 /// need not look it up.
 pub fn note_uuid(text: &str, names: &mut Names) -> Option<u32> {
     let n = number_of(uuid_bits(text.as_bytes())?, names);
-    names.text(n);
+    names.spell(n);
     Some(n)
 }
 
@@ -488,6 +525,23 @@ pub fn markdown() -> String {
 mod tests {
     use super::*;
     use proptest::strategy::Strategy;
+
+    /// A name read back from the spelled names is the name of its number, across the
+    /// numbers' lengths (the place of a name is computed, not stored).
+    #[test]
+    fn spelled_names_are_read_back_by_number() {
+        let mut names = Names::default();
+        names.spell(1_000_010);
+        let mut buf = [0u8; NAME_MAX];
+        for n in (0..12_000).chain(999_990..=1_000_010) {
+            let name = std::str::from_utf8(name_bytes(n, &mut buf)).unwrap();
+            assert_eq!(names.by_number(n), name, "{n}");
+        }
+        assert_eq!(spelled_before(u32::MAX), {
+            let before_last_digit = spelled_before(1_000_000_000);
+            before_last_digit + (u32::MAX as usize - 1_000_000_000) * 11
+        });
+    }
 
     #[test]
     fn a_uuid_is_named_by_its_bits() {
