@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::pr1751::{ancestry, ancestry_row, Ancestry};
 use crate::event::EventType;
 use crate::frame::from_ist::Interner;
-use crate::frame::Row;
+use crate::frame::{Row, Text};
 use crate::loss::Keep;
 use crate::pyfmt::iso_to_epoch;
 use crate::trace::atif::{Step, Trajectory};
@@ -90,7 +90,7 @@ impl Emit<'_> {
         } else {
             None
         };
-        let mut row = ancestry_row(n, self.example, et, ts, anc);
+        let mut row = ancestry_row(self.example, et, ts, anc);
         row.set_span_event_timestamp(span);
         row.set_tokens((Some(0), Some(0), Some(0)));
         row.parent_function_name = row.parent_function_name.filter(|p| !p.is_empty());
@@ -151,9 +151,14 @@ fn push_llm(e: &mut Emit, si: usize, step: &Step, uuid: &str, ts: f64, anc: &Anc
 }
 
 /// The tool calls of agent step `si`, recorded for the rows written after every step is seen.
-fn record_calls(step: &Step, si: usize, keep: Keep, calls: &mut Vec<CallRec>) {
+fn record_calls(
+    step: &Step,
+    si: usize,
+    (keep, names): (Keep, &mut Interner),
+    calls: &mut Vec<CallRec>,
+) {
     for (i, call) in step.tool_calls.iter().flatten().enumerate() {
-        let a = ancestry(step, Some(i));
+        let a = ancestry(names, step, Some(i));
         let uuid = call
             .tool_call_id
             .strip_prefix("call_")
@@ -325,7 +330,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
     let mut calls: Vec<CallRec> = Vec::new();
     for (si, step) in t.steps.iter().enumerate() {
         let ts = iso(step);
-        let anc = ancestry(step, None);
+        let anc = ancestry(e.names, step, None);
         let uuid = super::pr1751::row_uuid(example, si, 0);
         match step.source.as_str() {
             "user" => {
@@ -359,7 +364,7 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, all
                     }
                     _ => {}
                 }
-                record_calls(step, si, keep, &mut calls);
+                record_calls(step, si, (keep, e.names), &mut calls);
             }
             _ => {}
         }
@@ -391,13 +396,9 @@ mod records;
 /// NAT function called directly): a FUNCTION_START/END pair around the rows they contain.
 /// A row belongs to its ancestry function; a NAT function's own span belongs to its parent.
 fn rebuild_function_spans(e: &mut Emit) {
-    let have: HashSet<String> = e
-        .rows
-        .iter()
-        .filter_map(|r| r.uuid.as_deref().map(str::to_string))
-        .collect();
+    let have: HashSet<Text> = e.rows.iter().filter_map(|r| r.uuid.clone()).collect();
     // (id, name, parent id, parent name, start, end), in first-seen order.
-    let mut spans: Vec<(String, String, String, String, f64, f64)> = Vec::new();
+    let mut spans: Vec<(Text, Text, Text, Text, f64, f64)> = Vec::new();
     for r in &e.rows {
         if matches!(
             r.event_type,
@@ -405,14 +406,14 @@ fn rebuild_function_spans(e: &mut Emit) {
         ) {
             continue;
         }
-        let text = |t: &Option<crate::frame::Text>| t.as_deref().unwrap_or("").to_string();
+        let text = |t: &Option<Text>| t.clone().unwrap_or_default();
         let own_span = r.uuid.is_some() && r.uuid == r.function_id;
         let (id, name, pid, pname) = if own_span {
             (
                 text(&r.parent_function_id),
                 text(&r.parent_function_name),
-                String::new(),
-                String::new(),
+                Text::new(),
+                Text::new(),
             )
         } else {
             (
@@ -422,7 +423,7 @@ fn rebuild_function_spans(e: &mut Emit) {
                 text(&r.parent_function_name),
             )
         };
-        if id.is_empty() || id == "root" || have.contains(&id) {
+        if id.is_empty() || id.as_str() == "root" || have.contains(&id) {
             continue;
         }
         let ts = r.event_timestamp;

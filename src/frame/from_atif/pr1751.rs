@@ -36,48 +36,55 @@ fn text(m: Option<&Message>) -> String {
     m.map_or_else(String::new, Message::text)
 }
 
-/// Flattened ancestry of a step or of its tool call `i` (`_ancestry_from_extra`).
+/// Flattened ancestry of a step or of its tool call `i` (`_ancestry_from_extra`), its texts
+/// interned once for every row placed by it.
 #[derive(Debug, Clone, Default)]
 pub struct Ancestry {
     /// The function's id.
-    pub function_id: String,
+    pub function_id: Text,
     /// The function's name.
-    pub function_name: String,
+    pub function_name: Text,
     /// Its parent function's id.
-    pub parent_id: String,
+    pub parent_id: Text,
     /// Its parent function's name.
-    pub parent_name: String,
+    pub parent_name: Text,
     /// The span's start, seconds since the epoch, when the step says.
     pub start: Option<f64>,
     /// The span's end, when the step says.
     pub end: Option<f64>,
     /// The framework the step names.
-    pub framework: Option<String>,
+    pub framework: Option<Text>,
 }
 
-fn str_of(m: &Map<String, Value>, k: &str) -> Option<String> {
-    m.get(k).and_then(Value::as_str).map(str::to_string)
+fn str_of<'m>(m: &'m Map<String, Value>, k: &str) -> Option<&'m str> {
+    m.get(k).and_then(Value::as_str)
 }
 
-fn flat(anc: Option<&Map<String, Value>>, inv: Option<&Map<String, Value>>) -> Ancestry {
-    let a = |k| anc.and_then(|m| str_of(m, k));
+fn flat(
+    names: &mut Interner,
+    anc: Option<&Map<String, Value>>,
+    inv: Option<&Map<String, Value>>,
+) -> Ancestry {
+    let mut a = |k, default| names.get(anc.and_then(|m| str_of(m, k)).unwrap_or(default));
     Ancestry {
-        function_id: a("function_id").unwrap_or_else(|| "root".into()),
-        function_name: a("function_name").unwrap_or_else(|| "root".into()),
-        parent_id: a("parent_id").unwrap_or_default(),
-        parent_name: a("parent_name").unwrap_or_default(),
+        function_id: a("function_id", "root"),
+        function_name: a("function_name", "root"),
+        parent_id: a("parent_id", ""),
+        parent_name: a("parent_name", ""),
         start: inv
             .and_then(|i| i.get("start_timestamp"))
             .and_then(Value::as_f64),
         end: inv
             .and_then(|i| i.get("end_timestamp"))
             .and_then(Value::as_f64),
-        framework: inv.and_then(|i| str_of(i, "framework")),
+        framework: inv
+            .and_then(|i| str_of(i, "framework"))
+            .map(|f| names.get(f)),
     }
 }
 
-/// `_ancestry_from_extra(step, tool_index)`.
-pub fn ancestry(step: &Step, tool_index: Option<usize>) -> Ancestry {
+/// `_ancestry_from_extra(step, tool_index)`, its texts interned in `names`.
+pub fn ancestry(names: &mut Interner, step: &Step, tool_index: Option<usize>) -> Ancestry {
     fn obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
         v.and_then(Value::as_object)
     }
@@ -91,10 +98,11 @@ pub fn ancestry(step: &Step, tool_index: Option<usize>) -> Ancestry {
                 .and_then(|e| e.get("tool_invocations"))
                 .and_then(Value::as_array)
                 .and_then(|a| a.get(i));
-            return flat(obj(Some(ta)), obj(inv));
+            return flat(names, obj(Some(ta)), obj(inv));
         }
     }
     flat(
+        names,
         obj(extra.and_then(|e| e.get("ancestry"))),
         obj(extra.and_then(|e| e.get("invocation"))),
     )
@@ -115,8 +123,12 @@ struct RowBuilder<'a> {
 }
 
 impl RowBuilder<'_> {
-    fn row(&mut self, event_type: EventType, event_timestamp: f64, anc: &Ancestry) -> Row {
-        ancestry_row(self.names, self.example, event_type, event_timestamp, anc)
+    fn row(&self, event_type: EventType, event_timestamp: f64, anc: &Ancestry) -> Row {
+        ancestry_row(self.example, event_type, event_timestamp, anc)
+    }
+
+    fn ancestry(&mut self, step: &Step, tool_index: Option<usize>) -> Ancestry {
+        ancestry(self.names, step, tool_index)
     }
 }
 
@@ -124,7 +136,6 @@ impl RowBuilder<'_> {
 /// UUID, the function and its parent from the ancestry, the span's start as
 /// `span_event_timestamp`.
 pub(super) fn ancestry_row(
-    n: &mut Interner,
     example: usize,
     event_type: EventType,
     event_timestamp: f64,
@@ -135,14 +146,14 @@ pub(super) fn ancestry_row(
     r.llm_text_input = Some(Text::new());
     r.llm_text_output = Some(Text::new());
     r.llm_new_token = Some(Text::new());
-    r.llm_name = Some(n.get(""));
-    r.tool_name = Some(n.get(""));
-    r.function_name = Some(n.get(&anc.function_name));
-    r.function_id = Some(n.get(&anc.function_id));
-    r.parent_function_name = Some(n.get(&anc.parent_name));
-    r.parent_function_id = Some(n.get(&anc.parent_id));
-    r.uuid = Some(n.get(""));
-    r.framework = anc.framework.as_deref().map(|f| n.get(f));
+    r.llm_name = Some(Text::new());
+    r.tool_name = Some(Text::new());
+    r.function_name = Some(anc.function_name.clone());
+    r.function_id = Some(anc.function_id.clone());
+    r.parent_function_name = Some(anc.parent_name.clone());
+    r.parent_function_id = Some(anc.parent_id.clone());
+    r.uuid = Some(Text::new());
+    r.framework = anc.framework.clone();
     r
 }
 
@@ -156,16 +167,17 @@ pub fn trajectory_rows(t: &Trajectory, example: usize, names: &mut Interner, row
         match step.source.as_str() {
             "user" => {
                 last_user = msg.clone();
-                let mut r = b.row(EventType::WORKFLOW_START, ts, &ancestry(step, None));
+                let anc = b.ancestry(step, None);
+                let mut r = b.row(EventType::WORKFLOW_START, ts, &anc);
                 r.llm_text_input = Some(msg);
                 rows.push(r);
             }
             "agent" => {
-                let step_anc = ancestry(step, None);
+                let step_anc = b.ancestry(step, None);
                 if let (Some(calls), Some(obs)) = (&step.tool_calls, &step.observation) {
                     if !calls.is_empty() {
                         for (i, call) in calls.iter().enumerate() {
-                            let tool_anc = ancestry(step, Some(i));
+                            let tool_anc = b.ancestry(step, Some(i));
                             if tool_anc.start.is_none() {
                                 continue;
                             }

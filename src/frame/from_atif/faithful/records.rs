@@ -108,14 +108,8 @@ fn owned_base(anchor: &Row, event_type: EventType) -> Row {
 }
 
 /// An event with no step or call of its own, before its record.
-fn orphan_base(names: &mut Interner, example: usize) -> Row {
-    let mut r = super::ancestry_row(
-        names,
-        example,
-        EventType::SPAN_START,
-        0.0,
-        &Default::default(),
-    );
+fn orphan_base(example: usize) -> Row {
+    let mut r = super::ancestry_row(example, EventType::SPAN_START, 0.0, &Default::default());
     r.set_tokens((Some(0), Some(0), Some(0)));
     r.set_cached_tokens(Some(0));
     r.parent_function_id = None;
@@ -193,7 +187,7 @@ pub(super) fn apply(e: &mut Emit, t: &Trajectory) {
     for extra in holders {
         for loss in ORPHAN_LOSSES.into_iter().filter(|l| keep.has(l)) {
             for rec in &kept_records(extra, keep, loss) {
-                let mut row = orphan_base(e.names, e.example);
+                let mut row = orphan_base(e.example);
                 let mut meta = Meta::default();
                 apply_record(e.names, &mut row, &mut meta, rec, None);
                 added.push((row, meta));
