@@ -10,6 +10,9 @@
 //! two consecutive event times, so the calls active in it are exactly the ones open
 //! during the sweep — O(events · log events + output).
 
+use std::fmt::Write;
+
+use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::nested_stack::{build, midpoint_level, percentiles, segments, CallForest, Families};
@@ -318,21 +321,39 @@ fn spike_lines(out: &mut String, a: &SpikeAnalysis) {
             format_args!("No intervals exceed concurrency spike threshold."),
         );
     }
-    for (i, s) in a.spikes.iter().enumerate() {
-        line(
-            out,
-            format_args!(
-                "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
-                i + 1,
-                Fixed(s.start, 2),
-                Fixed(s.end, 2),
-                s.concurrency,
-                Fixed(s.end - s.start, 2),
-                s.active_uuids.len()
-            ),
-        );
+    // Written a part at a time side by side (at 100,000 light requests a path has about a
+    // million intervals: written alone, they kept one thread busy after the other paths'
+    // analyses were done), each part copied in and freed in order.
+    let parts: Vec<String> = a
+        .spikes
+        .par_chunks(SPIKES_PER_PART)
+        .enumerate()
+        .map(|(p, spikes)| {
+            let mut part = String::new();
+            for (k, s) in spikes.iter().enumerate() {
+                part.push('\n');
+                let i = p * SPIKES_PER_PART + k;
+                let _ = write!(
+                    part,
+                    "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
+                    i + 1,
+                    Fixed(s.start, 2),
+                    Fixed(s.end, 2),
+                    s.concurrency,
+                    Fixed(s.end - s.start, 2),
+                    s.active_uuids.len()
+                );
+            }
+            part
+        })
+        .collect();
+    for part in parts {
+        out.push_str(&part);
     }
 }
+
+/// Spike intervals per part of the report written side by side.
+const SPIKES_PER_PART: usize = 1 << 14;
 
 /// The report's token and latency correlations.
 fn correlation_lines(out: &mut String, a: &SpikeAnalysis) {
