@@ -120,19 +120,13 @@ mod tests {
 
     fn report(patterns: &[(&str, usize, Option<f64>)]) -> DriftReport {
         let pattern = |&(p, values, max_abs): &(&str, usize, Option<f64>)| PatternDrift {
-            pattern: p.into(),
             values,
-            example_path: p.into(),
-            example: crate::drift::value_diff::Change::OnlyLeft { value: 1.into() },
-            expected: None,
-            loss: None,
             max_abs,
-            max_rel: None,
-            within_threshold: None,
-            one_sided: 0,
-            exceeded: None,
-            broken: 0,
-            measured: None,
+            ..PatternDrift::new(
+                p.into(),
+                p.into(),
+                crate::drift::value_diff::Change::OnlyLeft { value: 1.into() },
+            )
         };
         DriftReport {
             schema: crate::drift::REPORT_SCHEMA.into(),

@@ -86,6 +86,26 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl PatternDrift {
+    /// A group of no values yet of the pattern `file:pattern`, its first difference `example`
+    /// at `example_path`: unexpected, nothing measured.
+    pub fn new(pattern: String, example_path: String, example: Change) -> Self {
+        PatternDrift {
+            pattern,
+            values: 0,
+            example_path,
+            example,
+            expected: None,
+            loss: None,
+            max_abs: None,
+            max_rel: None,
+            within_threshold: None,
+            one_sided: 0,
+            exceeded: None,
+            broken: 0,
+            measured: None,
+        }
+    }
+
     /// Drift that counts against the run: neither expected (within its expectation's
     /// bounds) nor within a threshold.
     pub fn is_unexpected(&self) -> bool {
@@ -490,17 +510,7 @@ impl<'a> Groups<'a> {
         let g = PatternDrift {
             expected: e.map(|e| e.reason.clone()),
             loss: e.and_then(|e| e.loss.clone()),
-            pattern,
-            values: 0,
-            example_path: format!("{}:{path}", self.file),
-            example: change(),
-            max_abs: None,
-            max_rel: None,
-            within_threshold: None,
-            one_sided: 0,
-            exceeded: None,
-            broken: 0,
-            measured: None,
+            ..PatternDrift::new(pattern, format!("{}:{path}", self.file), change())
         };
         let i = self.list.len();
         self.index.insert(self.pattern.clone(), i);

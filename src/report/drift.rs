@@ -358,19 +358,13 @@ mod tests {
                 compared: 10,
                 differing: 1,
                 patterns: vec![crate::drift::PatternDrift {
-                    pattern: format!("forecast.json:X{n}"),
                     values: 1,
-                    example_path: "forecast.json:X".into(),
-                    example: crate::drift::value_diff::Change::OnlyLeft { value: 1.into() },
                     expected: Some("a reason".into()),
-                    loss: None,
-                    max_abs: None,
-                    max_rel: None,
-                    within_threshold: None,
-                    one_sided: 0,
-                    exceeded: None,
-                    broken: 0,
-                    measured: None,
+                    ..crate::drift::PatternDrift::new(
+                        format!("forecast.json:X{n}"),
+                        "forecast.json:X".into(),
+                        crate::drift::value_diff::Change::OnlyLeft { value: 1.into() },
+                    )
                 }],
             }],
             ..crate::drift::ItemDrift::of_builder(
