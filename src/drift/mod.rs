@@ -566,6 +566,8 @@ impl<'a> Groups<'a> {
             groups.absorb(g);
             differing += n;
         }
+        // The sites were the first part's walk's: whatever adds to the whole names its own.
+        groups.sites.clear();
         Some((groups, differing))
     }
 
