@@ -585,25 +585,28 @@ fn foreign_entries(dir: &Path, ours: &[&str]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A fresh directory for one unit test, `atif-drift-<name>-<random>` under the system's
+/// temporary directory, removed when dropped (the integration tests have their own,
+/// `tests/common::scratch`).
+#[cfg(test)]
+pub(crate) fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("atif-drift-{name}-"))
+        .tempdir()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fresh directory, removed when dropped.
-    fn tmp(name: &str) -> tempfile::TempDir {
-        tempfile::Builder::new()
-            .prefix(&format!("atif-drift-fsio-{name}-"))
-            .tempdir()
-            .unwrap()
-    }
 
     /// A concurrent run that commits first moves the directory away while this run checks
     /// it: nothing foreign is there, and the check does not fail (it failed the whole run
     /// when the directory was read after it was gone, or its files looked up by path).
     #[test]
     fn a_directory_moved_away_meanwhile_holds_nothing_foreign() {
-        let scratch = tmp("moved");
-        let d = scratch.path();
+        let dir = scratch("fsio-moved");
+        let d = dir.path();
         assert_eq!(
             foreign_entries(&d.join("gone"), &["a.json"]).unwrap(),
             Vec::<String>::new()
@@ -626,8 +629,8 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_no_temporary() {
-        let scratch = tmp("failed-write");
-        let d = scratch.path();
+        let dir = scratch("fsio-failed-write");
+        let d = dir.path();
         let f = d.join("out.json");
         std::fs::write(&f, "old").unwrap();
         let r = write_atomic_with(&f, |w| {
@@ -641,8 +644,8 @@ mod tests {
 
     #[test]
     fn an_output_dir_is_replaced_whole_and_refuses_foreign_files() {
-        let scratch = tmp("outdir");
-        let d = scratch.path();
+        let dir = scratch("fsio-outdir");
+        let d = dir.path();
         let out = d.join("o");
         let w = OutputDir::create(&out, &["a", "b"], false).unwrap();
         w.write("a", b"1").unwrap();

@@ -98,15 +98,20 @@ impl Frame {
         v
     }
 
+    /// Whether the rows are in example order (a frame of requests in order): each example's
+    /// rows are then one run.
+    pub fn in_example_order(&self) -> bool {
+        self.rows
+            .windows(2)
+            .all(|w| w[0].example_number() <= w[1].example_number())
+    }
+
     /// Row indices per example, in example order, rows in frame order; examples without
     /// rows are absent (pandas' groupby would not see them either).
     pub fn rows_by_example(&self) -> Vec<(usize, Vec<usize>)> {
         // The usual frame (requests in order) is already grouped: its runs are the groups.
         let rows = &self.rows;
-        if rows
-            .windows(2)
-            .all(|w| w[0].example_number() <= w[1].example_number())
-        {
+        if self.in_example_order() {
             // Each run's indices allocated once, at their number.
             let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
             let mut start = 0;

@@ -28,11 +28,8 @@ fn compute_in_parts(frame: &Frame, part_rows: usize) -> Nova {
         predicted_osl: vec![f64::NAN; n],
         time_to_session_end: vec![0.0; n],
     };
-    let in_order = rows
-        .windows(2)
-        .all(|w| w[0].example_number() <= w[1].example_number());
     let mut parts = Vec::new();
-    if in_order {
+    if frame.in_example_order() {
         let mut start = 0;
         while start < n {
             let mut end = (start + part_rows).min(n);

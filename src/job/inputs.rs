@@ -236,7 +236,7 @@ pub(super) fn for_each_chunk<T: Send>(
     while !batch.is_empty() {
         // As many chunks per batch whatever its size (a batch of heavy requests is cut short
         // by its bytes).
-        let per_chunk = batch.len().div_ceil(CHUNKS).max(1);
+        let per_chunk = batch.len().div_ceil(CHUNKS);
         let (results, next) = rayon::join(
             || {
                 batch
@@ -444,10 +444,7 @@ mod tests {
         let sample = crate::trace::corpus_ist("sample");
         let mut requests = crate::gen::replicate::replicate(&sample, 150).requests;
         edit(&mut requests);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("atif-drift-inputs-{name}-"))
-            .tempdir()
-            .unwrap();
+        let dir = crate::fsio::scratch(&format!("inputs-{name}"));
         let path = dir.path().join("all_requests_profiler_traces.json");
         std::fs::write(&path, serde_json::to_vec(&requests).unwrap()).unwrap();
         let item = Item {

@@ -263,7 +263,8 @@ mod tests {
     #[test]
     fn anything_else_is_left_to_the_whole_trace_path() {
         let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-        let empty = std::env::temp_dir().join(format!("atif-drift-empty-{}", std::process::id()));
+        let dir = crate::fsio::scratch("profile-empty");
+        let empty = dir.path().join("empty.json");
         std::fs::write(&empty, "[]").unwrap();
         let (opts, cfg) = (LoadOptions::default(), ProfilerConfig::all_on());
         for input in [corpus.join("react_calculator/nat_atif.json"), empty.clone()] {
@@ -277,6 +278,5 @@ mod tests {
             );
             assert!(got.unwrap().is_none(), "{}", input.display());
         }
-        let _ = std::fs::remove_file(&empty);
     }
 }

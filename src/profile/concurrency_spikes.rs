@@ -305,7 +305,6 @@ const SPIKE_LINE: usize = 48;
 
 /// A line of the report, after the ones before (NAT's `"\n".join(lines)`).
 fn line(out: &mut String, args: std::fmt::Arguments) {
-    use std::fmt::Write;
     if !out.is_empty() {
         out.push('\n');
     }
