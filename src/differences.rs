@@ -309,22 +309,39 @@ fn next_uuid(b: &[u8], from: usize) -> Option<(usize, u128)> {
 /// The 128 bits of `b` when it is a UUID as [`uuids_in`] finds them: 8-4-4-4-12 lowercase
 /// hex digits.
 fn uuid_bits(b: &[u8]) -> Option<u128> {
-    if b.len() != 36 {
+    let b: &[u8; 36] = b.try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
+    // Each group's digits by table, their invalid flags (bit 4) or-ed together: one branch
+    // per UUID, not one per byte (millions of UUIDs are read per output renamed).
     let mut bits = 0u128;
-    for (i, &c) in b.iter().enumerate() {
-        let digit = match (i, c) {
-            (8 | 13 | 18 | 23, b'-') => continue,
-            (8 | 13 | 18 | 23, _) => return None,
-            (_, b'0'..=b'9') => c - b'0',
-            (_, b'a'..=b'f') => c - b'a' + 10,
-            _ => return None,
-        };
-        bits = bits << 4 | u128::from(digit);
+    let mut invalid = 0u8;
+    for group in [&b[0..8], &b[9..13], &b[14..18], &b[19..23], &b[24..36]] {
+        for &c in group {
+            let d = HEX[usize::from(c)];
+            invalid |= d;
+            bits = bits << 4 | u128::from(d & 0xf);
+        }
     }
-    Some(bits)
+    (invalid & 0x10 == 0).then_some(bits)
 }
+
+/// A byte's value as a lowercase hex digit, or `0x10` when it is not one.
+const HEX: [u8; 256] = {
+    let mut t = [0x10u8; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u8;
+        c += 1;
+    }
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    t
+};
 
 /// The name of the UUID of these `bits`: the next one (`U<number of names so far>`) when it
 /// has none yet.
@@ -574,6 +591,33 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A UUID's bits are its hex digits read as one number; anything else has none.
+        #[test]
+        fn uuid_bits_read_the_hex_digits(
+            uuid in "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            // One byte replaced (by a digit's or a dash's neighbours, or another digit or
+            // dash), or a byte cut off or added.
+            edit in proptest::option::of((0usize..37, proptest::sample::select(
+                vec![b'0', b'9', b'a', b'f', b'-', b'/', b':', b'`', b'g', b'A', b'F', b',', b'.'],
+            ))),
+        ) {
+            let mut bytes = uuid.into_bytes();
+            match edit {
+                Some((36, c)) => bytes.push(c),
+                Some((i, b'.')) => { bytes.remove(i); }
+                Some((i, c)) => bytes[i] = c,
+                None => {}
+            }
+            let text = String::from_utf8(bytes).unwrap();
+            let re = regex::Regex::new(
+                r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            )
+            .unwrap();
+            let hex: String = text.chars().filter(|&c| c != '-').collect();
+            let want = re.is_match(&text).then(|| u128::from_str_radix(&hex, 16).unwrap());
+            proptest::prop_assert_eq!(uuid_bits(text.as_bytes()), want);
+        }
+
         /// The dash scan finds what the regex finds, on text dense in near-UUIDs.
         #[test]
         fn uuid_scan_equals_the_regex(

@@ -291,10 +291,12 @@ fn push_key(path: &mut String, key: &str) -> usize {
     len
 }
 
-fn push_index(path: &mut String, i: usize) -> usize {
-    use std::fmt::Write;
+/// Append `[i]` to `path`; returns its length before.
+pub(super) fn push_index(path: &mut String, i: usize) -> usize {
     let len = path.len();
-    let _ = write!(path, "[{i}]");
+    path.push('[');
+    path.push_str(itoa::Buffer::new().format(i));
+    path.push(']');
     len
 }
 

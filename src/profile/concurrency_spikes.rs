@@ -328,20 +328,25 @@ fn spike_lines(out: &mut String, a: &SpikeAnalysis) {
         .par_chunks(SPIKES_PER_PART)
         .enumerate()
         .map(|(p, spikes)| {
+            // "{i+1}) {start}-{end}, concurrency={c}, length={end-start}, #active_calls={n}",
+            // written piece by piece (the formatting machinery was half of the section's
+            // time in its own right).
             let mut part = String::new();
+            let mut int = itoa::Buffer::new();
             for (k, s) in spikes.iter().enumerate() {
                 part.push('\n');
                 let i = p * SPIKES_PER_PART + k;
-                let _ = write!(
-                    part,
-                    "{}) {}-{}, concurrency={}, length={}, #active_calls={}",
-                    i + 1,
-                    Fixed(s.start, 2),
-                    Fixed(s.end, 2),
-                    s.concurrency,
-                    Fixed(s.end - s.start, 2),
-                    s.active_uuids.len()
-                );
+                part.push_str(int.format(i + 1));
+                part.push_str(") ");
+                Fixed(s.start, 2).push_to(&mut part);
+                part.push('-');
+                Fixed(s.end, 2).push_to(&mut part);
+                part.push_str(", concurrency=");
+                part.push_str(int.format(s.concurrency));
+                part.push_str(", length=");
+                Fixed(s.end - s.start, 2).push_to(&mut part);
+                part.push_str(", #active_calls=");
+                part.push_str(int.format(s.active_uuids.len()));
             }
             part
         })

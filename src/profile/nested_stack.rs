@@ -271,7 +271,6 @@ impl CallForest {
     /// NAT's `CallNode.__str__` of the tree at `root`, appended to `out` (after a newline
     /// when `out` is not empty), line by line (not a string per line, then joined).
     pub fn render_into(&self, root: usize, out: &mut String) {
-        use std::fmt::Write;
         let mut stack = vec![(root, 0usize)];
         while let Some((n, level)) = stack.pop() {
             let x = &self.nodes[n];
@@ -281,17 +280,20 @@ impl CallForest {
             for _ in 0..level {
                 out.push_str("  ");
             }
-            write!(
-                out,
-                "- {} '{}' (uuid={}, start={}, end={}, dur={})",
-                x.op_type,
-                x.name,
-                x.uuid,
-                Fixed(x.start, 2),
-                Fixed(x.end, 2),
-                Fixed(x.duration, 2)
-            )
-            .expect("writing to a String");
+            // "- {op_type} '{name}' (uuid={uuid}, start={start}, end={end}, dur={duration})"
+            out.push_str("- ");
+            out.push_str(x.op_type);
+            out.push_str(" '");
+            out.push_str(&x.name);
+            out.push_str("' (uuid=");
+            out.push_str(&x.uuid);
+            out.push_str(", start=");
+            Fixed(x.start, 2).push_to(out);
+            out.push_str(", end=");
+            Fixed(x.end, 2).push_to(out);
+            out.push_str(", dur=");
+            Fixed(x.duration, 2).push_to(out);
+            out.push(')');
             stack.extend(x.children.iter().rev().map(|&c| (c, level + 1)));
         }
     }
