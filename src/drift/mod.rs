@@ -9,6 +9,7 @@
 pub mod attribution;
 pub mod baseline;
 mod forecast;
+mod lines;
 pub mod mooncake;
 pub mod policy;
 pub mod spec;
@@ -785,13 +786,24 @@ fn diff_text(
     policy: &Policy,
     builder: impl Into<Option<Builder>>,
 ) -> OutputDrift {
+    diff_lines(file, (a, &lines::Numbered::new(a)), b, policy, builder)
+}
+
+/// [`diff_text`] with `a`'s lines numbered (once for every text it is diffed with).
+fn diff_lines(
+    file: &str,
+    (a, lines): (&str, &lines::Numbered),
+    b: &str,
+    policy: &Policy,
+    builder: impl Into<Option<Builder>>,
+) -> OutputDrift {
     let builder = builder.into();
-    let d = similar::TextDiff::from_lines(a, b);
+    let d = lines.changes(b);
     let mut groups = Groups::new(file, policy, builder);
     let mut differing = 0;
     let mut section = String::from("(start)");
     let mut path = String::new();
-    for change in d.iter_all_changes() {
+    for change in d.iter() {
         let line = change.value().trim_end();
         if line.starts_with("===") || line.starts_with("----") {
             section = line

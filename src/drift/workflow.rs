@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::typed::{self, array_leaves, Lane, Leaf, Record, Records};
-use super::{diff_text, json_groups, Groups, OutputDrift, Paths, Policy};
+use super::{diff_lines, json_groups, Groups, OutputDrift, Paths, Policy};
 use crate::differences::{
     normalize_active_uuids, rename_in, rename_owned, rename_text, rename_uuids_value_with,
 };
@@ -456,10 +456,11 @@ pub(super) struct Reports {
 impl Reports {
     /// Per builder, the drift of the report (a line diff).
     pub(super) fn drift(&self, builders: &[Builder], policy: &Policy) -> Vec<OutputDrift> {
+        let ist = (self.ist.as_str(), &super::lines::Numbered::new(&self.ist));
         self.atif
             .par_iter()
             .zip(builders)
-            .map(|(atif, &b)| diff_text(REPORT, &self.ist, atif, policy, b))
+            .map(|(atif, &b)| diff_lines(REPORT, ist, atif, policy, b))
             .collect()
     }
 }
