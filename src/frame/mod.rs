@@ -109,21 +109,28 @@ impl Frame {
     /// Row indices per example, in example order, rows in frame order; examples without
     /// rows are absent (pandas' groupby would not see them either).
     pub fn rows_by_example(&self) -> Vec<(usize, Vec<usize>)> {
-        // The usual frame (requests in order) is already grouped: its runs are the groups.
-        let rows = &self.rows;
-        if self.in_example_order() {
-            // Each run's indices allocated once, at their number.
-            let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
-            let mut start = 0;
-            for run in rows.chunk_by(|a, b| a.example_number() == b.example_number()) {
-                out.push((
-                    run[0].example_number(),
-                    (start..start + run.len()).collect(),
-                ));
-                start += run.len();
+        // The usual frame (requests in order) is already grouped: its runs are the groups,
+        // found in the one pass that finds it in order (an analysis asks for them several
+        // times, and each pass reads the whole frame).
+        let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut start = 0;
+        for run in self
+            .rows
+            .chunk_by(|a, b| a.example_number() == b.example_number())
+        {
+            let example = run[0].example_number();
+            if out.last().is_some_and(|&(last, _)| last > example) {
+                return self.rows_by_example_mapped();
             }
-            return out;
+            // Each run's indices allocated once, at their number.
+            out.push((example, (start..start + run.len()).collect()));
+            start += run.len();
         }
+        out
+    }
+
+    /// [`Frame::rows_by_example`] of a frame out of example order.
+    fn rows_by_example_mapped(&self) -> Vec<(usize, Vec<usize>)> {
         let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for (i, r) in self.rows.iter().enumerate() {
             by.entry(r.example_number()).or_default().push(i);
@@ -136,23 +143,21 @@ impl Frame {
 mod tests {
     use super::*;
 
-    /// Row indices per example by a map (the specification of `rows_by_example`).
-    fn by_map(f: &Frame) -> Vec<(usize, Vec<usize>)> {
-        let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for (i, r) in f.rows.iter().enumerate() {
-            by.entry(r.example_number()).or_default().push(i);
-        }
-        by.into_iter().collect()
-    }
-
     #[test]
     fn rows_by_example_in_and_out_of_order() {
         let mut f = from_ist::frame(&crate::trace::corpus_ist("nested_trip_planner"));
+        // The map (the specification of the runs).
+        let by_map = |f: &Frame| f.rows_by_example_mapped();
         assert!(by_map(&f).len() > 1, "several examples");
         assert_eq!(f.rows_by_example(), by_map(&f));
         // Out of order: the last example's rows first.
         let last = f.rows.last().unwrap().example_number();
         f.rows.sort_by_key(|r| r.example_number() != last);
+        assert_eq!(f.rows_by_example(), by_map(&f));
+        // Out of order only at the end: the first example's rows last.
+        f.rows.sort_by_key(|r| r.example_number());
+        let first = f.rows[0].example_number();
+        f.rows.sort_by_key(|r| r.example_number() == first);
         assert_eq!(f.rows_by_example(), by_map(&f));
     }
 }
