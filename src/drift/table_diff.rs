@@ -113,6 +113,7 @@ impl<'f> Renamed<'f> {
                 }
             }
         }
+        names.spell_all();
         let examples = frame.rows.iter().map(|r| r.example_number()).max();
         Renamed {
             frame,
