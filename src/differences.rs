@@ -18,9 +18,9 @@ pub struct Names {
     /// numbers from `names.len()` on have none yet. A report renamed in place
     /// ([`rename_owned`]) writes its names' digits and never makes them.
     names: Vec<crate::frame::Text>,
-    /// The names one after the other (`U0U1…`), written through the last one
-    /// [`note_uuid`] numbered, for [`Names::by_number`]: one buffer, not a shared text per
-    /// name (a table of a million UUIDs made a million of them, one by one).
+    /// The names one after the other (`U0U1…`), written by [`Names::spell_all`] for
+    /// [`Names::by_number`]: one buffer, not a shared text per name (a table of a million
+    /// UUIDs made a million of them, one by one).
     spelled: String,
     /// How many names `spelled` holds.
     spelled_names: u32,

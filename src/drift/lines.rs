@@ -47,42 +47,35 @@ impl<'t> Numbered<'t> {
         }
     }
 
-    /// `new`'s lines, numbered as this text's where they are one of its lines; the lines
-    /// this text lacks share one number of their own. Every comparison similar makes (Myers,
-    /// its preflight, the compaction hook) is of an old line with a new one, so lines of
-    /// `new` need not be told apart from each other (similar's
+    /// The numbers of `lines` (another text's): this text's number where a line is one of
+    /// its lines; the lines this text lacks share one number of their own. Every comparison
+    /// similar makes (Myers, its preflight, the compaction hook) is of an old line with a new
+    /// one, so lines of the new text need not be told apart from each other (similar's
     /// `IdentifyDistinct::new_matching_old` numbers them so too).
-    fn number(&self, new: &'t str) -> Numbered<'t> {
-        let lines = split_lines(new);
+    fn number(&self, lines: &[&str]) -> Vec<u32> {
         let absent = self.table.len() as u32;
-        let numbers = lines
-            .iter()
-            .map(|&l| self.table.get(l).copied().unwrap_or(absent))
-            .collect();
-        Numbered {
-            lines,
-            numbers,
-            table: FxHashMap::default(),
-        }
+        let number = |l: &&str| self.table.get(l).copied().unwrap_or(absent);
+        lines.iter().map(number).collect()
     }
 
     /// Every change from this text to `new`, in order, as `TextDiff::from_lines(old,
     /// new).iter_all_changes()` gives them.
     pub(super) fn changes<'s>(&'s self, new: &'t str) -> Changes<'s, 't> {
-        let new = self.number(new);
-        let ops = ops(&self.lines, &self.numbers, &new.lines, &new.numbers);
+        let new = split_lines(new);
+        let ops = ops(&self.lines, &self.numbers, &new, &self.number(&new));
         Changes {
-            old: self,
+            old: &self.lines,
             new,
             ops,
         }
     }
 }
 
-/// The changes from one text to another ([`Numbered::changes`]).
+/// The changes from one text to another ([`Numbered::changes`]): both texts' lines and
+/// similar's operations on them.
 pub(super) struct Changes<'s, 't> {
-    old: &'s Numbered<'t>,
-    new: Numbered<'t>,
+    old: &'s [&'t str],
+    new: Vec<&'t str>,
     ops: Vec<DiffOp>,
 }
 
@@ -90,7 +83,7 @@ impl<'t> Changes<'_, 't> {
     pub(super) fn iter(&self) -> impl Iterator<Item = Change<&'t str>> + '_ {
         self.ops
             .iter()
-            .flat_map(|op| op.iter_changes(&self.old.lines[..], &self.new.lines[..]))
+            .flat_map(|op| op.iter_changes(self.old, &self.new[..]))
     }
 }
 

@@ -348,39 +348,27 @@ pub fn pattern_of(path: &str) -> String {
 /// renamed UUID (`U12`) becomes `*`.
 fn pattern_into(path: &str, out: &mut String) {
     out.clear();
-    // The part being written: where it starts in `out`, its first byte, whether every byte
-    // after that is a digit, whether it holds a `[*]`.
-    let (mut start, mut first, mut digits, mut bracket) = (0, None, true, false);
-    let finish =
-        |out: &mut String, start: usize, first: Option<u8>, digits: bool, bracket: bool| {
-            let long = out.len() - start > 1;
-            let star = !bracket
-                && digits
-                && first.is_some_and(|f| f.is_ascii_digit() || (f == b'U' && long));
-            if star {
-                out.truncate(start);
-                out.push('*');
-            }
-        };
+    // The part being written: where it starts in `out`, whether it holds a `[*]`.
+    let (mut start, mut bracket) = (0, false);
+    let finish = |out: &mut String, start: usize, bracket: bool| {
+        if !bracket && starred(&out[start..]) {
+            out.truncate(start);
+            out.push('*');
+        }
+    };
     let mut rest = path;
     loop {
         let next = memchr::memchr2(b'.', b'[', rest.as_bytes());
         let run = &rest[..next.unwrap_or(rest.len())];
-        for &c in run.as_bytes() {
-            match first {
-                None => first = Some(c),
-                Some(_) => digits &= c.is_ascii_digit(),
-            }
-        }
         out.push_str(run);
         let Some(at) = next else {
-            finish(out, start, first, digits, bracket);
+            finish(out, start, bracket);
             return;
         };
         if rest.as_bytes()[at] == b'.' {
-            finish(out, start, first, digits, bracket);
+            finish(out, start, bracket);
             out.push('.');
-            (start, first, digits, bracket) = (out.len(), None, true, false);
+            (start, bracket) = (out.len(), false);
             rest = &rest[at + 1..];
         } else {
             out.push_str("[*]");
@@ -391,8 +379,8 @@ fn pattern_into(path: &str, out: &mut String) {
     }
 }
 
-/// Whether `key`, a member of an object, is one part its pattern stars ([`pattern_into`]):
-/// a number or a renamed UUID (`U12`), with no `.` or `[` to make it more parts.
+/// Whether `key`, a member of an object or a part of a path without `[…]`, is one part its
+/// pattern stars ([`pattern_into`]): a number or a renamed UUID (`U12`).
 fn starred(key: &str) -> bool {
     let b = key.as_bytes();
     match b.split_first() {

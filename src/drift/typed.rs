@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use super::value_diff::{push_index, Change, Closeness};
+use super::value_diff::{push_index, push_key, Change, Closeness};
 use super::{Groups, Policy};
 use crate::frame::from_atif::Builder;
 use crate::frame::Text;
@@ -115,13 +115,6 @@ pub(super) fn array_leaves<L: Lane>(n: usize, row: impl Fn(usize) -> L) -> usize
         return 1;
     }
     (0..n).map(|i| row(i).len().max(1)).sum()
-}
-
-fn push_key(path: &mut String, key: &str) {
-    if !path.is_empty() {
-        path.push('.');
-    }
-    path.push_str(key);
 }
 
 /// The differences of the arrays at `at` of `na` rows `a(i)` and `nb` rows `b(i)`, grouped

@@ -281,8 +281,8 @@ pub fn visit_part<'a>(part: &Part<'a>, tol: &dyn Closeness, f: &mut OnChange) {
     }
 }
 
-/// Append `.key` (or `key` at the root) or `[i]` to `path`; returns the length to restore.
-fn push_key(path: &mut String, key: &str) -> usize {
+/// Append `.key` (or `key` at the root) to `path`; returns the length to restore.
+pub(super) fn push_key(path: &mut String, key: &str) -> usize {
     let len = path.len();
     if !path.is_empty() {
         path.push('.');
@@ -291,7 +291,7 @@ fn push_key(path: &mut String, key: &str) -> usize {
     len
 }
 
-/// Append `[i]` to `path`; returns its length before.
+/// Append `[i]` to `path`; returns the length to restore.
 pub(super) fn push_index(path: &mut String, i: usize) -> usize {
     let len = path.len();
     path.push('[');
