@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::typed::{self, array_leaves, Lane, Leaf, Record, Records};
-use super::{diff_lines, json_groups, Groups, OutputDrift, Paths, Policy};
+use super::{both_paths_with, diff_lines, json_groups, Groups, OutputDrift, Paths, Policy};
 use crate::differences::{
     normalize_active_uuids, rename_in, rename_owned, rename_text, rename_uuids_value_with,
 };
@@ -26,7 +26,6 @@ use crate::frame::from_atif::Builder;
 use crate::frame::Text;
 use crate::profile::concurrency_spikes::Spike;
 use crate::profile::nested_stack::Nested;
-use crate::profile::ProfilePath;
 use crate::profile::{workflow_analysis, Analysis, WORKFLOW_SECTIONS};
 
 const METRICS: &str = "workflow_profiling_metrics.json";
@@ -336,31 +335,20 @@ pub(super) fn drift(paths: &Paths) -> Option<(Vec<Vec<OutputDrift>>, Reports)> {
         return None;
     }
     let Paths {
-        ist,
-        atif,
         builders,
         cfg,
         policy,
+        ..
     } = *paths;
-    let ist_flavor = ProfilePath::Ist.flavor();
     let mut ist_side = Side::default();
     let mut atif_sides: Vec<Side> = builders.iter().map(|_| Side::default()).collect();
     // Per builder, each analysis's groups of the metrics (folded at the end).
     let mut metrics: Vec<Vec<(Groups, usize)>> = builders.iter().map(|_| Vec::new()).collect();
     for k in 0..WORKFLOW_SECTIONS.len() {
-        let (left, rights) = rayon::join(
-            || workflow_analysis(ist, cfg, ist_flavor, k).map(|a| ist_side.take(a)),
-            || {
-                atif.par_iter()
-                    .zip(builders)
-                    .zip(&mut atif_sides)
-                    .map(|((f, &b), side)| {
-                        workflow_analysis(f, cfg, ProfilePath::Atif(b).flavor(), k)
-                            .map(|a| side.take(a))
-                    })
-                    .collect::<Vec<_>>()
-            },
-        );
+        let sides = std::iter::once(&mut ist_side).chain(&mut atif_sides);
+        let (left, rights) = both_paths_with(paths, sides, |frame, path, side| {
+            workflow_analysis(frame, cfg, path.flavor(), k).map(|a| side.take(a))
+        });
         // One configuration for every path: an analysis is on for all of them or for none.
         let Some(left) = left else { continue };
         let rights: Vec<Taken> = rights
