@@ -18,11 +18,52 @@ use crate::frame::Frame;
 use crate::numeric::np_sum;
 use crate::pyfmt::float_repr;
 
+/// One paired call: its token's id ([`Tokens`]), start and duration.
 #[derive(Debug, Clone, PartialEq)]
 struct Call {
-    token: String,
+    token: usize,
     start: f64,
     duration: f64,
+}
+
+/// The calls' tokens, numbered (so the miner and the matching compare integers): a token is
+/// made once per distinct (kind, name, LLM text), not once per call.
+#[derive(Default)]
+struct Tokens<'f> {
+    /// (kind, name, LLM text) → the id of its token.
+    ids: FxHashMap<(&'static str, &'f str, Option<&'f str>), usize>,
+    /// Token → id: two texts cut to the same token share it.
+    by_token: FxHashMap<String, usize>,
+    /// Id → token.
+    names: Vec<String>,
+}
+
+impl<'f> Tokens<'f> {
+    /// The id of the token of a `op` call named `name` with LLM text `text` (non-empty).
+    fn id(&mut self, op: &'static str, name: &'f str, text: Option<&'f str>, max: usize) -> usize {
+        if let Some(&id) = self.ids.get(&(op, name, text)) {
+            return id;
+        }
+        let token = match (op, text) {
+            ("LLM", Some(t)) => {
+                let cut: String = t.chars().take(max).collect();
+                format!("LLM:{name}|{}", cut.replace('\n', " "))
+            }
+            ("LLM", None) => format!("LLM:{name}"),
+            _ => format!("TOOL:{name}"),
+        };
+        let id = match self.by_token.get(&token) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len();
+                self.names.push(token.clone());
+                self.by_token.insert(token, id);
+                id
+            }
+        };
+        self.ids.insert((op, name, text), id);
+        id
+    }
 }
 
 /// A frequent sequence of calls.
@@ -49,18 +90,24 @@ pub struct PrefixSpanResult {
     pub report: String,
 }
 
-fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
+/// Per example, its paired calls in start order, their tokens numbered in `tokens`.
+fn sequences<'f>(
+    frame: &'f Frame,
+    max_text_len: usize,
+    tokens: &mut Tokens<'f>,
+) -> Vec<(usize, Vec<Call>)> {
+    struct Open<'f> {
+        op: &'static str,
+        name: &'f str,
+        start: f64,
+        text: Option<&'f str>,
+    }
+    let mut partial: FxHashMap<&'f str, Open<'f>> = FxHashMap::default();
     frame
         .rows_by_example_in_time()
         .into_iter()
         .map(|(ex, idx)| {
-            struct Open {
-                op: &'static str,
-                name: String,
-                start: f64,
-                text: Option<crate::frame::Text>,
-            }
-            let mut partial: FxHashMap<String, Open> = FxHashMap::default();
+            partial.clear();
             let mut calls = Vec::new();
             for i in idx {
                 let r = &frame.rows[i];
@@ -72,7 +119,7 @@ fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
                 } else {
                     continue;
                 };
-                let uuid = r.uuid.as_deref().unwrap_or("None").to_string();
+                let uuid = r.uuid.as_deref().unwrap_or("None");
                 if et.ends_with("_START") {
                     let name = if op == "LLM" {
                         r.llm_name.as_deref()
@@ -84,37 +131,30 @@ fn sequences(frame: &Frame, max_text_len: usize) -> Vec<(usize, Vec<Call>)> {
                         "unknown_llm"
                     } else {
                         "unknown_tool"
-                    })
-                    .to_string();
+                    });
                     let text = if op == "LLM" {
-                        r.llm_text_input.clone()
+                        r.llm_text_input.as_deref()
                     } else {
                         None
                     };
+                    let start = r.event_timestamp;
                     partial.insert(
                         uuid,
                         Open {
                             op,
                             name,
-                            start: r.event_timestamp,
+                            start,
                             text,
                         },
                     );
                 } else if et.ends_with("_END") {
-                    if let Some(mut o) = partial.remove(&uuid) {
+                    if let Some(mut o) = partial.remove(uuid) {
                         if op == "LLM" && r.llm_text_input.is_some() {
-                            o.text = r.llm_text_input.clone();
+                            o.text = r.llm_text_input.as_deref();
                         }
-                        let token = match (o.op, o.text.as_deref().filter(|t| !t.is_empty())) {
-                            ("LLM", Some(t)) => {
-                                let cut: String = t.chars().take(max_text_len).collect();
-                                format!("LLM:{}|{}", o.name, cut.replace('\n', " "))
-                            }
-                            ("LLM", None) => format!("LLM:{}", o.name),
-                            _ => format!("TOOL:{}", o.name),
-                        };
+                        let text = o.text.filter(|t| !t.is_empty() && o.op == "LLM");
                         calls.push(Call {
-                            token,
+                            token: tokens.id(o.op, o.name, text, max_text_len),
                             start: o.start,
                             duration: (r.event_timestamp - o.start).max(0.0),
                         });
@@ -176,7 +216,7 @@ fn frequent(db: &[Vec<usize>], minsup: usize) -> Vec<(usize, Vec<usize>)> {
     out
 }
 
-fn contiguous_matches(pattern: &[String], seq: &[Call]) -> Vec<usize> {
+fn contiguous_matches(pattern: &[usize], seq: &[Call]) -> Vec<usize> {
     if pattern.len() > seq.len() {
         return vec![];
     }
@@ -185,7 +225,7 @@ fn contiguous_matches(pattern: &[String], seq: &[Call]) -> Vec<usize> {
             seq[s..s + pattern.len()]
                 .iter()
                 .zip(pattern)
-                .all(|(c, p)| &c.token == p)
+                .all(|(c, p)| c.token == *p)
         })
         .collect()
 }
@@ -197,30 +237,20 @@ fn py_num(v: DefaultOrFloat) -> String {
     }
 }
 
-/// The sequences' tokens as ids (so the miner compares integers), and the token of each id.
-fn token_ids(seqs: &[(usize, Vec<Call>)]) -> (Vec<Vec<usize>>, Vec<String>) {
-    let mut ids: FxHashMap<String, usize> = FxHashMap::default();
-    let mut names: Vec<String> = Vec::new();
-    let db = seqs
-        .iter()
-        .map(|(_, calls)| {
-            calls
-                .iter()
-                .map(|c| {
-                    *ids.entry(c.token.clone()).or_insert_with(|| {
-                        names.push(c.token.clone());
-                        names.len() - 1
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    (db, names)
+/// The sequences' token ids, for the miner.
+fn token_ids(seqs: &[(usize, Vec<Call>)]) -> Vec<Vec<usize>> {
+    let ids = |calls: &[Call]| calls.iter().map(|c| c.token).collect();
+    seqs.iter().map(|(_, calls)| ids(calls)).collect()
 }
 
 /// A frequent pattern with its coverage of the examples, their list and the pattern's
 /// average duration over its contiguous occurrences.
-fn measured(pattern: Vec<String>, frequency: usize, seqs: &[(usize, Vec<Call>)]) -> Pattern {
+fn measured(
+    pattern: Vec<usize>,
+    frequency: usize,
+    seqs: &[(usize, Vec<Call>)],
+    names: &[String],
+) -> Pattern {
     let n = seqs.len();
     let (mut examples, mut occ, mut total) = (Vec::new(), 0usize, 0.0f64);
     for (ex, calls) in seqs {
@@ -245,7 +275,7 @@ fn measured(pattern: Vec<String>, frequency: usize, seqs: &[(usize, Vec<Call>)])
     };
     examples.sort_unstable();
     Pattern {
-        pattern,
+        pattern: pattern.iter().map(|&i| names[i].clone()).collect(),
         frequency,
         coverage,
         average_duration: if occ > 0 { total / occ as f64 } else { 0.0 },
@@ -256,9 +286,11 @@ fn measured(pattern: Vec<String>, frequency: usize, seqs: &[(usize, Vec<Call>)])
 /// The mining of `frame`'s calls under `cfg`.
 pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
     let max_text_len = cfg.max_text_len.max(0) as usize;
-    let seqs = sequences(frame, max_text_len);
+    let mut tokens = Tokens::default();
+    let seqs = sequences(frame, max_text_len, &mut tokens);
     let n = seqs.len();
-    let (db, names) = token_ids(&seqs);
+    let db = token_ids(&seqs);
+    let names = tokens.names;
     let minsup = match cfg.min_support {
         DefaultOrFloat::Default(i) => i.max(0) as usize,
         DefaultOrFloat::User(f) => (crate::numeric::py_round(f * n as f64) as i64).max(1) as usize,
@@ -276,10 +308,7 @@ pub fn prefix_span(frame: &Frame, cfg: &PrefixSpanConfig) -> PrefixSpanResult {
     };
     let mut patterns: Vec<Pattern> = found
         .into_iter()
-        .map(|(freq, pat)| {
-            let pattern = pat.iter().map(|&i| names[i].clone()).collect();
-            measured(pattern, freq, &seqs)
-        })
+        .map(|(freq, pat)| measured(pat, freq, &seqs, &names))
         .filter(|p| p.coverage >= min_coverage)
         .collect();
     patterns.sort_by(|a, b| {
@@ -336,4 +365,26 @@ pub fn to_json(r: &PrefixSpanResult) -> Value {
         "pattern": p.pattern, "frequency": p.frequency, "coverage": p.coverage,
         "average_duration": p.average_duration, "examples_containing": p.examples_containing,
     })).collect::<Vec<_>>()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_numbered_once_whatever_text_gave_it() {
+        let mut t = Tokens::default();
+        let a = t.id("LLM", "gpt", Some("hello world"), 5);
+        // Another text cut to the same token ("hello") shares its id.
+        assert_eq!(t.id("LLM", "gpt", Some("hello there"), 5), a);
+        assert_eq!(t.id("LLM", "gpt", Some("hello world"), 5), a);
+        let b = t.id("LLM", "gpt", None, 5);
+        let c = t.id("TOOL", "gpt", None, 5);
+        let d = t.id("LLM", "gpt", Some("a\nb"), 5);
+        assert_eq!([a, b, c, d], [0, 1, 2, 3]);
+        assert_eq!(
+            t.names,
+            ["LLM:gpt|hello", "LLM:gpt", "TOOL:gpt", "LLM:gpt|a b"]
+        );
+    }
 }
