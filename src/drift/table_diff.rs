@@ -373,30 +373,36 @@ fn one_sided_row(
 type Columns<'h> = [(usize, &'h String, usize, Tolerance)];
 
 /// Per event type, the relation (`[[expected]] relation`) each compared column's values
-/// keep, looked up once per event type; `None` when no column has one.
+/// keep, looked up once per event type (by its rank in the key texts); `None` when no column
+/// has one.
 struct Relations<'a> {
     file: &'a str,
     policy: &'a Policy,
     builder: Option<Builder>,
-    by_event: FxHashMap<String, Option<Vec<Option<&'a Relation>>>>,
+    by_event: Vec<Option<Option<Vec<Option<&'a Relation>>>>>,
 }
 
 impl<'a> Relations<'a> {
-    fn of(&mut self, event: &str, columns: &Columns) -> Option<Vec<Option<&'a Relation>>> {
-        if let Some(r) = self.by_event.get(event) {
-            return r.clone();
+    fn of(
+        &mut self,
+        (event, rank): (&str, usize),
+        columns: &Columns,
+    ) -> Option<&[Option<&'a Relation>]> {
+        if self.by_event.len() <= rank {
+            self.by_event.resize(rank + 1, None);
         }
         let (file, policy, builder) = (self.file, self.policy, self.builder);
-        let rels: Vec<Option<&'a Relation>> = columns
-            .iter()
-            .map(|(_, name, _, _)| {
-                let pattern = format!("{file}:{event}.{name}");
-                policy.expectation(&pattern, builder)?.relation.as_ref()
-            })
-            .collect();
-        let rels = rels.iter().any(Option::is_some).then_some(rels);
-        self.by_event.insert(event.to_string(), rels.clone());
-        rels
+        let rels = self.by_event[rank].get_or_insert_with(|| {
+            let rels: Vec<Option<&'a Relation>> = columns
+                .iter()
+                .map(|(_, name, _, _)| {
+                    let pattern = format!("{file}:{event}.{name}");
+                    policy.expectation(&pattern, builder)?.relation.as_ref()
+                })
+                .collect();
+            rels.iter().any(Option::is_some).then_some(rels)
+        });
+        rels.as_deref()
     }
 }
 
@@ -430,16 +436,18 @@ struct RowDiff<'a, A, B> {
 }
 
 impl<A: Cells, B: Cells> RowDiff<'_, A, B> {
-    /// Left row `i` and right row `j`, both of a key of event type `event`: returns the
-    /// cells that differ.
-    fn row(&mut self, groups: &mut Groups, event: &str, i: usize, j: usize) -> usize {
+    /// Left row `i` and right row `j`, both of a key of event type `event` (its text and
+    /// rank): returns the cells that differ. A cell's pattern is its event type's and
+    /// column's: each is a site of the groups ([`Groups::add_at`]), its group found once.
+    fn row(&mut self, groups: &mut Groups, event: (&str, usize), i: usize, j: usize) -> usize {
         let relations = self.relations.of(event, self.columns);
+        let sites = event.1 * self.columns.len();
         let (bx, by) = (&mut self.bx, &mut self.by);
         let mut differing = 0;
         for (m, &(ci, name, cj, tol)) in self.columns.iter().enumerate() {
             let (x, y) = (self.a.cell(i, ci), self.b.cell(j, cj));
             // A value the relation of its expectation does not predict, equal or not.
-            let broken = relations.as_ref().and_then(|r| r[m]).is_some_and(|rel| {
+            let broken = relations.and_then(|r| r[m]).is_some_and(|rel| {
                 let (Some(left), Some(right)) = (number_of(x, bx), number_of(y, by)) else {
                     return false;
                 };
@@ -468,11 +476,11 @@ impl<A: Cells, B: Cells> RowDiff<'_, A, B> {
             }
             let path = &mut self.path;
             path.clear();
-            path.push_str(event);
+            path.push_str(event.0);
             path.push('.');
             path.push_str(name);
             differing += 1;
-            groups.add(path, 1, nums, || Change::Value {
+            groups.add_at(sites + m, path, nums, || Change::Value {
                 left: Value::String(x.text(bx).to_string()),
                 right: Value::String(y.text(by).to_string()),
             });
@@ -614,7 +622,7 @@ fn diff_keyed<A: Cells, B: Cells>(
                     file,
                     policy,
                     builder,
-                    by_event: FxHashMap::default(),
+                    by_event: Vec::new(),
                 },
                 path: String::new(),
                 bx: String::new(),
@@ -634,7 +642,7 @@ fn diff_keyed<A: Cells, B: Cells>(
                     continue;
                 };
                 compared += columns.len();
-                let event = texts.event(k);
+                let event = (texts.event(k), k.event as usize);
                 differing += rows_diff.row(&mut groups, event, *i as usize, *j as usize);
             }
             right_only.extend(right.map(|(rk, _)| rk));
