@@ -102,8 +102,8 @@ fn take_metrics(a: Analysis, names: &mut crate::differences::Names) -> (Taken, u
             let entries = n
                 .node_metrics
                 .iter()
-                .map(|(key, m)| {
-                    let key = rename_text(key, names);
+                .map(|m| {
+                    let key = rename_text(n.key(m), names);
                     let name = &n.forest.nodes[m.node].name;
                     let name = match rename_in(name, names) {
                         Cow::Owned(n) => Some(n),
@@ -213,7 +213,7 @@ impl Record for NodeRecord<'_> {
 
     fn leaf(&self, j: usize) -> Leaf<'_> {
         let (key, name) = &self.parts.entries[self.i];
-        let m = &self.parts.nested.node_metrics[self.i].1;
+        let m = &self.parts.nested.node_metrics[self.i];
         let x = &self.parts.nested.forest.nodes[m.node];
         match j {
             0 => Leaf::Str(key),

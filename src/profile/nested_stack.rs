@@ -426,12 +426,20 @@ pub struct Nested {
     pub forest: CallForest,
     /// Its concurrency.
     pub concurrency: Concurrency,
-    /// Keyed by UUID, first-seen position, last value (Python dict semantics).
-    pub node_metrics: Vec<(Text, NodeMetrics)>,
+    /// Keyed by UUID (its node's, [`Nested::key`]), first-seen position, last value (Python
+    /// dict semantics).
+    pub node_metrics: Vec<NodeMetrics>,
     /// The calls with the most self time.
     pub top: Vec<NodeMetrics>,
     /// The analysis's text report.
     pub report: String,
+}
+
+impl Nested {
+    /// The key of a `node_metrics` entry: its node's UUID.
+    pub fn key(&self, m: &NodeMetrics) -> &Text {
+        &self.forest.nodes[m.node].uuid
+    }
 }
 
 /// Room for the report's lines before the trees (the top five calls' names and UUIDs can
@@ -439,12 +447,7 @@ pub struct Nested {
 const HEAD_ROOM: usize = 4096;
 
 /// What [`metrics_of`] gives.
-type Metrics = (
-    usize,
-    Concurrency,
-    Vec<(Text, NodeMetrics)>,
-    Vec<NodeMetrics>,
-);
+type Metrics = (usize, Concurrency, Vec<NodeMetrics>, Vec<NodeMetrics>);
 
 /// How many calls `forest` has (in depth-first order), their concurrency, their metrics keyed by
 /// UUID (first-seen position, last value: Python dict semantics) and the five with the
@@ -453,7 +456,9 @@ fn metrics_of(forest: &CallForest) -> Metrics {
     let order = forest.dfs();
     let conc = concurrency(forest, &order);
     let (self_t, sub_t) = forest.times();
-    let mut metrics: Vec<(Text, NodeMetrics)> = Vec::with_capacity(order.len());
+    // Each entry's key is its node's UUID, not a copy of it (a million shared texts counted
+    // up and down at 100,000 requests).
+    let mut metrics: Vec<NodeMetrics> = Vec::with_capacity(order.len());
     let mut pos: FxHashMap<&str, usize> = FxHashMap::default();
     pos.reserve(order.len());
     for &n in &order {
@@ -465,14 +470,14 @@ fn metrics_of(forest: &CallForest) -> Metrics {
             concurrency_midpoint: midpoint_level(&conc.segments, x.start, x.end, true),
         };
         match pos.get(&*x.uuid) {
-            Some(&i) => metrics[i].1 = m,
+            Some(&i) => metrics[i] = m,
             None => {
                 pos.insert(&x.uuid, metrics.len());
-                metrics.push((x.uuid.clone(), m));
+                metrics.push(m);
             }
         }
     }
-    let mut top: Vec<NodeMetrics> = metrics.iter().map(|(_, m)| m.clone()).collect();
+    let mut top: Vec<NodeMetrics> = metrics.clone();
     top.sort_by(|a, b| b.subtree_time.total_cmp(&a.subtree_time));
     top.truncate(5);
     (order.len(), conc, metrics, top)
@@ -575,8 +580,8 @@ pub fn to_json(n: &Nested) -> Value {
     let mut v = fixed_json(n);
     let segs: Vec<Value> = n.concurrency.segments.iter().map(segment_json).collect();
     let mut nm = Map::with_capacity(n.node_metrics.len());
-    for (u, m) in &n.node_metrics {
-        nm.insert(u.to_string(), metrics_json(&n.forest, m));
+    for m in &n.node_metrics {
+        nm.insert(n.key(m).to_string(), metrics_json(&n.forest, m));
     }
     if let Value::Object(o) = &mut v {
         if let Some(Value::Object(c)) = o.get_mut("concurrency") {
