@@ -446,6 +446,23 @@ impl Nested {
 /// make them longer: the report then grows once).
 const HEAD_ROOM: usize = 4096;
 
+/// How many calls the top bottlenecks list.
+const TOP: usize = 5;
+
+/// The [`TOP`] entries with the most subtree time, ties in key order: a stable sort's first
+/// ones, kept as they come (not the million entries copied and sorted).
+fn top_by_subtree(metrics: &[NodeMetrics]) -> Vec<NodeMetrics> {
+    let mut top: Vec<&NodeMetrics> = Vec::with_capacity(TOP + 1);
+    for m in metrics {
+        let at = top.partition_point(|t| t.subtree_time.total_cmp(&m.subtree_time).is_ge());
+        if at < TOP {
+            top.insert(at, m);
+            top.truncate(TOP);
+        }
+    }
+    top.into_iter().cloned().collect()
+}
+
 /// What [`metrics_of`] gives.
 type Metrics = (usize, Concurrency, Vec<NodeMetrics>, Vec<NodeMetrics>);
 
@@ -477,9 +494,7 @@ fn metrics_of(forest: &CallForest) -> Metrics {
             }
         }
     }
-    let mut top: Vec<NodeMetrics> = metrics.clone();
-    top.sort_by(|a, b| b.subtree_time.total_cmp(&a.subtree_time));
-    top.truncate(5);
+    let top = top_by_subtree(&metrics);
     (order.len(), conc, metrics, top)
 }
 
@@ -612,4 +627,32 @@ pub fn fixed_json(n: &Nested) -> Value {
             Value::Array(n.top.iter().map(|m| metrics_json(&n.forest, m)).collect()),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The top entries are a stable descending sort's first ones (ties, few distinct
+        /// times, keep their order: `node` is each entry's place).
+        #[test]
+        fn top_by_subtree_is_the_stable_sorts_head(times in prop::collection::vec(0u8..6, 0..40)) {
+            let metrics: Vec<NodeMetrics> = times
+                .iter()
+                .enumerate()
+                .map(|(node, &t)| NodeMetrics {
+                    node,
+                    self_time: 0.0,
+                    subtree_time: f64::from(t),
+                    concurrency_midpoint: 0.0,
+                })
+                .collect();
+            let mut sorted = metrics.clone();
+            sorted.sort_by(|a, b| b.subtree_time.total_cmp(&a.subtree_time));
+            sorted.truncate(TOP);
+            prop_assert_eq!(top_by_subtree(&metrics), sorted);
+        }
+    }
 }

@@ -32,10 +32,8 @@ struct Call {
 struct Tokens<'f> {
     /// (kind, name, LLM text) → the id of its token.
     ids: FxHashMap<(&'static str, &'f str, Option<&'f str>), usize>,
-    /// Token → id: two texts cut to the same token share it.
-    by_token: FxHashMap<String, usize>,
-    /// Id → token.
-    names: Vec<String>,
+    /// The tokens, an id being its token's place: two texts cut to the same token share it.
+    names: indexmap::IndexSet<String>,
 }
 
 impl<'f> Tokens<'f> {
@@ -52,15 +50,7 @@ impl<'f> Tokens<'f> {
             ("LLM", None) => format!("LLM:{name}"),
             _ => format!("TOOL:{name}"),
         };
-        let id = match self.by_token.get(&token) {
-            Some(&id) => id,
-            None => {
-                let id = self.names.len();
-                self.names.push(token.clone());
-                self.by_token.insert(token, id);
-                id
-            }
-        };
+        let (id, _) = self.names.insert_full(token);
         self.ids.insert((op, name, text), id);
         id
     }
@@ -249,7 +239,7 @@ fn measured(
     pattern: Vec<usize>,
     frequency: usize,
     seqs: &[(usize, Vec<Call>)],
-    names: &[String],
+    names: &indexmap::IndexSet<String>,
 ) -> Pattern {
     let n = seqs.len();
     let (mut examples, mut occ, mut total) = (Vec::new(), 0usize, 0.0f64);
@@ -383,7 +373,7 @@ mod tests {
         let d = t.id("LLM", "gpt", Some("a\nb"), 5);
         assert_eq!([a, b, c, d], [0, 1, 2, 3]);
         assert_eq!(
-            t.names,
+            t.names.iter().collect::<Vec<_>>(),
             ["LLM:gpt|hello", "LLM:gpt", "TOOL:gpt", "LLM:gpt|a b"]
         );
     }
