@@ -85,6 +85,8 @@ pub fn build(frame: &Frame, families: Families) -> CallForest {
             et.ends_with("_START") && op_type(et, families).is_some()
         })
         .count();
+    // The calls started and not yet ended, by UUID: one table for every request.
+    let mut partial = FxHashMap::default();
     let mut f = CallForest {
         nodes: Vec::with_capacity(starts),
         roots: Vec::new(),
@@ -96,7 +98,7 @@ pub fn build(frame: &Frame, families: Families) -> CallForest {
         while j < order.len() && frame.rows[order[j]].example_number() == ex {
             j += 1;
         }
-        build_example(frame, &order[i..j], families, &mut f);
+        build_example(frame, &order[i..j], families, &mut f, &mut partial);
         i = j;
     }
     f
@@ -112,22 +114,30 @@ pub fn build_request(frame: &Frame, rows: &[usize], families: Families) -> CallF
             .total_cmp(&frame.rows[b].event_timestamp)
     });
     let mut f = CallForest::default();
-    build_example(frame, &order, families, &mut f);
+    build_example(frame, &order, families, &mut f, &mut FxHashMap::default());
     f
 }
 
-fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut CallForest) {
+/// The calls of one request's `rows` (in time order) added to `f`; `partial` is left
+/// empty, as it came.
+fn build_example<'f>(
+    frame: &'f Frame,
+    rows: &[usize],
+    families: Families,
+    f: &mut CallForest,
+    partial: &mut FxHashMap<&'f str, usize>,
+) {
     let mut stack: Vec<usize> = Vec::new();
     // Python dict semantics: re-assigning a key keeps its first position.
-    let mut top_level: Vec<(Text, usize)> = Vec::new();
-    let mut partial: FxHashMap<Text, usize> = FxHashMap::default();
+    let mut top_level: Vec<(&str, usize)> = Vec::new();
     for &ri in rows {
         let r = &frame.rows[ri];
         let et = r.event_type.as_str();
         let Some(op) = op_type(et, families) else {
             continue;
         };
-        let uuid = r.uuid.clone().unwrap_or(arcstr::literal!("None"));
+        // The UUID is read, not counted up: only a node holds a copy.
+        let uuid: &str = r.uuid.as_deref().unwrap_or("None");
         let ts = r.event_timestamp;
         if et.ends_with("_START") {
             let name = match op {
@@ -145,7 +155,7 @@ fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut Call
             });
             let n = f.nodes.len();
             f.nodes.push(CallNode {
-                uuid: uuid.clone(),
+                uuid: r.uuid.clone().unwrap_or(arcstr::literal!("None")),
                 op_type: op,
                 name,
                 start: ts,
@@ -161,16 +171,16 @@ fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut Call
             } else {
                 match top_level.iter_mut().find(|(u, _)| *u == uuid) {
                     Some(slot) => slot.1 = n,
-                    None => top_level.push((uuid.clone(), n)),
+                    None => top_level.push((uuid, n)),
                 }
             }
             stack.push(n);
             partial.insert(uuid, n);
         } else if et.ends_with("_END") {
-            let Some(n) = partial.remove(&uuid) else {
+            let Some(n) = partial.remove(uuid) else {
                 continue;
             };
-            if stack.last().is_some_and(|&t| f.nodes[t].uuid == uuid) {
+            if stack.last().is_some_and(|&t| *f.nodes[t].uuid == *uuid) {
                 stack.pop();
             }
             let node = &mut f.nodes[n];
@@ -179,6 +189,7 @@ fn build_example(frame: &Frame, rows: &[usize], families: Families, f: &mut Call
             node.duration = (ts - node.start).max(0.0);
         }
     }
+    partial.clear();
     f.roots.extend(
         top_level
             .into_iter()

@@ -5,14 +5,12 @@
 //! to the latest END. Max concurrency per operation *name* (LLMs and tools sharing a name
 //! share a count) with a time-only stable sort (Q9).
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
 use super::pyfloat::fixed;
 use crate::event::EventType;
 use crate::frame::Frame;
-use crate::numeric::{np_mean, np_percentile};
+use crate::numeric::{np_mean, np_percentile_sorted};
 
 /// How END-only groups (an END without a START, e.g. NAT's ATIF-native TOOL_END rows) count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +88,9 @@ pub(crate) fn operations(frame: &Frame, end_only: EndOnly) -> Vec<Operation<'_>>
     // one flat list (most have two; a list per UUID was a million small allocations at
     // 100,000 requests), then the UUIDs sorted once.
     let mut number: rustc_hash::FxHashMap<&str, u32> = Default::default();
+    // A span's START and END share a UUID: room for half the rows at once (grown by
+    // doubling, each step hashed every UUID again, reading it from the heap).
+    number.reserve(frame.rows.len() / 2);
     let mut uuids: Vec<&str> = Vec::new();
     let groups_of: Vec<Option<u32>> = frame
         .rows
@@ -215,17 +216,24 @@ fn sort_prefix(s: &str) -> u128 {
     u128::from_be_bytes(b)
 }
 
-/// Max running count of `(start,+1),(end,-1)` events sorted by time only (stable).
-fn max_concurrency<'a>(ops: impl Iterator<Item = &'a Operation<'a>>) -> i64 {
-    let mut ev: Vec<(f64, i64)> = ops.flat_map(|o| [(o.start, 1), (o.end, -1)]).collect();
+/// The most operations running at once, overall and per name, from their `(start, +1, name)`
+/// and `(end, -1, name)` events (names numbered below `names`). NAT sorts the events by time
+/// only (stably) for all operations (the overall max: over the running trace) and again for
+/// each name's (the max from 0). A name's events in the sorted whole are its events sorted,
+/// so one sort serves all.
+fn max_concurrency(mut ev: Vec<(f64, i64, u32)>, names: usize) -> (i64, Vec<i64>) {
     ev.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut running = vec![(0i64, 0i64); names];
     let mut cur = 0;
-    let mut max = 0;
-    for (_, d) in ev {
+    let mut overall = i64::MIN;
+    for &(_, d, id) in &ev {
         cur += d;
-        max = max.max(cur);
+        overall = overall.max(cur);
+        let (cur, max) = &mut running[id as usize];
+        *cur += d;
+        *max = (*max).max(*cur);
     }
-    max
+    (overall, running.into_iter().map(|(_, max)| max).collect())
 }
 
 /// The analysis of `frame`.
@@ -240,43 +248,31 @@ pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
             summary: "No operations found to profile.".into(),
         };
     }
-    let overall = {
-        // NAT: max over the running trace (at least one value exists).
-        let mut ev: Vec<(f64, i64)> = ops
-            .iter()
-            .flat_map(|o| [(o.start, 1), (o.end, -1)])
-            .collect();
-        ev.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut cur = 0;
-        ev.iter()
-            .map(|(_, d)| {
-                cur += d;
-                cur
-            })
-            .max()
-            .unwrap_or(0)
-    };
-    let mut by_name: Vec<(&str, i64)> = Vec::new();
+    // Each operation's name numbered (names in order of first appearance), and its group
+    // (operation type and name).
+    let mut name_ids: rustc_hash::FxHashMap<&str, u32> = Default::default();
+    let mut group_ids: rustc_hash::FxHashMap<(&str, u32), usize> = Default::default();
+    let mut groups: Vec<((&str, &str), Vec<f64>)> = Vec::new();
+    let mut ev: Vec<(f64, i64, u32)> = Vec::with_capacity(2 * ops.len());
     for o in &ops {
-        if !by_name.iter().any(|(n, _)| *n == o.name) {
-            by_name.push((
-                o.name,
-                max_concurrency(ops.iter().filter(|x| x.name == o.name)),
-            ));
-        }
+        let next = name_ids.len() as u32;
+        let id = *name_ids.entry(o.name).or_insert(next);
+        let g = *group_ids.entry((o.op_type, id)).or_insert_with(|| {
+            groups.push(((o.op_type, o.name), Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(o.end - o.start);
+        ev.extend([(o.start, 1, id), (o.end, -1, id)]);
     }
-    let mut groups: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
-    for o in &ops {
-        groups
-            .entry((o.op_type, o.name))
-            .or_default()
-            .push(o.end - o.start);
-    }
+    let (overall, per_name) = max_concurrency(ev, name_ids.len());
+    // In groupby order: by type, then name.
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let stats: Vec<(String, OpStats)> = groups
         .into_iter()
-        .map(|((t, n), d)| {
+        .map(|((t, n), mut d)| {
             let avg = np_mean(&d);
-            let mc = by_name.iter().find(|(x, _)| *x == n).map_or(0, |x| x.1);
+            let mc = per_name[name_ids[n] as usize];
+            d.sort_by(f64::total_cmp);
             (
                 format!("{t}:{n}"),
                 OpStats {
@@ -284,8 +280,8 @@ pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
                     name: n.to_string(),
                     usage_count: d.len(),
                     avg_duration: avg,
-                    p95_duration: np_percentile(&d, 95.0),
-                    p99_duration: np_percentile(&d, 99.0),
+                    p95_duration: np_percentile_sorted(&d, 95.0),
+                    p99_duration: np_percentile_sorted(&d, 99.0),
                     max_concurrency: mc,
                     bottleneck_score: avg * mc as f64,
                 },
@@ -336,6 +332,39 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// One sort of every operation's events gives the maxima NAT's sorts give: the
+        /// overall one over the running trace, and each name's over its own events, sorted
+        /// apart, from 0. Times repeat (ties keep the events' order), ends may come before
+        /// starts, and some are NaN.
+        #[test]
+        fn one_sort_gives_each_names_max_concurrency(
+            ops in proptest::collection::vec(
+                (proptest::sample::select(vec![0.0, 1.0, 2.0, 3.0, -0.0, f64::NAN]),
+                 proptest::sample::select(vec![0.0, 1.0, 2.0, 3.0, f64::NAN]),
+                 0u32..3),
+                1..24,
+            ),
+        ) {
+            let events = |ops: &mut dyn Iterator<Item = &(f64, f64, u32)>| {
+                let mut ev: Vec<(f64, i64)> =
+                    ops.flat_map(|&(s, e, _)| [(s, 1), (e, -1)]).collect();
+                ev.sort_by(|a, b| a.0.total_cmp(&b.0));
+                ev.into_iter().map(|(_, d)| d).scan(0, |cur, d| {
+                    *cur += d;
+                    Some(*cur)
+                }).collect::<Vec<i64>>()
+            };
+            let overall = events(&mut ops.iter()).into_iter().max().unwrap();
+            let per_name: Vec<i64> = (0..3)
+                .map(|n| {
+                    let running = events(&mut ops.iter().filter(|o| o.2 == n));
+                    running.into_iter().fold(0, i64::max)
+                })
+                .collect();
+            let ev = ops.iter().flat_map(|&(s, e, n)| [(s, 1, n), (e, -1, n)]).collect();
+            proptest::prop_assert_eq!(max_concurrency(ev, 3), (overall, per_name));
+        }
+
         /// Ordering by the prefix, then by the string on a tie, is ordering by the string:
         /// short strings, NULs and long common prefixes included.
         #[test]
