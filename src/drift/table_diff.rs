@@ -193,18 +193,24 @@ pub(super) fn drift(paths: &Paths) -> Vec<OutputDrift> {
     };
     let (left, rights) = both_paths(paths, |f, _| Renamed::new(f, opts));
     // The key texts of every frame, and the IST frame's keys, once for every builder.
-    let tables = std::iter::once(&left as &dyn Cells).chain(rights.iter().map(|r| r as &dyn Cells));
-    let texts = KeyTexts::of(tables);
-    let mut left_keys = None;
+    let tables = std::iter::once(&left as &dyn Cells).chain(rights.iter().map(|r| r as _));
+    let texts = KeyTexts::of(&tables.collect::<Vec<_>>());
+    // Every frame's keys side by side (the IST frame's serve every builder; one builder's
+    // keys made alone, after the first builder's diff, kept one thread busy and the other
+    // idle).
+    let (left_keys, right_keys) = rayon::join(
+        || keys(&left, &texts),
+        || {
+            let rights = rights.par_iter().with_max_len(1);
+            rights.map(|r| keys(r, &texts)).collect::<Vec<_>>()
+        },
+    );
     rights
         .iter()
+        .zip(right_keys)
         .zip(builders)
-        .map(|(right, &b)| {
-            let (ka, kb) = rayon::join(
-                || left_keys.get_or_insert_with(|| keys(&left, &texts)),
-                || keys(right, &texts),
-            );
-            let sides = ((&left, &ka[..]), (right, &kb[..]));
+        .map(|((right, kb), &b)| {
+            let sides = ((&left, &left_keys[..]), (right, &kb[..]));
             diff_keyed(FILE, sides, &texts, (policy, Some(b)), ROWS_PER_PART)
         })
         .collect()
@@ -264,20 +270,28 @@ fn key_text(t: &(impl Cells + ?Sized), i: usize, c: Option<usize>) -> &str {
 
 impl<'t> KeyTexts<'t> {
     /// The texts of `tables`' keys.
-    fn of(tables: impl IntoIterator<Item = &'t dyn Cells>) -> Self {
-        let (mut examples, mut events) = (FxHashSet::default(), FxHashSet::default());
-        for t in tables {
-            let (ex, et) = key_columns(t);
+    fn of(tables: &[&'t dyn Cells]) -> Self {
+        // Each table's texts side by side, then together.
+        let of_table = |t: &&'t dyn Cells| {
+            let (mut examples, mut events) = (FxHashSet::default(), FxHashSet::default());
+            let (ex, et) = key_columns(*t);
             let mut last = None;
             for i in 0..t.len() {
                 // A request's rows are together: its text is looked up once.
-                let e = key_text(t, i, ex);
+                let e = key_text(*t, i, ex);
                 if last != Some(e) {
                     examples.insert(e);
                     last = Some(e);
                 }
-                events.insert(key_text(t, i, et));
+                events.insert(key_text(*t, i, et));
             }
+            (examples, events)
+        };
+        let per_table: Vec<_> = tables.par_iter().with_max_len(1).map(of_table).collect();
+        let (mut examples, mut events) = (FxHashSet::default(), FxHashSet::default());
+        for (x, e) in per_table {
+            examples.extend(x);
+            events.extend(e);
         }
         let ranked = |set: FxHashSet<&'t str>| {
             let mut texts: Vec<&str> = set.into_iter().collect();
@@ -560,7 +574,7 @@ fn diff_csv_in_parts(
     builder: Option<Builder>,
     per_part: usize,
 ) -> OutputDrift {
-    let texts = KeyTexts::of([a as &dyn Cells, b as &dyn Cells]);
+    let texts = KeyTexts::of(&[a as &dyn Cells, b as _]);
     let (ka, kb) = rayon::join(|| keys(a, &texts), || keys(b, &texts));
     diff_keyed(
         file,
@@ -692,7 +706,7 @@ mod tests {
     fn keys_order_rows_as_their_texts() {
         let t = Table::from_csv("example_number,event_type,x\n9,B,1\n10,A,2\n9,A,3\n10,A,4\n");
         let other = Table::from_csv("example_number,event_type,x\n11,C,1\n");
-        let texts = KeyTexts::of([&t as &dyn Cells, &other as &dyn Cells]);
+        let texts = KeyTexts::of(&[&t as &dyn Cells, &other as _]);
         let got: Vec<(&str, &str, u32, u32)> = keys(&t, &texts)
             .iter()
             .map(|(k, row)| (texts.example(k), texts.event(k), k.ordinal, *row))
