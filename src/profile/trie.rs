@@ -69,8 +69,9 @@ fn get(v: &[(usize, Acc)], k: usize) -> Option<&Acc> {
     v.iter().find(|(x, _)| *x == k).map(|(_, a)| a)
 }
 
-struct Call {
-    path: Vec<String>,
+struct Call<'f> {
+    /// `[parent_name,] function_name`, borrowed from the frame.
+    path: Vec<&'f str>,
     call_index: usize,
     remaining: usize,
     time_to_next_ms: Option<f64>,
@@ -88,7 +89,7 @@ fn text(t: &Option<crate::frame::Text>) -> &str {
 }
 
 /// The calls of one request (`_extract_llm_contexts`); `rows` in frame (= trace) order.
-fn calls(frame: &Frame, rows: &[usize], cfg: &TrieConfig) -> Vec<Call> {
+fn calls<'f>(frame: &'f Frame, rows: &[usize], cfg: &TrieConfig) -> Vec<Call<'f>> {
     let mut sorted: Vec<&Row> = rows.iter().map(|&i| &frame.rows[i]).collect();
     sorted.sort_by(|a, b| a.event_timestamp.total_cmp(&b.event_timestamp));
     let wf = if sorted.len() >= 2 {
@@ -116,9 +117,9 @@ fn calls(frame: &Frame, rows: &[usize], cfg: &TrieConfig) -> Vec<Call> {
     for (i, e) in ends.iter().enumerate() {
         let mut path = Vec::new();
         if let Some(p) = e.parent_function_name.as_deref().filter(|p| !p.is_empty()) {
-            path.push(p.to_string());
+            path.push(p);
         }
-        path.push(text(&e.function_name).to_string());
+        path.push(text(&e.function_name));
         let c = counts.entry(text(&e.function_id)).or_insert(0);
         *c += 1;
         let end = e.event_timestamp;
@@ -231,7 +232,7 @@ fn parallel_slack(uuid: &str, start: f64, end: f64, sibs: &[Sibling]) -> f64 {
 }
 
 /// `_compute_sensitivity_scores` (min-max normalised within the request).
-fn sensitivity(calls: &mut [Call], cfg: &TrieConfig) {
+fn sensitivity(calls: &mut [Call<'_>], cfg: &TrieConfig) {
     if calls.is_empty() {
         return;
     }
@@ -322,7 +323,7 @@ pub fn generated_at(frame: &Frame) -> String {
 
 impl NodeAccs {
     /// One call through this node.
-    fn add(&mut self, c: &Call, cfg: &TrieConfig) {
+    fn add(&mut self, c: &Call<'_>, cfg: &TrieConfig) {
         slot(&mut self.remaining, c.call_index).add(c.remaining as f64);
         slot(&mut self.output, c.call_index).add(c.output_tokens as f64);
         if let Some(t) = c.time_to_next_ms {
@@ -380,8 +381,8 @@ impl NodeAccs {
 }
 
 /// Every node's accumulators, by path from the root, in first-touched order.
-fn node_accs(frame: &Frame, cfg: &TrieConfig) -> Vec<(Vec<String>, NodeAccs)> {
-    let mut accs: Vec<(Vec<String>, NodeAccs)> = Vec::new();
+fn node_accs<'f>(frame: &'f Frame, cfg: &TrieConfig) -> Vec<(Vec<&'f str>, NodeAccs)> {
+    let mut accs: Vec<(Vec<&'f str>, NodeAccs)> = Vec::new();
     for (_, rows) in frame.rows_by_example() {
         let mut cs = calls(frame, &rows, cfg);
         if cfg.auto_sensitivity {
@@ -389,11 +390,12 @@ fn node_accs(frame: &Frame, cfg: &TrieConfig) -> Vec<(Vec<String>, NodeAccs)> {
         }
         for c in &cs {
             for depth in 0..=c.path.len() {
-                let key = c.path[..depth].to_vec();
-                let i = match accs.iter().position(|(k, _)| *k == key) {
+                // Compared, copied only when new (the names are the frame's).
+                let key = &c.path[..depth];
+                let i = match accs.iter().position(|(k, _)| k[..] == *key) {
                     Some(i) => i,
                     None => {
-                        accs.push((key, NodeAccs::default()));
+                        accs.push((key.to_vec(), NodeAccs::default()));
                         accs.len() - 1
                     }
                 };
