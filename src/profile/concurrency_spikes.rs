@@ -167,20 +167,8 @@ fn sweep(frame: &Frame, forest: &CallForest, order: &[usize], threshold: i64) ->
     }
     ev.sort_by(|a, b| a.0.total_cmp(&b.0));
 
-    // The intervals at the threshold or above: one per event time after the first at which
-    // the running count is there (room for all of them at once: a million at 100,000
-    // requests, grown by doubling they were copied and faulted in again at each step).
-    let mut room = 0;
-    if let Some(&(mut prev, _, _)) = ev.first() {
-        let mut cur = 0i64;
-        for &(t, d, _) in &ev {
-            room += usize::from(t > prev && cur >= threshold);
-            cur += d;
-            prev = t;
-        }
-    }
     let mut distribution: Vec<(i64, f64)> = Vec::new();
-    let mut spikes = Vec::with_capacity(room);
+    let mut spikes = Vec::new();
     let (mut p_tokens, mut t_tokens) = (Vec::new(), Vec::new());
     // The calls open, in depth-first order: each call is put in its place as it opens and
     // taken out as it ends (a few are open at once), so a spike lists them without a sort.

@@ -252,16 +252,16 @@ pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
     // (operation type and name).
     let mut name_ids: rustc_hash::FxHashMap<&str, u32> = Default::default();
     let mut group_ids: rustc_hash::FxHashMap<(&str, u32), usize> = Default::default();
-    let mut groups: Vec<((&str, &str), Vec<f64>)> = Vec::new();
+    let mut groups: Vec<((&str, &str), u32, Vec<f64>)> = Vec::new();
     let mut ev: Vec<(f64, i64, u32)> = Vec::with_capacity(2 * ops.len());
     for o in &ops {
         let next = name_ids.len() as u32;
         let id = *name_ids.entry(o.name).or_insert(next);
         let g = *group_ids.entry((o.op_type, id)).or_insert_with(|| {
-            groups.push(((o.op_type, o.name), Vec::new()));
+            groups.push(((o.op_type, o.name), id, Vec::new()));
             groups.len() - 1
         });
-        groups[g].1.push(o.end - o.start);
+        groups[g].2.push(o.end - o.start);
         ev.extend([(o.start, 1, id), (o.end, -1, id)]);
     }
     let (overall, per_name) = max_concurrency(ev, name_ids.len());
@@ -269,9 +269,9 @@ pub fn simple_stack(frame: &Frame, end_only: EndOnly) -> SimpleStack {
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let stats: Vec<(String, OpStats)> = groups
         .into_iter()
-        .map(|((t, n), mut d)| {
+        .map(|((t, n), id, mut d)| {
             let avg = np_mean(&d);
-            let mc = per_name[name_ids[n] as usize];
+            let mc = per_name[id as usize];
             d.sort_by(f64::total_cmp);
             (
                 format!("{t}:{n}"),
