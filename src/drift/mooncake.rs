@@ -1,7 +1,7 @@
 //! The drift between the mooncake rows of the IST path and of the ATIF path: what a replay
 //! with aiperf would do differently.
 
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -49,7 +49,7 @@ pub struct MooncakeDrift {
 }
 
 fn block_reuse(rows: &[Row]) -> Option<f64> {
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     let (mut total, mut reused) = (0usize, 0usize);
     for r in rows {
         for &id in &r.hash_ids {
@@ -63,14 +63,14 @@ fn block_reuse(rows: &[Row]) -> Option<f64> {
 }
 
 /// `(session, turn)` keys of `rows`, in row order.
-fn keyed(rows: &[Row]) -> Vec<((String, usize), usize)> {
-    let mut turn = std::collections::HashMap::<&str, usize>::new();
+fn keyed(rows: &[Row]) -> Vec<((&str, usize), usize)> {
+    let mut turn = FxHashMap::<&str, usize>::default();
     rows.iter()
         .enumerate()
         .map(|(i, r)| {
             let k = turn.entry(r.session_id.as_str()).or_insert(0);
             *k += 1;
-            ((r.session_id.clone(), *k - 1), i)
+            ((r.session_id.as_str(), *k - 1), i)
         })
         .collect()
 }
@@ -147,9 +147,8 @@ pub fn diff(ist: &[Row], atif: &[Row], diffs: &mut Sink) -> (MooncakeDrift, usiz
         block_reuse_atif: block_reuse(atif),
         ..Default::default()
     };
-    let right: std::collections::HashMap<(String, usize), usize> =
-        keyed(atif).into_iter().collect();
-    let mut matched = HashSet::new();
+    let right: FxHashMap<(&str, usize), usize> = keyed(atif).into_iter().collect();
+    let mut matched = FxHashSet::default();
     let mut compared = 0;
     let (mut blocks, mut shared) = (0usize, 0usize);
     for (key, i) in keyed(ist) {

@@ -27,7 +27,6 @@
 
 pub mod telemetry;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -189,7 +188,9 @@ pub(crate) fn check_block_size(block_size: usize) -> Result<(), Error> {
 /// shared by every text given to one hasher, so equal prefixes get equal leading ids.
 #[derive(Debug, Default)]
 pub(crate) struct BlockHasher {
-    ids: HashMap<(i64, Vec<u32>), u64>,
+    /// Keyed with FxHash, not SipHash: a key is a block of tokens (hundreds of them), hashed
+    /// for every block of every prompt.
+    ids: rustc_hash::FxHashMap<(i64, Vec<u32>), u64>,
 }
 
 impl BlockHasher {
@@ -247,7 +248,7 @@ pub fn sessions_from_ist(requests: &[IstRequest]) -> Vec<Session> {
 
 /// The LLM calls of one IST request.
 pub fn session_from_ist(req: &IstRequest) -> Session {
-    let mut starts = HashMap::new();
+    let mut starts = rustc_hash::FxHashMap::default();
     for s in &req.intermediate_steps {
         if s.payload.event_type == EventType::LLM_START && !s.payload.uuid.is_empty() {
             starts.insert(s.payload.uuid.as_str(), &s.payload);
@@ -428,8 +429,10 @@ pub fn rows(sessions: &[Session], tok: &Tokenizer, opts: &Options) -> Result<Exp
     check_block_size(opts.block_size)?;
     let mut export = Export::default();
     let mut hasher = BlockHasher::default();
-    let mut seen = std::collections::HashSet::new();
-    let mut tokens_of: std::collections::HashMap<&str, Vec<u32>> = Default::default();
+    // The sessions seen, and each distinct prompt's tokens (keyed by the whole prompt text:
+    // FxHash, not SipHash).
+    let mut seen = rustc_hash::FxHashSet::<&str>::default();
+    let mut tokens_of = rustc_hash::FxHashMap::<&str, Vec<u32>>::default();
     let selected = sessions
         .iter()
         .skip(opts.skip_requests)
@@ -461,7 +464,7 @@ pub fn rows(sessions: &[Session], tok: &Tokenizer, opts: &Options) -> Result<Exp
                 }
                 None => (c.prompt_tokens, Vec::new(), InputSource::PromptTokens),
             };
-            let first = seen.insert(s.session_id.clone());
+            let first = seen.insert(s.session_id.as_str());
             export.rows.push(Row {
                 session_id: s.session_id.clone(),
                 input_length,

@@ -27,7 +27,7 @@
 //! (`convert --to atif --keep`, listed in its `extra.ist_losses_kept`), their records
 //! override these rules (submodule `records`): with every loss kept, the frame is the IST frame.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde_json::Value;
 
@@ -238,7 +238,7 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
         .map(|c| c.name.as_str())
         .collect();
     // TOOL twins per (step, name), in order, for NAT-function spans without times.
-    let mut twins: HashMap<(usize, &str), Vec<(f64, f64)>> = HashMap::new();
+    let mut twins: HashMap<(usize, &str), Vec<(f64, f64)>> = HashMap::default();
     for c in calls {
         if !c.self_span && function_names.contains(c.name.as_str()) {
             if let (Some(s), Some(t)) = (c.anc.start, c.anc.end) {
@@ -249,7 +249,7 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
             }
         }
     }
-    let mut tool_starts: HashMap<usize, Vec<f64>> = HashMap::new();
+    let mut tool_starts: HashMap<usize, Vec<f64>> = HashMap::default();
     for c in calls
         .iter()
         .filter(|c| !c.self_span && function_names.contains(c.name.as_str()))
@@ -258,7 +258,7 @@ fn push_call_rows(e: &mut Emit, calls: &[CallRec], step_ts: &[f64]) {
             tool_starts.entry(c.step).or_default().push(s);
         }
     }
-    let mut used: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut used: HashMap<(usize, &str), usize> = HashMap::default();
     let mut deferred: Vec<&CallRec> = Vec::new();
     for c in calls {
         let is_tool = match c.kind {
