@@ -18,27 +18,44 @@ use super::{
 };
 use crate::frame::from_atif::Builder;
 use crate::frame::Frame;
-use crate::profile::forecast::{forecast_parts, with_matrices, Matrices, MatrixOf, MatrixRow};
+use crate::profile::forecast::{forecast_parts, Forecast, Matrices, MatrixOf, MatrixRow, Parts};
 
 const FILE: &str = "forecast.json";
 
 /// One path's `forecast.json`: the rest of the file normalized as the drift compares it,
-/// and the matrices when NAT builds them.
-struct Side {
-    doc: Value,
-    mats: Option<Matrices>,
-}
+/// the matrices when NAT builds them, and the forecasts.
+struct Side(Parts);
 
 impl Side {
     fn new(frame: &Frame, flavor: crate::profile::Flavor) -> Self {
-        let (mut doc, mats) = forecast_parts(frame, flavor);
-        normalize_json(&mut doc);
-        Side { doc, mats }
+        let mut parts = forecast_parts(frame, flavor);
+        normalize_json(&mut parts.doc);
+        Side(parts)
+    }
+}
+
+/// A `forecasts` entry: its members in the file's order, `next_call`'s three inside it.
+impl typed::Record for Forecast {
+    const KEYS: &'static [&'static str] = &[
+        "request",
+        "llm_calls",
+        "next_call.seconds_between_calls",
+        "next_call.prompt_tokens",
+        "next_call.completion_tokens",
+        "runtime_s",
+    ];
+
+    fn leaf(&self, j: usize) -> Leaf<'_> {
+        match j {
+            0 => Leaf::Int(self.request as i64),
+            1 => Leaf::Int(self.llm_calls as i64),
+            2..=4 => Leaf::Float(self.next_call[j - 2]),
+            _ => Leaf::Float(self.runtime_s),
+        }
     }
 
-    /// The whole file's value (the diff of a path without matrices is the JSON walk's).
-    fn whole(&self) -> Value {
-        with_matrices(self.doc.clone(), self.mats.as_ref())
+    fn value(&self) -> Value {
+        Forecast::value(self)
     }
 }
 
@@ -60,32 +77,45 @@ pub(super) fn drift(paths: &Paths) -> Option<Vec<OutputDrift>> {
 }
 
 fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> OutputDrift {
-    let (Some(lm), Some(rm)) = (&left.mats, &right.mats) else {
-        return diff_json(FILE, &left.whole(), &right.whole(), policy, builder);
+    let (Side(l), Side(r)) = (left, right);
+    let (Some(lm), Some(rm)) = (&l.mats, &r.mats) else {
+        return diff_json(FILE, &l.whole(), &r.whole(), policy, builder);
     };
-    let (doc, matrices) = rayon::join(
-        || json_groups(FILE, &left.doc, &right.doc, policy, builder),
+    let (doc, (matrices, forecasts)) = rayon::join(
+        || json_groups(FILE, &l.doc, &r.doc, policy, builder),
         || {
-            [("X", Matrices::x as MatrixOf), ("Y", Matrices::y)]
-                .into_par_iter()
-                .map(|(name, row)| {
-                    matrix_groups(name, rows(lm, row), rows(rm, row), policy, builder)
-                })
-                .collect::<Vec<_>>()
+            rayon::join(
+                || {
+                    [("X", Matrices::x as MatrixOf), ("Y", Matrices::y)]
+                        .into_par_iter()
+                        .map(|(name, row)| {
+                            matrix_groups(name, rows(lm, row), rows(rm, row), policy, builder)
+                        })
+                        .collect::<Vec<_>>()
+                },
+                || {
+                    let (a, b) = (&l.forecasts, &r.forecasts);
+                    typed::record_arrays(FILE, "forecasts", a, b, policy, builder)
+                },
+            )
         },
     );
-    // Document order: `X` and `Y` come after `n_samples`; their patterns are theirs alone,
-    // so the order of the folds only keeps each pattern's first example first.
-    let (groups, differing) =
-        Groups::fold(std::iter::once(doc).chain(matrices)).expect("the document part");
-    let leaves = |s: &Side, m: &Matrices| {
+    // Document order: `X` and `Y` come after `n_samples`, `forecasts` last; their patterns
+    // are theirs alone, so the order of the folds only keeps each pattern's first example
+    // first.
+    let parts = std::iter::once(doc).chain(matrices).chain([forecasts]);
+    let (groups, differing) = Groups::fold(parts).expect("the document part");
+    let leaves = |s: &Parts, m: &Matrices| {
         let matrix = |row: MatrixOf| {
             let (n, cells) = rows(m, row);
             array_leaves(n, cells)
         };
-        leaf_count(&s.doc) + matrix(Matrices::x) + matrix(Matrices::y)
+        leaf_count(&s.doc)
+            + matrix(Matrices::x)
+            + matrix(Matrices::y)
+            + typed::record_array_leaves(&s.forecasts)
     };
-    let compared = leaves(left, lm).max(leaves(right, rm));
+    let compared = leaves(l, lm).max(leaves(r, rm));
     OutputDrift {
         file: FILE.into(),
         compared,
@@ -211,6 +241,25 @@ mod tests {
         )
     }
 
+    /// A few forecasts: integers, floats (NaN and infinities among them), any count.
+    fn forecasts() -> impl Strategy<Value = Vec<Forecast>> {
+        let v = prop_oneof![
+            4 => (-3i32..3).prop_map(f64::from),
+            1 => Just(f64::NAN),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(0.5),
+        ];
+        let forecast = (0usize..3, 0usize..3, [v.clone(), v.clone(), v.clone()], v).prop_map(
+            |(request, llm_calls, next_call, runtime_s)| Forecast {
+                request,
+                llm_calls,
+                next_call,
+                runtime_s,
+            },
+        );
+        prop::collection::vec(forecast, 0..4)
+    }
+
     proptest! {
         #[test]
         fn matrix_cells_drift_as_their_values(a in matrix(), b in matrix(), rel in prop_oneof![Just(0.0), Just(0.5)]) {
@@ -234,6 +283,29 @@ mod tests {
             };
             let want = finish(json_groups(FILE, &doc(av), &doc(bv), &policy, b_), compared);
             let got = finish(matrix_groups("X", slices(&a), slices(&b), &policy, b_), compared);
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn forecasts_drift_as_their_values(a in forecasts(), b in forecasts(), rel in prop_oneof![Just(0.0), Just(0.5)]) {
+            // A file tolerance, one by path (entry 1's next call only), and a threshold.
+            let policy = Policy::from_toml(&format!(
+                "[tolerance.files.\"forecast.json\"]\nrel = {rel:?}\n\
+                 [[tolerance.paths]]\npattern = \"forecasts\\\\[1\\\\].next_call*\"\nabs = 1.0\n\
+                 [[threshold]]\npattern = \"forecast.json:forecasts*\"\nmax_values_pct = 20.0\n"
+            ))
+            .unwrap();
+            let b_ = Builder::Pr1751;
+            let finish = |(g, n): (Groups, usize), compared| (g.finish(compared), n);
+            let doc = |f: &[Forecast]| {
+                let list = Value::Array(f.iter().map(Forecast::value).collect());
+                Value::Object(std::iter::once(("forecasts".to_string(), list)).collect())
+            };
+            let (av, bv) = (doc(&a), doc(&b));
+            prop_assert_eq!(leaf_count(&av), typed::record_array_leaves(&a));
+            let compared = leaf_count(&av).max(leaf_count(&bv));
+            let want = finish(json_groups(FILE, &av, &bv, &policy, b_), compared);
+            let got = finish(typed::record_arrays(FILE, "forecasts", &a, &b, &policy, b_), compared);
             prop_assert_eq!(got, want);
         }
     }

@@ -336,32 +336,75 @@ fn solve(mut m: Vec<Vec<f64>>, p: usize, q: usize) -> Vec<Vec<f64>> {
 
 /// `forecast.json`.
 pub fn forecast(frame: &Frame, flavor: Flavor) -> Value {
-    let (doc, mats) = forecast_parts(frame, flavor);
-    with_matrices(doc, mats.as_ref())
+    forecast_parts(frame, flavor).whole()
 }
 
-/// `forecast.json` from [`forecast_parts`]'s parts: the matrices, if any, put back after
-/// `n_samples`.
-pub fn with_matrices(mut doc: Value, mats: Option<&Matrices>) -> Value {
-    if let (Some(m), Value::Object(o)) = (mats, &mut doc) {
-        let rows = |row: MatrixOf| (0..m.samples()).map(move |i| row(m, i).to_vec());
-        o.shift_insert(2, "X".into(), cells(rows(Matrices::x), m.integer));
-        o.shift_insert(3, "Y".into(), cells(rows(Matrices::y), m.integer));
+/// `forecast.json` in parts: the value without its members `X`, `Y` and `forecasts`, and
+/// those as the numbers they are built from. The drift compares the matrices and the
+/// forecasts as numbers: at 100,000 requests the matrices are 2 × 10.8M cells, 32 bytes
+/// each as JSON values, and the forecasts 100,000 ordered maps of maps.
+pub struct Parts {
+    /// The file without `X`, `Y` (when the matrices are built) and `forecasts`.
+    pub doc: Value,
+    /// NAT's matrices, when it builds them (`X` and `Y` are `null` in `doc` otherwise).
+    pub mats: Option<Matrices>,
+    /// `forecasts`, one per request with a window (none without matrices).
+    pub forecasts: Vec<Forecast>,
+}
+
+impl Parts {
+    /// The whole file: the matrices, if any, put back after `n_samples`, and the forecasts
+    /// last.
+    pub fn whole(&self) -> Value {
+        let mut doc = self.doc.clone();
+        if let Value::Object(o) = &mut doc {
+            if let Some(m) = &self.mats {
+                let rows = |row: MatrixOf| (0..m.samples()).map(move |i| row(m, i).to_vec());
+                o.shift_insert(2, "X".into(), cells(rows(Matrices::x), m.integer));
+                o.shift_insert(3, "Y".into(), cells(rows(Matrices::y), m.integer));
+            }
+            let forecasts = self.forecasts.iter().map(Forecast::value).collect();
+            o.insert("forecasts".into(), Value::Array(forecasts));
+        }
+        doc
     }
-    doc
 }
 
-/// `forecast.json` apart from its matrices: when NAT's matrices are built, they are
-/// returned and the value lacks its members `X` and `Y` (which [`forecast`] puts back as
-/// [`cell`]s after `n_samples`, [`with_matrices`]). The drift compares the matrices as numbers: at 100,000
-/// requests they are 2 × 10.8M cells, 32 bytes each as JSON values.
-pub fn forecast_parts(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>) {
+/// An entry of `forecasts`: a request's next call and runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// The request's place among those with an LLM call (`Matrices::runs`).
+    pub request: usize,
+    /// Its LLM calls.
+    pub llm_calls: usize,
+    /// `next_call`: seconds between calls, prompt tokens, completion tokens.
+    pub next_call: [f64; 3],
+    /// The runtime the line predicts for its calls.
+    pub runtime_s: f64,
+}
+
+impl Forecast {
+    /// The entry as `forecast.json` writes it.
+    pub fn value(&self) -> Value {
+        let [seconds, prompt, completion] = self.next_call;
+        json!({"request": self.request, "llm_calls": self.llm_calls,
+               "next_call": {"seconds_between_calls": seconds, "prompt_tokens": prompt, "completion_tokens": completion},
+               "runtime_s": self.runtime_s})
+    }
+}
+
+/// `forecast.json` in [`Parts`].
+pub fn forecast_parts(frame: &Frame, flavor: Flavor) -> Parts {
     let mats = match matrices(frame, flavor) {
         Ok(m) => m,
         Err(e) => {
             let doc = json!({"matrix_length": null, "n_samples": 0, "X": null, "Y": null, "error": e.to_string(),
-                          "model": model_doc(), "forecasts": []});
-            return (doc, None);
+                          "model": model_doc()});
+            return Parts {
+                doc,
+                mats: None,
+                forecasts: Vec::new(),
+            };
         }
     };
     let n = mats.matrix_length;
@@ -379,16 +422,19 @@ pub fn forecast_parts(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>
     let runtimes = crate::profile::confidence::workflow_run_times(frame);
     let calls: Vec<f64> = mats.runs.iter().map(|r| r.len() as f64).collect();
     let (c0, c1) = line_fit(&calls, &runtimes);
-    let forecasts: Vec<Value> = mats
+    let forecasts = mats
         .runs
         .iter()
         .enumerate()
         .map(|(i, run)| {
             let feat: Vec<f64> = window(run, run.len() - 1, n).concat();
-            let pred: Vec<f64> = (0..3).map(|t| feat.iter().zip(&w).map(|(f, wr)| f * wr[t]).sum()).collect();
-            json!({"request": i, "llm_calls": run.len(),
-                   "next_call": {"seconds_between_calls": pred[0], "prompt_tokens": pred[1], "completion_tokens": pred[2]},
-                   "runtime_s": c0 + c1 * run.len() as f64})
+            let pred = |t: usize| feat.iter().zip(&w).map(|(f, wr)| f * wr[t]).sum();
+            Forecast {
+                request: i,
+                llm_calls: run.len(),
+                next_call: [pred(0), pred(1), pred(2)],
+                runtime_s: c0 + c1 * run.len() as f64,
+            }
         })
         .collect();
     let doc = crate::profile::object([
@@ -396,9 +442,12 @@ pub fn forecast_parts(frame: &Frame, flavor: Flavor) -> (Value, Option<Matrices>
         ("n_samples", json!(mats.samples())),
         ("error", Value::Null),
         ("model", model_doc()),
-        ("forecasts", Value::Array(forecasts)),
     ]);
-    (doc, Some(mats))
+    Parts {
+        doc,
+        mats: Some(mats),
+        forecasts,
+    }
 }
 
 /// A matrix cell as `forecast.json` holds it: an integer where numpy's dtype is int64
