@@ -161,11 +161,14 @@ impl Cells for Renamed<'_> {
     }
 
     fn cell(&self, r: usize, c: usize) -> Cell<'_> {
+        // A cell that is one UUID takes its name without its text being read (a pointer to
+        // follow into the heap, for three columns of every row).
+        if let Some(n) = self.named[c].as_ref().map(|v| v[r]) {
+            if n != NOT_NAMED {
+                return Cell::Text(self.names.by_number(n));
+            }
+        }
         match self.cells.cell(r, c) {
-            Cell::Text(s) if s.len() == 36 => match self.named[c].as_ref().map(|v| v[r]) {
-                Some(n) if n != NOT_NAMED => Cell::Text(self.names.by_number(n)),
-                _ => Cell::Text(s),
-            },
             Cell::Text(s) if s.len() > 36 && !self.texts.is_empty() => {
                 Cell::Text(self.texts.get(&(r, c)).map_or(s, String::as_str))
             }
