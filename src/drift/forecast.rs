@@ -1,12 +1,13 @@
-//! The drift of `forecast.json`, its training matrices compared as numbers.
+//! The drift of `forecast.json`, its training matrices and forecasts compared as numbers.
 //!
 //! `X` and `Y` are most of the file: at 100,000 requests 2 × 10.8M cells per path, which as
 //! JSON values took 3 GB beside the frames, and most of the stage's time. Each path's
 //! matrices are kept as the `f64`s they are built from, and compared cell by cell as the
 //! walk over the written values compares them: the same paths, the same kind of change
 //! (an int64 cell against a float64 one is a type change), the same tolerance and counts.
-//! The rest of the file is compared as JSON. The result is the whole files' (checked in the
-//! tests below, and by the 10k and corpus reports being unchanged).
+//! `forecasts` (a record per request) is compared so too, record by record. The rest of the
+//! file is compared as JSON. The result is the whole files' (checked in the tests below, and
+//! by the 10k and corpus reports being unchanged).
 
 use rayon::prelude::*;
 use serde_json::Value;

@@ -1,9 +1,10 @@
 //! Large members of the JSON outputs compared from the data they are written from.
 //!
-//! A few members of the outputs grow with the calls: `forecast.json`'s matrices, the
-//! nested-stack analysis's `timeline_segments` and `node_metrics`. As JSON values they were
-//! most of the drift's memory at 100,000 requests (32 bytes per number, an ordered map per
-//! call), and building, renaming and dropping them most of its time. Here they are read
+//! A few members of the outputs grow with the calls: `forecast.json`'s matrices and
+//! forecasts, the nested-stack analysis's `timeline_segments` and `node_metrics`, the spike
+//! analysis's `spike_intervals`. As JSON values they were most of the drift's memory at
+//! 100,000 requests (32 bytes per number, an ordered map per call), and building, renaming
+//! and dropping them most of its time. Here they are read
 //! where they are: arrays of rows ([`Lane`]) and maps of records ([`Record`]) whose scalars
 //! ([`Leaf`]) compare as [`value_diff`](super::value_diff)'s walk compares the values they
 //! are written as — the same paths, kinds of change, tolerances and counts (checked by the
