@@ -12,12 +12,14 @@
 use std::borrow::Cow;
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::policy::{Relation, Term};
 use super::value_diff::{Change, Tolerance};
-use super::{both_paths, Groups, OutputDrift, Paths, Policy};
+use super::{Groups, OutputDrift, Paths, Policy};
 use crate::differences::{note_uuid, rename_in, Names};
 use crate::frame::csv::{Cell, CsvOptions, FrameCells, Table};
 use crate::frame::from_atif::Builder;
@@ -194,26 +196,28 @@ pub(super) fn drift(paths: &Paths) -> Vec<OutputDrift> {
     let opts = CsvOptions {
         exclude_io_text: cfg.csv_exclude_io_text,
     };
-    let (left, rights) = both_paths(paths, |f, _| Renamed::new(f, opts));
-    // The key texts of every frame, and the IST frame's keys, once for every builder.
-    let tables = std::iter::once(&left as &dyn Cells).chain(rights.iter().map(|r| r as _));
-    let texts = KeyTexts::of(&tables.collect::<Vec<_>>());
-    // Every frame's keys side by side (the IST frame's serve every builder; one builder's
-    // keys made alone, after the first builder's diff, kept one thread busy and the other
-    // idle).
-    let (left_keys, right_keys) = rayon::join(
-        || keys(&left, &texts),
-        || {
-            let rights = rights.par_iter().with_max_len(1);
-            rights.map(|r| keys(r, &texts)).collect::<Vec<_>>()
-        },
-    );
-    rights
-        .iter()
-        .zip(right_keys)
+    // Each frame renamed and its rows keyed in one task (the three frames on two cores: one
+    // wait for the last, not one per step); the tables are kept beside, for the keys borrow
+    // their request texts.
+    let tables: Vec<OnceLock<Renamed>> = (0..=paths.atif.len()).map(|_| OnceLock::new()).collect();
+    let (left_keys, right_keys) = super::both_paths_with(paths, &tables, |f, _, table| {
+        table_keys(table.get_or_init(|| Renamed::new(f, opts)))
+    });
+    fn renamed<'a, 'f>(t: &'a OnceLock<Renamed<'f>>) -> &'a Renamed<'f> {
+        t.get().expect("renamed with its keys")
+    }
+    let mut keyed: Vec<TableKeys> = std::iter::once(left_keys).chain(right_keys).collect();
+    let texts = KeyTexts::join(&mut keyed);
+    let left = (renamed(&tables[0]), &keyed[0].rows[..]);
+    // The builders' diffs side by side: each diffs its rows in parts side by side, then
+    // finishes alone (the rows on its side only, the calls); two at once keep both cores busy.
+    tables[1..]
+        .par_iter()
+        .zip(&keyed[1..])
         .zip(builders)
-        .map(|((right, kb), &b)| {
-            let sides = ((&left, &left_keys[..]), (right, &kb[..]));
+        .with_max_len(1)
+        .map(|((table, keys), &b)| {
+            let sides = (left, (renamed(table), &keys.rows[..]));
             diff_keyed(FILE, sides, &texts, (policy, Some(b)), ROWS_PER_PART)
         })
         .collect()
@@ -248,8 +252,6 @@ struct Key {
 struct KeyTexts<'t> {
     examples: Vec<&'t str>,
     events: Vec<&'t str>,
-    example_rank: FxHashMap<&'t str, u32>,
-    event_rank: FxHashMap<&'t str, u32>,
 }
 
 fn col(h: &[String], n: &str) -> Option<usize> {
@@ -272,47 +274,32 @@ fn key_text(t: &(impl Cells + ?Sized), i: usize, c: Option<usize>) -> &str {
 }
 
 impl<'t> KeyTexts<'t> {
-    /// The texts of `tables`' keys.
-    fn of(tables: &[&'t dyn Cells]) -> Self {
-        // Each table's texts side by side, then together.
-        let of_table = |t: &&'t dyn Cells| {
-            let (mut examples, mut events) = (FxHashSet::default(), FxHashSet::default());
-            let (ex, et) = key_columns(*t);
-            let mut last = None;
-            for i in 0..t.len() {
-                // A request's rows are together: its text is looked up once.
-                let e = key_text(*t, i, ex);
-                if last != Some(e) {
-                    examples.insert(e);
-                    last = Some(e);
-                }
-                events.insert(key_text(*t, i, et));
-            }
-            (examples, events)
-        };
-        let per_table: Vec<_> = tables.par_iter().with_max_len(1).map(of_table).collect();
-        let (mut examples, mut events) = (FxHashSet::default(), FxHashSet::default());
-        for (x, e) in per_table {
-            examples.extend(x);
-            events.extend(e);
-        }
-        let ranked = |set: FxHashSet<&'t str>| {
-            let mut texts: Vec<&str> = set.into_iter().collect();
+    /// The texts of every table's keys, each table's keys put in their ranks (sorted, a
+    /// table's texts are a subset of them: its keys keep their order and ordinals).
+    fn join(tables: &mut [TableKeys<'t>]) -> Self {
+        fn union<'t>(lists: impl Iterator<Item = &'t str>) -> Vec<&'t str> {
+            let mut texts: Vec<&'t str> = lists.collect();
             texts.sort_unstable();
-            let rank = texts
-                .iter()
-                .enumerate()
-                .map(|(r, &t)| (t, rank_of(r)))
-                .collect();
-            (texts, rank)
-        };
-        let ((examples, example_rank), (events, event_rank)) = (ranked(examples), ranked(events));
-        KeyTexts {
-            examples,
-            events,
-            example_rank,
-            event_rank,
+            texts.dedup();
+            texts
         }
+        let texts = KeyTexts {
+            examples: union(tables.iter().flat_map(|t| t.examples.iter().copied())),
+            events: union(tables.iter().flat_map(|t| t.events.iter().copied())),
+        };
+        tables.par_iter_mut().for_each(|t| {
+            let ranks = |own: &[&str], all: &[&str]| -> Vec<u32> {
+                let at = |s: &&str| all.binary_search(s).expect("a text of the table");
+                own.iter().map(|s| rank_of(at(s))).collect()
+            };
+            let examples = ranks(&t.examples, &texts.examples);
+            let events = ranks(&t.events, &texts.events);
+            for (k, _) in &mut t.rows {
+                k.example = examples[k.example as usize];
+                k.event = events[k.event as usize];
+            }
+        });
+        texts
     }
 
     fn example(&self, k: &Key) -> &'t str {
@@ -329,24 +316,41 @@ fn rank_of(n: usize) -> u32 {
     u32::try_from(n).expect("fewer than 2^32 rows")
 }
 
-/// Every row's key with the row, in key order. The ordinals are counted in row order: rows
-/// are sorted by (request, event type, row), and numbered along each run. `texts` has
-/// every key text of `t`.
-fn keys<T: Cells + ?Sized>(t: &T, texts: &KeyTexts) -> Vec<(Key, u32)> {
+/// A table's rows keyed by the ranks of its own key texts, in key order ([`TableKeys`]).
+struct TableKeys<'t> {
+    /// Its request texts, sorted.
+    examples: Vec<&'t str>,
+    /// Its event-type texts, sorted.
+    events: Vec<&'t str>,
+    /// Every row's key with the row, in key order.
+    rows: Vec<(Key, u32)>,
+}
+
+/// Every row's key with the row, in key order, the texts ranked among the table's own
+/// ([`KeyTexts::join`] ranks them among every table's). The ordinals are counted in row
+/// order: rows are sorted by (request, event type, row), and numbered along each run.
+fn table_keys<T: Cells + ?Sized>(t: &T) -> TableKeys<'_> {
     let (ex, et) = key_columns(t);
+    // Each text numbered as it first appears, then the numbers made ranks.
+    let (mut examples, mut events) = (FxHashMap::default(), FxHashMap::default());
+    let number = |texts: &mut FxHashMap<_, u32>, text| {
+        let next = rank_of(texts.len());
+        *texts.entry(text).or_insert(next)
+    };
     let mut last: Option<(&str, u32)> = None;
     let mut rows: Vec<(Key, u32)> = (0..t.len())
         .map(|i| {
+            // A request's rows are together: its text is looked up once.
             let e = key_text(t, i, ex);
             let example = match last {
-                Some((text, rank)) if text == e => rank,
+                Some((text, n)) if text == e => n,
                 _ => {
-                    let rank = texts.example_rank[e];
-                    last = Some((e, rank));
-                    rank
+                    let n = number(&mut examples, e);
+                    last = Some((e, n));
+                    n
                 }
             };
-            let event = texts.event_rank[key_text(t, i, et)];
+            let event = number(&mut events, key_text(t, i, et));
             let key = Key {
                 example,
                 event,
@@ -355,6 +359,21 @@ fn keys<T: Cells + ?Sized>(t: &T, texts: &KeyTexts) -> Vec<(Key, u32)> {
             (key, rank_of(i))
         })
         .collect();
+    /// The texts sorted, and each number's rank among them.
+    fn ranked(texts: FxHashMap<&str, u32>) -> (Vec<&str>, Vec<u32>) {
+        let mut sorted: Vec<(&str, u32)> = texts.into_iter().collect();
+        sorted.sort_unstable();
+        let mut rank = vec![0; sorted.len()];
+        for (r, &(_, n)) in sorted.iter().enumerate() {
+            rank[n as usize] = rank_of(r);
+        }
+        (sorted.into_iter().map(|(s, _)| s).collect(), rank)
+    }
+    let ((examples, example_rank), (events, event_rank)) = (ranked(examples), ranked(events));
+    for (k, _) in &mut rows {
+        k.example = example_rank[k.example as usize];
+        k.event = event_rank[k.event as usize];
+    }
     rows.sort_unstable();
     for k in 1..rows.len() {
         let (prev, this) = (rows[k - 1].0, &mut rows[k].0);
@@ -362,7 +381,11 @@ fn keys<T: Cells + ?Sized>(t: &T, texts: &KeyTexts) -> Vec<(Key, u32)> {
             this.ordinal = prev.ordinal + 1;
         }
     }
-    rows
+    TableKeys {
+        examples,
+        events,
+        rows,
+    }
 }
 
 /// A row on one side only: all its `cells` differ, under `rows.<event type>`.
@@ -577,8 +600,10 @@ fn diff_csv_in_parts(
     builder: Option<Builder>,
     per_part: usize,
 ) -> OutputDrift {
-    let texts = KeyTexts::of(&[a as &dyn Cells, b as _]);
-    let (ka, kb) = rayon::join(|| keys(a, &texts), || keys(b, &texts));
+    let (ka, kb) = rayon::join(|| table_keys(a), || table_keys(b));
+    let mut keyed = [ka, kb];
+    let texts = KeyTexts::join(&mut keyed);
+    let [ka, kb] = keyed.map(|k| k.rows);
     diff_keyed(
         file,
         ((a, &ka), (b, &kb)),
@@ -709,8 +734,10 @@ mod tests {
     fn keys_order_rows_as_their_texts() {
         let t = Table::from_csv("example_number,event_type,x\n9,B,1\n10,A,2\n9,A,3\n10,A,4\n");
         let other = Table::from_csv("example_number,event_type,x\n11,C,1\n");
-        let texts = KeyTexts::of(&[&t as &dyn Cells, &other as _]);
-        let got: Vec<(&str, &str, u32, u32)> = keys(&t, &texts)
+        let mut keyed = [table_keys(&t), table_keys(&other)];
+        let texts = KeyTexts::join(&mut keyed);
+        let got: Vec<(&str, &str, u32, u32)> = keyed[0]
+            .rows
             .iter()
             .map(|(k, row)| (texts.example(k), texts.event(k), k.ordinal, *row))
             .collect();
