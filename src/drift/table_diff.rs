@@ -10,10 +10,9 @@
 //! 10k and corpus reports being unchanged).
 
 use std::borrow::Cow;
-
-use rayon::prelude::*;
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 

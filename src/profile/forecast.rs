@@ -348,7 +348,7 @@ pub struct Parts {
     pub doc: Value,
     /// NAT's matrices, when it builds them (`X` and `Y` are `null` in `doc` otherwise).
     pub mats: Option<Matrices>,
-    /// `forecasts`, one per request with a window (none without matrices).
+    /// `forecasts`, one per request with an LLM call (none without matrices).
     pub forecasts: Vec<Forecast>,
 }
 
