@@ -258,13 +258,13 @@ fn col(h: &[String], n: &str) -> Option<usize> {
 }
 
 /// A table's request and event-type columns.
-fn key_columns(t: &(impl Cells + ?Sized)) -> (Option<usize>, Option<usize>) {
+fn key_columns(t: &impl Cells) -> (Option<usize>, Option<usize>) {
     let h = t.header();
     (col(h, "example_number"), col(h, "event_type"))
 }
 
 /// Row `i`'s text in column `c` of `t` (`""` without the column).
-fn key_text(t: &(impl Cells + ?Sized), i: usize, c: Option<usize>) -> &str {
+fn key_text(t: &impl Cells, i: usize, c: Option<usize>) -> &str {
     match c.map(|c| t.cell(i, c)) {
         Some(Cell::Text(s)) => s,
         // Both are text in every table (`Renamed` writes its request numbers).
@@ -328,7 +328,7 @@ struct TableKeys<'t> {
 /// Every row's key with the row, in key order, the texts ranked among the table's own
 /// ([`KeyTexts::join`] ranks them among every table's). The ordinals are counted in row
 /// order: rows are sorted by (request, event type, row), and numbered along each run.
-fn table_keys<T: Cells + ?Sized>(t: &T) -> TableKeys<'_> {
+fn table_keys<T: Cells>(t: &T) -> TableKeys<'_> {
     let (ex, et) = key_columns(t);
     // Each text numbered as it first appears, then the numbers made ranks.
     let (mut examples, mut events) = (FxHashMap::default(), FxHashMap::default());
