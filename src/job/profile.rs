@@ -115,6 +115,7 @@ pub fn profile_ist_file(
         }
     };
     let outputs = profile::run(&mut frame, None, cfg, path.flavor(), gantt);
+    drop_aside(frame);
     Ok(Some(Ok(outputs)))
 }
 
@@ -172,14 +173,30 @@ pub fn stage(
             outputs
         }
     };
-    for (name, content) in &outputs.files {
-        dir.write_with(name, |w| content.write_to(w))?;
-        written += 1;
-    }
-    Ok(Staged {
-        written,
-        no_events: outputs.content("inference_optimization.json").is_none(),
-    })
+    // Each file is rendered as it is written (the JSON files' text, the CSV's rows), the
+    // files side by side; the first error in NAT's order is the one reported.
+    use rayon::prelude::*;
+    let results: Vec<Result<(), Error>> = outputs
+        .files
+        .par_iter()
+        .with_max_len(1)
+        .map(|(name, content)| dir.write_with(name, |w| content.write_to(w)))
+        .collect();
+    results.into_iter().collect::<Result<(), Error>>()?;
+    written += outputs.files.len();
+    let no_events = outputs.content("inference_optimization.json").is_none();
+    drop_aside(outputs);
+    Ok(Staged { written, no_events })
+}
+
+/// Drop `value` on a thread of its own: a large run's frame or outputs (millions of small
+/// allocations, tenths of a second to free) are freed while the run goes on, and a process
+/// that ends first hands their memory back whole. When no thread can be started, `value`
+/// is dropped here.
+fn drop_aside<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new()
+        .name("free".into())
+        .spawn(move || drop(value));
 }
 
 /// Refuse to load `input` whole when the memory that takes is not available.
