@@ -8,7 +8,8 @@
 //!   `profile --path atif` with each builder (as the command runs them: a request at a time,
 //!   every file rendered; `profile --path ist` also with its files written next to the input,
 //!   as `atif-drift profile -o` writes them), each the median of three runs, and print a Markdown table
-//!   (seconds, MB/s of input, peak RSS / input) with the growth ratios. `--from corpus/tool_calling_parallel` gives real-trace
+//!   (seconds, MB/s of input, peak RSS / input) with the drift's ratio to the parse floor and
+//!   the growth ratios. `--from corpus/tool_calling_parallel` gives real-trace
 //!   requests (about 280 KB each: chat inputs and streamed chunks).
 //! - `cargo xtask bench --input FILE`: every profiler stage on one IST file.
 //!
@@ -44,8 +45,8 @@ pub struct Args {
     /// on the first size's input and print the time ratio to our IST profile.
     #[arg(long, value_name = "VENV")]
     with_python: Option<PathBuf>,
-    /// Measure the parse floor (which holds the input in memory) and the profiles up to this
-    /// many requests; larger sizes get the drift run only.
+    /// Measure the profiles up to this many requests; larger sizes get the drift run and the
+    /// parse floor only.
     #[arg(long, default_value_t = 10_000, value_name = "REQUESTS")]
     profile_stages_max: usize,
     /// Internal: measure one size in this process and print one table row.
@@ -135,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let exe = std::env::current_exe()?;
     let mut drift_times = Vec::new();
+    let mut floor_ratios = Vec::new();
     for n in &args.requests {
         let out = Command::new(&exe)
             .args(["bench", "--single", "--requests", &n.to_string(), "--from"])
@@ -148,14 +150,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             String::from_utf8_lossy(&out.stderr)
         );
         let row = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if let Some(t) = row
-            .split('|')
-            .nth(10)
-            .and_then(|c| c.split_whitespace().next()?.parse::<f64>().ok())
-        {
+        let seconds = |column: usize| {
+            row.split('|')
+                .nth(column)
+                .and_then(|c| c.split_whitespace().next()?.parse::<f64>().ok())
+        };
+        if let Some(t) = seconds(10) {
             drift_times.push((*n, t));
+            if let (Some(one), Some(two)) = (seconds(4), seconds(5)) {
+                floor_ratios.push(format!(
+                    "{n} requests: drift = {:.1}× the 1-thread parse floor, {:.1}× the 2-thread one",
+                    t / one,
+                    t / two
+                ));
+            }
         }
         println!("{row}");
+    }
+    if !floor_ratios.is_empty() {
+        println!("\n{}", floor_ratios.join("\n"));
     }
     if let Some(venv) = &args.with_python {
         let n = args.requests[0];
@@ -388,12 +401,17 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
         rate(t_drift),
         of_input(drift_peak)
     );
+    let (floor1, floor2) = parse_floor(&input)?;
+    let floors = format!(
+        "{floor1:.2} ({:.0}) | {floor2:.2} ({:.0})",
+        rate(floor1),
+        rate(floor2)
+    );
     if n > profile_stages_max {
-        println!("| {n} | {events} | {mib:.0} | — | — | — | — | — | — | {drift} |");
+        println!("| {n} | {events} | {mib:.0} | {floors} | — | — | — | — | {drift} |");
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(ExitCode::SUCCESS);
     }
-    let (floor1, floor2) = parse_floor(&input)?;
     // As `atif-drift profile` runs, each in a process of its own (its peak RSS alone).
     // `profile --path ist` also with its files written next to the input, as `atif-drift
     // profile -o` writes them.
@@ -414,32 +432,31 @@ fn single(from: &Path, n: usize, profile_stages_max: usize) -> anyhow::Result<Ex
         cells.push(format!("{t:.2} ({:.0}, {:.2}×)", rate(t), of_input(peak)));
     }
     println!(
-        "| {n} | {events} | {mib:.0} | {floor1:.2} ({:.0}) | {floor2:.2} ({:.0}) | {} | {drift} |",
-        rate(floor1),
-        rate(floor2),
+        "| {n} | {events} | {mib:.0} | {floors} | {} | {drift} |",
         cells.join(" | "),
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
 }
 
-/// The parse floor: the requests of `input` (read into memory first, not timed) parsed into
+/// The parse floor: the requests of `input` (mapped and found first, not timed) parsed into
 /// the typed IST model with serde_json and dropped, on 1 thread and on 2; seconds each (the
 /// median of [`RUNS`]).
 fn parse_floor(input: &Path) -> anyhow::Result<(f64, f64)> {
     use atif_drift::trace::list_reader::ListReader;
     use rayon::prelude::*;
-    let bytes = std::fs::read(input)?;
-    let mut list = ListReader::new(&bytes[..]);
+    // Mapped, as the commands read it; each request a part of the map (the 100,000-request
+    // input is 3.7 GB: read and copied per request it took twice that).
+    let file = atif_drift::fsio::map_regular(input, u64::MAX)?;
+    let mut list = ListReader::new(file.bytes());
     let mut requests = Vec::new();
-    let mut element = Vec::new();
-    while list
-        .next_element(&mut element)
+    while let Some(request) = list
+        .next_slice()
         .map_err(|_| anyhow::anyhow!("{}: not a list", input.display()))?
     {
-        requests.push(std::mem::take(&mut element));
+        requests.push(request);
     }
-    let parse = |r: &Vec<u8>| {
+    let parse = |r: &&[u8]| {
         atif_drift::trace::ist::parse_request(r)
             .map(drop)
             .ok_or_else(|| anyhow::anyhow!("a request that does not parse"))
