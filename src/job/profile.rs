@@ -275,6 +275,32 @@ mod tests {
         }
     }
 
+    /// The files are written side by side; when several cannot be, the error reported is
+    /// the first one's in NAT's order, whatever order the writes end in, and nothing is
+    /// left staged.
+    #[test]
+    fn the_first_file_that_cannot_be_written_is_reported() {
+        let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus/sample/all_requests_profiler_traces.json");
+        let scratch = crate::fsio::scratch("profile-unwritable");
+        let target = scratch.path().join("out");
+        let cfg = ProfilerConfig::all_on();
+        let ours = output_names(&cfg);
+        let (first, later) = ("workflow_profiling_report.txt", "forecast.json");
+        for _ in 0..4 {
+            let dir = OutputDir::create(&target, &ours, false).unwrap();
+            // A directory where a file is to go: its write fails.
+            for name in [later, first] {
+                std::fs::create_dir(dir.staged(name)).unwrap();
+            }
+            let opts = LoadOptions::default();
+            let e = stage(&input, ProfilePath::Ist, &cfg, false, &opts, &dir).unwrap_err();
+            assert!(e.to_string().contains(first), "{e}");
+            drop(dir);
+            assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+        }
+    }
+
     /// A file that is not an IST request list (ATIF, an empty list) is left to the
     /// whole-trace path.
     #[test]
