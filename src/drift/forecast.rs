@@ -23,16 +23,12 @@ use crate::profile::forecast::{forecast_parts, Forecast, Matrices, MatrixOf, Mat
 
 const FILE: &str = "forecast.json";
 
-/// One path's `forecast.json`: the rest of the file normalized as the drift compares it,
-/// the matrices when NAT builds them, and the forecasts.
-struct Side(Parts);
-
-impl Side {
-    fn new(frame: &Frame, flavor: crate::profile::Flavor) -> Self {
-        let mut parts = forecast_parts(frame, flavor);
-        normalize_json(&mut parts.doc);
-        Side(parts)
-    }
+/// One path's `forecast.json` as the drift compares it: the rest of the file normalized, the
+/// matrices when NAT builds them, and the forecasts.
+fn side(frame: &Frame, flavor: crate::profile::Flavor) -> Parts {
+    let mut parts = forecast_parts(frame, flavor);
+    normalize_json(&mut parts.doc);
+    parts
 }
 
 /// A `forecasts` entry: its members in the file's order, `next_call`'s three inside it.
@@ -67,7 +63,7 @@ pub(super) fn drift(paths: &Paths) -> Option<Vec<OutputDrift>> {
         return None;
     }
     let (builders, policy) = (paths.builders, paths.policy);
-    let (left, rights) = both_paths(paths, |f, p| Side::new(f, p.flavor()));
+    let (left, rights) = both_paths(paths, |f, p| side(f, p.flavor()));
     Some(
         rights
             .par_iter()
@@ -77,8 +73,7 @@ pub(super) fn drift(paths: &Paths) -> Option<Vec<OutputDrift>> {
     )
 }
 
-fn side_drift(left: &Side, right: &Side, policy: &Policy, builder: Builder) -> OutputDrift {
-    let (Side(l), Side(r)) = (left, right);
+fn side_drift(l: &Parts, r: &Parts, policy: &Policy, builder: Builder) -> OutputDrift {
     let (Some(lm), Some(rm)) = (&l.mats, &r.mats) else {
         return diff_json(FILE, &l.whole(), &r.whole(), policy, builder);
     };
