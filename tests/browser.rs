@@ -118,6 +118,10 @@ fn the_html_report_in_headless_chromium() {
             .sandbox(false)
             .window_size(Some((1280, 1500)))
             .idle_browser_timeout(Duration::from_secs(120))
+            // Its profile too: left to headless_chrome, it goes in a temporary directory of
+            // the system's, removed only when the browser is dropped and killed (CI once
+            // found one left whole in its temporary directory, which fails the run).
+            .user_data_dir(Some(tmp.join("profile")))
             // Chromium's singleton socket goes in its temporary directory and stays when the
             // browser is killed: under this test's directory, not the system's.
             .process_envs(Some(
