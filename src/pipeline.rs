@@ -3,7 +3,7 @@
 use crate::config::ProfilerConfig;
 use crate::convert::{ist_to_atif, ConvertOptions};
 use crate::error::Error;
-use crate::frame::from_atif::{self, Builder};
+use crate::frame::from_atif;
 use crate::frame::from_ist;
 use crate::profile::{self, Outputs};
 use crate::trace::atif::AtifTrace;
@@ -103,35 +103,22 @@ pub fn profile_without_ist_dump(
     cfg: &ProfilerConfig,
     gantt: bool,
 ) -> Result<Outputs, Error> {
-    match path {
-        ProfilePath::Ist => {
-            let Trace::Ist(ist) = trace else {
-                return Err(Error::Other(format!(
-                    "the IST path needs an IST trace; this is {} (use --path atif)",
-                    trace.kind()
-                )));
-            };
-            let mut frame = from_ist::frame(ist);
-            Ok(profile::run(&mut frame, None, cfg, path.flavor(), gantt))
-        }
-        ProfilePath::Atif(builder) => Ok(profile_atif(&*as_atif(trace)?, builder, cfg, gantt)),
-    }
+    let mut frame = frame_of(trace, path)?;
+    let traces = matches!(path, ProfilePath::Atif(_)).then(|| profile::flat_traces_json(&frame));
+    Ok(profile::run(&mut frame, traces, cfg, path.flavor(), gantt))
 }
 
-/// The ATIF path on ATIF already at hand: every file, the flat trace dump included.
-pub(crate) fn profile_atif(
-    atif: &AtifTrace,
-    builder: Builder,
-    cfg: &ProfilerConfig,
-    gantt: bool,
-) -> Outputs {
-    let mut frame = from_atif::frame(atif, builder);
-    let traces = profile::flat_traces_json(&frame);
-    profile::run(
-        &mut frame,
-        Some(traces),
-        cfg,
-        ProfilePath::Atif(builder).flavor(),
-        gantt,
-    )
+/// The frame `path` profiles of a whole trace: the IST frame (IST traces only), or a
+/// builder's frame of the trace's ATIF (IST converted first).
+pub fn frame_of(trace: &Trace, path: ProfilePath) -> Result<crate::frame::Frame, Error> {
+    match path {
+        ProfilePath::Ist => match trace {
+            Trace::Ist(ist) => Ok(from_ist::frame(ist)),
+            _ => Err(Error::Other(format!(
+                "the IST path needs an IST trace; this is {} (use --path atif)",
+                trace.kind()
+            ))),
+        },
+        ProfilePath::Atif(builder) => Ok(from_atif::frame(&*as_atif(trace)?, builder)),
+    }
 }

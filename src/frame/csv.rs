@@ -234,7 +234,37 @@ impl Table {
 
 /// Write the frame as NAT's `standardized_data_all.csv`.
 pub fn to_csv(frame: &Frame, opts: CsvOptions) -> String {
-    table(frame, opts).to_csv()
+    let mut out = Vec::new();
+    write(frame, opts, &mut out).expect("write to memory");
+    String::from_utf8(out).expect("CSV of UTF-8 text is UTF-8")
+}
+
+/// [`to_csv`] written to `w` a row at a time, each row's cells read from the frame as it is
+/// written: what [`Table::write_csv`] writes of [`table`], without the table (as large as
+/// the file).
+pub fn write(frame: &Frame, opts: CsvOptions, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let cells = FrameCells::new(frame, opts);
+    if cells.is_empty() {
+        return w.write_all(b"\n");
+    }
+    let mut w = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::Any(b'\n'))
+        .quote_style(::csv::QuoteStyle::Necessary)
+        .from_writer(w);
+    w.write_record(&cells.header)?;
+    // One row's cells one after the other, and where each ends.
+    let (mut text, mut ends) = (String::new(), Vec::with_capacity(cells.cols.len()));
+    for i in 0..cells.len() {
+        text.clear();
+        ends.clear();
+        for c in 0..cells.cols.len() {
+            cells.cell(i, c).write(&mut text);
+            ends.push(text.len());
+        }
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        w.write_record(starts.zip(&ends).map(|(a, &b)| &text.as_bytes()[a..b]))?;
+    }
+    w.flush()
 }
 
 /// A cell as the frame holds it, before it is written: two cells that hold the same number
@@ -442,6 +472,32 @@ pub fn table(frame: &Frame, opts: CsvOptions) -> Table {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The CSV written a row at a time from the frame is the table's, byte for byte: every
+    /// path's frame (with its NOVA columns) of corpus items whose texts need quoting, with
+    /// and without the LLM texts, and the empty frame.
+    #[test]
+    fn the_streamed_csv_is_the_tables() {
+        use crate::frame::from_atif::Builder;
+        let cfg = crate::config::ProfilerConfig::all_on();
+        let builders = [Builder::Pr1751, Builder::Faithful];
+        let mut quoted = 0;
+        for item in ["react_calculator", "tool_calling_parallel", "sample"] {
+            let (ist, atif) = crate::drift::testing::corpus_frames(item, &builders, &cfg);
+            for frame in std::iter::once(&ist).chain(&atif) {
+                for exclude_io_text in [false, true] {
+                    let opts = CsvOptions { exclude_io_text };
+                    let want = table(frame, opts).to_csv();
+                    quoted += usize::from(want.contains('"'));
+                    assert!(to_csv(frame, opts) == want, "{item} {:?}", frame.layout);
+                }
+            }
+        }
+        assert!(quoted > 0, "some cells need quoting");
+        let empty = Frame::new(crate::frame::Layout::Ist, 0, Vec::new());
+        assert_eq!(to_csv(&empty, CsvOptions::default()), "\n");
+        assert_eq!(table(&empty, CsvOptions::default()).to_csv(), "\n");
+    }
 
     fn table_of(header: &[&str], rows: &[Vec<String>]) -> Table {
         let mut t = Table::new(header.iter().map(|h| h.to_string()).collect());

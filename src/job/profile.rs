@@ -2,8 +2,10 @@
 //! it (`inputs::for_each_chunk`): each request is parsed, becomes its frame rows (the IST
 //! path's, or a builder's after NAT's conversion) and, on the IST path, its element of the
 //! trace dump, rendered in parallel and written in order; then it is dropped (the ATIF
-//! path's dump is the frame's rows, written once the frame is built). Memory holds
-//! the frame and the outputs, never the parsed trace. The outputs are those of
+//! path's dump is the frame's rows, written once the frame is built). Then each unit's
+//! files are written as soon as the unit is done, the CSV a row at a time from the frame
+//! ([`write_units`]). Memory holds the frame and the outputs of the units in progress,
+//! never the parsed trace or every output at once. The files are those of
 //! [`pipeline::profile`] on the whole trace (the tests below check it, byte for byte).
 
 use std::io::Write;
@@ -17,7 +19,7 @@ use crate::frame::from_ist::{self, Interner};
 use crate::frame::{Frame, Layout, Row};
 use crate::fsio::OutputDir;
 use crate::pipeline::{self, ProfilePath};
-use crate::profile::{self, Outputs};
+use crate::profile;
 use crate::trace::{load_file, LoadOptions, Trace};
 
 /// What one chunk of requests gives: its rows and, on the IST path, its part of the dump.
@@ -63,21 +65,19 @@ fn chunk(first: usize, raws: &[&[u8]], path: ProfilePath) -> Option<Chunk> {
     Some(c)
 }
 
-/// Profile the IST request list `input` on `path` a request at a time; the trace dump
-/// (`all_requests_profiler_traces.json`: on the IST path as the input is read, on the ATIF
-/// path the frame's rows, as NAT's ATIF-native profiler writes them) goes to `dump` a
-/// request at a time, and is not among the returned files. `Err`: the dump could not be
-/// written. `Ok(None)`: `input` is not an IST request list this reader reads (the caller
-/// then loads it whole, which reports why; what went to `dump` is to be discarded).
-/// Otherwise the files, or the error of the first request that does not convert.
-pub fn profile_ist_file(
+/// The frame of `path` on the IST request list `input`, read a request at a time; the trace
+/// dump (`all_requests_profiler_traces.json`: on the IST path as the input is read, on the
+/// ATIF path the frame's rows, as NAT's ATIF-native profiler writes them) goes to `dump` a
+/// request at a time. `Err`: the dump could not be written. `Ok(None)`: `input` is not an
+/// IST request list this reader reads (the caller then loads it whole, which reports why;
+/// what went to `dump` is to be discarded). Otherwise the frame (the analyses' input:
+/// [`write_units`]), or the error of the first request that does not convert.
+pub fn ist_file_frame(
     input: &Path,
     path: ProfilePath,
-    cfg: &ProfilerConfig,
-    gantt: bool,
     opts: &LoadOptions,
     dump: &mut (dyn Write + Send),
-) -> std::io::Result<Option<Result<Outputs, Error>>> {
+) -> std::io::Result<Option<Result<Frame, Error>>> {
     let mut rows = Vec::new();
     let mut first_error = None;
     let mut write_error = None;
@@ -102,7 +102,7 @@ pub fn profile_ist_file(
     if let Some((n, e)) = first_error {
         return Ok(Some(Err(crate::convert::request_error(n, e))));
     }
-    let mut frame = match path {
+    let frame = match path {
         ProfilePath::Ist => {
             dump.write_all(pipeline::ist_dump_end(requests))?;
             Frame::new(Layout::Ist, requests, rows)
@@ -114,9 +114,90 @@ pub fn profile_ist_file(
             frame
         }
     };
-    let outputs = profile::run(&mut frame, None, cfg, path.flavor(), gantt);
-    drop_aside(frame);
-    Ok(Some(Ok(outputs)))
+    Ok(Some(Ok(frame)))
+}
+
+/// What writes one file's bytes to the writer it is given.
+pub type Fill<'a> = dyn FnMut(&mut (dyn Write + Send)) -> std::io::Result<()> + 'a;
+
+/// Where [`write_units`] puts a file: called with its name and what writes its bytes.
+pub type Sink<'s> = dyn Fn(&str, &mut Fill<'_>) -> Result<(), Error> + Sync + 's;
+
+/// The order in which [`write_units`] starts the units: on two threads rayon starts the
+/// first and the fourth task together, each thread then going on with those after its own,
+/// so the workflow analyses (the largest unit) and the CSV start first and the small units
+/// fill in.
+const START: [profile::Unit; profile::Unit::ALL.len()] = {
+    use profile::Unit::*;
+    [
+        WorkflowProfiling,
+        InferenceOptimization,
+        PredictionTrie,
+        Csv,
+        Forecast,
+    ]
+};
+
+/// Every file of `path`'s analyses on `frame` (the trace dump aside), put into `sink`
+/// as each unit is done ([`profile::run`]'s files, byte for byte): the units run side by
+/// side, each unit's files are written and dropped before the next unit starts on that
+/// thread, and the CSV is written a row at a time from the frame. Memory holds the frame
+/// and the outputs of the units in progress, not every output at once. The first error in
+/// NAT's file order is the one reported. Returns how many files were written.
+pub fn write_units(
+    frame: &mut Frame,
+    path: ProfilePath,
+    cfg: &ProfilerConfig,
+    gantt: bool,
+    sink: &Sink<'_>,
+) -> Result<usize, Error> {
+    use rayon::prelude::*;
+    profile::prepare(frame, cfg);
+    let frame = &*frame;
+    let flavor = path.flavor();
+    // Each task with its place in NAT's file order (the units', then the Gantt chart's),
+    // in the order they start ([`START`]).
+    let place = |u| {
+        profile::Unit::ALL
+            .iter()
+            .position(|&v| v == u)
+            .expect("a unit")
+    };
+    let tasks: Vec<(usize, Option<profile::Unit>)> = START
+        .into_iter()
+        .map(|u| (place(u), Some(u)))
+        .chain(gantt.then_some((profile::Unit::ALL.len(), None)))
+        .collect();
+    let mut results: Vec<(usize, Result<usize, Error>)> = tasks
+        .par_iter()
+        .with_max_len(1)
+        .map(|&(at, task)| {
+            let written = match task {
+                Some(profile::Unit::Csv) => {
+                    let opts = profile::csv_options(cfg);
+                    sink(profile::CSV_FILE, &mut |w| {
+                        crate::frame::csv::write(frame, opts, w)
+                    })
+                    .map(|()| 1)
+                }
+                Some(unit) => {
+                    let outputs = profile::unit(frame, cfg, flavor, unit);
+                    outputs
+                        .files
+                        .iter()
+                        .try_for_each(|(name, content)| sink(name, &mut |w| content.write_to(w)))
+                        .map(|()| outputs.files.len())
+                }
+                None => {
+                    let svg = profile::gantt::gantt_svg(frame);
+                    sink("gantt_chart.svg", &mut |w| w.write_all(svg.as_bytes())).map(|()| 1)
+                }
+            };
+            (at, written)
+        })
+        .collect();
+    results.sort_by_key(|&(at, _)| at);
+    results.into_iter().map(|(_, r)| r).sum()
 }
 
 /// The names `profile` may write in its output directory with `cfg`.
@@ -137,9 +218,10 @@ pub struct Staged {
 }
 
 /// `atif-drift profile`: every output of `path` on `input` staged in `dir` (the caller
-/// commits it). An IST request list is read a request at a time ([`profile_ist_file`]);
+/// commits it). An IST request list is read a request at a time ([`ist_file_frame`]);
 /// anything else is loaded whole, when the memory that takes (about 10× the input on real
-/// NAT traces) is available.
+/// NAT traces) is available, and freed once the frame is built. Either way the files are
+/// written unit by unit ([`write_units`]).
 pub fn stage(
     input: &Path,
     path: ProfilePath,
@@ -149,43 +231,32 @@ pub fn stage(
     dir: &OutputDir,
 ) -> Result<Staged, Error> {
     const DUMP: &str = "all_requests_profiler_traces.json";
-    let mut written = 0;
     // NAT writes the trace dump first; here, as the input is read (IST) or once the frame
     // is built (ATIF).
     let mut streamed = None;
     dir.write_with(DUMP, |w| {
-        streamed = profile_ist_file(input, path, cfg, gantt, opts, w)?;
+        streamed = ist_file_frame(input, path, opts, w)?;
         Ok(())
     })?;
-    let outputs = match streamed {
-        Some(outputs) => {
-            written += 1;
-            outputs?
-        }
+    let mut frame = match streamed {
+        Some(frame) => frame?,
         None => {
             enough_memory_for(input)?;
             let trace = load_file(input, opts)?;
-            let outputs = pipeline::profile_without_ist_dump(&trace, path, cfg, gantt)?;
-            if let (ProfilePath::Ist, Trace::Ist(ist)) = (path, &trace) {
-                dir.write_with(DUMP, |w| pipeline::write_ist_dump(ist, w))?;
-                written += 1;
-            }
-            outputs
+            let frame = pipeline::frame_of(&trace, path)?;
+            dir.write_with(DUMP, |w| match (path, &trace) {
+                (ProfilePath::Ist, Trace::Ist(ist)) => pipeline::write_ist_dump(ist, w),
+                _ => profile::write_flat_traces(&frame, w),
+            })?;
+            // The parsed trace is not needed by the analyses.
+            drop_aside(trace);
+            frame
         }
     };
-    // Each file is rendered as it is written (the JSON files' text, the CSV's rows), the
-    // files side by side; the first error in NAT's order is the one reported.
-    use rayon::prelude::*;
-    let results: Vec<Result<(), Error>> = outputs
-        .files
-        .par_iter()
-        .with_max_len(1)
-        .map(|(name, content)| dir.write_with(name, |w| content.write_to(w)))
-        .collect();
-    results.into_iter().collect::<Result<(), Error>>()?;
-    written += outputs.files.len();
-    let no_events = outputs.content("inference_optimization.json").is_none();
-    drop_aside(outputs);
+    let sink = |name: &str, fill: &mut Fill<'_>| dir.write_with(name, fill);
+    let written = 1 + write_units(&mut frame, path, cfg, gantt, &sink)?;
+    let no_events = frame.is_empty();
+    drop_aside(frame);
     Ok(Staged { written, no_events })
 }
 
@@ -228,51 +299,88 @@ mod tests {
     use super::*;
     use crate::frame::from_atif::Builder;
 
-    /// Read a request at a time, every path gives the files the whole-trace pipeline gives,
-    /// the dump byte for byte, on every corpus item and on the empty list.
+    /// Read a request at a time (IST request lists) or whole (ATIF, the empty list) and
+    /// written unit by unit, every path gives the files the whole-trace pipeline gives, byte
+    /// for byte, the dump included, on every corpus item's IST and ATIF.
     #[test]
-    fn streamed_profiles_equal_the_whole_trace_pipeline() {
+    fn staged_profiles_equal_the_whole_trace_pipeline() {
         let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
         let items = crate::job::discover(&corpus, &Default::default()).unwrap();
         assert!(items.len() >= 8, "{} items", items.len());
         let opts = LoadOptions::default();
-        for crate::job::Item {
-            ist: input, config, ..
-        } in &items
-        {
-            let cfg = match &config {
-                Some(c) => ProfilerConfig::from_workflow_yaml(c).unwrap(),
-                None => ProfilerConfig::all_on(),
-            };
+        let scratch = crate::fsio::scratch("profile-streamed");
+        let target = scratch.path().join("out");
+        let empty = scratch.path().join("empty.json");
+        std::fs::write(&empty, "[]").unwrap();
+        let inputs = items
+            .iter()
+            .flat_map(|i| {
+                let cfg = i.profiler_config().unwrap();
+                [Some(&i.ist), i.atif.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(move |input| (input.clone(), cfg.clone()))
+            })
+            .chain([(empty.clone(), ProfilerConfig::all_on())]);
+        let (mut whole, mut atif) = (0, 0);
+        for (input, cfg) in inputs {
+            let input = &input;
             let trace = load_file(input, &opts).unwrap();
-            let Trace::Ist(_) = &trace else { continue };
+            let mut probe = Vec::new();
+            whole += usize::from(
+                ist_file_frame(input, ProfilePath::Ist, &opts, &mut probe)
+                    .unwrap()
+                    .is_none(),
+            );
             for path in [
                 ProfilePath::Ist,
                 ProfilePath::Atif(Builder::Pr1751),
                 ProfilePath::Atif(Builder::Faithful),
             ] {
-                let mut dump = Vec::new();
-                let got = profile_ist_file(input, path, &cfg, true, &opts, &mut dump)
+                if let (ProfilePath::Ist, Trace::Atif(_)) = (path, &trace) {
+                    continue;
+                }
+                atif += usize::from(matches!(trace, Trace::Atif(_)));
+                let dir = OutputDir::create(&target, &output_names(&cfg), true).unwrap();
+                let staged = stage(input, path, &cfg, true, &opts, &dir).unwrap();
+                dir.commit().unwrap();
+                let mut got: Vec<(String, Vec<u8>)> = std::fs::read_dir(&target)
                     .unwrap()
-                    .expect("an IST request list")
-                    .unwrap();
-                let mut want = pipeline::profile(&trace, path, &cfg, true).unwrap();
-                let (name, whole) = want.files.remove(0);
-                assert_eq!(name, "all_requests_profiler_traces.json");
-                assert!(
-                    whole.text() == String::from_utf8(dump).unwrap(),
-                    "{} {path:?}: the dump",
-                    input.display()
-                );
-                let texts = |o: &Outputs| -> Vec<(String, String)> {
-                    o.files
-                        .iter()
-                        .map(|(n, c)| (n.clone(), c.text().into_owned()))
-                        .collect()
-                };
-                assert!(texts(&got) == texts(&want), "{} {path:?}", input.display());
+                    .map(|e| {
+                        let e = e.unwrap();
+                        let name = e.file_name().into_string().unwrap();
+                        (name, std::fs::read(e.path()).unwrap())
+                    })
+                    .collect();
+                got.sort();
+                let want = pipeline::profile(&trace, path, &cfg, true).unwrap();
+                let mut want: Vec<(String, Vec<u8>)> = want
+                    .files
+                    .iter()
+                    .map(|(n, c)| (n.clone(), c.text().into_owned().into_bytes()))
+                    .collect();
+                want.sort();
+                let names =
+                    |v: &[(String, Vec<u8>)]| v.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+                assert_eq!(names(&got), names(&want), "{} {path:?}", input.display());
+                for ((name, g), (_, w)) in got.iter().zip(&want) {
+                    assert!(g == w, "{} {path:?}: {name}", input.display());
+                }
+                assert_eq!(staged.written, want.len(), "{} {path:?}", input.display());
             }
         }
+        assert!(
+            whole >= 4 && atif >= 6,
+            "{whole} inputs profiled whole, {atif} ATIF runs"
+        );
+    }
+
+    /// Every unit is started, once.
+    #[test]
+    fn every_unit_starts_once() {
+        let mut started = START.to_vec();
+        started.sort_by_key(|u| profile::Unit::ALL.iter().position(|v| v == u));
+        assert_eq!(started, profile::Unit::ALL);
     }
 
     /// The files are written side by side; when several cannot be, the error reported is
@@ -309,16 +417,9 @@ mod tests {
         let dir = crate::fsio::scratch("profile-empty");
         let empty = dir.path().join("empty.json");
         std::fs::write(&empty, "[]").unwrap();
-        let (opts, cfg) = (LoadOptions::default(), ProfilerConfig::all_on());
+        let opts = LoadOptions::default();
         for input in [corpus.join("react_calculator/nat_atif.json"), empty.clone()] {
-            let got = profile_ist_file(
-                &input,
-                ProfilePath::Ist,
-                &cfg,
-                false,
-                &opts,
-                &mut Vec::new(),
-            );
+            let got = ist_file_frame(&input, ProfilePath::Ist, &opts, &mut Vec::new());
             assert!(got.unwrap().is_none(), "{}", input.display());
         }
     }

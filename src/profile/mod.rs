@@ -136,6 +136,16 @@ pub fn prepare(frame: &mut Frame, cfg: &ProfilerConfig) {
     }
 }
 
+/// The CSV unit's file.
+pub const CSV_FILE: &str = "standardized_data_all.csv";
+
+/// How the configuration asks for the CSV to be written.
+pub fn csv_options(cfg: &ProfilerConfig) -> csv::CsvOptions {
+    csv::CsvOptions {
+        exclude_io_text: cfg.csv_exclude_io_text,
+    }
+}
+
 /// The files of one unit on a [`prepare`]d frame, in NAT's write order; none when NAT would
 /// not write them (analysis off; every analysis after the CSV on an empty frame, where
 /// NAT's first frame-based analysis raises on a frame without columns).
@@ -143,15 +153,10 @@ pub fn unit(frame: &Frame, cfg: &ProfilerConfig, flavor: Flavor, unit: Unit) -> 
     use Content::{Json, Text};
     let mut files = Vec::new();
     match unit {
-        Unit::Csv => {
-            let opts = csv::CsvOptions {
-                exclude_io_text: cfg.csv_exclude_io_text,
-            };
-            files.push((
-                "standardized_data_all.csv".into(),
-                Content::Table(csv::table(frame, opts)),
-            ));
-        }
+        Unit::Csv => files.push((
+            CSV_FILE.into(),
+            Content::Table(csv::table(frame, csv_options(cfg))),
+        )),
         _ if frame.is_empty() => {}
         Unit::InferenceOptimization => files.push((
             "inference_optimization.json".into(),

@@ -310,8 +310,9 @@ fn drift_only(input: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// `--profile-only FILE`: `atif-drift profile` of one IST file on one path, as the command
-/// runs it (the input read a request at a time, every file rendered, the IST trace dump
-/// streamed and its bytes counted); prints its seconds and this process's peak RSS in MiB.
+/// runs it (the input read a request at a time, the IST trace dump streamed, then each
+/// unit's files rendered as it is done; their bytes counted, or with `written` the files
+/// written there); prints its seconds and this process's peak RSS in MiB.
 fn profile_only(input: &Path, path: &str, written: Option<&Path>) -> anyhow::Result<ExitCode> {
     let path = match path {
         "ist" => ProfilePath::Ist,
@@ -329,14 +330,20 @@ fn profile_only(input: &Path, path: &str, written: Option<&Path>) -> anyhow::Res
             out.commit()?;
             return Ok(staged.written);
         }
+        use atif_drift::job::profile::{ist_file_frame, write_units, Fill};
         let mut dump = Counter(0);
-        let out =
-            atif_drift::job::profile::profile_ist_file(input, path, &cfg, false, &opts, &mut dump)?
-                .ok_or_else(|| anyhow::anyhow!("not an IST request list"))??;
-        for (_, c) in &out.files {
-            c.write_to(&mut dump)?;
-        }
-        Ok(dump.0)
+        let mut frame = ist_file_frame(input, path, &opts, &mut dump)?
+            .ok_or_else(|| anyhow::anyhow!("not an IST request list"))??;
+        // Each file rendered and counted as `profile -o` writes it (unit by unit).
+        let counted = std::sync::atomic::AtomicUsize::new(dump.0);
+        let sink = |_: &str, fill: &mut Fill<'_>| -> Result<(), atif_drift::Error> {
+            let mut c = Counter(0);
+            fill(&mut c).map_err(|e| atif_drift::Error::Other(e.to_string()))?;
+            counted.fetch_add(c.0, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        };
+        write_units(&mut frame, path, &cfg, false, &sink)?;
+        Ok(counted.into_inner())
     });
     counted?;
     if let Some(dir) = written {
