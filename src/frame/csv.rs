@@ -220,16 +220,22 @@ impl Table {
         if self.is_empty() {
             return w.write_all(b"\n");
         }
-        let mut w = ::csv::WriterBuilder::new()
-            .terminator(::csv::Terminator::Any(b'\n'))
-            .quote_style(::csv::QuoteStyle::Necessary)
-            .from_writer(w);
+        let mut w = nat_writer(w);
         w.write_record(&self.header)?;
         for r in 0..self.len() {
             w.write_record(self.row(r))?;
         }
         w.flush()
     }
+}
+
+/// A CSV writer of pandas' `to_csv` dialect as NAT writes the file: `\n` after each row,
+/// quotes only where a cell needs them.
+fn nat_writer(w: &mut dyn std::io::Write) -> ::csv::Writer<&mut dyn std::io::Write> {
+    ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::Any(b'\n'))
+        .quote_style(::csv::QuoteStyle::Necessary)
+        .from_writer(w)
 }
 
 /// Write the frame as NAT's `standardized_data_all.csv`.
@@ -247,10 +253,7 @@ pub fn write(frame: &Frame, opts: CsvOptions, w: &mut dyn std::io::Write) -> std
     if cells.is_empty() {
         return w.write_all(b"\n");
     }
-    let mut w = ::csv::WriterBuilder::new()
-        .terminator(::csv::Terminator::Any(b'\n'))
-        .quote_style(::csv::QuoteStyle::Necessary)
-        .from_writer(w);
+    let mut w = nat_writer(w);
     w.write_record(&cells.header)?;
     // One row's cells one after the other, and where each ends.
     let (mut text, mut ends) = (String::new(), Vec::with_capacity(cells.cols.len()));
