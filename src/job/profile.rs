@@ -123,20 +123,39 @@ pub type Fill<'a> = dyn FnMut(&mut (dyn Write + Send)) -> std::io::Result<()> + 
 /// Where [`write_units`] puts a file: called with its name and what writes its bytes.
 pub type Sink<'s> = dyn Fn(&str, &mut Fill<'_>) -> Result<(), Error> + Sync + 's;
 
-/// The order in which [`write_units`] starts the units: on two threads rayon starts the
-/// first and the fourth task together, each thread then going on with those after its own,
-/// so the workflow analyses (the largest unit) and the CSV start first and the small units
-/// fill in.
-const START: [profile::Unit; profile::Unit::ALL.len()] = {
+/// The order in which [`write_units`] starts its tasks (`None`: the Gantt chart, when asked
+/// for). rayon splits the list in halves and each thread starts with the first task of its
+/// half, going on with the rest of it (and then with what the other has not started): the
+/// workflow analyses (the largest unit) and the CSV start first, with or without the chart,
+/// and the small units fill in.
+const START: [Option<profile::Unit>; profile::Unit::ALL.len() + 1] = {
     use profile::Unit::*;
     [
-        WorkflowProfiling,
-        InferenceOptimization,
-        PredictionTrie,
-        Csv,
-        Forecast,
+        Some(WorkflowProfiling),
+        Some(InferenceOptimization),
+        None,
+        Some(Csv),
+        Some(PredictionTrie),
+        Some(Forecast),
     ]
 };
+
+/// [`write_units`]' tasks in the order they start ([`START`]), each with its place in NAT's
+/// file order (the units', then the Gantt chart's).
+fn tasks(gantt: bool) -> Vec<(usize, Option<profile::Unit>)> {
+    let place = |task: Option<profile::Unit>| match task {
+        Some(u) => profile::Unit::ALL
+            .iter()
+            .position(|&v| v == u)
+            .expect("a unit"),
+        None => profile::Unit::ALL.len(),
+    };
+    START
+        .into_iter()
+        .filter(|task| task.is_some() || gantt)
+        .map(|task| (place(task), task))
+        .collect()
+}
 
 /// Every file of `path`'s analyses on `frame` (the trace dump aside), put into `sink`
 /// as each unit is done ([`profile::run`]'s files, byte for byte): the units run side by
@@ -155,19 +174,7 @@ pub fn write_units(
     profile::prepare(frame, cfg);
     let frame = &*frame;
     let flavor = path.flavor();
-    // Each task with its place in NAT's file order (the units', then the Gantt chart's),
-    // in the order they start ([`START`]).
-    let place = |u| {
-        profile::Unit::ALL
-            .iter()
-            .position(|&v| v == u)
-            .expect("a unit")
-    };
-    let tasks: Vec<(usize, Option<profile::Unit>)> = START
-        .into_iter()
-        .map(|u| (place(u), Some(u)))
-        .chain(gantt.then_some((profile::Unit::ALL.len(), None)))
-        .collect();
+    let tasks = tasks(gantt);
     let mut results: Vec<(usize, Result<usize, Error>)> = tasks
         .par_iter()
         .with_max_len(1)
@@ -375,12 +382,21 @@ mod tests {
         );
     }
 
-    /// Every unit is started, once.
+    /// Every task is started, once, in NAT's order when sorted by its place; the CSV starts
+    /// the second half of the list (beside the workflow analyses), with or without the chart.
     #[test]
-    fn every_unit_starts_once() {
-        let mut started = START.to_vec();
-        started.sort_by_key(|u| profile::Unit::ALL.iter().position(|v| v == u));
-        assert_eq!(started, profile::Unit::ALL);
+    fn every_task_starts_once() {
+        for gantt in [false, true] {
+            let mut tasks = tasks(gantt);
+            let n = profile::Unit::ALL.len() + usize::from(gantt);
+            assert_eq!(tasks.len(), n);
+            assert_eq!(tasks[0].1, Some(profile::Unit::WorkflowProfiling));
+            assert_eq!(tasks[n / 2].1, Some(profile::Unit::Csv), "gantt {gantt}");
+            tasks.sort_by_key(|&(at, _)| at);
+            let units: Vec<_> = profile::Unit::ALL.into_iter().map(Some).collect();
+            let want: Vec<_> = units.into_iter().chain(gantt.then_some(None)).collect();
+            assert_eq!(tasks.into_iter().map(|t| t.1).collect::<Vec<_>>(), want);
+        }
     }
 
     /// The files are written side by side; when several cannot be, the error reported is
