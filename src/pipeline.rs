@@ -47,19 +47,19 @@ pub fn profile(
     cfg: &ProfilerConfig,
     gantt: bool,
 ) -> Result<Outputs, Error> {
-    let mut outputs = profile_without_ist_dump(trace, path, cfg, gantt)?;
-    if let (ProfilePath::Ist, Trace::Ist(ist)) = (path, trace) {
-        // NAT writes the dump first.
-        let dump = crate::trace::ist::traces_json(ist);
-        outputs.files.insert(
-            0,
-            (
-                "all_requests_profiler_traces.json".to_string(),
-                profile::Content::Json(dump),
-            ),
-        );
-    }
-    Ok(outputs)
+    let mut frame = frame_of(trace, path)?;
+    // The dump: the IST steps on the IST path, the frame's flat rows on the ATIF path.
+    let traces = match (path, trace) {
+        (ProfilePath::Ist, Trace::Ist(ist)) => crate::trace::ist::traces_json(ist),
+        _ => profile::flat_traces_json(&frame),
+    };
+    Ok(profile::run(
+        &mut frame,
+        Some(traces),
+        cfg,
+        path.flavor(),
+        gantt,
+    ))
 }
 
 /// The IST path's trace dump (`all_requests_profiler_traces.json`), written a request at a
@@ -93,19 +93,6 @@ pub fn ist_dump_element(
 /// What ends the IST path's trace dump of `requests` requests.
 pub fn ist_dump_end(requests: usize) -> &'static [u8] {
     crate::pyjson::list_end(requests > 0)
-}
-
-/// [`profile`] without the IST path's trace dump, which [`write_ist_dump`] writes streaming
-/// (the ATIF path's flat dump, built from the frame, stays among the files).
-pub fn profile_without_ist_dump(
-    trace: &Trace,
-    path: ProfilePath,
-    cfg: &ProfilerConfig,
-    gantt: bool,
-) -> Result<Outputs, Error> {
-    let mut frame = frame_of(trace, path)?;
-    let traces = matches!(path, ProfilePath::Atif(_)).then(|| profile::flat_traces_json(&frame));
-    Ok(profile::run(&mut frame, traces, cfg, path.flavor(), gantt))
 }
 
 /// The frame `path` profiles of a whole trace: the IST frame (IST traces only), or a
